@@ -1,0 +1,1 @@
+"""Temporal activities: every piece of I/O (database, myMoment, LLM, Redis) the workflows need."""

@@ -1,0 +1,170 @@
+"""Comment activities: generate with the LLM, pace per login, post exactly once."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.deps import Dependencies
+from activities.errors import translate_errors
+from yourmoment.errors import NotFoundError, PermanentError
+from yourmoment.llm.client import generate_comment
+from yourmoment.llm.templates import ArticleContext, render_messages
+from yourmoment.messages import (
+    GenerateInput,
+    GenerateResult,
+    PostInput,
+    PostResultMsg,
+    ReserveSlotInput,
+    ReserveSlotResult,
+)
+from yourmoment.store import items
+from yourmoment.store.db import run_db
+from yourmoment.store.models import (
+    AIComment,
+    CommentStatus,
+    LLMProvider,
+    MonitoringProcess,
+    PromptTemplate,
+    utcnow,
+)
+
+S = CommentStatus
+
+
+class CommentActivities:
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+
+    # --- generation ---------------------------------------------------------------------------------
+
+    @activity.defn(name="generate_comment")
+    @translate_errors
+    async def generate_comment(self, inp: GenerateInput) -> GenerateResult:
+        item, template, provider = await run_db(self._generation_inputs, inp)
+        if item.status != S.PREPARED:  # a retry after the result was stored
+            return _generate_result(item)
+        username = (await self.deps.mymoment(item.login_id)).username
+        ctx = ArticleContext(
+            article_title=item.article_title or "",
+            article_author=item.article_author or "",
+            article_content=item.article_content or "",
+            article_raw_html=item.article_raw_html or "",
+            article_url=item.article_url or "",
+            article_category=item.article_category or "",
+            article_task=item.article_task or "",
+            mymoment_username=username,
+        )
+        messages = render_messages(template.system_prompt, template.user_prompt_template, ctx)
+        s = self.deps.settings
+        llm = self.deps.llm(provider, acquire=self._llm_pacer(provider))
+        try:
+            generated = await generate_comment(
+                llm, messages, prefix=s.ai_comment_prefix, min_length=s.comment_min_length,
+                max_length=s.comment_max_length,
+            )  # fmt: skip
+        finally:
+            await llm.close()
+
+        def store() -> AIComment:
+            with self.deps.db() as session:
+                items.cas(
+                    session, item.id, [S.PREPARED], S.GENERATED,
+                    comment_html=generated.html, reasoning=generated.reasoning, model_name=generated.model,
+                    provider_name=generated.provider, prompt_tokens=generated.prompt_tokens,
+                    completion_tokens=generated.completion_tokens, generation_ms=generated.generation_ms,
+                    prompt_template_id=template.id, llm_provider_id=provider.id, error=None,
+                )  # fmt: skip
+                return session.get(AIComment, item.id)  # type: ignore[return-value]
+
+        return _generate_result(await run_db(store))
+
+    def _generation_inputs(self, inp: GenerateInput) -> tuple[AIComment, PromptTemplate, LLMProvider]:
+        with self.deps.db() as session:
+            item = session.get(AIComment, inp.item_id)
+            if item is None:
+                raise NotFoundError(f"work item {inp.item_id} does not exist")
+            template = session.get(PromptTemplate, inp.template_id)
+            process = session.get(MonitoringProcess, item.process_id)
+            provider = session.get(LLMProvider, process.llm_provider_id) if process else None
+            if template is None or provider is None:
+                raise PermanentError("the process's prompt template or LLM provider no longer exists")
+            return item, template, provider
+
+    def _llm_pacer(self, provider: LLMProvider):  # type: ignore[no-untyped-def]
+        if not provider.requests_per_minute:
+            return None
+        rate = provider.requests_per_minute / 60.0
+
+        async def acquire() -> None:
+            await self.deps.limiter.acquire(f"llm:{provider.id}", rate, 1)
+
+        return acquire
+
+    # --- posting ------------------------------------------------------------------------------------
+
+    @activity.defn(name="reserve_post_slot")
+    @translate_errors
+    async def reserve_post_slot(self, inp: ReserveSlotInput) -> ReserveSlotResult:
+        """Books this login's next comment slot; the workflow sleeps on a durable timer until then."""
+        interval = self.deps.settings.comment_rate_limit_seconds
+        if interval <= 0:
+            return ReserveSlotResult(wait_seconds=0.0)
+        wait = await self.deps.limiter.reserve_interval(f"comment:{inp.login_id}", interval)
+        return ReserveSlotResult(wait_seconds=wait)
+
+    @activity.defn(name="post_comment")
+    @translate_errors
+    async def post_comment(self, inp: PostInput) -> PostResultMsg:
+        claim = await run_db(self._claim_for_posting, inp.item_id)
+        if isinstance(claim, PostResultMsg):
+            return claim
+        item, first_try = claim
+        client = await self.deps.mymoment(item.login_id)
+        # On the first try the page was read when the item was prepared and no POST was ever sent for
+        # this item; every later try (a retry, or a run after a crash) reads the page before posting.
+        result = await client.post_comment(
+            item.mymoment_article_id, item.comment_html or "", hide=inp.hide, verify_first=not first_try
+        )
+
+        def done() -> None:
+            with self.deps.db() as session:
+                items.cas(session, item.id, [S.POSTING], S.POSTED, posted_at=utcnow(), is_hidden=inp.hide, error=None)
+
+        await run_db(done)
+        activity.logger.info(
+            "comment posted item_id=%s article_id=%s outcome=%s requests=%d",
+            item.id, item.mymoment_article_id, result.outcome, result.requests,
+        )  # fmt: skip
+        return PostResultMsg(item_id=item.id, outcome=result.outcome, requests=result.requests)
+
+    def _claim_for_posting(self, item_id: str) -> tuple[AIComment, bool] | PostResultMsg:
+        prefix = self.deps.settings.ai_comment_prefix
+        with self.deps.db() as session:
+            item = session.get(AIComment, item_id)
+            if item is None:
+                raise NotFoundError(f"work item {item_id} does not exist")
+            if item.status == S.POSTED:
+                return PostResultMsg(item_id=item_id, outcome="already_posted", requests=0)
+            if item.status not in (S.GENERATED, S.POSTING):
+                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=f"item is {item.status}")
+            if not item.comment_html or prefix not in item.comment_html:
+                raise PermanentError("the stored comment lacks the AI disclosure; it is never posted")
+            if items.commented_elsewhere(session, item.process_id, item.login_id, item.mymoment_article_id):
+                reason = "this login already commented on the article in another process"
+                items.cas(session, item_id, [S.GENERATED], S.SKIPPED, error=reason)
+                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
+            first_try = item.status == S.GENERATED and item.attempts == 0
+            if not items.cas(session, item_id, [S.GENERATED, S.POSTING], S.POSTING, attempts=item.attempts + 1):
+                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason="claimed elsewhere")
+            return item, first_try
+
+
+def _generate_result(item: AIComment) -> GenerateResult:
+    return GenerateResult(
+        item_id=item.id,
+        model=item.model_name or "",
+        prompt_tokens=item.prompt_tokens or 0,
+        completion_tokens=item.completion_tokens or 0,
+        generation_ms=item.generation_ms or 0,
+        attempts=1,
+    )

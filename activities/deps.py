@@ -1,0 +1,86 @@
+"""What activities share inside one worker process: settings, the key, the limiter, clients per login."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from yourmoment.crypto import Encryptor
+from yourmoment.llm.client import Acquire, LLMClient, ProviderConfig
+from yourmoment.mymoment.client import MyMomentClient
+from yourmoment.ratelimit import RateLimiter, make_rate_limiter
+from yourmoment.settings import Settings
+from yourmoment.store import accounts
+from yourmoment.store.db import run_db, session_scope
+from yourmoment.store.models import LLMProvider
+from yourmoment.store.sessions import DbSessionStore
+
+
+@dataclass
+class Dependencies:
+    """Built once per worker and injected into every activity class (no globals, easy to test)."""
+
+    settings: Settings
+    encryptor: Encryptor
+    limiter: RateLimiter
+    _clients: dict[str, MyMomentClient] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Dependencies:
+        return cls(
+            settings=settings,
+            encryptor=Encryptor(settings.yourmoment_encryption_key),
+            limiter=make_rate_limiter(settings.redis_url),
+        )
+
+    def db(self):  # type: ignore[no-untyped-def]
+        return session_scope(self.settings.database_url)
+
+    async def mymoment(self, login_id: str) -> MyMomentClient:
+        """One client per login and worker: its cookies and tokens are reused by every activity."""
+        async with self._lock:
+            client = self._clients.get(login_id)
+            if client is None:
+                creds = await run_db(self._credentials, login_id)
+                s = self.settings
+                client = MyMomentClient(
+                    s.mymoment_base_url,
+                    login_id=login_id,
+                    username=creds.username,
+                    password=creds.password,
+                    session_store=DbSessionStore(s.database_url, self.encryptor),
+                    limiter=self.limiter,
+                    rate_per_second=s.scraping_rate_limit,
+                    burst=s.scraping_burst_limit,
+                    timeout=s.mymoment_timeout,
+                    user_agent=s.user_agent,
+                )
+                self._clients[login_id] = client
+            return client
+
+    def _credentials(self, login_id: str) -> accounts.Credentials:
+        with self.db() as session:
+            return accounts.credentials(session, self.encryptor, login_id)
+
+    async def drop_client(self, login_id: str) -> None:
+        async with self._lock:
+            client = self._clients.pop(login_id, None)
+        if client is not None:
+            await client.close()
+
+    def llm(self, provider: LLMProvider, acquire: Acquire | None = None) -> LLMClient:
+        config = ProviderConfig(
+            provider=provider.provider,
+            model=provider.model,
+            base_url=provider.base_url,
+            api_key=accounts.provider_api_key(self.encryptor, provider),
+            temperature=provider.temperature,
+            max_tokens=provider.max_tokens,
+            requests_per_minute=provider.requests_per_minute,
+        )
+        return LLMClient(config, timeout=self.settings.llm_timeout, acquire=acquire)
+
+    async def close(self) -> None:
+        for login_id in list(self._clients):
+            await self.drop_client(login_id)

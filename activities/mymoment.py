@@ -1,0 +1,117 @@
+"""myMoment activities: open sessions, discover articles, fetch an article before its comment."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.deps import Dependencies
+from activities.errors import translate_errors
+from yourmoment.errors import BadCredentialsError
+from yourmoment.messages import (
+    CloseSessionsInput,
+    DiscoverInput,
+    DiscoverResult,
+    ItemInput,
+    OpenSessionInput,
+    OpenSessionResult,
+    PrepareResult,
+)
+from yourmoment.store import items
+from yourmoment.store.db import run_db
+from yourmoment.store.models import AIComment, CommentStatus, utcnow
+
+
+class MyMomentActivities:
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+
+    @activity.defn(name="open_session")
+    @translate_errors
+    async def open_session(self, inp: OpenSessionInput) -> OpenSessionResult:
+        """Restores the stored session (no request) or logs in; bad credentials are permanent."""
+        client = await self.deps.mymoment(inp.login_id)
+        try:
+            restored = await client.ensure_session()
+        except BadCredentialsError:
+            await self.deps.drop_client(inp.login_id)
+            raise
+        return OpenSessionResult(login_id=inp.login_id, restored=bool(restored), requests=0)
+
+    @activity.defn(name="close_sessions")
+    @translate_errors
+    async def close_sessions(self, inp: CloseSessionsInput) -> None:
+        """Releases this worker's HTTP clients; the stored sessions stay for the next run."""
+        for login_id in inp.login_ids:
+            await self.deps.drop_client(login_id)
+
+    @activity.defn(name="discover_articles")
+    @translate_errors
+    async def discover_articles(self, inp: DiscoverInput) -> DiscoverResult:
+        client = await self.deps.mymoment(inp.login_id)
+        articles = await client.list_articles(
+            inp.tab, category_id=inp.category_id, task_id=inp.task_id, search=inp.search, limit=inp.limit
+        )
+
+        def record() -> tuple[list, int]:
+            with self.deps.db() as session:
+                return items.record_discovered(
+                    session, inp.process_id, inp.login_id, articles, inp.prompt_slots, inp.baseline
+                )
+
+        new_items, set_aside = await run_db(record)
+        activity.logger.info(
+            "discovery process_id=%s login_id=%s listed=%d new=%d set_aside=%d",
+            inp.process_id, inp.login_id, len(articles), len(new_items), set_aside,
+        )  # fmt: skip
+        return DiscoverResult(listed=len(articles), new_items=new_items, skipped=set_aside)
+
+    @activity.defn(name="prepare_article")
+    @translate_errors
+    async def prepare_article(self, inp: ItemInput) -> PrepareResult:
+        """Fetches the article page once: its text for the prompt, its comments for the duplicate check."""
+        item = await run_db(self._item, inp.item_id)
+        if item.status != CommentStatus.DISCOVERED:
+            return PrepareResult(item_id=item.id, status=item.status, reason="already prepared")
+        client = await self.deps.mymoment(item.login_id)
+        detail = await client.get_article(item.mymoment_article_id)
+        prefix = self.deps.settings.ai_comment_prefix
+        own_ai_comment = any(c.author == client.username and prefix in c.text for c in detail.comments)
+
+        def store() -> PrepareResult:
+            with self.deps.db() as session:
+                if own_ai_comment and not _sibling_posted(session, item):
+                    reason = "this login already has an AI comment on the article"
+                    items.cas(session, item.id, [CommentStatus.DISCOVERED], CommentStatus.SKIPPED, error=reason)
+                    return PrepareResult(item_id=item.id, status=CommentStatus.SKIPPED, reason=reason)
+                items.store_article(session, item.id, detail, utcnow())
+                return PrepareResult(item_id=item.id, status=CommentStatus.PREPARED)
+
+        return await run_db(store)
+
+    def _item(self, item_id: str) -> AIComment:
+        with self.deps.db() as session:
+            item = items.get_item(session, item_id)
+            if item is None:
+                from yourmoment.errors import NotFoundError
+
+                raise NotFoundError(f"work item {item_id} does not exist")
+            return item
+
+
+def _sibling_posted(session, item: AIComment) -> bool:  # type: ignore[no-untyped-def]
+    """In `all` mode the same login posts one comment per prompt; a sibling's comment is expected."""
+    from sqlalchemy import func, select
+
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(AIComment)
+            .where(
+                AIComment.process_id == item.process_id,
+                AIComment.login_id == item.login_id,
+                AIComment.mymoment_article_id == item.mymoment_article_id,
+                AIComment.id != item.id,
+                AIComment.status.in_([CommentStatus.POSTING, CommentStatus.POSTED]),
+            )
+        )
+    )

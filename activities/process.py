@@ -1,0 +1,131 @@
+"""Process bookkeeping activities: load the configuration, record progress, settle a run's end."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.deps import Dependencies
+from activities.errors import translate_errors
+from yourmoment.errors import NotFoundError
+from yourmoment.messages import (
+    FinishProcessInput,
+    FinishProcessResult,
+    LoadProcessInput,
+    LoginRef,
+    MarkItemInput,
+    ProcessConfig,
+    PromptChoice,
+    RecordProcessInput,
+    ResumeItemsInput,
+    ResumeItemsResult,
+)
+from yourmoment.store import items
+from yourmoment.store.db import run_db
+from yourmoment.store.models import MonitoringProcess, MyMomentLogin, PromptTemplate, utcnow
+
+
+class ProcessActivities:
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+
+    @activity.defn(name="load_process_config")
+    @translate_errors
+    async def load_process_config(self, inp: LoadProcessInput) -> ProcessConfig:
+        return await run_db(self._load, inp.process_id)
+
+    def _load(self, process_id: str) -> ProcessConfig:
+        with self.deps.db() as session:
+            process = session.get(MonitoringProcess, process_id)
+            if process is None:
+                raise NotFoundError(f"process {process_id} does not exist")
+            if process.started_at is None:
+                process.started_at = utcnow()
+            logins = []
+            for link in process.logins:
+                login = session.get(MyMomentLogin, link.login_id)
+                if link.is_active and login is not None and login.is_active and not login.is_admin:
+                    logins.append(LoginRef(login_id=login.id, name=login.name))
+            prompts = []
+            for link in process.prompts:
+                tpl = session.get(PromptTemplate, link.template_id)
+                if link.is_active and link.weight > 0 and tpl is not None and tpl.is_active:
+                    prompts.append(PromptChoice(template_id=tpl.id, weight=link.weight))
+            return ProcessConfig(
+                process_id=process.id,
+                name=process.name,
+                tab=process.tab,
+                category_id=process.category_id,
+                task_id=process.task_id,
+                search=process.search,
+                logins=logins,
+                prompts=prompts,
+                prompt_mode=process.prompt_mode,  # type: ignore[arg-type]
+                generate_only=process.generate_only,
+                hide_comments=process.hide_comments,
+                comment_on_existing=process.comment_on_existing,
+                discovery_interval_seconds=process.discovery_interval_seconds,
+                max_duration_minutes=process.max_duration_minutes,
+                started_at=process.started_at,
+                max_articles=self.deps.settings.max_articles_per_request,
+            )
+
+    @activity.defn(name="record_process")
+    @translate_errors
+    async def record_process(self, inp: RecordProcessInput) -> None:
+        await run_db(self._record, inp)
+
+    def _record(self, inp: RecordProcessInput) -> None:
+        with self.deps.db() as session:
+            process = session.get(MonitoringProcess, inp.process_id)
+            if process is None:
+                return
+            if inp.status:
+                process.status = inp.status
+            if inp.stop_reason:
+                process.stop_reason = inp.stop_reason
+            if inp.last_error:
+                process.last_error = inp.last_error
+            elif inp.clear_error:
+                process.last_error = None
+
+    @activity.defn(name="finish_process")
+    @translate_errors
+    async def finish_process(self, inp: FinishProcessInput) -> FinishProcessResult:
+        result = await run_db(self._finish, inp)
+        return result
+
+    def _finish(self, inp: FinishProcessInput) -> FinishProcessResult:
+        with self.deps.db() as session:
+            skipped, returned = items.settle_leftovers(session, inp.process_id, f"process ended: {inp.reason}")
+            process = session.get(MonitoringProcess, inp.process_id)
+            if process is not None:
+                process.status = inp.status
+                process.stop_reason = inp.reason
+                process.stopped_at = utcnow()
+                if inp.status == "failed":
+                    process.last_error = inp.reason
+        activity.logger.info(
+            "process finished process_id=%s status=%s skipped=%d returned=%d",
+            inp.process_id, inp.status, skipped, returned,
+        )  # fmt: skip
+        return FinishProcessResult(skipped=skipped, returned_to_generated=returned)
+
+    @activity.defn(name="resume_items")
+    @translate_errors
+    async def resume_items(self, inp: ResumeItemsInput) -> ResumeItemsResult:
+        def pending() -> ResumeItemsResult:
+            with self.deps.db() as session:
+                refs = items.pending_for_resume(session, inp.process_id, inp.include_posting)
+                return ResumeItemsResult(items=refs)
+
+        return await run_db(pending)
+
+    @activity.defn(name="mark_item")
+    @translate_errors
+    async def mark_item(self, inp: MarkItemInput) -> bool:
+        def mark() -> bool:
+            with self.deps.db() as session:
+                allowed = inp.only_from or ["discovered", "prepared", "generated", "posting"]
+                return items.cas(session, inp.item_id, allowed, inp.status, error=inp.reason[:2000])
+
+        return await run_db(mark)

@@ -1,0 +1,26 @@
+"""Which activity runs on which task queue: built from the workflows' option table, so the two agree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from activities.comments import CommentActivities
+from activities.deps import Dependencies
+from activities.mymoment import MyMomentActivities
+from activities.process import ProcessActivities
+from workflows.options import OPTIONS
+
+
+def activities_by_queue(deps: Dependencies) -> dict[str, list[Callable[..., Any]]]:
+    instances = [ProcessActivities(deps), MyMomentActivities(deps), CommentActivities(deps)]
+    by_queue: dict[str, list[Callable[..., Any]]] = {}
+    for instance in instances:
+        for attr in dir(instance):
+            fn = getattr(instance, attr)
+            defn = getattr(fn, "__temporal_activity_definition", None)
+            if defn is None:
+                continue
+            queue = OPTIONS[defn.name].queue
+            by_queue.setdefault(queue, []).append(fn)
+    return by_queue

@@ -1,0 +1,347 @@
+"""MonitoringProcessWorkflow: one run of a monitoring process, driven by durable timers."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.article import ArticleCommentWorkflow
+    from workflows.common import failure_message, queue_name, run_activity
+    from yourmoment.messages import (
+        QUEUE_MONITORING,
+        SEARCH_ATTR_PROCESS_ID,
+        SEARCH_ATTR_STATUS,
+        ArticleWorkflowInput,
+        ArticleWorkflowResult,
+        CloseSessionsInput,
+        DiscoverInput,
+        DiscoverResult,
+        FinishProcessInput,
+        FinishProcessResult,
+        LoadProcessInput,
+        LoginState,
+        MonitorInput,
+        MonitorResult,
+        MonitorState,
+        MonitorStatus,
+        OpenSessionInput,
+        OpenSessionResult,
+        ProcessConfig,
+        RecordProcessInput,
+        ResumeItemsInput,
+        ResumeItemsResult,
+        StopRequest,
+        WorkItemRef,
+        workflow_id_for_item,
+    )
+
+MAX_BACKOFF_SECONDS = 600
+PROCESS_ID_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_PROCESS_ID)
+STATUS_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS)
+
+
+def discovery_wait(interval: int, empty_streak: int) -> float:
+    """Runs that find nothing back off: interval · 2^(streak−1), capped at 600 s; a hit resets."""
+    if empty_streak <= 0:
+        return float(interval)
+    return float(min(interval * 2 ** (empty_streak - 1), max(MAX_BACKOFF_SECONDS, interval)))
+
+
+@workflow.defn
+class MonitoringProcessWorkflow:
+    def __init__(self) -> None:
+        self._state = MonitorState()
+        self._config: ProcessConfig | None = None
+        self._stop: StopRequest | None = None
+        self._discover_now = False
+        self._children: dict[str, asyncio.Task[None]] = {}
+        self._status = "running"
+        self._next_discovery_at: datetime | None = None
+        self._prefix = ""
+        self._process_id = ""
+
+    # --- messages -----------------------------------------------------------------------------------
+
+    @workflow.signal
+    def stop(self, request: StopRequest | None = None) -> None:
+        if self._stop is None:
+            self._stop = request or StopRequest()
+
+    @workflow.signal
+    def pause(self) -> None:
+        self._state.paused = True
+
+    @workflow.signal
+    def resume(self) -> None:
+        self._state.paused = False
+        self._discover_now = True
+
+    @workflow.signal
+    def discover_now(self) -> None:
+        self._discover_now = True
+
+    @workflow.query
+    def status(self) -> MonitorStatus:
+        cfg = self._config
+        return MonitorStatus(
+            process_id=self._process_id,
+            name=cfg.name if cfg else "",
+            status="stopping" if self._stop and self._status == "running" else self._status,
+            stop_reason=self._stop.reason if self._stop else None,
+            started_at=cfg.started_at if cfg else None,
+            deadline=self._state.deadline,
+            paused=self._state.paused,
+            counts=self._state.counts,
+            logins=self._state.logins,
+            in_flight=len(self._children),
+            discovery_runs=self._state.discovery_runs,
+            empty_streak=self._state.empty_streak,
+            last_discovery_at=self._state.last_discovery_at,
+            next_discovery_at=self._next_discovery_at,
+            last_error=self._state.last_error,
+        )
+
+    # --- main loop ----------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: MonitorInput) -> MonitorResult:
+        self._prefix, self._process_id = inp.queue_prefix, inp.process_id
+        first_run = inp.state is None
+        self._state = inp.state or MonitorState()
+        outcome: tuple[str, str] | None
+        try:
+            self._config = await run_activity(
+                "load_process_config", LoadProcessInput(process_id=inp.process_id), ProcessConfig, self._prefix
+            )
+            cfg = self._config
+            if self._state.deadline is None:
+                self._state.deadline = cfg.started_at + timedelta(minutes=cfg.max_duration_minutes)
+            if inp.use_search_attributes:
+                workflow.upsert_search_attributes(
+                    [PROCESS_ID_KEY.value_set(inp.process_id), STATUS_KEY.value_set("running")]
+                )
+            if first_run:
+                outcome = await self._open_sessions()
+                if outcome is None:
+                    await self._resume_pending()
+            else:
+                outcome = None
+            if outcome is None:
+                outcome = await self._loop(inp)
+        except asyncio.CancelledError:
+            outcome = ("stopped", "cancelled")
+        if outcome[0] == "continue":
+            await workflow.wait_condition(lambda: not self._children)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(inp.model_copy(update={"state": self._state}))
+        return await self._shutdown(inp, *outcome)
+
+    async def _loop(self, inp: MonitorInput) -> tuple[str, str]:
+        cfg = self._config
+        assert cfg is not None and self._state.deadline is not None
+        iterations = 0
+        while True:
+            if self._stop is not None:
+                return "stopped", self._stop.reason
+            if workflow.now() >= self._state.deadline:
+                return "completed", "max_duration"
+            if not self._ready_logins():
+                return "failed", "no login can sign in: " + self._login_errors()
+            if iterations >= inp.iterations_before_continue or workflow.info().is_continue_as_new_suggested():
+                return "continue", "history limit"
+            iterations += 1
+            if self._state.paused:
+                self._next_discovery_at = None
+                await self._wait(lambda: self._stop is not None or not self._state.paused)
+                continue
+            self._discover_now = False
+            await self._discover()
+            wait = discovery_wait(cfg.discovery_interval_seconds, self._state.empty_streak)
+            self._next_discovery_at = workflow.now() + timedelta(seconds=wait)
+            self._show_progress()
+            await self._wait(
+                lambda: self._stop is not None or self._discover_now or self._state.paused, timeout=wait
+            )
+
+    async def _wait(self, condition, timeout: float | None = None) -> None:  # type: ignore[no-untyped-def]
+        """Waits for a signal, the timeout, or the deadline, whichever comes first (durable timers)."""
+        assert self._state.deadline is not None
+        left = (self._state.deadline - workflow.now()).total_seconds()
+        limit = max(0.0, left if timeout is None else min(timeout, left))
+        try:
+            await workflow.wait_condition(condition, timeout=timedelta(seconds=limit) if limit > 0 else None)
+        except TimeoutError:
+            pass
+
+    # --- sessions -----------------------------------------------------------------------------------
+
+    async def _open_sessions(self) -> tuple[str, str] | None:
+        cfg = self._config
+        assert cfg is not None
+        self._state.logins = [LoginState(login_id=ref.login_id, name=ref.name) for ref in cfg.logins]
+        await asyncio.gather(*(self._open_session(state) for state in self._state.logins))
+        if not self._ready_logins():
+            return "failed", "no login can sign in: " + (self._login_errors() or "the process has no login")
+        return None
+
+    async def _open_session(self, login: LoginState) -> None:
+        try:
+            await run_activity("open_session", OpenSessionInput(login_id=login.login_id), OpenSessionResult,
+                               self._prefix)  # fmt: skip
+            login.state = "ready"
+        except ActivityError as err:
+            login.state, login.error = "failed", failure_message(err)
+
+    def _ready_logins(self) -> list[LoginState]:
+        return [login for login in self._state.logins if login.state == "ready"]
+
+    def _login_errors(self) -> str:
+        return "; ".join(f"{login.name}: {login.error}" for login in self._state.logins if login.error)
+
+    # --- discovery ----------------------------------------------------------------------------------
+
+    async def _discover(self) -> None:
+        cfg = self._config
+        assert cfg is not None
+        baseline = not cfg.comment_on_existing and not self._state.baseline_done
+        slots = [p.template_id for p in cfg.prompts] if cfg.prompt_mode == "all" else [""]
+        results = await asyncio.gather(
+            *(self._discover_login(login, slots, baseline) for login in self._ready_logins())
+        )
+        self._state.discovery_runs += 1
+        self._state.last_discovery_at = workflow.now()
+        succeeded = [r for r in results if r is not None]
+        if not succeeded:
+            return  # an error run: recorded, next try after the plain interval, streak unchanged
+        self._state.baseline_done = True
+        new_items = [item for r in succeeded for item in r.new_items]
+        self._state.empty_streak = 0 if new_items else self._state.empty_streak + 1
+        if self._state.last_error and len(succeeded) == len(results):
+            self._state.last_error = None
+            await run_activity("record_process", RecordProcessInput(process_id=cfg.process_id, clear_error=True),
+                               type(None), self._prefix)  # fmt: skip
+        for item in new_items:
+            self._start_child(item)
+
+    async def _discover_login(self, login: LoginState, slots: list[str], baseline: bool) -> DiscoverResult | None:
+        cfg = self._config
+        assert cfg is not None
+        request = DiscoverInput(
+            process_id=cfg.process_id, login_id=login.login_id, tab=cfg.tab, category_id=cfg.category_id,
+            task_id=cfg.task_id, search=cfg.search, limit=cfg.max_articles, prompt_slots=slots, baseline=baseline,
+        )  # fmt: skip
+        try:
+            return await run_activity("discover_articles", request, DiscoverResult, self._prefix)
+        except ActivityError as err:
+            message = f"discovery failed for {login.name}: {failure_message(err)}"
+            if _is_permanent(err):
+                login.state, login.error = "failed", failure_message(err)
+            self._state.last_error = message
+            await run_activity("record_process", RecordProcessInput(process_id=cfg.process_id, last_error=message),
+                               type(None), self._prefix)  # fmt: skip
+            return None
+
+    # --- article children ---------------------------------------------------------------------------
+
+    async def _resume_pending(self) -> None:
+        cfg = self._config
+        assert cfg is not None
+        pending = await run_activity(
+            "resume_items", ResumeItemsInput(process_id=cfg.process_id, include_posting=not cfg.generate_only),
+            ResumeItemsResult, self._prefix,
+        )  # fmt: skip
+        ready = {login.login_id for login in self._ready_logins()}
+        for item in pending.items:
+            if item.login_id in ready:
+                self._start_child(item, count_discovered=False)
+
+    def _start_child(self, item: WorkItemRef, count_discovered: bool = True) -> None:
+        if item.item_id in self._children:
+            return
+        if count_discovered:
+            self._state.counts.discovered += 1
+        self._children[item.item_id] = asyncio.create_task(self._run_child(item))
+
+    async def _run_child(self, item: WorkItemRef) -> None:
+        cfg = self._config
+        assert cfg is not None
+        child_input = ArticleWorkflowInput(
+            item_id=item.item_id, process_id=cfg.process_id, login_id=item.login_id, article_id=item.article_id,
+            prompt_slot=item.prompt_slot, prompts=cfg.prompts, generate_only=cfg.generate_only,
+            hide=cfg.hide_comments, queue_prefix=self._prefix,
+        )  # fmt: skip
+        try:
+            handle = await workflow.start_child_workflow(
+                ArticleCommentWorkflow.run,
+                child_input,
+                id=workflow_id_for_item(cfg.process_id, item.login_id, item.article_id, item.prompt_slot),
+                task_queue=queue_name(QUEUE_MONITORING, self._prefix),
+                result_type=ArticleWorkflowResult,
+                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+                static_summary=f"article {item.article_id}",
+            )
+            result = await handle
+            self._count(result.status)
+        except WorkflowAlreadyStartedError:
+            pass  # the same work item runs already: Temporal refused the duplicate
+        except ChildWorkflowError as err:
+            if not isinstance(err.cause, asyncio.CancelledError) and "cancel" not in str(err).lower():
+                self._state.last_error = f"article {item.article_id}: {failure_message(err)}"
+            self._count("skipped")
+        finally:
+            self._children.pop(item.item_id, None)
+
+    def _count(self, status: str) -> None:
+        counts = self._state.counts
+        if hasattr(counts, status):
+            setattr(counts, status, getattr(counts, status) + 1)
+
+    # --- the end ------------------------------------------------------------------------------------
+
+    async def _shutdown(self, inp: MonitorInput, status: str, reason: str) -> MonitorResult:
+        self._status = "stopping"
+        self._next_discovery_at = None
+        if self._children:
+            # Running article work may finish within the grace period; the rest is cancelled.
+            try:
+                await workflow.wait_condition(lambda: not self._children,
+                                              timeout=timedelta(seconds=inp.grace_seconds))  # fmt: skip
+            except TimeoutError:
+                for task in list(self._children.values()):
+                    task.cancel()
+                await workflow.wait_condition(lambda: not self._children)
+        login_ids = [login.login_id for login in self._state.logins]
+        await run_activity("close_sessions", CloseSessionsInput(login_ids=login_ids), type(None), self._prefix)
+        await run_activity(
+            "finish_process", FinishProcessInput(process_id=inp.process_id, status=status, reason=reason),  # type: ignore[arg-type]
+            FinishProcessResult, self._prefix,
+        )  # fmt: skip
+        self._status = status
+        if inp.use_search_attributes:
+            workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
+        self._show_progress()
+        return MonitorResult(process_id=inp.process_id, status=status, reason=reason, counts=self._state.counts)
+
+    def _show_progress(self) -> None:
+        """Plain text for the Web UI's workflow details, readable without decoding payloads."""
+        c = self._state.counts
+        nxt = self._next_discovery_at.strftime("%H:%M:%S") if self._next_discovery_at else "-"
+        workflow.set_current_details(
+            f"{self._status}{' (paused)' if self._state.paused else ''}: discovered {c.discovered}, "
+            f"posted {c.posted}, generated {c.generated}, failed {c.failed}, skipped {c.skipped}, "
+            f"in flight {len(self._children)}; discovery runs {self._state.discovery_runs}, "
+            f"next {nxt}; last error: {self._state.last_error or '-'}"
+        )
+
+
+def _is_permanent(err: BaseException) -> bool:
+    from temporalio.exceptions import ApplicationError
+
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return isinstance(cause, ApplicationError) and cause.non_retryable

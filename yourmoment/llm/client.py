@@ -1,0 +1,319 @@
+"""The LLM provider client (official `openai` SDK, any OpenAI-compatible base URL) and comment generation."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+import openai
+import pydantic
+from pydantic import BaseModel, Field
+
+from yourmoment.errors import CommentValidationError, ConfigurationError, LLMPermanentError, LLMTransientError
+from yourmoment.llm.comments import brace_patterns, normalize_comment, validate_comment
+from yourmoment.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+ProviderName = Literal["openai", "mistral", "openai-compatible"]
+Acquire = Callable[[], Awaitable[None]]
+
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "mistral": "https://api.mistral.ai/v1",
+}
+STRUCTURED_PROVIDERS: frozenset[str] = frozenset({"openai", "mistral"})
+# 4xx answers that cannot improve by asking again; other 4xx (408, 409, 425) are worth a retry.
+PERMANENT_STATUSES: frozenset[int] = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
+
+COMMENT_SCHEMA: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "comment",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {
+                "comment": {"type": "string", "description": "Der Kommentar als HTML-Absätze <p>…</p>."},
+                "reasoning": {"type": "string", "description": "Kurze Begründung; darf leer sein."},
+            },
+            "required": ["comment", "reasoning"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+RETRY_HINT = (
+    "Deine letzte Antwort erfüllte die Vorgaben nicht. Schreibe den Kommentar neu: zwischen {min} und "
+    "{max} Zeichen, nur <p>-Absätze, keine Wiederholungen, keine Platzhalter in geschweiften Klammern."
+)
+
+_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
+_ERROR_CODE = re.compile(r"^Error code: \d+ - ")
+_KEYLIKE = re.compile(r"\b(?:sk|key|api)[-_][A-Za-z0-9*._-]{6,}", re.IGNORECASE)
+
+
+class ProviderConfig(BaseModel):
+    """One LLM configuration as activities build it from the store; never sent through Temporal."""
+
+    provider: ProviderName
+    model: str
+    base_url: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
+    temperature: float | None = Field(0.7, ge=0, le=2)  # None: the provider's default (reasoning models)
+    max_tokens: int = Field(800, ge=1)
+    requests_per_minute: int | None = Field(default=None, ge=1)
+
+    def resolved_base_url(self) -> str:
+        url = self.base_url or DEFAULT_BASE_URLS.get(self.provider)
+        if not url:
+            raise ConfigurationError(
+                f"Provider {self.provider!r} needs a base URL (e.g. http://localhost:11434/v1)."
+            )
+        return url.rstrip("/")
+
+    @property
+    def structured(self) -> bool:
+        return self.provider in STRUCTURED_PROVIDERS
+
+
+class Completion(BaseModel):
+    text: str
+    reasoning: str | None
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    elapsed_ms: int
+
+
+class GeneratedComment(BaseModel):
+    html: str
+    reasoning: str | None
+    model: str
+    provider: str
+    prompt_tokens: int
+    completion_tokens: int
+    generation_ms: int
+    attempts: int
+
+
+class LLMClient:
+    """One provider configuration; `acquire` (if given) is awaited before every request, for pacing."""
+
+    def __init__(
+        self, config: ProviderConfig, *, timeout: float | None = None, acquire: Acquire | None = None
+    ):
+        self.config = config
+        self.timeout = timeout if timeout is not None else get_settings().llm_timeout
+        self._acquire = acquire
+        # Temporal owns retries, so the SDK must not retry behind its back.
+        self._client = openai.AsyncOpenAI(
+            base_url=config.resolved_base_url(),
+            api_key=config.api_key or "not-needed",
+            max_retries=0,
+            timeout=self.timeout,
+        )
+
+    @property
+    def provider(self) -> str:
+        return self.config.provider
+
+    async def __aenter__(self) -> LLMClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def complete(self, messages: list[dict[str, str]]) -> Completion:
+        """One chat completion; provider failures become LLMTransientError or LLMPermanentError."""
+        if self._acquire is not None:
+            await self._acquire()
+        kwargs: dict[str, Any] = {"model": self.config.model, "messages": messages}
+        # OpenAI's newer models refuse `max_tokens`; Mistral and most local servers only know it.
+        limit_key = "max_completion_tokens" if self.config.provider == "openai" else "max_tokens"
+        kwargs[limit_key] = self.config.max_tokens
+        if self.config.temperature is not None:
+            kwargs["temperature"] = self.config.temperature
+        if self.config.structured:
+            kwargs["response_format"] = COMMENT_SCHEMA
+        started = time.perf_counter()
+        try:
+            response = await self._client.chat.completions.create(**kwargs)
+        except Exception as exc:
+            raise self._map_error(exc, messages) from None
+        elapsed_ms = int((time.perf_counter() - started) * 1000)
+        return self._to_completion(response, elapsed_ms)
+
+    async def list_models(self) -> list[str]:
+        """Model ids the provider offers (`provider test`); errors mapped like `complete`."""
+        try:
+            return sorted([model.id async for model in self._client.models.list()])
+        except Exception as exc:
+            raise self._map_error(exc, []) from None
+
+    def _to_completion(self, response: Any, elapsed_ms: int) -> Completion:
+        if not getattr(response, "choices", None):
+            raise LLMTransientError(f"{self.provider} answered without choices (model {self.config.model}).")
+        message = response.choices[0].message
+        text, reasoning = self._extract(message.content or "")
+        reasoning = reasoning or _extra_reasoning(message)
+        usage = getattr(response, "usage", None)
+        return Completion(
+            text=text,
+            reasoning=reasoning or None,
+            model=getattr(response, "model", None) or self.config.model,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            elapsed_ms=elapsed_ms,
+        )
+
+    def _extract(self, content: str) -> tuple[str, str | None]:
+        """The comment and reasoning from a structured (JSON) or plain answer."""
+        thinking = [m.strip() for m in _THINK.findall(content)]
+        content = _THINK.sub("", content).strip()
+        think = "\n".join(t for t in thinking if t) or None
+        parsed = _json_object(content)
+        if parsed is not None and isinstance(parsed.get("comment"), str):
+            reasoning = parsed.get("reasoning")
+            return parsed["comment"], (
+                reasoning if isinstance(reasoning, str) and reasoning.strip() else think
+            )
+        if self.config.structured and content.startswith("{"):
+            raise LLMTransientError(f"{self.provider} returned a malformed structured answer.")
+        return content, think
+
+    def _map_error(self, exc: Exception, messages: list[dict[str, str]]) -> Exception:
+        name = f"{self.provider} ({self.config.model})"
+        if isinstance(exc, openai.RateLimitError):
+            return LLMTransientError(f"{name}: rate limited (429).", retry_after=_retry_after(exc.response))
+        if isinstance(exc, openai.APITimeoutError):
+            return LLMTransientError(f"{name}: no answer within {self.timeout:g} s.")
+        if isinstance(exc, openai.APIConnectionError):
+            return LLMTransientError(f"{name}: connection failed ({type(exc.__cause__ or exc).__name__}).")
+        if isinstance(exc, openai.APIStatusError):
+            detail = self._safe_detail(exc, messages)
+            message = f"{name}: HTTP {exc.status_code}{detail}."
+            if exc.status_code in PERMANENT_STATUSES:
+                return LLMPermanentError(message)
+            return LLMTransientError(message, retry_after=_retry_after(exc.response))
+        if isinstance(
+            exc, json.JSONDecodeError | openai.APIResponseValidationError | pydantic.ValidationError
+        ):
+            return LLMTransientError(f"{name}: malformed response ({type(exc).__name__}).")
+        return exc
+
+    def _safe_detail(self, exc: openai.APIStatusError, messages: list[dict[str, str]]) -> str:
+        """The provider's own words, unless they could hold the key or echo the prompt."""
+        detail = _ERROR_CODE.sub("", str(getattr(exc, "message", "") or ""))
+        if self.config.api_key:
+            detail = detail.replace(self.config.api_key, "***")
+        detail = _KEYLIKE.sub("***", detail)[:200]
+        prompt = "\n".join(m.get("content", "") for m in messages)
+        if any(detail[i : i + 24] in prompt for i in range(0, max(len(detail) - 23, 0), 8)):
+            detail = "(provider message withheld: it quotes the prompt)"
+        return f" ({detail})" if detail else ""
+
+
+def _json_object(content: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(content)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _extra_reasoning(message: Any) -> str | None:
+    """vLLM, Ollama and others put a reasoning model's thoughts in a non-standard field."""
+    extra = getattr(message, "model_extra", None) or {}
+    for key in ("reasoning_content", "reasoning"):
+        value = extra.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds from `retry-after-ms` or `Retry-After` (seconds or an HTTP date); None without a hint."""
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    if (millis := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _retry_messages(messages: list[dict[str, str]], min_length: int, max_length: int) -> list[dict[str, str]]:
+    return [*messages, {"role": "user", "content": RETRY_HINT.format(min=min_length, max=max_length)}]
+
+
+async def generate_comment(
+    client: LLMClient,
+    messages: list[dict[str, str]],
+    *,
+    prefix: str,
+    min_length: int,
+    max_length: int,
+    max_attempts: int = 3,
+) -> GeneratedComment:
+    """Complete, normalise, validate; regenerate on invalid output, then raise CommentValidationError."""
+    prompt_tokens = completion_tokens = generation_ms = 0
+    problems: list[str] = []
+    # Braces quoted from the article are the pupil's, not unresolved template placeholders.
+    allowed = brace_patterns("\n".join(m.get("content", "") for m in messages if m.get("role") == "user"))
+    for attempt in range(1, max_attempts + 1):
+        request = messages if attempt == 1 else _retry_messages(messages, min_length, max_length)
+        completion = await client.complete(request)
+        prompt_tokens += completion.prompt_tokens
+        completion_tokens += completion.completion_tokens
+        generation_ms += completion.elapsed_ms
+        html = normalize_comment(completion.text, prefix)
+        problems = validate_comment(html, prefix, min_length, max_length, allowed_braces=allowed)
+        if not problems:
+            log.info(
+                "comment generated provider=%s model=%s attempts=%d prompt_tokens=%d completion_tokens=%d ms=%d",
+                client.provider,
+                completion.model,
+                attempt,
+                prompt_tokens,
+                completion_tokens,
+                generation_ms,
+            )
+            return GeneratedComment(
+                html=html,
+                reasoning=completion.reasoning,
+                model=completion.model,
+                provider=client.provider,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                generation_ms=generation_ms,
+                attempts=attempt,
+            )
+        # The problems name lengths and rules only; the comment itself stays out of the log.
+        log.info("generated comment invalid attempt=%d/%d problems=%d", attempt, max_attempts, len(problems))
+    error = CommentValidationError(
+        f"Comment still invalid after {max_attempts} attempts: " + "; ".join(problems)
+    )
+    error.problems = problems  # type: ignore[attr-defined]
+    raise error

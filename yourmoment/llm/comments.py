@@ -1,0 +1,165 @@
+"""What the model wrote, made safe: normalised to sanitised <p> paragraphs with the prefix, then validated."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Collection
+
+import nh3
+
+ALLOWED_TAGS: frozenset[str] = frozenset({"p", "strong", "em", "br"})
+# Tags whose content is code or markup, never readable text: dropped together with the tag.
+DROPPED_WITH_CONTENT: frozenset[str] = frozenset(
+    {"script", "style", "template", "noscript", "iframe", "object", "svg", "math", "head", "title"}
+)
+
+_FENCE = re.compile(r"^```[\w-]*[ \t]*\n?(.*?)\n?```$", re.DOTALL)
+_LOOKS_LIKE_HTML = re.compile(r"</?[A-Za-z][^<>]*>")
+# Block-level tags become line breaks before sanitising, so list items and headings stay apart.
+_BLOCK_TAG = re.compile(
+    r"</?(?:div|h[1-6]|li|ul|ol|blockquote|section|article|header|footer|table|tr|pre|hr)\b[^>]*>",
+    re.IGNORECASE,
+)
+_P_TAG = re.compile(r"(</?p>)")
+_BR_EDGE = re.compile(r"^(?:\s|<br>)+|(?:\s|<br>)+$")
+_MARKDOWN_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
+_BREAKING_TAG = re.compile(r"<\s*(?:br|/?p|/?div)\b[^>]*>", re.IGNORECASE)
+_ANY_TAG = re.compile(r"<[^>]*>")
+_WORD = re.compile(r"\w+")
+
+
+def _sanitise(fragment: str) -> str:
+    return nh3.clean(
+        fragment,
+        tags=set(ALLOWED_TAGS),
+        clean_content_tags=set(DROPPED_WITH_CONTENT),
+        # "*" must be given: without it nh3 keeps its default generic attributes (title, lang).
+        attributes={"*": set()},
+        link_rel=None,
+        strip_comments=True,
+    )
+
+
+def _strip_fences(text: str) -> str:
+    match = _FENCE.match(text)
+    return match.group(1).strip() if match else text
+
+
+def _lines_to_paragraphs(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _plain_paragraphs(text: str) -> list[str]:
+    escaped = html.escape(text, quote=False)
+    # Models often answer in Markdown; **bold** is the one mark-up worth keeping.
+    return [_MARKDOWN_BOLD.sub(r"<strong>\1</strong>", line) for line in _lines_to_paragraphs(escaped)]
+
+
+def _html_paragraphs(text: str) -> list[str]:
+    """Split sanitised HTML into paragraph bodies; loose text between paragraphs becomes paragraphs too."""
+    cleaned = _sanitise(_BLOCK_TAG.sub("\n", text))
+    paragraphs: list[str] = []
+    inside, current = False, ""
+    for token in _P_TAG.split(cleaned):
+        if token == "<p>":
+            if not inside:
+                paragraphs.extend(_lines_to_paragraphs(current))
+                current = ""
+            inside = True
+        elif token == "</p>":
+            if inside:
+                paragraphs.append(current)
+                current = ""
+            inside = False
+        else:
+            current += token
+    paragraphs.extend(_lines_to_paragraphs(current) if not inside else [current])
+    return paragraphs
+
+
+def _prefix_forms(prefix: str) -> list[str]:
+    """The prefix as typed and as the sanitiser escapes it (they differ only if it holds &, < or >)."""
+    return list(dict.fromkeys([prefix, html.escape(prefix, quote=False)]))
+
+
+def _remove_prefix(text: str, prefix: str) -> str:
+    for form in _prefix_forms(prefix):
+        text = re.sub(rf"<p>\s*{re.escape(form)}\s*</p>", "", text, flags=re.IGNORECASE)
+        text = text.replace(form, "")
+    return text
+
+
+def _tidy(paragraph: str) -> str:
+    return _BR_EDGE.sub("", re.sub(r"\s+", " ", paragraph)).strip()
+
+
+def prefix_paragraph(prefix: str) -> str:
+    return f"<p>{html.escape(prefix, quote=False)}</p>"
+
+
+def normalize_comment(raw: str, prefix: str) -> str:
+    """Sanitised `<p>` paragraphs (only p, strong, em, br; no attributes) led by exactly one prefix paragraph."""
+    text = _strip_fences(raw.strip())
+    paragraphs = _html_paragraphs(text) if _LOOKS_LIKE_HTML.search(text) else _plain_paragraphs(text)
+    bodies = [_tidy(_remove_prefix(p, prefix)) for p in paragraphs]
+    body = "".join(f"<p>{b}</p>" for b in bodies if comment_plain_text(b))
+    # A second pass repairs tags that the paragraph split cut apart (e.g. <strong> spanning paragraphs).
+    body = re.sub(r"<p>(?:\s|<br>)*</p>", "", _sanitise(body))
+    return prefix_paragraph(prefix) + body
+
+
+def _body_without_prefix(comment_html: str, prefix: str) -> str:
+    return _remove_prefix(comment_html, prefix).strip()
+
+
+def _is_repetitive(plain: str) -> bool:
+    words = [w.lower() for w in _WORD.findall(plain)]
+    return len(words) > 5 and len(set(words)) / len(words) < 0.5
+
+
+def brace_patterns(text: str) -> set[str]:
+    """Every `{name}` in a text; generation allows those that the prompt's article text itself contains."""
+    return set(_PLACEHOLDER.findall(text))
+
+
+def validate_comment(
+    comment_html: str,
+    prefix: str,
+    min_length: int,
+    max_length: int,
+    *,
+    allowed_braces: Collection[str] = (),
+) -> list[str]:
+    """Problems with a normalised comment (PROTOCOL §7); the length counts HTML tags, not the prefix.
+
+    `allowed_braces` lists `{name}` strings that are not leftovers: a pupil's title like "Mein {Hund}"
+    may be quoted by the model.
+    """
+    problems: list[str] = []
+    if not comment_html.startswith(prefix_paragraph(prefix)):
+        problems.append("The comment does not start with the disclosure prefix paragraph.")
+    occurrences = sum(comment_html.count(form) for form in _prefix_forms(prefix))
+    if occurrences > 1:
+        problems.append(f"The disclosure prefix appears {occurrences} times instead of once.")
+    body = _body_without_prefix(comment_html, prefix)
+    plain = comment_plain_text(body)
+    if not plain:
+        return [*problems, "The comment is empty."]
+    if len(body) < min_length:
+        problems.append(f"The comment is too short: {len(body)} characters, at least {min_length} required.")
+    if len(body) > max_length:
+        problems.append(f"The comment is too long: {len(body)} characters, at most {max_length} allowed.")
+    if _is_repetitive(plain):
+        problems.append("The comment is repetitive: fewer than half of its words are distinct.")
+    leftover = sorted(brace_patterns(body) - set(allowed_braces))
+    if leftover:
+        problems.append(f"The comment contains unresolved placeholders: {', '.join(leftover)}.")
+    return problems
+
+
+def comment_plain_text(comment_html: str) -> str:
+    """Readable text of a comment: tags stripped, paragraph breaks as spaces, whitespace collapsed."""
+    text = _ANY_TAG.sub("", _BREAKING_TAG.sub(" ", comment_html))
+    return re.sub(r"\s+", " ", html.unescape(text)).strip()

@@ -1,0 +1,300 @@
+"""Inputs and results of every workflow and activity: ids, settings and counts, never secrets.
+
+This module is imported inside the workflow sandbox, so it imports nothing but Pydantic.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+# Task queues (SPEC §6), prefixed `yourmoment-` on the server.
+QUEUE_MONITORING = "monitoring"
+QUEUE_COMMENTS = "comments"
+QUEUE_SESSIONS = "sessions"
+QUEUE_MAINTENANCE = "maintenance"
+ALL_QUEUES = (QUEUE_MONITORING, QUEUE_COMMENTS, QUEUE_SESSIONS, QUEUE_MAINTENANCE)
+DEFAULT_QUEUE_PREFIX = "yourmoment-"
+
+# Search attributes (registered on the server by the demo, the tests and docker-compose).
+SEARCH_ATTR_PROCESS_ID = "YourMomentProcessId"
+SEARCH_ATTR_STATUS = "YourMomentStatus"
+
+
+def workflow_id_for_process(process_id: str) -> str:
+    return f"monitoring-process-{process_id}"
+
+
+def workflow_id_for_item(process_id: str, login_id: str, article_id: str, prompt_slot: str = "") -> str:
+    """Derived from the work item's natural key, so Temporal itself refuses a duplicate."""
+    base = f"article-{process_id}-{login_id}-{article_id}"
+    return f"{base}-{prompt_slot}" if prompt_slot else base
+
+
+# --- process configuration ---------------------------------------------------------------------------
+
+
+class PromptChoice(BaseModel):
+    template_id: str
+    weight: float
+
+
+class LoginRef(BaseModel):
+    login_id: str
+    name: str
+
+
+class ProcessConfig(BaseModel):
+    """The non-secret part of a process row, loaded once per workflow run."""
+
+    process_id: str
+    name: str
+    tab: str
+    category_id: int | None
+    task_id: int | None
+    search: str | None
+    logins: list[LoginRef]
+    prompts: list[PromptChoice]
+    prompt_mode: Literal["weighted", "all"]
+    generate_only: bool
+    hide_comments: bool
+    comment_on_existing: bool
+    discovery_interval_seconds: int
+    max_duration_minutes: int
+    started_at: datetime
+    max_articles: int
+
+
+class LoadProcessInput(BaseModel):
+    process_id: str
+
+
+# --- sessions ----------------------------------------------------------------------------------------
+
+
+class OpenSessionInput(BaseModel):
+    login_id: str
+
+
+class OpenSessionResult(BaseModel):
+    login_id: str
+    restored: bool  # True: a stored session was reused without logging in
+    requests: int
+
+
+class CloseSessionsInput(BaseModel):
+    login_ids: list[str]
+
+
+# --- discovery ---------------------------------------------------------------------------------------
+
+
+class DiscoverInput(BaseModel):
+    process_id: str
+    login_id: str
+    tab: str
+    category_id: int | None
+    task_id: int | None
+    search: str | None
+    limit: int
+    prompt_slots: list[str]  # [""] in weighted mode; one template id per slot in `all` mode
+    baseline: bool  # first run with comment_on_existing = false: record, do not comment
+
+
+class WorkItemRef(BaseModel):
+    item_id: str
+    login_id: str
+    article_id: str
+    prompt_slot: str
+
+
+class DiscoverResult(BaseModel):
+    listed: int
+    new_items: list[WorkItemRef]
+    skipped: int  # recorded but not worked on (baseline, or already commented by this login)
+
+
+# --- article work ------------------------------------------------------------------------------------
+
+
+class ArticleWorkflowInput(BaseModel):
+    item_id: str
+    process_id: str
+    login_id: str
+    article_id: str
+    prompt_slot: str
+    prompts: list[PromptChoice]
+    generate_only: bool
+    hide: bool
+    queue_prefix: str = DEFAULT_QUEUE_PREFIX
+
+
+class ArticleWorkflowResult(BaseModel):
+    item_id: str
+    status: str  # final status of the work item
+    error: str | None = None
+
+
+class ItemInput(BaseModel):
+    item_id: str
+
+
+class PrepareResult(BaseModel):
+    item_id: str
+    status: str  # "prepared", or "skipped" when this login already commented there
+    reason: str | None = None
+
+
+class GenerateInput(BaseModel):
+    item_id: str
+    template_id: str
+
+
+class GenerateResult(BaseModel):
+    item_id: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    generation_ms: int
+    attempts: int
+
+
+class ReserveSlotInput(BaseModel):
+    login_id: str
+
+
+class ReserveSlotResult(BaseModel):
+    wait_seconds: float
+
+
+class PostInput(BaseModel):
+    item_id: str
+    hide: bool
+
+
+class PostResultMsg(BaseModel):
+    item_id: str
+    outcome: Literal["posted", "already_posted", "skipped"]
+    requests: int
+    reason: str | None = None
+
+
+class MarkItemInput(BaseModel):
+    item_id: str
+    status: Literal["failed", "skipped"]
+    reason: str
+    only_from: list[str] = Field(default_factory=list)  # compare-and-set: only from these statuses
+
+
+class ResumeItemsInput(BaseModel):
+    process_id: str
+    include_posting: bool
+
+
+class ResumeItemsResult(BaseModel):
+    items: list[WorkItemRef]
+
+
+# --- process bookkeeping -----------------------------------------------------------------------------
+
+
+class RecordProcessInput(BaseModel):
+    process_id: str
+    status: str | None = None
+    stop_reason: str | None = None
+    last_error: str | None = None
+    clear_error: bool = False
+
+
+class FinishProcessInput(BaseModel):
+    process_id: str
+    status: Literal["stopped", "completed", "failed"]
+    reason: str
+
+
+class FinishProcessResult(BaseModel):
+    skipped: int
+    returned_to_generated: int
+
+
+class PostCommentInput(BaseModel):
+    """`starter.py post COMMENT_ID`: one reviewed comment through the exactly-once path."""
+
+    item_id: str
+
+
+# --- the monitoring workflow -------------------------------------------------------------------------
+
+
+class StatusCounts(BaseModel):
+    discovered: int = 0
+    prepared: int = 0
+    generated: int = 0
+    posting: int = 0
+    posted: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class LoginState(BaseModel):
+    login_id: str
+    name: str
+    state: Literal["pending", "ready", "failed"] = "pending"
+    error: str | None = None
+
+
+class MonitorState(BaseModel):
+    """Carried across continue-as-new."""
+
+    deadline: datetime | None = None
+    empty_streak: int = 0
+    discovery_runs: int = 0
+    baseline_done: bool = False
+    paused: bool = False
+    logins: list[LoginState] = Field(default_factory=list)
+    counts: StatusCounts = Field(default_factory=StatusCounts)
+    last_discovery_at: datetime | None = None
+    last_error: str | None = None
+    resumed_pending: bool = False
+
+
+class MonitorInput(BaseModel):
+    process_id: str
+    state: MonitorState | None = None
+    grace_seconds: float = 60.0
+    iterations_before_continue: int = 500
+    use_search_attributes: bool = True
+    queue_prefix: str = DEFAULT_QUEUE_PREFIX
+
+
+class StopRequest(BaseModel):
+    reason: str = "stopped by user"
+
+
+class MonitorStatus(BaseModel):
+    """The `status` query; `starter.py status --json` prints the same fields."""
+
+    process_id: str
+    name: str
+    status: str
+    stop_reason: str | None
+    started_at: datetime | None
+    deadline: datetime | None
+    paused: bool
+    counts: StatusCounts
+    logins: list[LoginState]
+    in_flight: int
+    discovery_runs: int
+    empty_streak: int
+    last_discovery_at: datetime | None
+    next_discovery_at: datetime | None
+    last_error: str | None
+
+
+class MonitorResult(BaseModel):
+    process_id: str
+    status: str
+    reason: str
+    counts: StatusCounts

@@ -1,0 +1,495 @@
+"""HTTP client for myMoment: reuses stored sessions, answers expiry with one re-login, posts exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http.cookiejar import Cookie
+from types import TracebackType
+from typing import Literal, Protocol
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import httpx
+from bs4 import BeautifulSoup
+
+from yourmoment.errors import (
+    AmbiguousPostError,
+    BadCredentialsError,
+    CommentValidationError,
+    NotFoundError,
+    PageParseError,
+    PermanentError,
+    SessionExpiredError,
+    TransientError,
+)
+from yourmoment.mymoment import parsers
+from yourmoment.mymoment.types import ArticleDetail, ArticleSummary, PostResult, SavedSession, Tab
+from yourmoment.ratelimit import RateLimiter
+from yourmoment.settings import DEFAULT_PREFIX
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER_AGENT = "yourMoment-Temporal/0.1 (+https://github.com/yourmoment/yourmoment-temporal)"
+MAX_HOPS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Errors raised before a request left this machine: retrying a POST after them cannot duplicate it.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+SubmitOutcome = Literal["stored", "stale_token", "expired"]
+
+
+class SessionStore(Protocol):
+    """Where a login's session lives between activities and workers (the DB, encrypted, in production)."""
+
+    async def load(self, login_id: str) -> SavedSession | None: ...
+
+    async def save(self, login_id: str, session: SavedSession) -> None: ...
+
+    async def invalidate(self, login_id: str) -> None: ...
+
+
+class MemorySessionStore:
+    """A SessionStore in a dict, for tests and one-off CLI commands."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, SavedSession] = {}
+
+    async def load(self, login_id: str) -> SavedSession | None:
+        saved = self.sessions.get(login_id)
+        return saved.model_copy(deep=True) if saved else None
+
+    async def save(self, login_id: str, session: SavedSession) -> None:
+        self.sessions[login_id] = session.model_copy(deep=True)
+
+    async def invalidate(self, login_id: str) -> None:
+        self.sessions.pop(login_id, None)
+
+
+@dataclass
+class _Page:
+    url: str
+    soup: BeautifulSoup
+
+
+def _fix_location(current_url: str, location: str) -> str:
+    """Resolve a redirect target; the real site once sent `…:443\\accounts/login/` (PROTOCOL §9.1)."""
+    return urljoin(current_url, location.replace("\\", "/"))
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path or "/"
+
+
+def _is_login_url(url: str) -> bool:
+    return _path(url).startswith(parsers.LOGIN_PATH)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def _raise_for_status(response: httpx.Response, url: str) -> None:
+    status, path = response.status_code, _path(url)
+    if status == 404:
+        raise NotFoundError(f"myMoment has no page {path}")
+    if status == 429 or status >= 500:
+        raise TransientError(f"myMoment answered {status} for {path}", retry_after=_retry_after(response))
+    if status >= 300:
+        raise PermanentError(f"myMoment answered {status} for {path}")
+
+
+def _cookie_to_dict(cookie: Cookie) -> dict[str, str | None]:
+    expires = datetime.fromtimestamp(cookie.expires, UTC).isoformat() if cookie.expires else None
+    return {
+        "name": cookie.name,
+        "value": cookie.value,
+        "domain": cookie.domain,
+        "path": cookie.path,
+        "expires": expires,
+        "secure": "true" if cookie.secure else None,
+    }
+
+
+def _cookie_from_dict(saved: dict[str, str | None], default_domain: str) -> Cookie | None:
+    """A jar cookie from its stored form; None when it has expired or is incomplete."""
+    name, value = saved.get("name"), saved.get("value")
+    if not name or value is None:
+        return None
+    expires = int(datetime.fromisoformat(saved["expires"]).timestamp()) if saved.get("expires") else None
+    if expires is not None and expires <= datetime.now(UTC).timestamp():
+        return None
+    domain = saved.get("domain") or default_domain
+    path = saved.get("path") or "/"
+    return Cookie(
+        version=0,
+        name=name,
+        value=value,
+        port=None,
+        port_specified=False,
+        domain=domain,
+        domain_specified=domain.startswith("."),
+        domain_initial_dot=domain.startswith("."),
+        path=path,
+        path_specified=True,
+        secure=saved.get("secure") == "true",
+        expires=expires,
+        discard=expires is None,
+        comment=None,
+        comment_url=None,
+        rest={},
+    )
+
+
+class MyMomentClient:
+    """One myMoment login's HTTP session. Every hop is paced by the shared limiter.
+
+    Secrets stay inside: logs carry the login id, method, path and status only.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        login_id: str,
+        username: str,
+        password: str,
+        session_store: SessionStore,
+        limiter: RateLimiter,
+        rate_per_second: float = 2.0,
+        burst: int = 5,
+        timeout: float = 30.0,
+        user_agent: str = DEFAULT_USER_AGENT,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.login_id = login_id
+        self.username = username
+        self._password = password
+        self._store = session_store
+        self._limiter = limiter
+        self._rate = rate_per_second
+        self._burst = burst
+        self._prefix = prefix
+        self._http = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=timeout,
+            headers={
+                "User-Agent": user_agent,
+                "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                "Accept-Language": "de-CH,de;q=0.9,en;q=0.5",
+            },
+        )
+        self._lock = asyncio.Lock()
+        self._ready = False  # cookies are loaded (restored or fresh); validity is proven by use
+        self._generation = 0  # bumps on every login, so concurrent expiries cause one re-login
+        self._csrf: str | None = None  # latest form token of this session (valid for every form)
+        self._article_csrf: dict[str, str] = {}
+        self.requests = 0  # myMoment requests made by this client, every redirect hop included
+
+    def __repr__(self) -> str:
+        return f"MyMomentClient(base_url={self.base_url!r}, login_id={self.login_id!r})"
+
+    async def __aenter__(self) -> MyMomentClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connections. No logout: the stored session is reused by the next client."""
+        await self._http.aclose()
+
+    # --- HTTP -----------------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        ambiguous: bool = False,
+    ) -> httpx.Response:
+        """One paced request. With `ambiguous`, a failure after sending raises AmbiguousPostError."""
+        await self._limiter.acquire(f"host:{urlsplit(url).hostname}", self._rate, self._burst)
+        self.requests += 1
+        path = _path(url)
+        try:
+            response = await self._http.request(method, url, data=data, headers=headers)
+        except NOT_SENT as exc:
+            log.warning(
+                "mymoment login=%s %s %s: not sent (%s)", self.login_id, method, path, type(exc).__name__
+            )
+            raise TransientError(f"myMoment unreachable for {method} {path} ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            log.warning(
+                "mymoment login=%s %s %s: failed (%s)", self.login_id, method, path, type(exc).__name__
+            )
+            message = f"myMoment did not answer {method} {path} ({type(exc).__name__})"
+            raise (AmbiguousPostError if ambiguous else TransientError)(message) from exc
+        log.debug("mymoment login=%s %s %s -> %s", self.login_id, method, path, response.status_code)
+        return response
+
+    async def _follow(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        stop_at_login: bool = False,
+    ) -> tuple[httpx.Response, str]:
+        """Send and follow redirects by hand (at most MAX_HOPS), returning the last response and URL.
+
+        With `stop_at_login`, a redirect to the login page is returned unfollowed (its target as URL):
+        it already proves the session expired, and the re-login fetches that page anyway.
+        """
+        for _ in range(MAX_HOPS + 1):
+            response = await self._send(method, url, data=data, headers=headers)
+            location = response.headers.get("location")
+            if response.status_code not in REDIRECT_STATUSES or not location:
+                return response, url
+            target = _fix_location(url, location)
+            if stop_at_login and _is_login_url(target):
+                return response, target
+            if response.status_code in (301, 302, 303):
+                method, data, headers = "GET", None, None
+            url = target
+        raise TransientError(f"myMoment redirected more than {MAX_HOPS} times from {_path(url)}")
+
+    # --- session --------------------------------------------------------------------------------
+
+    async def ensure_session(self) -> None:
+        """Load the stored cookies without probing them (their first use proves them), else log in."""
+        if self._ready:
+            return
+        async with self._lock:
+            if self._ready:
+                return
+            saved = await self._store.load(self.login_id)
+            if saved is not None and self._restore(saved):
+                log.info("mymoment login=%s: session restored from the store", self.login_id)
+                return
+            await self._login_locked()
+
+    def _restore(self, saved: SavedSession) -> bool:
+        self._http.cookies.clear()
+        host = urlsplit(self.base_url).hostname or ""
+        cookies = [c for c in (_cookie_from_dict(d, host) for d in saved.cookies) if c is not None]
+        for cookie in cookies:
+            self._http.cookies.jar.set_cookie(cookie)
+        self._csrf = saved.csrf_token
+        self._ready = bool(cookies)
+        return self._ready
+
+    async def _save(self) -> None:
+        cookies = [_cookie_to_dict(c) for c in self._http.cookies.jar]
+        await self._store.save(self.login_id, SavedSession(cookies=cookies, csrf_token=self._csrf))
+
+    async def login(self) -> None:
+        """Log in afresh (e.g. `login test`); raises BadCredentialsError when myMoment refuses."""
+        async with self._lock:
+            await self._login_locked()
+
+    async def _relogin(self, seen_generation: int) -> None:
+        """Log in again unless another task already did since `seen_generation` was read."""
+        async with self._lock:
+            if self._generation == seen_generation:
+                log.info("mymoment login=%s: session expired, logging in again", self.login_id)
+                await self._login_locked()
+
+    async def _login_locked(self) -> None:
+        """GET the form, POST it with Referer, and let the page reached prove success (no probe)."""
+        started = self.requests
+        self._ready = False
+        self._http.cookies.clear()
+        self._article_csrf.clear()
+        login_url = self.base_url + parsers.LOGIN_PATH
+        response, url = await self._follow("GET", login_url)
+        _raise_for_status(response, url)
+        token = parsers.find_form_csrf(response.text)
+        if token is None:
+            raise PageParseError("myMoment login page without a CSRF token")
+        form = {
+            "csrfmiddlewaretoken": token,
+            "username": self.username,
+            "password": self._password,
+            "next": "",
+        }
+        response, url = await self._follow("POST", login_url, data=form, headers={"Referer": login_url})
+        if response.status_code == 403:
+            raise TransientError("myMoment refused the login form (CSRF check failed)")
+        _raise_for_status(response, url)
+        soup = parsers.soup_of(response.text)
+        if not parsers.is_logged_in(soup):
+            await self._store.invalidate(self.login_id)
+            raise BadCredentialsError(
+                f"myMoment rejected the username or password of login {self.username!r}"
+            )
+        self._csrf = parsers.find_form_csrf(soup)
+        self._generation += 1
+        self._ready = True
+        await self._save()
+        log.info("mymoment login=%s: logged in (%d requests)", self.login_id, self.requests - started)
+
+    async def _get_page(self, url: str) -> _Page:
+        """GET a protected page; an expired session costs one re-login and one repeat of the request."""
+        await self.ensure_session()
+        for attempt in (1, 2):
+            generation = self._generation
+            response, final_url = await self._follow("GET", url, stop_at_login=True)
+            soup = None
+            if not _is_login_url(final_url):
+                _raise_for_status(response, final_url)
+                soup = parsers.soup_of(response.text)
+                if parsers.is_logged_in(soup):
+                    return _Page(url=final_url, soup=soup)
+            if attempt == 1:
+                await self._relogin(generation)
+        self._ready = False
+        await self._store.invalidate(self.login_id)
+        raise SessionExpiredError(f"myMoment session of login {self.login_id} expired again after a re-login")
+
+    async def probe(self) -> bool:
+        """GET / and report whether the session is valid (for `login test`; normal work never probes)."""
+        await self.ensure_session()
+        response, url = await self._follow("GET", self.base_url + "/", stop_at_login=True)
+        if not _is_login_url(url):
+            _raise_for_status(response, url)
+            if parsers.is_logged_in(response.text):
+                return True
+        self._ready = False
+        await self._store.invalidate(self.login_id)
+        return False
+
+    # --- reading --------------------------------------------------------------------------------
+
+    async def tabs(self) -> list[Tab]:
+        page = await self._get_page(f"{self.base_url}/articles/")
+        return parsers.parse_tabs(page.soup)
+
+    async def list_articles(
+        self,
+        tab: str,
+        category_id: int | None = None,
+        task_id: int | None = None,
+        search: str | None = None,
+        limit: int = 20,
+    ) -> list[ArticleSummary]:
+        """One tab's articles; category and task filter on the server, the title search here."""
+        query: dict[str, str | int] = {"tab": tab}
+        if category_id is not None:
+            query["kategorie"] = category_id
+        if task_id is not None:
+            query["aufgabe"] = task_id
+        page = await self._get_page(f"{self.base_url}/articles/?{urlencode(query)}")
+        return parsers.parse_article_list(page.soup, tab, self.base_url, search=search, limit=limit)
+
+    async def get_article(self, article_id: str) -> ArticleDetail:
+        """The article page; its comment-form token is kept for the next POST and saved with the session."""
+        return await self._read_article(article_id, parsers.article_url(self.base_url, _checked(article_id)))
+
+    async def _read_article(self, article_id: str, url: str) -> ArticleDetail:
+        page = await self._get_page(url)
+        detail = parsers.parse_article_detail(page.soup, article_id, self.base_url)
+        token = parsers.find_comment_csrf(page.soup, article_id)
+        if token is not None:
+            self._article_csrf[article_id] = token
+            if token != self._csrf:
+                self._csrf = token
+                await self._save()
+        return detail
+
+    # --- posting --------------------------------------------------------------------------------
+
+    async def post_comment(
+        self, article_id: str, html: str, *, hide: bool, known_page: ArticleDetail | None = None
+    ) -> PostResult:
+        """Post `html` exactly once: skip when the page already shows it, confirm it on the page after.
+
+        `known_page` (read earlier, e.g. when preparing) saves the first GET; after an
+        AmbiguousPostError pass None so the page is read before anything is sent again.
+        """
+        started = self.requests
+        _checked(article_id)
+        if not parsers.html_to_plain(html).startswith(self._prefix):
+            raise CommentValidationError(f"comment for article {article_id} lacks the AI disclosure prefix")
+        await self.ensure_session()
+        if known_page is None or not (self._article_csrf.get(article_id) or self._csrf):
+            known_page = await self.get_article(article_id)
+        page = known_page
+        outcome: SubmitOutcome = "stale_token"
+        for attempt in (1, 2):
+            if parsers.find_own_comment(page, self.username, html, self._prefix) is not None:
+                log.info(
+                    "mymoment login=%s article=%s: comment already on the page", self.login_id, article_id
+                )
+                return PostResult(outcome="already_posted", requests=self.requests - started)
+            token = self._article_csrf.get(article_id) or self._csrf
+            if token is None:
+                raise PageParseError(f"article page {article_id} has no comment form")
+            generation = self._generation
+            outcome, location = await self._submit(article_id, html, hide, token)
+            if outcome == "stored":
+                await self._confirm(article_id, html, location)
+                log.info("mymoment login=%s article=%s: comment posted", self.login_id, article_id)
+                return PostResult(outcome="posted", requests=self.requests - started)
+            if attempt == 1:
+                if outcome == "expired":
+                    await self._relogin(generation)
+                self._article_csrf.pop(article_id, None)
+                page = await self.get_article(article_id)  # fresh token, and a fresh look for the comment
+        raise TransientError(f"myMoment refused the comment on article {article_id} twice ({outcome})")
+
+    async def _submit(self, article_id: str, html: str, hide: bool, token: str) -> tuple[SubmitOutcome, str]:
+        """One comment POST. Returns what the answer means and, when stored, where it redirects."""
+        article = parsers.article_url(self.base_url, article_id)
+        url = f"{article}comment/"
+        form = {"csrfmiddlewaretoken": token, "text": html, "status": "20", "highlight": ""}
+        if hide:
+            form["hide"] = "on"
+        response = await self._send("POST", url, data=form, headers={"Referer": article}, ambiguous=True)
+        status = response.status_code
+        if status in REDIRECT_STATUSES and response.headers.get("location"):
+            target = _fix_location(url, response.headers["location"])
+            return ("expired", target) if _is_login_url(target) else ("stored", target)
+        if status == 403:
+            return "stale_token", url
+        if status >= 500:
+            # The server may have stored the comment before failing: only the page can tell.
+            raise AmbiguousPostError(
+                f"myMoment answered {status} to the comment POST on article {article_id}"
+            )
+        _raise_for_status(response, url)
+        if parsers.is_login_page(url, response.text):
+            return "expired", url
+        raise PermanentError(f"myMoment did not accept the comment on article {article_id} (status {status})")
+
+    async def _confirm(self, article_id: str, html: str, location: str) -> None:
+        """Follow the POST's redirect to the article page and check that the comment is there."""
+        article = parsers.article_url(self.base_url, article_id)
+        target = location if _path(location) == _path(article) else article
+        detail = await self._read_article(article_id, target)
+        if parsers.find_own_comment(detail, self.username, html, self._prefix) is None:
+            raise TransientError(f"comment not visible after POST on article {article_id}")
+
+
+def _checked(article_id: str) -> str:
+    if not article_id.isdigit():
+        raise ValueError(f"not a myMoment article id: {article_id!r}")
+    return article_id

@@ -1,0 +1,133 @@
+"""Politeness limits: a GCRA limiter shared through Redis (one atomic script) or kept in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any, Protocol
+
+KEY_PREFIX = "yourmoment:rl:"
+
+
+class RateLimiter(Protocol):
+    """Paces requests per key. Implementations agree on GCRA, so they can be swapped freely."""
+
+    async def acquire(self, key: str, rate_per_second: float, burst: int) -> None:
+        """Wait until one request under `key` is allowed: at most `burst` at once, `rate_per_second` after."""
+        ...
+
+    async def reserve_interval(self, key: str, interval_seconds: float) -> float:
+        """Reserve the next slot under `key`, slots `interval_seconds` apart; return the seconds to wait."""
+        ...
+
+
+def _emission(rate_per_second: float, burst: int) -> float:
+    if rate_per_second <= 0:
+        raise ValueError("rate_per_second must be positive")
+    if burst < 1:
+        raise ValueError("burst must be at least 1")
+    return 1.0 / rate_per_second
+
+
+def gcra_reserve(tat: float | None, now: float, emission: float, burst: int) -> tuple[float, float]:
+    """One GCRA step that always reserves: returns (new theoretical arrival time, seconds to wait).
+
+    Reserving instead of refusing means concurrent callers queue up in successive slots instead of
+    polling; the k-th request of a burst at t=0 is granted at max(0, (k - burst + 1) * emission).
+    """
+    start = now if tat is None or tat < now else tat
+    new_tat = start + emission
+    return new_tat, max(0.0, new_tat - burst * emission - now)
+
+
+class LocalRateLimiter:
+    """In-process GCRA on the monotonic clock: paces every client of one worker process."""
+
+    def __init__(self) -> None:
+        # A thread lock, not an asyncio lock: the critical section never awaits, and this way one
+        # limiter is safe across event loops and threads (sync activities run in a thread pool).
+        self._lock = threading.Lock()
+        self._tat: dict[str, float] = {}
+
+    def _reserve(self, key: str, emission: float, burst: int) -> float:
+        with self._lock:
+            now = time.monotonic()
+            new_tat, wait = gcra_reserve(self._tat.get(key), now, emission, burst)
+            self._tat[key] = new_tat
+            if len(self._tat) > 1024:  # forget keys whose slots lie in the past: they carry no state
+                self._tat = {k: v for k, v in self._tat.items() if v > now}
+            return wait
+
+    async def acquire(self, key: str, rate_per_second: float, burst: int) -> None:
+        wait = self._reserve(key, _emission(rate_per_second, burst), burst)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def reserve_interval(self, key: str, interval_seconds: float) -> float:
+        if interval_seconds <= 0:
+            return 0.0
+        return self._reserve(key, interval_seconds, 1)
+
+
+# KEYS[1] = key; ARGV[1] = emission interval (µs), ARGV[2] = burst. Returns the wait in µs.
+# The server's clock (TIME) is the only clock, so workers on several hosts agree on the schedule.
+_GCRA_LUA = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local emission = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil or tat < now then tat = now end
+local new_tat = tat + emission
+local wait = new_tat - burst * emission - now
+if wait < 0 then wait = 0 end
+redis.call('SET', KEYS[1], string.format('%d', new_tat))
+redis.call('PEXPIRE', KEYS[1], math.ceil((new_tat - now) / 1000) + 1000)
+return string.format('%d', wait)
+"""
+
+
+class RedisRateLimiter:
+    """GCRA in Redis with one atomic Lua script: every worker on every host shares the same pace."""
+
+    def __init__(self, redis: str | Any) -> None:
+        """`redis` is a URL (the limiter owns the connection) or a `redis.asyncio.Redis` client."""
+        from redis.asyncio import Redis
+
+        self._owned = isinstance(redis, str)
+        self._redis: Redis = Redis.from_url(redis) if isinstance(redis, str) else redis
+        self._script = self._redis.register_script(_GCRA_LUA)
+
+    async def _reserve(self, key: str, emission: float, burst: int) -> float:
+        micros = max(1, round(emission * 1_000_000))
+        result = await self._script(keys=[KEY_PREFIX + key], args=[micros, burst])
+        return int(result) / 1_000_000
+
+    async def acquire(self, key: str, rate_per_second: float, burst: int) -> None:
+        wait = await self._reserve(key, _emission(rate_per_second, burst), burst)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def reserve_interval(self, key: str, interval_seconds: float) -> float:
+        if interval_seconds <= 0:
+            return 0.0
+        return await self._reserve(key, interval_seconds, 1)
+
+    async def close(self) -> None:
+        if self._owned:
+            await self._redis.aclose()
+
+
+_local = LocalRateLimiter()
+
+
+def make_rate_limiter(redis_url: str | None) -> RateLimiter:
+    """Redis-backed when a URL is given; otherwise the one in-process limiter every caller shares.
+
+    Create the Redis limiter once per worker: its connection pool belongs to the running event loop.
+    """
+    if redis_url:
+        return RedisRateLimiter(redis_url)
+    return _local

@@ -1,0 +1,65 @@
+"""Application settings from the environment (and a `.env` file), validated once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
+
+
+class Settings(BaseSettings):
+    """Every setting of SPEC §9. Temporal's connection uses Temporal's own env config instead."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    database_url: str = "sqlite:///yourmoment.db"
+    redis_url: str | None = None
+    yourmoment_encryption_key: str | None = None
+    yourmoment_payload_key: str | None = None
+
+    mymoment_base_url: str = "https://www.mymoment.ch"
+    mymoment_timeout: float = 30.0
+    contact_url: str = "https://github.com/yourmoment/yourmoment-temporal"
+    scraping_rate_limit: float = Field(2.0, gt=0)
+    scraping_burst_limit: int = Field(5, ge=1)
+    comment_rate_limit_seconds: float = Field(30.0, ge=0)
+    article_discovery_interval_seconds: int = Field(60, ge=1)
+    max_articles_per_request: int = Field(20, ge=1, le=100)
+
+    comment_min_length: int = Field(50, ge=1)
+    comment_max_length: int = Field(5000, ge=1)
+    ai_comment_prefix: str = DEFAULT_PREFIX
+    llm_timeout: float = 60.0
+
+    retention_days: int = Field(90, ge=1)
+    max_running_processes_per_user: int = Field(10, ge=1)
+    default_user: str | None = None
+
+    temporal_task_queue_prefix: str = "yourmoment-"
+    metrics_port: int | None = None
+
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("mymoment_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def user_agent(self) -> str:
+        return f"yourMoment-Temporal/0.1 (+{self.contact_url})"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Tests and the demo change the environment; this makes the next get_settings() re-read it."""
+    get_settings.cache_clear()

@@ -1,0 +1,283 @@
+"""Users, myMoment logins, LLM providers and prompt templates: creation rules and look-ups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from yourmoment.crypto import Encryptor
+from yourmoment.errors import NotFoundError, ValidationError
+from yourmoment.store.models import (
+    LLMProvider,
+    MyMomentLogin,
+    PromptTemplate,
+    TemplateCategory,
+    User,
+    utcnow,
+)
+
+PROVIDER_KINDS = ("openai", "mistral", "openai-compatible")
+
+
+# --- users -------------------------------------------------------------------------------------------
+
+
+def add_user(session: Session, email: str) -> User:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320:
+        raise ValidationError([f"'{email}' is not an e-mail address"])
+    if session.scalar(select(User).where(User.email == email)):
+        raise ValidationError([f"a user with e-mail {email} exists already"])
+    user = User(email=email)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, email: str | None) -> User:
+    """The user the CLI acts for: `--user`, else the only user, else a clear error."""
+    if email:
+        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise NotFoundError(f"no user with e-mail {email}; create one with 'starter.py user add EMAIL'")
+        return user
+    users = list(session.scalars(select(User).limit(2)))
+    if len(users) == 1:
+        return users[0]
+    if not users:
+        raise NotFoundError("no user yet; create one with 'starter.py user add EMAIL'")
+    raise ValidationError(["several users exist; choose one with --user EMAIL or YOURMOMENT_DEFAULT_USER"])
+
+
+# --- myMoment logins ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Decrypted login credentials; exists only inside an activity or a CLI command, never in payloads."""
+
+    login_id: str
+    name: str
+    username: str
+    password: str
+
+    def __repr__(self) -> str:  # keeps the password out of tracebacks and debug logs
+        return f"Credentials(login_id={self.login_id!r}, name={self.name!r})"
+
+
+def add_login(
+    session: Session, enc: Encryptor, user: User, name: str, username: str, password: str, is_admin: bool
+) -> MyMomentLogin:
+    problems = []
+    if not name.strip():
+        problems.append("the login needs a name")
+    if not username.strip():
+        problems.append("the myMoment username is empty")
+    if not password:
+        problems.append("the password is empty")
+    if find_login(session, user, name.strip()) is not None:
+        problems.append(f"an active login named '{name}' exists already")
+    if problems:
+        raise ValidationError(problems)
+    login = MyMomentLogin(
+        user_id=user.id,
+        name=name.strip(),
+        username_enc=enc.encrypt(username.strip()),
+        password_enc=enc.encrypt(password),
+        is_admin=is_admin,
+    )
+    session.add(login)
+    session.flush()
+    return login
+
+
+def find_login(session: Session, user: User, name: str) -> MyMomentLogin | None:
+    return session.scalar(
+        select(MyMomentLogin).where(
+            MyMomentLogin.user_id == user.id, MyMomentLogin.name == name, MyMomentLogin.is_active
+        )
+    )
+
+
+def get_login(session: Session, user: User, name: str) -> MyMomentLogin:
+    login = find_login(session, user, name)
+    if login is None:
+        raise NotFoundError(f"no active login named '{name}'; see 'starter.py login list'")
+    return login
+
+
+def list_logins(session: Session, user: User) -> list[MyMomentLogin]:
+    return list(
+        session.scalars(
+            select(MyMomentLogin)
+            .where(MyMomentLogin.user_id == user.id, MyMomentLogin.is_active)
+            .order_by(MyMomentLogin.name)
+        )
+    )
+
+
+def remove_login(session: Session, login: MyMomentLogin) -> None:
+    """Deactivates the login (its comments keep their history) and drops its stored session."""
+    login.is_active = False
+    from yourmoment.store.sessions import delete_session
+
+    delete_session(session, login.id)
+
+
+def credentials(session: Session, enc: Encryptor, login_id: str) -> Credentials:
+    login = session.get(MyMomentLogin, login_id)
+    if login is None:
+        raise NotFoundError(f"login {login_id} does not exist")
+    login.last_used = utcnow()
+    return Credentials(
+        login_id=login.id,
+        name=login.name,
+        username=enc.decrypt(login.username_enc),
+        password=enc.decrypt(login.password_enc),
+    )
+
+
+def login_username(session: Session, enc: Encryptor, login: MyMomentLogin) -> str:
+    return enc.decrypt(login.username_enc)
+
+
+# --- LLM providers -----------------------------------------------------------------------------------
+
+
+def add_provider(
+    session: Session,
+    enc: Encryptor,
+    user: User,
+    *,
+    name: str,
+    provider: str,
+    model: str,
+    base_url: str | None,
+    api_key: str | None,
+    temperature: float = 0.7,
+    max_tokens: int = 800,
+    requests_per_minute: int | None = None,
+) -> LLMProvider:
+    problems = []
+    if provider not in PROVIDER_KINDS:
+        problems.append(f"provider must be one of {', '.join(PROVIDER_KINDS)}, not '{provider}'")
+    if provider == "openai-compatible" and not base_url:
+        problems.append("an openai-compatible provider needs --base-url (e.g. http://localhost:11434/v1)")
+    if provider in ("openai", "mistral") and not api_key:
+        problems.append(f"a {provider} provider needs an API key")
+    if not model.strip():
+        problems.append("the model name is empty")
+    if not 0 <= temperature <= 2:
+        problems.append("temperature must be between 0 and 2")
+    if max_tokens < 1:
+        problems.append("max tokens must be at least 1")
+    if requests_per_minute is not None and requests_per_minute < 1:
+        problems.append("requests per minute must be at least 1")
+    if session.scalar(
+        select(LLMProvider).where(LLMProvider.user_id == user.id, LLMProvider.name == name, LLMProvider.is_active)
+    ):
+        problems.append(f"an active provider named '{name}' exists already")
+    if problems:
+        raise ValidationError(problems)
+    row = LLMProvider(
+        user_id=user.id,
+        name=name,
+        provider=provider,
+        model=model.strip(),
+        base_url=base_url.rstrip("/") if base_url else None,
+        api_key_enc=enc.encrypt(api_key) if api_key else None,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        requests_per_minute=requests_per_minute,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_providers(session: Session, user: User) -> list[LLMProvider]:
+    return list(
+        session.scalars(
+            select(LLMProvider).where(LLMProvider.user_id == user.id, LLMProvider.is_active).order_by(LLMProvider.name)
+        )
+    )
+
+
+def get_provider(session: Session, user: User, name_or_id: str) -> LLMProvider:
+    row = session.scalar(
+        select(LLMProvider).where(
+            LLMProvider.user_id == user.id,
+            LLMProvider.is_active,
+            (LLMProvider.name == name_or_id) | (LLMProvider.id == name_or_id),
+        )
+    )
+    if row is None:
+        raise NotFoundError(f"no active provider '{name_or_id}'; see 'starter.py provider list'")
+    return row
+
+
+def provider_api_key(enc: Encryptor, provider: LLMProvider) -> str | None:
+    return enc.decrypt(provider.api_key_enc) if provider.api_key_enc else None
+
+
+# --- prompt templates --------------------------------------------------------------------------------
+
+
+def add_template(
+    session: Session, user: User | None, name: str, system_prompt: str, user_prompt_template: str
+) -> PromptTemplate:
+    from yourmoment.llm.templates import validate_template
+
+    problems = validate_template(system_prompt, user_prompt_template)
+    if not name.strip():
+        problems.insert(0, "the template needs a name")
+    if problems:
+        raise ValidationError(problems)
+    row = PromptTemplate(
+        user_id=user.id if user else None,
+        name=name.strip(),
+        system_prompt=system_prompt,
+        user_prompt_template=user_prompt_template,
+        category=TemplateCategory.USER if user else TemplateCategory.SYSTEM,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def seed_system_templates(session: Session) -> int:
+    """Adds the German SYSTEM templates that are missing (by name); returns how many were added."""
+    from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
+
+    existing = set(
+        session.scalars(select(PromptTemplate.name).where(PromptTemplate.category == TemplateCategory.SYSTEM))
+    )
+    added = 0
+    for tpl in SYSTEM_TEMPLATES:
+        if tpl.name not in existing:
+            add_template(session, None, tpl.name, tpl.system_prompt, tpl.user_prompt_template)
+            added += 1
+    return added
+
+
+def list_templates(session: Session, user: User) -> list[PromptTemplate]:
+    """The user's own templates and the shared SYSTEM ones."""
+    return list(
+        session.scalars(
+            select(PromptTemplate)
+            .where(
+                PromptTemplate.is_active,
+                (PromptTemplate.user_id == user.id) | (PromptTemplate.category == TemplateCategory.SYSTEM),
+            )
+            .order_by(PromptTemplate.category, PromptTemplate.name)
+        )
+    )
+
+
+def get_template(session: Session, user: User, name_or_id: str) -> PromptTemplate:
+    for tpl in list_templates(session, user):
+        if name_or_id in (tpl.id, tpl.name):
+            return tpl
+    raise NotFoundError(f"no template '{name_or_id}'; see 'starter.py template list'")

@@ -1,0 +1,162 @@
+"""Work items (ai_comments): recording discoveries and moving statuses by compare-and-set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from yourmoment.messages import StatusCounts, WorkItemRef
+from yourmoment.mymoment.types import ArticleDetail, ArticleSummary
+from yourmoment.store.models import AIComment, CommentStatus, utcnow
+
+S = CommentStatus
+BASELINE_REASON = "on the page when the process started (comment_on_existing is off)"
+
+
+def cas(session: Session, item_id: str, expected: Iterable[str], new: str, **values: object) -> bool:
+    """Moves an item to `new` only if it is in one of `expected`; True when this call made the move."""
+    result = session.execute(
+        update(AIComment)
+        .where(AIComment.id == item_id, AIComment.status.in_(list(expected)))
+        .values(status=new, updated_at=utcnow(), **values)
+    )
+    return (result.rowcount or 0) == 1
+
+
+def _ref(item: AIComment) -> WorkItemRef:
+    return WorkItemRef(
+        item_id=item.id, login_id=item.login_id, article_id=item.mymoment_article_id, prompt_slot=item.prompt_slot
+    )
+
+
+def commented_elsewhere(session: Session, process_id: str, login_id: str, article_id: str) -> bool:
+    """By default a login comments on an article at most once across all processes."""
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(AIComment)
+            .where(
+                AIComment.login_id == login_id,
+                AIComment.mymoment_article_id == article_id,
+                AIComment.process_id != process_id,
+                AIComment.status.in_([S.POSTING, S.POSTED]),
+            )
+        )
+    )
+
+
+def record_discovered(
+    session: Session,
+    process_id: str,
+    login_id: str,
+    articles: list[ArticleSummary],
+    prompt_slots: list[str],
+    baseline: bool,
+) -> tuple[list[WorkItemRef], int]:
+    """Inserts one item per new (article, slot); returns the items to work on and how many were set aside."""
+    existing = set(
+        session.execute(
+            select(AIComment.mymoment_article_id, AIComment.prompt_slot).where(
+                AIComment.process_id == process_id, AIComment.login_id == login_id
+            )
+        ).tuples()
+    )
+    new_items: list[WorkItemRef] = []
+    set_aside = 0
+    for article in articles:
+        for slot in prompt_slots:
+            if (article.id, slot) in existing:
+                continue
+            item = AIComment(
+                process_id=process_id,
+                login_id=login_id,
+                mymoment_article_id=article.id,
+                prompt_slot=slot,
+                article_title=article.title,
+                article_author=article.author,
+                article_url=article.url,
+            )
+            if baseline:
+                item.status, item.error = S.SKIPPED, BASELINE_REASON
+            elif commented_elsewhere(session, process_id, login_id, article.id):
+                item.status, item.error = S.SKIPPED, "this login already commented on the article in another process"
+            try:
+                with session.begin_nested():
+                    session.add(item)
+            except IntegrityError:
+                continue  # another discovery run recorded it first
+            if item.status == S.DISCOVERED:
+                new_items.append(_ref(item))
+            else:
+                set_aside += 1
+    return new_items, set_aside
+
+
+def store_article(session: Session, item_id: str, detail: ArticleDetail, scraped_at: datetime) -> bool:
+    return cas(
+        session,
+        item_id,
+        [S.DISCOVERED],
+        S.PREPARED,
+        article_title=detail.title,
+        article_author=detail.author,
+        article_url=detail.url,
+        article_category=detail.category,
+        article_task=detail.task,
+        article_content=detail.content,
+        article_raw_html=detail.raw_html,
+        scraped_at=scraped_at,
+    )
+
+
+def get_item(session: Session, item_id: str) -> AIComment | None:
+    return session.get(AIComment, item_id)
+
+
+def counts(session: Session, process_id: str) -> StatusCounts:
+    rows = session.execute(
+        select(AIComment.status, func.count()).where(AIComment.process_id == process_id).group_by(AIComment.status)
+    ).tuples()
+    return StatusCounts(**{status: n for status, n in rows})
+
+
+def list_items(session: Session, process_id: str, status: str | None = None) -> list[AIComment]:
+    query = select(AIComment).where(AIComment.process_id == process_id).order_by(AIComment.created_at)
+    if status:
+        query = query.where(AIComment.status == status)
+    return list(session.scalars(query))
+
+
+def pending_for_resume(session: Session, process_id: str, include_posting: bool) -> list[WorkItemRef]:
+    """Items a new run picks up: generated-but-not-posted (posting processes) and unfinished earlier work."""
+    statuses = [S.DISCOVERED, S.PREPARED]
+    if include_posting:
+        statuses += [S.GENERATED, S.POSTING]
+    items = session.scalars(
+        select(AIComment).where(AIComment.process_id == process_id, AIComment.status.in_(statuses))
+    )
+    return [_ref(item) for item in items]
+
+
+def settle_leftovers(session: Session, process_id: str, reason: str) -> tuple[int, int]:
+    """Leaves nothing in an in-between state when a run ends.
+
+    Items not yet generated are skipped. An item caught in `posting` goes back to `generated` with
+    its attempts kept, so the next post reads the page first and cannot post twice.
+    """
+    skipped = session.execute(
+        update(AIComment)
+        .where(AIComment.process_id == process_id, AIComment.status.in_([S.DISCOVERED, S.PREPARED]))
+        .values(status=S.SKIPPED, error=reason, updated_at=utcnow())
+    ).rowcount
+    returned = session.execute(
+        update(AIComment)
+        .where(AIComment.process_id == process_id, AIComment.status == S.POSTING)
+        .values(status=S.GENERATED, error="post interrupted; the page is checked before the next try",
+                updated_at=utcnow())
+    ).rowcount  # fmt: skip
+    return skipped or 0, returned or 0

@@ -1,0 +1,238 @@
+"""SQLAlchemy 2.x models of SPEC §2. Secrets are stored encrypted (columns ending in `_enc`)."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ProcessStatus(enum.StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class CommentStatus(enum.StrEnum):
+    DISCOVERED = "discovered"
+    PREPARED = "prepared"
+    GENERATED = "generated"
+    POSTING = "posting"
+    POSTED = "posted"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+IN_BETWEEN_STATUSES = (CommentStatus.DISCOVERED, CommentStatus.PREPARED, CommentStatus.POSTING)
+
+
+class TemplateCategory(enum.StrEnum):
+    SYSTEM = "SYSTEM"
+    USER = "USER"
+
+
+# Timezone-aware timestamps on both SQLite and PostgreSQL.
+Timestamp = DateTime(timezone=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class MyMomentLogin(Base):
+    __tablename__ = "mymoment_logins"
+    __table_args__ = (
+        # A name is unique among a user's *active* logins, so a removed login frees its name.
+        Index(
+            "uq_login_name_active",
+            "user_id",
+            "name",
+            unique=True,
+            sqlite_where=text("is_active"),
+            postgresql_where=text("is_active"),
+        ),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    username_enc: Mapped[str] = mapped_column(Text)
+    password_enc: Mapped[str] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_used: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class MyMomentSession(Base):
+    __tablename__ = "mymoment_sessions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    login_id: Mapped[str] = mapped_column(
+        ForeignKey("mymoment_logins.id", ondelete="CASCADE"), unique=True
+    )
+    session_enc: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class LLMProvider(Base):
+    __tablename__ = "llm_providers"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(200))
+    base_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    api_key_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    temperature: Mapped[float] = mapped_column(Float, default=0.7)
+    max_tokens: Mapped[int] = mapped_column(Integer, default=800)
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class PromptTemplate(Base):
+    __tablename__ = "prompt_templates"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    system_prompt: Mapped[str] = mapped_column(Text)
+    user_prompt_template: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(10), default=TemplateCategory.USER)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class MonitoringProcess(Base):
+    __tablename__ = "monitoring_processes"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    llm_provider_id: Mapped[str | None] = mapped_column(
+        ForeignKey("llm_providers.id", ondelete="SET NULL"), nullable=True
+    )
+    tab: Mapped[str] = mapped_column(String(32))
+    category_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    search: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    max_duration_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    discovery_interval_seconds: Mapped[int] = mapped_column(Integer, default=60)
+    generate_only: Mapped[bool] = mapped_column(Boolean, default=True)
+    hide_comments: Mapped[bool] = mapped_column(Boolean, default=False)
+    prompt_mode: Mapped[str] = mapped_column(String(16), default="weighted")
+    comment_on_existing: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default=ProcessStatus.CREATED, index=True)
+    stop_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    workflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+    logins: Mapped[list[ProcessLogin]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    prompts: Mapped[list[ProcessPrompt]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class ProcessLogin(Base):
+    __tablename__ = "process_logins"
+    process_id: Mapped[str] = mapped_column(
+        ForeignKey("monitoring_processes.id", ondelete="CASCADE"), primary_key=True
+    )
+    login_id: Mapped[str] = mapped_column(
+        ForeignKey("mymoment_logins.id", ondelete="CASCADE"), primary_key=True
+    )
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ProcessPrompt(Base):
+    __tablename__ = "process_prompts"
+    process_id: Mapped[str] = mapped_column(
+        ForeignKey("monitoring_processes.id", ondelete="CASCADE"), primary_key=True
+    )
+    template_id: Mapped[str] = mapped_column(
+        ForeignKey("prompt_templates.id", ondelete="CASCADE"), primary_key=True
+    )
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AIComment(Base):
+    """One work item: process × login × article (× prompt in `all` mode). Status moves by compare-and-set."""
+
+    __tablename__ = "ai_comments"
+    __table_args__ = (
+        UniqueConstraint("process_id", "login_id", "mymoment_article_id", "prompt_slot", name="uq_work_item"),
+        Index("ix_ai_comments_login_article", "login_id", "mymoment_article_id"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    process_id: Mapped[str] = mapped_column(
+        ForeignKey("monitoring_processes.id", ondelete="CASCADE"), index=True
+    )
+    login_id: Mapped[str] = mapped_column(ForeignKey("mymoment_logins.id", ondelete="CASCADE"))
+    mymoment_article_id: Mapped[str] = mapped_column(String(32))
+    # "" in weighted mode (one comment per article); the template id in `all` mode.
+    prompt_slot: Mapped[str] = mapped_column(String(36), default="")
+    article_title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    article_author: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    article_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    article_category: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    article_task: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    article_content: Mapped[str | None] = mapped_column(Text, nullable=True)
+    article_raw_html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    scraped_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    prompt_template_id: Mapped[str | None] = mapped_column(
+        ForeignKey("prompt_templates.id", ondelete="SET NULL"), nullable=True
+    )
+    llm_provider_id: Mapped[str | None] = mapped_column(
+        ForeignKey("llm_providers.id", ondelete="SET NULL"), nullable=True
+    )
+    comment_html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reasoning: Mapped[str | None] = mapped_column(Text, nullable=True)
+    model_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    provider_name: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    generation_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    is_hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default=CommentStatus.DISCOVERED, index=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    posted_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)

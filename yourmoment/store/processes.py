@@ -1,0 +1,234 @@
+"""Monitoring process configuration: creation and update rules (SPEC §2) and the checks before a start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from yourmoment.errors import NotFoundError, ValidationError
+from yourmoment.store.models import (
+    LLMProvider,
+    MonitoringProcess,
+    MyMomentLogin,
+    ProcessLogin,
+    ProcessPrompt,
+    ProcessStatus,
+    PromptTemplate,
+    TemplateCategory,
+    User,
+)
+
+ACTIVE_STATUSES = (ProcessStatus.RUNNING, ProcessStatus.STOPPING)
+PROMPT_MODES = ("weighted", "all")
+
+
+@dataclass
+class ProcessSpec:
+    """What a user sets on a process; None in an update means 'leave as it is'."""
+
+    name: str | None = None
+    description: str | None = None
+    provider: str | None = None  # name or id
+    tab: str | None = None
+    category_id: int | None = None
+    task_id: int | None = None
+    search: str | None = None
+    max_duration_minutes: int | None = None
+    discovery_interval_seconds: int | None = None
+    generate_only: bool | None = None
+    hide_comments: bool | None = None
+    prompt_mode: str | None = None
+    comment_on_existing: bool | None = None
+    logins: list[str] | None = None  # login names
+    prompts: list[tuple[str, float]] | None = None  # (template name or id, weight)
+    clear_filters: list[str] = field(default_factory=list)
+
+
+def _check_scalars(spec: ProcessSpec, problems: list[str]) -> None:
+    if spec.name is not None and not spec.name.strip():
+        problems.append("the process needs a name")
+    if spec.tab is not None:
+        tab = spec.tab.strip()
+        if tab == "alle":
+            problems.append("the 'alle' tab cannot be monitored; choose 'home' or a class id")
+        elif tab != "home" and not tab.isdigit():
+            problems.append(f"tab must be 'home' or a numeric class id, not '{tab}'")
+    if spec.max_duration_minutes is not None and not 1 <= spec.max_duration_minutes <= 1440:
+        problems.append("max duration must be between 1 and 1440 minutes")
+    if spec.discovery_interval_seconds is not None and not 5 <= spec.discovery_interval_seconds <= 86400:
+        problems.append("discovery interval must be between 5 and 86400 seconds")
+    if spec.prompt_mode is not None and spec.prompt_mode not in PROMPT_MODES:
+        problems.append(f"prompt mode must be 'weighted' or 'all', not '{spec.prompt_mode}'")
+    for label, value in (("category", spec.category_id), ("task", spec.task_id)):
+        if value is not None and value < 1:
+            problems.append(f"{label} id must be a positive number")
+
+
+def _resolve_logins(session: Session, user: User, names: list[str], problems: list[str]) -> list[MyMomentLogin]:
+    logins = []
+    if not names:
+        problems.append("the process needs at least one login")
+    for name in names:
+        login = session.scalar(
+            select(MyMomentLogin).where(
+                MyMomentLogin.user_id == user.id, MyMomentLogin.name == name, MyMomentLogin.is_active
+            )
+        )
+        if login is None:
+            problems.append(f"login '{name}' is not one of your active logins")
+        elif login.is_admin:
+            problems.append(f"login '{name}' is an admin/teacher login and may not be attached to a process")
+        else:
+            logins.append(login)
+    return logins
+
+
+def _resolve_prompts(
+    session: Session, user: User, prompts: list[tuple[str, float]], problems: list[str]
+) -> list[tuple[PromptTemplate, float]]:
+    resolved = []
+    if not prompts:
+        problems.append("the process needs at least one prompt template")
+    for ref, weight in prompts:
+        tpl = session.scalar(
+            select(PromptTemplate).where(
+                PromptTemplate.is_active,
+                (PromptTemplate.id == ref) | (PromptTemplate.name == ref),
+                (PromptTemplate.user_id == user.id) | (PromptTemplate.category == TemplateCategory.SYSTEM),
+            )
+        )
+        if tpl is None:
+            problems.append(f"template '{ref}' is not one of your templates nor a system template")
+        elif weight <= 0:
+            problems.append(f"the weight of template '{ref}' must be greater than 0")
+        else:
+            resolved.append((tpl, weight))
+    return resolved
+
+
+def _resolve_provider(session: Session, user: User, ref: str, problems: list[str]) -> LLMProvider | None:
+    provider = session.scalar(
+        select(LLMProvider).where(
+            LLMProvider.user_id == user.id,
+            LLMProvider.is_active,
+            (LLMProvider.id == ref) | (LLMProvider.name == ref),
+        )
+    )
+    if provider is None:
+        problems.append(f"provider '{ref}' is not one of your active providers")
+    return provider
+
+
+def _apply(session: Session, user: User, process: MonitoringProcess, spec: ProcessSpec) -> None:
+    problems: list[str] = []
+    _check_scalars(spec, problems)
+    provider = _resolve_provider(session, user, spec.provider, problems) if spec.provider is not None else None
+    logins = _resolve_logins(session, user, spec.logins, problems) if spec.logins is not None else None
+    prompts = _resolve_prompts(session, user, spec.prompts, problems) if spec.prompts is not None else None
+    if problems:
+        raise ValidationError(problems)
+    for attr in (
+        "name", "description", "tab", "category_id", "task_id", "search", "max_duration_minutes",
+        "discovery_interval_seconds", "generate_only", "hide_comments", "prompt_mode", "comment_on_existing",
+    ):  # fmt: skip
+        value = getattr(spec, attr)
+        if value is not None:
+            setattr(process, attr, value.strip() if isinstance(value, str) else value)
+    for attr in spec.clear_filters:
+        setattr(process, attr, None)
+    if provider is not None:
+        process.llm_provider_id = provider.id
+    if logins is not None:
+        process.logins = [ProcessLogin(login_id=login.id) for login in logins]
+    if prompts is not None:
+        process.prompts = [ProcessPrompt(template_id=tpl.id, weight=weight) for tpl, weight in prompts]
+
+
+def create_process(session: Session, user: User, spec: ProcessSpec) -> MonitoringProcess:
+    missing = [
+        label
+        for label, value in (("--name", spec.name), ("--tab", spec.tab), ("--provider", spec.provider))
+        if value is None
+    ]
+    if spec.logins is None:
+        missing.append("--login")
+    if spec.prompts is None:
+        missing.append("--prompt")
+    if missing:
+        raise ValidationError([f"a new process needs {', '.join(missing)}"])
+    process = MonitoringProcess(user_id=user.id, name="", tab="home")
+    _apply(session, user, process, spec)
+    session.add(process)
+    session.flush()
+    return process
+
+
+def update_process(session: Session, user: User, process: MonitoringProcess, spec: ProcessSpec) -> None:
+    if process.status in ACTIVE_STATUSES:
+        raise ValidationError([f"process '{process.name}' is {process.status}; stop it before changing it"])
+    _apply(session, user, process, spec)
+
+
+def delete_process(session: Session, process: MonitoringProcess) -> None:
+    if process.status in ACTIVE_STATUSES:
+        raise ValidationError([f"process '{process.name}' is {process.status}; stop it before deleting it"])
+    session.delete(process)
+
+
+def get_process(session: Session, user: User | None, ref: str) -> MonitoringProcess:
+    """A process by id, id prefix (at least 8 characters) or exact name."""
+    query = select(MonitoringProcess)
+    if user is not None:
+        query = query.where(MonitoringProcess.user_id == user.id)
+    exact = session.scalar(query.where((MonitoringProcess.id == ref) | (MonitoringProcess.name == ref)))
+    if exact is not None:
+        return exact
+    if len(ref) >= 8:
+        matches = list(session.scalars(query.where(MonitoringProcess.id.startswith(ref)).limit(2)))
+        if len(matches) == 1:
+            return matches[0]
+    raise NotFoundError(f"no process '{ref}'; see 'starter.py process list'")
+
+
+def list_processes(session: Session, user: User | None, status: str | None = None) -> list[MonitoringProcess]:
+    query = select(MonitoringProcess).order_by(MonitoringProcess.created_at)
+    if user is not None:
+        query = query.where(MonitoringProcess.user_id == user.id)
+    if status:
+        query = query.where(MonitoringProcess.status == status)
+    return list(session.scalars(query))
+
+
+def check_startable(session: Session, process: MonitoringProcess, max_running: int) -> None:
+    """Every problem that would stop a run, one message each (SPEC §3 'Start')."""
+    problems = []
+    if process.status in ACTIVE_STATUSES:
+        problems.append(f"process '{process.name}' is already {process.status}")
+    logins = [
+        session.get(MyMomentLogin, link.login_id) for link in process.logins if link.is_active
+    ]
+    usable = [login for login in logins if login is not None and login.is_active and not login.is_admin]
+    if not usable:
+        problems.append("the process has no active, non-admin login")
+    for login in logins:
+        if login is not None and login.is_admin:
+            problems.append(f"login '{login.name}' is an admin/teacher login and may not be used")
+    prompts = [session.get(PromptTemplate, p.template_id) for p in process.prompts if p.is_active and p.weight > 0]
+    if not any(t is not None and t.is_active for t in prompts):
+        problems.append("the process has no active prompt template")
+    provider = session.get(LLMProvider, process.llm_provider_id) if process.llm_provider_id else None
+    if provider is None or not provider.is_active:
+        problems.append("the process has no active LLM provider")
+    if not process.tab or process.tab == "alle":
+        problems.append("the process needs a tab ('home' or a class id)")
+    running = session.scalar(
+        select(func.count())
+        .select_from(MonitoringProcess)
+        .where(MonitoringProcess.user_id == process.user_id, MonitoringProcess.status.in_(ACTIVE_STATUSES))
+    )
+    if (running or 0) >= max_running:
+        problems.append(f"you already run {running} processes, the most allowed (MAX_RUNNING_PROCESSES_PER_USER)")
+    if problems:
+        raise ValidationError(problems)

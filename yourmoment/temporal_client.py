@@ -1,0 +1,35 @@
+"""Connecting to Temporal: Temporal's own env config, the Pydantic data converter, the payload codec."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+from temporalio.envconfig import ClientConfig
+
+from yourmoment.settings import Settings
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic payloads everywhere; encrypted by the payload codec when YOURMOMENT_PAYLOAD_KEY is set."""
+    codec = None
+    if settings.yourmoment_payload_key:
+        from yourmoment.codec import EncryptionCodec
+
+        codec = EncryptionCodec.from_keys(settings.yourmoment_payload_key)
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+
+
+async def connect(settings: Settings, *, target_host: str | None = None, namespace: str | None = None) -> Client:
+    """TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and API key come from Temporal's env config."""
+    config = ClientConfig.load_client_connect_config()
+    config.setdefault("target_host", "localhost:7233")
+    if target_host:
+        config["target_host"] = target_host
+    if namespace:
+        config["namespace"] = namespace
+    return await Client.connect(**config, data_converter=data_converter(settings))

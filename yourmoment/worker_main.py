@@ -1,0 +1,113 @@
+"""The worker process: serves the selected task queues until SIGTERM or Ctrl-C, then drains."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from yourmoment.errors import YourMomentError
+from yourmoment.messages import ALL_QUEUES, QUEUE_MONITORING
+from yourmoment.settings import Settings, get_settings
+
+log = logging.getLogger("yourmoment.worker")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="worker.py", description="Run a yourMoment Temporal worker.")
+    parser.add_argument("--task-queues", default=",".join(ALL_QUEUES),
+                        help=f"comma-separated, from {', '.join(ALL_QUEUES)} (default: all)")  # fmt: skip
+    parser.add_argument("--concurrency", type=int, default=20, help="max concurrent activities per task queue")
+    parser.add_argument("--address", help="Temporal address (default: TEMPORAL_ADDRESS or localhost:7233)")
+    parser.add_argument("--namespace", help="Temporal namespace (default: TEMPORAL_NAMESPACE or default)")
+    parser.add_argument("--no-schedules", action="store_true", help="do not create or update the schedules")
+    args = parser.parse_args(argv)
+    queues = [q.strip() for q in args.task_queues.split(",") if q.strip()]
+    unknown = [q for q in queues if q not in ALL_QUEUES]
+    if unknown or not queues:
+        parser.error(f"unknown task queue(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_QUEUES)}")
+    if args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    args.queues = queues
+    return args
+
+
+def build_workers(client: Client, settings: Settings, queues: list[str], concurrency: int, deps) -> list[Worker]:  # type: ignore[no-untyped-def]
+    from activities.registry import activities_by_queue
+    from workflows.article import ArticleCommentWorkflow
+    from workflows.monitoring import MonitoringProcessWorkflow
+
+    by_queue = activities_by_queue(deps)
+    workers = []
+    for queue in queues:
+        workflows = [MonitoringProcessWorkflow, ArticleCommentWorkflow] if queue == QUEUE_MONITORING else []
+        acts = by_queue.get(queue, [])
+        if not workflows and not acts:
+            continue
+        workers.append(
+            Worker(
+                client,
+                task_queue=f"{settings.temporal_task_queue_prefix}{queue}",
+                workflows=workflows,
+                activities=acts,
+                max_concurrent_activities=concurrency,
+                graceful_shutdown_timeout=timedelta(seconds=30),
+            )
+        )
+    return workers
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from activities.deps import Dependencies
+    from yourmoment.logs import configure_logging
+    from yourmoment.store.db import require_migrated
+    from yourmoment.temporal_client import connect
+
+    started = time.monotonic()
+    settings = get_settings()
+    configure_logging(settings)
+    deps = Dependencies.from_settings(settings)  # refuses a missing or invalid encryption key
+    require_migrated(settings.database_url)
+    client = await connect(settings, target_host=args.address, namespace=args.namespace)
+    workers = build_workers(client, settings, args.queues, args.concurrency, deps)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    log.info("worker ready queues=%s concurrency=%d startup_s=%.2f",
+             ",".join(args.queues), args.concurrency, time.monotonic() - started)  # fmt: skip
+    print(f"worker ready: queues {','.join(args.queues)} (started in {time.monotonic() - started:.2f} s)",
+          flush=True)  # fmt: skip
+    await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    log.info("worker shutting down: running activities finish or are handed back")
+    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    await deps.close()
+    for task in tasks:
+        if task.done() and task.exception():
+            raise task.exception()  # type: ignore[misc]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        asyncio.run(serve(args))
+    except YourMomentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except RuntimeError as exc:
+        if "connect" in str(exc).lower() or "connection" in str(exc).lower():
+            print(f"error: cannot reach Temporal: {exc}", file=sys.stderr)
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()
