@@ -128,15 +128,14 @@ def article_title(messages: list[dict[str, Any]]) -> str:
 
 
 def deterministic_comment(messages: list[dict[str, Any]]) -> str:
-    """Two or three German paragraphs naming the title; the same prompt always gives the same comment."""
+    """Three German paragraphs (over 120 characters) naming the title; same prompt, same comment."""
     title = article_title(messages)
     digest = int(hashlib.sha256(title.encode()).hexdigest(), 16)
     paragraphs = [
         f"Ich habe deinen Text <strong>«{html.escape(title)}»</strong> sehr gerne gelesen.",
         _PRAISE[digest % len(_PRAISE)],
+        _NEXT[digest % len(_NEXT)],
     ]
-    if "Frage" in _message_text(messages) or digest % 2:
-        paragraphs.append(_NEXT[digest % len(_NEXT)])
     return "".join(f"<p>{p}</p>" for p in paragraphs)
 
 
@@ -296,10 +295,10 @@ async def _models(request: Request) -> Response:
 
 
 async def _admin_faults(request: Request) -> Response:
-    body = await request.json()
     try:
+        body = await request.json()
         request.app.state.llm.fail_next(str(body.get("kind")), int(body.get("count", 1)))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     return JSONResponse(request.app.state.llm.stats())
 

@@ -292,6 +292,8 @@ class MyMomentState:
             raise ValueError(f"unknown category {category_id!r}")
         if task_id is not None and int(task_id) not in TASKS:
             raise ValueError(f"unknown task {task_id!r}")
+        if isinstance(paragraphs, str):
+            raise ValueError("paragraphs must be a list of strings")
         if isinstance(created, str):
             created = datetime.fromisoformat(created)
         with self._lock:
@@ -319,6 +321,14 @@ class MyMomentState:
     def account(self, username: str) -> Account | None:
         with self._lock:
             return self.accounts.get(username)
+
+    def account_list(self) -> list[Account]:
+        with self._lock:
+            return list(self.accounts.values())
+
+    def article_list(self) -> list[Article]:
+        with self._lock:
+            return list(self.articles.values())
 
     def article(self, article_id: int) -> Article | None:
         with self._lock:
@@ -698,8 +708,16 @@ def _optional_int(value: str | None) -> int | None:
         return None
 
 
-def _html(request: Request, csrf: CsrfContext, body: str, status: int = 200) -> Response:
+def _html(csrf: CsrfContext, body: str, status: int = 200) -> Response:
     return csrf.apply(HTMLResponse(body, status_code=status))
+
+
+async def _read_form(request: Request) -> dict[str, str]:
+    """URL-encoded form fields (first value per name); python-multipart is not a dependency."""
+    fields: dict[str, str] = {}
+    for name, value in parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True):
+        fields.setdefault(name, value)
+    return fields
 
 
 # --- Site handlers ------------------------------------------------------------------------------------
@@ -709,7 +727,7 @@ async def landing(request: Request) -> Response:
     _session, account = _current(request)
     csrf = CsrfContext(request)
     token = csrf.token() if account else None
-    return _html(request, csrf, render_landing(account, token))
+    return _html(csrf, render_landing(account, token))
 
 
 async def login(request: Request) -> Response:
@@ -718,7 +736,7 @@ async def login(request: Request) -> Response:
     csrf = CsrfContext(request)
     if request.method == "GET":
         next_url = request.query_params.get("next", "")
-        return _html(request, csrf, render_login(account, csrf.token(), next_url))
+        return _html(csrf, render_login(account, csrf.token(), next_url))
     form = await _read_form(request)
     failure = referer_failure(request) or csrf_failure(request, form)
     if failure:
@@ -734,7 +752,7 @@ async def login(request: Request) -> Response:
             "Bitte einen gültigen Benutzername und ein Passwort eingeben. "
             "Beide Felder berücksichtigen die Groß-/Kleinschreibung."
         )
-        return _html(request, csrf, render_login(account, csrf.token(), next_url, username, error))
+        return _html(csrf, render_login(account, csrf.token(), next_url, username, error))
     session = state.create_session(matched.username)
     response = _redirect(request, _safe_next(next_url) if next_url else "/")
     response.set_cookie(
@@ -771,7 +789,7 @@ async def articles(request: Request) -> Response:
     panes = {tab_id: state.pane_articles(account, tab_id, kategorie, aufgabe) for tab_id in tab_ids}
     labels = {a.id: state.visibility_label(a) for pane in panes.values() for a in pane}
     body = render_articles(account, csrf.token(), tabs, panes, labels, active, kategorie, aufgabe)
-    return _html(request, csrf, body)
+    return _html(csrf, body)
 
 
 async def article_detail(request: Request) -> Response:
@@ -780,14 +798,13 @@ async def article_detail(request: Request) -> Response:
     if account is None:
         return _login_redirect(request)
     article_id = int(request.path_params["article_id"])
-    if state.article(article_id) is None:
+    article = state.article(article_id)
+    if article is None:
         return _not_found()
     state.count_view(article_id)
-    article = state.article(article_id)
-    assert article is not None
     csrf = CsrfContext(request)
     body = render_article(account, csrf.token(), article, state.comment_objects(article_id))
-    return _html(request, csrf, body)
+    return _html(csrf, body)
 
 
 def _validate_comment(form: Any) -> tuple[list[str], int]:
@@ -827,7 +844,7 @@ async def comment_create(request: Request) -> Response:
         # Django re-renders an invalid form with status 200 (the reference client counts that as posted).
         csrf = CsrfContext(request)
         body = render_article(account, csrf.token(), article, state.comment_objects(article_id), errors)
-        return _html(request, csrf, body)
+        return _html(csrf, body)
     if state.post_latency_ms:
         await asyncio.sleep(state.post_latency_ms / 1000)
     state.add_comment(
@@ -862,14 +879,6 @@ async def increment_likes(request: Request) -> Response:
 
 
 # --- Admin JSON API -----------------------------------------------------------------------------------
-
-
-async def _read_form(request: Request) -> dict[str, str]:
-    """URL-encoded form fields (first value per name); python-multipart is not a dependency."""
-    fields: dict[str, str] = {}
-    for name, value in parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True):
-        fields.setdefault(name, value)
-    return fields
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -921,9 +930,7 @@ def _account_dict(account: Account) -> dict[str, Any]:
 
 
 async def admin_list_accounts(request: Request, state: MyMomentState) -> Response:
-    with state._lock:
-        accounts = list(state.accounts.values())
-    return JSONResponse([_account_dict(a) for a in accounts])
+    return JSONResponse([_account_dict(a) for a in state.account_list()])
 
 
 async def admin_add_class(request: Request, state: MyMomentState) -> Response:
@@ -949,8 +956,7 @@ async def admin_add_article(request: Request, state: MyMomentState) -> Response:
 
 
 async def admin_list_articles(request: Request, state: MyMomentState) -> Response:
-    with state._lock:
-        items = list(state.articles.values())
+    items = state.article_list()
     return JSONResponse(
         [
             {

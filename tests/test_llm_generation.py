@@ -217,6 +217,14 @@ async def test_double_prefix_from_the_model_ends_up_once(
     assert result.html.count(PREFIX) == 1 and result.html.startswith(WRAPPED)
 
 
+async def test_imitation_is_deterministic_and_long_enough(server: RunningServer) -> None:
+    short = render_messages("S", "Titel: {article_title}", ArticleContext(article_title="A"))
+    async with make_client(server) as client:
+        first, second = await client.complete(short), await client.complete(short)
+    assert first.text == second.text
+    assert "«A»" in first.text and len(comment_plain_text(first.text)) >= 120
+
+
 async def test_list_models(server: RunningServer) -> None:
     async with make_client(server) as client:
         assert await client.list_models() == sorted(DEFAULT_MODELS)

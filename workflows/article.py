@@ -9,7 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.common import failure_message, run_activity, start_activity
+    from workflows.common import failure_message, is_cancellation, run_activity, start_activity
     from yourmoment.messages import (
         ArticleWorkflowInput,
         ArticleWorkflowResult,
@@ -51,11 +51,12 @@ class ArticleCommentWorkflow:
         try:
             return await self._work(inp)
         except asyncio.CancelledError:
-            # Stopping: work not yet generated is skipped; a generated comment waits for the next run.
-            await self._mark(inp, "skipped", "process stopped before the comment was finished",
-                             only_from=["discovered", "prepared"])  # fmt: skip
+            await self._skip_unfinished(inp)
             raise
         except ActivityError as err:
+            if is_cancellation(err):
+                await self._skip_unfinished(inp)
+                raise asyncio.CancelledError() from err
             reason = failure_message(err)
             await self._mark(inp, "failed", reason, only_from=["discovered", "prepared", "generated", "posting"])
             return ArticleWorkflowResult(item_id=inp.item_id, status="failed", error=reason)
@@ -86,6 +87,11 @@ class ArticleCommentWorkflow:
             result = await post
         status = "skipped" if result.outcome == "skipped" else "posted"
         return ArticleWorkflowResult(item_id=inp.item_id, status=status, error=result.reason)
+
+    async def _skip_unfinished(self, inp: ArticleWorkflowInput) -> None:
+        """Stopping: work not yet generated is skipped; a generated comment waits for the next run."""
+        await self._mark(inp, "skipped", "process stopped before the comment was finished",
+                         only_from=["discovered", "prepared"])  # fmt: skip
 
     async def _mark(self, inp: ArticleWorkflowInput, status: str, reason: str, only_from: list[str]) -> None:
         mark = MarkItemInput(item_id=inp.item_id, status=status, reason=reason, only_from=only_from)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError
 
 from workflows.options import OPTIONS
 
@@ -40,3 +40,8 @@ def failure_message(err: BaseException) -> str:
     if isinstance(err, ApplicationError):
         return err.message
     return str(err) or type(err).__name__
+
+
+def is_cancellation(err: BaseException) -> bool:
+    """An activity or child that failed only because this workflow was cancelled."""
+    return isinstance(err, ActivityError | ChildWorkflowError) and isinstance(err.cause, CancelledError)

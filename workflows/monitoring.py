@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -94,7 +95,7 @@ class MonitoringProcessWorkflow:
             name=cfg.name if cfg else "",
             status="stopping" if self._stop and self._status == "running" else self._status,
             stop_reason=self._stop.reason if self._stop else None,
-            started_at=cfg.started_at if cfg else None,
+            started_at=self._state.started_at,
             deadline=self._state.deadline,
             paused=self._state.paused,
             counts=self._state.counts,
@@ -121,7 +122,9 @@ class MonitoringProcessWorkflow:
             )
             cfg = self._config
             if self._state.deadline is None:
-                self._state.deadline = cfg.started_at + timedelta(minutes=cfg.max_duration_minutes)
+                # Workflow time, not the database's clock: the deadline is a durable timer of this run.
+                self._state.started_at = workflow.now()
+                self._state.deadline = workflow.now() + timedelta(minutes=cfg.max_duration_minutes)
             if inp.use_search_attributes:
                 workflow.upsert_search_attributes(
                     [PROCESS_ID_KEY.value_set(inp.process_id), STATUS_KEY.value_set("running")]
@@ -173,11 +176,11 @@ class MonitoringProcessWorkflow:
         """Waits for a signal, the timeout, or the deadline, whichever comes first (durable timers)."""
         assert self._state.deadline is not None
         left = (self._state.deadline - workflow.now()).total_seconds()
-        limit = max(0.0, left if timeout is None else min(timeout, left))
-        try:
-            await workflow.wait_condition(condition, timeout=timedelta(seconds=limit) if limit > 0 else None)
-        except TimeoutError:
-            pass
+        limit = left if timeout is None else min(timeout, left)
+        if limit <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(condition, timeout=timedelta(seconds=limit))
 
     # --- sessions -----------------------------------------------------------------------------------
 

@@ -41,4 +41,9 @@ class Encryptor:
 
     def rotate(self, token: str) -> str:
         """Re-encrypts a token under the first (newest) key."""
-        return self._fernet.rotate(token.encode()).decode()
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ConfigurationError(
+                "a stored secret cannot be decrypted with YOURMOMENT_ENCRYPTION_KEY (wrong or rotated-out key)"
+            ) from exc

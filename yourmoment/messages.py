@@ -248,6 +248,7 @@ class LoginState(BaseModel):
 class MonitorState(BaseModel):
     """Carried across continue-as-new."""
 
+    started_at: datetime | None = None
     deadline: datetime | None = None
     empty_streak: int = 0
     discovery_runs: int = 0

@@ -43,11 +43,12 @@ def build_workers(client: Client, settings: Settings, queues: list[str], concurr
     from activities.registry import activities_by_queue
     from workflows.article import ArticleCommentWorkflow
     from workflows.monitoring import MonitoringProcessWorkflow
+    from workflows.post import PostCommentWorkflow
 
     by_queue = activities_by_queue(deps)
     workers = []
     for queue in queues:
-        workflows = [MonitoringProcessWorkflow, ArticleCommentWorkflow] if queue == QUEUE_MONITORING else []
+        workflows = [MonitoringProcessWorkflow, ArticleCommentWorkflow, PostCommentWorkflow] if queue == QUEUE_MONITORING else []
         acts = by_queue.get(queue, [])
         if not workflows and not acts:
             continue

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http.cookiejar import Cookie
 from types import TracebackType
-from typing import Literal, Protocol
+from typing import Literal, NoReturn, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
@@ -26,11 +27,22 @@ from yourmoment.errors import (
     TransientError,
 )
 from yourmoment.mymoment import parsers
-from yourmoment.mymoment.types import ArticleDetail, ArticleSummary, PostResult, SavedSession, Tab
+from yourmoment.mymoment.types import (
+    ArticleDetail,
+    ArticleSummary,
+    PostOutcome,
+    PostResult,
+    SavedSession,
+    Tab,
+)
 from yourmoment.ratelimit import RateLimiter
 from yourmoment.settings import DEFAULT_PREFIX
 
 log = logging.getLogger(__name__)
+# httpcore's DEBUG trace prints response headers, Set-Cookie values included: keep it quiet unless
+# an operator chose its level explicitly.
+if logging.getLogger("httpcore").level == logging.NOTSET:
+    logging.getLogger("httpcore").setLevel(logging.INFO)
 
 DEFAULT_USER_AGENT = "yourMoment-Temporal/0.1 (+https://github.com/yourmoment/yourmoment-temporal)"
 MAX_HOPS = 5
@@ -39,6 +51,10 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 SubmitOutcome = Literal["stored", "stale_token", "expired"]
+
+# Requests made by the current post_comment call: a context variable, so concurrent activities that
+# share one client (one per login and worker) each count only their own requests.
+_call_requests: ContextVar[list[int] | None] = ContextVar("mymoment_call_requests", default=None)
 
 
 class SessionStore(Protocol):
@@ -77,6 +93,14 @@ class _Page:
 def _fix_location(current_url: str, location: str) -> str:
     """Resolve a redirect target; the real site once sent `…:443\\accounts/login/` (PROTOCOL §9.1)."""
     return urljoin(current_url, location.replace("\\", "/"))
+
+
+async def _repair_location(response: httpx.Response) -> None:
+    """Fix a backslash Location before httpx parses it: httpx builds `next_request` even when not
+    following redirects, and `…:443\\accounts/` would fail there as an invalid port."""
+    location = response.headers.get("location")
+    if location and "\\" in location:
+        response.headers["location"] = location.replace("\\", "/")
 
 
 def _path(url: str) -> str:
@@ -128,7 +152,10 @@ def _cookie_from_dict(saved: dict[str, str | None], default_domain: str) -> Cook
     name, value = saved.get("name"), saved.get("value")
     if not name or value is None:
         return None
-    expires = int(datetime.fromisoformat(saved["expires"]).timestamp()) if saved.get("expires") else None
+    try:
+        expires = int(datetime.fromisoformat(saved["expires"]).timestamp()) if saved.get("expires") else None
+    except ValueError:
+        expires = None  # an unreadable date: let the server decide whether the cookie still works
     if expires is not None and expires <= datetime.now(UTC).timestamp():
         return None
     domain = saved.get("domain") or default_domain
@@ -191,6 +218,7 @@ class MyMomentClient:
                 "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
                 "Accept-Language": "de-CH,de;q=0.9,en;q=0.5",
             },
+            event_hooks={"response": [_repair_location]},
         )
         self._lock = asyncio.Lock()
         self._ready = False  # cookies are loaded (restored or fresh); validity is proven by use
@@ -228,6 +256,8 @@ class MyMomentClient:
         """One paced request. With `ambiguous`, a failure after sending raises AmbiguousPostError."""
         await self._limiter.acquire(f"host:{urlsplit(url).hostname}", self._rate, self._burst)
         self.requests += 1
+        if (counter := _call_requests.get()) is not None:
+            counter[0] += 1
         path = _path(url)
         try:
             response = await self._http.request(method, url, data=data, headers=headers)
@@ -274,18 +304,27 @@ class MyMomentClient:
 
     # --- session --------------------------------------------------------------------------------
 
-    async def ensure_session(self) -> None:
-        """Load the stored cookies without probing them (their first use proves them), else log in."""
+    async def ensure_session(self) -> bool:
+        """Load the stored cookies without probing them (their first use proves them), else log in.
+
+        Returns True when no login was needed (session already loaded or restored from the store).
+        """
+        before = self._generation
+        await self._ensure(None)
+        return self._generation == before
+
+    async def _ensure(self, next_url: str | None) -> _Page | None:
+        """Restore or log in; after a login, return the page it landed on (`next_url` when given)."""
         if self._ready:
-            return
+            return None
         async with self._lock:
             if self._ready:
-                return
+                return None
             saved = await self._store.load(self.login_id)
             if saved is not None and self._restore(saved):
                 log.info("mymoment login=%s: session restored from the store", self.login_id)
-                return
-            await self._login_locked()
+                return None
+            return await self._login_locked(next_url)
 
     def _restore(self, saved: SavedSession) -> bool:
         self._http.cookies.clear()
@@ -304,17 +343,22 @@ class MyMomentClient:
     async def login(self) -> None:
         """Log in afresh (e.g. `login test`); raises BadCredentialsError when myMoment refuses."""
         async with self._lock:
-            await self._login_locked()
+            await self._login_locked(None)
 
-    async def _relogin(self, seen_generation: int) -> None:
+    async def _relogin(self, seen_generation: int, next_url: str) -> _Page | None:
         """Log in again unless another task already did since `seen_generation` was read."""
         async with self._lock:
-            if self._generation == seen_generation:
-                log.info("mymoment login=%s: session expired, logging in again", self.login_id)
-                await self._login_locked()
+            if self._generation != seen_generation:
+                return None
+            log.info("mymoment login=%s: session expired, logging in again", self.login_id)
+            return await self._login_locked(next_url)
 
-    async def _login_locked(self) -> None:
-        """GET the form, POST it with Referer, and let the page reached prove success (no probe)."""
+    async def _login_locked(self, next_url: str | None) -> _Page | None:
+        """GET the form, POST it with Referer, and let the page reached prove success (no probe).
+
+        `next` names the page the caller wants, so the login's own redirect fetches it: a re-login
+        costs the login GET and POST only.
+        """
         started = self.requests
         self._ready = False
         self._http.cookies.clear()
@@ -329,38 +373,73 @@ class MyMomentClient:
             "csrfmiddlewaretoken": token,
             "username": self.username,
             "password": self._password,
-            "next": "",
+            "next": _local_target(next_url) if next_url else "",
         }
-        response, url = await self._follow("POST", login_url, data=form, headers={"Referer": login_url})
+        response = await self._send("POST", login_url, data=form, headers={"Referer": login_url})
+        try:
+            landing = await self._login_landing(response, login_url, follow=next_url is not None)
+        finally:
+            if self._ready:  # logged in, even if the page it landed on failed: keep the session
+                await self._save()
+        log.info("mymoment login=%s: logged in (%d requests)", self.login_id, self.requests - started)
+        return landing
+
+    async def _login_landing(self, response: httpx.Response, login_url: str, follow: bool) -> _Page | None:
+        """Judge the login POST's answer; with `follow`, return the page it leads to (one GET, no probe).
+
+        Django redirects away from the form only on success and re-renders it on failure, so a
+        redirect elsewhere already proves the login: without a page to fetch, nothing more is sent.
+        """
         if response.status_code == 403:
             raise TransientError("myMoment refused the login form (CSRF check failed)")
+        location = response.headers.get("location")
+        url = login_url
+        if response.status_code in REDIRECT_STATUSES and location:
+            url = _fix_location(login_url, location)
+            if _is_login_url(url):
+                await self._refused()
+            self._mark_logged_in(None)
+            if not follow:
+                return None
+            response, url = await self._follow("GET", url, stop_at_login=True)
+            if _is_login_url(url):
+                self._ready = False
+                raise SessionExpiredError("myMoment dropped the session right after the login")
         _raise_for_status(response, url)
         soup = parsers.soup_of(response.text)
         if not parsers.is_logged_in(soup):
-            await self._store.invalidate(self.login_id)
-            raise BadCredentialsError(
-                f"myMoment rejected the username or password of login {self.username!r}"
-            )
-        self._csrf = parsers.find_form_csrf(soup)
-        self._generation += 1
-        self._ready = True
-        await self._save()
-        log.info("mymoment login=%s: logged in (%d requests)", self.login_id, self.requests - started)
+            self._ready = False
+            await self._refused()
+        self._mark_logged_in(parsers.find_form_csrf(soup))
+        return _Page(url=url, soup=soup)
+
+    def _mark_logged_in(self, csrf: str | None) -> None:
+        if not self._ready:
+            self._generation += 1
+            self._ready = True
+        self._csrf = csrf
+
+    async def _refused(self) -> NoReturn:
+        await self._store.invalidate(self.login_id)
+        raise BadCredentialsError(f"myMoment rejected the username or password of login {self.username!r}")
 
     async def _get_page(self, url: str) -> _Page:
-        """GET a protected page; an expired session costs one re-login and one repeat of the request."""
-        await self.ensure_session()
+        """GET a protected page; an expired session costs one re-login, which lands on the page."""
+        landed = await self._ensure(url)
+        if landed is not None and _same_target(landed.url, url):
+            return landed
         for attempt in (1, 2):
             generation = self._generation
             response, final_url = await self._follow("GET", url, stop_at_login=True)
-            soup = None
             if not _is_login_url(final_url):
                 _raise_for_status(response, final_url)
                 soup = parsers.soup_of(response.text)
                 if parsers.is_logged_in(soup):
                     return _Page(url=final_url, soup=soup)
             if attempt == 1:
-                await self._relogin(generation)
+                landed = await self._relogin(generation, url)
+                if landed is not None and _same_target(landed.url, url):
+                    return landed
         self._ready = False
         await self._store.invalidate(self.login_id)
         raise SessionExpiredError(f"myMoment session of login {self.login_id} expired again after a re-login")
@@ -402,10 +481,10 @@ class MyMomentClient:
 
     async def get_article(self, article_id: str) -> ArticleDetail:
         """The article page; its comment-form token is kept for the next POST and saved with the session."""
-        return await self._read_article(article_id, parsers.article_url(self.base_url, _checked(article_id)))
+        page = await self._get_page(parsers.article_url(self.base_url, _checked(article_id)))
+        return await self._article_from(page, article_id)
 
-    async def _read_article(self, article_id: str, url: str) -> ArticleDetail:
-        page = await self._get_page(url)
+    async def _article_from(self, page: _Page, article_id: str) -> ArticleDetail:
         detail = parsers.parse_article_detail(page.soup, article_id, self.base_url)
         token = parsers.find_comment_csrf(page.soup, article_id)
         if token is not None:
@@ -418,28 +497,49 @@ class MyMomentClient:
     # --- posting --------------------------------------------------------------------------------
 
     async def post_comment(
-        self, article_id: str, html: str, *, hide: bool, known_page: ArticleDetail | None = None
+        self,
+        article_id: str,
+        html: str,
+        *,
+        hide: bool,
+        known_page: ArticleDetail | None = None,
+        verify_first: bool = True,
     ) -> PostResult:
         """Post `html` exactly once: skip when the page already shows it, confirm it on the page after.
 
-        `known_page` (read earlier, e.g. when preparing) saves the first GET; after an
-        AmbiguousPostError pass None so the page is read before anything is sent again.
+        The page is read first unless `known_page` is given (read earlier, e.g. when preparing) or
+        `verify_first` is False (the caller knows no POST was ever sent for this item) and a token
+        is at hand. After an AmbiguousPostError, retry with the defaults: the page is read first.
         """
-        started = self.requests
-        _checked(article_id)
+        counter = [0]
+        reset = _call_requests.set(counter)
+        try:
+            outcome = await self._post(article_id, html, hide, known_page, verify_first)
+        finally:
+            _call_requests.reset(reset)
+        return PostResult(outcome=outcome, requests=counter[0])
+
+    async def _post(
+        self, article_id: str, html: str, hide: bool, known_page: ArticleDetail | None, verify_first: bool
+    ) -> PostOutcome:
+        article = parsers.article_url(self.base_url, _checked(article_id))
         if not parsers.html_to_plain(html).startswith(self._prefix):
             raise CommentValidationError(f"comment for article {article_id} lacks the AI disclosure prefix")
-        await self.ensure_session()
-        if known_page is None or not (self._article_csrf.get(article_id) or self._csrf):
-            known_page = await self.get_article(article_id)
-        page = known_page
+        landed = await self._ensure(article)
+        page: ArticleDetail | None
+        if landed is not None and _same_target(landed.url, article):
+            page = await self._article_from(landed, article_id)
+        elif not (self._article_csrf.get(article_id) or self._csrf) or (known_page is None and verify_first):
+            page = await self.get_article(article_id)
+        else:
+            page = known_page
         outcome: SubmitOutcome = "stale_token"
         for attempt in (1, 2):
-            if parsers.find_own_comment(page, self.username, html, self._prefix) is not None:
+            if page is not None and parsers.find_own_comment(page, self.username, html, self._prefix):
                 log.info(
                     "mymoment login=%s article=%s: comment already on the page", self.login_id, article_id
                 )
-                return PostResult(outcome="already_posted", requests=self.requests - started)
+                return "already_posted"
             token = self._article_csrf.get(article_id) or self._csrf
             if token is None:
                 raise PageParseError(f"article page {article_id} has no comment form")
@@ -448,13 +548,21 @@ class MyMomentClient:
             if outcome == "stored":
                 await self._confirm(article_id, html, location)
                 log.info("mymoment login=%s article=%s: comment posted", self.login_id, article_id)
-                return PostResult(outcome="posted", requests=self.requests - started)
+                return "posted"
             if attempt == 1:
-                if outcome == "expired":
-                    await self._relogin(generation)
-                self._article_csrf.pop(article_id, None)
-                page = await self.get_article(article_id)  # fresh token, and a fresh look for the comment
+                page = await self._reread(article_id, article, outcome, generation)
         raise TransientError(f"myMoment refused the comment on article {article_id} twice ({outcome})")
+
+    async def _reread(
+        self, article_id: str, article: str, outcome: SubmitOutcome, generation: int
+    ) -> ArticleDetail:
+        """After a refused POST: fresh token (and a fresh look for the comment), re-login when expired."""
+        self._article_csrf.pop(article_id, None)
+        if outcome == "expired":
+            landed = await self._relogin(generation, article)
+            if landed is not None and _same_target(landed.url, article):
+                return await self._article_from(landed, article_id)
+        return await self.get_article(article_id)
 
     async def _submit(self, article_id: str, html: str, hide: bool, token: str) -> tuple[SubmitOutcome, str]:
         """One comment POST. Returns what the answer means and, when stored, where it redirects."""
@@ -484,9 +592,19 @@ class MyMomentClient:
         """Follow the POST's redirect to the article page and check that the comment is there."""
         article = parsers.article_url(self.base_url, article_id)
         target = location if _path(location) == _path(article) else article
-        detail = await self._read_article(article_id, target)
+        detail = await self._article_from(await self._get_page(target), article_id)
         if parsers.find_own_comment(detail, self.username, html, self._prefix) is None:
             raise TransientError(f"comment not visible after POST on article {article_id}")
+
+
+def _local_target(url: str) -> str:
+    """The path and query of `url`, as Django's `next` field expects."""
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _same_target(url_a: str, url_b: str) -> bool:
+    return _local_target(url_a) == _local_target(url_b)
 
 
 def _checked(article_id: str) -> str:

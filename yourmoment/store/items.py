@@ -63,7 +63,7 @@ def record_discovered(
             select(AIComment.mymoment_article_id, AIComment.prompt_slot).where(
                 AIComment.process_id == process_id, AIComment.login_id == login_id
             )
-        ).tuples()
+        )
     )
     new_items: list[WorkItemRef] = []
     set_aside = 0
@@ -120,7 +120,7 @@ def get_item(session: Session, item_id: str) -> AIComment | None:
 def counts(session: Session, process_id: str) -> StatusCounts:
     rows = session.execute(
         select(AIComment.status, func.count()).where(AIComment.process_id == process_id).group_by(AIComment.status)
-    ).tuples()
+    )
     return StatusCounts(**{status: n for status, n in rows})
 
 

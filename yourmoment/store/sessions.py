@@ -17,7 +17,7 @@ SESSION_LIFETIME = timedelta(hours=24)
 
 def load_session(session: Session, enc: Encryptor, login_id: str) -> SavedSession | None:
     row = session.scalar(select(MyMomentSession).where(MyMomentSession.login_id == login_id))
-    if row is None or not row.is_active or _aware(row.expires_at) <= utcnow():
+    if row is None or not row.is_active or row.expires_at <= utcnow():
         return None
     return SavedSession.model_validate_json(enc.decrypt(row.session_enc))
 
@@ -56,13 +56,6 @@ def purge_old(session: Session, older_than: timedelta = timedelta(days=30)) -> i
         )
     )
     return result.rowcount or 0
-
-
-def _aware(value):  # type: ignore[no-untyped-def]
-    # SQLite returns naive datetimes even for timezone-aware columns; they were written in UTC.
-    from datetime import UTC
-
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class DbSessionStore:

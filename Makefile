@@ -1,0 +1,47 @@
+# yourMoment on Temporal. `make test` is the one test command (CI runs it too).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test test-fast lint format demo run bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+## test: create the environment, install, lint and run every test
+test: venv
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -ra
+
+## test-fast: everything but the slow end-to-end and drill tests
+test-fast: venv
+	$(PY) -m pytest -q -ra -m "not slow"
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## demo: dev server + Web UI, imitation servers, worker, a posting process; Ctrl-C to end
+demo: venv
+	$(PY) starter.py demo
+
+## run: a persistent dev server and a worker for real use with your .env settings
+run: venv
+	$(PY) -m yourmoment.run_local
+
+## bench: every benchmark, JSON results under bench/results/
+bench: venv
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info .demo

@@ -1,0 +1,203 @@
+"""Shared fixtures: migrated databases, a hermetic CLI environment, the imitation servers and `run_cli`.
+
+- `db_url`: a fresh, migrated SQLite file. `pg_url`: the PostgreSQL database named by
+  YOURMOMENT_TEST_DATABASE_URL with a fresh public schema, migrated (skipped when unset).
+  `any_db_url`: both, for store tests that must pass on SQLite and PostgreSQL alike.
+- `env`: DATABASE_URL, a fresh YOURMOMENT_ENCRYPTION_KEY, MYMOMENT_BASE_URL etc. set for one test
+  (on `any_db_url` when the test uses it, else `db_url`; MYMOMENT_BASE_URL points at `mymoment_server`
+  when the test uses it); `env.set(NAME=value)` changes more and re-reads the settings.
+- `mymoment_server`, `llm_server`: the imitations over real HTTP (`.url`, `.state`), started once per
+  session and reset before each test.
+- `run_cli(*args, stdin=None)`: runs `starter.py` in-process, returns `CliResult(code, out, err)`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import pytest
+from sqlalchemy import text
+
+from yourmoment.crypto import generate_key
+from yourmoment.settings import reset_settings_cache
+from yourmoment.store.db import get_engine, upgrade
+
+PG_ENV = "YOURMOMENT_TEST_DATABASE_URL"
+UNREACHABLE_URL = "http://127.0.0.1:9"  # the discard port: connections are refused at once
+
+# Settings a test inherits from nobody: the environment of the developer running pytest is cleared.
+CLEARED_ENV = ("REDIS_URL", "DEFAULT_USER", "YOURMOMENT_DEFAULT_USER", "YOURMOMENT_PAYLOAD_KEY")
+
+
+# --- databases -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def db_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """A fresh SQLite file, migrated to the newest schema."""
+    url = f"sqlite:///{tmp_path / 'yourmoment.db'}"
+    upgrade(url)
+    return url
+
+
+def reset_postgres(url: str) -> None:
+    """Drop every table by recreating the public schema, so each test starts from an empty database."""
+    engine = get_engine(url)
+    engine.dispose()  # idle pooled connections would keep prepared statements of the old tables
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The PostgreSQL test database with a fresh schema, migrated; skipped without the env variable."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip("PostgreSQL tests need YOURMOMENT_TEST_DATABASE_URL")
+    reset_postgres(url)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_db_url(request: pytest.FixtureRequest) -> str:
+    """Runs the test on SQLite and on PostgreSQL (the latter skipped without YOURMOMENT_TEST_DATABASE_URL)."""
+    return request.getfixturevalue("db_url" if request.param == "sqlite" else "pg_url")
+
+
+# --- environment ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class CliEnv:
+    """The environment of one test; `set()` changes variables (None removes one) and re-reads settings."""
+
+    database_url: str
+    encryption_key: str
+    mymoment_base_url: str
+    monkeypatch: pytest.MonkeyPatch
+
+    def set(self, **values: Any) -> None:
+        for name, value in values.items():
+            if value is None:
+                self.monkeypatch.delenv(name.upper(), raising=False)
+            else:
+                self.monkeypatch.setenv(name.upper(), str(value))
+        reset_settings_cache()
+
+
+@pytest.fixture
+def env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[CliEnv]:  # type: ignore[no-untyped-def]
+    """A hermetic configuration: its own database and key, no Redis, no developer `.env` (cwd is tmp_path)."""
+    database_url = request.getfixturevalue("any_db_url" if "any_db_url" in request.fixturenames else "db_url")
+    base_url = (
+        request.getfixturevalue("mymoment_server").url
+        if "mymoment_server" in request.fixturenames
+        else UNREACHABLE_URL
+    )
+    monkeypatch.chdir(tmp_path)
+    for name in CLEARED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    cli_env = CliEnv(database_url, generate_key(), base_url, monkeypatch)
+    cli_env.set(
+        DATABASE_URL=database_url,
+        YOURMOMENT_ENCRYPTION_KEY=cli_env.encryption_key,
+        MYMOMENT_BASE_URL=base_url,
+        MYMOMENT_TIMEOUT=10,
+        # Pacing is tested in test_ratelimit; here it would only slow the suite down.
+        SCRAPING_RATE_LIMIT=1000,
+        SCRAPING_BURST_LIMIT=100,
+        COMMENT_RATE_LIMIT_SECONDS=0,
+        LLM_TIMEOUT=10,
+    )
+    yield cli_env
+    monkeypatch.undo()
+    reset_settings_cache()
+
+
+# --- imitation servers ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ImitationServer:
+    url: str
+    state: Any
+
+
+@pytest.fixture(scope="session")
+def _mymoment_running() -> Iterator[ImitationServer]:
+    from imitation.mymoment_server import MyMomentState, create_app
+    from imitation.serve import serve_in_thread
+
+    state = MyMomentState()
+    with serve_in_thread(create_app(state)) as server:
+        yield ImitationServer(server.url, state)
+
+
+@pytest.fixture
+def mymoment_server(_mymoment_running: ImitationServer) -> ImitationServer:
+    """The myMoment imitation, emptied (no accounts, articles, sessions or faults) for this test."""
+    _mymoment_running.state.reset()
+    return _mymoment_running
+
+
+@pytest.fixture(scope="session")
+def _llm_running() -> Iterator[ImitationServer]:
+    from imitation.llm_server import LLMState, create_app
+    from imitation.serve import serve_in_thread
+
+    state = LLMState()
+    with serve_in_thread(create_app(state)) as server:
+        yield ImitationServer(server.url, state)
+
+
+@pytest.fixture
+def llm_server(_llm_running: ImitationServer) -> ImitationServer:
+    """The OpenAI-compatible imitation (base URL `<url>/v1`), with counters, faults and key check reset."""
+    from imitation.llm_server import DEFAULT_MODELS
+
+    state = _llm_running.state
+    state.reset()
+    state.required_api_key = None
+    state.models = DEFAULT_MODELS
+    return _llm_running
+
+
+# --- the command line ----------------------------------------------------------------------------------
+
+
+class CliResult(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """`run_cli("login", "list", "--json", stdin=None)`: starter.py in-process (sync tests only)."""
+    from yourmoment.cli.main import main
+
+    def run(*args: object, stdin: str | None = None) -> CliResult:
+        capsys.readouterr()  # drop output from before this command
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        reset_settings_cache()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run

@@ -1,0 +1,212 @@
+"""End to end on the local Temporal dev server: worker in its own process, both imitations, starter.py.
+
+Also: the worker killed with -9 while posts are in flight, and continue-as-new carrying the state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from imitation import llm_server, mymoment_server
+from imitation.serve import serve_in_thread
+from tests.processes import WorkerProcess, base_env, run_starter
+from tests.support import add_articles, eventually, venv_binary
+from yourmoment.crypto import generate_key
+from yourmoment.messages import SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS
+from yourmoment.store.db import session_scope, upgrade
+
+pytestmark = pytest.mark.slow
+PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
+SEARCH_ATTRIBUTES = [SearchAttributeKey.for_keyword(SEARCH_ATTR_PROCESS_ID),
+                     SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=venv_binary("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        # A low history limit makes continue-as-new happen within a test.
+        dev_server_extra_args=["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=120"],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[Any, Any, str, str]]:
+    mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
+    mm_state.add_class(82, "Beispielklasse A", "Testschule")
+    mm_state.add_account("pupil-a", "pass-a", "pupil", [82])
+    mm_state.add_account("pupil-b", "pass-b", "pupil", [82])
+    with serve_in_thread(mymoment_server.create_app(mm_state)) as mm, serve_in_thread(
+        llm_server.create_app(llm_state)
+    ) as llm:
+        yield mm_state, llm_state, mm.url, llm.url
+
+
+def database_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """SQLite by default; the PostgreSQL database when YOURMOMENT_TEST_DATABASE_URL is set (CI)."""
+    pg = os.environ.get("YOURMOMENT_TEST_E2E_DATABASE_URL") or os.environ.get("YOURMOMENT_TEST_DATABASE_URL")
+    if pg and os.environ.get("YOURMOMENT_E2E_POSTGRES"):
+        import sqlalchemy as sa
+
+        from yourmoment.store.db import normalize_url
+
+        engine = sa.create_engine(normalize_url(pg))
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engine.dispose()
+        return pg
+    return f"sqlite:///{tmp_path / 'e2e.db'}"
+
+
+@pytest.fixture
+def configured(tmp_path, dev_env, site):  # type: ignore[no-untyped-def]
+    """A user, two logins, a provider and a posting process, all made through starter.py."""
+    _mm_state, _llm_state, mm_url, llm_url = site
+    db_url = database_url(tmp_path)
+    env = base_env(
+        DATABASE_URL=db_url,
+        YOURMOMENT_ENCRYPTION_KEY=generate_key(),
+        MYMOMENT_BASE_URL=mm_url,
+        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        TEMPORAL_TASK_QUEUE_PREFIX=f"e2e{uuid.uuid4().hex[:6]}-",
+        COMMENT_RATE_LIMIT_SECONDS="0",
+        SCRAPING_RATE_LIMIT="20",
+        SCRAPING_BURST_LIMIT="10",
+    )
+    steps = [
+        (["db", "upgrade"], None),
+        (["user", "add", "teacher@example.org"], None),
+        (["login", "add", "a", "--username", "pupil-a", "--password-stdin"], "pass-a\n"),
+        (["login", "add", "b", "--username", "pupil-b", "--password-stdin"], "pass-b\n"),
+        (["provider", "add", "local", "--provider", "openai-compatible", "--model", "imitation",
+          "--base-url", f"{llm_url}/v1"], None),
+        (["template", "seed"], None),
+    ]  # fmt: skip
+    for args, stdin in steps:
+        code, out, err = run_starter(env, *args, stdin=stdin)
+        assert code == 0, f"{args}: {out}{err}"
+    code, out, err = run_starter(env, "template", "list", "--json")
+    template = json.loads(out)[0]["name"]
+    code, out, err = run_starter(
+        env, "process", "create", "--name", "class-82", "--tab", "82", "--provider", "local",
+        "--login", "a", "--login", "b", "--prompt", template, "--post", "--interval", "5",
+        "--max-duration", "30", "--json",
+    )  # fmt: skip
+    assert code == 0, out + err
+    return env, json.loads(out)["id"], db_url
+
+
+def comments_per_article(state: Any) -> dict[int, int]:
+    return {article_id: len(state.comments_for(article_id)) for article_id in state.articles}
+
+
+def status_json(env: dict[str, str], process_id: str) -> dict[str, Any]:
+    code, out, err = run_starter(env, "status", process_id, "--json")
+    assert code == 0, out + err
+    return json.loads(out)
+
+
+async def test_end_to_end_commenting_stop_and_restart(configured, site) -> None:
+    env, process_id, _db_url = configured
+    mm_state = site[0]
+    add_articles(mm_state, 2)
+    worker = WorkerProcess(env)
+    worker.start()
+    try:
+        code, out, err = run_starter(env, "start", process_id)
+        assert code == 0, out + err
+        code, out, err = run_starter(env, "start", process_id)
+        assert code != 0 and "already" in (out + err)  # a second run is refused
+        # Two logins x two articles = four comments; more articles arrive while it runs.
+        await eventually(lambda: status_json(env, process_id)["counts"]["posted"] >= 4, 60, "first 4 posts")
+        add_articles(mm_state, 2, author="Neu")
+        run_starter(env, "discover-now", process_id)
+        await eventually(lambda: status_json(env, process_id)["counts"]["posted"] >= 8, 60, "8 posts")
+        status = status_json(env, process_id)
+        assert status["status"] == "running" and status["deadline"] and status["next_discovery_at"]
+        assert {login["name"]: login["state"] for login in status["logins"]} == {"a": "ready", "b": "ready"}
+        code, out, err = run_starter(env, "stop", process_id, "--wait")
+        assert code == 0 and "stopped" in out, out + err
+        assert status_json(env, process_id)["status"] == "stopped"
+        # Start again: nothing new, nothing posted twice.
+        code, out, err = run_starter(env, "start", process_id)
+        assert code == 0, out + err
+        await eventually(lambda: status_json(env, process_id).get("discovery_runs", 0) >= 1, 30, "discovery")
+        code, out, err = run_starter(env, "stop", process_id, "--wait")
+        assert code == 0, out + err
+    finally:
+        worker.terminate()
+    per_article = comments_per_article(mm_state)
+    assert per_article and all(n == 2 for n in per_article.values()), per_article  # one per login
+    for comment in mm_state.all_comments():
+        assert comment["text"].startswith(f"<p>{PREFIX}</p>")
+    code, out, _ = run_starter(env, "comments", process_id, "--json")
+    rows = json.loads(out)
+    assert len(rows) == 8 and {r["status"] for r in rows} == {"posted"}
+
+
+async def test_worker_killed_during_posts_loses_nothing_and_posts_once(configured, site) -> None:
+    env, process_id, _db_url = configured
+    mm_state = site[0]
+    add_articles(mm_state, 5)
+    mm_state.set_faults(post_latency_ms=1500)  # posts are in flight when the worker dies
+    worker = WorkerProcess(env)
+    worker.start()
+    code, out, err = run_starter(env, "start", process_id)
+    assert code == 0, out + err
+    await eventually(lambda: mm_state.stats()["by_kind"]["post"] >= 1, 60, "a POST in flight")
+    worker.kill()
+    replacement = WorkerProcess(env)
+    replacement.start()
+    try:
+        await eventually(lambda: status_json(env, process_id)["counts"]["posted"] >= 10, 180, "10 posts")
+        run_starter(env, "stop", process_id, "--wait")
+    finally:
+        replacement.terminate()
+    assert comments_per_article(mm_state) == dict.fromkeys(mm_state.articles, 2)
+    counts = status_json(env, process_id)["counts"]
+    assert counts["posted"] == 10 and counts["posting"] == counts["discovered"] == counts["prepared"] == 0
+
+
+async def test_continue_as_new_carries_state_and_signals(configured, site, dev_env) -> None:
+    env, process_id, _db_url = configured
+    mm_state = site[0]
+    add_articles(mm_state, 1)
+    worker = WorkerProcess(env)
+    worker.start()
+    try:
+        code, out, err = run_starter(env, "start", process_id)
+        assert code == 0, out + err
+        handle = dev_env.client.get_workflow_handle(f"monitoring-process-{process_id}")
+        first_run = (await handle.describe()).run_id
+        deadline = status_json(env, process_id)["deadline"]
+        # Each discover-now adds history; the server soon suggests continue-as-new.
+        for _ in range(60):
+            run_starter(env, "discover-now", process_id)
+            if (await handle.describe()).run_id != first_run:
+                break
+            time.sleep(0.2)
+        assert (await handle.describe()).run_id != first_run, "no continue-as-new happened"
+        status = status_json(env, process_id)
+        assert status["deadline"] == deadline
+        assert status["discovery_runs"] > 1  # carried over, not reset
+        code, out, err = run_starter(env, "stop", process_id, "--wait")  # the signal reaches the new run
+        assert code == 0 and "stopped" in out, out + err
+    finally:
+        worker.terminate()
+    assert comments_per_article(mm_state) == dict.fromkeys(mm_state.articles, 2)
+    _ = session_scope, upgrade

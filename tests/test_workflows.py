@@ -1,0 +1,296 @@
+"""Workflow behaviour on Temporal's time-skipping test server, with real activities, imitations and SQLite.
+
+A 24-hour process runs in seconds: timers are skipped, while every activity does its real HTTP and
+database work against the imitation servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from imitation import llm_server, mymoment_server
+from imitation.serve import serve_in_thread
+from tests.support import World, add_articles, build_world, eventually, make_settings, running_worker, venv_binary
+from workflows.article import pick_prompt
+from workflows.monitoring import discovery_wait
+from yourmoment.messages import MonitorInput, MonitorResult, MonitorStatus, PromptChoice, workflow_id_for_process
+from yourmoment.store import items
+from yourmoment.store.db import session_scope, upgrade
+from yourmoment.store.models import MonitoringProcess
+
+PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
+
+
+@pytest.fixture
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One test server per test: virtual time and leftovers of one test never reach another."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=venv_binary("temporal-test-server")
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[Any, Any, str, str]]:
+    mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
+    with serve_in_thread(mymoment_server.create_app(mm_state)) as mm, serve_in_thread(
+        llm_server.create_app(llm_state)
+    ) as llm:
+        yield mm_state, llm_state, mm.url, llm.url
+
+
+@pytest.fixture
+def world_factory(tmp_path, servers):  # type: ignore[no-untyped-def]
+    mm_state, _llm_state, mm_url, llm_url = servers
+    db_url = f"sqlite:///{tmp_path / 'test.db'}"
+    upgrade(db_url)
+
+    def make(**kw: Any) -> World:
+        settings = make_settings(db_url, mm_url, temporal_task_queue_prefix=f"t{uuid.uuid4().hex[:8]}-",
+                                 **kw.pop("settings", {}))  # fmt: skip
+        return build_world(settings, mm_state, llm_url, **kw)
+
+    return make
+
+
+async def start(env: WorkflowEnvironment, world: World, process_id: str, **kw: Any) -> WorkflowHandle:
+    world.mark_running(process_id)
+    return await env.client.start_workflow(
+        "MonitoringProcessWorkflow",
+        MonitorInput(process_id=process_id, queue_prefix=world.settings.temporal_task_queue_prefix,
+                     use_search_attributes=False, **kw),  # fmt: skip
+        id=workflow_id_for_process(process_id),
+        task_queue=f"{world.settings.temporal_task_queue_prefix}monitoring",
+        result_type=MonitorResult,
+    )
+
+
+async def status_of(handle: WorkflowHandle) -> MonitorStatus:
+    return await handle.query("status", result_type=MonitorStatus)
+
+
+def db_counts(world: World, process_id: str):  # type: ignore[no-untyped-def]
+    with session_scope(world.settings.database_url) as session:
+        return items.counts(session, process_id)
+
+
+def process_row(world: World, process_id: str) -> MonitoringProcess:
+    with session_scope(world.settings.database_url) as session:
+        row = session.get(MonitoringProcess, process_id)
+        assert row is not None
+        return row
+
+
+# --- pure workflow logic -----------------------------------------------------------------------------
+
+
+def test_backoff_doubles_and_caps() -> None:
+    assert [discovery_wait(60, s) for s in range(7)] == [60, 60, 120, 240, 480, 600, 600]
+
+
+def test_pick_prompt_follows_weights() -> None:
+    prompts = [PromptChoice(template_id="a", weight=3), PromptChoice(template_id="b", weight=1)]
+    picks = Counter(pick_prompt(prompts, i / 1000) for i in range(1000))
+    assert picks == {"a": 750, "b": 250}
+
+
+# --- time-skipping runs --------------------------------------------------------------------------------
+
+
+async def test_day_long_process_backs_off_and_completes(ts_env, world_factory, servers) -> None:
+    mm_state = servers[0]
+    world = world_factory()
+    process_id = world.create_process(max_duration_minutes=1440, generate_only=True)
+    async with running_worker(ts_env.client, world.settings):
+        handle = await start(ts_env, world, process_id)
+        result = await handle.result()
+    assert result.status == "completed" and result.reason == "max_duration"
+    # Empty runs at 0, 60, 180, 420, 900, then every 600 s (capped) until the 24 h deadline.
+    expected = 5 + len(range(1500, 86400, 600))
+    assert mm_state.stats()["by_kind"]["list"] == expected
+    row = process_row(world, process_id)
+    assert row.status == "completed" and row.stop_reason == "max_duration"
+
+
+async def test_hit_resets_backoff_and_items_are_generated(ts_env, world_factory, servers) -> None:
+    mm_state = servers[0]
+    world = world_factory()
+    process_id = world.create_process(max_duration_minutes=60, generate_only=True)
+    async with running_worker(ts_env.client, world.settings):
+        handle = await start(ts_env, world, process_id)
+        await eventually(lambda: _runs(handle, 1), what="first discovery")
+        await ts_env.sleep(timedelta(seconds=200))  # runs at 0, 60, 180: streak 3, next at 420
+        assert (await status_of(handle)).discovery_runs == 3
+        add_articles(mm_state, 2)
+        await ts_env.sleep(timedelta(seconds=230))  # the run at 420 finds them: streak reset
+        await eventually(lambda: _generated(world, process_id, 2), what="two generated comments")
+        status = await status_of(handle)
+        assert status.empty_streak == 0 and status.discovery_runs == 4
+        await ts_env.sleep(timedelta(seconds=61))  # plain interval again after a hit
+        assert (await status_of(handle)).discovery_runs == 5
+        await handle.signal("stop")
+        result = await handle.result()
+    assert result.status == "stopped"
+    assert db_counts(world, process_id).generated == 2
+    assert mm_state.all_comments() == []  # generate-only never posts
+
+
+async def test_posting_process_posts_each_article_once_with_prefix(ts_env, world_factory, servers) -> None:
+    mm_state = servers[0]
+    world = world_factory()
+    article_ids = add_articles(mm_state, 3)
+    process_id = world.create_process(max_duration_minutes=30, hide_comments=True)
+    async with running_worker(ts_env.client, world.settings):
+        handle = await start(ts_env, world, process_id)
+        await eventually(lambda: _posted(world, process_id, 3), what="three posted comments")
+        await handle.signal("stop")
+        await handle.result()
+    for article_id in article_ids:
+        comments = mm_state.comments_for(article_id)
+        assert len(comments) == 1
+        assert comments[0]["text"].startswith(f"<p>{PREFIX}</p>")
+        assert comments[0]["hidden"] is True  # the process's hide flag reached the POST
+    # Steady state: one article GET, the POST and its redirect per comment; one login, one list.
+    by_kind = mm_state.stats()["by_kind"]
+    assert by_kind["article"] == 3 and by_kind["post"] == 3 and by_kind["redirect"] == 3
+    assert by_kind["probe"] == 0
+
+
+async def test_stop_finishes_in_flight_posts_and_skips_the_rest(ts_env, world_factory, servers) -> None:
+    mm_state, llm_state = servers[0], servers[1]
+    world = world_factory()
+    add_articles(mm_state, 4)
+    llm_state.latency_ms = 1500  # generation is slow, so a stop catches items mid-way
+    process_id = world.create_process(max_duration_minutes=30)
+    async with running_worker(ts_env.client, world.settings):
+        handle = await start(ts_env, world, process_id, grace_seconds=0.5)
+        await eventually(lambda: _runs(handle, 1), what="first discovery")
+        await handle.signal("stop")
+        result = await handle.result()
+    assert result.status == "stopped"
+    counts = db_counts(world, process_id)
+    assert counts.discovered == counts.prepared == counts.posting == 0
+    assert counts.posted + counts.skipped + counts.generated == 4
+    row = process_row(world, process_id)
+    assert row.status == "stopped" and row.stop_reason == "stopped by user"
+    for article_id in mm_state.articles:
+        assert len(mm_state.comments_for(article_id)) <= 1
+
+
+async def test_cancellation_cleans_up_like_stop(ts_env, world_factory, servers) -> None:
+    mm_state, llm_state = servers[0], servers[1]
+    world = world_factory()
+    add_articles(mm_state, 3)
+    llm_state.latency_ms = 1500
+    process_id = world.create_process(max_duration_minutes=30)
+    async with running_worker(ts_env.client, world.settings):
+        handle = await start(ts_env, world, process_id, grace_seconds=0.5)
+        await eventually(lambda: _runs(handle, 1), what="first discovery")
+        await handle.cancel()
+        result = await handle.result()
+    assert result.status == "stopped" and result.reason == "cancelled"
+    counts = db_counts(world, process_id)
+    assert counts.discovered == counts.prepared == counts.posting == 0
+    assert process_row(world, process_id).status == "stopped"
+
+
+async def test_pause_and_resume(ts_env, world_factory, servers) -> None:
+    mm_state = servers[0]
+    world = world_factory()
+    process_id = world.create_process(max_duration_minutes=600, generate_only=True)
+    async with running_worker(ts_env.client, world.settings):
+        handle = await start(ts_env, world, process_id)
+        await eventually(lambda: _runs(handle, 1), what="first discovery")
+        await handle.signal("pause")
+        await eventually(lambda: _paused(handle), what="paused")
+        await ts_env.sleep(timedelta(hours=2))
+        assert (await status_of(handle)).discovery_runs == 1
+        lists_before = mm_state.stats()["by_kind"]["list"]
+        await handle.signal("resume")
+        await eventually(lambda: _runs(handle, 2), what="discovery after resume")
+        assert mm_state.stats()["by_kind"]["list"] == lists_before + 1
+        await handle.signal("discover_now")
+        await eventually(lambda: _runs(handle, 3), what="discover_now")
+        await handle.signal("stop")
+        assert (await handle.result()).status == "stopped"
+
+
+async def test_bad_credentials_reported_and_left_out(ts_env, world_factory, servers) -> None:
+    mm_state = servers[0]
+    world = world_factory(logins=("good",), bad_logins=("bad",))
+    add_articles(mm_state, 1)
+    process_id = world.create_process(logins=["good", "bad"], max_duration_minutes=30, generate_only=True)
+    async with running_worker(ts_env.client, world.settings):
+        handle = await start(ts_env, world, process_id)
+        await eventually(lambda: _generated(world, process_id, 1), what="one generated comment")
+        status = await status_of(handle)
+        states = {login.name: login.state for login in status.logins}
+        assert states == {"good": "ready", "bad": "failed"}
+        bad = next(login for login in status.logins if login.name == "bad")
+        assert bad.error and "right-password" not in bad.error and "wrong-password" not in bad.error
+        await handle.signal("stop")
+        await handle.result()
+
+
+async def test_only_bad_credentials_fails_the_process(ts_env, world_factory) -> None:
+    world = world_factory(logins=(), bad_logins=("bad",))
+    process_id = world.create_process(logins=["bad"], max_duration_minutes=30)
+    async with running_worker(ts_env.client, world.settings):
+        handle = await start(ts_env, world, process_id)
+        result = await handle.result()
+    assert result.status == "failed" and "bad" in result.reason
+    row = process_row(world, process_id)
+    assert row.status == "failed" and "bad" in (row.last_error or "")
+
+
+async def test_prompt_weights_respected_over_many_articles(ts_env, world_factory, servers) -> None:
+    mm_state = servers[0]
+    world = world_factory()
+    add_articles(mm_state, 40)
+    first, second = world.template_ids[:2]
+    process_id = world.create_process(
+        prompts=[(first, 3.0), (second, 1.0)], generate_only=True, max_duration_minutes=30
+    )
+    world.settings.max_articles_per_request = 40
+    async with running_worker(ts_env.client, world.settings):
+        handle = await start(ts_env, world, process_id)
+        await eventually(lambda: _generated(world, process_id, 40), timeout=60, what="40 generated comments")
+        await handle.signal("stop")
+        await handle.result()
+    with session_scope(world.settings.database_url) as session:
+        used = Counter(i.prompt_template_id for i in items.list_items(session, process_id))
+    assert used[first] + used[second] == 40
+    assert used[first] > used[second] * 1.5  # 3:1 weights; a fair coin would give about 1:1
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+async def _runs(handle: WorkflowHandle, n: int) -> bool:
+    return (await status_of(handle)).discovery_runs >= n
+
+
+async def _paused(handle: WorkflowHandle) -> bool:
+    return (await status_of(handle)).paused
+
+
+def _generated(world: World, process_id: str, n: int) -> bool:
+    return db_counts(world, process_id).generated >= n
+
+
+def _posted(world: World, process_id: str, n: int) -> bool:
+    return db_counts(world, process_id).posted >= n
+
+
+_ = asyncio

@@ -1,0 +1,1 @@
+"""The `starter.py` command line: configuration, running processes, browsing myMoment, operations."""

@@ -1,0 +1,114 @@
+"""What every command shares: the context (settings, database, key), output as table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from yourmoment.crypto import Encryptor
+from yourmoment.settings import Settings, get_settings
+from yourmoment.store import accounts
+from yourmoment.store.db import require_migrated, session_scope
+from yourmoment.store.models import User
+
+Handler = Callable[[argparse.Namespace], int | None]
+
+
+class Context:
+    """Built lazily per command, so `keygen` works without a database and `db upgrade` without a key."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.settings: Settings = get_settings()
+
+    @property
+    def encryptor(self) -> Encryptor:
+        return Encryptor(self.settings.yourmoment_encryption_key)
+
+    @contextmanager
+    def db(self) -> Iterator[Session]:
+        require_migrated(self.settings.database_url)
+        with session_scope(self.settings.database_url) as session:
+            yield session
+
+    def user(self, session: Session) -> User:
+        return accounts.get_user(session, getattr(self.args, "user", None) or self.settings.default_user)
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(_plain(data), indent=2, ensure_ascii=False, default=str))
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str = "(none)") -> None:
+    """A plain aligned table: readable in a terminal, no extra dependency."""
+    if not rows:
+        print(empty)
+        return
+    cells = [[_cell(row.get(col)) for col in columns] for row in rows]
+    widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
+    print("  ".join(col.upper().ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip())
+    for r in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def emit(args: argparse.Namespace, rows: Any, columns: Sequence[str] | None = None) -> None:
+    """--json prints the data as it is; otherwise a table (lists) or key: value lines (one object)."""
+    if getattr(args, "json", False):
+        print_json(rows)
+        return
+    data = _plain(rows)
+    if isinstance(data, list):
+        print_table(data, columns or (list(data[0]) if data else []))
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            print(f"{key}: {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else _cell(value)}")
+    else:
+        print(data)
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def read_secret(prompt: str, from_stdin: bool) -> str:
+    """Secrets come from a prompt or stdin, never from an argument (which ps and shell history keep)."""
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    return getpass.getpass(prompt)
