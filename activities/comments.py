@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.deps import Dependencies
-from activities.errors import translate_errors
+from activities.errors import keep_alive, translate_errors
 from yourmoment.errors import NotFoundError, PermanentError
 from yourmoment.llm.client import generate_comment
 from yourmoment.llm.templates import ArticleContext, render_messages
@@ -39,6 +39,7 @@ class CommentActivities:
 
     @activity.defn(name="generate_comment")
     @translate_errors
+    @keep_alive
     async def generate_comment(self, inp: GenerateInput) -> GenerateResult:
         item, template, provider = await run_db(self._generation_inputs, inp)
         if item.status != S.PREPARED:  # a retry after the result was stored
@@ -114,6 +115,7 @@ class CommentActivities:
 
     @activity.defn(name="post_comment")
     @translate_errors
+    @keep_alive
     async def post_comment(self, inp: PostInput) -> PostResultMsg:
         claim = await run_db(self._claim_for_posting, inp.item_id)
         if isinstance(claim, PostResultMsg):

@@ -1,12 +1,14 @@
-"""Turns the domain's typed errors into Temporal failures with the right retry behaviour."""
+"""Activity decorators: typed errors become Temporal failures with the right retry; heartbeats."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import ParamSpec, TypeVar
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from yourmoment.errors import PermanentError, TransientError
@@ -35,5 +37,28 @@ def translate_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
             return await fn(*args, **kwargs)
         except (PermanentError, TransientError) as exc:
             raise to_application_error(exc) from None
+
+    return wrapper
+
+
+HEARTBEAT_EVERY_SECONDS = 5.0
+
+
+def keep_alive(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Heartbeats while the activity runs, so a crashed worker's attempt is retried within the
+    heartbeat timeout instead of the whole start-to-close timeout."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        async def beat() -> None:
+            while True:
+                activity.heartbeat()
+                await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
+
+        beater = asyncio.create_task(beat())
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            beater.cancel()
 
     return wrapper

@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.deps import Dependencies
-from activities.errors import translate_errors
+from activities.errors import keep_alive, translate_errors
 from yourmoment.errors import BadCredentialsError
 from yourmoment.messages import (
     CloseSessionsInput,
@@ -27,6 +27,7 @@ class MyMomentActivities:
 
     @activity.defn(name="open_session")
     @translate_errors
+    @keep_alive
     async def open_session(self, inp: OpenSessionInput) -> OpenSessionResult:
         """Restores the stored session (no request) or logs in; bad credentials are permanent."""
         client = await self.deps.mymoment(inp.login_id)
@@ -46,6 +47,7 @@ class MyMomentActivities:
 
     @activity.defn(name="discover_articles")
     @translate_errors
+    @keep_alive
     async def discover_articles(self, inp: DiscoverInput) -> DiscoverResult:
         client = await self.deps.mymoment(inp.login_id)
         articles = await client.list_articles(
@@ -67,6 +69,7 @@ class MyMomentActivities:
 
     @activity.defn(name="prepare_article")
     @translate_errors
+    @keep_alive
     async def prepare_article(self, inp: ItemInput) -> PrepareResult:
         """Fetches the article page once: its text for the prompt, its comments for the duplicate check."""
         item = await run_db(self._item, inp.item_id)

@@ -186,15 +186,14 @@ class CliResult(NamedTuple):
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
     """`run_cli("login", "list", "--json", stdin=None)`: starter.py in-process (sync tests only)."""
-    from yourmoment.cli.main import main
+    from yourmoment.cli.main import run as run_starter
 
     def run(*args: object, stdin: str | None = None) -> CliResult:
         capsys.readouterr()  # drop output from before this command
         monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
         reset_settings_cache()
         try:
-            main([str(a) for a in args])
-            code = 0
+            code = run_starter([str(a) for a in args])
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         out, err = capsys.readouterr()

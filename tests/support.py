@@ -125,7 +125,7 @@ def add_articles(state: Any, n: int, class_id: int = 82, author: str = "Kind") -
         state.add_article(
             title=f"Mein Text {i}", author=f"{author}{i}", class_id=class_id, category_id=7,
             paragraphs=[f"Das ist Absatz eins von Text {i}.", "Ich mag Hunde und Katzen sehr."],
-        )  # fmt: skip
+        )
         for i in range(n)
     ]
 

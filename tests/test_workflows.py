@@ -20,10 +20,24 @@ from temporalio.testing import WorkflowEnvironment
 
 from imitation import llm_server, mymoment_server
 from imitation.serve import serve_in_thread
-from tests.support import World, add_articles, build_world, eventually, make_settings, running_worker, venv_binary
+from tests.support import (
+    World,
+    add_articles,
+    build_world,
+    eventually,
+    make_settings,
+    running_worker,
+    venv_binary,
+)
 from workflows.article import pick_prompt
 from workflows.monitoring import discovery_wait
-from yourmoment.messages import MonitorInput, MonitorResult, MonitorStatus, PromptChoice, workflow_id_for_process
+from yourmoment.messages import (
+    MonitorInput,
+    MonitorResult,
+    MonitorStatus,
+    PromptChoice,
+    workflow_id_for_process,
+)
 from yourmoment.store import items
 from yourmoment.store.db import session_scope, upgrade
 from yourmoment.store.models import MonitoringProcess
@@ -69,7 +83,7 @@ async def start(env: WorkflowEnvironment, world: World, process_id: str, **kw: A
     return await env.client.start_workflow(
         "MonitoringProcessWorkflow",
         MonitorInput(process_id=process_id, queue_prefix=world.settings.temporal_task_queue_prefix,
-                     use_search_attributes=False, **kw),  # fmt: skip
+                     use_search_attributes=False, **kw),
         id=workflow_id_for_process(process_id),
         task_queue=f"{world.settings.temporal_task_queue_prefix}monitoring",
         result_type=MonitorResult,

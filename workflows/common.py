@@ -26,6 +26,7 @@ def start_activity(name: str, arg: Any, result_type: type[T], prefix: str) -> wo
         task_queue=queue_name(opts.queue, prefix),
         start_to_close_timeout=opts.start_to_close,
         retry_policy=opts.retry,
+        heartbeat_timeout=opts.heartbeat,
     )
 
 

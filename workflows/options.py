@@ -31,6 +31,8 @@ class ActivityOptions:
     queue: str
     start_to_close: timedelta
     retry: RetryPolicy
+    # Set for activities decorated with @keep_alive: a dead worker's attempt is retried this soon.
+    heartbeat: timedelta | None = None
 
 
 OPTIONS: dict[str, ActivityOptions] = {
@@ -40,12 +42,12 @@ OPTIONS: dict[str, ActivityOptions] = {
     "resume_items": ActivityOptions(QUEUE_MONITORING, timedelta(seconds=30), _DB),
     "mark_item": ActivityOptions(QUEUE_MONITORING, timedelta(seconds=30), _DB),
     # A login on the real site takes 4–5 s; with pacing and a slow site, allow two minutes.
-    "open_session": ActivityOptions(QUEUE_SESSIONS, timedelta(minutes=2), _MYMOMENT),
+    "open_session": ActivityOptions(QUEUE_SESSIONS, timedelta(minutes=2), _MYMOMENT, timedelta(seconds=20)),
     "close_sessions": ActivityOptions(QUEUE_SESSIONS, timedelta(seconds=30), _DB),
-    "discover_articles": ActivityOptions(QUEUE_MONITORING, timedelta(minutes=2), _MYMOMENT),
-    "prepare_article": ActivityOptions(QUEUE_MONITORING, timedelta(minutes=2), _MYMOMENT),
-    "generate_comment": ActivityOptions(QUEUE_COMMENTS, timedelta(minutes=5), _LLM),
+    "discover_articles": ActivityOptions(QUEUE_MONITORING, timedelta(minutes=2), _MYMOMENT, timedelta(seconds=20)),
+    "prepare_article": ActivityOptions(QUEUE_MONITORING, timedelta(minutes=2), _MYMOMENT, timedelta(seconds=20)),
+    "generate_comment": ActivityOptions(QUEUE_COMMENTS, timedelta(minutes=5), _LLM, timedelta(seconds=20)),
     "reserve_post_slot": ActivityOptions(QUEUE_COMMENTS, timedelta(seconds=30), _DB),
     # Longer than the client's own request timeout, so a retry never races a still-running POST.
-    "post_comment": ActivityOptions(QUEUE_COMMENTS, timedelta(minutes=3), _MYMOMENT),
+    "post_comment": ActivityOptions(QUEUE_COMMENTS, timedelta(minutes=3), _MYMOMENT, timedelta(seconds=20)),
 }

@@ -7,6 +7,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.common import run_activity
     from yourmoment.messages import (
         DEFAULT_QUEUE_PREFIX,
         PostInput,
@@ -14,7 +15,6 @@ with workflow.unsafe.imports_passed_through():
         ReserveSlotInput,
         ReserveSlotResult,
     )
-    from workflows.common import run_activity
 
 
 def workflow_id_for_post(item_id: str) -> str:

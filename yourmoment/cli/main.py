@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import os
 import sys
 
 from sqlalchemy.exc import OperationalError
@@ -40,24 +41,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None = None) -> int:
+    """Runs one command and returns its exit code (tests call this in-process)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
-        sys.exit(2)
+        return 2
     try:
         result = handler(args)
         if inspect.isawaitable(result):
             result = asyncio.run(result)
     except YourMomentError as exc:
-        sys.exit(common.fail(str(exc)))
+        return common.fail(str(exc))
     except OperationalError as exc:
-        sys.exit(common.fail(f"database unavailable: {exc.orig}"))
+        return common.fail(f"database unavailable: {exc.orig}")
     except KeyboardInterrupt:
-        sys.exit(130)
-    sys.exit(result or 0)
+        return 130
+    return int(result or 0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = run(argv)
+    except SystemExit as exc:  # argparse: --help, usage errors
+        code = exc.code if isinstance(exc.code, int) else 2
+    exit_now(code)
+
+
+def exit_now(code: int) -> None:
+    """Ends the process without interpreter teardown.
+
+    The Temporal client's Rust threads can outlive the event loop, and CPython's finalisation then
+    aborts with "PyGILState_Release" (temporalio/sdk-python#300). Output is flushed first.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
