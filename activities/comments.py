@@ -63,8 +63,14 @@ class CommentActivities:
                 llm, messages, prefix=s.ai_comment_prefix, min_length=s.comment_min_length,
                 max_length=s.comment_max_length,
             )  # fmt: skip
+        except Exception as exc:
+            self.deps.metrics.llm_call(provider.provider, type(exc).__name__)
+            raise
         finally:
             await llm.close()
+        self.deps.metrics.llm_call(provider.provider, "ok", generated.generation_ms, generated.prompt_tokens,
+                                   generated.completion_tokens)  # fmt: skip
+        self.deps.metrics.item("generated")
 
         def store() -> AIComment:
             with self.deps.db() as session:
@@ -133,6 +139,7 @@ class CommentActivities:
                 items.cas(session, item.id, [S.POSTING], S.POSTED, posted_at=utcnow(), is_hidden=inp.hide, error=None)
 
         await run_db(done)
+        self.deps.metrics.item("posted")
         activity.logger.info(
             "comment posted item_id=%s article_id=%s outcome=%s requests=%d",
             item.id, item.mymoment_article_id, result.outcome, result.requests,

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from temporalio.common import MetricMeter
+
 from yourmoment.crypto import Encryptor
 from yourmoment.llm.client import Acquire, LLMClient, ProviderConfig
+from yourmoment.metrics import Metrics
 from yourmoment.mymoment.client import MyMomentClient
 from yourmoment.ratelimit import RateLimiter, make_rate_limiter
 from yourmoment.settings import Settings
@@ -23,15 +26,17 @@ class Dependencies:
     settings: Settings
     encryptor: Encryptor
     limiter: RateLimiter
+    metrics: Metrics = field(default_factory=Metrics)
     _clients: dict[str, MyMomentClient] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Dependencies:
+    def from_settings(cls, settings: Settings, meter: MetricMeter | None = None) -> Dependencies:
         return cls(
             settings=settings,
             encryptor=Encryptor(settings.yourmoment_encryption_key),
             limiter=make_rate_limiter(settings.redis_url),
+            metrics=Metrics(meter),
         )
 
     def db(self):  # type: ignore[no-untyped-def]
@@ -55,6 +60,8 @@ class Dependencies:
                     burst=s.scraping_burst_limit,
                     timeout=s.mymoment_timeout,
                     user_agent=s.user_agent,
+                    prefix=s.ai_comment_prefix,
+                    observer=self.metrics.mymoment_request,
                 )
                 self._clients[login_id] = client
             return client

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -22,6 +23,7 @@ from imitation.serve import serve_in_thread
 from tests.processes import WorkerProcess, base_env, run_starter
 from tests.support import add_articles, eventually, venv_binary
 from yourmoment.crypto import generate_key
+from yourmoment.devserver import free_port
 from yourmoment.messages import SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS
 from yourmoment.store.db import session_scope, upgrade
 
@@ -124,7 +126,8 @@ async def test_end_to_end_commenting_stop_and_restart(configured, site) -> None:
     env, process_id, _db_url = configured
     mm_state = site[0]
     add_articles(mm_state, 2)
-    worker = WorkerProcess(env)
+    metrics_port = free_port()
+    worker = WorkerProcess({**env, "METRICS_PORT": str(metrics_port), "LOG_LEVEL": "DEBUG"})
     worker.start()
     try:
         code, out, err = run_starter(env, "start", process_id)
@@ -139,6 +142,9 @@ async def test_end_to_end_commenting_stop_and_restart(configured, site) -> None:
         status = status_json(env, process_id)
         assert status["status"] == "running" and status["deadline"] and status["next_discovery_at"]
         assert {login["name"]: login["state"] for login in status["logins"]} == {"a": "ready", "b": "ready"}
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert 'yourmoment_mymoment_requests{kind="post"' in metrics
+        assert "yourmoment_llm_tokens" in metrics and "temporal_activity_execution_latency" in metrics
         code, out, err = run_starter(env, "stop", process_id, "--wait")
         assert code == 0 and "stopped" in out, out + err
         assert status_json(env, process_id)["status"] == "stopped"
@@ -150,6 +156,9 @@ async def test_end_to_end_commenting_stop_and_restart(configured, site) -> None:
         assert code == 0, out + err
     finally:
         worker.terminate()
+    worker_log = "".join(worker.output)
+    assert "pass-a" not in worker_log and "pass-b" not in worker_log  # even at DEBUG: no passwords
+    assert "Ich mag Hunde" not in worker_log  # nor pupils' texts
     per_article = comments_per_article(mm_state)
     assert per_article and all(n == 2 for n in per_article.values()), per_article  # one per login
     for comment in mm_state.all_comments():

@@ -8,6 +8,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 
 from yourmoment.settings import Settings
 
@@ -24,7 +25,13 @@ def data_converter(settings: Settings) -> DataConverter:
     return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
 
 
-async def connect(settings: Settings, *, target_host: str | None = None, namespace: str | None = None) -> Client:
+async def connect(
+    settings: Settings,
+    *,
+    target_host: str | None = None,
+    namespace: str | None = None,
+    runtime: Runtime | None = None,
+) -> Client:
     """TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and API key come from Temporal's env config."""
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", "localhost:7233")
@@ -32,4 +39,4 @@ async def connect(settings: Settings, *, target_host: str | None = None, namespa
         config["target_host"] = target_host
     if namespace:
         config["namespace"] = namespace
-    return await Client.connect(**config, data_converter=data_converter(settings))
+    return await Client.connect(**config, data_converter=data_converter(settings), runtime=runtime)

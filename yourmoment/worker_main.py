@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from yourmoment.errors import YourMomentError
@@ -65,6 +66,13 @@ def build_workers(client: Client, settings: Settings, queues: list[str], concurr
     return workers
 
 
+def metrics_runtime(port: int | None) -> Runtime | None:
+    """With METRICS_PORT set, one Prometheus endpoint serves the SDK's metrics and ours (/metrics)."""
+    if not port:
+        return None
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}")))
+
+
 async def serve(args: argparse.Namespace) -> None:
     from activities.deps import Dependencies
     from yourmoment.logs import configure_logging
@@ -74,9 +82,10 @@ async def serve(args: argparse.Namespace) -> None:
     started = time.monotonic()
     settings = get_settings()
     configure_logging(settings)
-    deps = Dependencies.from_settings(settings)  # refuses a missing or invalid encryption key
+    runtime = metrics_runtime(settings.metrics_port)
+    deps = Dependencies.from_settings(settings, runtime.metric_meter if runtime else None)  # checks the key
     require_migrated(settings.database_url)
-    client = await connect(settings, target_host=args.address, namespace=args.namespace)
+    client = await connect(settings, target_host=args.address, namespace=args.namespace, runtime=runtime)
     workers = build_workers(client, settings, args.queues, args.concurrency, deps)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -180,6 +181,10 @@ def _cookie_from_dict(saved: dict[str, str | None], default_domain: str) -> Cook
     )
 
 
+# Told of every response (method, path, status), e.g. to count requests for the metrics.
+RequestObserver = Callable[[str, str, int | None], None]
+
+
 class MyMomentClient:
     """One myMoment login's HTTP session. Every hop is paced by the shared limiter.
 
@@ -200,6 +205,7 @@ class MyMomentClient:
         timeout: float = 30.0,
         user_agent: str = DEFAULT_USER_AGENT,
         prefix: str = DEFAULT_PREFIX,
+        observer: RequestObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.login_id = login_id
@@ -210,6 +216,7 @@ class MyMomentClient:
         self._rate = rate_per_second
         self._burst = burst
         self._prefix = prefix
+        self._observer = observer
         self._http = httpx.AsyncClient(
             follow_redirects=False,
             timeout=timeout,
@@ -273,6 +280,8 @@ class MyMomentClient:
             message = f"myMoment did not answer {method} {path} ({type(exc).__name__})"
             raise (AmbiguousPostError if ambiguous else TransientError)(message) from exc
         log.debug("mymoment login=%s %s %s -> %s", self.login_id, method, path, response.status_code)
+        if self._observer is not None:
+            self._observer(method, path, response.status_code)
         return response
 
     async def _follow(

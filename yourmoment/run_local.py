@@ -1,0 +1,50 @@
+"""`make run`: a persistent Temporal dev server (with Web UI) and one worker, using your own settings."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from yourmoment.devserver import start_dev_server, stop_process, wait_for_port
+from yourmoment.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m yourmoment.run_local", description=__doc__)
+    parser.add_argument("--dir", default=".run", help="where the dev server keeps its database and logs")
+    parser.add_argument("--port", type=int, default=7233)
+    parser.add_argument("--ui-port", type=int, default=8233)
+    parser.add_argument("--codec-port", type=int, default=8081)
+    args = parser.parse_args(argv)
+    data = Path(args.dir).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    settings = get_settings()
+    children: list[subprocess.Popen] = []
+    codec_endpoint = None
+    try:
+        if settings.yourmoment_payload_key:
+            codec_endpoint = f"http://127.0.0.1:{args.codec_port}"
+            children.append(subprocess.Popen([sys.executable, "starter.py", "codec-server", "--port",
+                                              str(args.codec_port), "--cors-origin",
+                                              f"http://localhost:{args.ui_port}"]))  # fmt: skip
+            wait_for_port(args.codec_port, 20)
+        children.append(start_dev_server(data / "temporal.db", args.port, args.ui_port, codec_endpoint,
+                                         log_file=data / "temporal.log"))  # fmt: skip
+        print(f"Temporal dev server on 127.0.0.1:{args.port}, Web UI http://localhost:{args.ui_port}")
+        worker = subprocess.Popen([sys.executable, "worker.py", "--address", f"127.0.0.1:{args.port}"])
+        children.append(worker)
+        while worker.poll() is None:
+            time.sleep(1)
+        sys.exit(worker.returncode)
+    except KeyboardInterrupt:
+        print("\nstopping")
+    finally:
+        for child in reversed(children):
+            stop_process(child)
+
+
+if __name__ == "__main__":
+    main()
