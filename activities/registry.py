@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from temporalio.client import Client
+
 from activities.comments import CommentActivities
 from activities.deps import Dependencies
+from activities.maintenance import MaintenanceActivities
 from activities.mymoment import MyMomentActivities
 from activities.process import ProcessActivities
 from workflows.options import OPTIONS
 
 
-def activities_by_queue(deps: Dependencies) -> dict[str, list[Callable[..., Any]]]:
-    instances = [ProcessActivities(deps), MyMomentActivities(deps), CommentActivities(deps)]
+def activities_by_queue(deps: Dependencies, client: Client | None = None) -> dict[str, list[Callable[..., Any]]]:
+    """`client` is the worker's Temporal client: maintenance activities ask the server about workflows."""
+    instances = [
+        ProcessActivities(deps), MyMomentActivities(deps), CommentActivities(deps), MaintenanceActivities(deps, client),
+    ]  # fmt: skip
     by_queue: dict[str, list[Callable[..., Any]]] = {}
     for instance in instances:
         for attr in dir(instance):

@@ -138,7 +138,7 @@ def test_users_add_list_and_choosing_among_several(env, run_cli) -> None:  # typ
     assert [u["email"] for u in run_cli("user", "list", "--json").json()] == ["a@example.ch", "b@example.ch"]
     assert "several users exist" in one_error_line(run_cli("login", "list"))
     assert run_cli("--user", "b@example.ch", "login", "list", "--json").json() == []
-    env.set(DEFAULT_USER="a@example.ch")
+    env.set(YOURMOMENT_DEFAULT_USER="a@example.ch")
     assert run_cli("login", "list", "--json").code == 0
 
 

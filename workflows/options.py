@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-from yourmoment.messages import QUEUE_COMMENTS, QUEUE_MONITORING, QUEUE_SESSIONS
+from yourmoment.messages import QUEUE_COMMENTS, QUEUE_MAINTENANCE, QUEUE_MONITORING, QUEUE_SESSIONS
 
 # Errors that no retry can fix (see yourmoment/errors.py); activities raise them as non-retryable too.
 PERMANENT = [
@@ -24,6 +24,9 @@ _MYMOMENT = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficie
 _LLM = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
                    maximum_interval=timedelta(seconds=60), maximum_attempts=6,
                    non_retryable_error_types=PERMANENT)  # fmt: skip
+# Scheduled maintenance: a few tries, then the next scheduled run tries again anyway.
+_MAINTENANCE = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30),
+                           maximum_attempts=3, non_retryable_error_types=PERMANENT)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -50,4 +53,12 @@ OPTIONS: dict[str, ActivityOptions] = {
     "reserve_post_slot": ActivityOptions(QUEUE_COMMENTS, timedelta(seconds=30), _DB),
     # Longer than the client's own request timeout, so a retry never races a still-running POST.
     "post_comment": ActivityOptions(QUEUE_COMMENTS, timedelta(minutes=3), _MYMOMENT, timedelta(seconds=20)),
+    # Scheduled maintenance (yourmoment/schedules.py, workflows/maintenance.py).
+    "expire_sessions": ActivityOptions(QUEUE_MAINTENANCE, timedelta(seconds=60), _MAINTENANCE),
+    "purge_sessions": ActivityOptions(QUEUE_MAINTENANCE, timedelta(minutes=5), _MAINTENANCE),
+    "retention_cleanup": ActivityOptions(QUEUE_MAINTENANCE, timedelta(minutes=15), _MAINTENANCE,
+                                         timedelta(seconds=30)),  # fmt: skip
+    "health_check": ActivityOptions(QUEUE_MAINTENANCE, timedelta(seconds=90), _MAINTENANCE),
+    "reconcile_processes": ActivityOptions(QUEUE_MAINTENANCE, timedelta(minutes=5), _MAINTENANCE,
+                                           timedelta(seconds=30)),  # fmt: skip
 }

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
 
     retention_days: int = Field(90, ge=1)
     max_running_processes_per_user: int = Field(10, ge=1)
-    default_user: str | None = None
+    yourmoment_default_user: str | None = None  # the user the CLI acts for without --user
 
     temporal_task_queue_prefix: str = "yourmoment-"
     metrics_port: int | None = None

@@ -15,7 +15,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from yourmoment.errors import YourMomentError
-from yourmoment.messages import ALL_QUEUES, QUEUE_MONITORING
+from yourmoment.messages import ALL_QUEUES, QUEUE_MAINTENANCE, QUEUE_MONITORING
 from yourmoment.settings import Settings, get_settings
 
 log = logging.getLogger("yourmoment.worker")
@@ -40,16 +40,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def build_workers(client: Client, settings: Settings, queues: list[str], concurrency: int, deps) -> list[Worker]:  # type: ignore[no-untyped-def]
-    from activities.registry import activities_by_queue
+def workflows_for_queue(queue: str) -> list[type]:
+    """The workflow classes a worker of this task queue runs (the other queues carry activities only)."""
     from workflows.article import ArticleCommentWorkflow
+    from workflows.maintenance import MaintenanceWorkflow
     from workflows.monitoring import MonitoringProcessWorkflow
     from workflows.post import PostCommentWorkflow
 
-    by_queue = activities_by_queue(deps)
+    if queue == QUEUE_MONITORING:
+        return [MonitoringProcessWorkflow, ArticleCommentWorkflow, PostCommentWorkflow]
+    if queue == QUEUE_MAINTENANCE:
+        return [MaintenanceWorkflow]
+    return []
+
+
+def build_workers(client: Client, settings: Settings, queues: list[str], concurrency: int, deps) -> list[Worker]:  # type: ignore[no-untyped-def]
+    from activities.registry import activities_by_queue
+
+    by_queue = activities_by_queue(deps, client)
     workers = []
     for queue in queues:
-        workflows = [MonitoringProcessWorkflow, ArticleCommentWorkflow, PostCommentWorkflow] if queue == QUEUE_MONITORING else []
+        workflows = workflows_for_queue(queue)
         acts = by_queue.get(queue, [])
         if not workflows and not acts:
             continue
@@ -73,6 +84,18 @@ def metrics_runtime(port: int | None) -> Runtime | None:
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}")))
 
 
+async def apply_schedules_logged(client: Client, settings: Settings) -> None:
+    """At worker start: create or update the schedules; a failure is logged and the worker goes on."""
+    from yourmoment.schedules import apply_schedules
+
+    try:
+        outcomes = await apply_schedules(client, settings)
+    except Exception as exc:
+        log.warning("schedules not applied (run 'starter.py schedules apply'): %s", exc)
+        return
+    log.info("schedules applied: %s", ", ".join(f"{o.id} {o.outcome}" for o in outcomes))
+
+
 async def serve(args: argparse.Namespace) -> None:
     from activities.deps import Dependencies
     from yourmoment.logs import configure_logging
@@ -92,12 +115,18 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(w.run()) for w in workers]
+    # In the background, so a slow server never delays polling; kept referenced until the end.
+    schedules_task = None
+    if QUEUE_MAINTENANCE in args.queues and not args.no_schedules:
+        schedules_task = asyncio.create_task(apply_schedules_logged(client, settings))
     log.info("worker ready queues=%s concurrency=%d startup_s=%.2f",
              ",".join(args.queues), args.concurrency, time.monotonic() - started)  # fmt: skip
     print(f"worker ready: queues {','.join(args.queues)} (started in {time.monotonic() - started:.2f} s)",
           flush=True)  # fmt: skip
     await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     log.info("worker shutting down: running activities finish or are handed back")
+    if schedules_task is not None and not schedules_task.done():
+        schedules_task.cancel()
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
     await deps.close()
     for task in tasks:

@@ -40,7 +40,7 @@ class Context:
             yield session
 
     def user(self, session: Session) -> User:
-        return accounts.get_user(session, getattr(self.args, "user", None) or self.settings.default_user)
+        return accounts.get_user(session, getattr(self.args, "user", None) or self.settings.yourmoment_default_user)
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

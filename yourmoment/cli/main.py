@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import logging
 import os
 import sys
 
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None = None) -> int:
     """Runs one command and returns its exit code (tests call this in-process)."""
+    if not logging.getLogger().handlers:
+        # A user mistake is one line on stderr; library warnings would add a second.
+        logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

@@ -1,0 +1,192 @@
+"""Health checks shared by `starter.py health` and the scheduled health check: one entry per check."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from workflows.options import OPTIONS
+from yourmoment.crypto import Encryptor
+from yourmoment.messages import ALL_QUEUES
+from yourmoment.settings import Settings
+
+CHECK_TIMEOUT = 10.0
+# A live worker long-polls for about a minute at a time; the server keeps older pollers for five.
+POLLER_FRESH = timedelta(minutes=2)
+
+
+class HealthCheck(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+class HealthReport(BaseModel):
+    ok: bool
+    checked_at: datetime
+    checks: list[HealthCheck]
+
+    def failed(self) -> list[HealthCheck]:
+        return [c for c in self.checks if not c.ok]
+
+
+async def check_health(
+    settings: Settings, client: Client | None, *, temporal_error: str | None = None
+) -> HealthReport:
+    """Every check runs even when an earlier one fails; Temporal checks need `client`."""
+    checks: list[HealthCheck] = []
+    if client is None:
+        checks.append(HealthCheck(name="temporal", ok=False, detail=f"not reachable: {temporal_error or 'no client'}"))
+    else:
+        checks.append(await _run("temporal", lambda: _temporal(client)))
+        if checks[-1].ok:
+            for queue in ALL_QUEUES:
+                checks.append(await _run(f"pollers:{queue}", lambda q=queue: _pollers(client, settings, q)))  # type: ignore[misc]
+    database = await _run("database", lambda: asyncio.to_thread(_database, settings.database_url))
+    checks.append(database)
+    if settings.redis_url:
+        checks.append(await _run("redis", lambda: _redis(settings.redis_url or "")))
+    checks.append(await _run("encryption_key", lambda: asyncio.to_thread(_encryption_key, settings, database.ok)))
+    if client is not None and checks[0].ok:
+        checks.append(await _run("schedules", lambda: _schedules(client, settings)))
+    return HealthReport(ok=all(c.ok for c in checks), checked_at=datetime.now(UTC), checks=checks)
+
+
+async def _run(name: str, check: Callable[[], Awaitable[str]]) -> HealthCheck:
+    """A check returns its detail when healthy and raises with a readable message when not."""
+    try:
+        detail = await asyncio.wait_for(check(), CHECK_TIMEOUT)
+    except TimeoutError:
+        return HealthCheck(name=name, ok=False, detail=f"no answer within {CHECK_TIMEOUT:.0f} s")
+    except Exception as exc:
+        return HealthCheck(name=name, ok=False, detail=_message(exc))
+    return HealthCheck(name=name, ok=True, detail=detail)
+
+
+def _message(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    text = str(orig or exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+# --- Temporal ----------------------------------------------------------------------------------------
+
+
+async def _temporal(client: Client) -> str:
+    if not await client.service_client.check_health():
+        raise RuntimeError("the frontend reports not serving")
+    return f"{client.service_client.config.target_host}, namespace {client.namespace}"
+
+
+def expected_pollers(queue: str) -> tuple[bool, bool]:
+    """(workflow pollers needed, activity pollers needed): comments and sessions carry activities only."""
+    from yourmoment.worker_main import workflows_for_queue
+
+    return bool(workflows_for_queue(queue)), any(o.queue == queue for o in OPTIONS.values())
+
+
+async def _pollers(client: Client, settings: Settings, queue: str) -> str:
+    name = f"{settings.temporal_task_queue_prefix}{queue}"
+    wants_workflows, wants_activities = expected_pollers(queue)
+    parts, missing = [], []
+    for kind, wanted, tq_type in (
+        ("workflow", wants_workflows, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+        ("activity", wants_activities, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+    ):
+        if not wanted:
+            continue
+        count = await poller_count(client, name, tq_type)
+        parts.append(f"{count} {kind} poller{'s' if count != 1 else ''}")
+        if count == 0:
+            missing.append(kind)
+    if missing:
+        raise RuntimeError(
+            f"{name}: no {' and no '.join(missing)} poller; start 'python worker.py --task-queues {queue}'"
+        )
+    return f"{name}: {', '.join(parts)}"
+
+
+async def poller_count(client: Client, task_queue: str, tq_type: TaskQueueType.ValueType) -> int:
+    """Distinct workers that polled recently (stopped workers linger in the server's list for minutes)."""
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+            task_queue_type=tq_type,
+        )
+    )
+    fresh_after = datetime.now(UTC) - POLLER_FRESH
+    identities = {
+        p.identity for p in response.pollers
+        if not p.HasField("last_access_time") or p.last_access_time.ToDatetime(tzinfo=UTC) >= fresh_after
+    }  # fmt: skip
+    return len(identities)
+
+
+async def _schedules(client: Client, settings: Settings) -> str:
+    from yourmoment.schedules import list_schedules
+
+    rows = await list_schedules(client, settings)
+    missing = [r.id for r in rows if not r.present]
+    if missing:
+        raise RuntimeError(f"missing {', '.join(missing)}; run 'starter.py schedules apply'")
+    paused = [r.id for r in rows if r.paused]
+    return f"{len(rows)} present" + (f" ({', '.join(paused)} paused)" if paused else "")
+
+
+# --- database, Redis, key ----------------------------------------------------------------------------
+
+
+def _database(url: str) -> str:
+    from yourmoment.store.db import current_revision, require_migrated
+
+    require_migrated(url)
+    return f"reachable, migrated (revision {current_revision(url)})"
+
+
+async def _redis(url: str) -> str:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
+    return "ping ok"  # never the URL: it may carry a password
+
+
+def _encryption_key(settings: Settings, database_ok: bool) -> str:
+    enc = Encryptor(settings.yourmoment_encryption_key)  # raises for a missing or malformed key
+    probe = "yourmoment-health-probe"
+    if enc.decrypt(enc.encrypt(probe)) != probe:
+        raise RuntimeError("encrypt/decrypt round trip gave a different text")
+    if not database_ok:
+        return "round trip ok; stored secrets not checked (database unavailable)"
+    token = _one_stored_secret(settings.database_url)
+    if token is None:
+        return "round trip ok; no stored secret yet"
+    enc.decrypt(token)  # ConfigurationError: written with another key
+    return "round trip ok; a stored secret decrypts"
+
+
+def _one_stored_secret(url: str) -> str | None:
+    from yourmoment.store.db import session_scope
+    from yourmoment.store.models import LLMProvider, MyMomentLogin
+
+    try:
+        with session_scope(url) as session:
+            token = session.scalar(select(MyMomentLogin.password_enc).order_by(MyMomentLogin.is_active.desc()).limit(1))
+            if token is None:
+                token = session.scalar(select(LLMProvider.api_key_enc).where(LLMProvider.api_key_enc.is_not(None)).limit(1))
+            return token
+    except SQLAlchemyError:
+        return None
