@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from temporalio import activity
 
 from activities.deps import Dependencies
 from activities.errors import keep_alive, translate_errors
-from yourmoment.errors import BadCredentialsError
+from yourmoment.errors import BadCredentialsError, NotFoundError
 from yourmoment.messages import (
     CloseSessionsInput,
     DiscoverInput,
@@ -15,7 +17,9 @@ from yourmoment.messages import (
     OpenSessionInput,
     OpenSessionResult,
     PrepareResult,
+    WorkItemRef,
 )
+from yourmoment.mymoment import parsers
 from yourmoment.store import items
 from yourmoment.store.db import run_db
 from yourmoment.store.models import AIComment, CommentStatus, utcnow
@@ -54,7 +58,7 @@ class MyMomentActivities:
             inp.tab, category_id=inp.category_id, task_id=inp.task_id, search=inp.search, limit=inp.limit
         )
 
-        def record() -> tuple[list, int]:
+        def record() -> tuple[list[WorkItemRef], int]:
             with self.deps.db() as session:
                 return items.record_discovered(
                     session, inp.process_id, inp.login_id, articles, inp.prompt_slots, inp.baseline
@@ -77,8 +81,7 @@ class MyMomentActivities:
             return PrepareResult(item_id=item.id, status=item.status, reason="already prepared")
         client = await self.deps.mymoment(item.login_id)
         detail = await client.get_article(item.mymoment_article_id)
-        prefix = self.deps.settings.ai_comment_prefix
-        own_ai_comment = any(c.author == client.username and prefix in c.text for c in detail.comments)
+        own_ai_comment = bool(parsers.own_ai_comments(detail, client.username, self.deps.settings.ai_comment_prefix))
 
         def store() -> PrepareResult:
             with self.deps.db() as session:
@@ -95,16 +98,12 @@ class MyMomentActivities:
         with self.deps.db() as session:
             item = items.get_item(session, item_id)
             if item is None:
-                from yourmoment.errors import NotFoundError
-
                 raise NotFoundError(f"work item {item_id} does not exist")
             return item
 
 
-def _sibling_posted(session, item: AIComment) -> bool:  # type: ignore[no-untyped-def]
+def _sibling_posted(session: Session, item: AIComment) -> bool:
     """In `all` mode the same login posts one comment per prompt; a sibling's comment is expected."""
-    from sqlalchemy import func, select
-
     return bool(
         session.scalar(
             select(func.count())

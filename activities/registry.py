@@ -15,7 +15,9 @@ from activities.process import ProcessActivities
 from workflows.options import OPTIONS
 
 
-def activities_by_queue(deps: Dependencies, client: Client | None = None) -> dict[str, list[Callable[..., Any]]]:
+def activities_by_queue(
+    deps: Dependencies, client: Client | None = None
+) -> dict[str, list[Callable[..., Any]]]:
     """`client` is the worker's Temporal client: maintenance activities ask the server about workflows."""
     instances = [
         ProcessActivities(deps), MyMomentActivities(deps), CommentActivities(deps), MaintenanceActivities(deps, client),

@@ -35,6 +35,8 @@ from yourmoment.messages import (
     MonitorInput,
     MonitorResult,
     MonitorStatus,
+    PostInput,
+    PostResultMsg,
     PromptChoice,
     workflow_id_for_process,
 )
@@ -286,6 +288,52 @@ async def test_prompt_weights_respected_over_many_articles(ts_env, world_factory
         used = Counter(i.prompt_template_id for i in items.list_items(session, process_id))
     assert used[first] + used[second] == 40
     assert used[first] > used[second] * 1.5  # 3:1 weights; a fair coin would give about 1:1
+
+
+async def test_generate_only_then_post_reviewed_comments_once(ts_env, world_factory, servers) -> None:
+    mm_state = servers[0]
+    world = world_factory()
+    add_articles(mm_state, 2)
+    process_id = world.create_process(max_duration_minutes=30, generate_only=True)
+    prefix = world.settings.temporal_task_queue_prefix
+    async with running_worker(ts_env.client, world.settings):
+        handle = await start(ts_env, world, process_id)
+        await eventually(lambda: _generated(world, process_id, 2), what="two generated comments")
+        await handle.signal("stop")
+        await handle.result()
+        assert mm_state.all_comments() == []
+        with session_scope(world.settings.database_url) as session:
+            generated = [(i.id, i.login_id) for i in items.list_items(session, process_id, "generated")]
+        outcomes = []
+        for _round in range(2):  # posting the same reviewed comment twice posts it once
+            for item_id, login_id in generated:
+                result = await ts_env.client.execute_workflow(
+                    "PostCommentWorkflow", args=[PostInput(item_id=item_id, hide=False), login_id, prefix],
+                    id=f"post-{item_id}-{_round}", task_queue=f"{prefix}monitoring", result_type=PostResultMsg,
+                )
+                outcomes.append(result.outcome)
+    assert outcomes == ["posted", "posted", "already_posted", "already_posted"]
+    assert all(len(mm_state.comments_for(a)) == 1 for a in mm_state.articles)
+    assert db_counts(world, process_id).posted == 2
+
+
+async def test_login_comments_once_across_processes(ts_env, world_factory, servers) -> None:
+    mm_state = servers[0]
+    world = world_factory()
+    add_articles(mm_state, 2)
+    first = world.create_process(max_duration_minutes=30)
+    second = world.create_process(max_duration_minutes=30)
+    async with running_worker(ts_env.client, world.settings):
+        handle = await start(ts_env, world, first)
+        await eventually(lambda: _posted(world, first, 2), what="first process posts")
+        await handle.signal("stop")
+        await handle.result()
+        handle = await start(ts_env, world, second)
+        await eventually(lambda: db_counts(world, second).skipped >= 2, what="second process skips")
+        await handle.signal("stop")
+        await handle.result()
+    assert all(len(mm_state.comments_for(a)) == 1 for a in mm_state.articles)
+    assert db_counts(world, second).posted == 0
 
 
 # --- helpers -----------------------------------------------------------------------------------------

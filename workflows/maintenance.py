@@ -42,5 +42,7 @@ class MaintenanceWorkflow:
         summary = ", ".join(f"{k} {v}" for k, v in result.counts.items()) or "nothing to do"
         workflow.set_current_details(f"{inp.task}: {summary}")
         if not result.healthy:
-            raise ApplicationError("unhealthy: " + "; ".join(result.notes), type="Unhealthy", non_retryable=True)
+            raise ApplicationError(
+                "unhealthy: " + "; ".join(result.notes), type="Unhealthy", non_retryable=True
+            )
         return result

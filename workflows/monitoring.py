@@ -311,6 +311,8 @@ class MonitoringProcessWorkflow:
         self._status = "stopping"
         self._next_discovery_at = None
         if self._children:
+            await run_activity("record_process", RecordProcessInput(process_id=inp.process_id, status="stopping"),
+                               type(None), self._prefix)  # fmt: skip
             # Running article work may finish within the grace period; the rest is cancelled.
             try:
                 await workflow.wait_condition(lambda: not self._children,

@@ -56,9 +56,7 @@ OPTIONS: dict[str, ActivityOptions] = {
     # Scheduled maintenance (yourmoment/schedules.py, workflows/maintenance.py).
     "expire_sessions": ActivityOptions(QUEUE_MAINTENANCE, timedelta(seconds=60), _MAINTENANCE),
     "purge_sessions": ActivityOptions(QUEUE_MAINTENANCE, timedelta(minutes=5), _MAINTENANCE),
-    "retention_cleanup": ActivityOptions(QUEUE_MAINTENANCE, timedelta(minutes=15), _MAINTENANCE,
-                                         timedelta(seconds=30)),  # fmt: skip
+    "retention_cleanup": ActivityOptions(QUEUE_MAINTENANCE, timedelta(minutes=15), _MAINTENANCE, timedelta(seconds=30)),
     "health_check": ActivityOptions(QUEUE_MAINTENANCE, timedelta(seconds=90), _MAINTENANCE),
-    "reconcile_processes": ActivityOptions(QUEUE_MAINTENANCE, timedelta(minutes=5), _MAINTENANCE,
-                                           timedelta(seconds=30)),  # fmt: skip
+    "reconcile_processes": ActivityOptions(QUEUE_MAINTENANCE, timedelta(minutes=5), _MAINTENANCE, timedelta(seconds=30)),
 }

@@ -61,3 +61,7 @@ class LLMTransientError(TransientError):
 
 class CommentValidationError(PermanentError):
     """A generated comment failed validation even after regenerating."""
+
+
+class TemporalUnavailableError(YourMomentError):
+    """The Temporal server cannot be reached (address, namespace, TLS or API key)."""

@@ -45,7 +45,7 @@ async def check_health(
     """Every check runs even when an earlier one fails; Temporal checks need `client`."""
     checks: list[HealthCheck] = []
     if client is None:
-        checks.append(HealthCheck(name="temporal", ok=False, detail=f"not reachable: {temporal_error or 'no client'}"))
+        checks.append(HealthCheck(name="temporal", ok=False, detail=temporal_error or "not connected"))
     else:
         checks.append(await _run("temporal", lambda: _temporal(client)))
         if checks[-1].ok:
@@ -55,7 +55,9 @@ async def check_health(
     checks.append(database)
     if settings.redis_url:
         checks.append(await _run("redis", lambda: _redis(settings.redis_url or "")))
-    checks.append(await _run("encryption_key", lambda: asyncio.to_thread(_encryption_key, settings, database.ok)))
+    checks.append(
+        await _run("encryption_key", lambda: asyncio.to_thread(_encryption_key, settings, database.ok))
+    )
     if client is not None and checks[0].ok:
         checks.append(await _run("schedules", lambda: _schedules(client, settings)))
     return HealthReport(ok=all(c.ok for c in checks), checked_at=datetime.now(UTC), checks=checks)
@@ -184,9 +186,13 @@ def _one_stored_secret(url: str) -> str | None:
 
     try:
         with session_scope(url) as session:
-            token = session.scalar(select(MyMomentLogin.password_enc).order_by(MyMomentLogin.is_active.desc()).limit(1))
+            token = session.scalar(
+                select(MyMomentLogin.password_enc).order_by(MyMomentLogin.is_active.desc()).limit(1)
+            )
             if token is None:
-                token = session.scalar(select(LLMProvider.api_key_enc).where(LLMProvider.api_key_enc.is_not(None)).limit(1))
+                token = session.scalar(
+                    select(LLMProvider.api_key_enc).where(LLMProvider.api_key_enc.is_not(None)).limit(1)
+                )
             return token
     except SQLAlchemyError:
         return None

@@ -122,8 +122,12 @@ class ScheduleRow(BaseModel):
 
 def static_rows(settings: Settings) -> list[ScheduleRow]:
     return [
-        ScheduleRow(id=schedule_id(settings, d), task=d.task, every=format_every(d.every, d.offset),
-                    description=d.description)  # fmt: skip
+        ScheduleRow(
+            id=schedule_id(settings, d),
+            task=d.task,
+            every=format_every(d.every, d.offset),
+            description=d.description,
+        )
         for d in SCHEDULES
     ]
 

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     yourmoment_default_user: str | None = None  # the user the CLI acts for without --user
 
     temporal_task_queue_prefix: str = "yourmoment-"
+    # Off for a Temporal service where YourMomentProcessId/YourMomentStatus are not registered.
+    temporal_search_attributes: bool = True
     metrics_port: int | None = None
 
     log_level: str = "INFO"

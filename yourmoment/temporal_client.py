@@ -10,6 +10,7 @@ from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
+from yourmoment.errors import TemporalUnavailableError
 from yourmoment.settings import Settings
 
 
@@ -39,4 +40,7 @@ async def connect(
         config["target_host"] = target_host
     if namespace:
         config["namespace"] = namespace
-    return await Client.connect(**config, data_converter=data_converter(settings), runtime=runtime)
+    try:
+        return await Client.connect(**config, data_converter=data_converter(settings), runtime=runtime)
+    except RuntimeError as exc:  # the SDK reports an unreachable server as a RuntimeError
+        raise TemporalUnavailableError(f"cannot reach Temporal at {config['target_host']}: {exc}") from exc

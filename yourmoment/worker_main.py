@@ -141,11 +141,6 @@ def main(argv: list[str] | None = None) -> None:
     except YourMomentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except RuntimeError as exc:
-        if "connect" in str(exc).lower() or "connection" in str(exc).lower():
-            print(f"error: cannot reach Temporal: {exc}", file=sys.stderr)
-            sys.exit(2)
-        raise
 
 
 if __name__ == "__main__":

@@ -90,7 +90,8 @@ async def cmd_start(args: argparse.Namespace) -> int:
     try:
         handle = await client.start_workflow(
             "MonitoringProcessWorkflow",
-            MonitorInput(process_id=process_id, queue_prefix=_prefix(ctx)),
+            MonitorInput(process_id=process_id, queue_prefix=_prefix(ctx),
+                         use_search_attributes=ctx.settings.temporal_search_attributes),
             id=workflow_id_for_process(process_id),
             task_queue=f"{_prefix(ctx)}{QUEUE_MONITORING}",
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

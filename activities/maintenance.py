@@ -1,0 +1,234 @@
+"""Scheduled maintenance activities: session clean-up, retention, health check, process reconciliation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.deps import Dependencies
+from activities.errors import keep_alive, translate_errors
+from workflows.maintenance import MaintenanceInput, MaintenanceResult
+from yourmoment.errors import ConfigurationError
+from yourmoment.messages import QUEUE_MONITORING, MonitorResult, workflow_id_for_process
+from yourmoment.store import items, sessions
+from yourmoment.store.db import run_db
+from yourmoment.store.models import AIComment, CommentStatus, MonitoringProcess, ProcessStatus, utcnow
+from yourmoment.store.processes import ACTIVE_STATUSES
+
+S = CommentStatus
+SESSION_PURGE_AGE = timedelta(days=30)
+# Finished items are deleted once they are this many times RETENTION_DAYS old (360 days by default).
+DELETE_FACTOR = 4
+FINISHED = (S.POSTED, S.FAILED, S.SKIPPED)
+# A row changed this recently may be between `starter.py start` and the workflow start (or between the
+# workflow's final activity and its close): reconciliation leaves it alone until the next run.
+RECONCILE_GRACE = timedelta(minutes=2)
+WORKFLOW_ID_PREFIX = workflow_id_for_process("")
+
+
+class MaintenanceActivities:
+    def __init__(self, deps: Dependencies, client: Client | None = None) -> None:
+        self.deps = deps
+        self.client = client
+
+    @activity.defn(name="expire_sessions")
+    @translate_errors
+    async def expire_sessions(self, inp: MaintenanceInput) -> MaintenanceResult:
+        deactivated = await run_db(self._in_session, sessions.deactivate_expired)
+        return _done(inp, deactivated=deactivated)
+
+    @activity.defn(name="purge_sessions")
+    @translate_errors
+    async def purge_sessions(self, inp: MaintenanceInput) -> MaintenanceResult:
+        purged = await run_db(self._in_session, lambda s: sessions.purge_old(s, SESSION_PURGE_AGE))
+        return _done(inp, purged=purged)
+
+    @activity.defn(name="retention_cleanup")
+    @translate_errors
+    @keep_alive
+    async def retention_cleanup(self, inp: MaintenanceInput) -> MaintenanceResult:
+        days = self.deps.settings.retention_days
+        now = utcnow()
+        deleted = await run_db(
+            self._in_session, lambda s: delete_finished_items(s, now - timedelta(days=days * DELETE_FACTOR))
+        )
+        blanked = await run_db(self._in_session, lambda s: blank_article_texts(s, now - timedelta(days=days)))
+        return _done(inp, blanked=blanked, deleted=deleted)
+
+    @activity.defn(name="health_check")
+    @translate_errors
+    async def health_check(self, inp: MaintenanceInput) -> MaintenanceResult:
+        from yourmoment.health import check_health
+
+        report = await check_health(self.deps.settings, self.client)
+        failed = report.failed()
+        for check in failed:
+            activity.logger.warning("health check failed: %s: %s", check.name, check.detail)
+        notes = [f"{c.name}: {c.detail}" for c in failed]
+        by_name = {c.name: c for c in report.checks}
+        # Running processes show a broken key on their status (their next activity would fail with it).
+        if not by_name["encryption_key"].ok and by_name["database"].ok:
+            await run_db(
+                self._in_session,
+                lambda s: record_on_running(s, f"health check: {by_name['encryption_key'].detail}"),
+            )
+        return MaintenanceResult(
+            task=inp.task, counts={"checks": len(report.checks), "failed": len(failed)},
+            notes=notes, healthy=report.ok,
+        )  # fmt: skip
+
+    @activity.defn(name="reconcile_processes")
+    @translate_errors
+    @keep_alive
+    async def reconcile_processes(self, inp: MaintenanceInput) -> MaintenanceResult:
+        if self.client is None:
+            raise ConfigurationError("reconciliation needs the worker's Temporal client")
+        before = utcnow() - RECONCILE_GRACE
+        ended, notes = 0, []
+        for process_id in await run_db(self._in_session, lambda s: active_rows(s, before)):
+            verdict = await self._ended_verdict(process_id)
+            if verdict is None:
+                continue
+            status, reason = verdict
+            if await run_db(self._end_row, process_id, status, reason, before):
+                ended += 1
+                notes.append(f"{process_id}: {status} ({reason})")
+        resumed = 0
+        for process_id in await self._running_workflow_process_ids(inp.queue_prefix):
+            if await run_db(self._resume_row, process_id, before):
+                resumed += 1
+                notes.append(f"{process_id}: running (its workflow runs)")
+        for note in notes:
+            activity.logger.info("reconciled process %s", note)
+        return MaintenanceResult(task=inp.task, counts={"ended": ended, "resumed": resumed}, notes=notes)
+
+    async def _ended_verdict(self, process_id: str) -> tuple[str, str] | None:
+        """None while the workflow runs; otherwise the status and reason the row should have."""
+        assert self.client is not None
+        handle = self.client.get_workflow_handle(workflow_id_for_process(process_id), result_type=MonitorResult)
+        try:
+            desc = await handle.describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return ProcessStatus.STOPPED, "reconciled: no workflow for this process in Temporal"
+            raise
+        status = desc.status
+        if status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW):
+            return None
+        if status == WorkflowExecutionStatus.COMPLETED:
+            try:
+                result = await handle.result()
+                return result.status, f"reconciled: {result.reason}"
+            except Exception:
+                return ProcessStatus.STOPPED, "reconciled: workflow completed"
+        if status in (WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.CANCELED):
+            return ProcessStatus.STOPPED, f"reconciled: workflow {status.name.lower()}"
+        return ProcessStatus.FAILED, f"reconciled: workflow {status.name.lower() if status else 'closed'}"
+
+    async def _running_workflow_process_ids(self, prefix: str) -> list[str]:
+        assert self.client is not None
+        query = (
+            'WorkflowType = "MonitoringProcessWorkflow" AND ExecutionStatus = "Running" '
+            f'AND TaskQueue = "{prefix}{QUEUE_MONITORING}"'
+        )
+        ids = []
+        async for wf in self.client.list_workflows(query):
+            if wf.id.startswith(WORKFLOW_ID_PREFIX):
+                ids.append(wf.id[len(WORKFLOW_ID_PREFIX) :])
+        return ids
+
+    def _in_session(self, fn):  # type: ignore[no-untyped-def]
+        with self.deps.db() as session:
+            return fn(session)
+
+    def _end_row(self, process_id: str, status: str, reason: str, before: datetime) -> bool:
+        with self.deps.db() as session:
+            return end_row(session, process_id, status, reason, before)
+
+    def _resume_row(self, process_id: str, before: datetime) -> bool:
+        with self.deps.db() as session:
+            return resume_row(session, process_id, before)
+
+
+def _done(inp: MaintenanceInput, **counts: int) -> MaintenanceResult:
+    activity.logger.info("%s done: %s", inp.task, ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return MaintenanceResult(task=inp.task, counts=counts)
+
+
+# --- store functions (plain SQLAlchemy, tested through the schedules) ---------------------------------
+
+
+def blank_article_texts(session: Session, before: datetime) -> int:
+    """Pupils' texts (and the LLM's reasoning about them) go after RETENTION_DAYS; titles and comments stay.
+
+    A `prepared` item still needs its text for generation, so it keeps it until it moves on.
+    """
+    result = session.execute(
+        update(AIComment)
+        .where(
+            AIComment.created_at < before,
+            AIComment.status != S.PREPARED,
+            AIComment.article_content.is_not(None) | AIComment.article_raw_html.is_not(None)
+            | AIComment.reasoning.is_not(None),
+        )
+        .values(article_content=None, article_raw_html=None, reasoning=None)
+    )  # fmt: skip
+    return result.rowcount or 0
+
+
+def delete_finished_items(session: Session, before: datetime) -> int:
+    """Posted, failed and skipped items much older than the retention period are deleted.
+
+    Nothing is posted twice after that: the article page is read before every comment and shows
+    the login's earlier AI comment.
+    """
+    result = session.execute(
+        delete(AIComment).where(AIComment.created_at < before, AIComment.status.in_(list(FINISHED)))
+    )
+    return result.rowcount or 0
+
+
+def active_rows(session: Session, before: datetime) -> list[str]:
+    """Rows marked running or stopping since before `before` (or without a start time)."""
+    query = select(MonitoringProcess.id).where(
+        MonitoringProcess.status.in_(list(ACTIVE_STATUSES)),
+        MonitoringProcess.started_at.is_(None) | (MonitoringProcess.started_at < before),
+    )
+    return list(session.scalars(query))
+
+
+def end_row(session: Session, process_id: str, status: str, reason: str, before: datetime) -> bool:
+    """Marks the row ended and settles its leftovers, unless it changed meanwhile (a new start)."""
+    row = session.get(MonitoringProcess, process_id)
+    if row is None or row.status not in ACTIVE_STATUSES or (row.started_at and row.started_at >= before):
+        return False
+    items.settle_leftovers(session, process_id, f"process ended: {reason}")
+    row.status, row.stop_reason, row.stopped_at = status, reason, utcnow()
+    if status == ProcessStatus.FAILED:
+        row.last_error = reason
+    return True
+
+
+def resume_row(session: Session, process_id: str, before: datetime) -> bool:
+    """A workflow runs but the row says otherwise: the row follows the workflow."""
+    row = session.get(MonitoringProcess, process_id)
+    if row is None or row.status in ACTIVE_STATUSES or (row.stopped_at and row.stopped_at >= before):
+        return False
+    row.status, row.stop_reason, row.stopped_at = ProcessStatus.RUNNING, None, None
+    if row.started_at is None:
+        row.started_at = utcnow()
+    return True
+
+
+def record_on_running(session: Session, message: str) -> int:
+    result = session.execute(
+        update(MonitoringProcess)
+        .where(MonitoringProcess.status.in_(list(ACTIVE_STATUSES)))
+        .values(last_error=message[:2000])
+    )
+    return result.rowcount or 0

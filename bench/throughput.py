@@ -1,0 +1,168 @@
+"""Throughput and freshness: K processes × M logins, N articles arriving while they run, LLM latency L.
+
+`python -m bench.throughput --processes K --logins M --articles N --llm-latency-ms L [--interval 10]`
+
+Each process watches its own class tab with its own M logins, so every article gets M comments.
+Sessions are opened (logins done) before the first article arrives; the articles then arrive evenly
+spread over --arrival-seconds. Freshness = article creation → its comment POST seen by the imitation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from bench.common import (
+    Harness,
+    Politeness,
+    by_kind,
+    emit,
+    log,
+    machine,
+    pacing_report,
+    post_times,
+    summary,
+    wait_until,
+)
+from bench.small_run import add_common_args
+
+# The fewest myMoment requests one comment needs: read the article, POST, follow the POST's redirect.
+REQUESTS_PER_COMMENT_MIN = 3
+FIRST_CLASS = 100
+
+
+def politeness_bound(p: Politeness, total_logins: int) -> dict[str, float | None]:
+    """Comments per minute the politeness limits allow at most (discovery requests not counted)."""
+    by_requests = p.rate * 60 / REQUESTS_PER_COMMENT_MIN
+    by_comment_interval = total_logins * 60 / p.comment_interval if p.comment_interval > 0 else None
+    bound = min(b for b in (by_requests, by_comment_interval) if b is not None)
+    return {"by_request_rate": round(by_requests, 2),
+            "by_comment_interval": None if by_comment_interval is None else round(by_comment_interval, 2),
+            "bound": round(bound, 2)}  # fmt: skip
+
+
+async def arrive(h: Harness, processes: int, articles: int, spread: float) -> dict[int, float]:
+    """Adds the articles evenly over `spread` seconds, round robin over the classes; their creation times."""
+    created: dict[int, float] = {}
+    began = time.monotonic()
+    for n in range(articles):
+        due = began + (spread * n / max(1, articles - 1) if articles > 1 else 0)
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        article_id = h.add_article(FIRST_CLASS + n % processes, n)
+        created[article_id] = time.time()
+    return created
+
+
+async def throughput(processes: int = 2, logins: int = 2, articles: int = 20, llm_latency_ms: int = 500,
+                     interval: int = 10, arrival_seconds: float = 20.0, politeness: Politeness | None = None,
+                     database_url: str | None = None, timeout: float = 900.0) -> dict[str, Any]:  # fmt: skip
+    p = politeness or Politeness()
+    async with Harness(politeness=p, database_url=database_url, llm_latency_ms=llm_latency_ms) as h:
+        process_logins: dict[str, list[str]] = {}
+        for k in range(processes):
+            names = [f"p{k}-pupil{m}" for m in range(logins)]
+            h.add_logins(names, FIRST_CLASS + k)
+            pid = h.create_process(names, str(FIRST_CLASS + k), discovery_interval_seconds=interval,
+                                   max_duration_minutes=120)  # fmt: skip
+            process_logins[pid] = names
+        worker = h.start_worker()
+        for pid in process_logins:
+            await h.start_direct(pid)
+
+        async def first_discoveries_done() -> bool:
+            states = [await h.handle(pid).query("status") for pid in process_logins]
+            return all(s["discovery_runs"] >= 1 for s in states)
+
+        await wait_until(first_discoveries_done, 300, "the first discovery of every process", every=0.5)
+        warmup = h.mm_state.stats()
+        log(f"{processes} processes running, {len(warmup['requests'])} requests for sessions and first "
+            f"discoveries; {articles} articles arrive over {arrival_seconds:.0f} s")  # fmt: skip
+        h.mm_state.reset_stats()
+        cpu_before = worker.cpu_seconds()
+        created = await arrive(h, processes, articles, arrival_seconds)
+        expected = articles * logins
+        await wait_until(lambda: len(h.mm_state.all_comments()) >= expected, timeout, f"{expected} comments", 0.2)
+        cpu = worker.cpu_seconds() - cpu_before
+        stats = h.mm_state.stats()
+        for pid in process_logins:
+            await h.stop_process(pid)
+        return report(h, stats["requests"], created, process_logins, p, cpu, worker.peak_rss_mb(), {
+            "processes": processes, "logins_per_process": logins, "articles": articles,
+            "llm_latency_ms": llm_latency_ms, "discovery_interval_seconds": interval,
+            "arrival_seconds": arrival_seconds, **p.as_dict(),
+            "database": "postgresql" if database_url else "sqlite",
+        })  # fmt: skip
+
+
+def report(h: Harness, requests: list[dict[str, Any]], created: dict[int, float], process_logins: dict[str, list[str]],
+           p: Politeness, cpu: float, peak_rss: float, params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    posted = post_times(requests)
+    latencies = [posted[key] - created[key[0]] for key in posted if key[0] in created]
+    times = sorted(posted.values())
+    span = times[-1] - times[0] if len(times) > 1 else 0.0
+    rate = (len(times) - 1) / span * 60 if span > 0 else None
+    in_window = [r for r in requests if times and times[0] <= r["wall"] <= times[-1]]
+    total_logins = sum(len(v) for v in process_logins.values())
+    bound = politeness_bound(p, total_logins)
+    kinds = by_kind(requests)
+    steady = kinds["article"] + kinds["post"] + kinds["redirect"]
+    return {
+        "benchmark": "throughput",
+        "command": (f"python -m bench.throughput --processes {params['processes']} --logins "
+                    f"{params['logins_per_process']} --articles {params['articles']} --llm-latency-ms "
+                    f"{params['llm_latency_ms']} --interval {params['discovery_interval_seconds']} "
+                    f"--comment-interval {p.comment_interval:g}"),
+        "parameters": params,
+        "comments_posted": len(posted),
+        "freshness_seconds": summary(latencies, 2),
+        "comments_per_minute": None if rate is None else round(rate, 2),
+        "comments_per_minute_overall": round(len(times) / (times[-1] - min(created.values())) * 60, 2)
+        if times
+        else None,
+        "politeness_bound_per_minute": bound,
+        "fraction_of_bound": None if rate is None else round(rate / bound["bound"], 3),
+        # How much of the request budget the steady window used (discovery requests included).
+        "request_budget_used_in_window": round(len(in_window) / (p.rate * span), 3) if span > 0 else None,
+        "requests_by_kind": kinds,
+        "steady_requests_per_comment": round(steady / len(posted), 2) if posted else None,
+        "total_requests_per_comment": round(len(requests) / len(posted), 2) if posted else None,
+        "full_logins_during_measurement": sum(h.mm_state.stats()["logins"].values()),
+        "pacing": pacing_report(requests, p.rate, p.burst),
+        "worker_cpu_seconds": round(cpu, 2),
+        "worker_peak_rss_mb": round(peak_rss, 1),
+        "targets_met": {"fraction_of_bound_ge_0_9": rate is not None and rate / bound["bound"] >= 0.9},
+        "machine": machine(),
+    }
+
+
+def human(r: dict[str, Any]) -> str:
+    f = r["freshness_seconds"]
+    return (
+        f"throughput: {r['comments_posted']} comments, {r['comments_per_minute']}/min = "
+        f"{r['fraction_of_bound']:.0%} of the politeness bound {r['politeness_bound_per_minute']['bound']}/min; "
+        f"freshness p50 {f['p50']} s, p95 {f['p95']} s, max {f['max']} s"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--processes", type=int, default=2, help="K monitoring processes (default 2)")
+    parser.add_argument("--logins", type=int, default=2, help="M logins per process (default 2)")
+    parser.add_argument("--articles", type=int, default=20, help="N articles arriving (default 20)")
+    parser.add_argument("--llm-latency-ms", type=int, default=500, help="L, the imitation LLM's latency")
+    parser.add_argument("--interval", type=int, default=10, help="discovery interval seconds (default 10)")
+    parser.add_argument("--arrival-seconds", type=float, default=20.0, help="articles arrive over this time")
+    parser.add_argument("--comment-interval", type=float, default=0.0, help="COMMENT_RATE_LIMIT_SECONDS")
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    politeness = Politeness(args.rate, args.burst, args.comment_interval)
+    result = asyncio.run(throughput(args.processes, args.logins, args.articles, args.llm_latency_ms,
+                                    args.interval, args.arrival_seconds, politeness, args.database_url))  # fmt: skip
+    emit(result, human(result), args.json_out)
+
+
+if __name__ == "__main__":
+    main()

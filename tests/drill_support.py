@@ -1,0 +1,374 @@
+"""Support for the fault drills: a restartable dev server, a deployment made by starter.py, invariant checks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from imitation import llm_server, mymoment_server
+from imitation.serve import serve_in_thread
+from tests.processes import WorkerProcess, base_env, run_starter
+from tests.support import venv_binary
+from yourmoment.crypto import generate_key
+from yourmoment.messages import SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS, workflow_id_for_process
+from yourmoment.store import items
+from yourmoment.store.db import session_scope
+from yourmoment.store.models import MonitoringProcess, MyMomentLogin
+
+PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
+CLASS_ID = 82
+PASSWORD = "drill-pass"
+IN_BETWEEN = ("discovered", "prepared", "generated", "posting")
+STOP_REASON = "drill over"
+STATUS_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS)
+
+
+# --- servers -------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DevServer:
+    """`temporal server start-dev` on a fixed port and SQLite file, so it can be killed and started again
+    with its state (workflows, timers, task queues) intact."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.db_file = workdir / "temporal.db"
+        self.log_file = workdir / "temporal.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self, timeout: float = 30.0) -> None:
+        args = [
+            venv_binary("temporal"), "server", "start-dev", "--db-filename", str(self.db_file),
+            "--port", str(self.port), "--ip", "127.0.0.1", "--headless", "--log-level", "error",
+            "--search-attribute", f"{SEARCH_ATTR_PROCESS_ID}=Keyword",
+            "--search-attribute", f"{SEARCH_ATTR_STATUS}=Keyword",
+        ]  # fmt: skip
+        with open(self.log_file, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        await self._wait_ready(timeout)
+
+    async def _wait_ready(self, timeout: float) -> None:
+        """Ready means the frontend answers and the default namespace can be listed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"dev server exited with {self.proc.returncode}: {self.log_tail()}")
+            try:
+                client = await Client.connect(self.address)
+                await client.workflow_service.get_system_info(GetSystemInfoRequest())
+                async for _ in client.list_workflows(page_size=1):
+                    break
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"dev server not ready after {timeout:.0f} s: {self.log_tail()}") from None
+                await asyncio.sleep(0.2)
+
+    def stop(self, hard: bool = False, timeout: float = 30.0) -> None:
+        """SIGTERM (graceful) or SIGKILL (a crash); waits for the exit, which frees the SQLite file."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    async def restart(self, hard: bool, down_seconds: float) -> None:
+        self.stop(hard=hard)
+        await asyncio.sleep(down_seconds)
+        await self.start()
+        self.restarts += 1
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Site:
+    """Both imitations over real HTTP, with one pupil account per login name."""
+
+    mm: Any  # mymoment_server.MyMomentState
+    llm: Any  # llm_server.LLMState
+    mm_url: str
+    llm_url: str
+    usernames: dict[str, str]  # login name (in yourMoment) -> myMoment username
+
+
+@contextmanager
+def imitations(login_names: list[str]) -> Iterator[Site]:
+    mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
+    mm_state.add_class(CLASS_ID, "Beispielklasse A", "Testschule")
+    usernames = {name: f"pupil-{name}" for name in login_names}
+    for username in usernames.values():
+        mm_state.add_account(username, PASSWORD, "pupil", [CLASS_ID])
+    with serve_in_thread(mymoment_server.create_app(mm_state)) as mm, serve_in_thread(
+        llm_server.create_app(llm_state)
+    ) as llm:
+        yield Site(mm_state, llm_state, mm.url, llm.url, usernames)
+
+
+def add_articles(site: Site, n: int, batch: int) -> list[int]:
+    return [
+        site.mm.add_article(
+            title=f"Drill {batch}-{i}", author=f"Kind{batch}x{i}", class_id=CLASS_ID, category_id=7,
+            paragraphs=[f"Das ist Text {i} aus Runde {batch}.", "Ich mag Hunde und Katzen sehr."],
+        )
+        for i in range(n)
+    ]  # fmt: skip
+
+
+# --- the deployment ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Deployment:
+    """What starter.py configured: the environment every process shares, the database and the process."""
+
+    env: dict[str, str]
+    db_url: str
+    process_id: str
+    site: Site
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def start_worker(self, extra_env: dict[str, str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess({**self.env, **(extra_env or {})})
+        self.workers.append(worker)
+        worker.start(timeout=60)
+        return worker
+
+    def live_workers(self) -> list[WorkerProcess]:
+        return [w for w in self.workers if w.proc is not None and w.proc.poll() is None]
+
+    def stop_workers(self) -> None:
+        for worker in self.live_workers():
+            try:
+                worker.terminate()
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+    def worker_log_tail(self, lines: int = 30) -> str:
+        tails = [f"--- worker {i} ---\n" + "".join(w.output[-lines:]) for i, w in enumerate(self.workers)]
+        return "\n".join(tails)
+
+    def starter(self, *args: str, stdin: str | None = None) -> str:
+        code, out, err = run_starter(self.env, *args, stdin=stdin)
+        assert code == 0, f"starter.py {' '.join(args)} failed ({code}): {out}{err}"
+        return out
+
+
+def deployment_env(
+    db_url: str, site: Site, temporal_address: str, redis_url: str | None = None, **settings: str
+) -> dict[str, str]:
+    """Fast settings unless a drill overrides them; no developer REDIS_URL leaks in."""
+    values = {
+        "DATABASE_URL": db_url,
+        "YOURMOMENT_ENCRYPTION_KEY": generate_key(),
+        "MYMOMENT_BASE_URL": site.mm_url,
+        "MYMOMENT_TIMEOUT": "15",
+        "TEMPORAL_ADDRESS": temporal_address,
+        "TEMPORAL_TASK_QUEUE_PREFIX": f"drill{os.urandom(3).hex()}-",
+        "COMMENT_RATE_LIMIT_SECONDS": "0",
+        "SCRAPING_RATE_LIMIT": "100",
+        "SCRAPING_BURST_LIMIT": "50",
+        "MAX_ARTICLES_PER_REQUEST": "60",
+        "LLM_TIMEOUT": "15",
+        **settings,
+    }
+    env = base_env(**values)
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def configure(env: dict[str, str], db_url: str, site: Site, interval: int = 5) -> Deployment:
+    """A user, the logins, the imitation LLM provider, the seeded templates and a posting process."""
+    deployment = Deployment(env, db_url, "", site)
+    deployment.starter("db", "upgrade")
+    deployment.starter("user", "add", "teacher@example.org")
+    for name, username in site.usernames.items():
+        deployment.starter("login", "add", name, "--username", username, "--password-stdin", stdin=PASSWORD + "\n")
+    deployment.starter("provider", "add", "local", "--provider", "openai-compatible", "--model", "imitation",
+                       "--base-url", f"{site.llm_url}/v1")  # fmt: skip
+    deployment.starter("template", "seed")
+    template = json.loads(deployment.starter("template", "list", "--json"))[0]["name"]
+    login_args = [arg for name in site.usernames for arg in ("--login", name)]
+    out = deployment.starter(
+        "process", "create", "--name", "drill", "--tab", str(CLASS_ID), "--provider", "local", *login_args,
+        "--prompt", template, "--post", "--interval", str(interval), "--max-duration", "30", "--json",
+    )  # fmt: skip
+    deployment.process_id = json.loads(out)["id"]
+    return deployment
+
+
+async def connect(address: str) -> Client:
+    return await Client.connect(address, data_converter=pydantic_data_converter)
+
+
+async def discover_now(client: Client, process_id: str) -> None:
+    """New articles are picked up at once instead of after the backed-off discovery interval."""
+    await client.get_workflow_handle(workflow_id_for_process(process_id)).signal("discover_now")
+
+
+# --- observing -----------------------------------------------------------------------------------------
+
+
+def item_rows(db_url: str, process_id: str) -> list[dict[str, Any]]:
+    with session_scope(db_url) as session:
+        names = dict(session.execute(select(MyMomentLogin.id, MyMomentLogin.name)).all())
+        return [
+            {"id": i.id, "login": names.get(i.login_id), "article_id": int(i.mymoment_article_id),
+             "status": i.status, "error": i.error, "attempts": i.attempts}
+            for i in items.list_items(session, process_id)
+        ]  # fmt: skip
+
+
+def status_counts(db_url: str, process_id: str) -> dict[str, int]:
+    return dict(Counter(row["status"] for row in item_rows(db_url, process_id)))
+
+
+async def wait_until(
+    check: Callable[[], bool | Awaitable[bool]],
+    timeout: float,
+    what: str,
+    explain: Callable[[], str] = str,
+    poll: float = 0.5,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{explain()}")
+        await asyncio.sleep(poll)
+
+
+async def wait_until_settled(deployment: Deployment, expected: int, timeout: float) -> None:
+    """Every expected work item exists and has left the in-between states."""
+
+    def settled() -> bool:
+        rows = item_rows(deployment.db_url, deployment.process_id)
+        return len(rows) >= expected and not any(r["status"] in IN_BETWEEN for r in rows)
+
+    def explain() -> str:
+        return (f"items: {status_counts(deployment.db_url, deployment.process_id)} (expected {expected})\n"
+                f"{deployment.worker_log_tail()}")  # fmt: skip
+
+    await wait_until(settled, timeout, f"{expected} settled work items", explain)
+
+
+def check_items(deployment: Deployment, expected: int) -> Counter[str]:
+    """The drills' invariant: every article ends posted exactly once or failed with a reason.
+
+    Checked on both sides: the database (no in-between state, failures explained) and the imitation
+    (one comment per posted item, none for a failed one, no comment without an item, all disclosed).
+    """
+    site = deployment.site
+    rows = item_rows(deployment.db_url, deployment.process_id)
+    assert len(rows) == expected, f"{len(rows)} work items, expected {expected}"
+    problems = []
+    for row in rows:
+        username = site.usernames[row["login"]]
+        mine = [c for c in site.mm.comments_for(row["article_id"]) if c["author"] == username]
+        if row["status"] == "posted" and len(mine) != 1:
+            problems.append(f"posted item {row['id']} has {len(mine)} comments on article {row['article_id']}")
+        elif row["status"] == "failed" and (mine or not row["error"]):
+            problems.append(f"failed item {row['id']}: {len(mine)} comments, error {row['error']!r}")
+        elif row["status"] not in ("posted", "failed"):
+            problems.append(f"item {row['id']} ends {row['status']} ({row['error']})")
+    posted = sum(row["status"] == "posted" for row in rows)
+    comments = site.mm.all_comments()
+    if len(comments) != posted:
+        problems.append(f"{len(comments)} comments on the site for {posted} posted items")
+    undisclosed = [c["id"] for c in comments if not c["text"].startswith(f"<p>{PREFIX}</p>")]
+    if undisclosed:
+        problems.append(f"comments without the disclosure first: {undisclosed}")
+    assert not problems, "\n".join(problems) + "\n" + deployment.worker_log_tail()
+    return Counter(row["status"] for row in rows)
+
+
+async def stop_and_check(deployment: Deployment, client: Client, expected: int) -> Counter[str]:
+    """Stops through starter.py and checks the process status everywhere: DB row, Temporal, `status`."""
+    out = deployment.starter("stop", deployment.process_id, "--reason", STOP_REASON, "--wait")
+    assert "stopped" in out, out
+    with session_scope(deployment.db_url) as session:
+        row = session.get(MonitoringProcess, deployment.process_id)
+        assert row is not None
+        assert (row.status, row.stop_reason) == ("stopped", STOP_REASON), (row.status, row.stop_reason)
+        assert row.stopped_at is not None
+    desc = await client.get_workflow_handle(workflow_id_for_process(deployment.process_id)).describe()
+    assert desc.status == WorkflowExecutionStatus.COMPLETED, desc.status
+    assert desc.typed_search_attributes.get(STATUS_KEY) == "stopped"
+    status = json.loads(deployment.starter("status", deployment.process_id, "--json"))
+    assert status["status"] == "stopped" and status["stop_reason"] == STOP_REASON, status
+    counts = check_items(deployment, expected)  # the stop settled nothing that was still open
+    assert {k: v for k, v in status["counts"].items() if v} == dict(counts), (status["counts"], counts)
+    return counts
+
+
+def assert_running(deployment: Deployment) -> None:
+    with session_scope(deployment.db_url) as session:
+        row = session.get(MonitoringProcess, deployment.process_id)
+        assert row is not None and row.status == "running", row and row.status
+
+
+# --- measuring -----------------------------------------------------------------------------------------
+
+
+def posts_in_flight(site: Site) -> int:
+    """Comment POSTs the imitation has received but not answered yet."""
+    return sum(1 for r in list(site.mm.requests) if r.kind == "post" and r.status is None)
+
+
+def peak_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best = start = 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def emit_summary(name: str, started: float, **facts: Any) -> dict[str, Any]:
+    """One JSON line per drill (visible with -s): what happened, for the CI log and for reports."""
+    summary = {"drill": name, **facts, "duration_s": round(time.monotonic() - started, 1)}
+    print("\nDRILL " + json.dumps(summary, sort_keys=False), flush=True)
+    return summary

@@ -1,0 +1,435 @@
+"""Payload encryption: the codec, key rotation, the codec server over HTTP, and a real history read raw."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload, Payloads, WorkflowExecution
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from imitation import llm_server, mymoment_server
+from imitation.serve import serve_in_thread
+from tests.processes import REPO, base_env
+from tests.support import build_world, eventually, make_settings, running_worker, venv_binary
+from yourmoment.codec import (
+    ENCODING,
+    EncryptionCodec,
+    create_codec_app,
+    generate_payload_key,
+    key_id,
+    parse_keys,
+)
+from yourmoment.errors import ConfigurationError
+from yourmoment.messages import MonitorInput, MonitorResult, ProcessConfig, workflow_id_for_process
+from yourmoment.store import items
+from yourmoment.store.db import session_scope, upgrade
+from yourmoment.temporal_client import data_converter
+
+UI_ORIGIN = "http://localhost:8080"
+PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
+
+
+def plain_payload(text: str) -> Payload:
+    """What the Pydantic converter writes before any codec: the JSON of a message, readable."""
+    return pydantic_data_converter.payload_converter.to_payloads([{"name": text}])[0]
+
+
+# --- the codec ---------------------------------------------------------------------------------------
+
+
+async def test_roundtrip_encrypts_and_restores() -> None:
+    codec = EncryptionCodec.from_keys(generate_payload_key())
+    original = plain_payload("Klasse 4b Geheimprojekt")
+    [sealed] = await codec.encode([original])
+    assert sealed.metadata["encoding"] == ENCODING
+    assert sealed.metadata["encryption-key-id"] == codec.key_id.encode()
+    assert b"Geheimprojekt" not in sealed.SerializeToString()
+    assert b"json/plain" not in sealed.SerializeToString()  # the inner metadata is sealed too
+    [again] = await codec.encode([original])
+    assert again.data != sealed.data  # a fresh nonce per payload
+    assert await codec.decode([sealed, again]) == [original, original]
+
+
+async def test_rotation_new_key_first_old_key_still_reads() -> None:
+    key_a, key_b = generate_payload_key(), generate_payload_key()
+    old, rotated = EncryptionCodec.from_keys(key_a), EncryptionCodec.from_keys(f"{key_b}, {key_a}")
+    written_before = (await old.encode([plain_payload("vorher")]))[0]
+    assert await rotated.decode([written_before]) == [plain_payload("vorher")]
+    written_after = (await rotated.encode([plain_payload("nachher")]))[0]
+    assert written_after.metadata["encryption-key-id"].decode() == rotated.key_id != old.key_id
+    assert rotated.key_ids == [rotated.key_id, old.key_id]
+    with pytest.raises(ConfigurationError, match=rotated.key_id):
+        await old.decode([written_after])
+
+
+async def test_unknown_key_id_is_a_clear_error_without_the_key() -> None:
+    key_a, key_b = generate_payload_key(), generate_payload_key()
+    sealed = (await EncryptionCodec.from_keys(key_a).encode([plain_payload("x")]))[0]
+    with pytest.raises(ConfigurationError) as info:
+        await EncryptionCodec.from_keys(key_b).decode([sealed])
+    message = str(info.value)
+    assert key_id(parse_keys(key_a)[0]) in message and "YOURMOMENT_PAYLOAD_KEY" in message
+    assert key_a not in message and key_b not in message
+
+
+async def test_tampered_payload_fails_authentication() -> None:
+    codec = EncryptionCodec.from_keys(generate_payload_key())
+    sealed = (await codec.encode([plain_payload("x")]))[0]
+    sealed.data = sealed.data[:-1] + bytes([sealed.data[-1] ^ 1])
+    with pytest.raises(ConfigurationError, match="failed authentication"):
+        await codec.decode([sealed])
+
+
+async def test_plain_payloads_pass_through_on_decode() -> None:
+    codec = EncryptionCodec.from_keys(generate_payload_key())
+    old = [
+        plain_payload("geschrieben vor der Verschlüsselung"),
+        Payload(metadata={"encoding": b"binary/null"}),
+    ]
+    assert await codec.decode(old) == old
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", "empty"),
+        (" , ", "empty"),
+        ("not base64 at all!", "not valid base64"),
+        ("c2hvcnQ=", "has 5 bytes"),  # base64 of b"short"
+        ("{k},{k}", "listed twice"),
+        ("{k},oops!", "key 2 is not valid base64"),
+    ],
+)
+def test_malformed_keys_are_refused(value: str, problem: str) -> None:
+    key = generate_payload_key()
+    with pytest.raises(ConfigurationError, match=problem) as info:
+        EncryptionCodec.from_keys(value.format(k=key))
+    assert key not in str(info.value)
+
+
+def test_generated_keys_are_random_256_bit_and_accept_both_alphabets() -> None:
+    keys = {generate_payload_key() for _ in range(20)}
+    assert len(keys) == 20
+    for key in keys:
+        [raw] = parse_keys(key)
+        assert len(raw) == 32
+        standard = key.replace("-", "+").replace("_", "/")
+        assert parse_keys(standard) == [raw]
+
+
+def test_data_converter_uses_the_codec_only_with_a_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert data_converter(make_settings(url, "http://127.0.0.1:9")).payload_codec is None
+    with_key = data_converter(
+        make_settings(url, "http://127.0.0.1:9", yourmoment_payload_key=generate_payload_key())
+    )
+    assert isinstance(with_key.payload_codec, EncryptionCodec)
+    assert with_key.payload_converter_class is pydantic_data_converter.payload_converter_class
+
+
+# --- the codec server --------------------------------------------------------------------------------
+
+
+def payloads_json(*payloads: Payload) -> str:
+    return json_format.MessageToJson(Payloads(payloads=list(payloads)))
+
+
+def parse_payloads(body: str) -> list[Payload]:
+    return list(json_format.Parse(body, Payloads()).payloads)
+
+
+@pytest.fixture
+def codec_server() -> Iterator[tuple[str, EncryptionCodec]]:
+    codec = EncryptionCodec.from_keys(generate_payload_key())
+    with serve_in_thread(create_codec_app(codec, [UI_ORIGIN])) as server:
+        yield server.url, codec
+
+
+def test_codec_server_encodes_then_decodes(codec_server) -> None:  # type: ignore[no-untyped-def]
+    url, _codec = codec_server
+    original = plain_payload("Mein Hund heisst Bello")
+    with httpx.Client(base_url=url, timeout=10) as http:
+        encoded = http.post("/encode", content=payloads_json(original), headers={"X-Namespace": "default"})
+        assert encoded.status_code == 200 and encoded.headers["content-type"] == "application/json"
+        [sealed] = parse_payloads(encoded.text)
+        assert sealed.metadata["encoding"] == ENCODING and b"Bello" not in sealed.data
+        # The Web UI posts to <endpoint>/decode with X-Namespace; the CLI's template puts it in the path.
+        for path in ("/decode", "/default/decode"):
+            decoded = http.post(path, content=encoded.text, headers={"Content-Type": "application/json"})
+            assert decoded.status_code == 200, decoded.text
+            assert parse_payloads(decoded.text) == [original]
+        assert http.get("/health").json() == {"status": "ok"}
+
+
+def test_codec_server_answers_the_web_ui_preflight(codec_server) -> None:  # type: ignore[no-untyped-def]
+    url, _codec = codec_server
+    preflight = {
+        "Origin": UI_ORIGIN,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,x-namespace",
+    }
+    with httpx.Client(base_url=url, timeout=10) as http:
+        answer = http.options("/decode", headers=preflight)
+        assert answer.status_code == 200
+        assert answer.headers["access-control-allow-origin"] == UI_ORIGIN
+        allowed = {h.strip().lower() for h in answer.headers["access-control-allow-headers"].split(",")}
+        assert {"content-type", "x-namespace"} <= allowed
+        assert "POST" in answer.headers["access-control-allow-methods"]
+        # The actual request carries the CORS header too, or the browser drops the answer.
+        body = payloads_json(plain_payload("x"))
+        actual = http.post("/decode", content=body, headers={"Origin": UI_ORIGIN, "X-Namespace": "default"})
+        assert actual.headers["access-control-allow-origin"] == UI_ORIGIN
+        # Another site may not have the browser decrypt payloads for it.
+        foreign = http.options("/decode", headers={**preflight, "Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in foreign.headers
+
+
+def test_codec_server_rejects_bad_requests_clearly(codec_server) -> None:  # type: ignore[no-untyped-def]
+    url, _codec = codec_server
+    foreign = EncryptionCodec.from_keys(generate_payload_key())
+    with httpx.Client(base_url=url, timeout=10) as http:
+        assert http.post("/decode", content="{not json").status_code == 400
+        assert http.post("/decode", content='{"payloads": 3}').status_code == 400
+        sealed = foreign.encrypt(plain_payload("x"))
+        answer = http.post("/decode", content=payloads_json(sealed))
+        assert answer.status_code == 400 and foreign.key_id in answer.json()["error"]
+        assert http.get("/decode").status_code == 405
+
+
+def test_codec_server_can_be_limited_to_namespaces() -> None:
+    codec = EncryptionCodec.from_keys(generate_payload_key())
+    body = payloads_json(codec.encrypt(plain_payload("x")))
+    app = create_codec_app(codec, [UI_ORIGIN], namespaces=["default"])
+    with serve_in_thread(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        assert http.post("/decode", content=body, headers={"X-Namespace": "default"}).status_code == 200
+        assert http.post("/other/decode", content=body).status_code == 403
+        assert http.post("/decode", content=body, headers={"X-Namespace": "other"}).status_code == 403
+
+
+# --- starter.py codec-server and payload-keygen ------------------------------------------------------
+
+
+def test_payload_keygen_prints_a_usable_key(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("payload-keygen")
+    assert result.code == 0
+    assert len(parse_keys(result.out.strip())[0]) == 32
+
+
+def test_codec_server_without_a_key_is_one_clear_line(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("codec-server", "--port", "0")
+    assert result.code == 2
+    assert "YOURMOMENT_PAYLOAD_KEY is not set" in result.err and "Traceback" not in result.err
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_starter_codec_server_serves_the_protocol(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    old_key, new_key = generate_payload_key(), generate_payload_key()
+    port = free_port()
+    env = base_env(
+        YOURMOMENT_PAYLOAD_KEY=f"{new_key},{old_key}", DATABASE_URL=f"sqlite:///{tmp_path / 'n.db'}"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "starter.py"), "codec-server", "--port", str(port), "--cors-origin", UI_ORIGIN],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "codec server did not start"
+            time.sleep(0.1)
+        sealed_by_old = EncryptionCodec.from_keys(old_key).encrypt(plain_payload("alter Schlüssel"))
+        answer = httpx.post(f"{url}/decode", content=payloads_json(sealed_by_old), timeout=10)
+        assert parse_payloads(answer.text) == [plain_payload("alter Schlüssel")]
+        encoded = parse_payloads(
+            httpx.post(f"{url}/encode", content=payloads_json(plain_payload("neu"))).text
+        )
+        assert encoded[0].metadata["encryption-key-id"] == key_id(parse_keys(new_key)[0]).encode()
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=20)
+    assert "codec server on" in output
+    assert new_key not in output and old_key not in output
+
+
+# --- a real run, its history read raw ----------------------------------------------------------------
+
+CANARY_NAME = "Schreibwerkstatt Klasse Regenbogen"  # the process name travels in a payload (ProcessConfig)
+TITLE = "Der verschwundene Zauberhut von Lina"
+PARAGRAPH = "Gestern hat meine Oma einen blauen Hut im Garten vergraben."
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[Any, str, str]]:
+    mm_state = mymoment_server.MyMomentState()
+    with (
+        serve_in_thread(mymoment_server.create_app(mm_state)) as mm,
+        serve_in_thread(llm_server.create_app(llm_server.LLMState())) as llm,
+    ):
+        yield mm_state, mm.url, llm.url
+
+
+async def history_events(client: Client, workflow_id: str, run_id: str) -> list[HistoryEvent]:
+    """The stored events as the server returns them: no data converter, no codec."""
+    events: list[HistoryEvent] = []
+    token = b""
+    while True:
+        request = GetWorkflowExecutionHistoryRequest(
+            namespace=client.namespace,
+            execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+            next_page_token=token,
+        )
+        response = await client.workflow_service.get_workflow_execution_history(request)
+        events.extend(response.history.events)
+        token = response.next_page_token
+        if not token:
+            return events
+
+
+async def all_histories(client: Client, workflow_id: str, run_id: str) -> list[HistoryEvent]:
+    """The process workflow, every run after continue-as-new, and every child workflow."""
+    events: list[HistoryEvent] = []
+    pending = [(workflow_id, run_id)]
+    while pending:
+        wid, rid = pending.pop()
+        for event in await history_events(client, wid, rid):
+            events.append(event)
+            if event.HasField("child_workflow_execution_started_event_attributes"):
+                child = event.child_workflow_execution_started_event_attributes.workflow_execution
+                pending.append((child.workflow_id, child.run_id))
+            if event.HasField("workflow_execution_continued_as_new_event_attributes"):
+                pending.append(
+                    (wid, event.workflow_execution_continued_as_new_event_attributes.new_execution_run_id)
+                )
+    return events
+
+
+def payloads_in(message: Message) -> Iterator[Payload]:
+    """Every Payload anywhere inside a proto message (inputs, results, failures, headers, memos)."""
+    if isinstance(message, Payload):
+        yield message
+        return
+    for field, value in message.ListFields():
+        if field.type != FieldDescriptor.TYPE_MESSAGE:
+            continue
+        if isinstance(value, Message):
+            values = [value]
+        elif field.message_type.GetOptions().map_entry:
+            values = value.values()
+        else:
+            values = value  # a repeated field
+        for item in values:
+            if isinstance(item, Message):
+                yield from payloads_in(item)
+
+
+def comment_body(html: str) -> str:
+    """The generated part of a posted comment, without the disclosure paragraph and tags."""
+    text = re.sub(r"<[^>]+>", " ", html.replace(f"<p>{PREFIX}</p>", ""))
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("encrypted", [True, False], ids=["with-codec", "without-codec"])
+async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(tmp_path, site, encrypted) -> None:  # type: ignore[no-untyped-def]
+    mm_state, mm_url, llm_url = site
+    db_url = f"sqlite:///{tmp_path / 'h.db'}"
+    upgrade(db_url)
+    payload_key = generate_payload_key() if encrypted else None
+    settings = make_settings(db_url, mm_url, temporal_task_queue_prefix=f"c{uuid.uuid4().hex[:8]}-",
+                             yourmoment_payload_key=payload_key)  # fmt: skip
+    world = build_world(settings, mm_state, llm_url)
+    article_id = mm_state.add_article(
+        title=TITLE, author="Lina", class_id=82, category_id=7, paragraphs=[PARAGRAPH, "Ende."]
+    )
+    process_id = world.create_process(name=CANARY_NAME, max_duration_minutes=30, generate_only=False)
+    world.mark_running(process_id)
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter(settings), test_server_existing_path=venv_binary("temporal-test-server")
+    )
+    try:
+        async with running_worker(env.client, settings):
+            handle = await env.client.start_workflow(
+                "MonitoringProcessWorkflow",
+                MonitorInput(process_id=process_id, queue_prefix=settings.temporal_task_queue_prefix,
+                             use_search_attributes=False),
+                id=workflow_id_for_process(process_id),
+                task_queue=f"{settings.temporal_task_queue_prefix}monitoring",
+                result_type=MonitorResult,
+            )  # fmt: skip
+            await eventually(lambda: _posted(db_url, process_id), what="the comment posted")
+            await handle.signal("stop")
+            assert (await handle.result()).status == "stopped"
+        events = await all_histories(env.client, handle.id, handle.result_run_id or "")
+    finally:
+        await env.shutdown()
+
+    [comment] = mm_state.comments_for(article_id)
+    generated = comment_body(comment["text"])
+    assert len(generated) >= 50
+    raw = b"".join(event.SerializeToString() for event in events)
+    # The reader saw the whole run, children included.
+    assert len({e.event_type for e in events}) > 5 and b"ArticleCommentWorkflow" in raw
+    # Pupils' texts and secrets never enter a payload, with or without the codec (activities load them by id).
+    never_in_history = (
+        TITLE,
+        PARAGRAPH,
+        generated,
+        generated[:40],
+        "right-password",
+        settings.yourmoment_encryption_key,
+    )
+    for clear in never_in_history:
+        assert clear.encode() not in raw, f"found in clear in the history: {clear[:30]!r}"
+
+    payloads = [p for e in events for p in payloads_in(e)]
+    assert len(payloads) > 10
+    if not encrypted:
+        # The control: this reader does see payload contents, so the assertions below can fail.
+        assert CANARY_NAME.encode() in raw and b"pupil-1" in raw
+        return
+    assert CANARY_NAME.encode() not in raw and b"pupil-1" not in raw
+    assert all(p.metadata["encoding"] == ENCODING for p in payloads)
+    # What the Web UI does: send the stored payloads to the codec server and read them decoded.
+    codec = data_converter(settings).payload_codec
+    assert codec is not None
+    with serve_in_thread(create_codec_app(codec, [UI_ORIGIN])) as server:
+        answer = httpx.post(f"{server.url}/decode", content=payloads_json(*payloads),
+                            headers={"X-Namespace": "default"}, timeout=10)  # fmt: skip
+    decoded = parse_payloads(answer.text)
+    assert len(decoded) == len(payloads)
+    configs = [p for p in decoded if CANARY_NAME.encode() in p.data]
+    assert configs, "the process configuration did not decode"
+    config = pydantic_data_converter.payload_converter.from_payloads(configs[:1], [ProcessConfig])[0]
+    assert config.name == CANARY_NAME and config.process_id == process_id
+
+
+def _posted(db_url: str, process_id: str) -> bool:
+    with session_scope(db_url) as session:
+        return items.counts(session, process_id).posted >= 1

@@ -1,0 +1,316 @@
+"""Fault drills (issue 5): crashes, a Temporal restart, a faulty site and LLM, two workers on PostgreSQL+Redis.
+
+Each drill runs the real worker process(es) and starter.py against the imitations and asserts the
+same things: every article ends posted exactly once or failed with a reason, no work item is left in
+an in-between state, and the process status is right after the stop. Each prints one JSON line
+(`DRILL {...}`, visible with -s). DRILL_SEED=<int> replays or varies the random choices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from tests.drill_support import (
+    DevServer,
+    Site,
+    add_articles,
+    assert_running,
+    configure,
+    connect,
+    deployment_env,
+    discover_now,
+    emit_summary,
+    imitations,
+    item_rows,
+    peak_in_window,
+    posts_in_flight,
+    stop_and_check,
+    wait_until,
+    wait_until_settled,
+)
+from tests.support import venv_binary
+from yourmoment.messages import SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS
+from yourmoment.ratelimit import KEY_PREFIX
+
+pytestmark = pytest.mark.slow
+SEED = int(os.environ.get("DRILL_SEED", "20240605"))
+SEARCH_ATTRIBUTES = [SearchAttributeKey.for_keyword(SEARCH_ATTR_PROCESS_ID),
+                     SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+async def temporal() -> AsyncIterator[WorkflowEnvironment]:
+    """One dev server for the drills that do not restart it."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=venv_binary("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+    )
+    yield env
+    await env.shutdown()
+
+
+def address(env: WorkflowEnvironment) -> str:
+    return env.client.service_client.config.target_host
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'drill.db'}"
+
+
+def login_counts(site: Site) -> dict[str, int]:
+    return dict(site.mm.stats()["logins"])
+
+
+# --- drill 1: kill -9 -----------------------------------------------------------------------------------
+
+
+async def test_drill_worker_killed_at_random_moments(tmp_path, temporal) -> None:  # type: ignore[no-untyped-def]
+    """50 articles (arriving in three batches), one login, the worker killed -9 four times."""
+    started, rng = time.monotonic(), random.Random(SEED)
+    batches = [20, 15, 15]
+    kills: list[dict[str, float]] = []
+    with imitations(["a"]) as site:
+        db_url = sqlite_url(tmp_path)
+        dep = configure(deployment_env(db_url, site, address(temporal)), db_url, site)
+        site.mm.set_faults(post_latency_ms=300)  # so kills land while a POST is on the wire
+        add_articles(site, batches[0], batch=0)
+        try:
+            await asyncio.to_thread(dep.start_worker)
+            dep.starter("start", dep.process_id)
+            # The first kill hits the first POST in flight; the others come at seeded random moments.
+            await wait_until(lambda: posts_in_flight(site) > 0, 60, "a comment POST in flight", poll=0.02)
+            for k in range(4):
+                if k:
+                    await asyncio.sleep(rng.uniform(2, 6))
+                in_flight = posts_in_flight(site)
+                for worker in dep.live_workers():
+                    worker.kill()
+                kills.append({"at_s": round(time.monotonic() - started, 1), "posts_in_flight": in_flight})
+                if k + 1 < len(batches):
+                    add_articles(site, batches[k + 1], batch=k + 1)
+                await asyncio.to_thread(dep.start_worker)
+                await discover_now(temporal.client, dep.process_id)
+            await wait_until_settled(dep, sum(batches), timeout=180)
+            assert_running(dep)
+            counts = await stop_and_check(dep, temporal.client, sum(batches))
+        finally:
+            dep.stop_workers()
+        per_article = {a: len(site.mm.comments_for(a)) for a in site.mm.articles}
+        stats = site.mm.stats()
+    assert counts == {"posted": 50}, counts
+    assert per_article == dict.fromkeys(per_article, 1) and len(per_article) == 50
+    assert any(k["posts_in_flight"] for k in kills), kills  # at least one kill cut a POST
+    emit_summary(
+        "kill-9", started, seed=SEED, kills=len(kills), kill_log=kills, posts_seen=stats["by_kind"]["post"],
+        posted=counts["posted"], failed=counts.get("failed", 0), logins=stats["logins"],
+    )  # fmt: skip
+
+
+# --- drill 2: Temporal dev server restart ---------------------------------------------------------------
+
+
+async def test_drill_dev_server_restarted_mid_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The server stops (SIGTERM) and later crashes (SIGKILL) mid-run; the same worker reconnects."""
+    started = time.monotonic()
+    server = DevServer(tmp_path)
+    await server.start()
+    restarts: list[dict[str, object]] = []
+    try:
+        with imitations(["a", "b"]) as site:
+            db_url = sqlite_url(tmp_path)
+            dep = configure(deployment_env(db_url, site, server.address), db_url, site)
+            site.mm.set_faults(post_latency_ms=300)
+            add_articles(site, 8, batch=0)
+            try:
+                worker = await asyncio.to_thread(dep.start_worker)
+                dep.starter("start", dep.process_id)
+                await wait_until(lambda: posts_in_flight(site) > 0, 60, "a comment POST in flight", poll=0.02)
+                restarts.append({"hard": False, "posts_in_flight": posts_in_flight(site)})
+                await server.restart(hard=False, down_seconds=3)
+                await wait_until(lambda: posts_in_flight(site) > 0, 90, "posting after the restart", poll=0.02)
+                restarts.append({"hard": True, "posts_in_flight": posts_in_flight(site)})
+                server.stop(hard=True)
+                add_articles(site, 4, batch=1)  # articles that appear while Temporal is down
+                await asyncio.sleep(3)
+                await server.start()
+                server.restarts += 1
+                client = await connect(server.address)
+                await discover_now(client, dep.process_id)
+                await wait_until_settled(dep, 24, timeout=180)
+                assert_running(dep)
+                counts = await stop_and_check(dep, client, 24)
+                assert dep.workers == [worker] and worker.proc is not None and worker.proc.poll() is None
+            finally:
+                dep.stop_workers()
+            logins = login_counts(site)
+    finally:
+        server.stop()
+    assert counts == {"posted": 24}, counts
+    emit_summary(
+        "temporal-restart", started, restarts=server.restarts, restart_log=restarts, posted=counts["posted"],
+        failed=counts.get("failed", 0), logins=logins,
+    )  # fmt: skip
+
+
+# --- drill 3: a faulty myMoment -------------------------------------------------------------------------
+
+# The issue asks for session expiry every 2 minutes; 20 s gives the same re-login path several
+# times within a drill that lasts about a minute.
+SESSION_EXPIRY_S = 20
+
+
+async def latency_spikes(site: Site, rng: random.Random, base_ms: int = 20) -> None:
+    """Every few seconds the site answers slowly for a moment."""
+    while True:
+        await asyncio.sleep(rng.uniform(3, 6))
+        site.mm.set_faults(latency_ms=rng.choice([800, 1500, 2500]))
+        await asyncio.sleep(rng.uniform(1, 2))
+        site.mm.set_faults(latency_ms=base_ms)
+
+
+async def test_drill_faulty_mymoment(tmp_path, temporal) -> None:  # type: ignore[no-untyped-def]
+    """10 % 5xx, latency spikes, sessions expiring every 20 s, backslash redirects; two logins."""
+    started, rng = time.monotonic(), random.Random(SEED)
+    batches = [6, 5, 5]
+    with imitations(["a", "b"]) as site:
+        db_url = sqlite_url(tmp_path)
+        dep = configure(deployment_env(db_url, site, address(temporal)), db_url, site)
+        site.mm.set_faults(error_rate=0.1, seed=SEED, latency_ms=20, session_expiry_seconds=SESSION_EXPIRY_S,
+                           backslash_redirects=True)  # fmt: skip
+        add_articles(site, batches[0], batch=0)
+        spikes = asyncio.create_task(latency_spikes(site, rng))
+        try:
+            await asyncio.to_thread(dep.start_worker)
+            dep.starter("start", dep.process_id)
+            for batch, n in enumerate(batches[1:], start=1):
+                await asyncio.sleep(SESSION_EXPIRY_S)  # each batch is worked on with an expired session
+                add_articles(site, n, batch=batch)
+                await discover_now(temporal.client, dep.process_id)
+            await wait_until_settled(dep, 2 * sum(batches), timeout=240)
+            spikes.cancel()
+            site.mm.set_faults(error_rate=0.0, latency_ms=0)  # the stop and the checks run on a calm site
+            assert_running(dep)
+            run_seconds = time.monotonic() - started
+            counts = await stop_and_check(dep, temporal.client, 2 * sum(batches))
+        finally:
+            spikes.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await spikes
+            dep.stop_workers()
+        stats = site.mm.stats()
+    errors = sum(1 for r in stats["requests"] if r["status"] == 500)
+    redirects = sum(1 for r in stats["requests"] if r["status"] == 302)
+    logins = stats["logins"]
+    # One login per session lifetime at most, plus the first one and one for a race at a boundary.
+    allowed = int(run_seconds // SESSION_EXPIRY_S) + 2
+    assert all(n <= allowed for n in logins.values()), (logins, allowed, run_seconds)
+    assert sum(logins.values()) > len(logins), logins  # sessions did expire and were renewed
+    assert errors > 0 and redirects > 0, (errors, redirects)
+    emit_summary(
+        "mymoment-faults", started, seed=SEED, posted=counts.get("posted", 0), failed=counts.get("failed", 0),
+        requests=stats["total"], injected_5xx=errors, redirects=redirects, logins=logins,
+        login_allowance=allowed, session_expiry_s=SESSION_EXPIRY_S,
+    )  # fmt: skip
+
+
+# --- drill 4: a faulty LLM ------------------------------------------------------------------------------
+
+
+async def test_drill_faulty_llm(tmp_path, temporal) -> None:  # type: ignore[no-untyped-def]
+    """429 with Retry-After, 500 and malformed JSON, interleaved, more faults than articles."""
+    started = time.monotonic()
+    articles, rounds = 15, 8
+    with imitations(["a"]) as site:
+        db_url = sqlite_url(tmp_path)
+        dep = configure(deployment_env(db_url, site, address(temporal)), db_url, site)
+        for _ in range(rounds):
+            for kind in ("429", "500", "malformed"):
+                site.llm.fail_next(kind)
+        add_articles(site, articles, batch=0)
+        try:
+            await asyncio.to_thread(dep.start_worker)
+            dep.starter("start", dep.process_id)
+            await wait_until_settled(dep, articles, timeout=150)
+            assert_running(dep)
+            counts = await stop_and_check(dep, temporal.client, articles)
+        finally:
+            dep.stop_workers()
+        llm = site.llm.stats()
+        attempts = sorted(row["attempts"] for row in item_rows(db_url, dep.process_id))
+    assert counts == {"posted": articles}, counts
+    assert llm["pending_faults"] == [], llm  # every fault was served, so every one was survived
+    assert llm["by_status"].get("429") == rounds and llm["by_status"].get("500") == rounds, llm
+    assert llm["calls"] >= articles + 3 * rounds, llm
+    emit_summary(
+        "llm-faults", started, faults={"429": rounds, "500": rounds, "malformed": rounds}, llm_calls=llm["calls"],
+        llm_by_status=llm["by_status"], posted=counts["posted"], failed=counts.get("failed", 0),
+        post_attempts=attempts[-1],
+    )  # fmt: skip
+
+
+# --- drill 5: two workers, PostgreSQL and Redis, global pacing ------------------------------------------
+
+RATE, BURST = 2.0, 5
+
+
+def flush_rate_limits(redis_url: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{KEY_PREFIX}*"))
+        return client.delete(*keys) if keys else 0
+    finally:
+        client.close()
+
+
+async def test_drill_two_workers_postgres_redis(tmp_path, pg_url, temporal) -> None:  # type: ignore[no-untyped-def]
+    """Two worker processes share PostgreSQL and the Redis pacing; the site sees ≤ 2 req/s (burst 5)."""
+    redis_url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")
+    if not redis_url:
+        print("drill skipped: set YOURMOMENT_TEST_REDIS_URL (and YOURMOMENT_TEST_DATABASE_URL); .ci/run does")
+        pytest.skip("the two-worker drill needs YOURMOMENT_TEST_REDIS_URL")
+    started = time.monotonic()
+    flush_rate_limits(redis_url)
+    articles = 12
+    with imitations(["a", "b"]) as site:
+        env = deployment_env(pg_url, site, address(temporal), redis_url,
+                             SCRAPING_RATE_LIMIT=str(RATE), SCRAPING_BURST_LIMIT=str(BURST))  # fmt: skip
+        dep = configure(env, pg_url, site)
+        add_articles(site, articles, batch=0)
+        try:
+            first, second = await asyncio.gather(
+                asyncio.to_thread(dep.start_worker), asyncio.to_thread(dep.start_worker)
+            )
+            dep.starter("start", dep.process_id)
+            await wait_until_settled(dep, 2 * articles, timeout=240)
+            assert_running(dep)
+            counts = await stop_and_check(dep, temporal.client, 2 * articles)
+        finally:
+            dep.stop_workers()
+        times = sorted(r.t for r in site.mm.requests)
+    share = [sum("comment posted" in line for line in w.output) for w in (first, second)]
+    span = times[-1] - times[0]
+    peak_1s, peak_10s = peak_in_window(times, 1.0), peak_in_window(times, 10.0)
+    average = len(times) / span
+    assert counts == {"posted": 2 * articles}, counts
+    assert peak_1s <= RATE + BURST, times  # GCRA: a burst of 5, then 2 per second
+    assert peak_10s <= RATE * 10 + BURST, peak_10s
+    assert len(times) <= RATE * span + BURST + 1, (len(times), span)  # the average over the run
+    emit_summary(
+        "two-workers-pacing", started, workers=2, posts_per_worker=share, posted=counts["posted"],
+        failed=counts.get("failed", 0), requests=len(times), span_s=round(span, 1),
+        peak_1s=peak_1s, peak_10s=peak_10s, average_rps=round(average, 2), rate=RATE, burst=BURST,
+    )  # fmt: skip

@@ -1,0 +1,242 @@
+"""Operating commands: `schedules apply|list`, `health`, `info` and the live `monitor` table."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import Client
+
+from yourmoment.cli.common import Context, add_json_flag, emit, print_json, print_table
+from yourmoment.errors import ConfigurationError, TemporalUnavailableError
+from yourmoment.messages import ALL_QUEUES, MonitorStatus
+from yourmoment.settings import Settings
+
+CONNECT_TIMEOUT = 10.0
+CLEAR_SCREEN = "\033[H\033[2J"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("schedules", help="the periodic maintenance work (Temporal Schedules)")
+    actions = p.add_subparsers(dest="schedules_action", metavar="ACTION")
+    actions.required = True
+    a = actions.add_parser("apply", help="create the schedules, or update them to this version (idempotent)")
+    add_json_flag(a)
+    a.set_defaults(handler=cmd_schedules_apply)
+    a = actions.add_parser("list", help="the schedules with their next and last run")
+    add_json_flag(a)
+    a.set_defaults(handler=cmd_schedules_list)
+
+    p = sub.add_parser(
+        "health", help="check Temporal, workers, database, Redis, key and schedules (exit 1 if unhealthy)"
+    )
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_health)
+
+    p = sub.add_parser("info", help="task queues, workflows, activities and schedules")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_info)
+
+    p = sub.add_parser("monitor", help="live table of running processes (Ctrl-C to quit)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default 2)")
+    p.add_argument("--once", action="store_true", help="print the table once and exit")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_monitor)
+
+
+async def try_connect(settings: Settings) -> tuple[Client | None, str | None]:
+    """The client, or None and a one-line reason (the commands that can work without Temporal go on)."""
+    from yourmoment.temporal_client import connect
+
+    try:
+        return await asyncio.wait_for(connect(settings), CONNECT_TIMEOUT), None
+    except TimeoutError:
+        return None, f"cannot reach Temporal: no answer within {CONNECT_TIMEOUT:.0f} s"
+    except Exception as exc:  # TemporalUnavailableError, or a TLS / API key problem from the SDK
+        return None, (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
+async def require_client(settings: Settings) -> Client:
+    client, error = await try_connect(settings)
+    if client is None:
+        raise TemporalUnavailableError(error or "cannot reach Temporal")
+    return client
+
+
+# --- schedules ---------------------------------------------------------------------------------------
+
+
+async def cmd_schedules_apply(args: argparse.Namespace) -> int:
+    from yourmoment.schedules import apply_schedules
+
+    ctx = Context(args)
+    outcomes = await apply_schedules(await require_client(ctx.settings), ctx.settings)
+    emit(args, outcomes, ["id", "outcome"])
+    return 0
+
+
+async def cmd_schedules_list(args: argparse.Namespace) -> int:
+    from yourmoment.schedules import list_schedules
+
+    ctx = Context(args)
+    rows = await list_schedules(await require_client(ctx.settings), ctx.settings)
+    emit(args, rows, ["id", "every", "present", "paused", "next_run", "last_run", "actions"])
+    if not args.json and any(not r.present for r in rows):
+        print("some schedules are missing: run 'starter.py schedules apply' (workers do it at start)")
+    return 0
+
+
+# --- health ------------------------------------------------------------------------------------------
+
+
+async def cmd_health(args: argparse.Namespace) -> int:
+    from yourmoment.health import check_health
+
+    ctx = Context(args)
+    client, error = await try_connect(ctx.settings)
+    report = await check_health(ctx.settings, client, temporal_error=error)
+    if args.json:
+        print_json(report)
+    else:
+        print_table([c.model_dump() for c in report.checks], ["name", "ok", "detail"])
+        failed = report.failed()
+        print(
+            "healthy"
+            if report.ok
+            else f"UNHEALTHY: {len(failed)} check{'s' if len(failed) != 1 else ''} failed"
+        )
+    return 0 if report.ok else 1
+
+
+# --- info --------------------------------------------------------------------------------------------
+
+
+def task_queue_info(settings: Settings) -> list[dict[str, Any]]:
+    """Static: which workflows and activities each task queue carries (the worker wiring's own tables)."""
+    from workflows.options import OPTIONS
+    from yourmoment.worker_main import workflows_for_queue
+
+    return [
+        {
+            "queue": queue,
+            "name": f"{settings.temporal_task_queue_prefix}{queue}",
+            "workflows": [wf.__name__ for wf in workflows_for_queue(queue)],
+            "activities": sorted(name for name, opts in OPTIONS.items() if opts.queue == queue),
+        }
+        for queue in ALL_QUEUES
+    ]
+
+
+async def cmd_info(args: argparse.Namespace) -> int:
+    from yourmoment.schedules import list_schedules, static_rows
+
+    ctx = Context(args)
+    client, error = await try_connect(ctx.settings)
+    schedules = static_rows(ctx.settings)
+    if client is not None:
+        try:
+            schedules = await list_schedules(client, ctx.settings)
+        except Exception as exc:  # the static part is still worth printing
+            error = f"schedules not listed: {exc}"
+    temporal = {
+        "address": client.service_client.config.target_host if client else None,
+        "namespace": client.namespace if client else None,
+        "reachable": client is not None,
+        "error": error,
+    }
+    queues = task_queue_info(ctx.settings)
+    if args.json:
+        print_json({"temporal": temporal, "task_queues": queues, "schedules": schedules})
+        return 0
+    if client is not None:
+        print(f"Temporal: {temporal['address']}, namespace {temporal['namespace']}")
+    else:
+        print(f"Temporal: {error}; showing the static part only")
+    print("\nTask queues:")
+    for q in queues:
+        print(f"  {q['name']}")
+        print(f"    workflows:  {', '.join(q['workflows']) or '-'}")
+        print(f"    activities: {', '.join(q['activities']) or '-'}")
+    print("\nSchedules (workflow MaintenanceWorkflow on the maintenance queue, overlap SKIP):")
+    print_table([s.model_dump() for s in schedules], ["id", "every", "task", "present", "next_run"])
+    return 0
+
+
+# --- monitor -----------------------------------------------------------------------------------------
+
+
+async def cmd_monitor(args: argparse.Namespace) -> int:
+    if args.interval <= 0:
+        raise ConfigurationError("--interval must be positive")
+    ctx = Context(args)
+    client, error = await try_connect(ctx.settings)
+    while True:
+        statuses = await running_statuses(ctx, client)
+        if args.json:
+            print_json(statuses)
+        else:
+            if not args.once:
+                print(CLEAR_SCREEN, end="")
+            print_monitor(statuses, error, args.interval if not args.once else None)
+        if args.once:
+            return 0
+        await asyncio.sleep(args.interval)
+
+
+async def running_statuses(ctx: Context, client: Client | None) -> list[MonitorStatus]:
+    from yourmoment.cli.run_cmds import process_status
+    from yourmoment.store import processes
+
+    with ctx.db() as session:
+        ids = [
+            p.id
+            for p in processes.list_processes(session, ctx.user(session))
+            if p.status in processes.ACTIVE_STATUSES
+        ]
+    return [await process_status(ctx, client, process_id) for process_id in ids]
+
+
+def print_monitor(statuses: list[MonitorStatus], error: str | None, interval: float | None) -> None:
+    now = datetime.now(UTC)
+    refresh = f"; refresh every {interval:g} s, Ctrl-C to quit" if interval else ""
+    print(f"yourMoment monitor {now:%Y-%m-%d %H:%M:%S} UTC: {len(statuses)} running{refresh}")
+    if error:
+        print(f"{error}: counts from the database only")
+    rows = [monitor_row(s, now) for s in statuses]
+    columns = [
+        "id",
+        "name",
+        "status",
+        "posted",
+        "generated",
+        "failed",
+        "in_flight",
+        "next_discovery",
+        "last_error",
+    ]
+    print_table(rows, columns, empty="no running process")
+
+
+def monitor_row(status: MonitorStatus, now: datetime) -> dict[str, Any]:
+    nxt = status.next_discovery_at
+    if nxt is not None:
+        seconds = max(0, int((nxt - now).total_seconds()))
+        next_discovery = f"in {seconds} s" if seconds < 120 else f"in {seconds // 60} min"
+    else:
+        next_discovery = "paused" if status.paused else None
+    c = status.counts
+    return {
+        "id": status.process_id[:8], "name": status.name,
+        "status": status.status + (" (paused)" if status.paused else ""),
+        "posted": c.posted, "generated": c.generated, "failed": c.failed, "in_flight": status.in_flight,
+        "next_discovery": next_discovery, "last_error": _short(status.last_error, 60),
+    }  # fmt: skip
+
+
+def _short(text: str | None, limit: int) -> str | None:
+    if not text:
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
