@@ -110,7 +110,9 @@ class MaintenanceActivities:
     async def _ended_verdict(self, process_id: str) -> tuple[str, str] | None:
         """None while the workflow runs; otherwise the status and reason the row should have."""
         assert self.client is not None
-        handle = self.client.get_workflow_handle(workflow_id_for_process(process_id), result_type=MonitorResult)
+        handle = self.client.get_workflow_handle(
+            workflow_id_for_process(process_id), result_type=MonitorResult
+        )
         try:
             desc = await handle.describe()
         except RPCError as exc:

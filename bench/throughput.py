@@ -83,7 +83,11 @@ async def throughput(processes: int = 2, logins: int = 2, articles: int = 20, ll
         cpu_before = worker.cpu_seconds()
         created = await arrive(h, processes, articles, arrival_seconds)
         expected = articles * logins
-        await wait_until(lambda: len(h.mm_state.all_comments()) >= expected, timeout, f"{expected} comments", 0.2)
+
+        def all_confirmed() -> bool:  # posted in the database = the POST's redirect confirmed the comment
+            return sum(h.counts(pid)["posted"] for pid in process_logins) >= expected
+
+        await wait_until(all_confirmed, timeout, f"{expected} confirmed comments", 0.5)
         cpu = worker.cpu_seconds() - cpu_before
         stats = h.mm_state.stats()
         for pid in process_logins:
@@ -100,10 +104,12 @@ def report(h: Harness, requests: list[dict[str, Any]], created: dict[int, float]
            p: Politeness, cpu: float, peak_rss: float, params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     posted = post_times(requests)
     latencies = [posted[key] - created[key[0]] for key in posted if key[0] in created]
-    times = sorted(posted.values())
-    span = times[-1] - times[0] if len(times) > 1 else 0.0
-    rate = (len(times) - 1) / span * 60 if span > 0 else None
-    in_window = [r for r in requests if times and times[0] <= r["wall"] <= times[-1]]
+    # The work window: from the first article read to the last confirming redirect, i.e. every request
+    # the comments needed; the rate is measured while the backlog keeps the pipeline full.
+    work = [r["wall"] for r in requests if r["kind"] in ("article", "post", "redirect")]
+    span = max(work) - min(work) if len(work) > 1 else 0.0
+    rate = len(posted) / span * 60 if span > 0 else None
+    in_window = [r for r in requests if work and min(work) <= r["wall"] <= max(work)]
     total_logins = sum(len(v) for v in process_logins.values())
     bound = politeness_bound(p, total_logins)
     kinds = by_kind(requests)
@@ -118,9 +124,7 @@ def report(h: Harness, requests: list[dict[str, Any]], created: dict[int, float]
         "comments_posted": len(posted),
         "freshness_seconds": summary(latencies, 2),
         "comments_per_minute": None if rate is None else round(rate, 2),
-        "comments_per_minute_overall": round(len(times) / (times[-1] - min(created.values())) * 60, 2)
-        if times
-        else None,
+        "work_window_seconds": round(span, 1),
         "politeness_bound_per_minute": bound,
         "fraction_of_bound": None if rate is None else round(rate / bound["bound"], 3),
         # How much of the request budget the steady window used (discovery requests included).

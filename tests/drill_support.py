@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -355,6 +356,13 @@ def assert_running(deployment: Deployment) -> None:
 def posts_in_flight(site: Site) -> int:
     """Comment POSTs the imitation has received but not answered yet."""
     return sum(1 for r in list(site.mm.requests) if r.kind == "post" and r.status is None)
+
+
+def post_outcomes(deployment: Deployment) -> dict[str, int]:
+    """post_comment results from the workers' logs: `already_posted` is a duplicate the page check prevented."""
+    pattern = re.compile(r"comment posted item_id=\S+ article_id=\S+ outcome=(\w+)")
+    found = (m.group(1) for w in deployment.workers for line in w.output if (m := pattern.search(line)))
+    return dict(Counter(found))
 
 
 def peak_in_window(times: list[float], window: float) -> int:

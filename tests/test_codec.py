@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -433,3 +434,39 @@ async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(tmp_path
 def _posted(db_url: str, process_id: str) -> bool:
     with session_scope(db_url) as session:
         return items.counts(session, process_id).posted >= 1
+
+
+async def test_temporal_cli_reads_encrypted_history_through_the_codec_server() -> None:
+    """`temporal workflow show --codec-endpoint URL/{namespace}`: the README's way to read a history."""
+    key = generate_payload_key()
+    settings = make_settings("sqlite://", "http://127.0.0.1:9", yourmoment_payload_key=key)
+    env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter(settings), dev_server_existing_path=venv_binary("temporal")
+    )
+    try:
+        # No worker: the start event alone holds an input payload written through the codec.
+        await env.client.start_workflow("Nobody", {"name": CANARY_NAME}, id="codec-cli", task_queue="nobody")
+        address = env.client.service_client.config.target_host
+        with serve_in_thread(create_codec_app(EncryptionCodec.from_keys(key), [UI_ORIGIN])) as codec:
+            shown = {
+                name: _start_input(address, *extra)
+                for name, extra in (
+                    ("raw", []),
+                    ("decoded", ["--codec-endpoint", f"{codec.url}/{{namespace}}"]),
+                )
+            }
+    finally:
+        await env.shutdown()
+    assert shown["raw"].metadata["encoding"] == ENCODING and CANARY_NAME.encode() not in shown["raw"].data
+    assert shown["decoded"].metadata["encoding"] == b"json/plain"
+    assert CANARY_NAME.encode() in shown["decoded"].data
+
+
+def _start_input(address: str, *extra: str) -> Payload:
+    out = subprocess.run(
+        [venv_binary("temporal"), "workflow", "show", "-w", "codec-cli", "--address", address, "--output", "json",
+         *extra],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    started = json.loads(out.stdout)["events"][0]["workflowExecutionStartedEventAttributes"]
+    return parse_payloads(json.dumps(started["input"]))[0]

@@ -219,3 +219,27 @@ async def test_continue_as_new_carries_state_and_signals(configured, site, dev_e
         worker.terminate()
     assert comments_per_article(mm_state) == dict.fromkeys(mm_state.articles, 2)
     _ = session_scope, upgrade
+
+
+async def test_sigterm_lets_running_posts_finish(configured, site) -> None:
+    env, process_id, _db_url = configured
+    mm_state = site[0]
+    add_articles(mm_state, 2)
+    mm_state.set_faults(post_latency_ms=2000)
+    worker = WorkerProcess(env)
+    worker.start()
+    code, out, err = run_starter(env, "start", process_id)
+    assert code == 0, out + err
+    await eventually(lambda: mm_state.stats()["by_kind"]["post"] >= 1, 60, "a POST in flight")
+    assert worker.terminate(timeout=60) == 0  # graceful: waits for the running activities
+    assert "shutting down" in "".join(worker.output)
+    posted_before_restart = len(mm_state.all_comments())
+    assert posted_before_restart >= 1  # the in-flight POST was finished, not cut
+    replacement = WorkerProcess(env)
+    replacement.start()
+    try:
+        await eventually(lambda: status_json(env, process_id)["counts"]["posted"] >= 4, 120, "4 posts")
+        run_starter(env, "stop", process_id, "--wait")
+    finally:
+        replacement.terminate()
+    assert comments_per_article(mm_state) == dict.fromkeys(mm_state.articles, 2)

@@ -96,7 +96,10 @@ async def test_health_fails_for_a_queue_without_pollers(dev_env, env, run_cli) -
     assert result.code == 1
     failed = {n: c["detail"] for n, c in checks(result).items() if not c["ok"]}
     assert list(failed) == ["pollers:comments"]
-    assert "no activity poller" in failed["pollers:comments"] and "--task-queues comments" in failed["pollers:comments"]
+    assert (
+        "no activity poller" in failed["pollers:comments"]
+        and "--task-queues comments" in failed["pollers:comments"]
+    )
 
 
 async def test_health_without_temporal_still_checks_the_rest(env, run_cli) -> None:
@@ -144,7 +147,9 @@ async def test_info_shows_schedules_from_the_server(dev_env, env, run_cli) -> No
 # --- monitor and stop --all ----------------------------------------------------------------------------
 
 
-async def test_monitor_once_shows_the_running_process(dev_env, env, run_cli, mymoment_server, llm_server) -> None:
+async def test_monitor_once_shows_the_running_process(
+    dev_env, env, run_cli, mymoment_server, llm_server
+) -> None:
     point_at(env, dev_env)
     env.set(TEMPORAL_SEARCH_ATTRIBUTES="false")  # not registered on this dev server
     settings = get_settings()

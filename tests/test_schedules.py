@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -12,8 +13,10 @@ from typing import Any
 import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverlapPolicy, WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from tests.processes import WorkerProcess, base_env
 from tests.support import build_world, eventually, make_settings, running_worker, venv_binary
 from workflows.maintenance import MaintenanceResult
 from yourmoment.messages import MonitorInput, MonitorResult, workflow_id_for_process
@@ -42,10 +45,8 @@ def unique_prefix() -> str:
 async def delete_schedules(client: Client, settings: Settings) -> None:
     """Schedules outlive a test on the shared dev server; without a worker they would only pile up runs."""
     for d in SCHEDULES:
-        try:
+        with contextlib.suppress(RPCError):
             await client.get_schedule_handle(schedule_id(settings, d)).delete()
-        except Exception:
-            pass
 
 
 async def run_schedule_now(client: Client, sid: str) -> MaintenanceResult:
@@ -82,7 +83,8 @@ async def test_apply_twice_is_idempotent_and_updates_a_changed_spec(dev_env, db_
     try:
         first = await apply_schedules(client, settings)
         assert {o.id: o.outcome for o in first} == {
-            schedule_id(settings, d): ("updated" if d.name == "session-cleanup" else "created") for d in SCHEDULES
+            schedule_id(settings, d): ("updated" if d.name == "session-cleanup" else "created")
+            for d in SCHEDULES
         }
         second = await apply_schedules(client, settings)
         assert [o.outcome for o in second] == ["updated"] * len(SCHEDULES)
@@ -164,7 +166,9 @@ def seed(settings: Settings, world: Any) -> dict[str, str]:
 async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm_server) -> None:
     client = dev_env.client
     prefix = unique_prefix()
-    settings = make_settings(db_url, mymoment_server.url, temporal_task_queue_prefix=prefix, retention_days=90)
+    settings = make_settings(
+        db_url, mymoment_server.url, temporal_task_queue_prefix=prefix, retention_days=90
+    )
     world = build_world(settings, mymoment_server.state, llm_server.url, logins=("pupil-1", "pupil-2"))
     ids = seed(settings, world)
     sid = {name: schedule_id(settings, d) for name, d in DEFS.items()}
@@ -181,7 +185,8 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
             assert remaining == {world.login_ids["pupil-1"]: False}
 
             result = await run_schedule_now(client, sid["retention"])
-            assert result.counts == {"blanked": 2, "deleted": 1}  # old_posted, ancient_generated; ancient_failed
+            # Blanked: old_posted, ancient_generated; deleted: ancient_failed.
+            assert result.counts == {"blanked": 2, "deleted": 1}
             with session_scope(db_url) as s:
                 rows = {i: s.get(AIComment, ids[i]) for i in
                         ("old_posted", "old_prepared", "recent_posted", "ancient_failed", "ancient_generated")}  # fmt: skip
@@ -190,7 +195,9 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
             assert old.article_content is None and old.article_raw_html is None and old.reasoning is None
             assert old.article_title == "Titel 1" and old.comment_html == "<p>Kommentar</p>"
             assert rows["old_prepared"].article_content and rows["recent_posted"].article_content
-            assert rows["ancient_generated"].comment_html and rows["ancient_generated"].article_content is None
+            assert (
+                rows["ancient_generated"].comment_html and rows["ancient_generated"].article_content is None
+            )
 
             # A workflow that runs while its row still says `created` (started outside starter.py).
             unrecorded = await client.start_workflow(
@@ -242,3 +249,34 @@ async def test_scheduled_health_check_fails_visibly_without_pollers(dev_env, db_
     message = str(failure.value.cause)
     assert "pollers:comments" in message and "pollers:sessions" in message
     assert "pollers:monitoring" not in message and "database" not in message
+
+
+# --- the worker applies them at start ------------------------------------------------------------------
+
+
+async def test_worker_applies_schedules_at_start_unless_told_not_to(dev_env, db_url) -> None:
+    prefix = unique_prefix()
+    settings = make_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=prefix)
+    env = base_env(
+        DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=settings.yourmoment_encryption_key or "",
+        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host, TEMPORAL_TASK_QUEUE_PREFIX=prefix,
+    )  # fmt: skip
+    worker = WorkerProcess(env, "--task-queues", "comments,maintenance", "--no-schedules")
+    worker.start()
+    try:
+        await asyncio.sleep(1.0)
+        assert not any(r.present for r in await list_schedules(dev_env.client, settings))
+    finally:
+        assert worker.terminate() == 0
+    worker = WorkerProcess(env, "--task-queues", "maintenance")
+    worker.start()
+    try:
+
+        async def applied() -> bool:
+            return all(r.present for r in await list_schedules(dev_env.client, settings))
+
+        await eventually(applied, 30, "the worker to apply the schedules")
+    finally:
+        assert worker.terminate() == 0
+        await delete_schedules(dev_env.client, settings)
+    assert any("schedules applied" in line for line in worker.output)

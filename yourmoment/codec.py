@@ -161,7 +161,7 @@ def create_codec_app(
                     result = await codec.encode(payloads.payloads)
                 else:
                     result = await codec.decode(payloads.payloads)
-            except ConfigurationError as exc:
+            except (ConfigurationError, ValueError) as exc:  # unknown key id, tampered data
                 return JSONResponse({"error": str(exc)}, 400)
             # Counts only: the payloads are pupils' texts and must never reach a log.
             log.debug("%s: %d payloads for namespace %s", operation, len(result), namespace or "-")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
+from typing import NoReturn
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -44,3 +47,14 @@ async def connect(
         return await Client.connect(**config, data_converter=data_converter(settings), runtime=runtime)
     except RuntimeError as exc:  # the SDK reports an unreachable server as a RuntimeError
         raise TemporalUnavailableError(f"cannot reach Temporal at {config['target_host']}: {exc}") from exc
+
+
+def exit_process(code: int) -> NoReturn:
+    """Ends the process without interpreter teardown.
+
+    The Temporal client's Rust threads can outlive the event loop, and CPython's finalisation then
+    aborts with "PyGILState_Release" (temporalio/sdk-python#300). Output is flushed first.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 from yourmoment.errors import YourMomentError
 from yourmoment.messages import ALL_QUEUES, QUEUE_MAINTENANCE, QUEUE_MONITORING
 from yourmoment.settings import Settings, get_settings
+from yourmoment.temporal_client import exit_process
 
 log = logging.getLogger("yourmoment.worker")
 
@@ -140,7 +141,10 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(serve(args))
     except YourMomentError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_process(2)
+    except KeyboardInterrupt:
+        exit_process(130)
+    exit_process(0)
 
 
 if __name__ == "__main__":

@@ -6,13 +6,12 @@ import argparse
 import asyncio
 import inspect
 import logging
-import os
-import sys
 
 from sqlalchemy.exc import OperationalError
 
 from yourmoment.cli import common
 from yourmoment.errors import YourMomentError
+from yourmoment.temporal_client import exit_process
 
 COMMAND_MODULES = (
     "yourmoment.cli.config_cmds",
@@ -73,18 +72,8 @@ def main(argv: list[str] | None = None) -> None:
         code = run(argv)
     except SystemExit as exc:  # argparse: --help, usage errors
         code = exc.code if isinstance(exc.code, int) else 2
-    exit_now(code)
+    exit_process(code)
 
-
-def exit_now(code: int) -> None:
-    """Ends the process without interpreter teardown.
-
-    The Temporal client's Rust threads can outlive the event loop, and CPython's finalisation then
-    aborts with "PyGILState_Release" (temporalio/sdk-python#300). Output is flushed first.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,50 @@
+"""The worker entry point: clear refusals for a missing key, an unmigrated database or bad arguments."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.processes import REPO, base_env
+from yourmoment.crypto import generate_key
+from yourmoment.store.db import upgrade
+from yourmoment.worker_main import parse_args
+
+
+def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(REPO / "worker.py"), *args], env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+
+
+def test_refuses_without_encryption_key(tmp_path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'w.db'}"
+    upgrade(db_url)
+    proc = run_worker(base_env(DATABASE_URL=db_url, TEMPORAL_ADDRESS="127.0.0.1:1"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: YOURMOMENT_ENCRYPTION_KEY is not set")
+    assert "Traceback" not in proc.stderr
+
+
+def test_refuses_unmigrated_database(tmp_path) -> None:
+    env = base_env(DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}", YOURMOMENT_ENCRYPTION_KEY=generate_key(),
+                   TEMPORAL_ADDRESS="127.0.0.1:1")  # fmt: skip
+    proc = run_worker(env)
+    assert proc.returncode == 2
+    assert "not migrated" in proc.stderr and "db upgrade" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unreachable_temporal_is_one_line(tmp_path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'w.db'}"
+    upgrade(db_url)
+    env = base_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1")
+    proc = run_worker(env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot reach Temporal at 127.0.0.1:1")
+
+
+def test_task_queue_selection() -> None:
+    assert parse_args(["--task-queues", "monitoring,comments"]).queues == ["monitoring", "comments"]
+    assert parse_args([]).queues == ["monitoring", "comments", "sessions", "maintenance"]
+    proc = run_worker(base_env(), "--task-queues", "monitoring,timeouts")
+    assert proc.returncode == 2 and "unknown task queue(s) timeouts" in proc.stderr
