@@ -219,6 +219,7 @@ def test_codec_server_can_be_limited_to_namespaces() -> None:
     app = create_codec_app(codec, [UI_ORIGIN], namespaces=["default"])
     with serve_in_thread(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
         assert http.post("/decode", content=body, headers={"X-Namespace": "default"}).status_code == 200
+        assert http.post("/codec/default/decode", content=body).status_code == 200  # mounted deeper
         assert http.post("/other/decode", content=body).status_code == 403
         assert http.post("/decode", content=body, headers={"X-Namespace": "other"}).status_code == 403
 

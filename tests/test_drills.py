@@ -37,6 +37,7 @@ from tests.drill_support import (
     peak_in_window,
     post_outcomes,
     posts_in_flight,
+    status_counts,
     stop_and_check,
     wait_until,
     wait_until_settled,
@@ -82,7 +83,8 @@ def login_counts(site: Site) -> dict[str, int]:
 async def kill_when(dep: Deployment, site: Site, mid_post: bool, started: float) -> dict[str, object]:
     """kill -9 every live worker; `mid_post` waits for a POST the site has read and is storing."""
     if mid_post:
-        await wait_until(lambda: posts_in_flight(site) > 0, 30, "a comment POST in flight", poll=0.02)
+        await wait_until(lambda: posts_in_flight(site) > 0, 30, "a comment POST in flight",
+                         lambda: f"{status_counts(dep.db_url, dep.process_id)}\n{dep.worker_log_tail(60)}", poll=0.02)
         await asyncio.sleep(0.15)  # the handler has read the form and sleeps in its post latency
     in_flight = posts_in_flight(site)
     for worker in dep.live_workers():

@@ -149,7 +149,8 @@ def create_codec_app(
 
     def endpoint(operation: str) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
-            namespace = request.headers.get("x-namespace") or request.path_params.get("prefix", "").strip("/")
+            prefix = request.path_params.get("prefix", "").strip("/")
+            namespace = request.headers.get("x-namespace") or prefix.rsplit("/", 1)[-1]
             if allowed is not None and namespace not in allowed:
                 return JSONResponse({"error": f"namespace {namespace or '(none)'} is not served here"}, 403)
             try:

@@ -17,10 +17,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("workflow_id", "activity_type", "process_id", "item_id"):
+        # Temporal's activity and workflow loggers attach their context (workflow id, run id,
+        # activity type, attempt, task queue) as these extras.
+        for key in ("temporal_activity", "temporal_workflow"):
             value = getattr(record, key, None)
-            if value is not None:
-                data[key] = value
+            if isinstance(value, dict):
+                data.update({k: v for k, v in value.items() if isinstance(v, str | int | float)})
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False)

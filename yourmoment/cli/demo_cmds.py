@@ -155,6 +155,8 @@ async def _watch(site: DemoSite, process_id: str, timeout: float, exit_when_done
     client = await connect(get_settings())
     state = site.mm_state  # type: ignore[attr-defined]
     started, late_added = time.monotonic(), False
+    tty = sys.stdout.isatty()
+    start = "\r" if tty else ""
     expected = (DEMO_ARTICLES + 1) * len(DEMO_LOGINS)
     while True:
         elapsed = time.monotonic() - started
@@ -166,8 +168,10 @@ async def _watch(site: DemoSite, process_id: str, timeout: float, exit_when_done
         status = await process_status(ctx, client, process_id)
         posted_on_site = sum(len(state.comments_for(a)) for a in state.articles)
         c = status.counts
-        print(f"\r[{elapsed:5.0f} s] {status.status}: posted {c.posted}/{expected} (on the site: {posted_on_site}), "
-              f"generated {c.generated}, failed {c.failed}, in flight {status.in_flight}   ", end="", flush=True)  # fmt: skip
+        # On a terminal the line updates in place; in a log, one line per update.
+        print(f"{start}[{elapsed:5.0f} s] {status.status}: posted {c.posted}/{expected} "
+              f"(on the site: {posted_on_site}), generated {c.generated}, failed {c.failed}, "
+              f"in flight {status.in_flight}   ", end="" if tty else "\n", flush=True)  # fmt: skip
         if c.posted >= expected and posted_on_site == expected:
             print()
             return True, f"all {expected} demo comments posted exactly once"

@@ -1,0 +1,119 @@
+"""Reading Temporal histories for the benchmarks: events, payload bytes, task latencies, discovery runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+
+DISCOVERY_ACTIVITY = "discover_articles"
+
+
+def payload_bytes(message: Message) -> int:
+    """Bytes of every Payload (data and metadata) anywhere inside a proto message."""
+    if isinstance(message, Payload):
+        return message.ByteSize()
+    total = 0
+    for descriptor, value in message.ListFields():
+        if descriptor.message_type is None:
+            continue
+        if descriptor.message_type.GetOptions().map_entry:
+            values = value.values()
+        elif descriptor.label == descriptor.LABEL_REPEATED:
+            values = value
+        else:
+            values = [value]
+        total += sum(payload_bytes(v) for v in values if isinstance(v, Message))
+    return total
+
+
+def event_name(event: HistoryEvent) -> str:
+    return EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+
+
+@dataclass
+class HistoryFigures:
+    """One workflow history, reduced to what the benchmarks report."""
+
+    workflow_id: str
+    events: int
+    history_bytes: int
+    payload_bytes: int
+    by_type: Counter[str]
+    workflow_task_latencies: list[float] = field(default_factory=list)  # scheduled → started, seconds
+    discovery_event_ids: list[int] = field(default_factory=list)  # ActivityTaskScheduled of discovery
+    discovery_durations: list[float] = field(default_factory=list)  # scheduled → completed, seconds
+    cumulative_bytes: list[int] = field(default_factory=list)  # history bytes up to each event
+
+
+def analyse(workflow_id: str, events: Sequence[HistoryEvent]) -> HistoryFigures:
+    figures = HistoryFigures(workflow_id, len(events), 0, 0, Counter())
+    scheduled_at: dict[int, float] = {}
+    discovery_scheduled: dict[int, float] = {}
+    for event in events:
+        figures.history_bytes += event.ByteSize()
+        figures.cumulative_bytes.append(figures.history_bytes)
+        figures.payload_bytes += payload_bytes(event)
+        figures.by_type[event_name(event)] += 1
+        when = event.event_time.ToDatetime().timestamp()
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            scheduled_at[event.event_id] = when
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            sched = event.workflow_task_started_event_attributes.scheduled_event_id
+            if sched in scheduled_at:
+                figures.workflow_task_latencies.append(when - scheduled_at[sched])
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            if event.activity_task_scheduled_event_attributes.activity_type.name == DISCOVERY_ACTIVITY:
+                figures.discovery_event_ids.append(event.event_id)
+                discovery_scheduled[event.event_id] = when
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            sched = event.activity_task_completed_event_attributes.scheduled_event_id
+            if sched in discovery_scheduled:
+                figures.discovery_durations.append(when - discovery_scheduled[sched])
+    return figures
+
+
+async def fetch(client: Client, workflow_ids: Sequence[str], concurrency: int = 20) -> list[HistoryFigures]:
+    """Every run's history of each workflow id (the newest run; continue-as-new is not followed)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(workflow_id: str) -> HistoryFigures:
+        async with gate:
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+            return analyse(workflow_id, history.events)
+
+    return list(await asyncio.gather(*(one(w) for w in workflow_ids)))
+
+
+def per_discovery_run(figures: HistoryFigures) -> tuple[float, float] | None:
+    """Events and history bytes one discovery run adds: the distance between successive discovery
+    activities (one login per process), averaged; None with fewer than two runs."""
+    ids = figures.discovery_event_ids
+    if len(ids) < 2:
+        return None
+    runs = len(ids) - 1
+    events = (ids[-1] - ids[0]) / runs
+    size = (figures.cumulative_bytes[ids[-1] - 1] - figures.cumulative_bytes[ids[0] - 1]) / runs
+    return events, size
+
+
+def totals(figures: Sequence[HistoryFigures]) -> dict[str, Any]:
+    by_type: Counter[str] = Counter()
+    for f in figures:
+        by_type.update(f.by_type)
+    return {
+        "workflows": len(figures),
+        "events": sum(f.events for f in figures),
+        "history_bytes": sum(f.history_bytes for f in figures),
+        "payload_bytes": sum(f.payload_bytes for f in figures),
+        "events_by_type": dict(sorted(by_type.items())),
+    }

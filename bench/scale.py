@@ -1,0 +1,190 @@
+"""Scale: many idle monitoring processes on one worker: memory, CPU, task latency, history, requests.
+
+`python -m bench.scale --processes 100 [--logins 10] [--interval 10] [--duration 120]`
+
+The processes share --logins logins (round robin) on one class tab whose articles are recorded as a
+baseline (comment_on_existing off), so every discovery is idle. After every process has run its first
+discovery, the worker is observed for --duration seconds; then the monitoring histories are read.
+Extrapolation to the production default (60 s interval, backoff doubling to 600 s):
+  events per process-hour = start-up events + runs in the first hour × events per idle run (first hour)
+                          = 6 runs × events per idle run (every later hour, at the 600 s cap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from bench.common import Harness, Politeness, emit, log, machine, pacing_report, summary, wait_until
+from bench.history import HistoryFigures, fetch, per_discovery_run
+from bench.small_run import add_common_args
+from workflows.monitoring import discovery_wait
+from yourmoment.messages import workflow_id_for_process
+
+CLASS_ID = 82
+PRODUCTION_INTERVAL = 60
+
+
+def discovery_runs_per_hour(interval: int = PRODUCTION_INTERVAL, hours: int = 2) -> list[int]:
+    """Idle discovery runs in each of the first `hours` hours (the workflow's own backoff function)."""
+    runs = [0] * hours
+    t, streak = 0.0, 0
+    while t < hours * 3600:
+        runs[int(t // 3600)] += 1
+        streak += 1  # every run finds nothing
+        t += discovery_wait(interval, streak)
+    return runs
+
+
+def mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+async def start_all(h: Harness, process_ids: list[str], concurrency: int = 25) -> float:
+    began = time.monotonic()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(pid: str) -> None:
+        async with gate:
+            await h.start_direct(pid)
+
+    await asyncio.gather(*(one(pid) for pid in process_ids))
+    return time.monotonic() - began
+
+
+async def scale(processes: int = 100, logins: int = 10, interval: int = 10, duration: float = 120.0,
+                politeness: Politeness | None = None, database_url: str | None = None,
+                first_round_timeout: float = 900.0) -> dict[str, Any]:  # fmt: skip
+    p = politeness or Politeness()
+    async with Harness(politeness=p, database_url=database_url) as h:
+        names = [f"pupil-{i}" for i in range(min(logins, processes))]
+        h.add_logins(names, CLASS_ID)
+        for n in range(5):
+            h.add_article(CLASS_ID, n)
+        process_ids = [
+            h.create_process([names[i % len(names)]], str(CLASS_ID), discovery_interval_seconds=interval,
+                             max_duration_minutes=600, comment_on_existing=False)  # fmt: skip
+            for i in range(processes)
+        ]
+        worker = h.start_worker()
+        await asyncio.sleep(3)
+        idle_rss, idle_cpu = worker.rss_mb(), worker.cpu_seconds()
+        log(f"worker idle: {idle_rss:.0f} MB; starting {processes} processes")
+        began = time.monotonic()
+        start_s = await start_all(h, process_ids)
+
+        def lists() -> int:
+            return sum(1 for r in h.mm_state.stats()["requests"] if r["kind"] == "list")
+
+        await wait_until(lambda: lists() >= processes, first_round_timeout, "every first discovery", 1.0)
+        first_round_s = time.monotonic() - began
+        log(f"all {processes} processes discovered once; observing for {duration:.0f} s")
+        cpu0, wall0 = worker.cpu_seconds(), time.monotonic()
+        await asyncio.sleep(duration)
+        cpu_window, window = worker.cpu_seconds() - cpu0, time.monotonic() - wall0
+        rss, uss, peak = worker.rss_mb(), worker.uss_mb(), worker.peak_rss_mb()
+        server_rss = h.server.rss_mb()
+        stats = h.mm_state.stats()
+        histories = await fetch(h.client, [workflow_id_for_process(pid) for pid in process_ids])
+        observed = {
+            "processes": processes, "logins": len(names), "interval": interval, "duration": duration,
+            "window": window, "start_s": start_s, "first_round_s": first_round_s, "idle_rss": idle_rss,
+            "idle_cpu": idle_cpu, "rss": rss, "uss": uss, "peak": peak, "cpu_window": cpu_window,
+            "server_rss": server_rss,
+        }  # fmt: skip
+        return report(observed, histories, stats, p)
+
+
+def report(v: dict[str, Any], histories: list[HistoryFigures], stats: dict[str, Any], p: Politeness) -> dict[str, Any]:
+    processes, interval = v["processes"], v["interval"]
+    runs = sum(len(f.discovery_event_ids) for f in histories)
+    completed = sum(len(f.discovery_durations) for f in histories)
+    kinds = stats["by_kind"]
+    per_run = [x for x in (per_discovery_run(f) for f in histories) if x is not None]
+    events_per_run = mean([e for e, _ in per_run])
+    bytes_per_run = mean([b for _, b in per_run])
+    startup = mean([float(f.discovery_event_ids[0] - 1) for f in histories if f.discovery_event_ids])
+    hourly = discovery_runs_per_hour()
+    wft = [x for f in histories for x in f.workflow_task_latencies]
+    durations = [x for f in histories for x in f.discovery_durations]
+    cpu_per_run = v["cpu_window"] / max(1, runs - processes) if runs > processes else None
+
+    def per_hour(n_runs: int, plus: float = 0.0) -> float | None:
+        return None if events_per_run is None else round(plus + n_runs * events_per_run, 1)
+
+    return {
+        "benchmark": "scale",
+        "command": f"python -m bench.scale --processes {processes} --logins {v['logins']} --interval {interval} "
+        f"--duration {v['duration']:g}",
+        "parameters": {"processes": processes, "logins": v["logins"], "discovery_interval_seconds": interval,
+                       "observed_seconds": round(v["window"], 1), **p.as_dict()},  # fmt: skip
+        "seconds_to_start_all_workflows": round(v["start_s"], 2),
+        "seconds_until_every_first_discovery": round(v["first_round_s"], 1),
+        "worker": {
+            "rss_mb_before_processes": round(v["idle_rss"], 1),
+            "rss_mb_with_processes": round(v["rss"], 1),
+            "uss_mb_with_processes": round(v["uss"], 1),
+            "peak_rss_mb": round(v["peak"], 1),
+            "rss_kb_per_process": round((v["rss"] - v["idle_rss"]) * 1024 / processes, 1),
+            "cpu_seconds_in_window": round(v["cpu_window"], 2),
+            "cpu_percent_in_window": round(100 * v["cpu_window"] / v["window"], 1),
+            "cpu_ms_per_discovery_run": None if cpu_per_run is None else round(cpu_per_run * 1000, 1),
+        },
+        "temporal_dev_server_rss_mb": round(v["server_rss"], 1),
+        "workflow_task_latency_seconds": summary(wft, 4),
+        "discovery_activity_seconds_scheduled_to_completed": summary(durations, 2),
+        "discovery_runs": runs,
+        "discovery_runs_completed": completed,
+        "requests_by_kind": kinds,
+        "requests_per_idle_discovery": round(kinds["list"] / completed, 3) if completed else None,
+        "non_login_requests_per_discovery": round((stats["total"] - kinds["login"]) / completed, 3)
+        if completed
+        else None,
+        "pacing": pacing_report(stats["requests"], p.rate, p.burst),
+        "history": {
+            "events_per_idle_discovery_run": None if events_per_run is None else round(events_per_run, 2),
+            "history_bytes_per_idle_discovery_run": None if bytes_per_run is None else round(bytes_per_run),
+            "startup_events_before_first_discovery": None if startup is None else round(startup, 1),
+            "production_runs_per_hour": {"first_hour": hourly[0], "later_hours": hourly[1]},
+            "events_per_process_hour_first_hour": per_hour(hourly[0], startup or 0.0),
+            "events_per_process_hour_later": per_hour(hourly[1]),
+            "formula": "first hour: start-up events + runs(0..3600 s) × events per idle run; later: 6 × events "
+            "per idle run (interval 60 s · 2^(streak−1), capped at 600 s)",
+        },
+        "targets_met": {
+            "requests_per_idle_discovery_eq_1": completed > 0 and kinds["list"] == completed,
+            "worker_rss_lt_250_mb": v["rss"] < 250,
+        },
+        "machine": machine(),
+    }
+
+
+def human(r: dict[str, Any]) -> str:
+    w = r["worker"]
+    return (
+        f"scale: {r['parameters']['processes']} idle processes: worker {w['rss_mb_with_processes']} MB "
+        f"({w['rss_kb_per_process']} KB/process), CPU {w['cpu_percent_in_window']} %, WFT latency p95 "
+        f"{r['workflow_task_latency_seconds']['p95']} s, {r['history']['events_per_idle_discovery_run']} events "
+        f"per idle run, {r['requests_per_idle_discovery']} requests per idle discovery"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--processes", type=int, default=100, help="idle processes (default 100; try 1000)")
+    parser.add_argument("--logins", type=int, default=10, help="logins shared by the processes (default 10)")
+    parser.add_argument("--interval", type=int, default=10, help="discovery interval seconds (default 10)")
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds observed after the first round")
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    politeness = Politeness(args.rate, args.burst, 0.0)
+    result = asyncio.run(scale(args.processes, args.logins, args.interval, args.duration, politeness,
+                               args.database_url))  # fmt: skip
+    emit(result, human(result), args.json_out)
+
+
+if __name__ == "__main__":
+    main()
