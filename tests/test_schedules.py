@@ -75,15 +75,15 @@ async def test_apply_twice_is_idempotent_and_updates_a_changed_spec(dev_env, db_
     prefix = unique_prefix()
     settings = make_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=prefix)
     # An older version of the cleanup schedule: hourly, and paused by an operator.
-    cleanup_id = schedule_id(settings, DEFS["session-cleanup"])
-    stale = build_schedule(settings, DEFS["session-cleanup"])
+    cleanup_id = schedule_id(settings, DEFS["cleanup-expired-sessions"])
+    stale = build_schedule(settings, DEFS["cleanup-expired-sessions"])
     stale.spec.intervals[0].every = timedelta(hours=1)  # type: ignore[index]
     stale.state.paused = True
     await client.create_schedule(cleanup_id, stale)
     try:
         first = await apply_schedules(client, settings)
         assert {o.id: o.outcome for o in first} == {
-            schedule_id(settings, d): ("updated" if d.name == "session-cleanup" else "created")
+            schedule_id(settings, d): ("updated" if d.name == "cleanup-expired-sessions" else "created")
             for d in SCHEDULES
         }
         second = await apply_schedules(client, settings)
@@ -176,9 +176,9 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
         await apply_schedules(client, settings)
         unrecorded = None
         try:
-            result = await run_schedule_now(client, sid["session-cleanup"])
+            result = await run_schedule_now(client, sid["cleanup-expired-sessions"])
             assert result.counts == {"deactivated": 1}
-            result = await run_schedule_now(client, sid["session-purge"])
+            result = await run_schedule_now(client, sid["purge-old-sessions"])
             assert result.counts == {"purged": 1}
             with session_scope(db_url) as s:
                 remaining = {row.login_id: row.is_active for row in s.query(MyMomentSession)}

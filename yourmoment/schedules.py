@@ -33,7 +33,7 @@ RUN_TIMEOUT = timedelta(minutes=30)
 
 @dataclass(frozen=True)
 class ScheduleDef:
-    name: str  # the schedule id is `<TEMPORAL_TASK_QUEUE_PREFIX><name>`, e.g. yourmoment-session-cleanup
+    name: str  # the schedule id is `<TEMPORAL_TASK_QUEUE_PREFIX><name>`, e.g. yourmoment-cleanup-expired-sessions
     task: MaintenanceTask
     every: timedelta
     offset: timedelta | None
@@ -41,9 +41,9 @@ class ScheduleDef:
 
 
 SCHEDULES: tuple[ScheduleDef, ...] = (
-    ScheduleDef("session-cleanup", "expire_sessions", timedelta(minutes=5), None,
+    ScheduleDef("cleanup-expired-sessions", "expire_sessions", timedelta(minutes=5), None,
                 "mark myMoment sessions past their 24 h inactive"),
-    ScheduleDef("session-purge", "purge_sessions", timedelta(days=1), timedelta(hours=3),
+    ScheduleDef("purge-old-sessions", "purge_sessions", timedelta(days=1), timedelta(hours=3),
                 "delete inactive session records not saved for 30 days (03:00 UTC)"),
     ScheduleDef("retention", "retention_cleanup", timedelta(days=1), timedelta(hours=3, minutes=30),
                 "blank article texts older than RETENTION_DAYS, delete finished items older than "

@@ -203,7 +203,7 @@ def print_monitor(statuses: list[MonitorStatus], error: str | None, interval: fl
     refresh = f"; refresh every {interval:g} s, Ctrl-C to quit" if interval else ""
     print(f"yourMoment monitor {now:%Y-%m-%d %H:%M:%S} UTC: {len(statuses)} running{refresh}")
     if error:
-        print(f"{error}: counts from the database only")
+        print("Temporal not reachable: counts from the database only (details: 'starter.py health')")
     rows = [monitor_row(s, now) for s in statuses]
     columns = [
         "id",
