@@ -12,9 +12,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.deps import Dependencies
 from activities.errors import keep_alive, translate_errors
-from workflows.maintenance import MaintenanceInput, MaintenanceResult
 from yourmoment.errors import ConfigurationError
-from yourmoment.messages import QUEUE_MONITORING, MonitorResult, workflow_id_for_process
+from yourmoment.messages import (
+    QUEUE_MONITORING,
+    MaintenanceInput,
+    MaintenanceResult,
+    MonitorResult,
+    workflow_id_for_process,
+)
 from yourmoment.store import items, sessions
 from yourmoment.store.db import run_db
 from yourmoment.store.models import AIComment, CommentStatus, MonitoringProcess, ProcessStatus, utcnow

@@ -18,8 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.processes import WorkerProcess, base_env
 from tests.support import build_world, eventually, make_settings, running_worker, venv_binary
-from workflows.maintenance import MaintenanceResult
-from yourmoment.messages import MonitorInput, MonitorResult, workflow_id_for_process
+from yourmoment.messages import MaintenanceResult, MonitorInput, MonitorResult, workflow_id_for_process
 from yourmoment.schedules import SCHEDULES, apply_schedules, build_schedule, list_schedules, schedule_id
 from yourmoment.settings import Settings
 from yourmoment.store.db import session_scope

@@ -299,3 +299,25 @@ class MonitorResult(BaseModel):
     status: str
     reason: str
     counts: StatusCounts
+
+
+# --- maintenance (scheduled) ---------------------------------------------------------------------------
+
+# Each task is the name of the activity that does it (see workflows/options.py for queue and retry).
+MaintenanceTask = Literal[
+    "expire_sessions", "purge_sessions", "retention_cleanup", "health_check", "reconcile_processes"
+]  # fmt: skip
+
+
+class MaintenanceInput(BaseModel):
+    task: MaintenanceTask
+    queue_prefix: str = DEFAULT_QUEUE_PREFIX
+
+
+class MaintenanceResult(BaseModel):
+    """Counts for the Web UI and the logs (ids and numbers only, never texts or secrets)."""
+
+    task: str
+    counts: dict[str, int] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    healthy: bool = True

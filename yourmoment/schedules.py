@@ -22,8 +22,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.maintenance import MaintenanceInput, MaintenanceTask
-from yourmoment.messages import QUEUE_MAINTENANCE
+from yourmoment.messages import QUEUE_MAINTENANCE, MaintenanceInput, MaintenanceTask
 from yourmoment.settings import Settings
 
 WORKFLOW_NAME = "MaintenanceWorkflow"
