@@ -58,27 +58,29 @@ def site() -> Iterator[tuple[Any, Any, str, str]]:
         yield mm_state, llm_state, mm.url, llm.url
 
 
-def database_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
-    """SQLite by default; the PostgreSQL database when YOURMOMENT_TEST_DATABASE_URL is set (CI)."""
-    pg = os.environ.get("YOURMOMENT_TEST_E2E_DATABASE_URL") or os.environ.get("YOURMOMENT_TEST_DATABASE_URL")
-    if pg and os.environ.get("YOURMOMENT_E2E_POSTGRES"):
-        import sqlalchemy as sa
+def database_url(tmp_path, backend: str) -> str:  # type: ignore[no-untyped-def]
+    """SQLite, or the PostgreSQL test database (YOURMOMENT_TEST_DATABASE_URL, set by .ci/run), emptied."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'e2e.db'}"
+    pg = os.environ.get("YOURMOMENT_TEST_DATABASE_URL")
+    if not pg:
+        pytest.skip("PostgreSQL tests need YOURMOMENT_TEST_DATABASE_URL")
+    import sqlalchemy as sa
 
-        from yourmoment.store.db import normalize_url
+    from yourmoment.store.db import normalize_url
 
-        engine = sa.create_engine(normalize_url(pg))
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        engine.dispose()
-        return pg
-    return f"sqlite:///{tmp_path / 'e2e.db'}"
+    engine = sa.create_engine(normalize_url(pg))
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return pg
 
 
 @pytest.fixture
-def configured(tmp_path, dev_env, site):  # type: ignore[no-untyped-def]
+def configured(request, tmp_path, dev_env, site):  # type: ignore[no-untyped-def]
     """A user, two logins, a provider and a posting process, all made through starter.py."""
     _mm_state, _llm_state, mm_url, llm_url = site
-    db_url = database_url(tmp_path)
+    db_url = database_url(tmp_path, getattr(request, "param", "sqlite"))
     env = base_env(
         DATABASE_URL=db_url,
         YOURMOMENT_ENCRYPTION_KEY=generate_key(),
@@ -122,6 +124,7 @@ def status_json(env: dict[str, str], process_id: str) -> dict[str, Any]:
     return json.loads(out)
 
 
+@pytest.mark.parametrize("configured", ["sqlite", "postgres"], indirect=True)
 async def test_end_to_end_commenting_stop_and_restart(configured, site) -> None:
     env, process_id, _db_url = configured
     mm_state = site[0]
