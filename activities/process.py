@@ -67,6 +67,7 @@ class ProcessActivities:
                 max_duration_minutes=process.max_duration_minutes,
                 started_at=process.started_at,
                 max_articles=self.deps.settings.max_articles_per_request,
+                pace_comments=self.deps.settings.comment_rate_limit_seconds > 0,
             )
 
     @activity.defn(name="record_process")

@@ -74,10 +74,12 @@ class ArticleCommentWorkflow:
             await run_activity("generate_comment", gen_input, GenerateResult, p)
         if inp.generate_only:
             return ArticleWorkflowResult(item_id=inp.item_id, status="generated")
-        self._stage = "waiting for the login's comment slot"
-        slot = await run_activity("reserve_post_slot", ReserveSlotInput(login_id=inp.login_id), ReserveSlotResult, p)
-        if slot.wait_seconds > 0:
-            await workflow.sleep(timedelta(seconds=slot.wait_seconds))
+        if inp.pace_comments:
+            self._stage = "waiting for the login's comment slot"
+            slot = await run_activity("reserve_post_slot", ReserveSlotInput(login_id=inp.login_id),
+                                      ReserveSlotResult, p)  # fmt: skip
+            if slot.wait_seconds > 0:
+                await workflow.sleep(timedelta(seconds=slot.wait_seconds))
         self._stage = "posting"
         post = start_activity("post_comment", PostInput(item_id=inp.item_id, hide=inp.hide), PostResultMsg, p)
         try:

@@ -277,7 +277,7 @@ class MonitoringProcessWorkflow:
         child_input = ArticleWorkflowInput(
             item_id=item.item_id, process_id=cfg.process_id, login_id=item.login_id, article_id=item.article_id,
             prompt_slot=item.prompt_slot, prompts=cfg.prompts, generate_only=cfg.generate_only,
-            hide=cfg.hide_comments, queue_prefix=self._prefix,
+            hide=cfg.hide_comments, queue_prefix=self._prefix, pace_comments=cfg.pace_comments,
         )  # fmt: skip
         try:
             handle = await workflow.start_child_workflow(

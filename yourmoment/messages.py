@@ -65,6 +65,7 @@ class ProcessConfig(BaseModel):
     max_duration_minutes: int
     started_at: datetime
     max_articles: int
+    pace_comments: bool = True  # False when COMMENT_RATE_LIMIT_SECONDS is 0: no slot to reserve
 
 
 class LoadProcessInput(BaseModel):
@@ -129,6 +130,7 @@ class ArticleWorkflowInput(BaseModel):
     generate_only: bool
     hide: bool
     queue_prefix: str = DEFAULT_QUEUE_PREFIX
+    pace_comments: bool = True
 
 
 class ArticleWorkflowResult(BaseModel):

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Off for a Temporal service where YourMomentProcessId/YourMomentStatus are not registered.
     temporal_search_attributes: bool = True
     metrics_port: int | None = None
+    # Workflows kept in a worker's memory. Idle processes beyond this are evicted and replayed on
+    # their next timer: less memory (about 0.5 MB each), a little more CPU.
+    worker_max_cached_workflows: int = Field(300, ge=0)
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

@@ -72,6 +72,7 @@ def build_workers(client: Client, settings: Settings, queues: list[str], concurr
                 workflows=workflows,
                 activities=acts,
                 max_concurrent_activities=concurrency,
+                max_cached_workflows=settings.worker_max_cached_workflows,
                 graceful_shutdown_timeout=timedelta(seconds=30),
             )
         )
