@@ -146,6 +146,8 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": sys.version.split()[0],
+        # Other work on the machine skews CPU and latency figures: the load is recorded with them.
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -339,8 +341,8 @@ class Harness:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     async def __aenter__(self) -> Harness:
-        self._tmp = Path(tempfile.mkdtemp(prefix="yourmoment-bench-"))
-        self.database_url = self.database_url or f"sqlite:///{self._tmp / 'bench.db'}"
+        self.tmp = Path(tempfile.mkdtemp(prefix="yourmoment-bench-"))
+        self.database_url = self.database_url or f"sqlite:///{self.tmp / 'bench.db'}"
         upgrade(self.database_url)
         self.key = generate_key()
         self.mm_state = mymoment_server.MyMomentState()
@@ -350,7 +352,7 @@ class Harness:
             serve_in_thread(llm_server.create_app(self.llm_state)),
         ]
         self.mm_url, self.llm_url = self._servers[0].url, self._servers[1].url
-        self.server = DevServer(self._tmp / "temporal.log")
+        self.server = DevServer(self.tmp / "temporal.log")
         self.client: Client = await self.server.connect()
         self.temporal_address = self.server.address
         self.prefix = f"bench{uuid.uuid4().hex[:6]}-"
@@ -370,7 +372,7 @@ class Harness:
         self.server.stop()
         for server in self._servers:
             server.stop()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     # --- configuration through the store layer --------------------------------------------------------
 
@@ -447,7 +449,7 @@ class Harness:
         return env
 
     def start_worker(self, *args: str) -> WorkerProc:
-        worker = WorkerProc(self.child_env(), self._tmp, *(args or self.worker_args))
+        worker = WorkerProc(self.child_env(), self.tmp, *(args or self.worker_args))
         worker.start()
         self.workers.append(worker)
         return worker
@@ -460,7 +462,7 @@ class Harness:
         """`python starter.py start ID`, the user's route."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable, str(REPO / "starter.py"), "start", process_id, "--json",
-            cwd=self._tmp, env=self.child_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            cwd=self.tmp, env=self.child_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, err = await proc.communicate()
         if proc.returncode != 0:

@@ -27,7 +27,7 @@ def payload_bytes(message: Message) -> int:
             continue
         if descriptor.message_type.GetOptions().map_entry:
             values = value.values()
-        elif descriptor.label == descriptor.LABEL_REPEATED:
+        elif descriptor.is_repeated:
             values = value
         else:
             values = [value]
@@ -49,8 +49,10 @@ class HistoryFigures:
     payload_bytes: int
     by_type: Counter[str]
     workflow_task_latencies: list[float] = field(default_factory=list)  # scheduled → started, seconds
+    workflow_task_scheduled: list[float] = field(default_factory=list)  # when each of those was scheduled
     discovery_event_ids: list[int] = field(default_factory=list)  # ActivityTaskScheduled of discovery
     discovery_durations: list[float] = field(default_factory=list)  # scheduled → completed, seconds
+    discovery_completed: list[float] = field(default_factory=list)  # when each of those completed
     cumulative_bytes: list[int] = field(default_factory=list)  # history bytes up to each event
 
 
@@ -71,6 +73,7 @@ def analyse(workflow_id: str, events: Sequence[HistoryEvent]) -> HistoryFigures:
             sched = event.workflow_task_started_event_attributes.scheduled_event_id
             if sched in scheduled_at:
                 figures.workflow_task_latencies.append(when - scheduled_at[sched])
+                figures.workflow_task_scheduled.append(scheduled_at[sched])
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             if event.activity_task_scheduled_event_attributes.activity_type.name == DISCOVERY_ACTIVITY:
                 figures.discovery_event_ids.append(event.event_id)
@@ -79,6 +82,7 @@ def analyse(workflow_id: str, events: Sequence[HistoryEvent]) -> HistoryFigures:
             sched = event.activity_task_completed_event_attributes.scheduled_event_id
             if sched in discovery_scheduled:
                 figures.discovery_durations.append(when - discovery_scheduled[sched])
+                figures.discovery_completed.append(when)
     return figures
 
 

@@ -63,10 +63,13 @@ async def scale(processes: int = 100, logins: int = 10, interval: int = 10, dura
         h.add_logins(names, CLASS_ID)
         for n in range(5):
             h.add_article(CLASS_ID, n)
+        spec = {
+            "discovery_interval_seconds": interval,
+            "max_duration_minutes": 600,
+            "comment_on_existing": False,
+        }
         process_ids = [
-            h.create_process([names[i % len(names)]], str(CLASS_ID), discovery_interval_seconds=interval,
-                             max_duration_minutes=600, comment_on_existing=False)  # fmt: skip
-            for i in range(processes)
+            h.create_process([names[i % len(names)]], str(CLASS_ID), **spec) for i in range(processes)
         ]
         worker = h.start_worker()
         await asyncio.sleep(3)
@@ -81,23 +84,27 @@ async def scale(processes: int = 100, logins: int = 10, interval: int = 10, dura
         await wait_until(lambda: lists() >= processes, first_round_timeout, "every first discovery", 1.0)
         first_round_s = time.monotonic() - began
         log(f"all {processes} processes discovered once; observing for {duration:.0f} s")
-        cpu0, wall0 = worker.cpu_seconds(), time.monotonic()
+        cpu0, wall0, window_began = worker.cpu_seconds(), time.monotonic(), time.time()
         await asyncio.sleep(duration)
-        cpu_window, window = worker.cpu_seconds() - cpu0, time.monotonic() - wall0
+        cpu_window, window, window_ended = worker.cpu_seconds() - cpu0, time.monotonic() - wall0, time.time()
         rss, uss, peak = worker.rss_mb(), worker.uss_mb(), worker.peak_rss_mb()
         server_rss = h.server.rss_mb()
+        # The worker drains and stops first, so requests and completed discoveries are counted alike.
+        h.stop_worker(worker)
         stats = h.mm_state.stats()
         histories = await fetch(h.client, [workflow_id_for_process(pid) for pid in process_ids])
         observed = {
             "processes": processes, "logins": len(names), "interval": interval, "duration": duration,
             "window": window, "start_s": start_s, "first_round_s": first_round_s, "idle_rss": idle_rss,
             "idle_cpu": idle_cpu, "rss": rss, "uss": uss, "peak": peak, "cpu_window": cpu_window,
-            "server_rss": server_rss,
+            "server_rss": server_rss, "window_began": window_began, "window_ended": window_ended,
         }  # fmt: skip
         return report(observed, histories, stats, p)
 
 
-def report(v: dict[str, Any], histories: list[HistoryFigures], stats: dict[str, Any], p: Politeness) -> dict[str, Any]:
+def report(
+    v: dict[str, Any], histories: list[HistoryFigures], stats: dict[str, Any], p: Politeness
+) -> dict[str, Any]:
     processes, interval = v["processes"], v["interval"]
     runs = sum(len(f.discovery_event_ids) for f in histories)
     completed = sum(len(f.discovery_durations) for f in histories)
@@ -108,8 +115,13 @@ def report(v: dict[str, Any], histories: list[HistoryFigures], stats: dict[str, 
     startup = mean([float(f.discovery_event_ids[0] - 1) for f in histories if f.discovery_event_ids])
     hourly = discovery_runs_per_hour()
     wft = [x for f in histories for x in f.workflow_task_latencies]
+    wft_idle = [x for f in histories
+                for x, t in zip(f.workflow_task_latencies, f.workflow_task_scheduled, strict=True)
+                if t >= v["window_began"]]  # fmt: skip
     durations = [x for f in histories for x in f.discovery_durations]
-    cpu_per_run = v["cpu_window"] / max(1, runs - processes) if runs > processes else None
+    in_window = sum(1 for f in histories for t in f.discovery_completed
+                    if v["window_began"] <= t <= v["window_ended"])  # fmt: skip
+    cpu_per_run = v["cpu_window"] / in_window if in_window else None
 
     def per_hour(n_runs: int, plus: float = 0.0) -> float | None:
         return None if events_per_run is None else round(plus + n_runs * events_per_run, 1)
@@ -118,8 +130,13 @@ def report(v: dict[str, Any], histories: list[HistoryFigures], stats: dict[str, 
         "benchmark": "scale",
         "command": f"python -m bench.scale --processes {processes} --logins {v['logins']} --interval {interval} "
         f"--duration {v['duration']:g}",
-        "parameters": {"processes": processes, "logins": v["logins"], "discovery_interval_seconds": interval,
-                       "observed_seconds": round(v["window"], 1), **p.as_dict()},  # fmt: skip
+        "parameters": {
+            "processes": processes,
+            "logins": v["logins"],
+            "discovery_interval_seconds": interval,
+            "observed_seconds": round(v["window"], 1),
+            **p.as_dict(),
+        },
         "seconds_to_start_all_workflows": round(v["start_s"], 2),
         "seconds_until_every_first_discovery": round(v["first_round_s"], 1),
         "worker": {
@@ -130,10 +147,12 @@ def report(v: dict[str, Any], histories: list[HistoryFigures], stats: dict[str, 
             "rss_kb_per_process": round((v["rss"] - v["idle_rss"]) * 1024 / processes, 1),
             "cpu_seconds_in_window": round(v["cpu_window"], 2),
             "cpu_percent_in_window": round(100 * v["cpu_window"] / v["window"], 1),
+            "discovery_runs_in_window": in_window,
             "cpu_ms_per_discovery_run": None if cpu_per_run is None else round(cpu_per_run * 1000, 1),
         },
         "temporal_dev_server_rss_mb": round(v["server_rss"], 1),
         "workflow_task_latency_seconds": summary(wft, 4),
+        "workflow_task_latency_seconds_idle_window": summary(wft_idle, 4),
         "discovery_activity_seconds_scheduled_to_completed": summary(durations, 2),
         "discovery_runs": runs,
         "discovery_runs_completed": completed,
@@ -177,7 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, default=100, help="idle processes (default 100; try 1000)")
     parser.add_argument("--logins", type=int, default=10, help="logins shared by the processes (default 10)")
     parser.add_argument("--interval", type=int, default=10, help="discovery interval seconds (default 10)")
-    parser.add_argument("--duration", type=float, default=120.0, help="seconds observed after the first round")
+    parser.add_argument(
+        "--duration", type=float, default=120.0, help="seconds observed after the first round"
+    )
     add_common_args(parser)
     args = parser.parse_args(argv)
     politeness = Politeness(args.rate, args.burst, 0.0)

@@ -96,7 +96,9 @@ async def small_run(articles: int = 3, politeness: Politeness | None = None, dat
         runs: dict[str, dict[str, Any]] = {}
         for phase in ("cold", "warm"):
             # The warm run's articles are new; the cold run's stay on the tab (already commented: set aside).
-            ids = [h.add_article(CLASS_ID, n) for n in range(len(runs) * articles, (len(runs) + 1) * articles)]
+            ids = [
+                h.add_article(CLASS_ID, n) for n in range(len(runs) * articles, (len(runs) + 1) * articles)
+            ]
             process_id = h.create_process([LOGIN], str(CLASS_ID))
             worker = h.start_worker()
             log(f"{phase} run: worker ready in {worker.startup_s:.2f} s; starting process")
@@ -136,7 +138,9 @@ def human(result: dict[str, Any]) -> str:
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=2.0, help="SCRAPING_RATE_LIMIT (default 2)")
     parser.add_argument("--burst", type=int, default=5, help="SCRAPING_BURST_LIMIT (default 5)")
-    parser.add_argument("--database-url", help="a scratch PostgreSQL database instead of a temporary SQLite file")
+    parser.add_argument(
+        "--database-url", help="a scratch PostgreSQL database instead of a temporary SQLite file"
+    )
     parser.add_argument("--json-out", help="also write the JSON here")
 
 

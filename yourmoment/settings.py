@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     metrics_port: int | None = None
     # Workflows kept in a worker's memory. Idle processes beyond this are evicted and replayed on
     # their next timer: less memory (about 0.5 MB each), a little more CPU.
-    worker_max_cached_workflows: int = Field(300, ge=0)
+    worker_max_cached_workflows: int = Field(1000, ge=0)
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

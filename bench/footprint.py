@@ -1,0 +1,134 @@
+"""Footprint: worker start-up time to first poll, memory of a worker serving every task queue, CPU of a small run.
+
+`python -m bench.footprint [--starts 3] [--json-out FILE]`
+
+Start-up is measured twice per start: until the worker prints "worker ready" (its pollers are running),
+and until the Temporal server lists the worker as a poller of its monitoring task queue. Each start uses
+its own task-queue prefix, so an earlier worker's poller record cannot answer for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+import uuid
+from typing import Any
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+from bench.common import CELERY_REFERENCE, Harness, Politeness, WorkerProc, emit, log, machine
+from bench.small_run import CLASS_ID, LOGIN, add_common_args, measure_run
+from yourmoment.messages import QUEUE_MONITORING
+
+SETTLE_SECONDS = 5.0
+
+
+async def has_poller(h: Harness, task_queue: str) -> bool:
+    request = DescribeTaskQueueRequest(
+        namespace="default", task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )  # fmt: skip
+    response = await h.client.workflow_service.describe_task_queue(request)
+    return bool(response.pollers)
+
+
+async def one_start(h: Harness) -> dict[str, float]:
+    """A worker with a fresh queue prefix: seconds to 'worker ready', to the server's first poll; RSS."""
+    prefix = f"fp{uuid.uuid4().hex[:6]}-"
+    env = {**h.child_env(), "TEMPORAL_TASK_QUEUE_PREFIX": prefix}
+    worker = WorkerProc(env, h.tmp)
+    began = time.monotonic()
+    poll_seen: float | None = None
+
+    async def watch() -> None:
+        nonlocal poll_seen
+        while not await has_poller(h, f"{prefix}{QUEUE_MONITORING}"):
+            await asyncio.sleep(0.02)
+        poll_seen = time.monotonic() - began
+
+    watcher = asyncio.create_task(watch())
+    ready = await asyncio.to_thread(worker.start)
+    await asyncio.wait_for(watcher, 30)
+    await asyncio.sleep(SETTLE_SECONDS)
+    figures = {
+        "ready_s": ready,
+        "first_poll_s": poll_seen or 0.0,
+        "rss_mb": worker.rss_mb(),
+        "uss_mb": worker.uss_mb(),
+    }
+    worker.terminate()
+    return figures
+
+
+async def footprint(
+    starts: int = 3, politeness: Politeness | None = None, database_url: str | None = None
+) -> dict[str, Any]:
+    p = politeness or Politeness()
+    async with Harness(politeness=p, database_url=database_url) as h:
+        samples = [await one_start(h) for _ in range(starts)]
+        log(f"{starts} starts measured; now the small run (cold) for CPU seconds")
+        h.add_logins([LOGIN], CLASS_ID)
+        ids = [h.add_article(CLASS_ID, n) for n in range(3)]
+        process_id = h.create_process([LOGIN], str(CLASS_ID))
+        worker = h.start_worker()
+        cpu_at_start = worker.cpu_seconds()
+        run = await measure_run(h, worker, process_id, ids, via_cli=True, timeout=180)
+
+    def med(key: str) -> float:
+        return round(statistics.median(s[key] for s in samples), 2)
+
+    return {
+        "benchmark": "footprint",
+        "command": f"python -m bench.footprint --starts {starts}",
+        "parameters": {"starts": starts, "task_queues": "all", **p.as_dict()},
+        "startup_seconds_to_ready": {
+            "median": med("ready_s"),
+            "all": [round(s["ready_s"], 2) for s in samples],
+        },
+        "startup_seconds_to_first_poll": {
+            "median": med("first_poll_s"),
+            "all": [round(s["first_poll_s"], 2) for s in samples],
+        },
+        "idle_worker_rss_mb": med("rss_mb"),
+        "idle_worker_uss_mb": med("uss_mb"),
+        "small_run": {
+            "worker_cpu_seconds_for_start_up": round(cpu_at_start, 2),
+            "worker_cpu_seconds_start_to_all_posted": run["worker_cpu_seconds_to_all_posted"],
+            "worker_cpu_seconds_incl_stop": run["worker_cpu_seconds_incl_stop"],
+            "worker_peak_rss_mb": run["worker_peak_rss_mb"],
+            "seconds_start_to_all_posted": run["seconds_start_to_all_posted"],
+        },
+        "targets_met": {
+            "worker_rss_lt_250_mb": max(s["rss_mb"] for s in samples) < 250
+            and run["worker_peak_rss_mb"] < 250,
+            "startup_le_2_s": med("first_poll_s") <= 2.0,
+        },
+        "celery_reference": CELERY_REFERENCE,
+        "machine": machine(),
+    }
+
+
+def human(r: dict[str, Any]) -> str:
+    return (
+        f"footprint: start-up {r['startup_seconds_to_first_poll']['median']} s to first poll, idle worker "
+        f"{r['idle_worker_rss_mb']} MB RSS, small run {r['small_run']['worker_cpu_seconds_incl_stop']} CPU s "
+        f"(peak {r['small_run']['worker_peak_rss_mb']} MB)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.footprint", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--starts", type=int, default=3, help="worker starts to measure (median reported)")
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    result = asyncio.run(footprint(args.starts, Politeness(args.rate, args.burst, 0.0), args.database_url))
+    emit(result, human(result), args.json_out)
+
+
+if __name__ == "__main__":
+    main()

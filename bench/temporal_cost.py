@@ -1,0 +1,120 @@
+"""Temporal cost: history events and payload bytes per article (article workflows + share of the monitor).
+
+`python -m bench.temporal_cost [--articles 5] [--json-out FILE]`
+
+One login, N articles, posting on, instant LLM; after every comment is posted the process is stopped and
+each workflow's history is read. Payloads are measured as the worker writes them (no payload codec).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from bench.common import Harness, Politeness, emit, log, machine, wait_until
+from bench.history import HistoryFigures, fetch, totals
+from bench.small_run import add_common_args
+from yourmoment.messages import workflow_id_for_item, workflow_id_for_process
+from yourmoment.store import items
+from yourmoment.store.db import session_scope
+
+CLASS_ID = 82
+LOGIN = "pupil-1"
+CHILD_EVENTS = ("START_CHILD_WORKFLOW_EXECUTION_INITIATED", "CHILD_WORKFLOW_EXECUTION_STARTED",
+                "CHILD_WORKFLOW_EXECUTION_COMPLETED")  # fmt: skip
+
+
+def article_workflow_ids(h: Harness, process_id: str) -> list[str]:
+    with session_scope(h.database_url) as session:  # type: ignore[arg-type]
+        rows = items.list_items(session, process_id)
+        return [
+            workflow_id_for_item(process_id, r.login_id, r.mymoment_article_id, r.prompt_slot) for r in rows
+        ]
+
+
+def mean(values: list[int]) -> float:
+    return round(sum(values) / len(values), 1) if values else 0.0
+
+
+async def temporal_cost(articles: int = 5, politeness: Politeness | None = None,
+                        database_url: str | None = None) -> dict[str, Any]:  # fmt: skip
+    p = politeness or Politeness()
+    async with Harness(politeness=p, database_url=database_url) as h:
+        h.add_logins([LOGIN], CLASS_ID)
+        ids = [h.add_article(CLASS_ID, n) for n in range(articles)]
+        process_id = h.create_process([LOGIN], str(CLASS_ID))
+        h.start_worker()
+        await h.start_direct(process_id)
+        await wait_until(lambda: h.counts(process_id)["posted"] >= len(ids), 300, f"{len(ids)} posted", 0.2)
+        await h.stop_process(process_id)
+        log(f"{articles} comments posted, process stopped; reading histories")
+        article_ids = article_workflow_ids(h, process_id)
+        per_article = await fetch(h.client, article_ids)
+        monitor = (await fetch(h.client, [workflow_id_for_process(process_id)]))[0]
+        return report(articles, per_article, monitor, p)
+
+
+def report(
+    articles: int, per_article: list[HistoryFigures], monitor: HistoryFigures, p: Politeness
+) -> dict[str, Any]:
+    child_events = sum(monitor.by_type[name] for name in CHILD_EVENTS)
+    share_events = monitor.events / articles
+    share_payload = monitor.payload_bytes / articles
+    article_events = mean([f.events for f in per_article])
+    article_payload = mean([f.payload_bytes for f in per_article])
+    return {
+        "benchmark": "temporal_cost",
+        "command": f"python -m bench.temporal_cost --articles {articles}",
+        "parameters": {"articles": articles, "logins": 1, "payload_codec": False, **p.as_dict()},
+        "article_workflow": {
+            "events_mean": article_events,
+            "history_bytes_mean": mean([f.history_bytes for f in per_article]),
+            "payload_bytes_mean": article_payload,
+            "events_by_type_total": totals(per_article)["events_by_type"],
+        },
+        "monitoring_workflow": {
+            "events": monitor.events,
+            "history_bytes": monitor.history_bytes,
+            "payload_bytes": monitor.payload_bytes,
+            "child_workflow_events": child_events,
+            "events_by_type": dict(sorted(monitor.by_type.items())),
+            "share_per_article_events": round(share_events, 1),
+            "share_per_article_payload_bytes": round(share_payload),
+        },
+        "per_article": {
+            "events": round(article_events + share_events, 1),
+            "payload_bytes": round(article_payload + share_payload),
+            "history_bytes": round(
+                mean([f.history_bytes for f in per_article]) + monitor.history_bytes / articles
+            ),
+            "note": "article workflow + the monitoring run's events divided by the articles it handled "
+            "(that share includes the run's fixed start, discovery and stop events)",
+        },
+        "machine": machine(),
+    }
+
+
+def human(r: dict[str, Any]) -> str:
+    a, m, t = r["article_workflow"], r["monitoring_workflow"], r["per_article"]
+    return (
+        f"temporal cost: {t['events']} events and {t['payload_bytes']} payload bytes per article "
+        f"(article workflow {a['events_mean']} events / {a['payload_bytes_mean']:.0f} B; monitor "
+        f"{m['events']} events / {m['payload_bytes']} B for {r['parameters']['articles']} articles)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.temporal_cost", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--articles", type=int, default=5)
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    result = asyncio.run(
+        temporal_cost(args.articles, Politeness(args.rate, args.burst, 0.0), args.database_url)
+    )
+    emit(result, human(result), args.json_out)
+
+
+if __name__ == "__main__":
+    main()
