@@ -8,7 +8,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,8 +26,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from imitation import llm_server, mymoment_server
+from imitation.mymoment_server import peak_in_window
 from imitation.serve import BackgroundServer, serve_in_thread
 from yourmoment.crypto import Encryptor, generate_key
+from yourmoment.devserver import free_port, temporal_binary
 from yourmoment.messages import (
     QUEUE_MONITORING,
     SEARCH_ATTR_PROCESS_ID,
@@ -79,17 +80,6 @@ def summary(values: Sequence[float], digits: int = 3) -> dict[str, float | int |
         "p95": r(percentile(values, 95)),
         "max": r(max(values) if values else None),
     }
-
-
-def peak_in_window(times: Iterable[float], window: float) -> int:
-    """Largest number of timestamps in any half-open window [t, t + window) (as the imitation counts)."""
-    ordered = sorted(times)
-    best = start = 0
-    for end, t in enumerate(ordered):
-        while ordered[start] <= t - window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def pacing_excess(times: Iterable[float], rate: float, burst: int) -> float:
@@ -272,20 +262,6 @@ class Politeness:
     def as_dict(self) -> dict[str, float]:
         return {"scraping_rate_limit": self.rate, "scraping_burst_limit": self.burst,
                 "comment_rate_limit_seconds": self.comment_interval}  # fmt: skip
-
-
-def temporal_binary() -> str:
-    candidate = Path(sys.executable).parent / "temporal"
-    found = str(candidate) if candidate.exists() else shutil.which("temporal")
-    if not found:
-        raise RuntimeError("the temporal CLI is missing: install the project (make venv)")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class DevServer:

@@ -544,7 +544,7 @@ class MyMomentState:
             # Requests without a login are counted under "".
             "by_login": dict(Counter(e.login or "" for e in entries)),
             "logins": logins,
-            "peak_rps_1s": _peak_in_window([e.t for e in entries], 1.0),
+            "peak_rps_1s": peak_in_window([e.t for e in entries], 1.0),
             "requests": [e.as_dict() for e in entries],
         }
 
@@ -554,7 +554,7 @@ class MyMomentState:
             self.logins.clear()
 
 
-def _peak_in_window(times: list[float], window: float) -> int:
+def peak_in_window(times: list[float], window: float) -> int:
     """Largest number of timestamps inside any half-open window [t, t + window)."""
     times = sorted(times)
     best = start = 0
