@@ -22,13 +22,19 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 
 from imitation import llm_server, mymoment_server
 from imitation.serve import serve_in_thread
 from tests.processes import WorkerProcess, base_env, run_starter
 from tests.support import venv_binary
 from yourmoment.crypto import generate_key
-from yourmoment.messages import SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS, workflow_id_for_process
+from yourmoment.messages import (
+    SEARCH_ATTR_PROCESS_ID,
+    SEARCH_ATTR_STATUS,
+    workflow_id_for_item,
+    workflow_id_for_process,
+)
 from yourmoment.store import items
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import MonitoringProcess, MyMomentLogin
@@ -91,7 +97,9 @@ class DevServer:
                 return
             except Exception:
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"dev server not ready after {timeout:.0f} s: {self.log_tail()}") from None
+                    raise AssertionError(
+                        f"dev server not ready after {timeout:.0f} s: {self.log_tail()}"
+                    ) from None
                 await asyncio.sleep(0.2)
 
     def stop(self, hard: bool = False, timeout: float = 30.0) -> None:
@@ -105,8 +113,9 @@ class DevServer:
             self.proc.kill()
             self.proc.wait(10)
 
-    async def restart(self, hard: bool, down_seconds: float) -> None:
+    async def restart(self, hard: bool, down_seconds: float, while_down: Callable[[], object] = list) -> None:
         self.stop(hard=hard)
+        while_down()
         await asyncio.sleep(down_seconds)
         await self.start()
         self.restarts += 1
@@ -131,14 +140,16 @@ class Site:
 
 @contextmanager
 def imitations(login_names: list[str]) -> Iterator[Site]:
+    """Fresh myMoment and LLM imitations for one drill: class 82 and one pupil account per login name."""
     mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
     mm_state.add_class(CLASS_ID, "Beispielklasse A", "Testschule")
     usernames = {name: f"pupil-{name}" for name in login_names}
     for username in usernames.values():
         mm_state.add_account(username, PASSWORD, "pupil", [CLASS_ID])
-    with serve_in_thread(mymoment_server.create_app(mm_state)) as mm, serve_in_thread(
-        llm_server.create_app(llm_state)
-    ) as llm:
+    with (
+        serve_in_thread(mymoment_server.create_app(mm_state)) as mm,
+        serve_in_thread(llm_server.create_app(llm_state)) as llm,
+    ):
         yield Site(mm_state, llm_state, mm.url, llm.url, usernames)
 
 
@@ -181,9 +192,10 @@ class Deployment:
             except subprocess.TimeoutExpired:
                 worker.kill()
 
-    def worker_log_tail(self, lines: int = 30) -> str:
-        tails = [f"--- worker {i} ---\n" + "".join(w.output[-lines:]) for i, w in enumerate(self.workers)]
-        return "\n".join(tails)
+    def worker_log_tail(self, lines: int = 25) -> str:
+        """The end of the newest workers' output (older ones were killed or replaced)."""
+        newest = list(enumerate(self.workers))[-2:]
+        return "\n".join(f"--- worker {i} ---\n" + "".join(w.output[-lines:]) for i, w in newest)
 
     def starter(self, *args: str, stdin: str | None = None) -> str:
         code, out, err = run_starter(self.env, *args, stdin=stdin)
@@ -222,7 +234,9 @@ def configure(env: dict[str, str], db_url: str, site: Site, interval: int = 5) -
     deployment.starter("db", "upgrade")
     deployment.starter("user", "add", "teacher@example.org")
     for name, username in site.usernames.items():
-        deployment.starter("login", "add", name, "--username", username, "--password-stdin", stdin=PASSWORD + "\n")
+        deployment.starter(
+            "login", "add", name, "--username", username, "--password-stdin", stdin=PASSWORD + "\n"
+        )
     deployment.starter("provider", "add", "local", "--provider", "openai-compatible", "--model", "imitation",
                        "--base-url", f"{site.llm_url}/v1")  # fmt: skip
     deployment.starter("template", "seed")
@@ -252,8 +266,9 @@ def item_rows(db_url: str, process_id: str) -> list[dict[str, Any]]:
     with session_scope(db_url) as session:
         names = dict(session.execute(select(MyMomentLogin.id, MyMomentLogin.name)).all())
         return [
-            {"id": i.id, "login": names.get(i.login_id), "article_id": int(i.mymoment_article_id),
-             "status": i.status, "error": i.error, "attempts": i.attempts}
+            {"id": i.id, "login": names.get(i.login_id), "login_id": i.login_id,
+             "article_id": int(i.mymoment_article_id), "prompt_slot": i.prompt_slot, "status": i.status,
+             "error": i.error, "attempts": i.attempts}
             for i in items.list_items(session, process_id)
         ]  # fmt: skip
 
@@ -281,18 +296,62 @@ async def wait_until(
         await asyncio.sleep(poll)
 
 
-async def wait_until_settled(deployment: Deployment, expected: int, timeout: float) -> None:
-    """Every expected work item exists and has left the in-between states."""
+# An unsettled item without a healthy running article workflow for this long is stuck: every retry
+# (the heartbeat timeout of a killed worker's activity is 20 s) has had its chance by then.
+ORPHAN_AFTER_S = 45.0
 
-    def settled() -> bool:
-        rows = item_rows(deployment.db_url, deployment.process_id)
-        return len(rows) >= expected and not any(r["status"] in IN_BETWEEN for r in rows)
 
-    def explain() -> str:
-        return (f"items: {status_counts(deployment.db_url, deployment.process_id)} (expected {expected})\n"
-                f"{deployment.worker_log_tail()}")  # fmt: skip
+async def wait_until_settled(deployment: Deployment, client: Client, expected: int, timeout: float) -> None:
+    """Every expected work item exists and has left the in-between states. Fails early when an item
+    stays without a healthy article workflow; the message names each unsettled item with its workflow's state."""
+    orphans: dict[str, float] = {}  # item id -> first seen without a healthy article workflow
+    last_look = 0.0
 
-    await wait_until(settled, timeout, f"{expected} settled work items", explain)
+    def unsettled() -> list[dict[str, Any]]:
+        return [r for r in item_rows(deployment.db_url, deployment.process_id) if r["status"] in IN_BETWEEN]
+
+    async def settled() -> bool:
+        nonlocal last_look
+        open_rows = unsettled()
+        if len(item_rows(deployment.db_url, deployment.process_id)) >= expected and not open_rows:
+            return True
+        if time.monotonic() - last_look >= 5:
+            last_look = time.monotonic()
+            for row in open_rows:
+                if await child_state(client, deployment, row) != "RUNNING":
+                    orphans.setdefault(row["id"], last_look)
+                else:
+                    orphans.pop(row["id"], None)
+        if any(last_look - seen >= ORPHAN_AFTER_S for seen in orphans.values()):
+            raise AssertionError(f"stuck work items: no healthy article workflow for {ORPHAN_AFTER_S:.0f} s")
+        return False
+
+    try:
+        await wait_until(settled, timeout, f"{expected} settled work items")
+    except AssertionError as exc:
+        lines = [
+            str(exc),
+            f"items: {status_counts(deployment.db_url, deployment.process_id)} (expected {expected})",
+        ]
+        for row in unsettled()[:10]:
+            lines.append(f"  {row['status']} item {row['id']} article {row['article_id']} attempts "
+                         f"{row['attempts']}: article workflow {await child_state(client, deployment, row)}")  # fmt: skip
+        raise AssertionError("\n".join([*lines, deployment.worker_log_tail()])) from None
+
+
+async def child_state(client: Client, deployment: Deployment, row: dict[str, Any]) -> str:
+    """The item's article workflow: RUNNING when healthy, else why not ("none": never started)."""
+    wf_id = workflow_id_for_item(
+        deployment.process_id, row["login_id"], str(row["article_id"]), row["prompt_slot"]
+    )
+    try:
+        desc = await client.get_workflow_handle(wf_id).describe()
+    except RPCError as exc:
+        return "none" if exc.status == RPCStatusCode.NOT_FOUND else f"unknown ({exc.status.name})"
+    task = desc.raw_description.pending_workflow_task
+    if desc.status == WorkflowExecutionStatus.RUNNING and task.attempt >= 3:
+        return f"RUNNING but its workflow task fails (attempt {task.attempt}; see the worker log)"
+    return desc.status.name if desc.status else "unknown"
 
 
 def check_items(deployment: Deployment, expected: int) -> Counter[str]:
@@ -309,7 +368,9 @@ def check_items(deployment: Deployment, expected: int) -> Counter[str]:
         username = site.usernames[row["login"]]
         mine = [c for c in site.mm.comments_for(row["article_id"]) if c["author"] == username]
         if row["status"] == "posted" and len(mine) != 1:
-            problems.append(f"posted item {row['id']} has {len(mine)} comments on article {row['article_id']}")
+            problems.append(
+                f"posted item {row['id']} has {len(mine)} comments on article {row['article_id']}"
+            )
         elif row["status"] == "failed" and (mine or not row["error"]):
             problems.append(f"failed item {row['id']}: {len(mine)} comments, error {row['error']!r}")
         elif row["status"] not in ("posted", "failed"):
@@ -358,21 +419,11 @@ def posts_in_flight(site: Site) -> int:
     return sum(1 for r in list(site.mm.requests) if r.kind == "post" and r.status is None)
 
 
-def post_outcomes(deployment: Deployment) -> dict[str, int]:
+def post_outcomes(workers: list[WorkerProcess]) -> dict[str, int]:
     """post_comment results from the workers' logs: `already_posted` is a duplicate the page check prevented."""
     pattern = re.compile(r"comment posted item_id=\S+ article_id=\S+ outcome=(\w+)")
-    found = (m.group(1) for w in deployment.workers for line in w.output if (m := pattern.search(line)))
+    found = (m.group(1) for w in workers for line in w.output if (m := pattern.search(line)))
     return dict(Counter(found))
-
-
-def peak_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best = start = 0
-    for end, t in enumerate(times):
-        while times[start] <= t - window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def emit_summary(name: str, started: float, **facts: Any) -> dict[str, Any]:

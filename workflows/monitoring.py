@@ -223,7 +223,8 @@ class MonitoringProcessWorkflow:
         if not succeeded:
             return  # an error run: recorded, next try after the plain interval, streak unchanged
         self._state.baseline_done = True
-        new_items = [item for r in succeeded for item in r.new_items]
+        # Items already running are not news (discovery also returns unstarted items of earlier attempts).
+        new_items = [item for r in succeeded for item in r.new_items if item.item_id not in self._children]
         self._state.empty_streak = 0 if new_items else self._state.empty_streak + 1
         if self._state.last_error and len(succeeded) == len(results):
             self._state.last_error = None

@@ -113,7 +113,7 @@ class WorkItemRef(BaseModel):
 
 class DiscoverResult(BaseModel):
     listed: int
-    new_items: list[WorkItemRef]
+    new_items: list[WorkItemRef]  # every item of the login still waiting to be worked on
     skipped: int  # recorded but not worked on (baseline, or already commented by this login)
 
 

@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from yourmoment.messages import StatusCounts, WorkItemRef
 from yourmoment.mymoment.types import ArticleDetail, ArticleSummary
-from yourmoment.store.models import AIComment, CommentStatus, utcnow
+from yourmoment.store.models import AIComment, CommentStatus, new_id, utcnow
 
 S = CommentStatus
 BASELINE_REASON = "on the page when the process started (comment_on_existing is off)"
@@ -57,43 +58,53 @@ def record_discovered(
     prompt_slots: list[str],
     baseline: bool,
 ) -> tuple[list[WorkItemRef], int]:
-    """Inserts one item per new (article, slot); returns the items to work on and how many were set aside."""
-    existing = set(
-        session.execute(
-            select(AIComment.mymoment_article_id, AIComment.prompt_slot).where(
-                AIComment.process_id == process_id, AIComment.login_id == login_id
-            )
-        )
-    )
-    new_items: list[WorkItemRef] = []
+    """Records one item per new (article, slot); returns the items to work on and how many were set aside.
+
+    The items to work on include every item of this process and login still in `discovered`: an
+    earlier attempt may have recorded them and died before the workflow learnt of them. Starting
+    them twice is harmless (the workflow and Temporal refuse a second child for one item).
+    """
+    known = {(a, slot) for a, slot in session.execute(
+        select(AIComment.mymoment_article_id, AIComment.prompt_slot).where(
+            AIComment.process_id == process_id, AIComment.login_id == login_id))}  # fmt: skip
     set_aside = 0
     for article in articles:
         for slot in prompt_slots:
-            if (article.id, slot) in existing:
+            if (article.id, slot) in known:
                 continue
-            item = AIComment(
-                process_id=process_id,
-                login_id=login_id,
-                mymoment_article_id=article.id,
-                prompt_slot=slot,
-                article_title=article.title,
-                article_author=article.author,
-                article_url=article.url,
-            )
+            status, error = S.DISCOVERED, None
             if baseline:
-                item.status, item.error = S.SKIPPED, BASELINE_REASON
+                status, error = S.SKIPPED, BASELINE_REASON
             elif commented_elsewhere(session, process_id, login_id, article.id):
-                item.status, item.error = S.SKIPPED, "this login already commented on the article in another process"
-            try:
-                with session.begin_nested():
-                    session.add(item)
-            except IntegrityError:
-                continue  # another discovery run recorded it first
-            if item.status == S.DISCOVERED:
-                new_items.append(_ref(item))
-            else:
+                status, error = S.SKIPPED, "this login already commented on the article in another process"
+            if _insert_once(session, process_id, login_id, article, slot, status, error) and status != S.DISCOVERED:
                 set_aside += 1
-    return new_items, set_aside
+    waiting = session.scalars(
+        select(AIComment).where(
+            AIComment.process_id == process_id, AIComment.login_id == login_id, AIComment.status == S.DISCOVERED
+        ).order_by(AIComment.created_at)
+    )
+    return [_ref(item) for item in waiting], set_aside
+
+
+def _insert_once(
+    session: Session, process_id: str, login_id: str, article: ArticleSummary, slot: str, status: str,
+    error: str | None,
+) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on the work item's natural key; True when this call inserted it.
+
+    One statement, so a concurrent discovery cannot make it fail, and no savepoint is needed (SQLite's
+    driver commits savepoints on their own, which would break the unit of work).
+    """
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    now = utcnow()
+    statement = insert(AIComment).values(
+        id=new_id(), process_id=process_id, login_id=login_id, mymoment_article_id=article.id, prompt_slot=slot,
+        article_title=article.title, article_author=article.author, article_url=article.url, status=status,
+        error=error, attempts=0, is_hidden=False, created_at=now, updated_at=now,
+    ).on_conflict_do_nothing(index_elements=["process_id", "login_id", "mymoment_article_id", "prompt_slot"])  # fmt: skip
+    return (session.execute(statement).rowcount or 0) == 1
 
 
 def store_article(session: Session, item_id: str, detail: ArticleDetail, scraped_at: datetime) -> bool:
