@@ -7,14 +7,12 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +27,7 @@ from imitation import llm_server, mymoment_server
 from imitation.mymoment_server import peak_in_window
 from imitation.serve import BackgroundServer, serve_in_thread
 from yourmoment.crypto import Encryptor, generate_key
-from yourmoment.devserver import free_port, temporal_binary
+from yourmoment.devserver import WorkerProcess, free_port, temporal_binary
 from yourmoment.messages import (
     QUEUE_MONITORING,
     SEARCH_ATTR_PROCESS_ID,
@@ -175,39 +173,19 @@ class Sampler:
         self._thread.join(2)
 
 
-class WorkerProc:
-    """`python worker.py` as users run it, in a clean directory; start() returns the seconds to 'worker ready'."""
+class WorkerProc(WorkerProcess):
+    """The worker process of the tests, measured: RSS sampled while it runs, CPU and memory on demand."""
 
     def __init__(self, env: dict[str, str], cwd: Path, *args: str) -> None:
-        self.env, self.cwd, self.args = env, cwd, args
-        self.proc: subprocess.Popen[str] | None = None
+        super().__init__(env, *args, cwd=cwd)
         self.ps: psutil.Process | None = None
-        self.output: deque[str] = deque(maxlen=300)
         self.sampler: Sampler | None = None
         self.startup_s = 0.0
 
     def start(self, timeout: float = 60.0) -> float:
-        began = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "worker.py"), *self.args],
-            cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+        self.startup_s = super().start(timeout)
+        assert self.proc is not None
         self.ps = psutil.Process(self.proc.pid)
-        ready = threading.Event()
-
-        def pump() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self.output.append(line)
-                if "worker ready" in line:
-                    ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        while not ready.wait(0.005):
-            if self.proc.poll() is not None or time.monotonic() - began > timeout:
-                self.kill()
-                raise RuntimeError("worker did not start:\n" + "".join(list(self.output)[-40:]))
-        self.startup_s = time.monotonic() - began
         self.sampler = Sampler(self.ps)
         return self.startup_s
 
@@ -230,22 +208,18 @@ class WorkerProc:
     def kill(self) -> None:
         if self.sampler:
             self.sampler.stop()
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        super().kill()
 
     def terminate(self, timeout: float = 60.0) -> int:
         """SIGTERM (graceful drain); kill -9 only if it does not end in time."""
         if self.sampler:
             self.sampler.stop()
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.proc.returncode
+        try:
+            return super().terminate(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            assert self.proc is not None
+            return self.proc.returncode
 
 
 # --- the harness -----------------------------------------------------------------------------------------

