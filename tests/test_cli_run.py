@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support import add_articles, eventually, running_worker, venv_binary
 from yourmoment.messages import MonitorInput, workflow_id_for_process
 from yourmoment.settings import get_settings
-from yourmoment.store import items
+from yourmoment.store import items, processes
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import MonitoringProcess
 from yourmoment.temporal_client import temporal_connect_config
@@ -108,7 +108,7 @@ def previous_run(database_url: str, process_id: str) -> None:
 
 
 async def test_failed_start_changes_nothing_and_the_next_start_works(
-    dev_env, temporal_env, run_cli, mymoment_server, llm_server
+    any_db_url, dev_env, temporal_env, run_cli, mymoment_server, llm_server
 ) -> None:
     process_id = await configure(run_cli, mymoment_server, llm_server.url)
     previous_run(temporal_env.database_url, process_id)
@@ -229,7 +229,7 @@ async def test_status_without_temporal_falls_back_to_the_database(
 
 
 async def test_all_logins_rejected_status_shows_failed_and_why(
-    dev_env, temporal_env, run_cli, mymoment_server, llm_server
+    any_db_url, dev_env, temporal_env, run_cli, mymoment_server, llm_server
 ) -> None:
     process_id = await configure(run_cli, mymoment_server, llm_server.url, password="wrong-password")
     temporal_env.set(TEMPORAL_ADDRESS=address(dev_env))
@@ -299,3 +299,23 @@ async def _settled(query: Any) -> bool:
 
 async def _discovered_once(query: Any) -> bool:
     return (await query())["discovery_runs"] >= 1
+
+
+async def test_start_leaves_a_row_alone_that_its_workflow_changed_first(
+    any_db_url, temporal_env, run_cli, mymoment_server, llm_server
+) -> None:
+    """`start` marks the row only as it read it: a run that already ended (or marked it) has the newer word."""
+    process_id = await configure(run_cli, mymoment_server, llm_server.url)
+    seen = row_values(temporal_env.database_url, process_id)
+    with session_scope(temporal_env.database_url) as session:
+        read_at = session.get(MonitoringProcess, process_id).updated_at
+    set_row(temporal_env.database_url, process_id, status="failed", stop_reason="no login can sign in")
+    ended = row_values(temporal_env.database_url, process_id)
+    assert ended != seen
+    with session_scope(temporal_env.database_url) as session:
+        assert not processes.mark_running(session, process_id, "run-1", unchanged_since=read_at)
+    assert row_values(temporal_env.database_url, process_id) == ended
+    with session_scope(temporal_env.database_url) as session:
+        read_at = session.get(MonitoringProcess, process_id).updated_at
+        assert processes.mark_running(session, process_id, "run-2", unchanged_since=read_at)
+    assert row_values(temporal_env.database_url, process_id)["workflow_run_id"] == "run-2"

@@ -6,6 +6,7 @@ import argparse
 from datetime import timedelta
 from typing import Literal
 
+from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -225,7 +226,9 @@ def _fallback_note(status: str, client_error: str | None) -> str:
     return "never started" if status == ProcessStatus.CREATED else "not running; the last run's outcome"
 
 
-def _status_from_db(session, process: MonitoringProcess, totals: StatusCounts, note: str) -> ProcessStatusView:  # type: ignore[no-untyped-def]
+def _status_from_db(
+    session: Session, process: MonitoringProcess, totals: StatusCounts, note: str
+) -> ProcessStatusView:
     """What the database knows: the row, the totals, and each login's state when the last run ended."""
     active = process.status in processes.ACTIVE_STATUSES
     logins = []

@@ -258,6 +258,8 @@ def mark_running(
     ).rowcount  # fmt: skip
     if changed:
         session.execute(
-            update(ProcessLogin).where(ProcessLogin.process_id == process_id).values(last_state=None, last_error=None)
+            update(ProcessLogin)
+            .where(ProcessLogin.process_id == process_id)
+            .values(last_state=None, last_error=None)
         )
     return bool(changed)
