@@ -138,10 +138,10 @@ async def test_end_to_end_commenting_stop_and_restart(configured, site) -> None:
         code, out, err = run_starter(env, "start", process_id)
         assert code != 0 and "already" in (out + err)  # a second run is refused
         # Two logins x two articles = four comments; more articles arrive while it runs.
-        await eventually(lambda: status_json(env, process_id)["counts"]["posted"] >= 4, 60, "first 4 posts")
+        await eventually(lambda: status_json(env, process_id)["totals"]["posted"] >= 4, 60, "first 4 posts")
         add_articles(mm_state, 2, author="Neu")
         run_starter(env, "discover-now", process_id)
-        await eventually(lambda: status_json(env, process_id)["counts"]["posted"] >= 8, 60, "8 posts")
+        await eventually(lambda: status_json(env, process_id)["totals"]["posted"] >= 8, 60, "8 posts")
         status = status_json(env, process_id)
         assert status["status"] == "running" and status["deadline"] and status["next_discovery_at"]
         assert {login["name"]: login["state"] for login in status["logins"]} == {"a": "ready", "b": "ready"}
@@ -185,12 +185,12 @@ async def test_worker_killed_during_posts_loses_nothing_and_posts_once(configure
     replacement = WorkerProcess(env)
     replacement.start()
     try:
-        await eventually(lambda: status_json(env, process_id)["counts"]["posted"] >= 10, 180, "10 posts")
+        await eventually(lambda: status_json(env, process_id)["totals"]["posted"] >= 10, 180, "10 posts")
         run_starter(env, "stop", process_id, "--wait")
     finally:
         replacement.terminate()
     assert comments_per_article(mm_state) == dict.fromkeys(mm_state.articles, 2)
-    counts = status_json(env, process_id)["counts"]
+    counts = status_json(env, process_id)["totals"]
     assert counts["posted"] == 10 and counts["posting"] == counts["discovered"] == counts["prepared"] == 0
 
 
@@ -241,7 +241,7 @@ async def test_sigterm_lets_running_posts_finish(configured, site) -> None:
     replacement = WorkerProcess(env)
     replacement.start()
     try:
-        await eventually(lambda: status_json(env, process_id)["counts"]["posted"] >= 4, 120, "4 posts")
+        await eventually(lambda: status_json(env, process_id)["totals"]["posted"] >= 4, 120, "4 posts")
         run_starter(env, "stop", process_id, "--wait")
     finally:
         replacement.terminate()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 # Task queues (SPEC §6), prefixed `yourmoment-` on the server.
 QUEUE_MONITORING = "monitoring"
@@ -70,6 +70,9 @@ class ProcessConfig(BaseModel):
 
 class LoadProcessInput(BaseModel):
     process_id: str
+    # A run's first activity marks the row running, so the row is right even if `start` died after
+    # Temporal accepted the workflow (the CLI marks it only once the start succeeded).
+    mark_running: bool = False
 
 
 # --- sessions ----------------------------------------------------------------------------------------
@@ -83,6 +86,14 @@ class OpenSessionResult(BaseModel):
     login_id: str
     restored: bool  # True: a stored session was reused without logging in
     requests: int
+
+
+class LoginState(BaseModel):
+    login_id: str
+    name: str
+    # "unknown": the database answered for a running process (only its workflow knows).
+    state: Literal["pending", "ready", "failed", "unknown"] = "pending"
+    error: str | None = None
 
 
 class CloseSessionsInput(BaseModel):
@@ -214,6 +225,7 @@ class FinishProcessInput(BaseModel):
     process_id: str
     status: Literal["stopped", "completed", "failed"]
     reason: str
+    logins: list[LoginState] = Field(default_factory=list)  # each login's state at the end of the run
 
 
 class FinishProcessResult(BaseModel):
@@ -231,6 +243,9 @@ class PostCommentInput(BaseModel):
 
 
 class StatusCounts(BaseModel):
+    """Work items by status. As the database's `totals`: every item of the process, across all runs,
+    in its current status. As the workflow's state: its run counters (see RunCounts)."""
+
     discovered: int = 0
     prepared: int = 0
     generated: int = 0
@@ -240,11 +255,16 @@ class StatusCounts(BaseModel):
     skipped: int = 0
 
 
-class LoginState(BaseModel):
-    login_id: str
-    name: str
-    state: Literal["pending", "ready", "failed"] = "pending"
-    error: str | None = None
+class RunCounts(BaseModel):
+    """Counted by the workflow since `start` (carried across continue-as-new): `discovered` work items
+    this run started; `generated`, `posted`, `failed`, `skipped` article workflows of this run that
+    ended so. Work items picked up from an earlier run are not counted as discovered."""
+
+    discovered: int = 0
+    generated: int = 0
+    posted: int = 0
+    failed: int = 0
+    skipped: int = 0
 
 
 class MonitorState(BaseModel):
@@ -277,7 +297,7 @@ class StopRequest(BaseModel):
 
 
 class MonitorStatus(BaseModel):
-    """The `status` query; `starter.py status --json` prints the same fields."""
+    """The `status` query; `starter.py status --json` prints the same fields with the same meaning."""
 
     process_id: str
     name: str
@@ -286,7 +306,8 @@ class MonitorStatus(BaseModel):
     started_at: datetime | None
     deadline: datetime | None
     paused: bool
-    counts: StatusCounts
+    # This run's counters. Workers before this field was renamed answer `counts` with the same meaning.
+    run_counts: RunCounts = Field(validation_alias=AliasChoices("run_counts", "counts"))
     logins: list[LoginState]
     in_flight: int
     discovery_runs: int
