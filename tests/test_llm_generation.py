@@ -11,6 +11,7 @@ import pytest
 
 from imitation.llm_server import DEFAULT_MODELS, LLMState, create_app
 from imitation.serve import RunningServer, serve_in_thread
+from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import (
     CommentValidationError,
     ConfigurationError,
@@ -21,9 +22,8 @@ from yourmoment.llm.client import GeneratedComment, LLMClient, ProviderConfig, g
 from yourmoment.llm.comments import comment_plain_text, validate_comment
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import ArticleContext, render_messages
-from yourmoment.settings import DEFAULT_PREFIX
 
-PREFIX = DEFAULT_PREFIX
+PREFIX = DISCLOSURE
 WRAPPED = f"<p>{PREFIX}</p>"
 API_KEY = "sk-test-0123456789abcdef-secret"
 ARTICLE_SENTINEL = "Geheimer Satz von Lina über ihren Hamster Krümel"
@@ -70,7 +70,7 @@ def make_client(server: RunningServer, provider: str = "openai-compatible", **kw
 
 
 async def generate(client: LLMClient, messages: list[dict[str, str]]) -> GeneratedComment:
-    return await generate_comment(client, messages, prefix=PREFIX, min_length=50, max_length=5000)
+    return await generate_comment(client, messages, min_length=50, max_length=5000)
 
 
 @pytest.mark.parametrize("provider", ["openai-compatible", "openai"])
@@ -80,7 +80,7 @@ async def test_generation_succeeds_with_prefix_once(
     async with make_client(server, provider) as client:
         result = await generate(client, messages)
     assert result.html.startswith(WRAPPED) and result.html.count(PREFIX) == 1
-    assert validate_comment(result.html, PREFIX, 50, 5000) == []
+    assert validate_comment(result.html, 50, 5000) == []
     assert TITLE in comment_plain_text(result.html)  # the imitation read the title between the markers
     assert (result.provider, result.model, result.attempts) == (provider, "imitation-mini", 1)
     stats = state.stats()
@@ -165,7 +165,7 @@ async def test_too_short_answer_is_regenerated(
     async with make_client(server, acquire=acquire) as client:
         result = await generate(client, messages)
     assert result.attempts == 2 and len(paced) == 2  # the pacing hook runs before every request
-    assert validate_comment(result.html, PREFIX, 50, 5000) == []
+    assert validate_comment(result.html, 50, 5000) == []
     stats = state.stats()
     assert stats["calls"] == 2
     assert result.prompt_tokens == stats["tokens"]["prompt"]  # summed over both attempts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 import unicodedata
 from typing import Final
@@ -58,16 +59,42 @@ _SPLIT_DOT = re.compile(_DOT, re.IGNORECASE)
 
 # Generic and well-known top-level domains; any two letters count as a country code.
 _TLDS: frozenset[str] = frozenset(
-    """com net org info biz edu gov mil int name pro mobi aero asia cat coop jobs museum tel travel xxx
-    app dev page io online site website web shop store club top live link click blog tech space fun icu
-    vip xyz cloud digital world today news email media agency network systems solutions services group
-    company center game games play video tube social chat porn sex casino bet win bid loan money
-    swiss berlin wien hamburg koeln cologne bayern nrw ruhr saarland zuerich gmbh schule kaufen jetzt
-    haus auto bio art wiki lol gay men kids family school university academy education""".split()
-)
+    {
+        "com", "net", "org", "info", "biz", "edu", "gov", "mil", "int", "name", "pro", "mobi",
+        "aero", "asia", "cat", "coop", "jobs", "museum", "tel", "travel", "xxx", "app", "dev", "page",
+        "io", "online", "site", "website", "web", "shop", "store", "club", "top", "live", "link", "click",
+        "blog", "tech", "space", "fun", "icu", "vip", "xyz", "cloud", "digital", "world", "today", "news",
+        "email", "media", "agency", "network", "systems", "solutions", "services", "group", "company", "center", "game", "games",
+        "play", "video", "tube", "social", "chat", "porn", "sex", "casino", "bet", "win", "bid", "loan",
+        "money", "swiss", "berlin", "wien", "hamburg", "koeln", "cologne", "bayern", "nrw", "ruhr", "saarland", "zuerich",
+        "gmbh", "schule", "kaufen", "jetzt", "haus", "auto", "bio", "art", "wiki", "lol", "gay", "men",
+        "kids", "family", "school", "university", "academy", "education",
+    }
+)  # fmt: skip
 # Two-letter country codes that are also German words: "Ende.Es war" is a missing space, not a host.
 _GERMAN_SHORT_WORDS: frozenset[str] = frozenset(
-    "er es du in im am an so da ja um zu ob wo je ab na oh ei la".split()
+    {
+        "er",
+        "es",
+        "du",
+        "in",
+        "im",
+        "am",
+        "an",
+        "so",
+        "da",
+        "ja",
+        "um",
+        "zu",
+        "ob",
+        "wo",
+        "je",
+        "ab",
+        "na",
+        "oh",
+        "ei",
+        "la",
+    }
 )
 
 
@@ -85,7 +112,7 @@ def _is_host_suffix(label: str, tld: str) -> bool:
 def _has_host(text: str) -> bool:
     for chain in _CHAIN.finditer(text):
         labels = _SPLIT_DOT.split(chain.group(0))
-        if any(_is_host_suffix(a, b) for a, b in zip(labels, labels[1:], strict=False)):
+        if any(_is_host_suffix(a, b) for a, b in itertools.pairwise(labels)):
             return True
     return bool(_IPV4.search(text))
 
