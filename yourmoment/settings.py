@@ -5,10 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
+import pydantic
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
+from yourmoment.comment_rules import DISCLOSURE, extra_line_problems
+from yourmoment.errors import ConfigurationError
 
 
 class Settings(BaseSettings):
@@ -32,7 +34,10 @@ class Settings(BaseSettings):
 
     comment_min_length: int = Field(50, ge=1)
     comment_max_length: int = Field(5000, ge=1)
-    ai_comment_prefix: str = DEFAULT_PREFIX
+    # The disclosure is fixed (comment_rules.DISCLOSURE); a deployment may add one line after it.
+    ai_comment_extra_line: str | None = None
+    # Recognised only to refuse a replaced disclosure with a clear message.
+    ai_comment_prefix: str | None = None
     llm_timeout: float = 60.0
 
     retention_days: int = Field(90, ge=1)
@@ -55,6 +60,25 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("ai_comment_prefix")
+    @classmethod
+    def _disclosure_is_fixed(cls, value: str | None) -> str | None:
+        if value is not None and value != DISCLOSURE:
+            raise ValueError(
+                f"the disclosure {DISCLOSURE} is fixed and cannot be replaced; unset AI_COMMENT_PREFIX "
+                "and put a line of your own in AI_COMMENT_EXTRA_LINE (shown after the disclosure)"
+            )
+        return value
+
+    @field_validator("ai_comment_extra_line")
+    @classmethod
+    def _valid_extra_line(cls, value: str | None) -> str | None:
+        if not value:  # unset, or empty as compose passes an unset variable
+            return None
+        if problems := extra_line_problems(value):
+            raise ValueError("; ".join(problems))
+        return value.strip()
+
     @property
     def user_agent(self) -> str:
         return f"yourMoment-Temporal/0.1 (+{self.contact_url})"
@@ -62,7 +86,19 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings; an invalid one is a ConfigurationError naming the variables (never their values)."""
+    try:
+        return Settings()
+    except pydantic.ValidationError as exc:
+        raise ConfigurationError(f"invalid setting {_describe(exc)}") from None
+
+
+def _describe(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = str(error["loc"][0]).upper() if error["loc"] else "?"
+        parts.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
 
 
 def reset_settings_cache() -> None:
