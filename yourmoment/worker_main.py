@@ -79,11 +79,16 @@ def build_workers(client: Client, settings: Settings, queues: list[str], concurr
     return workers
 
 
-def metrics_runtime(port: int | None) -> Runtime | None:
-    """With METRICS_PORT set, one Prometheus endpoint serves the SDK's metrics and ours (/metrics)."""
-    if not port:
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """With METRICS_PORT set, one Prometheus endpoint serves the SDK's metrics and ours (/metrics).
+
+    It binds METRICS_HOST (127.0.0.1 unless the operator opens it): the endpoint has no authentication.
+    """
+    if not settings.metrics_port:
         return None
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}")))
+    host = settings.metrics_host.strip("[]")
+    address = f"[{host}]:{settings.metrics_port}" if ":" in host else f"{host}:{settings.metrics_port}"
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
 async def apply_schedules_logged(client: Client, settings: Settings) -> None:
@@ -107,8 +112,9 @@ async def serve(args: argparse.Namespace) -> None:
     started = time.monotonic()
     settings = get_settings()
     configure_logging(settings)
-    runtime = metrics_runtime(settings.metrics_port)
+    runtime = metrics_runtime(settings)
     deps = Dependencies.from_settings(settings, runtime.metric_meter if runtime else None)  # checks the key
+    settings.require_contact()  # no anonymous requests to the real myMoment site
     require_migrated(settings.database_url)
     client = await connect(settings, target_host=args.address, namespace=args.namespace, runtime=runtime)
     workers = build_workers(client, settings, args.queues, args.concurrency, deps)
