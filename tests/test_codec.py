@@ -240,7 +240,16 @@ def guarded_server() -> Iterator[tuple[str, EncryptionCodec]]:
 def test_codec_server_with_a_token_requires_it(guarded_server) -> None:  # type: ignore[no-untyped-def]
     url, codec = guarded_server
     body = payloads_json(codec.encrypt(plain_payload("Mein Geheimnis")))
-    refused = [None, f"Bearer {TOKEN[:-1]}x", f"Bearer {TOKEN}x", TOKEN, f"Basic {TOKEN}", "Bearer", f"bearer{TOKEN}", f"Bearer  {TOKEN}"]
+    refused = [
+        None,
+        f"Bearer {TOKEN[:-1]}x",
+        f"Bearer {TOKEN}x",
+        TOKEN,
+        f"Basic {TOKEN}",
+        "Bearer",
+        f"bearer{TOKEN}",
+        f"Bearer  {TOKEN}",
+    ]
     with httpx.Client(base_url=url, timeout=10) as http:
         for auth in refused:
             headers = {"Authorization": auth} if auth is not None else {}
@@ -291,14 +300,23 @@ def test_codec_server_cors_answers_only_the_configured_origin(guarded_server) ->
         # A refusal reaches the UI readable, so it can show why.
         refused = http.post("/decode", content=body, headers={"Origin": UI_ORIGIN})
         assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == UI_ORIGIN
-        for origin in ("http://evil.example", "http://localhost:8081", "null", "http://localhost:8080.evil.example"):
+        for origin in (
+            "http://evil.example",
+            "http://localhost:8081",
+            "null",
+            "http://localhost:8080.evil.example",
+        ):
             foreign = http.options("/decode", headers={**preflight, "Origin": origin})
             assert "access-control-allow-origin" not in foreign.headers, origin
-            stolen = http.post("/decode", content=body, headers={"Origin": origin, "Authorization": f"Bearer {TOKEN}"})
+            stolen = http.post(
+                "/decode", content=body, headers={"Origin": origin, "Authorization": f"Bearer {TOKEN}"}
+            )
             assert "access-control-allow-origin" not in stolen.headers, origin
 
 
-@pytest.mark.parametrize("origin", ["*", "http://*.example.org", "localhost:8080", "http://ui.example/path", "ftp://x"])
+@pytest.mark.parametrize(
+    "origin", ["*", "http://*.example.org", "localhost:8080", "http://ui.example/path", "ftp://x"]
+)
 def test_codec_server_refuses_a_wildcard_or_malformed_origin(origin: str) -> None:
     codec = EncryptionCodec.from_keys(generate_payload_key())
     with pytest.raises(ConfigurationError, match="--cors-origin"):
@@ -338,7 +356,9 @@ def start_codec_server(tmp_path, port: int, *args: str, **env_values: str) -> su
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "codec.example.org"])
 def test_codec_server_refuses_a_non_loopback_bind_without_a_token(tmp_path, host: str) -> None:  # type: ignore[no-untyped-def]
-    proc = start_codec_server(tmp_path, free_port(), "--host", host, YOURMOMENT_PAYLOAD_KEY=generate_payload_key())
+    proc = start_codec_server(
+        tmp_path, free_port(), "--host", host, YOURMOMENT_PAYLOAD_KEY=generate_payload_key()
+    )
     try:
         code = proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -360,7 +380,9 @@ def test_codec_server_on_all_interfaces_requires_its_token(tmp_path) -> None:  #
         wait_healthy(proc, url)
         body = payloads_json(EncryptionCodec.from_keys(key).encrypt(plain_payload("Pausenplatz")))
         assert httpx.post(f"{url}/decode", content=body, timeout=10).status_code == 401
-        answer = httpx.post(f"{url}/decode", content=body, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        answer = httpx.post(
+            f"{url}/decode", content=body, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
         assert parse_payloads(answer.text) == [plain_payload("Pausenplatz")]
     finally:
         proc.terminate()

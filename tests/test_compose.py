@@ -180,13 +180,17 @@ def test_codec_server_beyond_loopback_requires_a_token(services) -> None:  # typ
     from yourmoment.codec import is_loopback
 
     args = build_parser().parse_args(command(services["codec-server"])[2:])
-    assert command(services["codec-server"])[:2] == ["python", "starter.py"] and args.command == "codec-server"
+    assert (
+        command(services["codec-server"])[:2] == ["python", "starter.py"] and args.command == "codec-server"
+    )
     [(_ip, _host_port, target)] = published(services["codec-server"])
     assert args.port == target
     # The published port arrives on the container's own interface: not loopback, so a token is required.
     assert not is_loopback(args.host)
     token = INTERPOLATION.fullmatch(environment(services["codec-server"])["YOURMOMENT_CODEC_TOKEN"])
-    assert token and token["name"] == "YOURMOMENT_CODEC_TOKEN" and token["op"] == "?", "the token comes from .env"
+    assert token and token["name"] == "YOURMOMENT_CODEC_TOKEN" and token["op"] == "?", (
+        "the token comes from .env"
+    )
     # Other containers call it by its service name, which the Host allow-list must admit.
     assert "codec-server" in args.allowed_hosts
     # The browser cannot send the token, so the UI is not pointed at a codec server that would refuse it.
@@ -255,7 +259,12 @@ def test_env_example_names_real_settings() -> None:
         for line in (REPO / "deploy" / "env.example").read_text().splitlines()
         if re.match(r"#?\s*[A-Z_]+=", line)
     ]
-    assert {"YOURMOMENT_ENCRYPTION_KEY", "YOURMOMENT_PAYLOAD_KEY", "YOURMOMENT_CODEC_TOKEN", "CONTACT"} <= set(names)
+    assert {
+        "YOURMOMENT_ENCRYPTION_KEY",
+        "YOURMOMENT_PAYLOAD_KEY",
+        "YOURMOMENT_CODEC_TOKEN",
+        "CONTACT",
+    } <= set(names)
     assert unknown_variables(dict.fromkeys(names, "")) == []
 
 

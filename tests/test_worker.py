@@ -69,7 +69,9 @@ REAL_SITE_SPELLINGS = ["https://www.mymoment.ch", "HTTPS://WWW.MyMoment.CH/", "h
 def refusing_env(tmp_path, **values: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
-    env = base_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1")
+    env = base_env(
+        DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1"
+    )
     env.pop("CONTACT", None)
     env.update(values)
     return env
@@ -88,7 +90,9 @@ def test_refuses_the_real_site_without_a_contact(tmp_path, base_url: str) -> Non
     [("ops@example.org", "placeholder"), ("https://example.com/kontakt", "placeholder"),
      ("someone@localhost", "neither"), ("bitte anrufen", "neither"), ("ftp://schule.ch", "neither")],
 )  # fmt: skip
-def test_refuses_the_real_site_with_a_placeholder_or_invalid_contact(tmp_path, contact: str, problem: str) -> None:  # type: ignore[no-untyped-def]
+def test_refuses_the_real_site_with_a_placeholder_or_invalid_contact(
+    tmp_path, contact: str, problem: str
+) -> None:  # type: ignore[no-untyped-def]
     proc = run_worker(refusing_env(tmp_path, MYMOMENT_BASE_URL="https://www.mymoment.ch", CONTACT=contact))
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: CONTACT"), proc.stderr
@@ -96,7 +100,9 @@ def test_refuses_the_real_site_with_a_placeholder_or_invalid_contact(tmp_path, c
 
 
 def test_a_real_contact_passes_the_check(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    env = refusing_env(tmp_path, MYMOMENT_BASE_URL="https://www.mymoment.ch", CONTACT="it-support@schule-muster.ch")
+    env = refusing_env(
+        tmp_path, MYMOMENT_BASE_URL="https://www.mymoment.ch", CONTACT="it-support@schule-muster.ch"
+    )
     proc = run_worker(env)
     # It gets as far as Temporal: the contact was accepted.
     assert proc.returncode == 2 and "error: cannot reach Temporal" in proc.stderr, proc.stderr
@@ -146,7 +152,9 @@ def listening_addresses(pid: int, port: int) -> set[str]:
 
 
 @pytest.mark.parametrize(("metrics_host", "expected"), [(None, "127.0.0.1"), ("0.0.0.0", "0.0.0.0")])
-async def test_metrics_endpoint_binds_loopback_by_default(dev_server, tmp_path, metrics_host, expected) -> None:  # type: ignore[no-untyped-def]
+async def test_metrics_endpoint_binds_loopback_by_default(
+    dev_server, tmp_path, metrics_host, expected
+) -> None:  # type: ignore[no-untyped-def]
     db_url = f"sqlite:///{tmp_path / 'm.db'}"
     upgrade(db_url)
     port = free_port()

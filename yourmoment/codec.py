@@ -167,7 +167,9 @@ def check_origin(origin: str) -> str:
     """A Web UI origin as browsers send it: http(s)://host[:port], no path and no wildcard."""
     parts = urlsplit(origin)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or "*" in origin:
-        raise ConfigurationError(f"--cors-origin {origin!r} is not an origin like https://temporal-ui.example.org")
+        raise ConfigurationError(
+            f"--cors-origin {origin!r} is not an origin like https://temporal-ui.example.org"
+        )
     return origin.rstrip("/")
 
 

@@ -17,7 +17,15 @@ PRODUCT = "yourMoment-Temporal/0.1"
 REAL_MYMOMENT_DOMAIN = "mymoment.ch"
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 # Names reserved for examples and tests (RFC 2606, RFC 6761): never a contact anyone can reach.
-_PLACEHOLDER_DOMAINS = ("example.com", "example.net", "example.org", "example", "invalid", "test", "localhost")
+_PLACEHOLDER_DOMAINS = (
+    "example.com",
+    "example.net",
+    "example.org",
+    "example",
+    "invalid",
+    "test",
+    "localhost",
+)
 
 
 def is_real_mymoment(base_url: str) -> bool:
@@ -48,7 +56,11 @@ def contact_reference(value: str) -> str:
 
 
 def _is_placeholder(reference: str) -> bool:
-    host = reference.rsplit("@", 1)[-1] if reference.startswith("mailto:") else urlsplit(reference).hostname or ""
+    host = (
+        reference.rsplit("@", 1)[-1]
+        if reference.startswith("mailto:")
+        else urlsplit(reference).hostname or ""
+    )
     host = host.rstrip(".").lower()
     return any(host == name or host.endswith(f".{name}") for name in _PLACEHOLDER_DOMAINS)
 
