@@ -135,6 +135,7 @@ class LoggedRequest:
     kind: RequestKind
     login: str | None
     status: int | None = None  # None while unanswered or when the connection was dropped
+    user_agent: str = ""  # what the client says it is; the site's operators read it to reach the operator
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -1014,6 +1015,7 @@ class MyMomentApp(Starlette):
         entry = state.log_request(
             scope["method"], scope["path"], request.url.query, request.cookies.get(SESSION_COOKIE)
         )
+        entry.user_agent = request.headers.get("user-agent", "")
         if state.latency_ms:
             await asyncio.sleep(state.latency_ms / 1000)
         if state.roll_error():

@@ -32,7 +32,8 @@ PG_ENV = "YOURMOMENT_TEST_DATABASE_URL"
 UNREACHABLE_URL = "http://127.0.0.1:9"  # the discard port: connections are refused at once
 
 # Settings a test inherits from nobody: the environment of the developer running pytest is cleared.
-CLEARED_ENV = ("REDIS_URL", "DEFAULT_USER", "YOURMOMENT_DEFAULT_USER", "YOURMOMENT_PAYLOAD_KEY")
+CLEARED_ENV = ("REDIS_URL", "DEFAULT_USER", "YOURMOMENT_DEFAULT_USER", "YOURMOMENT_PAYLOAD_KEY",
+               "YOURMOMENT_CODEC_TOKEN", "CONTACT", "METRICS_HOST")  # fmt: skip
 
 
 # --- databases -----------------------------------------------------------------------------------------

@@ -171,3 +171,22 @@ def test_unknown_login_and_unreachable_site_are_one_line(env, run_cli) -> None: 
     last = unreachable.err.strip().splitlines()[-1]
     assert last.startswith("error: myMoment unreachable") and "Traceback" not in unreachable.err
     assert PASSWORD not in unreachable.err
+
+
+@pytest.mark.parametrize("command", [("browse", "tabs", "--login", "pupil"),
+                                     ("browse", "articles", "--login", "pupil", "--tab", "82"),
+                                     ("browse", "article", "--login", "pupil", "1"),
+                                     ("login", "test", "pupil"), ("login", "test", "pupil", "--fresh")])  # fmt: skip
+def test_commands_refuse_the_real_site_without_a_contact(logins, run_cli, command) -> None:  # type: ignore[no-untyped-def]
+    logins.set(MYMOMENT_BASE_URL="https://WWW.mymoment.ch:443/", CONTACT=None)
+    line = one_error_line(run_cli(*command))
+    assert run_cli(*command).code == 2 and line.startswith("error: CONTACT is not set")
+    logins.set(CONTACT="lehrer@example.com")  # a placeholder is refused too
+    assert "placeholder" in one_error_line(run_cli(*command))
+
+
+def test_the_imitation_sees_the_contact_in_the_user_agent(logins, run_cli, mymoment_server) -> None:  # type: ignore[no-untyped-def]
+    logins.set(CONTACT="forschung@schule-muster.ch")
+    assert run_cli("login", "test", "pupil").code == 0
+    agents = {request.user_agent for request in mymoment_server.state.requests}
+    assert agents == {"yourMoment-Temporal/0.1 (+mailto:forschung@schule-muster.ch)"}

@@ -224,6 +224,113 @@ def test_codec_server_can_be_limited_to_namespaces() -> None:
         assert http.post("/decode", content=body, headers={"X-Namespace": "other"}).status_code == 403
 
 
+# --- the codec server's doors: token, Host allow-list, CORS ------------------------------------------
+
+TOKEN = "codec-token-" + "7" * 32
+
+
+@pytest.fixture
+def guarded_server() -> Iterator[tuple[str, EncryptionCodec]]:
+    """A codec server that requires TOKEN, as one listening beyond loopback must."""
+    codec = EncryptionCodec.from_keys(generate_payload_key())
+    with serve_in_thread(create_codec_app(codec, [UI_ORIGIN], token=TOKEN)) as server:
+        yield server.url, codec
+
+
+def test_codec_server_with_a_token_requires_it(guarded_server) -> None:  # type: ignore[no-untyped-def]
+    url, codec = guarded_server
+    body = payloads_json(codec.encrypt(plain_payload("Mein Geheimnis")))
+    refused = [
+        None,
+        f"Bearer {TOKEN[:-1]}x",
+        f"Bearer {TOKEN}x",
+        TOKEN,
+        f"Basic {TOKEN}",
+        "Bearer",
+        f"bearer{TOKEN}",
+        f"Bearer  {TOKEN}",
+    ]
+    with httpx.Client(base_url=url, timeout=10) as http:
+        for auth in refused:
+            headers = {"Authorization": auth} if auth is not None else {}
+            for path in ("/decode", "/default/decode", "/encode"):
+                answer = http.post(path, content=body, headers=headers)
+                assert answer.status_code == 401, (auth, path, answer.text)
+                assert "Geheimnis" not in answer.text and answer.headers["www-authenticate"] == "Bearer"
+        for scheme in ("Bearer", "bearer", "BEARER"):
+            good = http.post("/decode", content=body, headers={"Authorization": f"{scheme} {TOKEN}"})
+            assert good.status_code == 200 and parse_payloads(good.text) == [plain_payload("Mein Geheimnis")]
+        assert http.get("/health").status_code == 200  # the container health check carries no token
+
+
+def test_codec_server_serves_only_allowed_host_names() -> None:
+    codec = EncryptionCodec.from_keys(generate_payload_key())
+    body = payloads_json(codec.encrypt(plain_payload("x")))
+    app = create_codec_app(codec, [UI_ORIGIN], allowed_hosts=["codec.internal"])
+    with serve_in_thread(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        port = server.port
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", "LOCALHOST", f"[::1]:{port}", "codec.internal:8081",
+                     "Codec.Internal."):  # fmt: skip
+            assert http.post("/decode", content=body, headers={"Host": host}).status_code == 200, host
+        # A DNS-rebinding page, a look-alike name, a malformed header: refused before anything else.
+        for host in ("evil.example", f"evil.example:{port}", "localhost.evil.example", "127.0.0.1.nip.io",
+                     "codec.internal.evil", "localhost:80:80", "[::1", "", "localhost@evil.example"):  # fmt: skip
+            answer = http.post("/decode", content=body, headers={"Host": host})
+            assert answer.status_code == 421, host
+            assert http.get("/health", headers={"Host": host}).status_code == 421
+
+
+def test_codec_server_cors_answers_only_the_configured_origin(guarded_server) -> None:  # type: ignore[no-untyped-def]
+    url, codec = guarded_server
+    preflight = {
+        "Origin": UI_ORIGIN,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type,x-namespace",
+    }
+    body = payloads_json(codec.encrypt(plain_payload("x")))
+    with httpx.Client(base_url=url, timeout=10) as http:
+        # Browsers send no credentials on a preflight: it is answered without the token.
+        answer = http.options("/decode", headers=preflight)
+        assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == UI_ORIGIN
+        allowed = {h.strip().lower() for h in answer.headers["access-control-allow-headers"].split(",")}
+        assert {"authorization", "content-type", "x-namespace"} <= allowed
+        actual = http.post("/decode", content=body,
+                           headers={"Origin": UI_ORIGIN, "Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+        assert actual.status_code == 200 and actual.headers["access-control-allow-origin"] == UI_ORIGIN
+        # A refusal reaches the UI readable, so it can show why.
+        refused = http.post("/decode", content=body, headers={"Origin": UI_ORIGIN})
+        assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == UI_ORIGIN
+        for origin in (
+            "http://evil.example",
+            "http://localhost:8081",
+            "null",
+            "http://localhost:8080.evil.example",
+        ):
+            foreign = http.options("/decode", headers={**preflight, "Origin": origin})
+            assert "access-control-allow-origin" not in foreign.headers, origin
+            stolen = http.post(
+                "/decode", content=body, headers={"Origin": origin, "Authorization": f"Bearer {TOKEN}"}
+            )
+            assert "access-control-allow-origin" not in stolen.headers, origin
+
+
+@pytest.mark.parametrize(
+    "origin", ["*", "http://*.example.org", "localhost:8080", "http://ui.example/path", "ftp://x"]
+)
+def test_codec_server_refuses_a_wildcard_or_malformed_origin(origin: str) -> None:
+    codec = EncryptionCodec.from_keys(generate_payload_key())
+    with pytest.raises(ConfigurationError, match="--cors-origin"):
+        create_codec_app(codec, [origin])
+
+
+@pytest.mark.parametrize("token", ["short", "x" * 31, "has a space" + "y" * 30])
+def test_codec_server_refuses_a_weak_token(token: str) -> None:
+    codec = EncryptionCodec.from_keys(generate_payload_key())
+    with pytest.raises(ConfigurationError, match="YOURMOMENT_CODEC_TOKEN") as info:
+        create_codec_app(codec, [UI_ORIGIN], token=token)
+    assert token not in str(info.value)
+
+
 # --- starter.py codec-server and payload-keygen ------------------------------------------------------
 
 
@@ -237,6 +344,75 @@ def test_codec_server_without_a_key_is_one_clear_line(env, run_cli) -> None:  # 
     result = run_cli("codec-server", "--port", "0")
     assert result.code == 2
     assert "YOURMOMENT_PAYLOAD_KEY is not set" in result.err and "Traceback" not in result.err
+
+
+def start_codec_server(tmp_path, port: int, *args: str, **env_values: str) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
+    env = base_env(DATABASE_URL=f"sqlite:///{tmp_path / 'n.db'}", **env_values)
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "starter.py"), "codec-server", "--port", str(port), *args],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "codec.example.org"])
+def test_codec_server_refuses_a_non_loopback_bind_without_a_token(tmp_path, host: str) -> None:  # type: ignore[no-untyped-def]
+    proc = start_codec_server(
+        tmp_path, free_port(), "--host", host, YOURMOMENT_PAYLOAD_KEY=generate_payload_key()
+    )
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"the codec server listens on {host} without a token")
+    _out, err = proc.communicate()
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: refusing to listen on"), err
+    assert "YOURMOMENT_CODEC_TOKEN" in lines[0]
+
+
+def test_codec_server_on_all_interfaces_requires_its_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    key, port = generate_payload_key(), free_port()
+    proc = start_codec_server(tmp_path, port, "--host", "0.0.0.0", "--cors-origin", UI_ORIGIN,
+                              YOURMOMENT_PAYLOAD_KEY=key, YOURMOMENT_CODEC_TOKEN=TOKEN)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(proc, url)
+        body = payloads_json(EncryptionCodec.from_keys(key).encrypt(plain_payload("Pausenplatz")))
+        assert httpx.post(f"{url}/decode", content=body, timeout=10).status_code == 401
+        answer = httpx.post(
+            f"{url}/decode", content=body, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
+        assert parse_payloads(answer.text) == [plain_payload("Pausenplatz")]
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert TOKEN not in out + err and key not in out + err
+
+
+def test_codec_server_refuses_the_payload_key_as_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    key = generate_payload_key()
+    proc = start_codec_server(tmp_path, free_port(), YOURMOMENT_PAYLOAD_KEY=key, YOURMOMENT_CODEC_TOKEN=key)
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the codec server accepted its payload key as token")
+    _out, err = proc.communicate()
+    assert code == 2 and "must differ" in err and key not in err
+
+
+def wait_healthy(proc: subprocess.Popen[str], url: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "codec server did not start"
+        time.sleep(0.1)
 
 
 def free_port() -> int:
@@ -448,26 +624,36 @@ async def test_temporal_cli_reads_encrypted_history_through_the_codec_server() -
         # No worker: the start event alone holds an input payload written through the codec.
         await env.client.start_workflow("Nobody", {"name": CANARY_NAME}, id="codec-cli", task_queue="nobody")
         address = env.client.service_client.config.target_host
-        with serve_in_thread(create_codec_app(EncryptionCodec.from_keys(key), [UI_ORIGIN])) as codec:
+        app = create_codec_app(EncryptionCodec.from_keys(key), [UI_ORIGIN], token=TOKEN)
+        with serve_in_thread(app) as codec:
+            endpoint = ["--codec-endpoint", f"{codec.url}/{{namespace}}"]
             shown = {
                 name: _start_input(address, *extra)
                 for name, extra in (
                     ("raw", []),
-                    ("decoded", ["--codec-endpoint", f"{codec.url}/{{namespace}}"]),
+                    ("decoded", [*endpoint, "--codec-auth", f"Bearer {TOKEN}"]),
                 )
             }
+            without_token = _show(address, *endpoint)
     finally:
         await env.shutdown()
     assert shown["raw"].metadata["encoding"] == ENCODING and CANARY_NAME.encode() not in shown["raw"].data
     assert shown["decoded"].metadata["encoding"] == b"json/plain"
     assert CANARY_NAME.encode() in shown["decoded"].data
+    # Without the token the codec server decodes nothing for the CLI.
+    assert without_token.returncode != 0 and CANARY_NAME not in without_token.stdout
+
+
+def _show(address: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [venv_binary("temporal"), "workflow", "show", "-w", "codec-cli", "--address", address, "--output", "json",
+         *extra],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
 
 
 def _start_input(address: str, *extra: str) -> Payload:
-    out = subprocess.run(
-        [venv_binary("temporal"), "workflow", "show", "-w", "codec-cli", "--address", address, "--output", "json",
-         *extra],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+    out = _show(address, *extra)
+    assert out.returncode == 0, out.stderr
     started = json.loads(out.stdout)["events"][0]["workflowExecutionStartedEventAttributes"]
     return parse_payloads(json.dumps(started["input"]))[0]

@@ -177,23 +177,35 @@ def test_worker_starts_after_temporal_is_set_up(services) -> None:  # type: igno
 # --- the codec server and the Web UI -----------------------------------------------------------------
 
 
-def test_ui_codec_endpoint_reaches_the_codec_server(services) -> None:  # type: ignore[no-untyped-def]
-    endpoint = urlsplit(environment(services["temporal-ui"])["TEMPORAL_CODEC_ENDPOINT"])
-    # The browser calls the endpoint, so it is the codec server's address as published on the host.
-    assert endpoint.hostname in ("localhost", "127.0.0.1")
-    [(_ip, host_port, target)] = published(services["codec-server"])
-    assert endpoint.port == host_port
+def test_codec_server_beyond_loopback_requires_a_token(services) -> None:  # type: ignore[no-untyped-def]
+    from yourmoment.codec import is_loopback
+
     args = build_parser().parse_args(command(services["codec-server"])[2:])
-    assert command(services["codec-server"])[:2] == ["python", "starter.py"]
-    assert args.command == "codec-server" and args.port == target and args.host == "0.0.0.0"
-    # CORS must admit the origin the UI is opened at, or the browser discards every decoded answer.
-    [(_ip, ui_port, _target)] = published(services["temporal-ui"])
-    assert f"http://localhost:{ui_port}" in args.cors_origins
+    assert (
+        command(services["codec-server"])[:2] == ["python", "starter.py"] and args.command == "codec-server"
+    )
+    [(_ip, _host_port, target)] = published(services["codec-server"])
+    assert args.port == target
+    # The published port arrives on the container's own interface: not loopback, so a token is required.
+    assert not is_loopback(args.host)
+    token = INTERPOLATION.fullmatch(environment(services["codec-server"])["YOURMOMENT_CODEC_TOKEN"])
+    assert token and token["name"] == "YOURMOMENT_CODEC_TOKEN" and token["op"] == "?", (
+        "the token comes from .env"
+    )
+    # Other containers call it by its service name, which the Host allow-list must admit.
+    assert "codec-server" in args.allowed_hosts
+    # The browser cannot send the token, so the UI is not pointed at a codec server that would refuse it.
+    assert "TEMPORAL_CODEC_ENDPOINT" not in environment(services["temporal-ui"])
+
+
+def test_worker_needs_a_contact_for_the_real_site(services) -> None:  # type: ignore[no-untyped-def]
+    contact = INTERPOLATION.fullmatch(environment(services["worker"])["CONTACT"])
+    assert contact and contact["name"] == "CONTACT" and contact["op"] == "?"
 
 
 def test_codec_server_gets_the_payload_key_and_nothing_more(services) -> None:  # type: ignore[no-untyped-def]
     env = environment(services["codec-server"])
-    assert "YOURMOMENT_PAYLOAD_KEY" in env
+    assert {"YOURMOMENT_PAYLOAD_KEY", "YOURMOMENT_CODEC_TOKEN"} <= set(env)
     assert not {"YOURMOMENT_ENCRYPTION_KEY", "DATABASE_URL"} & set(env)
     assert "/health" in str(services["codec-server"]["healthcheck"]["test"])
 
@@ -248,7 +260,12 @@ def test_env_example_names_real_settings() -> None:
         for line in (REPO / "deploy" / "env.example").read_text().splitlines()
         if re.match(r"#?\s*[A-Z_]+=", line)
     ]
-    assert {"YOURMOMENT_ENCRYPTION_KEY", "YOURMOMENT_PAYLOAD_KEY"} <= set(names)
+    assert {
+        "YOURMOMENT_ENCRYPTION_KEY",
+        "YOURMOMENT_PAYLOAD_KEY",
+        "YOURMOMENT_CODEC_TOKEN",
+        "CONTACT",
+    } <= set(names)
     assert unknown_variables(dict.fromkeys(names, "")) == []
 
 

@@ -270,6 +270,7 @@ async def test_worker_applies_schedules_at_start_unless_told_not_to(dev_env, db_
     env = base_env(
         DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=settings.yourmoment_encryption_key or "",
         TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host, TEMPORAL_TASK_QUEUE_PREFIX=prefix,
+        MYMOMENT_BASE_URL="http://127.0.0.1:9",  # not the real site, which needs a CONTACT
     )  # fmt: skip
     worker = WorkerProcess(env, "--task-queues", "comments,maintenance", "--no-schedules")
     worker.start()

@@ -1,15 +1,22 @@
-"""The worker entry point: clear refusals for a missing key, an unmigrated database, bad settings or arguments."""
+"""The worker entry point: clear refusals (key, database, settings, arguments, contact) and its metrics endpoint."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 
+import httpx
+import psutil
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
-from tests.processes import REPO, base_env
+from tests.processes import REPO, WorkerProcess, base_env
+from tests.support import venv_binary
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.crypto import generate_key
+from yourmoment.devserver import free_port
+from yourmoment.settings import Settings
 from yourmoment.store.db import upgrade
 from yourmoment.worker_main import parse_args
 
@@ -30,7 +37,7 @@ def test_refuses_without_encryption_key(tmp_path) -> None:
 
 def test_refuses_unmigrated_database(tmp_path) -> None:
     env = base_env(DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}", YOURMOMENT_ENCRYPTION_KEY=generate_key(),
-                   TEMPORAL_ADDRESS="127.0.0.1:1")  # fmt: skip
+                   TEMPORAL_ADDRESS="127.0.0.1:1", MYMOMENT_BASE_URL="http://127.0.0.1:9")  # fmt: skip
     proc = run_worker(env)
     assert proc.returncode == 2
     assert "not migrated" in proc.stderr and "db upgrade" in proc.stderr
@@ -40,9 +47,8 @@ def test_refuses_unmigrated_database(tmp_path) -> None:
 def test_unreachable_temporal_is_one_line(tmp_path) -> None:
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
-    env = base_env(
-        DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1"
-    )
+    env = base_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1",
+                   MYMOMENT_BASE_URL="http://127.0.0.1:9")  # fmt: skip
     proc = run_worker(env)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot reach Temporal at 127.0.0.1:1")
@@ -70,7 +76,7 @@ def test_refuses_a_replaced_disclosure_or_a_bad_extra_line(
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
     env = base_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1",
-                   **{name: value})  # fmt: skip
+                   MYMOMENT_BASE_URL="http://127.0.0.1:9", **{name: value})  # fmt: skip
     proc = run_worker(env)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -90,7 +96,120 @@ def test_accepts_the_disclosure_itself_and_a_good_extra_line(tmp_path, name: str
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
     env = base_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1",
-                   **{name: value})  # fmt: skip
+                   MYMOMENT_BASE_URL="http://127.0.0.1:9", **{name: value})  # fmt: skip
     proc = run_worker(env)
     # The settings pass; the worker gets as far as connecting to Temporal.
     assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot reach Temporal at 127.0.0.1:1")
+
+
+# --- the contact in the User-Agent: required for the real myMoment site ---------------------------------
+
+REAL_SITE_SPELLINGS = ["https://www.mymoment.ch", "HTTPS://WWW.MyMoment.CH/", "http://mymoment.ch:443/",
+                       "www.mymoment.ch", "https://mymoment.ch./", "https://app.mymoment.ch:8443/x"]  # fmt: skip
+
+
+def refusing_env(tmp_path, **values: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    db_url = f"sqlite:///{tmp_path / 'w.db'}"
+    upgrade(db_url)
+    env = base_env(
+        DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1"
+    )
+    env.pop("CONTACT", None)
+    env.update(values)
+    return env
+
+
+@pytest.mark.parametrize("base_url", REAL_SITE_SPELLINGS)
+def test_refuses_the_real_site_without_a_contact(tmp_path, base_url: str) -> None:  # type: ignore[no-untyped-def]
+    proc = run_worker(refusing_env(tmp_path, MYMOMENT_BASE_URL=base_url))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: CONTACT is not set") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("contact", "problem"),
+    [("ops@example.org", "placeholder"), ("https://example.com/kontakt", "placeholder"),
+     ("someone@localhost", "neither"), ("bitte anrufen", "neither"), ("ftp://schule.ch", "neither")],
+)  # fmt: skip
+def test_refuses_the_real_site_with_a_placeholder_or_invalid_contact(
+    tmp_path, contact: str, problem: str
+) -> None:  # type: ignore[no-untyped-def]
+    proc = run_worker(refusing_env(tmp_path, MYMOMENT_BASE_URL="https://www.mymoment.ch", CONTACT=contact))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: CONTACT"), proc.stderr
+    assert problem in lines[0]
+
+
+def test_a_real_contact_passes_the_check(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = refusing_env(
+        tmp_path, MYMOMENT_BASE_URL="https://www.mymoment.ch", CONTACT="it-support@schule-muster.ch"
+    )
+    proc = run_worker(env)
+    # It gets as far as Temporal: the contact was accepted.
+    assert proc.returncode == 2 and "error: cannot reach Temporal" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("contact", "agent"),
+    [("it@schule-muster.ch", "yourMoment-Temporal/0.1 (+mailto:it@schule-muster.ch)"),
+     ("mailto:it@schule-muster.ch", "yourMoment-Temporal/0.1 (+mailto:it@schule-muster.ch)"),
+     ("https://schule-muster.ch/kontakt", "yourMoment-Temporal/0.1 (+https://schule-muster.ch/kontakt)")],
+)  # fmt: skip
+def test_user_agent_names_the_contact(contact: str, agent: str) -> None:
+    for base_url in ("https://www.mymoment.ch", "http://127.0.0.1:9"):
+        settings = Settings(_env_file=None, mymoment_base_url=base_url, contact=contact)  # type: ignore[call-arg]
+        assert settings.user_agent == agent
+
+
+def test_the_imitation_needs_no_contact_and_gets_no_made_up_one() -> None:
+    settings = Settings(_env_file=None, mymoment_base_url="http://127.0.0.1:9")  # type: ignore[call-arg]
+    assert settings.contact is None and settings.user_agent == "yourMoment-Temporal/0.1"
+    placeholder = Settings(_env_file=None, mymoment_base_url="http://127.0.0.1:9", contact="demo@example.org")  # type: ignore[call-arg]
+    assert placeholder.user_agent.endswith("(+mailto:demo@example.org)")
+
+
+@pytest.mark.parametrize("url", ["https://mymoment.ch.evil.example", "http://127.0.0.1:9", "https://notmymoment.ch",
+                                 "https://mymoment.chx"])  # fmt: skip
+def test_other_hosts_are_not_the_real_site(url: str) -> None:
+    from yourmoment.settings import is_real_mymoment
+
+    assert not is_real_mymoment(url)
+    assert all(is_real_mymoment(spelling) for spelling in REAL_SITE_SPELLINGS)
+
+
+# --- the Prometheus endpoint binds loopback unless told otherwise ------------------------------------
+
+
+@pytest.fixture
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_binary("temporal"))
+    yield env
+    await env.shutdown()
+
+
+def listening_addresses(pid: int, port: int) -> set[str]:
+    return {c.laddr.ip for c in psutil.Process(pid).net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port}  # fmt: skip
+
+
+@pytest.mark.parametrize(("metrics_host", "expected"), [(None, "127.0.0.1"), ("0.0.0.0", "0.0.0.0")])
+async def test_metrics_endpoint_binds_loopback_by_default(
+    dev_server, tmp_path, metrics_host, expected
+) -> None:  # type: ignore[no-untyped-def]
+    db_url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(db_url)
+    port = free_port()
+    env = base_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), METRICS_PORT=str(port),
+                   MYMOMENT_BASE_URL="http://127.0.0.1:9", TEMPORAL_TASK_QUEUE_PREFIX=f"m{port}-",
+                   TEMPORAL_ADDRESS=dev_server.client.service_client.config.target_host)  # fmt: skip
+    env.pop("METRICS_HOST", None)
+    if metrics_host:
+        env["METRICS_HOST"] = metrics_host
+    worker = WorkerProcess(env, "--task-queues", "comments")
+    worker.start()
+    try:
+        assert listening_addresses(worker.pid, port) == {expected}
+        assert "temporal_" in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        assert worker.terminate() == 0

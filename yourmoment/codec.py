@@ -5,19 +5,25 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
+import ipaddress
 import logging
 import os
+import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf import json_format
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
@@ -33,6 +39,9 @@ NONCE_BYTES = 12  # the GCM standard nonce; random per payload
 _AAD_PREFIX = b"yourmoment-payload-v1:"
 ENV_NAME = "YOURMOMENT_PAYLOAD_KEY"
 DEFAULT_CORS_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")  # the dev server's Web UI
+TOKEN_ENV_NAME = "YOURMOMENT_CODEC_TOKEN"
+MIN_TOKEN_CHARS = 32
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")  # Host header names always served
 
 
 def generate_payload_key() -> str:
@@ -134,18 +143,99 @@ def _aad(kid: str) -> bytes:
 # --- the codec server (Temporal's remote codec protocol) ---------------------------------------------
 
 
+def is_loopback(host: str) -> bool:
+    """A bind address only this machine can reach (`localhost`, 127.0.0.0/8, ::1)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token(token: str) -> str:
+    """A codec token long enough not to be guessed and fit for an HTTP header; the message never echoes it."""
+    if len(token) < MIN_TOKEN_CHARS or not re.fullmatch(r"[\x21-\x7e]+", token):
+        raise ConfigurationError(
+            f"{TOKEN_ENV_NAME} must be at least {MIN_TOKEN_CHARS} printable characters without spaces "
+            "(create one with 'starter.py payload-keygen')"
+        )
+    return token
+
+
+def check_origin(origin: str) -> str:
+    """A Web UI origin as browsers send it: http(s)://host[:port], no path and no wildcard."""
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or "*" in origin:
+        raise ConfigurationError(
+            f"--cors-origin {origin!r} is not an origin like https://temporal-ui.example.org"
+        )
+    return origin.rstrip("/")
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, without port, brackets or trailing dot, lower case ('' when malformed)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        name, bracket, rest = header[1:].partition("]")
+        return name if bracket and (not rest or re.fullmatch(r":\d+", rest)) else ""
+    name, _colon, port = header.partition(":")
+    return name.rstrip(".") if name and (not port or port.isdigit()) else ""
+
+
+class HostAllowList:
+    """Answers 421 to a request whose Host header names no allowed host (DNS rebinding, stray proxies)."""
+
+    def __init__(self, app: ASGIApp, allowed: Collection[str]) -> None:
+        self.app = app
+        self.allowed = {name.strip("[]").rstrip(".").lower() for name in allowed}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and host_name(Headers(scope=scope).get("host", "")) not in self.allowed:
+            await JSONResponse({"error": "this Host is not served here"}, 421)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class BearerToken:
+    """Requires `Authorization: Bearer <token>` (constant-time compare) on everything but /health."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            scheme, _space, given = Headers(scope=scope).get("authorization", "").partition(" ")
+            # The scheme is case-insensitive (RFC 9110); the token is compared in constant time.
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), self.expected):
+                answer = JSONResponse({"error": "missing or wrong bearer token"}, 401,
+                                      headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_codec_app(
     codec: PayloadCodec,
     cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS,
     namespaces: Collection[str] | None = None,
+    *,
+    token: str | None = None,
+    allowed_hosts: Collection[str] = (),
 ) -> Starlette:
     """`POST .../encode` and `POST .../decode` with `{"payloads": [...]}` in proto-JSON, plus `GET /health`.
 
     The protocol looks only at the last path segment, so `http://host:8081/{namespace}` (the CLI's
     templating) works as well as the bare URL. The namespace comes from the X-Namespace header or that
-    path prefix; with `namespaces` given, other namespaces are refused. CORS admits the Web UI origins.
+    path prefix; with `namespaces` given, other namespaces are refused.
+
+    Outside in: the Host header must name a loopback name or one of `allowed_hosts`; CORS answers only
+    the given Web UI origins (a preflight needs no token, browsers send none); with `token`, every
+    request but /health must carry `Authorization: Bearer <token>`.
     """
     allowed = set(namespaces) if namespaces else None
+    origins = [check_origin(origin) for origin in cors_origins]
 
     def endpoint(operation: str) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
@@ -179,10 +269,15 @@ def create_codec_app(
         handler = endpoint(operation)
         routes.append(Route(f"/{operation}", handler, methods=["POST"]))
         routes.append(Route(f"/{{prefix:path}}/{operation}", handler, methods=["POST"]))
-    cors = Middleware(
-        CORSMiddleware,
-        allow_origins=list(cors_origins),
-        allow_methods=["POST"],
-        allow_headers=["content-type", "x-namespace"],
-    )
-    return Starlette(routes=routes, middleware=[cors])
+    middleware = [
+        Middleware(HostAllowList, allowed=[*LOOPBACK_NAMES, *allowed_hosts]),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["POST"],
+            allow_headers=["content-type", "x-namespace", "authorization"],
+        ),
+    ]
+    if token is not None:
+        middleware.append(Middleware(BearerToken, token=check_token(token)))
+    return Starlette(routes=routes, middleware=middleware)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -28,9 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if settings.yourmoment_payload_key:
             codec_endpoint = f"http://127.0.0.1:{args.codec_port}"
-            children.append(subprocess.Popen([sys.executable, "starter.py", "codec-server", "--port",
-                                              str(args.codec_port), "--cors-origin",
-                                              f"http://localhost:{args.ui_port}"]))  # fmt: skip
+            # On 127.0.0.1 and without the token: the dev server's Web UI has no way to send one.
+            env = {**os.environ, "YOURMOMENT_CODEC_TOKEN": ""}  # empty overrides a token in .env
+            children.append(subprocess.Popen([sys.executable, "starter.py", "codec-server", "--host", "127.0.0.1",
+                                              "--port", str(args.codec_port), "--cors-origin",
+                                              f"http://localhost:{args.ui_port}"], env=env))  # fmt: skip
             wait_for_port(args.codec_port, 20)
         children.append(start_dev_server(data / "temporal.db", args.port, args.ui_port, codec_endpoint,
                                          log_file=data / "temporal.log"))  # fmt: skip

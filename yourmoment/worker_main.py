@@ -34,7 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     queues = [q.strip() for q in args.task_queues.split(",") if q.strip()]
     unknown = [q for q in queues if q not in ALL_QUEUES]
     if unknown or not queues:
-        parser.error(f"unknown task queue(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_QUEUES)}")
+        parser.error(
+            f"unknown task queue(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_QUEUES)}"
+        )
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
     args.queues = queues
@@ -55,7 +57,9 @@ def workflows_for_queue(queue: str) -> list[type]:
     return []
 
 
-def build_workers(client: Client, settings: Settings, queues: list[str], concurrency: int, deps) -> list[Worker]:  # type: ignore[no-untyped-def]
+def build_workers(
+    client: Client, settings: Settings, queues: list[str], concurrency: int, deps
+) -> list[Worker]:  # type: ignore[no-untyped-def]
     from activities.registry import activities_by_queue
 
     by_queue = activities_by_queue(deps, client)
@@ -79,11 +83,16 @@ def build_workers(client: Client, settings: Settings, queues: list[str], concurr
     return workers
 
 
-def metrics_runtime(port: int | None) -> Runtime | None:
-    """With METRICS_PORT set, one Prometheus endpoint serves the SDK's metrics and ours (/metrics)."""
-    if not port:
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """With METRICS_PORT set, one Prometheus endpoint serves the SDK's metrics and ours (/metrics).
+
+    It binds METRICS_HOST (127.0.0.1 unless the operator opens it): the endpoint has no authentication.
+    """
+    if not settings.metrics_port:
         return None
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}")))
+    host = settings.metrics_host.strip("[]")
+    address = f"[{host}]:{settings.metrics_port}" if ":" in host else f"{host}:{settings.metrics_port}"
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
 async def apply_schedules_logged(client: Client, settings: Settings) -> None:
@@ -107,8 +116,9 @@ async def serve(args: argparse.Namespace) -> None:
     started = time.monotonic()
     settings = get_settings()
     configure_logging(settings)
-    runtime = metrics_runtime(settings.metrics_port)
+    runtime = metrics_runtime(settings)
     deps = Dependencies.from_settings(settings, runtime.metric_meter if runtime else None)  # checks the key
+    settings.require_contact()  # no anonymous requests to the real myMoment site
     require_migrated(settings.database_url)
     client = await connect(settings, target_host=args.address, namespace=args.namespace, runtime=runtime)
     workers = build_workers(client, settings, args.queues, args.concurrency, deps)

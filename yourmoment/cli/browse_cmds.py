@@ -67,6 +67,7 @@ async def login_client(ctx: Context, login_name: str) -> AsyncIterator[MyMomentC
     limiter, so browsing costs no extra logins and counts against the same politeness budget.
     """
     settings = ctx.settings
+    user_agent = settings.user_agent  # refuses the real site without a contact, before anything else
     enc = ctx.encryptor
     with ctx.db() as session:
         login = accounts.get_login(session, ctx.user(session), login_name)
@@ -82,7 +83,7 @@ async def login_client(ctx: Context, login_name: str) -> AsyncIterator[MyMomentC
         rate_per_second=settings.scraping_rate_limit,
         burst=settings.scraping_burst_limit,
         timeout=settings.mymoment_timeout,
-        user_agent=settings.user_agent,
+        user_agent=user_agent,
     )
     try:
         yield client
@@ -95,6 +96,7 @@ async def login_client(ctx: Context, login_name: str) -> AsyncIterator[MyMomentC
 
 async def check_login(ctx: Context, login_name: str, fresh: bool = False) -> dict[str, Any]:
     """`login test`: reuse the stored session when it still works, else log in; report, never raise."""
+    ctx.settings.require_contact()  # a configuration mistake is an error line, not a failed test
     result: dict[str, Any] = {"login": login_name, "base_url": ctx.settings.mymoment_base_url, "ok": False}
     try:
         with ctx.db() as session:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import sys
 
 from yourmoment.cli.common import Context
 from yourmoment.codec import (
     DEFAULT_CORS_ORIGINS,
     ENV_NAME,
+    LOOPBACK_NAMES,
+    TOKEN_ENV_NAME,
     EncryptionCodec,
+    check_token,
     create_codec_app,
     generate_payload_key,
+    is_loopback,
 )
 from yourmoment.errors import ConfigurationError
 
@@ -22,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "codec-server",
         help="serve Temporal's codec protocol so the Web UI and 'temporal --codec-endpoint' can read payloads",
     )
-    server.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    server.add_argument("--host", default="127.0.0.1",
+                        help=f"interface to listen on (default 127.0.0.1; any other needs {TOKEN_ENV_NAME})")  # fmt: skip
     server.add_argument("--port", type=int, default=8081, help="port (default 8081)")
     server.add_argument(
         "--cors-origin", action="append", dest="cors_origins", metavar="URL",
@@ -31,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     server.add_argument(
         "--namespace", action="append", dest="namespaces", metavar="NAME",
         help="serve only this Temporal namespace (X-Namespace header); repeatable (default: any)",
+    )  # fmt: skip
+    server.add_argument(
+        "--allowed-host", action="append", dest="allowed_hosts", default=[], metavar="NAME",
+        help=f"also serve requests whose Host header names NAME; repeatable (always: {', '.join(LOOPBACK_NAMES)})",
     )  # fmt: skip
     server.set_defaults(handler=cmd_codec_server)
 
@@ -55,26 +62,30 @@ def cmd_codec_server(args: argparse.Namespace) -> None:
             "(create one with 'starter.py payload-keygen')"
         )
     codec = EncryptionCodec.from_keys(settings.yourmoment_payload_key)
+    token = server_token(settings.yourmoment_codec_token, args.host, settings.yourmoment_payload_key)
     origins = args.cors_origins or list(DEFAULT_CORS_ORIGINS)
+    # A specific bind address is a name clients may use; a wildcard is not a name.
+    hosts = [*args.allowed_hosts, *([args.host] if args.host not in ("0.0.0.0", "::") else [])]
+    app = create_codec_app(codec, origins, args.namespaces, token=token, allowed_hosts=hosts)
     configure_logging(settings)
-    if not _is_loopback(args.host):
-        print(
-            f"warning: listening on {args.host}: whoever reaches this port can decrypt payloads; "
-            "keep it on a private network",
-            file=sys.stderr,
-        )
     print(
         f"codec server on http://{args.host}:{args.port} (key ids {', '.join(codec.key_ids)}; "
-        f"CORS {', '.join(origins)})",
+        f"token {'required' if token else 'not required (loopback only)'}; CORS {', '.join(origins)})",
         flush=True,
     )
-    run_forever(create_codec_app(codec, origins, args.namespaces), args.host, args.port)
+    run_forever(app, args.host, args.port)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def server_token(token: str | None, host: str, payload_keys: str) -> str | None:
+    """The token to require: whoever reaches a non-loopback port could decrypt payloads without one."""
+    token = (token or "").strip() or None
+    if token is None:
+        if not is_loopback(host):
+            raise ConfigurationError(
+                f"refusing to listen on {host} without {TOKEN_ENV_NAME}: anyone who reaches the port could "
+                "decrypt payloads; set a token (e.g. from 'starter.py payload-keygen') or listen on 127.0.0.1"
+            )
+        return None
+    if token in payload_keys.split(","):
+        raise ConfigurationError(f"{TOKEN_ENV_NAME} must differ from every key in {ENV_NAME}")
+    return check_token(token)

@@ -39,6 +39,7 @@ from yourmoment.mymoment.types import (
     Tab,
 )
 from yourmoment.ratelimit import RateLimiter
+from yourmoment.settings import PRODUCT
 
 log = logging.getLogger(__name__)
 # httpcore's DEBUG trace prints response headers, Set-Cookie values included: keep it quiet unless
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 if logging.getLogger("httpcore").level == logging.NOTSET:
     logging.getLogger("httpcore").setLevel(logging.INFO)
 
-DEFAULT_USER_AGENT = "yourMoment-Temporal/0.1 (+https://github.com/yourmoment/yourmoment-temporal)"
+DEFAULT_USER_AGENT = PRODUCT  # callers pass Settings.user_agent, which names the operator's contact
 MAX_HOPS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Errors raised before a request left this machine: retrying a POST after them cannot duplicate it.
