@@ -78,7 +78,7 @@ CASES = [
     Case("log-format", ("user", "list"), "error: LOG_FORMAT='xml': must be one of text, json",
          env={"LOG_FORMAT": "xml"}),
     Case("log-level", ("user", "list"),
-         "error: LOG_LEVEL='loud': must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL", env={"LOG_LEVEL": "loud"}),
+         "error: LOG_LEVEL='LOUD': must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL", env={"LOG_LEVEL": "loud"}),
     Case("db-url-scheme", ("user", "list"),
          "error: DATABASE_URL: must be sqlite:///PATH or postgresql://USER@HOST/DB",
          env={"DATABASE_URL": "mysql://root@localhost/app"}),

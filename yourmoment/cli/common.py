@@ -8,12 +8,13 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from yourmoment.crypto import Encryptor
+from yourmoment.errors import ValidationError
 from yourmoment.settings import Settings, get_settings
 from yourmoment.store import accounts
 from yourmoment.store.db import require_migrated, session_scope
@@ -105,10 +106,32 @@ def fail(message: str, code: int = 2) -> int:
     return code
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's convention: a usage mistake is one `error:` line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def non_utf8_argument(argv: Sequence[str]) -> str | None:
+    """The problem with the first argument that is not UTF-8 (Python hands such bytes in as surrogates)."""
+    for position, arg in enumerate(argv, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"argument {position} ({arg!a}) is not UTF-8 text"
+    return None
+
+
 def read_secret(prompt: str, from_stdin: bool) -> str:
     """Secrets come from a prompt or stdin, never from an argument (which ps and shell history keep)."""
     if from_stdin or not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\n")
+        try:
+            line = sys.stdin.readline()
+            line.encode("utf-8")  # a surrogate-escaped byte passes the read but not the encode
+        except UnicodeError:
+            raise ValidationError(["stdin is not UTF-8 text"]) from None
+        return line.rstrip("\n")
     import getpass
 
     return getpass.getpass(prompt)
