@@ -6,6 +6,7 @@ seeded SQLite database, and compares a full dump of that database before and aft
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import socket
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from tests.processes import REPO
 from yourmoment.crypto import Encryptor, generate_key
@@ -44,7 +45,13 @@ class Case:
 
 
 def create(*extra: str) -> tuple[str, ...]:
-    base = {"--name": "Klasse 9", "--tab": "82", "--provider": "gpt", "--login": "bot-1", "--prompt": TEMPLATE}
+    base = {
+        "--name": "Klasse 9",
+        "--tab": "82",
+        "--provider": "gpt",
+        "--login": "bot-1",
+        "--prompt": TEMPLATE,
+    }
     for option, value in zip(extra[::2], extra[1::2], strict=True):
         base[option] = value
     return ("process", "create", *(part for pair in base.items() for part in pair))
@@ -158,6 +165,11 @@ CASES = [
          f"error: argument --max-duration: invalid int value: 'abc' {HELP_CREATE}"),
     Case("prompt-mode", create("--prompt-mode", "sometimes"),
          f"error: argument --prompt-mode: invalid choice: 'sometimes' (choose from 'weighted', 'all') {HELP_CREATE}"),
+    Case("prompt-twice", ("process", "create", "--name", "Klasse 9", "--tab", "82", "--provider", "gpt",
+                          "--login", "bot-1", "--prompt", f"{TEMPLATE}:1", "--prompt", f"{TEMPLATE}:2"),
+         "error: --prompt names one template more than once"),
+    Case("login-twice", (*create(), "--login", "bot-1"),
+         "error: --login names 'bot-1' more than once"),
     Case("update-weight", ("process", "update", "Klasse 82", "--prompt", f"{TEMPLATE}:1e400"),
          f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf"),
     Case("update-name-long", ("process", "update", "Klasse 82", "--name", LONG),
@@ -236,7 +248,9 @@ def clean_env(**values: str | bytes) -> dict[str | bytes, str | bytes]:
     """The developer's environment without any setting of ours, plus `values`."""
     ours = {name.upper() for name in Settings.model_fields} | {"DEFAULT_USER"}
     env: dict[str | bytes, str | bytes] = {
-        k: v for k, v in os.environ.items() if k not in ours and not k.startswith(("YOURMOMENT_", "TEMPORAL_"))
+        k: v
+        for k, v in os.environ.items()
+        if k not in ours and not k.startswith(("YOURMOMENT_", "TEMPORAL_"))
     }
     env.update(values)
     return env
@@ -252,7 +266,9 @@ def port_in_use() -> Iterator[int]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_is_one_error_line_exit_2_and_changes_nothing(case: Case, seeded, tmp_path, port_in_use) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_one_error_line_exit_2_and_changes_nothing(
+    case: Case, seeded, tmp_path, port_in_use
+) -> None:  # type: ignore[no-untyped-def]
     seed_path, key = seeded
     db = tmp_path / "yourmoment.db"
     shutil.copy(seed_path, db)
@@ -283,3 +299,67 @@ def test_the_table_has_at_least_forty_rows_across_cli_worker_and_settings() -> N
     assert len(CASES) >= 40
     assert sum(c.program == "worker.py" for c in CASES) >= 5
     assert sum(bool(c.env or c.dotenv) and c.program == "starter.py" for c in CASES) >= 15
+
+
+# --- beyond the table --------------------------------------------------------------------------------
+
+
+def test_output_to_a_closed_pipe_ends_quietly_with_the_sigpipe_status(seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`starter.py process list | head -1`: the reader is gone before we write; no traceback, exit 141."""
+    seed_path, key = seeded
+    db = tmp_path / "yourmoment.db"
+    shutil.copy(seed_path, db)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(REPO / "starter.py"), "process", "list"],
+            cwd=tmp_path, env=clean_env(DATABASE_URL=f"sqlite:///{db}", YOURMOMENT_ENCRYPTION_KEY=key),
+            stdout=write_end, stderr=subprocess.PIPE, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert proc.stderr == b""
+    assert proc.returncode == 141
+
+
+def test_every_message_refuses_inf_and_nan() -> None:
+    """Nothing JSON cannot carry reaches a workflow: a weight of inf would arrive as null."""
+    from pydantic import BaseModel, ValidationError
+
+    import yourmoment.messages as messages
+
+    models = [
+        m
+        for m in vars(messages).values()
+        if isinstance(m, type) and issubclass(m, BaseModel) and m is not BaseModel
+    ]
+    assert len(models) > 30
+    assert all(m.model_config.get("allow_inf_nan") is False for m in models), "a message allows inf/nan"
+    for weight in (math.inf, math.nan, 0.0, -1.0):
+        with pytest.raises(ValidationError):
+            messages.PromptChoice(template_id="t", weight=weight)
+    with pytest.raises(ValidationError):
+        messages.ReserveSlotResult(wait_seconds=math.inf)
+
+
+def test_a_weight_stored_before_the_checks_keeps_the_process_from_starting(db_url) -> None:  # type: ignore[no-untyped-def]
+    from yourmoment.errors import ValidationError
+    from yourmoment.store.models import ProcessPrompt
+
+    enc = Encryptor(generate_key())
+    with session_scope(db_url) as session:
+        user = accounts.add_user(session, "lehrerin@example.ch")
+        accounts.add_login(session, enc, user, "bot-1", "pupil1", "pw", False)
+        accounts.add_provider(session, enc, user, name="gpt", provider="openai", model="m", base_url=None,
+                              api_key="sk-test")  # fmt: skip
+        accounts.seed_system_templates(session)
+        spec = processes.ProcessSpec(
+            name="p", tab="82", provider="gpt", logins=["bot-1"], prompts=[(TEMPLATE, 1.0)]
+        )
+        process = processes.create_process(session, user, spec)
+        session.flush()
+        for link in session.scalars(select(ProcessPrompt)):
+            link.weight = math.inf  # what `process create --prompt T:inf` stored before
+        with pytest.raises(ValidationError, match="prompt weight is not a finite number"):
+            processes.check_startable(session, process, max_running=10)
