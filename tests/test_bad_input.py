@@ -206,6 +206,15 @@ CASES = [
     Case("unknown-action", ("login", "frobnicate"),
          "error: argument ACTION: invalid choice: 'frobnicate' (choose from 'add', 'list', 'test', 'remove') "
          "(see 'starter.py login --help')"),
+    Case("monitor-interval", ("monitor", "--interval", "nan"),
+         "error: argument --interval: must be a number between 0.1 and 3600, not 'nan' "
+         "(see 'starter.py monitor --help')"),
+    Case("codec-port", ("codec-server", "--port", "70000"),
+         "error: argument --port: must be a whole number between 1 and 65535, not '70000' "
+         "(see 'starter.py codec-server --help')"),
+    Case("comments-status", ("comments", "Klasse 82", "--status", "done"),
+         "error: argument --status: invalid choice: 'done' (choose from 'discovered', 'prepared', 'generated', "
+         "'posting', 'posted', 'failed', 'skipped') (see 'starter.py comments --help')"),
     Case("user-arg-not-utf8", ("--user", b"lehrerin-\xe4@example.ch", "process", "list"),
          r"error: argument 2 ('lehrerin-\udce4@example.ch') is not UTF-8 text"),
 ]  # fmt: skip

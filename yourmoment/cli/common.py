@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -111,6 +112,25 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def number(low: float, high: float, whole: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number (or whole number) from low to high, else one clear message."""
+    kind = "a whole number" if whole else "a number"
+
+    def parse(text: str) -> float:
+        try:
+            value = int(text) if whole else float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"must be {kind} between {low:g} and {high:g}, not {text!r}")
+        return value
+
+    return parse
+
+
+PORT = number(1, 65535, whole=True)
 
 
 def non_utf8_argument(argv: Sequence[str]) -> str | None:

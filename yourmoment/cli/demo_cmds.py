@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from yourmoment.cli.common import PORT, number
 from yourmoment.crypto import generate_key
 from yourmoment.devserver import free_port, port_free, start_dev_server, stop_process
 from yourmoment.errors import ConfigurationError
@@ -27,9 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dir", default=".demo", help="where the demo keeps its database, keys and logs")
     p.add_argument("--exit-when-done", action="store_true",
                    help="exit 0 once every demo article has its comments (non-zero with the reason otherwise)")  # fmt: skip
-    p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the comments (default 300)")
-    p.add_argument("--port", type=int, default=7233, help="Temporal frontend port (a free one if taken)")
-    p.add_argument("--ui-port", type=int, default=8233, help="Temporal Web UI port (a free one if taken)")
+    p.add_argument("--timeout", type=number(1, 86400), default=300, help="seconds to wait for the comments (default 300)")
+    p.add_argument("--port", type=PORT, default=7233, help="Temporal frontend port (a free one if taken)")
+    p.add_argument("--ui-port", type=PORT, default=8233, help="Temporal Web UI port (a free one if taken)")
     p.set_defaults(handler=cmd_demo)
 
 

@@ -23,7 +23,14 @@ from yourmoment.messages import (
     workflow_id_for_process,
 )
 from yourmoment.store import items, processes
-from yourmoment.store.models import AIComment, MonitoringProcess, MyMomentLogin, ProcessStatus, utcnow
+from yourmoment.store.models import (
+    AIComment,
+    CommentStatus,
+    MonitoringProcess,
+    MyMomentLogin,
+    ProcessStatus,
+    utcnow,
+)
 from yourmoment.temporal_client import connect
 
 
@@ -58,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("comments", help="work items (comments) of a process")
     p.add_argument("process")
-    p.add_argument("--status", help="only items in this status (e.g. generated, posted, failed)")
+    p.add_argument("--status", choices=[s.value for s in CommentStatus], help="only items in this status")
     p.add_argument("--full", action="store_true", help="include the comment HTML")
     add_json_flag(p)
     p.set_defaults(handler=cmd_comments)
