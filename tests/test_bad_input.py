@@ -210,7 +210,7 @@ CASES = [
          "error: argument --interval: must be a number between 0.1 and 3600, not 'nan' "
          "(see 'starter.py monitor --help')"),
     Case("codec-port", ("codec-server", "--port", "70000"),
-         "error: argument --port: must be a whole number between 1 and 65535, not '70000' "
+         "error: argument --port: must be a whole number between 0 and 65535, not '70000' "
          "(see 'starter.py codec-server --help')"),
     Case("comments-status", ("comments", "Klasse 82", "--status", "done"),
          "error: argument --status: invalid choice: 'done' (choose from 'discovered', 'prepared', 'generated', "
