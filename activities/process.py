@@ -100,7 +100,9 @@ class ProcessActivities:
 
     def _finish(self, inp: FinishProcessInput) -> FinishProcessResult:
         with self.deps.db() as session:
-            skipped, returned = items.settle_leftovers(session, inp.process_id, f"process ended: {inp.reason}")
+            skipped, returned = items.settle_leftovers(
+                session, inp.process_id, f"process ended: {inp.reason}"
+            )
             process = session.get(MonitoringProcess, inp.process_id)
             if process is not None:
                 process.status = inp.status

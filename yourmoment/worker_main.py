@@ -28,7 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(prog="worker.py", description="Run a yourMoment Temporal worker.")
     parser.add_argument("--task-queues", default=",".join(ALL_QUEUES),
                         help=f"comma-separated, from {', '.join(ALL_QUEUES)} (default: all)")  # fmt: skip
-    parser.add_argument("--concurrency", type=int, default=20, help="max concurrent activities per task queue")
+    parser.add_argument(
+        "--concurrency", type=int, default=20, help="max concurrent activities per task queue"
+    )
     parser.add_argument("--address", help="Temporal address (default: TEMPORAL_ADDRESS or localhost:7233)")
     parser.add_argument("--namespace", help="Temporal namespace (default: TEMPORAL_NAMESPACE or default)")
     parser.add_argument("--no-schedules", action="store_true", help="do not create or update the schedules")
@@ -36,7 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     queues = [q.strip() for q in args.task_queues.split(",") if q.strip()]
     unknown = [q for q in queues if q not in ALL_QUEUES]
     if unknown or not queues:
-        parser.error(f"unknown task queue(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_QUEUES)}")
+        parser.error(
+            f"unknown task queue(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_QUEUES)}"
+        )
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
     args.queues = queues
@@ -57,7 +61,9 @@ def workflows_for_queue(queue: str) -> list[type]:
     return []
 
 
-def build_workers(client: Client, settings: Settings, queues: list[str], concurrency: int, deps) -> list[Worker]:  # type: ignore[no-untyped-def]
+def build_workers(
+    client: Client, settings: Settings, queues: list[str], concurrency: int, deps
+) -> list[Worker]:  # type: ignore[no-untyped-def]
     from activities.registry import activities_by_queue
 
     by_queue = activities_by_queue(deps, client)
@@ -89,7 +95,9 @@ def metrics_runtime(port: int | None) -> Runtime | None:
         return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}")))
     except ValueError as exc:  # the SDK's "Failed starting Prometheus exporter: Address already in use"
         reason = "the port is in use" if "in use" in str(exc) else f"cannot serve metrics there ({exc})"
-        raise ConfigurationError(f"METRICS_PORT={port}: {reason}; choose a free port or unset METRICS_PORT") from None
+        raise ConfigurationError(
+            f"METRICS_PORT={port}: {reason}; choose a free port or unset METRICS_PORT"
+        ) from None
 
 
 async def apply_schedules_logged(client: Client, settings: Settings) -> None:

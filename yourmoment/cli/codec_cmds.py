@@ -23,7 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="serve Temporal's codec protocol so the Web UI and 'temporal --codec-endpoint' can read payloads",
     )
     server.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    server.add_argument("--port", type=number(0, 65535, whole=True), default=8081, help="port (default 8081; 0: any free port)")
+    server.add_argument(
+        "--port",
+        type=number(0, 65535, whole=True),
+        default=8081,
+        help="port (default 8081; 0: any free port)",
+    )
     server.add_argument(
         "--cors-origin", action="append", dest="cors_origins", metavar="URL",
         help=f"Web UI origin allowed to call from a browser; repeatable (default {' and '.join(DEFAULT_CORS_ORIGINS)})",

@@ -42,7 +42,9 @@ class Context:
             yield session
 
     def user(self, session: Session) -> User:
-        return accounts.get_user(session, getattr(self.args, "user", None) or self.settings.yourmoment_default_user)
+        return accounts.get_user(
+            session, getattr(self.args, "user", None) or self.settings.yourmoment_default_user
+        )
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +99,9 @@ def emit(args: argparse.Namespace, rows: Any, columns: Sequence[str] | None = No
         print_table(data, columns or (list(data[0]) if data else []))
     elif isinstance(data, dict):
         for key, value in data.items():
-            print(f"{key}: {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else _cell(value)}")
+            print(
+                f"{key}: {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else _cell(value)}"
+            )
     else:
         print(data)
 

@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = common.ArgumentParser(
         prog="starter.py", description="yourMoment on Temporal: configure and run monitoring processes."
     )
-    parser.add_argument("--user", help="act for this user (e-mail); default YOURMOMENT_DEFAULT_USER or the only user")
+    parser.add_argument(
+        "--user", help="act for this user (e-mail); default YOURMOMENT_DEFAULT_USER or the only user"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
@@ -85,7 +87,6 @@ def main(argv: list[str] | None = None) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 128 + signal.SIGPIPE
     exit_process(code)
-
 
 
 if __name__ == "__main__":

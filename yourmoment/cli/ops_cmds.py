@@ -40,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_info)
 
     p = sub.add_parser("monitor", help="live table of running processes (Ctrl-C to quit)")
-    p.add_argument("--interval", type=number(0.1, 3600), default=2.0, help="seconds between refreshes (default 2)")
+    p.add_argument(
+        "--interval", type=number(0.1, 3600), default=2.0, help="seconds between refreshes (default 2)"
+    )
     p.add_argument("--once", action="store_true", help="print the table once and exit")
     add_json_flag(p)
     p.set_defaults(handler=cmd_monitor)

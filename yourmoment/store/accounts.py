@@ -186,7 +186,9 @@ def add_provider(
     check_int(problems, "--max-tokens", max_tokens, LLMProvider.max_tokens)
     check_int(problems, "--rpm", requests_per_minute, LLMProvider.requests_per_minute)
     if session.scalar(
-        select(LLMProvider).where(LLMProvider.user_id == user.id, LLMProvider.name == name, LLMProvider.is_active)
+        select(LLMProvider).where(
+            LLMProvider.user_id == user.id, LLMProvider.name == name, LLMProvider.is_active
+        )
     ):
         problems.append(f"an active provider named '{name}' exists already")
     if problems:
@@ -210,7 +212,9 @@ def add_provider(
 def list_providers(session: Session, user: User) -> list[LLMProvider]:
     return list(
         session.scalars(
-            select(LLMProvider).where(LLMProvider.user_id == user.id, LLMProvider.is_active).order_by(LLMProvider.name)
+            select(LLMProvider)
+            .where(LLMProvider.user_id == user.id, LLMProvider.is_active)
+            .order_by(LLMProvider.name)
         )
     )
 
@@ -245,7 +249,9 @@ def add_template(
         problems.insert(0, "the template needs a name")
     check_text(problems, "the template name", name.strip(), PromptTemplate.name)
     check_text(problems, "the system prompt", system_prompt, PromptTemplate.system_prompt)
-    check_text(problems, "the user prompt template", user_prompt_template, PromptTemplate.user_prompt_template)
+    check_text(
+        problems, "the user prompt template", user_prompt_template, PromptTemplate.user_prompt_template
+    )
     if problems:
         raise ValidationError(problems)
     row = PromptTemplate(

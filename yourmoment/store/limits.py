@@ -60,7 +60,11 @@ def check_number(problems: list[str], label: str, value: float | None, low: floa
     above = value >= low if low_inclusive else value > low
     if not (math.isfinite(value) and above and value <= high):
         low_text, high_text = plain_number(low), plain_number(high)
-        bounds = f"between {low_text} and {high_text}" if low_inclusive else f"greater than {low_text} and at most {high_text}"
+        bounds = (
+            f"between {low_text} and {high_text}"
+            if low_inclusive
+            else f"greater than {low_text} and at most {high_text}"
+        )
         problems.append(f"{label} must be a number {bounds}, not {plain_number(value)}")
 
 
