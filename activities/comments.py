@@ -8,6 +8,7 @@ from activities.deps import Dependencies
 from activities.errors import keep_alive, translate_errors
 from yourmoment.errors import NotFoundError, PermanentError
 from yourmoment.llm.client import generate_comment
+from yourmoment.llm.comments import posting_problems
 from yourmoment.llm.templates import ArticleContext, render_messages
 from yourmoment.messages import (
     GenerateInput,
@@ -60,8 +61,8 @@ class CommentActivities:
         llm = self.deps.llm(provider, acquire=self._llm_pacer(provider))
         try:
             generated = await generate_comment(
-                llm, messages, prefix=s.ai_comment_prefix, min_length=s.comment_min_length,
-                max_length=s.comment_max_length,
+                llm, messages, min_length=s.comment_min_length, max_length=s.comment_max_length,
+                extra_line=s.ai_comment_extra_line,
             )  # fmt: skip
         except Exception as exc:
             self.deps.metrics.llm_call(provider.provider, type(exc).__name__)
@@ -136,7 +137,15 @@ class CommentActivities:
 
         def done() -> None:
             with self.deps.db() as session:
-                items.cas(session, item.id, [S.POSTING], S.POSTED, posted_at=utcnow(), is_hidden=inp.hide, error=None)
+                items.cas(
+                    session,
+                    item.id,
+                    [S.POSTING],
+                    S.POSTED,
+                    posted_at=utcnow(),
+                    is_hidden=inp.hide,
+                    error=None,
+                )
 
         await run_db(done)
         self.deps.metrics.item("posted")
@@ -147,7 +156,6 @@ class CommentActivities:
         return PostResultMsg(item_id=item.id, outcome=result.outcome, requests=result.requests)
 
     def _claim_for_posting(self, item_id: str) -> tuple[AIComment, bool] | PostResultMsg:
-        prefix = self.deps.settings.ai_comment_prefix
         with self.deps.db() as session:
             item = session.get(AIComment, item_id)
             if item is None:
@@ -155,16 +163,23 @@ class CommentActivities:
             if item.status == S.POSTED:
                 return PostResultMsg(item_id=item_id, outcome="already_posted", requests=0)
             if item.status not in (S.GENERATED, S.POSTING):
-                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=f"item is {item.status}")
-            if not item.comment_html or prefix not in item.comment_html:
-                raise PermanentError("the stored comment lacks the AI disclosure; it is never posted")
+                return PostResultMsg(
+                    item_id=item_id, outcome="skipped", requests=0, reason=f"item is {item.status}"
+                )
+            # Checked again here: a comment stored by an older version or edited in the database.
+            if problems := posting_problems(item.comment_html or ""):
+                raise PermanentError(f"the stored comment is never posted: {' '.join(problems)}")
             if items.commented_elsewhere(session, item.process_id, item.login_id, item.mymoment_article_id):
                 reason = "this login already commented on the article in another process"
                 items.cas(session, item_id, [S.GENERATED], S.SKIPPED, error=reason)
                 return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
             first_try = item.status == S.GENERATED and item.attempts == 0
-            if not items.cas(session, item_id, [S.GENERATED, S.POSTING], S.POSTING, attempts=item.attempts + 1):
-                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason="claimed elsewhere")
+            if not items.cas(
+                session, item_id, [S.GENERATED, S.POSTING], S.POSTING, attempts=item.attempts + 1
+            ):
+                return PostResultMsg(
+                    item_id=item_id, outcome="skipped", requests=0, reason="claimed elsewhere"
+                )
             return item, first_try
 
 

@@ -60,7 +60,6 @@ class Dependencies:
                     burst=s.scraping_burst_limit,
                     timeout=s.mymoment_timeout,
                     user_agent=s.user_agent,
-                    prefix=s.ai_comment_prefix,
                     observer=self.metrics.mymoment_request,
                 )
                 self._clients[login_id] = client

@@ -21,7 +21,7 @@ from yourmoment.messages import (
     ResumeItemsInput,
     ResumeItemsResult,
 )
-from yourmoment.store import items
+from yourmoment.store import items, processes
 from yourmoment.store.db import run_db
 from yourmoment.store.models import MonitoringProcess, MyMomentLogin, PromptTemplate, utcnow
 
@@ -33,10 +33,13 @@ class ProcessActivities:
     @activity.defn(name="load_process_config")
     @translate_errors
     async def load_process_config(self, inp: LoadProcessInput) -> ProcessConfig:
-        return await run_db(self._load, inp.process_id)
+        run_id = activity.info().workflow_run_id if inp.mark_running else None
+        return await run_db(self._load, inp.process_id, run_id)
 
-    def _load(self, process_id: str) -> ProcessConfig:
+    def _load(self, process_id: str, mark_running_as: str | None) -> ProcessConfig:
         with self.deps.db() as session:
+            if mark_running_as is not None:  # a first run: `start` may have died before marking the row
+                processes.mark_running(session, process_id, mark_running_as)
             process = session.get(MonitoringProcess, process_id)
             if process is None:
                 raise NotFoundError(f"process {process_id} does not exist")
@@ -110,6 +113,11 @@ class ProcessActivities:
                 process.stopped_at = utcnow()
                 if inp.status == "failed":
                     process.last_error = inp.reason
+                states = {login.login_id: login for login in inp.logins}
+                for link in process.logins:  # kept for `status` once the workflow has ended
+                    state = states.get(link.login_id)
+                    link.last_state = state.state if state else None
+                    link.last_error = state.error if state else None
         activity.logger.info(
             "process finished process_id=%s status=%s skipped=%d returned=%d",
             inp.process_id, inp.status, skipped, returned,

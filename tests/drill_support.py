@@ -401,7 +401,7 @@ async def stop_and_check(deployment: Deployment, client: Client, expected: int) 
     status = json.loads(deployment.starter("status", deployment.process_id, "--json"))
     assert status["status"] == "stopped" and status["stop_reason"] == STOP_REASON, status
     counts = check_items(deployment, expected)  # the stop settled nothing that was still open
-    assert {k: v for k, v in status["counts"].items() if v} == dict(counts), (status["counts"], counts)
+    assert {k: v for k, v in status["totals"].items() if v} == dict(counts), (status["totals"], counts)
     return counts
 
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from yourmoment.cli.main import build_parser
+from yourmoment.comment_rules import extra_line_problems
 from yourmoment.messages import SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS
 from yourmoment.settings import Settings
 
@@ -249,6 +250,16 @@ def test_env_example_names_real_settings() -> None:
     ]
     assert {"YOURMOMENT_ENCRYPTION_KEY", "YOURMOMENT_PAYLOAD_KEY"} <= set(names)
     assert unknown_variables(dict.fromkeys(names, "")) == []
+
+
+def test_the_disclosure_is_fixed_and_only_a_valid_extra_line_is_offered(services) -> None:  # type: ignore[no-untyped-def]
+    for name in APP_SERVICES:
+        assert "AI_COMMENT_PREFIX" not in environment(services[name]), name
+    match = INTERPOLATION.fullmatch(environment(services["worker"])["AI_COMMENT_EXTRA_LINE"])
+    assert match and match["name"] == "AI_COMMENT_EXTRA_LINE" and match["op"] == "-" and match["arg"] == ""
+    example = [line.lstrip("# ").split("=", 1)[1] for line in (REPO / "deploy" / "env.example").read_text().splitlines()
+               if line.lstrip("# ").startswith("AI_COMMENT_EXTRA_LINE=")]  # fmt: skip
+    assert example and extra_line_problems(example[0]) == []
 
 
 # --- commands, mounted files and the image -----------------------------------------------------------

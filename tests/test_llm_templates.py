@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import ValidationError
 from yourmoment.llm.comments import comment_plain_text, normalize_comment, validate_comment
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
@@ -18,9 +19,8 @@ from yourmoment.llm.templates import (
     validate_template,
 )
 from yourmoment.mymoment.types import ArticleDetail
-from yourmoment.settings import DEFAULT_PREFIX
 
-PREFIX = DEFAULT_PREFIX
+PREFIX = DISCLOSURE
 WRAPPED = f"<p>{PREFIX}</p>"
 BODY = "<p>Deine Geschichte über den mutigen Igel hat mir sehr gut gefallen, weiter so!</p>"
 
@@ -133,12 +133,12 @@ def test_context_from_article_detail() -> None:
 
 
 def test_plain_text_becomes_paragraphs_and_is_escaped() -> None:
-    html = normalize_comment("  Hallo Mia!\n\n  Das ist **toll** <3 & mehr.\n", PREFIX)
+    html = normalize_comment("  Hallo Mia!\n\n  Das ist **toll** <3 & mehr.\n")
     assert html == f"{WRAPPED}<p>Hallo Mia!</p><p>Das ist <strong>toll</strong> &lt;3 &amp; mehr.</p>"
 
 
 def test_code_fences_are_stripped() -> None:
-    assert normalize_comment("```html\n<p>Super Text!</p>\n```", PREFIX) == f"{WRAPPED}<p>Super Text!</p>"
+    assert normalize_comment("```html\n<p>Super Text!</p>\n```") == f"{WRAPPED}<p>Super Text!</p>"
 
 
 def test_html_is_sanitised_to_p_strong_em_br_without_attributes() -> None:
@@ -147,7 +147,7 @@ def test_html_is_sanitised_to_p_strong_em_br_without_attributes() -> None:
         '<br/><a href="https://evil.example">hier</a></p><script>alert(1)</script><style>p{}</style>'
         '<img src="x" onerror="alert(2)"><ul><li>eins</li><li>zwei</li></ul><em title="t">Ende</em></div>'
     )
-    html = normalize_comment(raw, PREFIX)
+    html = normalize_comment(raw)
     assert html == (
         f"{WRAPPED}<p>Toll</p><p>Sehr gut <strong>gemacht</strong><br>hier</p>"
         "<p>eins</p><p>zwei</p><p><em>Ende</em></p>"
@@ -158,17 +158,20 @@ def test_html_is_sanitised_to_p_strong_em_br_without_attributes() -> None:
 
 def test_prefix_appears_exactly_once_as_first_paragraph() -> None:
     raw = f"{PREFIX} Hallo!\n<p>{PREFIX}</p><p>Gut gemacht {PREFIX}</p><p>{PREFIX}</p>"
-    html = normalize_comment(raw, PREFIX)
+    html = normalize_comment(raw)
     assert html == f"{WRAPPED}<p>Hallo!</p><p>Gut gemacht</p>"
     assert html.count(PREFIX) == 1
-    assert normalize_comment(html, PREFIX) == html  # idempotent
+    assert normalize_comment(html) == html  # idempotent
 
 
-def test_prefix_with_html_special_characters() -> None:
-    prefix = "[KI & Bot]"
-    html = normalize_comment(f"<p>{prefix}</p><p>Schöne Geschichte über Freundschaft!</p>", prefix)
-    assert html == "<p>[KI &amp; Bot]</p><p>Schöne Geschichte über Freundschaft!</p>"
-    assert validate_comment(html, prefix, 10, 100) == []
+def test_extra_line_with_html_special_characters() -> None:
+    extra = "Klasse 4a & 4b <Projekt>"
+    html = normalize_comment("<p>Schöne Geschichte über Freundschaft!</p>", extra)
+    assert (
+        html
+        == f"{WRAPPED}<p>Klasse 4a &amp; 4b &lt;Projekt&gt;</p><p>Schöne Geschichte über Freundschaft!</p>"
+    )
+    assert validate_comment(html, 10, 100, extra_line=extra) == []
 
 
 # --- comment validation --------------------------------------------------------------------------
@@ -176,29 +179,29 @@ def test_prefix_with_html_special_characters() -> None:
 
 def test_valid_comment_passes_and_length_excludes_the_prefix() -> None:
     html = WRAPPED + BODY
-    assert validate_comment(html, PREFIX, len(BODY), len(BODY)) == []
-    assert "too short" in validate_comment(html, PREFIX, len(BODY) + 1, 5000)[0]
-    assert "too long" in validate_comment(html, PREFIX, 1, len(BODY) - 1)[0]
+    assert validate_comment(html, len(BODY), len(BODY)) == []
+    assert "too short" in validate_comment(html, len(BODY) + 1, 5000)[0]
+    assert "too long" in validate_comment(html, 1, len(BODY) - 1)[0]
 
 
 def test_empty_missing_prefix_and_double_prefix_are_problems() -> None:
-    assert validate_comment(WRAPPED, PREFIX, 50, 5000) == ["The comment is empty."]
-    assert validate_comment(WRAPPED + "<p> <br> </p>", PREFIX, 50, 5000) == ["The comment is empty."]
-    assert any("does not start" in p for p in validate_comment(BODY, PREFIX, 10, 5000))
-    assert any("2 times" in p for p in validate_comment(WRAPPED + BODY + WRAPPED, PREFIX, 10, 5000))
+    assert validate_comment(WRAPPED, 50, 5000) == ["The comment is empty."]
+    assert validate_comment(WRAPPED + "<p> <br> </p>", 50, 5000) == ["The comment is empty."]
+    assert any("does not start" in p for p in validate_comment(BODY, 10, 5000))
+    assert any("disclosure-like" in p for p in validate_comment(WRAPPED + BODY + WRAPPED, 10, 5000))
 
 
 def test_repetitive_comment_is_a_problem() -> None:
     html = WRAPPED + "<p>" + " ".join(["super", "toll"] * 20) + "</p>"
-    assert any("repetitive" in p for p in validate_comment(html, PREFIX, 10, 5000))
-    assert validate_comment(WRAPPED + "<p>super super toll toll gut</p>", PREFIX, 10, 5000) == []  # ≤ 5 words
+    assert any("repetitive" in p for p in validate_comment(html, 10, 5000))
+    assert validate_comment(WRAPPED + "<p>super super toll toll gut</p>", 10, 5000) == []  # ≤ 5 words
 
 
 def test_leftover_placeholder_is_a_problem_unless_it_came_from_the_article() -> None:
     html = WRAPPED + "<p>Liebe/r {article_author}, dein Text «Mein {Hund}» ist wirklich gelungen!</p>"
-    problems = validate_comment(html, PREFIX, 10, 5000)
+    problems = validate_comment(html, 10, 5000)
     assert problems == ["The comment contains unresolved placeholders: {Hund}, {article_author}."]
-    assert validate_comment(html, PREFIX, 10, 5000, allowed_braces={"{Hund}"}) == [
+    assert validate_comment(html, 10, 5000, allowed_braces={"{Hund}"}) == [
         "The comment contains unresolved placeholders: {article_author}."
     ]
 

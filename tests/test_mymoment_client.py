@@ -13,6 +13,7 @@ import pytest
 
 from imitation.mymoment_server import MyMomentState, create_app
 from imitation.serve import serve_in_thread
+from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import (
     AmbiguousPostError,
     BadCredentialsError,
@@ -24,11 +25,10 @@ from yourmoment.errors import (
 )
 from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient, _raise_for_status
 from yourmoment.ratelimit import LocalRateLimiter, RateLimiter
-from yourmoment.settings import DEFAULT_PREFIX
 
 PUPIL, PUPIL_PASSWORD = "pupil-anna", "Geheim-Anna-42"
 TEACHER, TEACHER_PASSWORD = "teacher-berg", "Geheim-Berg-77"
-COMMENT = f"<p>{DEFAULT_PREFIX}</p><p>Deine Geschichte ist spannend und gut verständlich geschrieben.</p>"
+COMMENT = f"<p>{DISCLOSURE}</p><p>Deine Geschichte ist spannend und gut verständlich geschrieben.</p>"
 
 
 @dataclass
@@ -269,7 +269,7 @@ async def test_article_detail_with_comments(site: Site, client: MyMomentClient) 
     article_id = int(site.class_a[0])
     site.state.add_comment(article_id, author=TEACHER, text="<p>Sehr schön!</p>")
     site.state.add_comment(
-        article_id, author="bot", text=f"<p>{DEFAULT_PREFIX}</p><p>Versteckt.</p>", hidden=True
+        article_id, author="bot", text=f"<p>{DISCLOSURE}</p><p>Versteckt.</p>", hidden=True
     )
     detail = await client.get_article(str(article_id))
     assert (detail.title, detail.author) == ("Wie Bienen Honig machen", "kind2")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import NotFoundError, PageParseError
 from yourmoment.mymoment import parsers
 from yourmoment.mymoment.types import ArticleDetail, ExistingComment
-from yourmoment.settings import DEFAULT_PREFIX
 
 BASE = "https://www.mymoment.ch"
 CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "mymoment" / "captures"
@@ -89,10 +89,10 @@ def test_capture_hidden_ai_comment() -> None:
     comment = detail.comments[0]
     assert comment.author == "SampleReviewer01"
     assert comment.hidden is True
-    assert parsers.html_to_plain(comment.text).startswith(DEFAULT_PREFIX)
+    assert parsers.html_to_plain(comment.text).startswith(DISCLOSURE)
     assert comment.text.startswith("<p>")
-    assert parsers.own_ai_comments(detail, "samplereviewer01", DEFAULT_PREFIX) == [comment]
-    assert parsers.own_ai_comments(detail, "SampleUser", DEFAULT_PREFIX) == []
+    assert parsers.own_ai_comments(detail, "samplereviewer01", DISCLOSURE) == [comment]
+    assert parsers.own_ai_comments(detail, "SampleUser", DISCLOSURE) == []
 
 
 def test_capture_csrf_and_session_markers() -> None:
@@ -247,7 +247,7 @@ def test_comment_form_token_prefers_the_article() -> None:
 
 VISIBLE_AND_HIDDEN = f"""
 <div class="comment"><div class="card"><div class="card-body"><h5 class="card-title d-flex">von bot_login</h5>
-  <span class="card-text"><p>{DEFAULT_PREFIX}</p>
+  <span class="card-text"><p>{DISCLOSURE}</p>
   <p>Du   erzählst <strong>spannend</strong>.</p></span></div></div></div>
 <div class="comment"><div class="card"><div class="card-body"><h5 class="card-title">von teacher</h5>
   <span class="card-text d-none"><p>Danke!</p></span><button class="btn comment-show">Kommentar anzeigen</button></div></div></div>"""
@@ -261,13 +261,11 @@ def test_visible_and_hidden_comments() -> None:
 
 def test_find_own_comment_matches_plain_text_only_for_this_login() -> None:
     detail = parsers.parse_article_detail(detail_page("A von b", [], VISIBLE_AND_HIDDEN), "77", BASE)
-    ours = f"<p>{DEFAULT_PREFIX}</p><p>Du erzählst <strong>spannend</strong>.</p>"
-    assert parsers.find_own_comment(detail, "BOT_login", ours, DEFAULT_PREFIX) == detail.comments[0]
-    assert parsers.find_own_comment(detail, "teacher", ours, DEFAULT_PREFIX) is None
+    ours = f"<p>{DISCLOSURE}</p><p>Du erzählst <strong>spannend</strong>.</p>"
+    assert parsers.find_own_comment(detail, "BOT_login", ours, DISCLOSURE) == detail.comments[0]
+    assert parsers.find_own_comment(detail, "teacher", ours, DISCLOSURE) is None
     assert (
-        parsers.find_own_comment(
-            detail, "bot_login", f"<p>{DEFAULT_PREFIX}</p><p>Anders.</p>", DEFAULT_PREFIX
-        )
+        parsers.find_own_comment(detail, "bot_login", f"<p>{DISCLOSURE}</p><p>Anders.</p>", DISCLOSURE)
         is None
     )
 
@@ -286,8 +284,8 @@ def test_own_comment_without_prefix_does_not_count() -> None:
         url=f"{BASE}/article/1/",
         comments=[ExistingComment(author="bot", text="<p>Super Text!</p>", hidden=False)],
     )
-    assert parsers.own_ai_comments(detail, "bot", DEFAULT_PREFIX) == []
-    assert parsers.find_own_comment(detail, "bot", "<p>Super Text!</p>", DEFAULT_PREFIX) is None
+    assert parsers.own_ai_comments(detail, "bot", DISCLOSURE) == []
+    assert parsers.find_own_comment(detail, "bot", "<p>Super Text!</p>", DISCLOSURE) is None
 
 
 def test_logout_form_action_must_match_exactly() -> None:

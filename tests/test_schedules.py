@@ -198,12 +198,23 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
                 rows["ancient_generated"].comment_html and rows["ancient_generated"].article_content is None
             )
 
-            # A workflow that runs while its row still says `created` (started outside starter.py).
+            # A workflow that runs while its row says otherwise (say, a database restored from a backup).
+            # Started outside starter.py, its first activity marks the row running; the row is then
+            # set back to what the backup would say.
             unrecorded = await client.start_workflow(
                 "MonitoringProcessWorkflow",
                 MonitorInput(process_id=ids["unrecorded"], queue_prefix=prefix, use_search_attributes=False),
                 id=workflow_id_for_process(ids["unrecorded"]), task_queue=f"{prefix}monitoring",
             )  # fmt: skip
+
+            def marked_by_workflow() -> bool:
+                with session_scope(db_url) as s:
+                    return s.get(MonitoringProcess, ids["unrecorded"]).status == "running"
+
+            await eventually(marked_by_workflow, 30, "the workflow marking its row running")
+            with session_scope(db_url) as s:
+                row = s.get(MonitoringProcess, ids["unrecorded"])
+                row.status, row.stopped_at = "stopped", utcnow() - timedelta(hours=1)
 
             async def unrecorded_listed() -> bool:
                 query = f'WorkflowId = "{unrecorded.id}" AND ExecutionStatus = "Running"'

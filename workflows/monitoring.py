@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         RecordProcessInput,
         ResumeItemsInput,
         ResumeItemsResult,
+        RunCounts,
         StopRequest,
         WorkItemRef,
         workflow_id_for_item,
@@ -98,7 +99,7 @@ class MonitoringProcessWorkflow:
             started_at=self._state.started_at,
             deadline=self._state.deadline,
             paused=self._state.paused,
-            counts=self._state.counts,
+            run_counts=RunCounts.model_validate(self._state.counts.model_dump()),
             logins=self._state.logins,
             in_flight=len(self._children),
             discovery_runs=self._state.discovery_runs,
@@ -118,8 +119,9 @@ class MonitoringProcessWorkflow:
         outcome: tuple[str, str] | None
         try:
             self._config = await run_activity(
-                "load_process_config", LoadProcessInput(process_id=inp.process_id), ProcessConfig, self._prefix
-            )
+                "load_process_config", LoadProcessInput(process_id=inp.process_id, mark_running=first_run),
+                ProcessConfig, self._prefix,
+            )  # fmt: skip
             cfg = self._config
             if self._state.deadline is None:
                 # Workflow time, not the database's clock: the deadline is a durable timer of this run.
@@ -325,7 +327,9 @@ class MonitoringProcessWorkflow:
         login_ids = [login.login_id for login in self._state.logins]
         await run_activity("close_sessions", CloseSessionsInput(login_ids=login_ids), type(None), self._prefix)
         await run_activity(
-            "finish_process", FinishProcessInput(process_id=inp.process_id, status=status, reason=reason),  # type: ignore[arg-type]
+            "finish_process",
+            FinishProcessInput(process_id=inp.process_id, status=status, reason=reason,  # type: ignore[arg-type]
+                               logins=self._state.logins),
             FinishProcessResult, self._prefix,
         )  # fmt: skip
         self._status = status

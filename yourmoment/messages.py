@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 # Task queues (SPEC §6), prefixed `yourmoment-` on the server.
 QUEUE_MONITORING = "monitoring"
@@ -80,6 +80,9 @@ class ProcessConfig(Message):
 
 class LoadProcessInput(Message):
     process_id: str
+    # A run's first activity marks the row running, so the row is right even if `start` died after
+    # Temporal accepted the workflow (the CLI marks it only once the start succeeded).
+    mark_running: bool = False
 
 
 # --- sessions ----------------------------------------------------------------------------------------
@@ -93,6 +96,14 @@ class OpenSessionResult(Message):
     login_id: str
     restored: bool  # True: a stored session was reused without logging in
     requests: int
+
+
+class LoginState(Message):
+    login_id: str
+    name: str
+    # "unknown": the database answered for a running process (only its workflow knows).
+    state: Literal["pending", "ready", "failed", "unknown"] = "pending"
+    error: str | None = None
 
 
 class CloseSessionsInput(Message):
@@ -224,6 +235,7 @@ class FinishProcessInput(Message):
     process_id: str
     status: Literal["stopped", "completed", "failed"]
     reason: str
+    logins: list[LoginState] = Field(default_factory=list)  # each login's state at the end of the run
 
 
 class FinishProcessResult(Message):
@@ -241,6 +253,9 @@ class PostCommentInput(Message):
 
 
 class StatusCounts(Message):
+    """Work items by status. As the database's `totals`: every item of the process, across all runs,
+    in its current status. As the workflow's state: its run counters (see RunCounts)."""
+
     discovered: int = 0
     prepared: int = 0
     generated: int = 0
@@ -250,11 +265,16 @@ class StatusCounts(Message):
     skipped: int = 0
 
 
-class LoginState(Message):
-    login_id: str
-    name: str
-    state: Literal["pending", "ready", "failed"] = "pending"
-    error: str | None = None
+class RunCounts(Message):
+    """Counted by the workflow since `start` (carried across continue-as-new): `discovered` work items
+    this run started; `generated`, `posted`, `failed`, `skipped` article workflows of this run that
+    ended so. Work items picked up from an earlier run are not counted as discovered."""
+
+    discovered: int = 0
+    generated: int = 0
+    posted: int = 0
+    failed: int = 0
+    skipped: int = 0
 
 
 class MonitorState(Message):
@@ -287,7 +307,7 @@ class StopRequest(Message):
 
 
 class MonitorStatus(Message):
-    """The `status` query; `starter.py status --json` prints the same fields."""
+    """The `status` query; `starter.py status --json` prints the same fields with the same meaning."""
 
     process_id: str
     name: str
@@ -296,7 +316,8 @@ class MonitorStatus(Message):
     started_at: datetime | None
     deadline: datetime | None
     paused: bool
-    counts: StatusCounts
+    # This run's counters. Workers before this field was renamed answer `counts` with the same meaning.
+    run_counts: RunCounts = Field(validation_alias=AliasChoices("run_counts", "counts"))
     logins: list[LoginState]
     in_flight: int
     discovery_runs: int

@@ -15,10 +15,11 @@ from yourmoment.settings import get_settings
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m yourmoment.run_local", description=__doc__)
     parser.add_argument("--dir", default=".run", help="where the dev server keeps its database and logs")
-    parser.add_argument("--port", type=int, default=7233)
+    parser.add_argument("--port", type=int, help="the dev server's port (default: the configured address's)")
     parser.add_argument("--ui-port", type=int, default=8233)
     parser.add_argument("--codec-port", type=int, default=8081)
     args = parser.parse_args(argv)
+    args.port = args.port or local_port()
     data = Path(args.dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
@@ -44,6 +45,19 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for child in reversed(children):
             stop_process(child)
+
+
+def local_port() -> int:
+    """The port of the configured Temporal address, which must be this machine: the dev server serves it."""
+    from yourmoment.temporal_client import temporal_connect_config
+
+    address = temporal_connect_config()["target_host"]
+    host, _, port = address.rpartition(":")
+    if host not in ("localhost", "127.0.0.1", "[::1]") or not port.isdigit():
+        sys.exit(f"error: make run starts a local Temporal dev server, but the configured address is {address} "
+                 "(TEMPORAL_ADDRESS in the environment, .env or Temporal's config file): unset it, "
+                 "or run 'python worker.py' against that service")  # fmt: skip
+    return int(port)
 
 
 if __name__ == "__main__":

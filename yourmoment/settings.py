@@ -16,9 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from yourmoment.comment_rules import DISCLOSURE, extra_line_problems
 from yourmoment.errors import ConfigurationError
 
-DEFAULT_PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 # A process's discovery interval, in seconds; the setting's default for new processes obeys it too.
 DISCOVERY_INTERVAL_RANGE = (5, 86400)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -50,7 +50,10 @@ class Settings(BaseSettings):
 
     comment_min_length: int = Field(50, ge=1)
     comment_max_length: int = Field(5000, ge=1)
-    ai_comment_prefix: str = DEFAULT_PREFIX
+    # The disclosure is fixed (comment_rules.DISCLOSURE); a deployment may add one line after it.
+    ai_comment_extra_line: str | None = None
+    # Recognised only to refuse a replaced disclosure with a clear message.
+    ai_comment_prefix: str | None = None
     llm_timeout: float = Field(60.0, gt=0, le=3600)
 
     retention_days: int = Field(90, ge=1, le=36500)
@@ -118,6 +121,25 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("ai_comment_prefix")
+    @classmethod
+    def _disclosure_is_fixed(cls, value: str | None) -> str | None:
+        if value is not None and value != DISCLOSURE:
+            raise ValueError(
+                f"the disclosure {DISCLOSURE} is fixed and cannot be replaced; unset AI_COMMENT_PREFIX "
+                "and put a line of your own in AI_COMMENT_EXTRA_LINE (shown after the disclosure)"
+            )
+        return value
+
+    @field_validator("ai_comment_extra_line")
+    @classmethod
+    def _valid_extra_line(cls, value: str | None) -> str | None:
+        if not value:  # unset, or empty as compose passes an unset variable
+            return None
+        if problems := extra_line_problems(value):
+            raise ValueError("; ".join(problems))
+        return value.strip()
+
     @property
     def user_agent(self) -> str:
         return f"yourMoment-Temporal/0.1 (+{self.contact_url})"
@@ -134,7 +156,9 @@ def get_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        raise ConfigurationError("; ".join(_describe(error) for error in exc.errors())) from None
+        raise ConfigurationError(
+            "invalid setting " + "; ".join(_describe(error) for error in exc.errors())
+        ) from None
     except UnicodeDecodeError:
         raise ConfigurationError(".env is not UTF-8 text; save it as UTF-8") from None
 

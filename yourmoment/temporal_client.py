@@ -1,19 +1,21 @@
-"""Connecting to Temporal: Temporal's own env config, the Pydantic data converter, the payload codec."""
+"""Connecting to Temporal: one connection configuration, the Pydantic data converter, the payload codec."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
+from dotenv import dotenv_values  # pydantic-settings reads `.env` with it too
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, PayloadCodec
-from temporalio.envconfig import ClientConfig
+from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
 
-from yourmoment.errors import TemporalUnavailableError
+from yourmoment.errors import ConfigurationError, TemporalUnavailableError
 from yourmoment.settings import Settings
 
 
@@ -27,6 +29,47 @@ def data_converter(settings: Settings) -> DataConverter:
     return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
 
 
+DEFAULT_ADDRESS = "localhost:7233"
+
+
+def temporal_variables(env_file: str | Path | None = None) -> dict[str, str]:
+    """Temporal's own variables (TEMPORAL_*): the process environment over the same names in `.env`.
+
+    `.env` is the file every other setting is read from (Settings' `env_file`, in the working directory).
+    """
+    path = Path(env_file or str(Settings.model_config.get("env_file") or ".env"))
+    from_file = dotenv_values(path) if path.is_file() else {}
+    merged = {
+        k.upper(): v for k, v in from_file.items() if k.upper().startswith("TEMPORAL_") and v is not None
+    }
+    merged.update({k: v for k, v in os.environ.items() if k.startswith("TEMPORAL_")})
+    return merged
+
+
+def temporal_connect_config(
+    *, target_host: str | None = None, namespace: str | None = None, env_file: str | Path | None = None
+) -> ClientConnectConfig:
+    """The one Temporal connection configuration of the worker, the CLI, health, the demo and run_local.
+
+    First found wins, field by field: the worker's --address/--namespace; the process environment;
+    `.env`; the profile (TEMPORAL_PROFILE, default "default") in Temporal's config file
+    (TEMPORAL_CONFIG_FILE, default ~/.config/temporalio/temporal.toml); localhost:7233 and namespace
+    "default". Variables: TEMPORAL_ADDRESS, _NAMESPACE, _API_KEY, _TLS, _TLS_*, _GRPC_META_*.
+    """
+    try:
+        # Temporal's loader applies the variables over the file's profile: passing the merged
+        # environment makes `.env` count as environment, below the real one.
+        config = ClientConfig.load_client_connect_config(override_env_vars=temporal_variables(env_file))
+    except Exception as exc:  # the SDK's ConfigError: unknown profile, unreadable file or certificate
+        raise ConfigurationError(f"Temporal connection settings: {exc}") from exc
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    if target_host:
+        config["target_host"] = target_host
+    if namespace:
+        config["namespace"] = namespace
+    return config
+
+
 async def connect(
     settings: Settings,
     *,
@@ -34,13 +77,8 @@ async def connect(
     namespace: str | None = None,
     runtime: Runtime | None = None,
 ) -> Client:
-    """TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and API key come from Temporal's env config."""
-    config = ClientConfig.load_client_connect_config()
-    config.setdefault("target_host", "localhost:7233")
-    if target_host:
-        config["target_host"] = target_host
-    if namespace:
-        config["namespace"] = namespace
+    """A client configured by temporal_connect_config(); an unreachable server is a one-line error."""
+    config = temporal_connect_config(target_host=target_host, namespace=namespace)
     try:
         return await Client.connect(**config, data_converter=data_converter(settings), runtime=runtime)
     except RuntimeError as exc:  # the SDK reports an unreachable server as a RuntimeError

@@ -31,8 +31,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency", type=int, default=20, help="max concurrent activities per task queue"
     )
-    parser.add_argument("--address", help="Temporal address (default: TEMPORAL_ADDRESS or localhost:7233)")
-    parser.add_argument("--namespace", help="Temporal namespace (default: TEMPORAL_NAMESPACE or default)")
+    parser.add_argument(
+        "--address",
+        help="Temporal address (default: TEMPORAL_ADDRESS from the environment or .env, the config profile, localhost:7233)",
+    )
+    parser.add_argument(
+        "--namespace", help="Temporal namespace (default: TEMPORAL_NAMESPACE likewise, or default)"
+    )
     parser.add_argument("--no-schedules", action="store_true", help="do not create or update the schedules")
     args = parser.parse_args(argv)
     queues = [q.strip() for q in args.task_queues.split(",") if q.strip()]

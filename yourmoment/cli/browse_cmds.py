@@ -83,7 +83,6 @@ async def login_client(ctx: Context, login_name: str) -> AsyncIterator[MyMomentC
         burst=settings.scraping_burst_limit,
         timeout=settings.mymoment_timeout,
         user_agent=settings.user_agent,
-        prefix=settings.ai_comment_prefix,
     )
     try:
         yield client

@@ -517,7 +517,7 @@ def process_dict(session: Session, process: MonitoringProcess) -> dict[str, Any]
         "comment_on_existing": process.comment_on_existing,
         "logins": sorted(logins, key=lambda login: str(login["name"])),
         "prompts": sorted(prompts, key=lambda prompt: str(prompt["name"])),
-        "counts": items.counts(session, process.id).model_dump(),
+        "totals": items.counts(session, process.id).model_dump(),  # work items of all runs by status
         "started_at": process.started_at,
         "stopped_at": process.stopped_at,
         "created_at": process.created_at,
@@ -527,10 +527,10 @@ def process_dict(session: Session, process: MonitoringProcess) -> dict[str, Any]
 
 def _show_text(data: dict[str, Any]) -> dict[str, Any]:
     """The process as key: value lines, lists folded into one readable line each."""
-    text = {k: v for k, v in data.items() if k not in ("logins", "prompts", "counts")}
+    text = {k: v for k, v in data.items() if k not in ("logins", "prompts", "totals")}
     text["logins"] = ", ".join(str(login["name"]) for login in data["logins"]) or "-"
     text["prompts"] = ", ".join(f"{p['name']} (weight {p['weight']:g})" for p in data["prompts"]) or "-"
-    text["work items"] = ", ".join(f"{status} {n}" for status, n in data["counts"].items())
+    text["work items"] = ", ".join(f"{status} {n}" for status, n in data["totals"].items())
     return text
 
 

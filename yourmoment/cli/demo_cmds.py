@@ -96,7 +96,11 @@ def _environment(site: DemoSite, enc_key: str, payload_key: str) -> dict[str, st
         "YOURMOMENT_ENCRYPTION_KEY": enc_key,
         "YOURMOMENT_PAYLOAD_KEY": payload_key,
         "MYMOMENT_BASE_URL": site.mymoment_url,
+        # The environment outranks `.env` and Temporal's profile (temporal_connect_config): the demo
+        # talks to its own dev server whatever the user configured for real use.
         "TEMPORAL_ADDRESS": f"127.0.0.1:{site.temporal_port}",
+        "TEMPORAL_NAMESPACE": "default",
+        "TEMPORAL_TLS": "false",
         "COMMENT_RATE_LIMIT_SECONDS": "3",  # pacing stays visible but the demo ends in about a minute
         "REDIS_URL": "",
     })  # fmt: skip
@@ -172,7 +176,7 @@ async def _watch(site: DemoSite, process_id: str, timeout: float, exit_when_done
             late_added = True
         status = await process_status(ctx, client, process_id)
         posted_on_site = sum(len(state.comments_for(a)) for a in state.articles)
-        c = status.counts
+        c = status.totals
         # On a terminal the line updates in place; in a log, one line per update.
         print(f"{start}[{elapsed:5.0f} s] {status.status}: posted {c.posted}/{expected} "
               f"(on the site: {posted_on_site}), generated {c.generated}, failed {c.failed}, "

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 
 from yourmoment.cli.common import Context, add_json_flag, emit, number, print_json, print_table
 from yourmoment.errors import ConfigurationError, TemporalUnavailableError
-from yourmoment.messages import ALL_QUEUES, MonitorStatus
+from yourmoment.messages import ALL_QUEUES
 from yourmoment.settings import Settings
+
+if TYPE_CHECKING:
+    from yourmoment.cli.run_cmds import ProcessStatusView
 
 CONNECT_TIMEOUT = 10.0
 CLEAR_SCREEN = "\033[H\033[2J"
@@ -175,7 +178,7 @@ async def cmd_monitor(args: argparse.Namespace) -> int:
     ctx = Context(args)
     client, error = await try_connect(ctx.settings)
     while True:
-        statuses = await running_statuses(ctx, client)
+        statuses = await running_statuses(ctx, client, error)
         if args.json:
             print_json(statuses)
         else:
@@ -187,7 +190,7 @@ async def cmd_monitor(args: argparse.Namespace) -> int:
         await asyncio.sleep(args.interval)
 
 
-async def running_statuses(ctx: Context, client: Client | None) -> list[MonitorStatus]:
+async def running_statuses(ctx: Context, client: Client | None, error: str | None) -> list[ProcessStatusView]:
     from yourmoment.cli.run_cmds import process_status
     from yourmoment.store import processes
 
@@ -197,10 +200,10 @@ async def running_statuses(ctx: Context, client: Client | None) -> list[MonitorS
             for p in processes.list_processes(session, ctx.user(session))
             if p.status in processes.ACTIVE_STATUSES
         ]
-    return [await process_status(ctx, client, process_id) for process_id in ids]
+    return [await process_status(ctx, client, process_id, error) for process_id in ids]
 
 
-def print_monitor(statuses: list[MonitorStatus], error: str | None, interval: float | None) -> None:
+def print_monitor(statuses: list[ProcessStatusView], error: str | None, interval: float | None) -> None:
     now = datetime.now(UTC)
     refresh = f"; refresh every {interval:g} s, Ctrl-C to quit" if interval else ""
     print(f"yourMoment monitor {now:%Y-%m-%d %H:%M:%S} UTC: {len(statuses)} running{refresh}")
@@ -221,14 +224,14 @@ def print_monitor(statuses: list[MonitorStatus], error: str | None, interval: fl
     print_table(rows, columns, empty="no running process")
 
 
-def monitor_row(status: MonitorStatus, now: datetime) -> dict[str, Any]:
+def monitor_row(status: ProcessStatusView, now: datetime) -> dict[str, Any]:
     nxt = status.next_discovery_at
     if nxt is not None:
         seconds = max(0, int((nxt - now).total_seconds()))
         next_discovery = f"in {seconds} s" if seconds < 120 else f"in {seconds // 60} min"
     else:
         next_discovery = "paused" if status.paused else None
-    c = status.counts
+    c = status.totals
     return {
         "id": status.process_id[:8], "name": status.name,
         "status": status.status + (" (paused)" if status.paused else ""),

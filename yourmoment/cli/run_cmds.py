@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from datetime import timedelta
+from typing import Literal
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from sqlalchemy.orm import Session
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from yourmoment.cli.common import Context, add_json_flag, emit, fail
@@ -18,6 +21,7 @@ from yourmoment.messages import (
     MonitorStatus,
     PostInput,
     PostResultMsg,
+    RunCounts,
     StatusCounts,
     StopRequest,
     workflow_id_for_process,
@@ -87,14 +91,12 @@ def _prefix(ctx: Context) -> str:
 
 
 async def cmd_start(args: argparse.Namespace) -> int:
+    """Atomic for the user: nothing is written until Temporal accepted the workflow (see mark_running)."""
     ctx = Context(args)
     with ctx.db() as session:
         process = processes.get_process(session, ctx.user(session), args.process)
         processes.check_startable(session, process, ctx.settings.max_running_processes_per_user)
-        process_id, name = process.id, process.name
-        previous = process.status
-        process.status, process.started_at, process.stopped_at = ProcessStatus.RUNNING, utcnow(), None
-        process.stop_reason, process.last_error = None, None
+        process_id, name, seen_updated_at = process.id, process.name, process.updated_at
     client = await connect(ctx.settings)
     try:
         handle = await client.start_workflow(
@@ -110,18 +112,12 @@ async def cmd_start(args: argparse.Namespace) -> int:
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=f"yourMoment process {name}",
         )
-    except Exception as exc:
-        with ctx.db() as session:
-            row = session.get(MonitoringProcess, process_id)
-            if row is not None:
-                row.status = previous
-        if "already" in str(exc).lower():
-            return fail(f"process '{name}' is already running in Temporal")
-        raise
+    except WorkflowAlreadyStartedError:
+        return fail(f"process '{name}' is already running in Temporal")
+    except RPCError as exc:  # nothing was written: the row is as it was
+        return fail(f"Temporal did not start process '{name}': {exc}")
     with ctx.db() as session:
-        row = session.get(MonitoringProcess, process_id)
-        if row is not None:
-            row.workflow_run_id = handle.result_run_id
+        processes.mark_running(session, process_id, handle.result_run_id, unchanged_since=seen_updated_at)
     emit(
         args,
         {"process_id": process_id, "name": name, "workflow_id": handle.id, "run_id": handle.result_run_id},
@@ -199,59 +195,108 @@ def _process_ref(ctx: Context, ref: str) -> tuple[str, str]:
 # --- status ------------------------------------------------------------------------------------------
 
 
-async def process_status(ctx: Context, client: Client | None, process_id: str) -> MonitorStatus:
-    """The workflow's live view, with the counts from the database (the truth across runs)."""
+class ProcessStatusView(MonitorStatus):
+    """`status --json` and `monitor --json`: the `status` query's fields, each meaning what it means
+    there, plus the database's `totals` and where the answer came from.
+
+    When the database answers (`source` "database": the process is not running, or its workflow
+    could not be asked, `source_note` says which), what only the workflow knows is null.
+    """
+
+    source: Literal["workflow", "database"]
+    source_note: str | None = None
+    totals: StatusCounts  # every work item of the process, all runs, by current status
+    run_counts: RunCounts | None = None  # type: ignore[assignment]
+    paused: bool | None = None  # type: ignore[assignment]
+    in_flight: int | None = None  # type: ignore[assignment]
+    discovery_runs: int | None = None  # type: ignore[assignment]
+    empty_streak: int | None = None  # type: ignore[assignment]
+
+
+async def process_status(
+    ctx: Context, client: Client | None, process_id: str, client_error: str | None = None
+) -> ProcessStatusView:
+    """The workflow's live view while the process runs; otherwise, or when it cannot be asked, the database's."""
     with ctx.db() as session:
         process = session.get(MonitoringProcess, process_id)
         if process is None:
             raise NotFoundError(f"process {process_id} does not exist")
-        counts = items.counts(session, process_id)
-        fallback = _status_from_db(session, process, counts)
-    if client is None or process.status not in processes.ACTIVE_STATUSES:
+        totals = items.counts(session, process_id)
+        active = process.status in processes.ACTIVE_STATUSES
+        note = _fallback_note(process.status, client_error if client is None else None)
+        fallback = _status_from_db(session, process, totals, note)
+    if not active or client is None:
         return fallback
     try:
         live = await client.get_workflow_handle(workflow_id_for_process(process_id)).query(
             "status", result_type=MonitorStatus
         )
-    except RPCError:
-        return fallback
-    return live.model_copy(update={"counts": counts, "name": fallback.name})
+    except (RPCError, WorkflowQueryFailedError) as exc:
+        note = f"the workflow did not answer: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}"
+        return fallback.model_copy(update={"source_note": note})
+    return ProcessStatusView(**{**live.model_dump(), "name": fallback.name}, source="workflow", totals=totals)
 
 
-def _status_from_db(session, process: MonitoringProcess, counts: StatusCounts) -> MonitorStatus:  # type: ignore[no-untyped-def]
+def _fallback_note(status: str, client_error: str | None) -> str:
+    if status in processes.ACTIVE_STATUSES:
+        return client_error or "Temporal not asked"
+    return "never started" if status == ProcessStatus.CREATED else "not running; the last run's outcome"
+
+
+def _status_from_db(
+    session: Session, process: MonitoringProcess, totals: StatusCounts, note: str
+) -> ProcessStatusView:
+    """What the database knows: the row, the totals, and each login's state when the last run ended."""
+    active = process.status in processes.ACTIVE_STATUSES
     logins = []
     for link in process.logins:
         login = session.get(MyMomentLogin, link.login_id)
-        if login is not None:
-            logins.append(LoginState(login_id=login.id, name=login.name, state="pending"))
+        if login is None:
+            continue
+        if active:
+            state, error = "unknown", None  # only the running workflow knows
+        elif process.status == ProcessStatus.CREATED:
+            state, error = "pending", None
+        else:
+            state, error = link.last_state or "unknown", link.last_error
+        logins.append(LoginState(login_id=login.id, name=login.name, state=state, error=error))  # type: ignore[arg-type]
     deadline = (
         process.started_at + timedelta(minutes=process.max_duration_minutes) if process.started_at else None
     )
-    return MonitorStatus(
+    return ProcessStatusView(
         process_id=process.id, name=process.name, status=process.status, stop_reason=process.stop_reason,
-        started_at=process.started_at, deadline=deadline, paused=False, counts=counts, logins=logins,
-        in_flight=0, discovery_runs=0, empty_streak=0, last_discovery_at=None, next_discovery_at=None,
-        last_error=process.last_error,
+        started_at=process.started_at, deadline=deadline, logins=logins, last_discovery_at=None,
+        next_discovery_at=None, last_error=process.last_error, source="database", source_note=note, totals=totals,
     )  # fmt: skip
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
+    from yourmoment.cli.ops_cmds import try_connect
+
     ctx = Context(args)
-    process_id, _ = _process_ref(ctx, args.process)
-    client = await connect(ctx.settings)
-    status = await process_status(ctx, client, process_id)
+    with ctx.db() as session:
+        process = processes.get_process(session, ctx.user(session), args.process)
+        process_id, active = process.id, process.status in processes.ACTIVE_STATUSES
+    client, error = await try_connect(ctx.settings) if active else (None, None)
+    status = await process_status(ctx, client, process_id, error)
     if args.json:
         emit(args, status)
         return 0
-    c = status.counts
     print(f"{status.name} ({status.process_id}): {status.status}{' (paused)' if status.paused else ''}")
+    if status.source == "database":
+        print(f"  from the database ({status.source_note}): workflow details not shown")
     if status.stop_reason:
         print(f"  reason: {status.stop_reason}")
     print(f"  started {status.started_at or '-'}, deadline {status.deadline or '-'}")
-    print(f"  items: discovered {c.discovered}, prepared {c.prepared}, generated {c.generated}, "
-          f"posting {c.posting}, posted {c.posted}, failed {c.failed}, skipped {c.skipped}")  # fmt: skip
-    print(f"  discovery runs {status.discovery_runs}, last {status.last_discovery_at or '-'}, "
-          f"next {status.next_discovery_at or '-'}, in flight {status.in_flight}")  # fmt: skip
+    t = status.totals
+    print(f"  work items (all runs): discovered {t.discovered}, prepared {t.prepared}, generated {t.generated}, "
+          f"posting {t.posting}, posted {t.posted}, failed {t.failed}, skipped {t.skipped}")  # fmt: skip
+    if (r := status.run_counts) is not None:
+        print(f"  this run: discovered {r.discovered}, generated {r.generated}, posted {r.posted}, "
+              f"failed {r.failed}, skipped {r.skipped}")  # fmt: skip
+    if status.discovery_runs is not None:
+        print(f"  discovery runs {status.discovery_runs}, last {status.last_discovery_at or '-'}, "
+              f"next {status.next_discovery_at or '-'}, in flight {status.in_flight}")  # fmt: skip
     for login in status.logins:
         print(f"  login {login.name}: {login.state}{' - ' + login.error if login.error else ''}")
     if status.last_error:
@@ -269,7 +314,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "id": process.id, "name": process.name, "status": process.status, "tab": process.tab,
                 "mode": "generate-only" if process.generate_only else "post", "started_at": process.started_at,
                 "stop_reason": process.stop_reason, "posted": counts.posted, "generated": counts.generated,
-                "failed": counts.failed, "counts": counts.model_dump(),
+                "failed": counts.failed, "totals": counts.model_dump(),
             })  # fmt: skip
     if args.json:
         emit(args, rows)

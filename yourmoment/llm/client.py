@@ -50,7 +50,8 @@ COMMENT_SCHEMA: dict[str, Any] = {
 
 RETRY_HINT = (
     "Deine letzte Antwort erfüllte die Vorgaben nicht. Schreibe den Kommentar neu: zwischen {min} und "
-    "{max} Zeichen, nur <p>-Absätze, keine Wiederholungen, keine Platzhalter in geschweiften Klammern."
+    "{max} Zeichen, nur <p>-Absätze, keine Wiederholungen, keine Platzhalter in geschweiften Klammern, "
+    "keine Links, Web- oder E-Mail-Adressen und kein Hinweis darauf, wer den Kommentar geschrieben hat."
 )
 
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
@@ -272,12 +273,15 @@ async def generate_comment(
     client: LLMClient,
     messages: list[dict[str, str]],
     *,
-    prefix: str,
     min_length: int,
     max_length: int,
+    extra_line: str | None = None,
     max_attempts: int = 3,
 ) -> GeneratedComment:
-    """Complete, normalise, validate; regenerate on invalid output, then raise CommentValidationError."""
+    """Complete, normalise, validate; regenerate on invalid output, then raise CommentValidationError.
+
+    Every comment starts with the fixed disclosure, then `extra_line` (the operator's own) if given.
+    """
     prompt_tokens = completion_tokens = generation_ms = 0
     problems: list[str] = []
     # Braces quoted from the article are the pupil's, not unresolved template placeholders.
@@ -288,8 +292,10 @@ async def generate_comment(
         prompt_tokens += completion.prompt_tokens
         completion_tokens += completion.completion_tokens
         generation_ms += completion.elapsed_ms
-        html = normalize_comment(completion.text, prefix)
-        problems = validate_comment(html, prefix, min_length, max_length, allowed_braces=allowed)
+        html = normalize_comment(completion.text, extra_line)
+        problems = validate_comment(
+            html, min_length, max_length, extra_line=extra_line, allowed_braces=allowed
+        )
         if not problems:
             log.info(
                 "comment generated provider=%s model=%s attempts=%d prompt_tokens=%d completion_tokens=%d ms=%d",

@@ -1,4 +1,4 @@
-"""What the model wrote, made safe: normalised to sanitised <p> paragraphs with the prefix, then validated."""
+"""What the model wrote, made safe: sanitised <p> paragraphs behind the fixed disclosure, then validated."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 from collections.abc import Collection
 
 import nh3
+
+from yourmoment.comment_rules import DISCLOSURE, find_links, is_disclosure_like
 
 ALLOWED_TAGS: frozenset[str] = frozenset({"p", "strong", "em", "br"})
 # Tags whose content is code or markup, never readable text: dropped together with the tag.
@@ -27,6 +29,7 @@ _MARKDOWN_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
 _BREAKING_TAG = re.compile(r"<\s*(?:br|/?p|/?div)\b[^>]*>", re.IGNORECASE)
 _ANY_TAG = re.compile(r"<[^>]*>")
+_LINE_BREAK = re.compile(r"</p>|<br\s*/?>", re.IGNORECASE)
 _WORD = re.compile(r"\w+")
 
 
@@ -79,13 +82,14 @@ def _html_paragraphs(text: str) -> list[str]:
     return paragraphs
 
 
-def _prefix_forms(prefix: str) -> list[str]:
-    """The prefix as typed and as the sanitiser escapes it (they differ only if it holds &, < or >)."""
-    return list(dict.fromkeys([prefix, html.escape(prefix, quote=False)]))
+def _disclosure_forms() -> list[str]:
+    """The disclosure as typed and as the sanitiser would escape it (the same while it holds no &, < or >)."""
+    return list(dict.fromkeys([DISCLOSURE, html.escape(DISCLOSURE, quote=False)]))
 
 
-def _remove_prefix(text: str, prefix: str) -> str:
-    for form in _prefix_forms(prefix):
+def _remove_disclosure(text: str) -> str:
+    """The model may copy the disclosure it was told about; the system adds it once, in front."""
+    for form in _disclosure_forms():
         text = re.sub(rf"<p>\s*{re.escape(form)}\s*</p>", "", text, flags=re.IGNORECASE)
         text = text.replace(form, "")
     return text
@@ -95,23 +99,21 @@ def _tidy(paragraph: str) -> str:
     return _BR_EDGE.sub("", re.sub(r"\s+", " ", paragraph)).strip()
 
 
-def prefix_paragraph(prefix: str) -> str:
-    return f"<p>{html.escape(prefix, quote=False)}</p>"
+def disclosure_block(extra_line: str | None = None) -> str:
+    """What every comment starts with: the fixed disclosure paragraph, then the operator's line if set."""
+    block = f"<p>{html.escape(DISCLOSURE, quote=False)}</p>"
+    return block + (f"<p>{html.escape(extra_line, quote=False)}</p>" if extra_line else "")
 
 
-def normalize_comment(raw: str, prefix: str) -> str:
-    """Sanitised `<p>` paragraphs (only p, strong, em, br; no attributes) led by exactly one prefix paragraph."""
+def normalize_comment(raw: str, extra_line: str | None = None) -> str:
+    """Sanitised `<p>` paragraphs (only p, strong, em, br; no attributes) led by the disclosure block."""
     text = _strip_fences(raw.strip())
     paragraphs = _html_paragraphs(text) if _LOOKS_LIKE_HTML.search(text) else _plain_paragraphs(text)
-    bodies = [_tidy(_remove_prefix(p, prefix)) for p in paragraphs]
+    bodies = [_tidy(_remove_disclosure(p)) for p in paragraphs]
     body = "".join(f"<p>{b}</p>" for b in bodies if comment_plain_text(b))
     # A second pass repairs tags that the paragraph split cut apart (e.g. <strong> spanning paragraphs).
     body = re.sub(r"<p>(?:\s|<br>)*</p>", "", _sanitise(body))
-    return prefix_paragraph(prefix) + body
-
-
-def _body_without_prefix(comment_html: str, prefix: str) -> str:
-    return _remove_prefix(comment_html, prefix).strip()
+    return disclosure_block(extra_line) + body
 
 
 def _is_repetitive(plain: str) -> bool:
@@ -124,26 +126,46 @@ def brace_patterns(text: str) -> set[str]:
     return set(_PLACEHOLDER.findall(text))
 
 
+def visible_lines(comment_html: str) -> list[str]:
+    """The comment as a reader sees it, one entry per paragraph or line break."""
+    lines = _LINE_BREAK.split(comment_html)
+    return [plain for line in lines if (plain := comment_plain_text(line))]
+
+
+def posting_problems(comment_html: str) -> list[str]:
+    """What no comment may ever show, checked after generating and again before posting: the disclosure
+    first and only once (no copy, look-alike or counter-claim anywhere else) and no link in any spelling."""
+    problems: list[str] = []
+    if not comment_html.startswith(disclosure_block()):
+        problems.append("The comment does not start with the disclosure paragraph.")
+    lines = visible_lines(comment_html)
+    others = lines[1:] if lines and lines[0] == DISCLOSURE else lines
+    look_alikes = sum(1 for line in others if is_disclosure_like(line))
+    if look_alikes:
+        problems.append(f"The comment has {look_alikes} more disclosure-like line(s) besides the disclosure.")
+    problems.extend(f"The comment contains a link: {kind}." for kind in find_links("\n".join(lines)))
+    return problems
+
+
 def validate_comment(
     comment_html: str,
-    prefix: str,
     min_length: int,
     max_length: int,
     *,
+    extra_line: str | None = None,
     allowed_braces: Collection[str] = (),
 ) -> list[str]:
-    """Problems with a normalised comment (PROTOCOL §7); the length counts HTML tags, not the prefix.
+    """Problems with a normalised comment (PROTOCOL §7); the length counts HTML tags, not the disclosure block.
 
     `allowed_braces` lists `{name}` strings that are not leftovers: a pupil's title like "Mein {Hund}"
     may be quoted by the model.
     """
-    problems: list[str] = []
-    if not comment_html.startswith(prefix_paragraph(prefix)):
-        problems.append("The comment does not start with the disclosure prefix paragraph.")
-    occurrences = sum(comment_html.count(form) for form in _prefix_forms(prefix))
-    if occurrences > 1:
-        problems.append(f"The disclosure prefix appears {occurrences} times instead of once.")
-    body = _body_without_prefix(comment_html, prefix)
+    problems = posting_problems(comment_html)
+    block = disclosure_block(extra_line)
+    if extra_line and not comment_html.startswith(block):
+        problems.append("The comment does not carry the configured extra line after the disclosure.")
+    body = comment_html.removeprefix(block) if comment_html.startswith(block) else comment_html
+    body = _remove_disclosure(body).strip()
     plain = comment_plain_text(body)
     if not plain:
         return [*problems, "The comment is empty."]

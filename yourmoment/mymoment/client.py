@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import httpx
 from bs4 import BeautifulSoup
 
+from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import (
     AmbiguousPostError,
     BadCredentialsError,
@@ -27,6 +28,7 @@ from yourmoment.errors import (
     SessionExpiredError,
     TransientError,
 )
+from yourmoment.llm.comments import posting_problems
 from yourmoment.mymoment import parsers
 from yourmoment.mymoment.types import (
     ArticleDetail,
@@ -37,7 +39,6 @@ from yourmoment.mymoment.types import (
     Tab,
 )
 from yourmoment.ratelimit import RateLimiter
-from yourmoment.settings import DEFAULT_PREFIX
 
 log = logging.getLogger(__name__)
 # httpcore's DEBUG trace prints response headers, Set-Cookie values included: keep it quiet unless
@@ -204,7 +205,6 @@ class MyMomentClient:
         burst: int = 5,
         timeout: float = 30.0,
         user_agent: str = DEFAULT_USER_AGENT,
-        prefix: str = DEFAULT_PREFIX,
         observer: RequestObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -215,7 +215,6 @@ class MyMomentClient:
         self._limiter = limiter
         self._rate = rate_per_second
         self._burst = burst
-        self._prefix = prefix
         self._observer = observer
         self._http = httpx.AsyncClient(
             follow_redirects=False,
@@ -532,8 +531,8 @@ class MyMomentClient:
         self, article_id: str, html: str, hide: bool, known_page: ArticleDetail | None, verify_first: bool
     ) -> PostOutcome:
         article = parsers.article_url(self.base_url, _checked(article_id))
-        if not parsers.html_to_plain(html).startswith(self._prefix):
-            raise CommentValidationError(f"comment for article {article_id} lacks the AI disclosure prefix")
+        if problems := posting_problems(html):  # the last gate before a child's page
+            raise CommentValidationError(f"comment for article {article_id} refused: {' '.join(problems)}")
         landed = await self._ensure(article)
         page: ArticleDetail | None
         if landed is not None and _same_target(landed.url, article):
@@ -544,7 +543,7 @@ class MyMomentClient:
             page = known_page
         outcome: SubmitOutcome = "stale_token"
         for attempt in (1, 2):
-            if page is not None and parsers.find_own_comment(page, self.username, html, self._prefix):
+            if page is not None and parsers.find_own_comment(page, self.username, html, DISCLOSURE):
                 log.info(
                     "mymoment login=%s article=%s: comment already on the page", self.login_id, article_id
                 )
@@ -602,7 +601,7 @@ class MyMomentClient:
         article = parsers.article_url(self.base_url, article_id)
         target = location if _path(location) == _path(article) else article
         detail = await self._article_from(await self._get_page(target), article_id)
-        if parsers.find_own_comment(detail, self.username, html, self._prefix) is None:
+        if parsers.find_own_comment(detail, self.username, html, DISCLOSURE) is None:
             raise TransientError(f"comment not visible after POST on article {article_id}")
 
 

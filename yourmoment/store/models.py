@@ -196,6 +196,10 @@ class ProcessLogin(Base):
         ForeignKey("mymoment_logins.id", ondelete="CASCADE"), primary_key=True
     )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The login's state when the process's last run ended ("ready" or "failed" and why); None while a
+    # run is going or before the first. Only the workflow knows the live state.
+    last_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ProcessPrompt(Base):

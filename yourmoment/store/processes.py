@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from yourmoment.errors import NotFoundError, ValidationError
@@ -21,6 +22,7 @@ from yourmoment.store.models import (
     PromptTemplate,
     TemplateCategory,
     User,
+    utcnow,
 )
 
 ACTIVE_STATUSES = (ProcessStatus.RUNNING, ProcessStatus.STOPPING)
@@ -264,3 +266,32 @@ def check_startable(session: Session, process: MonitoringProcess, max_running: i
         )
     if problems:
         raise ValidationError(problems)
+
+
+
+def mark_running(
+    session: Session, process_id: str, run_id: str | None, unchanged_since: datetime | None = None
+) -> bool:
+    """A run has begun: the row becomes running with fresh times, and the last run's stop reason, error
+    and login states are cleared, in one statement on a row that is not running already.
+
+    `start` calls it once Temporal accepted the workflow, with the `updated_at` it read before: a row
+    changed since is left alone, because the workflow's first activity (which calls it too, in case
+    `start` died in between) has marked it, or the run has even ended, and that word is newer.
+    """
+    conditions = [MonitoringProcess.id == process_id, MonitoringProcess.status.not_in(ACTIVE_STATUSES)]
+    if unchanged_since is not None:
+        conditions.append(MonitoringProcess.updated_at == unchanged_since)
+    changed = session.execute(
+        update(MonitoringProcess)
+        .where(*conditions)
+        .values(status=ProcessStatus.RUNNING, started_at=utcnow(), stopped_at=None, stop_reason=None,
+                last_error=None, workflow_run_id=run_id)
+    ).rowcount  # fmt: skip
+    if changed:
+        session.execute(
+            update(ProcessLogin)
+            .where(ProcessLogin.process_id == process_id)
+            .values(last_state=None, last_error=None)
+        )
+    return bool(changed)
