@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from temporalio import activity
 
 from activities.deps import Dependencies
@@ -51,7 +53,8 @@ class ProcessActivities:
             prompts = []
             for link in process.prompts:
                 tpl = session.get(PromptTemplate, link.template_id)
-                if link.is_active and link.weight > 0 and tpl is not None and tpl.is_active:
+                # A non-finite weight (stored before weights were checked) could not travel as JSON.
+                if link.is_active and 0 < link.weight < math.inf and tpl is not None and tpl.is_active:
                     prompts.append(PromptChoice(template_id=tpl.id, weight=link.weight))
             return ProcessConfig(
                 process_id=process.id,
@@ -100,7 +103,9 @@ class ProcessActivities:
 
     def _finish(self, inp: FinishProcessInput) -> FinishProcessResult:
         with self.deps.db() as session:
-            skipped, returned = items.settle_leftovers(session, inp.process_id, f"process ended: {inp.reason}")
+            skipped, returned = items.settle_leftovers(
+                session, inp.process_id, f"process ended: {inp.reason}"
+            )
             process = session.get(MonitoringProcess, inp.process_id)
             if process is not None:
                 process.status = inp.status

@@ -179,7 +179,8 @@ def test_provider_rules(any_db_url, env, run_cli) -> None:  # type: ignore[no-un
     hot = run_cli("provider", "add", "m", "--provider", "mistral", "--model", "m", "--temperature", "2.5",
                   "--max-tokens", "0", stdin=API_KEY)  # fmt: skip
     line = one_error_line(hot)
-    assert "temperature must be between 0 and 2" in line and "max tokens must be at least 1" in line
+    assert "--temperature must be a number between 0 and 2, not 2.5" in line
+    assert "--max-tokens must be a whole number between 1 and 2147483647, not 0" in line
     unknown = run_cli("provider", "add", "x", "--provider", "anthropic", "--model", "m")
     assert unknown.code == 2 and "invalid choice" in unknown.err
     ok = run_cli("provider", "add", "local", "--provider", "openai-compatible", "--model", "llama3",
@@ -253,10 +254,10 @@ def test_process_rules_are_one_line_each(any_db_url, configured, run_cli) -> Non
     assert "numeric class id" in refused("--tab", "klasse")
     assert "between 1 and 1440" in refused("--max-duration", "0")
     assert "between 1 and 1440" in refused("--max-duration", "1441")
-    assert "discovery interval" in refused("--interval", "1")
+    assert "--interval must be a whole number between 5 and 86400" in refused("--interval", "1")
     assert "greater than 0" in refused("--prompt", "Sprache und Stil:0")
     assert "not one of your templates" in refused("--prompt", "Gibt es nicht")
-    assert "positive number" in refused("--category", "0")
+    assert "--category must be a whole number between 1 and" in refused("--category", "0")
     missing = one_error_line(run_cli("process", "create", "--name", "x", "--tab", "home"))
     assert "needs --provider, --login, --prompt" in missing
     assert run_cli("process", "list", "--json").json() == []  # nothing half-created

@@ -31,6 +31,7 @@ from tests.support import build_world, eventually, make_settings, running_worker
 from yourmoment.codec import (
     ENCODING,
     EncryptionCodec,
+    RefuseEncryptedCodec,
     create_codec_app,
     generate_payload_key,
     key_id,
@@ -134,9 +135,20 @@ def test_generated_keys_are_random_256_bit_and_accept_both_alphabets() -> None:
         assert parse_keys(standard) == [raw]
 
 
-def test_data_converter_uses_the_codec_only_with_a_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_data_converter_encrypts_only_with_a_key_and_without_one_names_the_missing_key(
+    tmp_path,
+) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    assert data_converter(make_settings(url, "http://127.0.0.1:9")).payload_codec is None
+    without = data_converter(make_settings(url, "http://127.0.0.1:9")).payload_codec
+    assert isinstance(without, RefuseEncryptedCodec)
+    plain = [plain_payload("klar")]
+    assert await without.encode(plain) == plain and await without.decode(plain) == plain
+    codec = EncryptionCodec.from_keys(generate_payload_key())
+    sealed = await codec.encode(plain)
+    with pytest.raises(
+        ConfigurationError, match=f"key id {codec.key_id}, but YOURMOMENT_PAYLOAD_KEY is not set"
+    ):
+        await without.decode(sealed)
     with_key = data_converter(
         make_settings(url, "http://127.0.0.1:9", yourmoment_payload_key=generate_payload_key())
     )

@@ -136,6 +136,26 @@ class EncryptionCodec(PayloadCodec):
         return Payload.FromString(clear)
 
 
+class RefuseEncryptedCodec(PayloadCodec):
+    """Without YOURMOMENT_PAYLOAD_KEY: payloads stay plain, and an encrypted one is a clear error.
+
+    Without it the converter would fail with "Unknown payload encoding binary/encrypted".
+    """
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        for payload in payloads:
+            if payload.metadata.get("encoding") == ENCODING:
+                kid = payload.metadata.get(KEY_ID_METADATA, b"").decode(errors="replace")
+                raise ConfigurationError(
+                    f"a payload is encrypted with key id {kid or '(none)'}, but {ENV_NAME} is not set; "
+                    "set it to the key the workers use"
+                )
+        return list(payloads)
+
+
 def _aad(kid: str) -> bytes:
     return _AAD_PREFIX + kid.encode()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 # Task queues (SPEC §6), prefixed `yourmoment-` on the server.
 QUEUE_MONITORING = "monitoring"
@@ -33,20 +33,30 @@ def workflow_id_for_item(process_id: str, login_id: str, article_id: str, prompt
     return f"{base}-{prompt_slot}" if prompt_slot else base
 
 
+class Message(BaseModel):
+    """Base of every workflow and activity input and result.
+
+    JSON has no inf or nan: the converter would write `null` and the workflow could never decode its
+    input again, retrying its task forever. Such a value fails here, where it is built.
+    """
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
 # --- process configuration ---------------------------------------------------------------------------
 
 
-class PromptChoice(BaseModel):
+class PromptChoice(Message):
     template_id: str
-    weight: float
+    weight: float = Field(gt=0)
 
 
-class LoginRef(BaseModel):
+class LoginRef(Message):
     login_id: str
     name: str
 
 
-class ProcessConfig(BaseModel):
+class ProcessConfig(Message):
     """The non-secret part of a process row, loaded once per workflow run."""
 
     process_id: str
@@ -68,7 +78,7 @@ class ProcessConfig(BaseModel):
     pace_comments: bool = True  # False when COMMENT_RATE_LIMIT_SECONDS is 0: no slot to reserve
 
 
-class LoadProcessInput(BaseModel):
+class LoadProcessInput(Message):
     process_id: str
     # A run's first activity marks the row running, so the row is right even if `start` died after
     # Temporal accepted the workflow (the CLI marks it only once the start succeeded).
@@ -78,17 +88,17 @@ class LoadProcessInput(BaseModel):
 # --- sessions ----------------------------------------------------------------------------------------
 
 
-class OpenSessionInput(BaseModel):
+class OpenSessionInput(Message):
     login_id: str
 
 
-class OpenSessionResult(BaseModel):
+class OpenSessionResult(Message):
     login_id: str
     restored: bool  # True: a stored session was reused without logging in
     requests: int
 
 
-class LoginState(BaseModel):
+class LoginState(Message):
     login_id: str
     name: str
     # "unknown": the database answered for a running process (only its workflow knows).
@@ -96,14 +106,14 @@ class LoginState(BaseModel):
     error: str | None = None
 
 
-class CloseSessionsInput(BaseModel):
+class CloseSessionsInput(Message):
     login_ids: list[str]
 
 
 # --- discovery ---------------------------------------------------------------------------------------
 
 
-class DiscoverInput(BaseModel):
+class DiscoverInput(Message):
     process_id: str
     login_id: str
     tab: str
@@ -115,14 +125,14 @@ class DiscoverInput(BaseModel):
     baseline: bool  # first run with comment_on_existing = false: record, do not comment
 
 
-class WorkItemRef(BaseModel):
+class WorkItemRef(Message):
     item_id: str
     login_id: str
     article_id: str
     prompt_slot: str
 
 
-class DiscoverResult(BaseModel):
+class DiscoverResult(Message):
     listed: int
     new_items: list[WorkItemRef]  # every item of the login still waiting to be worked on
     skipped: int  # recorded but not worked on (baseline, or already commented by this login)
@@ -131,7 +141,7 @@ class DiscoverResult(BaseModel):
 # --- article work ------------------------------------------------------------------------------------
 
 
-class ArticleWorkflowInput(BaseModel):
+class ArticleWorkflowInput(Message):
     item_id: str
     process_id: str
     login_id: str
@@ -144,28 +154,28 @@ class ArticleWorkflowInput(BaseModel):
     pace_comments: bool = True
 
 
-class ArticleWorkflowResult(BaseModel):
+class ArticleWorkflowResult(Message):
     item_id: str
     status: str  # final status of the work item
     error: str | None = None
 
 
-class ItemInput(BaseModel):
+class ItemInput(Message):
     item_id: str
 
 
-class PrepareResult(BaseModel):
+class PrepareResult(Message):
     item_id: str
     status: str  # "prepared", or "skipped" when this login already commented there
     reason: str | None = None
 
 
-class GenerateInput(BaseModel):
+class GenerateInput(Message):
     item_id: str
     template_id: str
 
 
-class GenerateResult(BaseModel):
+class GenerateResult(Message):
     item_id: str
     model: str
     prompt_tokens: int
@@ -174,46 +184,46 @@ class GenerateResult(BaseModel):
     attempts: int
 
 
-class ReserveSlotInput(BaseModel):
+class ReserveSlotInput(Message):
     login_id: str
 
 
-class ReserveSlotResult(BaseModel):
+class ReserveSlotResult(Message):
     wait_seconds: float
 
 
-class PostInput(BaseModel):
+class PostInput(Message):
     item_id: str
     hide: bool
 
 
-class PostResultMsg(BaseModel):
+class PostResultMsg(Message):
     item_id: str
     outcome: Literal["posted", "already_posted", "skipped"]
     requests: int
     reason: str | None = None
 
 
-class MarkItemInput(BaseModel):
+class MarkItemInput(Message):
     item_id: str
     status: Literal["failed", "skipped"]
     reason: str
     only_from: list[str] = Field(default_factory=list)  # compare-and-set: only from these statuses
 
 
-class ResumeItemsInput(BaseModel):
+class ResumeItemsInput(Message):
     process_id: str
     include_posting: bool
 
 
-class ResumeItemsResult(BaseModel):
+class ResumeItemsResult(Message):
     items: list[WorkItemRef]
 
 
 # --- process bookkeeping -----------------------------------------------------------------------------
 
 
-class RecordProcessInput(BaseModel):
+class RecordProcessInput(Message):
     process_id: str
     status: str | None = None
     stop_reason: str | None = None
@@ -221,19 +231,19 @@ class RecordProcessInput(BaseModel):
     clear_error: bool = False
 
 
-class FinishProcessInput(BaseModel):
+class FinishProcessInput(Message):
     process_id: str
     status: Literal["stopped", "completed", "failed"]
     reason: str
     logins: list[LoginState] = Field(default_factory=list)  # each login's state at the end of the run
 
 
-class FinishProcessResult(BaseModel):
+class FinishProcessResult(Message):
     skipped: int
     returned_to_generated: int
 
 
-class PostCommentInput(BaseModel):
+class PostCommentInput(Message):
     """`starter.py post COMMENT_ID`: one reviewed comment through the exactly-once path."""
 
     item_id: str
@@ -242,7 +252,7 @@ class PostCommentInput(BaseModel):
 # --- the monitoring workflow -------------------------------------------------------------------------
 
 
-class StatusCounts(BaseModel):
+class StatusCounts(Message):
     """Work items by status. As the database's `totals`: every item of the process, across all runs,
     in its current status. As the workflow's state: its run counters (see RunCounts)."""
 
@@ -255,7 +265,7 @@ class StatusCounts(BaseModel):
     skipped: int = 0
 
 
-class RunCounts(BaseModel):
+class RunCounts(Message):
     """Counted by the workflow since `start` (carried across continue-as-new): `discovered` work items
     this run started; `generated`, `posted`, `failed`, `skipped` article workflows of this run that
     ended so. Work items picked up from an earlier run are not counted as discovered."""
@@ -267,7 +277,7 @@ class RunCounts(BaseModel):
     skipped: int = 0
 
 
-class MonitorState(BaseModel):
+class MonitorState(Message):
     """Carried across continue-as-new."""
 
     started_at: datetime | None = None
@@ -283,7 +293,7 @@ class MonitorState(BaseModel):
     resumed_pending: bool = False
 
 
-class MonitorInput(BaseModel):
+class MonitorInput(Message):
     process_id: str
     state: MonitorState | None = None
     grace_seconds: float = 60.0
@@ -292,11 +302,11 @@ class MonitorInput(BaseModel):
     queue_prefix: str = DEFAULT_QUEUE_PREFIX
 
 
-class StopRequest(BaseModel):
+class StopRequest(Message):
     reason: str = "stopped by user"
 
 
-class MonitorStatus(BaseModel):
+class MonitorStatus(Message):
     """The `status` query; `starter.py status --json` prints the same fields with the same meaning."""
 
     process_id: str
@@ -317,7 +327,7 @@ class MonitorStatus(BaseModel):
     last_error: str | None
 
 
-class MonitorResult(BaseModel):
+class MonitorResult(Message):
     process_id: str
     status: str
     reason: str
@@ -332,12 +342,12 @@ MaintenanceTask = Literal[
 ]  # fmt: skip
 
 
-class MaintenanceInput(BaseModel):
+class MaintenanceInput(Message):
     task: MaintenanceTask
     queue_prefix: str = DEFAULT_QUEUE_PREFIX
 
 
-class MaintenanceResult(BaseModel):
+class MaintenanceResult(Message):
     """Counts for the Web UI and the logs (ids and numbers only, never texts or secrets)."""
 
     task: str

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import re
+import typing
 from functools import lru_cache
-from typing import Literal
+from types import UnionType
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import pydantic
-from pydantic import Field, field_validator
+import annotated_types
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from yourmoment.comment_rules import DISCLOSURE, extra_line_problems
 from yourmoment.errors import ConfigurationError
@@ -66,10 +72,18 @@ def _is_placeholder(reference: str) -> bool:
     return any(host == name or host.endswith(f".{name}") for name in _PLACEHOLDER_DOMAINS)
 
 
+# A process's discovery interval, in seconds; the setting's default for new processes obeys it too.
+DISCOVERY_INTERVAL_RANGE = (5, 86400)
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
 class Settings(BaseSettings):
     """Every setting of SPEC §9. Temporal's connection uses Temporal's own env config instead."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # No inf or nan: a setting is a count, a rate or a duration, and non-finite ones break timers.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, allow_inf_nan=False
+    )
 
     database_url: str = "sqlite:///yourmoment.db"
     redis_url: str | None = None
@@ -79,14 +93,16 @@ class Settings(BaseSettings):
     yourmoment_codec_token: str | None = None
 
     mymoment_base_url: str = "https://www.mymoment.ch"
-    mymoment_timeout: float = 30.0
+    mymoment_timeout: float = Field(30.0, gt=0, le=3600)
     # Who myMoment's operators can write to about this deployment; sent in the User-Agent. No default:
     # a made-up address would look like a contact and reach nobody (required for the real site).
     contact: str | None = None
     scraping_rate_limit: float = Field(2.0, gt=0)
     scraping_burst_limit: int = Field(5, ge=1)
-    comment_rate_limit_seconds: float = Field(30.0, ge=0)
-    article_discovery_interval_seconds: int = Field(60, ge=1)
+    comment_rate_limit_seconds: float = Field(30.0, ge=0, le=86400)
+    article_discovery_interval_seconds: int = Field(
+        60, ge=DISCOVERY_INTERVAL_RANGE[0], le=DISCOVERY_INTERVAL_RANGE[1]
+    )
     max_articles_per_request: int = Field(20, ge=1, le=100)
 
     comment_min_length: int = Field(50, ge=1)
@@ -95,29 +111,74 @@ class Settings(BaseSettings):
     ai_comment_extra_line: str | None = None
     # Recognised only to refuse a replaced disclosure with a clear message.
     ai_comment_prefix: str | None = None
-    llm_timeout: float = 60.0
+    llm_timeout: float = Field(60.0, gt=0, le=3600)
 
-    retention_days: int = Field(90, ge=1)
-    max_running_processes_per_user: int = Field(10, ge=1)
+    retention_days: int = Field(90, ge=1, le=36500)
+    max_running_processes_per_user: int = Field(10, ge=1, le=10000)
     yourmoment_default_user: str | None = None  # the user the CLI acts for without --user
 
     temporal_task_queue_prefix: str = "yourmoment-"
     # Off for a Temporal service where YourMomentProcessId/YourMomentStatus are not registered.
     temporal_search_attributes: bool = True
-    metrics_port: int | None = None
+    metrics_port: int | None = Field(None, ge=1, le=65535)
     # Loopback by default: the endpoint has no authentication (set 0.0.0.0 only on a private network).
     metrics_host: str = "127.0.0.1"
     # Workflows kept in a worker's memory. Idle processes beyond this are evicted and replayed on
     # their next timer: less memory (about 0.5 MB each), a little more CPU.
-    worker_max_cached_workflows: int = Field(1000, ge=0)
+    worker_max_cached_workflows: int = Field(1000, ge=0, le=1_000_000)
 
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
     log_format: Literal["text", "json"] = "text"
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _utf8(cls, value: Any) -> Any:
+        # A non-UTF-8 byte in the environment arrives as a surrogate and would fail far away (database, HTTP).
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be UTF-8 text") from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            backend = None
+        if backend not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("must be sqlite:///PATH or postgresql://USER@HOST/DB")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
 
     @field_validator("mymoment_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
+        if not is_http_url(value):
+            raise ValueError("must be an http:// or https:// URL with a host")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _comment_lengths(self) -> Settings:
+        if self.comment_max_length < self.comment_min_length:
+            raise ValueError(
+                "COMMENT_MAX_LENGTH: must be at least COMMENT_MIN_LENGTH "
+                f"({self.comment_max_length} < {self.comment_min_length})"
+            )
+        return self
 
     @field_validator("ai_comment_prefix")
     @classmethod
@@ -160,21 +221,75 @@ class Settings(BaseSettings):
         return reference
 
 
+def is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The settings; an invalid one is a ConfigurationError naming the variables (never their values)."""
+    """The settings, or a ConfigurationError whose one line names each bad setting and what it allows."""
     try:
         return Settings()
-    except pydantic.ValidationError as exc:
-        raise ConfigurationError(f"invalid setting {_describe(exc)}") from None
+    except ValidationError as exc:
+        raise ConfigurationError(
+            "invalid setting " + "; ".join(_describe(error) for error in exc.errors())
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(".env is not UTF-8 text; save it as UTF-8") from None
 
 
-def _describe(exc: pydantic.ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_input=False, include_url=False):
-        name = str(error["loc"][0]).upper() if error["loc"] else "?"
-        parts.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts)
+def _describe(error: Any) -> str:
+    """`NAME='value': must be …`; values of text settings are never echoed (URLs and keys hold secrets)."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    name = str(error["loc"][0])
+    info = Settings.model_fields.get(name)
+    if info is None or error["type"] == "value_error":
+        return f"{name.upper()}: {message}"
+    kind, _ = _kind(info)
+    shown = f"={error['input']!r}" if kind is not str else ""
+    return f"{name.upper()}{shown}: must be {allowed(info)}"
+
+
+def _kind(info: FieldInfo) -> tuple[Any, bool]:
+    """The field's type without None, and whether None (unset) is allowed."""
+    members = (
+        typing.get_args(info.annotation) if isinstance(info.annotation, UnionType) else (info.annotation,)
+    )
+    kinds = [m for m in members if m is not type(None)]
+    return kinds[0], len(kinds) < len(members)
+
+
+def allowed(info: FieldInfo) -> str:
+    """What a setting allows, in words, from its type and its Field constraints (one source of truth)."""
+    kind, optional = _kind(info)
+    if typing.get_origin(kind) is Literal:
+        text = "one of " + ", ".join(str(choice) for choice in typing.get_args(kind))
+    else:
+        text = {bool: "true or false", int: "a whole number", float: "a number"}.get(kind, "text")
+    bounds = _bounds(info)
+    if bounds:
+        text += f" {bounds}"
+    return f"{text}, or unset" if optional else text
+
+
+def _bounds(info: FieldInfo) -> str:
+    found: dict[str, Any] = {}
+    for item in info.metadata:
+        for name in ("gt", "ge", "lt", "le"):
+            if isinstance(item, getattr(annotated_types, name.capitalize())):
+                found[name] = plain_number(getattr(item, name))
+    if "ge" in found and "le" in found:
+        return f"between {found['ge']} and {found['le']}"
+    words = {"gt": "greater than", "ge": "at least", "lt": "less than", "le": "at most"}
+    return " and ".join(f"{words[name]} {value}" for name, value in found.items())
+
+
+def plain_number(value: float) -> float | int:
+    """2.0 → 2, 2.5 → 2.5, inf → inf: numbers in messages as a user would write them."""
+    return int(value) if math.isfinite(value) and float(value).is_integer() else value
 
 
 def reset_settings_cache() -> None:

@@ -11,7 +11,7 @@ from typing import NoReturn
 from dotenv import dotenv_values  # pydantic-settings reads `.env` with it too
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
 
@@ -21,13 +21,11 @@ from yourmoment.settings import Settings
 
 def data_converter(settings: Settings) -> DataConverter:
     """Pydantic payloads everywhere; encrypted by the payload codec when YOURMOMENT_PAYLOAD_KEY is set."""
-    codec = None
-    if settings.yourmoment_payload_key:
-        from yourmoment.codec import EncryptionCodec
+    from yourmoment.codec import EncryptionCodec, RefuseEncryptedCodec
 
+    codec: PayloadCodec = RefuseEncryptedCodec()
+    if settings.yourmoment_payload_key:
         codec = EncryptionCodec.from_keys(settings.yourmoment_payload_key)
-    if codec is None:
-        return pydantic_data_converter
     return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
 
 

@@ -10,11 +10,13 @@ import sys
 import time
 from datetime import timedelta
 
+from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from yourmoment.errors import YourMomentError
+from yourmoment.cli.common import ArgumentParser, non_utf8_argument
+from yourmoment.errors import ConfigurationError, YourMomentError
 from yourmoment.messages import ALL_QUEUES, QUEUE_MAINTENANCE, QUEUE_MONITORING
 from yourmoment.settings import Settings, get_settings
 from yourmoment.temporal_client import exit_process
@@ -23,12 +25,19 @@ log = logging.getLogger("yourmoment.worker")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="worker.py", description="Run a yourMoment Temporal worker.")
+    parser = ArgumentParser(prog="worker.py", description="Run a yourMoment Temporal worker.")
     parser.add_argument("--task-queues", default=",".join(ALL_QUEUES),
                         help=f"comma-separated, from {', '.join(ALL_QUEUES)} (default: all)")  # fmt: skip
-    parser.add_argument("--concurrency", type=int, default=20, help="max concurrent activities per task queue")
-    parser.add_argument("--address", help="Temporal address (default: TEMPORAL_ADDRESS from the environment or .env, the config profile, localhost:7233)")
-    parser.add_argument("--namespace", help="Temporal namespace (default: TEMPORAL_NAMESPACE likewise, or default)")
+    parser.add_argument(
+        "--concurrency", type=int, default=20, help="max concurrent activities per task queue"
+    )
+    parser.add_argument(
+        "--address",
+        help="Temporal address (default: TEMPORAL_ADDRESS from the environment or .env, the config profile, localhost:7233)",
+    )
+    parser.add_argument(
+        "--namespace", help="Temporal namespace (default: TEMPORAL_NAMESPACE likewise, or default)"
+    )
     parser.add_argument("--no-schedules", action="store_true", help="do not create or update the schedules")
     args = parser.parse_args(argv)
     queues = [q.strip() for q in args.task_queues.split(",") if q.strip()]
@@ -92,7 +101,13 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
         return None
     host = settings.metrics_host.strip("[]")
     address = f"[{host}]:{settings.metrics_port}" if ":" in host else f"{host}:{settings.metrics_port}"
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except ValueError as exc:  # the SDK's "Failed starting Prometheus exporter: Address already in use"
+        reason = "the port is in use" if "in use" in str(exc) else f"cannot serve metrics there ({exc})"
+        raise ConfigurationError(
+            f"METRICS_PORT={settings.metrics_port}: {reason}; choose a free port or unset METRICS_PORT"
+        ) from None
 
 
 async def apply_schedules_logged(client: Client, settings: Settings) -> None:
@@ -147,11 +162,19 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    problem = non_utf8_argument(argv)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        exit_process(2)
     args = parse_args(argv)
     try:
         asyncio.run(serve(args))
     except YourMomentError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        exit_process(2)
+    except OperationalError as exc:
+        print(f"error: database unavailable: {exc.orig}", file=sys.stderr)
         exit_process(2)
     except KeyboardInterrupt:
         exit_process(130)

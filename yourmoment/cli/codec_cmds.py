@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from yourmoment.cli.common import Context
+from yourmoment.cli.common import Context, number
 from yourmoment.codec import (
     DEFAULT_CORS_ORIGINS,
     ENV_NAME,
@@ -26,7 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     server.add_argument("--host", default="127.0.0.1",
                         help=f"interface to listen on (default 127.0.0.1; any other needs {TOKEN_ENV_NAME})")  # fmt: skip
-    server.add_argument("--port", type=int, default=8081, help="port (default 8081)")
+    server.add_argument(
+        "--port",
+        type=number(0, 65535, whole=True),
+        default=8081,
+        help="port (default 8081; 0: any free port)",
+    )
     server.add_argument(
         "--cors-origin", action="append", dest="cors_origins", metavar="URL",
         help=f"Web UI origin allowed to call from a browser; repeatable (default {' and '.join(DEFAULT_CORS_ORIGINS)})",

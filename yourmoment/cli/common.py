@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from yourmoment.crypto import Encryptor
+from yourmoment.errors import ValidationError
 from yourmoment.settings import Settings, get_settings
 from yourmoment.store import accounts
 from yourmoment.store.db import require_migrated, session_scope
@@ -40,7 +42,9 @@ class Context:
             yield session
 
     def user(self, session: Session) -> User:
-        return accounts.get_user(session, getattr(self.args, "user", None) or self.settings.yourmoment_default_user)
+        return accounts.get_user(
+            session, getattr(self.args, "user", None) or self.settings.yourmoment_default_user
+        )
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +99,9 @@ def emit(args: argparse.Namespace, rows: Any, columns: Sequence[str] | None = No
         print_table(data, columns or (list(data[0]) if data else []))
     elif isinstance(data, dict):
         for key, value in data.items():
-            print(f"{key}: {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else _cell(value)}")
+            print(
+                f"{key}: {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else _cell(value)}"
+            )
     else:
         print(data)
 
@@ -105,10 +111,51 @@ def fail(message: str, code: int = 2) -> int:
     return code
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's convention: a usage mistake is one `error:` line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def number(low: float, high: float, whole: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number (or whole number) from low to high, else one clear message."""
+    kind = "a whole number" if whole else "a number"
+
+    def parse(text: str) -> float:
+        try:
+            value = int(text) if whole else float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"must be {kind} between {low:g} and {high:g}, not {text!r}")
+        return value
+
+    return parse
+
+
+PORT = number(1, 65535, whole=True)
+
+
+def non_utf8_argument(argv: Sequence[str]) -> str | None:
+    """The problem with the first argument that is not UTF-8 (Python hands such bytes in as surrogates)."""
+    for position, arg in enumerate(argv, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"argument {position} ({arg!a}) is not UTF-8 text"
+    return None
+
+
 def read_secret(prompt: str, from_stdin: bool) -> str:
     """Secrets come from a prompt or stdin, never from an argument (which ps and shell history keep)."""
     if from_stdin or not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\n")
+        try:
+            line = sys.stdin.readline()
+            line.encode("utf-8")  # a surrogate-escaped byte passes the read but not the encode
+        except UnicodeError:
+            raise ValidationError(["stdin is not UTF-8 text"]) from None
+        return line.rstrip("\n")
     import getpass
 
     return getpass.getpass(prompt)

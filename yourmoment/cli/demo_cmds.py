@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from yourmoment.cli.common import PORT, number
 from yourmoment.crypto import generate_key
 from yourmoment.devserver import free_port, port_free, start_dev_server, stop_process
 from yourmoment.errors import ConfigurationError
@@ -27,9 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dir", default=".demo", help="where the demo keeps its database, keys and logs")
     p.add_argument("--exit-when-done", action="store_true",
                    help="exit 0 once every demo article has its comments (non-zero with the reason otherwise)")  # fmt: skip
-    p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the comments (default 300)")
-    p.add_argument("--port", type=int, default=7233, help="Temporal frontend port (a free one if taken)")
-    p.add_argument("--ui-port", type=int, default=8233, help="Temporal Web UI port (a free one if taken)")
+    p.add_argument(
+        "--timeout", type=number(1, 86400), default=300, help="seconds to wait for the comments (default 300)"
+    )
+    p.add_argument("--port", type=PORT, default=7233, help="Temporal frontend port (a free one if taken)")
+    p.add_argument("--ui-port", type=PORT, default=8233, help="Temporal Web UI port (a free one if taken)")
     p.set_defaults(handler=cmd_demo)
 
 
@@ -85,7 +88,9 @@ def _start_servers(site: DemoSite, stack: ExitStack, payload_key: str) -> None:
 
 
 def _environment(site: DemoSite, enc_key: str, payload_key: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("YOURMOMENT_", "TEMPORAL_", "DATABASE_URL"))}
+    keep = {
+        k: v for k, v in os.environ.items() if not k.startswith(("YOURMOMENT_", "TEMPORAL_", "DATABASE_URL"))
+    }
     keep.update({
         "DATABASE_URL": f"sqlite:///{site.dir / 'yourmoment.db'}",
         "YOURMOMENT_ENCRYPTION_KEY": enc_key,
@@ -197,7 +202,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         enc_key, payload_key = _write_keys(site)
         _start_servers(site, stack, payload_key)
         site.temporal_port = _port(args.port)
-        print(f"starting the Temporal dev server on 127.0.0.1:{site.temporal_port} (Web UI on {site.ui_port})")
+        print(
+            f"starting the Temporal dev server on 127.0.0.1:{site.temporal_port} (Web UI on {site.ui_port})"
+        )
         dev = start_dev_server(site.dir / "temporal.db", site.temporal_port, site.ui_port, site.codec_url,
                                log_file=site.dir / "temporal.log")  # fmt: skip
         stack.callback(stop_process, dev)

@@ -6,6 +6,9 @@ import argparse
 import asyncio
 import inspect
 import logging
+import os
+import signal
+import sys
 
 from sqlalchemy.exc import OperationalError
 
@@ -26,10 +29,12 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(
+    parser = common.ArgumentParser(
         prog="starter.py", description="yourMoment on Temporal: configure and run monitoring processes."
     )
-    parser.add_argument("--user", help="act for this user (e-mail); default YOURMOMENT_DEFAULT_USER or the only user")
+    parser.add_argument(
+        "--user", help="act for this user (e-mail); default YOURMOMENT_DEFAULT_USER or the only user"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
@@ -48,6 +53,10 @@ def run(argv: list[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         # A user mistake is one line on stderr; library warnings would add a second.
         logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    problem = common.non_utf8_argument(argv)
+    if problem:
+        return common.fail(problem)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
@@ -70,10 +79,14 @@ def run(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> None:
     try:
         code = run(argv)
+        sys.stdout.flush()
     except SystemExit as exc:  # argparse: --help, usage errors
         code = exc.code if isinstance(exc.code, int) else 2
+    except BrokenPipeError:
+        # The reader went away (`… | head`): stop quietly with the shell's SIGPIPE status, like cat or ls.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 128 + signal.SIGPIPE
     exit_process(code)
-
 
 
 if __name__ == "__main__":

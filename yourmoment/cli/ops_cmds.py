@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 
-from yourmoment.cli.common import Context, add_json_flag, emit, print_json, print_table
+from yourmoment.cli.common import Context, add_json_flag, emit, number, print_json, print_table
 from yourmoment.errors import ConfigurationError, TemporalUnavailableError
 from yourmoment.messages import ALL_QUEUES
 from yourmoment.settings import Settings
@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_info)
 
     p = sub.add_parser("monitor", help="live table of running processes (Ctrl-C to quit)")
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default 2)")
+    p.add_argument(
+        "--interval", type=number(0.1, 3600), default=2.0, help="seconds between refreshes (default 2)"
+    )
     p.add_argument("--once", action="store_true", help="print the table once and exit")
     add_json_flag(p)
     p.set_defaults(handler=cmd_monitor)

@@ -27,7 +27,14 @@ from yourmoment.messages import (
     workflow_id_for_process,
 )
 from yourmoment.store import items, processes
-from yourmoment.store.models import AIComment, MonitoringProcess, MyMomentLogin, ProcessStatus, utcnow
+from yourmoment.store.models import (
+    AIComment,
+    CommentStatus,
+    MonitoringProcess,
+    MyMomentLogin,
+    ProcessStatus,
+    utcnow,
+)
 from yourmoment.temporal_client import connect
 
 
@@ -62,12 +69,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("comments", help="work items (comments) of a process")
     p.add_argument("process")
-    p.add_argument("--status", help="only items in this status (e.g. generated, posted, failed)")
+    p.add_argument("--status", choices=[s.value for s in CommentStatus], help="only items in this status")
     p.add_argument("--full", action="store_true", help="include the comment HTML")
     add_json_flag(p)
     p.set_defaults(handler=cmd_comments)
 
-    p = sub.add_parser("post", help="post reviewed 'generated' comments exactly once (needs a running worker)")
+    p = sub.add_parser(
+        "post", help="post reviewed 'generated' comments exactly once (needs a running worker)"
+    )
     p.add_argument("comment_id", nargs="?", help="the comment (work item) id")
     p.add_argument("--process", help="post every generated comment of this process")
     add_json_flag(p)
@@ -92,8 +101,11 @@ async def cmd_start(args: argparse.Namespace) -> int:
     try:
         handle = await client.start_workflow(
             "MonitoringProcessWorkflow",
-            MonitorInput(process_id=process_id, queue_prefix=_prefix(ctx),
-                         use_search_attributes=ctx.settings.temporal_search_attributes),
+            MonitorInput(
+                process_id=process_id,
+                queue_prefix=_prefix(ctx),
+                use_search_attributes=ctx.settings.temporal_search_attributes,
+            ),
             id=workflow_id_for_process(process_id),
             task_queue=f"{_prefix(ctx)}{QUEUE_MONITORING}",
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -106,7 +118,10 @@ async def cmd_start(args: argparse.Namespace) -> int:
         return fail(f"Temporal did not start process '{name}': {exc}")
     with ctx.db() as session:
         processes.mark_running(session, process_id, handle.result_run_id, unchanged_since=seen_updated_at)
-    emit(args, {"process_id": process_id, "name": name, "workflow_id": handle.id, "run_id": handle.result_run_id})
+    emit(
+        args,
+        {"process_id": process_id, "name": name, "workflow_id": handle.id, "run_id": handle.result_run_id},
+    )
     return 0
 
 
@@ -115,7 +130,9 @@ async def cmd_stop(args: argparse.Namespace) -> int:
     with ctx.db() as session:
         user = ctx.user(session)
         if args.all:
-            targets = [p for p in processes.list_processes(session, user) if p.status in processes.ACTIVE_STATUSES]
+            targets = [
+                p for p in processes.list_processes(session, user) if p.status in processes.ACTIVE_STATUSES
+            ]
         elif args.process:
             targets = [processes.get_process(session, user, args.process)]
         else:
@@ -302,7 +319,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         emit(args, rows)
     else:
-        emit(args, rows, ["id", "name", "status", "tab", "mode", "posted", "generated", "failed", "stop_reason"])
+        emit(
+            args,
+            rows,
+            ["id", "name", "status", "tab", "mode", "posted", "generated", "failed", "stop_reason"],
+        )
     return 0
 
 
@@ -310,7 +331,10 @@ def cmd_comments(args: argparse.Namespace) -> int:
     ctx = Context(args)
     with ctx.db() as session:
         process = processes.get_process(session, ctx.user(session), args.process)
-        rows = [_comment_row(item, args.full or args.json) for item in items.list_items(session, process.id, args.status)]
+        rows = [
+            _comment_row(item, args.full or args.json)
+            for item in items.list_items(session, process.id, args.status)
+        ]
     columns = ["id", "article_id", "title", "status", "model", "attempts", "error"]
     emit(args, rows, columns)
     return 0
@@ -340,14 +364,19 @@ async def cmd_post(args: argparse.Namespace) -> int:
         user = ctx.user(session)
         if args.process:
             process = processes.get_process(session, user, args.process)
-            targets = [(i.id, i.login_id, process.hide_comments) for i in items.list_items(session, process.id, "generated")]
+            targets = [
+                (i.id, i.login_id, process.hide_comments)
+                for i in items.list_items(session, process.id, "generated")
+            ]
         elif args.comment_id:
             item = session.get(AIComment, args.comment_id)
             process = session.get(MonitoringProcess, item.process_id) if item else None
             if item is None or process is None or process.user_id != user.id:
                 raise NotFoundError(f"no comment {args.comment_id}; see 'starter.py comments PROCESS'")
             if item.status not in ("generated", "posting"):
-                raise ValidationError([f"comment {item.id} is {item.status}; only generated comments can be posted"])
+                raise ValidationError(
+                    [f"comment {item.id} is {item.status}; only generated comments can be posted"]
+                )
             targets = [(item.id, item.login_id, process.hide_comments)]
         else:
             raise ValidationError(["name a comment id or use --process"])

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from yourmoment.crypto import Encryptor
 from yourmoment.errors import NotFoundError, ValidationError
+from yourmoment.store.limits import check_http_url, check_int, check_number, check_text
 from yourmoment.store.models import (
     LLMProvider,
     MyMomentLogin,
@@ -26,7 +27,11 @@ PROVIDER_KINDS = ("openai", "mistral", "openai-compatible")
 
 def add_user(session: Session, email: str) -> User:
     email = email.strip().lower()
-    if "@" not in email or len(email) > 320:
+    problems: list[str] = []
+    check_text(problems, "the e-mail address", email, User.email)
+    if problems:
+        raise ValidationError(problems)
+    if "@" not in email:
         raise ValidationError([f"'{email}' is not an e-mail address"])
     if session.scalar(select(User).where(User.email == email)):
         raise ValidationError([f"a user with e-mail {email} exists already"])
@@ -70,13 +75,16 @@ class Credentials:
 def add_login(
     session: Session, enc: Encryptor, user: User, name: str, username: str, password: str, is_admin: bool
 ) -> MyMomentLogin:
-    problems = []
+    problems: list[str] = []
     if not name.strip():
         problems.append("the login needs a name")
+    check_text(problems, "the login name", name.strip(), MyMomentLogin.name)
     if not username.strip():
         problems.append("the myMoment username is empty")
+    check_text(problems, "the myMoment username", username)
     if not password:
         problems.append("the password is empty")
+    check_text(problems, "the password", password)
     if find_login(session, user, name.strip()) is not None:
         problems.append(f"an active login named '{name}' exists already")
     if problems:
@@ -160,7 +168,10 @@ def add_provider(
     max_tokens: int = 800,
     requests_per_minute: int | None = None,
 ) -> LLMProvider:
-    problems = []
+    problems: list[str] = []
+    if not name.strip():
+        problems.append("the provider needs a name")
+    check_text(problems, "the provider name", name, LLMProvider.name)
     if provider not in PROVIDER_KINDS:
         problems.append(f"provider must be one of {', '.join(PROVIDER_KINDS)}, not '{provider}'")
     if provider == "openai-compatible" and not base_url:
@@ -169,14 +180,15 @@ def add_provider(
         problems.append(f"a {provider} provider needs an API key")
     if not model.strip():
         problems.append("the model name is empty")
-    if not 0 <= temperature <= 2:
-        problems.append("temperature must be between 0 and 2")
-    if max_tokens < 1:
-        problems.append("max tokens must be at least 1")
-    if requests_per_minute is not None and requests_per_minute < 1:
-        problems.append("requests per minute must be at least 1")
+    check_text(problems, "--model", model.strip(), LLMProvider.model)
+    check_http_url(problems, "--base-url", base_url.rstrip("/") if base_url else None, LLMProvider.base_url)
+    check_number(problems, "--temperature", temperature, 0, 2)
+    check_int(problems, "--max-tokens", max_tokens, LLMProvider.max_tokens)
+    check_int(problems, "--rpm", requests_per_minute, LLMProvider.requests_per_minute)
     if session.scalar(
-        select(LLMProvider).where(LLMProvider.user_id == user.id, LLMProvider.name == name, LLMProvider.is_active)
+        select(LLMProvider).where(
+            LLMProvider.user_id == user.id, LLMProvider.name == name, LLMProvider.is_active
+        )
     ):
         problems.append(f"an active provider named '{name}' exists already")
     if problems:
@@ -200,7 +212,9 @@ def add_provider(
 def list_providers(session: Session, user: User) -> list[LLMProvider]:
     return list(
         session.scalars(
-            select(LLMProvider).where(LLMProvider.user_id == user.id, LLMProvider.is_active).order_by(LLMProvider.name)
+            select(LLMProvider)
+            .where(LLMProvider.user_id == user.id, LLMProvider.is_active)
+            .order_by(LLMProvider.name)
         )
     )
 
@@ -233,6 +247,11 @@ def add_template(
     problems = validate_template(system_prompt, user_prompt_template)
     if not name.strip():
         problems.insert(0, "the template needs a name")
+    check_text(problems, "the template name", name.strip(), PromptTemplate.name)
+    check_text(problems, "the system prompt", system_prompt, PromptTemplate.system_prompt)
+    check_text(
+        problems, "the user prompt template", user_prompt_template, PromptTemplate.user_prompt_template
+    )
     if problems:
         raise ValidationError(problems)
     row = PromptTemplate(

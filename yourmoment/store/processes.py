@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -9,6 +10,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from yourmoment.errors import NotFoundError, ValidationError
+from yourmoment.settings import DISCOVERY_INTERVAL_RANGE
+from yourmoment.store.limits import check_int, check_number, check_text
 from yourmoment.store.models import (
     LLMProvider,
     MonitoringProcess,
@@ -24,6 +27,8 @@ from yourmoment.store.models import (
 
 ACTIVE_STATUSES = (ProcessStatus.RUNNING, ProcessStatus.STOPPING)
 PROMPT_MODES = ("weighted", "all")
+# Weights are relative; the cap keeps their sum finite for the workflow's weighted choice.
+WEIGHT_MAX = 1_000_000
 
 
 @dataclass
@@ -51,27 +56,42 @@ class ProcessSpec:
 def _check_scalars(spec: ProcessSpec, problems: list[str]) -> None:
     if spec.name is not None and not spec.name.strip():
         problems.append("the process needs a name")
+    for label, value, column in (
+        ("--name", spec.name, MonitoringProcess.name),
+        ("--description", spec.description, MonitoringProcess.description),
+        ("--tab", spec.tab, MonitoringProcess.tab),
+        ("--search", spec.search, MonitoringProcess.search),
+    ):
+        check_text(problems, label, value.strip() if value is not None else None, column)
     if spec.tab is not None:
         tab = spec.tab.strip()
         if tab == "alle":
             problems.append("the 'alle' tab cannot be monitored; choose 'home' or a class id")
-        elif tab != "home" and not tab.isdigit():
+        elif tab != "home" and not (tab.isascii() and tab.isdigit()):
             problems.append(f"tab must be 'home' or a numeric class id, not '{tab}'")
     if spec.max_duration_minutes is not None and not 1 <= spec.max_duration_minutes <= 1440:
-        problems.append("max duration must be between 1 and 1440 minutes")
-    if spec.discovery_interval_seconds is not None and not 5 <= spec.discovery_interval_seconds <= 86400:
-        problems.append("discovery interval must be between 5 and 86400 seconds")
+        problems.append("--max-duration must be between 1 and 1440 minutes")
+    check_int(problems, "--interval", spec.discovery_interval_seconds, MonitoringProcess.discovery_interval_seconds,
+              *DISCOVERY_INTERVAL_RANGE)  # fmt: skip
     if spec.prompt_mode is not None and spec.prompt_mode not in PROMPT_MODES:
         problems.append(f"prompt mode must be 'weighted' or 'all', not '{spec.prompt_mode}'")
-    for label, value in (("category", spec.category_id), ("task", spec.task_id)):
-        if value is not None and value < 1:
-            problems.append(f"{label} id must be a positive number")
+    check_int(problems, "--category", spec.category_id, MonitoringProcess.category_id)
+    check_int(problems, "--task", spec.task_id, MonitoringProcess.task_id)
 
 
-def _resolve_logins(session: Session, user: User, names: list[str], problems: list[str]) -> list[MyMomentLogin]:
+def _check_unique(label: str, refs: list[str], problems: list[str]) -> None:
+    """Each login and template once: a second link row would break the table's primary key."""
+    for ref in sorted({ref for ref in refs if refs.count(ref) > 1}):
+        problems.append(f"{label} names '{ref}' more than once")
+
+
+def _resolve_logins(
+    session: Session, user: User, names: list[str], problems: list[str]
+) -> list[MyMomentLogin]:
     logins = []
     if not names:
         problems.append("the process needs at least one login")
+    _check_unique("--login", names, problems)
     for name in names:
         login = session.scalar(
             select(MyMomentLogin).where(
@@ -101,12 +121,18 @@ def _resolve_prompts(
                 (PromptTemplate.user_id == user.id) | (PromptTemplate.category == TemplateCategory.SYSTEM),
             )
         )
+        weight_problems: list[str] = []
+        check_number(
+            weight_problems, f"--prompt '{ref}': the weight", weight, 0, WEIGHT_MAX, low_inclusive=False
+        )
         if tpl is None:
             problems.append(f"template '{ref}' is not one of your templates nor a system template")
-        elif weight <= 0:
-            problems.append(f"the weight of template '{ref}' must be greater than 0")
+        elif weight_problems:
+            problems.extend(weight_problems)
         else:
             resolved.append((tpl, weight))
+    if len({tpl.id for tpl, _ in resolved}) < len(resolved):
+        problems.append("--prompt names one template more than once")
     return resolved
 
 
@@ -126,7 +152,9 @@ def _resolve_provider(session: Session, user: User, ref: str, problems: list[str
 def _apply(session: Session, user: User, process: MonitoringProcess, spec: ProcessSpec) -> None:
     problems: list[str] = []
     _check_scalars(spec, problems)
-    provider = _resolve_provider(session, user, spec.provider, problems) if spec.provider is not None else None
+    provider = (
+        _resolve_provider(session, user, spec.provider, problems) if spec.provider is not None else None
+    )
     logins = _resolve_logins(session, user, spec.logins, problems) if spec.logins is not None else None
     prompts = _resolve_prompts(session, user, spec.prompts, problems) if spec.prompts is not None else None
     if problems:
@@ -208,16 +236,18 @@ def check_startable(session: Session, process: MonitoringProcess, max_running: i
     problems = []
     if process.status in ACTIVE_STATUSES:
         problems.append(f"process '{process.name}' is already {process.status}")
-    logins = [
-        session.get(MyMomentLogin, link.login_id) for link in process.logins if link.is_active
-    ]
+    logins = [session.get(MyMomentLogin, link.login_id) for link in process.logins if link.is_active]
     usable = [login for login in logins if login is not None and login.is_active and not login.is_admin]
     if not usable:
         problems.append("the process has no active, non-admin login")
     for login in logins:
         if login is not None and login.is_admin:
             problems.append(f"login '{login.name}' is an admin/teacher login and may not be used")
-    prompts = [session.get(PromptTemplate, p.template_id) for p in process.prompts if p.is_active and p.weight > 0]
+    if any(not math.isfinite(p.weight) for p in process.prompts):
+        problems.append("a prompt weight is not a finite number; set it again with 'process update --prompt'")
+    prompts = [
+        session.get(PromptTemplate, p.template_id) for p in process.prompts if p.is_active and p.weight > 0
+    ]
     if not any(t is not None and t.is_active for t in prompts):
         problems.append("the process has no active prompt template")
     provider = session.get(LLMProvider, process.llm_provider_id) if process.llm_provider_id else None
@@ -231,7 +261,9 @@ def check_startable(session: Session, process: MonitoringProcess, max_running: i
         .where(MonitoringProcess.user_id == process.user_id, MonitoringProcess.status.in_(ACTIVE_STATUSES))
     )
     if (running or 0) >= max_running:
-        problems.append(f"you already run {running} processes, the most allowed (MAX_RUNNING_PROCESSES_PER_USER)")
+        problems.append(
+            f"you already run {running} processes, the most allowed (MAX_RUNNING_PROCESSES_PER_USER)"
+        )
     if problems:
         raise ValidationError(problems)
 

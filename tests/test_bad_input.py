@@ -1,0 +1,455 @@
+"""Bad input, table-driven: every bad setting or argument is one `error:` line, exit 2, and changes nothing.
+
+Each row runs the real entry point (`starter.py` or `worker.py`) as a subprocess on a copy of one
+seeded SQLite database, and compares a full dump of that database before and after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from tests.processes import REPO
+from yourmoment.codec import EncryptionCodec
+from yourmoment.crypto import Encryptor, generate_key
+from yourmoment.settings import Settings
+from yourmoment.store import accounts, processes
+from yourmoment.store.db import get_engine, session_scope, upgrade
+
+TEMPLATE = "Ermutigendes Feedback"
+UNREACHABLE_TEMPORAL = "127.0.0.1:9"
+PORT_IN_USE = "{port_in_use}"  # replaced by a port this test holds open
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: the program, its arguments (bytes allowed), extra environment and stdin."""
+
+    id: str
+    args: tuple[str | bytes, ...]
+    error: str  # the whole expected stderr line
+    env: dict[str, str | bytes] = field(default_factory=dict)
+    stdin: bytes = b""
+    program: str = "starter.py"
+    dotenv: bytes | None = None
+
+
+def create(*extra: str) -> tuple[str, ...]:
+    base = {
+        "--name": "Klasse 9",
+        "--tab": "82",
+        "--provider": "gpt",
+        "--login": "bot-1",
+        "--prompt": TEMPLATE,
+    }
+    for option, value in zip(extra[::2], extra[1::2], strict=True):
+        base[option] = value
+    return ("process", "create", *(part for pair in base.items() for part in pair))
+
+
+def provider(*extra: str) -> tuple[str, ...]:
+    return ("provider", "add", "local", "--provider", "openai-compatible", "--model", "llama3",
+            "--base-url", "http://localhost:11434/v1", *extra)  # fmt: skip
+
+
+LONG = "x" * 201
+OVER_INT32 = str(2**31)
+HUGE = "9" * 20
+HELP_CREATE = "(see 'starter.py process create --help')"
+
+CASES = [
+    # --- settings, read by the CLI ------------------------------------------------------------------
+    Case("rate-abc", ("user", "list"), "error: invalid setting SCRAPING_RATE_LIMIT='abc': must be a number greater than 0",
+         env={"SCRAPING_RATE_LIMIT": "abc"}),
+    Case("rate-inf", ("user", "list"), "error: invalid setting SCRAPING_RATE_LIMIT='inf': must be a number greater than 0",
+         env={"SCRAPING_RATE_LIMIT": "inf"}),
+    Case("rate-nan", ("user", "list"), "error: invalid setting SCRAPING_RATE_LIMIT='nan': must be a number greater than 0",
+         env={"SCRAPING_RATE_LIMIT": "nan"}),
+    Case("rate-zero", ("user", "list"), "error: invalid setting SCRAPING_RATE_LIMIT='0': must be a number greater than 0",
+         env={"SCRAPING_RATE_LIMIT": "0"}),
+    Case("metrics-empty", ("user", "list"),
+         "error: invalid setting METRICS_PORT='': must be a whole number between 1 and 65535, or unset", env={"METRICS_PORT": ""}),
+    Case("metrics-range", ("user", "list"),
+         "error: invalid setting METRICS_PORT='70000': must be a whole number between 1 and 65535, or unset",
+         env={"METRICS_PORT": "70000"}),
+    Case("log-format", ("user", "list"), "error: invalid setting LOG_FORMAT='xml': must be one of text, json",
+         env={"LOG_FORMAT": "xml"}),
+    Case("log-level", ("user", "list"),
+         "error: invalid setting LOG_LEVEL='LOUD': must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL", env={"LOG_LEVEL": "loud"}),
+    Case("db-url-scheme", ("user", "list"),
+         "error: invalid setting DATABASE_URL: must be sqlite:///PATH or postgresql://USER@HOST/DB",
+         env={"DATABASE_URL": "mysql://root@localhost/app"}),
+    Case("db-url-malformed", ("user", "list"),
+         "error: invalid setting DATABASE_URL: must be sqlite:///PATH or postgresql://USER@HOST/DB",
+         env={"DATABASE_URL": "yourmoment.db"}),
+    Case("articles-range", ("user", "list"),
+         "error: invalid setting MAX_ARTICLES_PER_REQUEST='1000': must be a whole number between 1 and 100",
+         env={"MAX_ARTICLES_PER_REQUEST": "1000"}),
+    Case("comment-rate-negative", ("user", "list"),
+         "error: invalid setting COMMENT_RATE_LIMIT_SECONDS='-1': must be a number between 0 and 86400",
+         env={"COMMENT_RATE_LIMIT_SECONDS": "-1"}),
+    Case("timeout-zero", ("user", "list"),
+         "error: invalid setting MYMOMENT_TIMEOUT='0': must be a number greater than 0 and at most 3600",
+         env={"MYMOMENT_TIMEOUT": "0"}),
+    Case("bool", ("user", "list"), "error: invalid setting TEMPORAL_SEARCH_ATTRIBUTES='maybe': must be true or false",
+         env={"TEMPORAL_SEARCH_ATTRIBUTES": "maybe"}),
+    Case("retention-overflow", ("user", "list"),
+         f"error: invalid setting RETENTION_DAYS='{HUGE}': must be a whole number between 1 and 36500", env={"RETENTION_DAYS": HUGE}),
+    Case("interval-setting", ("user", "list"),
+         "error: invalid setting ARTICLE_DISCOVERY_INTERVAL_SECONDS='1': must be a whole number between 5 and 86400",
+         env={"ARTICLE_DISCOVERY_INTERVAL_SECONDS": "1"}),
+    Case("comment-lengths", ("user", "list"),
+         "error: invalid setting COMMENT_MAX_LENGTH: must be at least COMMENT_MIN_LENGTH (500 < 600)",
+         env={"COMMENT_MIN_LENGTH": "600", "COMMENT_MAX_LENGTH": "500"}),
+    Case("base-url", ("user", "list"), "error: invalid setting MYMOMENT_BASE_URL: must be an http:// or https:// URL with a host",
+         env={"MYMOMENT_BASE_URL": "www.mymoment.ch"}),
+    Case("redis-url", ("user", "list"), "error: invalid setting REDIS_URL: must be a redis://, rediss:// or unix:// URL",
+         env={"REDIS_URL": "localhost:6379"}),
+    Case("two-settings", ("user", "list"),
+         "error: invalid setting SCRAPING_BURST_LIMIT='0': must be a whole number at least 1; "
+         "LOG_FORMAT='xml': must be one of text, json",
+         env={"SCRAPING_BURST_LIMIT": "0", "LOG_FORMAT": "xml"}),
+    Case("dotenv-value", ("user", "list"), "error: invalid setting LOG_FORMAT='xml': must be one of text, json",
+         dotenv=b"LOG_FORMAT=xml\n"),
+    Case("dotenv-not-utf8", ("user", "list"), "error: .env is not UTF-8 text; save it as UTF-8",
+         dotenv=b"YOURMOMENT_DEFAULT_USER=lehrerin-\xe4@example.ch\n"),
+    Case("env-not-utf8", ("user", "list"), "error: invalid setting YOURMOMENT_DEFAULT_USER: must be UTF-8 text",
+         env={"YOURMOMENT_DEFAULT_USER": b"lehrerin-\xe4@example.ch"}),
+    # --- the worker ---------------------------------------------------------------------------------
+    Case("worker-log-format", (), "error: invalid setting LOG_FORMAT='json-lines': must be one of text, json",
+         env={"LOG_FORMAT": "json-lines"}, program="worker.py"),
+    Case("worker-rate-1e309", (), "error: invalid setting SCRAPING_RATE_LIMIT='1e309': must be a number greater than 0",
+         env={"SCRAPING_RATE_LIMIT": "1e309"}, program="worker.py"),
+    Case("worker-metrics-in-use", (),
+         f"error: METRICS_PORT={PORT_IN_USE}: the port is in use; choose a free port or unset METRICS_PORT",
+         env={"METRICS_PORT": PORT_IN_USE}, program="worker.py"),
+    Case("worker-concurrency", ("--concurrency", "0"),
+         "error: --concurrency must be at least 1 (see 'worker.py --help')", program="worker.py"),
+    Case("worker-concurrency-abc", ("--concurrency", "abc"),
+         "error: argument --concurrency: invalid int value: 'abc' (see 'worker.py --help')", program="worker.py"),
+    Case("worker-queue", ("--task-queues", "timeouts"),
+         "error: unknown task queue(s) timeouts; choose from monitoring, comments, sessions, maintenance "
+         "(see 'worker.py --help')", program="worker.py"),
+    Case("worker-arg-not-utf8", ("--address", b"temporal-\xff:7233"),
+         r"error: argument 2 ('temporal-\udcff:7233') is not UTF-8 text", program="worker.py"),
+    Case("worker-database-missing", (), "error: database unavailable: unable to open database file",
+         env={"DATABASE_URL": "sqlite:////nonexistent-dir/yourmoment.db"}, program="worker.py"),
+    # --- processes ----------------------------------------------------------------------------------
+    Case("weight-inf", create("--prompt", f"{TEMPLATE}:inf"),
+         f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf"),
+    Case("weight-1e309", create("--prompt", f"{TEMPLATE}:1e309"),
+         f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf"),
+    Case("weight-nan", create("--prompt", f"{TEMPLATE}:nan"),
+         f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not nan"),
+    Case("weight-negative", create("--prompt", f"{TEMPLATE}:-2"),
+         f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not -2"),
+    Case("category-overflow", create("--category", HUGE),
+         f"error: --category must be a whole number between 1 and 2147483647, not {HUGE}"),
+    Case("task-negative", create("--task", "-5"), "error: --task must be a whole number between 1 and 2147483647, not -5"),
+    Case("name-long", create("--name", LONG), "error: --name must be at most 200 characters, not 201"),
+    Case("search-long", create("--search", LONG), "error: --search must be at most 200 characters, not 201"),
+    Case("tab-long", create("--tab", "8" * 33), "error: --tab must be at most 32 characters, not 33"),
+    Case("interval-range", create("--interval", "100000"),
+         "error: --interval must be a whole number between 5 and 86400, not 100000"),
+    Case("duration-abc", create("--max-duration", "abc"),
+         f"error: argument --max-duration: invalid int value: 'abc' {HELP_CREATE}"),
+    Case("prompt-mode", create("--prompt-mode", "sometimes"),
+         f"error: argument --prompt-mode: invalid choice: 'sometimes' (choose from 'weighted', 'all') {HELP_CREATE}"),
+    Case("prompt-twice", ("process", "create", "--name", "Klasse 9", "--tab", "82", "--provider", "gpt",
+                          "--login", "bot-1", "--prompt", f"{TEMPLATE}:1", "--prompt", f"{TEMPLATE}:2"),
+         "error: --prompt names one template more than once"),
+    Case("login-twice", (*create(), "--login", "bot-1"),
+         "error: --login names 'bot-1' more than once"),
+    Case("update-weight", ("process", "update", "Klasse 82", "--prompt", f"{TEMPLATE}:1e400"),
+         f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf"),
+    Case("update-name-long", ("process", "update", "Klasse 82", "--name", LONG),
+         "error: --name must be at most 200 characters, not 201"),
+    # --- providers ----------------------------------------------------------------------------------
+    Case("temperature-nan", provider("--temperature", "nan"),
+         "error: --temperature must be a number between 0 and 2, not nan"),
+    Case("temperature-inf", provider("--temperature", "inf"),
+         "error: --temperature must be a number between 0 and 2, not inf"),
+    Case("max-tokens-overflow", provider("--max-tokens", OVER_INT32),
+         f"error: --max-tokens must be a whole number between 1 and 2147483647, not {OVER_INT32}"),
+    Case("rpm-zero", provider("--rpm", "0"), "error: --rpm must be a whole number between 1 and 2147483647, not 0"),
+    Case("model-long", provider("--model", LONG), "error: --model must be at most 200 characters, not 201"),
+    Case("provider-base-url", provider("--base-url", "localhost:11434/v1"),
+         "error: --base-url must be an http:// or https:// URL with a host, not 'localhost:11434/v1'"),
+    Case("provider-name-long", ("provider", "add", "p" * 101, "--provider", "openai-compatible", "--model", "m",
+                                "--base-url", "http://localhost:11434/v1"),
+         "error: the provider name must be at most 100 characters, not 101"),
+    # --- logins, templates, users, arguments ----------------------------------------------------------
+    Case("login-name-long", ("login", "add", "b" * 101, "--username", "u", "--password-stdin"),
+         "error: the login name must be at most 100 characters, not 101", stdin=b"pw\n"),
+    Case("password-not-utf8", ("login", "add", "bot-9", "--username", "u", "--password-stdin"),
+         "error: stdin is not UTF-8 text", stdin=b"pass\xe4wort\n"),
+    Case("login-arg-not-utf8", ("login", "add", b"bot-\xff", "--username", "u", "--password-stdin"),
+         r"error: argument 3 ('bot-\udcff') is not UTF-8 text", stdin=b"pw\n"),
+    Case("template-name-long", ("template", "add", LONG, "--system", "Sei nett.", "--user", "{article_title}"),
+         "error: the template name must be at most 200 characters, not 201"),
+    Case("template-nul", ("template", "add", "Mein", "--system-file", "nul.txt", "--user", "{article_title}"),
+         "error: the system prompt must not contain NUL characters"),
+    Case("email-long", ("user", "add", "a" * 310 + "@example.ch"),
+         "error: the e-mail address must be at most 320 characters, not 321"),
+    Case("unknown-action", ("login", "frobnicate"),
+         "error: argument ACTION: invalid choice: 'frobnicate' (choose from 'add', 'list', 'test', 'remove') "
+         "(see 'starter.py login --help')"),
+    Case("monitor-interval", ("monitor", "--interval", "nan"),
+         "error: argument --interval: must be a number between 0.1 and 3600, not 'nan' "
+         "(see 'starter.py monitor --help')"),
+    Case("codec-port", ("codec-server", "--port", "70000"),
+         "error: argument --port: must be a whole number between 0 and 65535, not '70000' "
+         "(see 'starter.py codec-server --help')"),
+    Case("comments-status", ("comments", "Klasse 82", "--status", "done"),
+         "error: argument --status: invalid choice: 'done' (choose from 'discovered', 'prepared', 'generated', "
+         "'posting', 'posted', 'failed', 'skipped') (see 'starter.py comments --help')"),
+    Case("user-arg-not-utf8", ("--user", b"lehrerin-\xe4@example.ch", "process", "list"),
+         r"error: argument 2 ('lehrerin-\udce4@example.ch') is not UTF-8 text"),
+]  # fmt: skip
+
+
+# --- the seeded database ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """One database with a user, a login, a provider, the system templates and a process; copied per row."""
+    path = tmp_path_factory.mktemp("seed") / "seed.db"
+    url, key = f"sqlite:///{path}", generate_key()
+    upgrade(url)
+    enc = Encryptor(key)
+    with session_scope(url) as session:
+        user = accounts.add_user(session, "lehrerin@example.ch")
+        accounts.add_login(session, enc, user, "bot-1", "pupil1", "pw", False)
+        accounts.add_provider(session, enc, user, name="gpt", provider="openai", model="gpt-4o-mini",
+                              base_url=None, api_key="sk-test")  # fmt: skip
+        accounts.seed_system_templates(session)
+        spec = processes.ProcessSpec(name="Klasse 82", tab="82", provider="gpt", logins=["bot-1"],
+                                     prompts=[(TEMPLATE, 2.0)], max_duration_minutes=60,
+                                     discovery_interval_seconds=60)  # fmt: skip
+        processes.create_process(session, user, spec)
+    engine = get_engine(url)
+    with engine.connect() as conn:
+        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    engine.dispose()
+    yield path, key
+
+
+def dump(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def clean_env(**values: str | bytes) -> dict[str | bytes, str | bytes]:
+    """The developer's environment without any setting of ours, plus `values`."""
+    ours = {name.upper() for name in Settings.model_fields} | {"DEFAULT_USER"}
+    env: dict[str | bytes, str | bytes] = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ours and not k.startswith(("YOURMOMENT_", "TEMPORAL_"))
+    }
+    env.update(values)
+    return env
+
+
+@pytest.fixture
+def port_in_use() -> Iterator[int]:
+    """A port that something else listens on (the metrics endpoint cannot bind it)."""
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_error_line_exit_2_and_changes_nothing(
+    case: Case, seeded, tmp_path, port_in_use
+) -> None:  # type: ignore[no-untyped-def]
+    seed_path, key = seeded
+    db = tmp_path / "yourmoment.db"
+    shutil.copy(seed_path, db)
+    (tmp_path / "nul.txt").write_bytes(b"Sei nett.\x00")
+    if case.dotenv is not None:
+        (tmp_path / ".env").write_bytes(case.dotenv)
+    before = dump(db)
+
+    def port(value: str | bytes) -> str | bytes:
+        return value.replace(PORT_IN_USE, str(port_in_use)) if isinstance(value, str) else value
+
+    env = clean_env(DATABASE_URL=f"sqlite:///{db}", YOURMOMENT_ENCRYPTION_KEY=key,
+                    TEMPORAL_ADDRESS=UNREACHABLE_TEMPORAL, MYMOMENT_BASE_URL="http://127.0.0.1:9")  # fmt: skip
+    env.update({name: port(value) for name, value in case.env.items()})
+    proc = subprocess.run(
+        [sys.executable, str(REPO / case.program), *case.args],
+        cwd=tmp_path, env=env, input=case.stdin, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+    stderr = proc.stderr.decode("utf-8", "backslashreplace")
+    assert "Traceback" not in stderr, stderr
+    assert stderr.splitlines() == [port(case.error)], stderr
+    assert proc.returncode == 2, stderr
+    assert dump(db) == before, "the database changed"
+
+
+def test_the_table_has_at_least_forty_rows_across_cli_worker_and_settings() -> None:
+    assert len(CASES) >= 40
+    assert sum(c.program == "worker.py" for c in CASES) >= 5
+    assert sum(bool(c.env or c.dotenv) and c.program == "starter.py" for c in CASES) >= 15
+
+
+# --- beyond the table --------------------------------------------------------------------------------
+
+
+def test_output_to_a_closed_pipe_ends_quietly_with_the_sigpipe_status(seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`starter.py process list | head -1`: the reader is gone before we write; no traceback, exit 141."""
+    seed_path, key = seeded
+    db = tmp_path / "yourmoment.db"
+    shutil.copy(seed_path, db)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(REPO / "starter.py"), "process", "list"],
+            cwd=tmp_path, env=clean_env(DATABASE_URL=f"sqlite:///{db}", YOURMOMENT_ENCRYPTION_KEY=key),
+            stdout=write_end, stderr=subprocess.PIPE, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert proc.stderr == b""
+    assert proc.returncode == 141
+
+
+def test_every_message_refuses_inf_and_nan() -> None:
+    """Nothing JSON cannot carry reaches a workflow: a weight of inf would arrive as null."""
+    from pydantic import BaseModel, ValidationError
+
+    import yourmoment.messages as messages
+
+    models = [
+        m
+        for m in vars(messages).values()
+        if isinstance(m, type) and issubclass(m, BaseModel) and m is not BaseModel
+    ]
+    assert len(models) > 30
+    assert all(m.model_config.get("allow_inf_nan") is False for m in models), "a message allows inf/nan"
+    for weight in (math.inf, math.nan, 0.0, -1.0):
+        with pytest.raises(ValidationError):
+            messages.PromptChoice(template_id="t", weight=weight)
+    with pytest.raises(ValidationError):
+        messages.ReserveSlotResult(wait_seconds=math.inf)
+
+
+def test_a_weight_stored_before_the_checks_keeps_the_process_from_starting(db_url) -> None:  # type: ignore[no-untyped-def]
+    from yourmoment.errors import ValidationError
+    from yourmoment.store.models import ProcessPrompt
+
+    enc = Encryptor(generate_key())
+    with session_scope(db_url) as session:
+        user = accounts.add_user(session, "lehrerin@example.ch")
+        accounts.add_login(session, enc, user, "bot-1", "pupil1", "pw", False)
+        accounts.add_provider(session, enc, user, name="gpt", provider="openai", model="m", base_url=None,
+                              api_key="sk-test")  # fmt: skip
+        accounts.seed_system_templates(session)
+        spec = processes.ProcessSpec(
+            name="p", tab="82", provider="gpt", logins=["bot-1"], prompts=[(TEMPLATE, 1.0)]
+        )
+        process = processes.create_process(session, user, spec)
+        session.flush()
+        for link in session.scalars(select(ProcessPrompt)):
+            link.weight = math.inf  # what `process create --prompt T:inf` stored before
+        with pytest.raises(ValidationError, match="prompt weight is not a finite number"):
+            processes.check_startable(session, process, max_running=10)
+
+
+@pytest.mark.slow
+async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_line(
+    tmp_path, mymoment_server, llm_server
+) -> None:  # type: ignore[no-untyped-def]
+    """The real path: a worker encrypts with key A; `starter.py status` with key B, or with none, says so."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from tests.support import build_world, eventually, make_settings, running_worker, venv_binary
+    from yourmoment.codec import generate_payload_key
+    from yourmoment.messages import MonitorInput, workflow_id_for_process
+    from yourmoment.temporal_client import data_converter
+
+    db = tmp_path / "yourmoment.db"
+    url, key_a = f"sqlite:///{db}", generate_payload_key()
+    upgrade(url)
+    settings = make_settings(url, mymoment_server.url, yourmoment_payload_key=key_a,
+                             temporal_task_queue_prefix=f"bad{os.getpid()}-")  # fmt: skip
+    world = build_world(settings, mymoment_server.state, llm_server.url)
+    process_id = world.create_process(max_duration_minutes=30)
+    world.mark_running(process_id)
+    env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter(settings), dev_server_existing_path=venv_binary("temporal")
+    )
+    try:
+        async with running_worker(env.client, settings):
+            handle = await env.client.start_workflow(
+                "MonitoringProcessWorkflow",
+                MonitorInput(process_id=process_id, queue_prefix=settings.temporal_task_queue_prefix,
+                             use_search_attributes=False),
+                id=workflow_id_for_process(process_id),
+                task_queue=f"{settings.temporal_task_queue_prefix}monitoring",
+            )  # fmt: skip
+            await eventually(lambda: _answers(handle), what="the workflow answering its status query")
+            before = dump(db)
+            common = {
+                "DATABASE_URL": url,
+                "YOURMOMENT_ENCRYPTION_KEY": settings.yourmoment_encryption_key or "",
+                "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+                "YOURMOMENT_DEFAULT_USER": world.user_email,
+            }
+            cli = [sys.executable, str(REPO / "starter.py"), "status", process_id]
+            results = {}
+            for name, extra in (
+                ("other key", {"YOURMOMENT_PAYLOAD_KEY": generate_payload_key()}),
+                ("no key", {}),
+            ):
+                results[name] = await asyncio.to_thread(
+                    subprocess.run, cli, cwd=tmp_path, env=clean_env(**common, **extra), capture_output=True,
+                    text=True, timeout=60,
+                )  # fmt: skip
+            await handle.signal("stop")
+    finally:
+        await env.shutdown()
+    kid = EncryptionCodec.from_keys(key_a).key_id
+    expected = {
+        "other key": f"error: a payload is encrypted with key id {kid}, which YOURMOMENT_PAYLOAD_KEY does not hold",
+        "no key": f"error: a payload is encrypted with key id {kid}, but YOURMOMENT_PAYLOAD_KEY is not set; "
+        "set it to the key the workers use",
+    }
+    for name, proc in results.items():
+        assert "Traceback" not in proc.stderr, (name, proc.stderr)
+        [line] = proc.stderr.splitlines()
+        assert line.startswith(expected[name]), (name, line)
+        assert key_a not in line
+        assert proc.returncode == 2, name
+    assert dump(db) == before
+
+
+async def _answers(handle) -> bool:  # type: ignore[no-untyped-def]
+    """The workflow answers, its login is ready and discovery ran: the worker has written what it writes."""
+    from yourmoment.messages import MonitorStatus
+
+    try:
+        status = await handle.query("status", result_type=MonitorStatus)
+    except Exception:
+        return False
+    return status.discovery_runs >= 1 and all(login.state == "ready" for login in status.logins)
