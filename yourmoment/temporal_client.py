@@ -11,7 +11,7 @@ from typing import NoReturn
 from dotenv import dotenv_values  # pydantic-settings reads `.env` with it too
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
 
@@ -20,15 +20,20 @@ from yourmoment.settings import Settings
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    """Pydantic payloads everywhere; encrypted by the payload codec when YOURMOMENT_PAYLOAD_KEY is set."""
-    codec = None
-    if settings.yourmoment_payload_key:
-        from yourmoment.codec import EncryptionCodec
+    """Pydantic payloads everywhere; encrypted by the payload codec when YOURMOMENT_PAYLOAD_KEY is set.
 
-        codec = EncryptionCodec.from_keys(settings.yourmoment_payload_key)
-    if codec is None:
+    With a key, failures are encrypted too: their message and stack trace move into the failure's
+    encoded attributes (the history shows "Encoded failure"; the codec server decodes them).
+    """
+    if not settings.yourmoment_payload_key:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    from yourmoment.codec import EncryptionCodec
+
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec.from_keys(settings.yourmoment_payload_key),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 DEFAULT_ADDRESS = "localhost:7233"

@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import inspect
 import logging
+import sys
 
 from sqlalchemy.exc import OperationalError
 
 from yourmoment.cli import common
-from yourmoment.errors import YourMomentError
+from yourmoment.errors import YourMomentError, database_error, is_database_error
+from yourmoment.logs import SafeFormatter, format_exception_safely
 from yourmoment.temporal_client import exit_process
 
 COMMAND_MODULES = (
@@ -47,7 +49,9 @@ def run(argv: list[str] | None = None) -> int:
     """Runs one command and returns its exit code (tests call this in-process)."""
     if not logging.getLogger().handlers:
         # A user mistake is one line on stderr; library warnings would add a second.
-        logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+        log_handler = logging.StreamHandler()
+        log_handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.ERROR, handlers=[log_handler])
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
@@ -61,7 +65,13 @@ def run(argv: list[str] | None = None) -> int:
     except YourMomentError as exc:
         return common.fail(str(exc))
     except OperationalError as exc:
-        return common.fail(f"database unavailable: {exc.orig}")
+        # The first line says why (locked, refused); a server's DETAIL lines after it can quote values.
+        return common.fail(f"database unavailable: {(str(exc.orig).splitlines() or ['?'])[0]}")
+    except Exception as exc:
+        if not is_database_error(exc):
+            raise
+        # The driver's text can quote the values being written (a login's name, a text): never shown.
+        return common.fail(str(database_error(exc, f"'{args.command}'")), code=1)
     except KeyboardInterrupt:
         return 130
     return int(result or 0)
@@ -72,6 +82,10 @@ def main(argv: list[str] | None = None) -> None:
         code = run(argv)
     except SystemExit as exc:  # argparse: --help, usage errors
         code = exc.code if isinstance(exc.code, int) else 2
+    except Exception:
+        # A bug: where it happened, but not its message, which may quote what the command handled.
+        print(format_exception_safely(sys.exc_info()), file=sys.stderr)  # type: ignore[arg-type]
+        code = 1
     exit_process(code)
 
 
