@@ -33,6 +33,7 @@ FAULT_KINDS: frozenset[str] = frozenset(
         "double_prefix",
         "repetitive",
         "link",
+        "echo",  # a 400 that quotes the prompt back, as some providers' content errors do
     }
 )
 DEFAULT_MODELS: tuple[str, ...] = ("imitation-mini", "imitation-large")
@@ -284,6 +285,10 @@ async def _chat_completions(request: Request) -> Response:
         return _error(
             400, "Expected a JSON body with a 'messages' list.", "invalid_request_error", "invalid_body"
         )
+    if fault == "echo":
+        state._record(400)
+        quoted = _message_text(messages, "user")[:400]
+        return _error(400, f"Content not allowed in: {quoted}", "invalid_request_error", "content_filter")
     if fault == "timeout":
         await _hold(request, state.timeout_sleep_s)
     if fault == "malformed":

@@ -28,7 +28,7 @@ from imitation import llm_server, mymoment_server
 from imitation.serve import serve_in_thread
 from tests.processes import WorkerProcess, base_env, run_starter
 from tests.support import venv_binary
-from yourmoment.crypto import generate_key
+from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.messages import (
     SEARCH_ATTR_PROCESS_ID,
     SEARCH_ATTR_STATUS,
@@ -37,7 +37,7 @@ from yourmoment.messages import (
 )
 from yourmoment.store import items
 from yourmoment.store.db import session_scope
-from yourmoment.store.models import MonitoringProcess, MyMomentLogin
+from yourmoment.store.models import MonitoringProcess, MyMomentLogin, MyMomentSession
 
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 CLASS_ID = 82
@@ -175,6 +175,8 @@ class Deployment:
     process_id: str
     site: Site
     workers: list[WorkerProcess] = field(default_factory=list)
+    api_key: str | None = None
+    cli_output: list[str] = field(default_factory=list)  # everything starter.py printed, for the leak scan
 
     def start_worker(self, extra_env: dict[str, str] | None = None) -> WorkerProcess:
         worker = WorkerProcess({**self.env, **(extra_env or {})})
@@ -199,6 +201,7 @@ class Deployment:
 
     def starter(self, *args: str, stdin: str | None = None) -> str:
         code, out, err = run_starter(self.env, *args, stdin=stdin)
+        self.cli_output.append(out + err)
         assert code == 0, f"starter.py {' '.join(args)} failed ({code}): {out}{err}"
         return out
 
@@ -228,17 +231,22 @@ def deployment_env(
     return env
 
 
-def configure(env: dict[str, str], db_url: str, site: Site, interval: int = 5) -> Deployment:
-    """A user, the logins, the imitation LLM provider, the seeded templates and a posting process."""
-    deployment = Deployment(env, db_url, "", site)
+def configure(
+    env: dict[str, str], db_url: str, site: Site, interval: int = 5, api_key: str | None = None
+) -> Deployment:
+    """A user, the logins, the imitation LLM provider (which requires `api_key` when given), the seeded
+    templates and a posting process."""
+    deployment = Deployment(env, db_url, "", site, api_key=api_key)
     deployment.starter("db", "upgrade")
     deployment.starter("user", "add", "teacher@example.org")
     for name, username in site.usernames.items():
         deployment.starter(
             "login", "add", name, "--username", username, "--password-stdin", stdin=PASSWORD + "\n"
         )
+    key_args, key_stdin = (["--api-key-stdin"], api_key + "\n") if api_key else ([], None)
+    site.llm.required_api_key = api_key
     deployment.starter("provider", "add", "local", "--provider", "openai-compatible", "--model", "imitation",
-                       "--base-url", f"{site.llm_url}/v1")  # fmt: skip
+                       "--base-url", f"{site.llm_url}/v1", *key_args, stdin=key_stdin)  # fmt: skip
     deployment.starter("template", "seed")
     template = json.loads(deployment.starter("template", "list", "--json"))[0]["name"]
     login_args = [arg for name in site.usernames for arg in ("--login", name)]
@@ -431,3 +439,112 @@ def emit_summary(name: str, started: float, **facts: Any) -> dict[str, Any]:
     summary = {"drill": name, **facts, "duration_s": round(time.monotonic() - started, 1)}
     print("\nDRILL " + json.dumps(summary, sort_keys=False), flush=True)
     return summary
+
+
+# --- the leak scan (issue 8, finding 1) ------------------------------------------------------------------
+
+
+def secrets_of(deployment: Deployment) -> dict[str, str]:
+    """What must never leave the application's database: every article's title, author and paragraphs,
+    the logins' password, the provider's API key, and every cookie value the site issued or we stored."""
+    site = deployment.site
+    found: dict[str, str] = {"password": PASSWORD}
+    if deployment.api_key:
+        found["API key"] = deployment.api_key
+    for article in list(site.mm.articles.values()):
+        found[f"title of {article.id}"] = article.title
+        found[f"author of {article.id}"] = article.author
+        for n, paragraph in enumerate(article.paragraphs):
+            found[f"text of {article.id} ({n})"] = paragraph
+    for n, key in enumerate(list(site.mm.sessions)):  # the site's live sessions: their cookie values
+        found[f"session cookie {n}"] = key
+    for n, value in enumerate(stored_cookie_values(deployment)):
+        found[f"stored cookie {n}"] = value
+    return found
+
+
+def stored_cookie_values(deployment: Deployment) -> list[str]:
+    """The cookie values and form tokens in the stored (encrypted) sessions, readable or not."""
+    enc = Encryptor(deployment.env["YOURMOMENT_ENCRYPTION_KEY"])
+    values: list[str] = []
+    with session_scope(deployment.db_url) as session:
+        for row in session.scalars(select(MyMomentSession)):
+            jar = json.loads(enc.decrypt(row.session_enc))
+            for cookie in jar.get("cookies", []):
+                value = cookie.get("value")
+                values.extend(
+                    v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str) and v
+                )
+            if isinstance(jar.get("csrf_token"), str):
+                values.append(jar["csrf_token"])
+    return values
+
+
+async def raw_histories(address: str, process_id: str) -> bytes:
+    """Every history of this process as the server stores it, read without the codec (`temporal workflow
+    show` without `--codec-endpoint`): the events' protobuf bytes, where strings are plain UTF-8."""
+    client = await Client.connect(address)  # the default converter: nothing is decoded
+    chunks: list[bytes] = []
+    async for execution in client.list_workflows(page_size=1000):
+        if process_id not in execution.id:
+            continue
+        history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+        chunks.extend(event.SerializeToString() for event in history.events)
+    return b"\n".join(chunks)
+
+
+def redis_dump(redis_url: str) -> bytes:
+    """Every key and value in the Redis database (read only; other tests' keys hold no secret of ours)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        chunks: list[bytes] = []
+        for key in client.scan_iter(count=500):
+            kind = client.type(key)
+            chunks.append(key)
+            if kind == b"string":
+                chunks.append(client.get(key) or b"")
+            elif kind == b"hash":
+                chunks.extend(b"%s=%s" % item for item in client.hgetall(key).items())
+            elif kind in (b"list", b"set", b"zset"):
+                members = {b"list": lambda k: client.lrange(k, 0, -1), b"set": client.smembers,
+                           b"zset": lambda k: client.zrange(k, 0, -1)}[kind](key)  # fmt: skip
+                chunks.extend(members)
+        return b"\n".join(chunks)
+    finally:
+        client.close()
+
+
+def temporal_db_files(db_file: Path) -> bytes:
+    """The dev server's SQLite file with its write-ahead log: what an operator's backup would hold."""
+    paths = [db_file, db_file.with_name(db_file.name + "-wal"), db_file.with_name(db_file.name + "-shm")]
+    return b"".join(path.read_bytes() for path in paths if path.exists())
+
+
+async def scan_for_leaks(
+    deployment: Deployment, address: str, temporal_db: Path | None, redis_url: str | None = None
+) -> dict[str, int]:
+    """Asserts that no secret or pupil's text is in the raw histories, the dev server's database, the
+    worker and CLI output or Redis. Returns the bytes scanned per place. Each place is checked to hold
+    what it should (the process id, the workers' failure lines), so an empty scan cannot pass."""
+    places: dict[str, bytes] = {
+        "raw history": await raw_histories(address, deployment.process_id),
+        "worker log": "".join(line for w in deployment.workers for line in w.output).encode(),
+        "CLI output": "\n".join(deployment.cli_output).encode(),
+    }
+    if temporal_db is not None:
+        places["Temporal database"] = temporal_db_files(temporal_db)
+        assert deployment.process_id.encode() in places["Temporal database"], (
+            "the scan cannot read the database"
+        )
+    if redis_url:
+        places["Redis"] = redis_dump(redis_url)
+    assert deployment.process_id.encode() in places["raw history"], "no history found for the process"
+    secrets = secrets_of(deployment)
+    hits = [
+        f"{label} in the {place}" for place, data in places.items() for label, value in secrets.items()
+        if value.encode() in data
+    ]  # fmt: skip
+    assert not hits, "leaks: " + "; ".join(hits)
+    return {place: len(data) for place, data in places.items()}

@@ -2,21 +2,26 @@
 
 Each drill runs the real worker process(es) and starter.py against the imitations and asserts the
 same things: every article ends posted exactly once or failed with a reason, no work item is left in
-an in-between state, and the process status is right after the stop. Each prints one JSON line
-(`DRILL {...}`, visible with -s). DRILL_SEED=<int> replays or varies the random choices.
+an in-between state, the process status is right after the stop, and no pupil's text or secret is in
+the raw histories, the dev server's database, the worker and CLI output or Redis (the leak scan, issue 8).
+Each prints one JSON line (`DRILL {...}`, visible with -s). DRILL_SEED=<int> replays or varies the random
+choices.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, text
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -24,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from imitation.mymoment_server import peak_in_window
 from tests.drill_support import (
+    CLASS_ID,
     Deployment,
     DevServer,
     Site,
@@ -38,14 +44,18 @@ from tests.drill_support import (
     item_rows,
     post_outcomes,
     posts_in_flight,
+    scan_for_leaks,
+    secrets_of,
     status_counts,
     stop_and_check,
     wait_until,
     wait_until_settled,
 )
 from tests.support import venv_binary
+from yourmoment.codec import generate_payload_key
 from yourmoment.messages import SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS
 from yourmoment.ratelimit import KEY_PREFIX
+from yourmoment.store.db import get_engine
 
 pytestmark = pytest.mark.slow
 POST_LATENCY_MS = 1000
@@ -55,11 +65,18 @@ SEARCH_ATTRIBUTES = [SearchAttributeKey.for_keyword(SEARCH_ATTR_PROCESS_ID),
 
 
 @pytest.fixture(scope="module")
-async def temporal() -> AsyncIterator[WorkflowEnvironment]:
+def temporal_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SQLite file of the drills' dev server: the leak scan reads it as an operator's backup would."""
+    return tmp_path_factory.mktemp("temporal") / "temporal.db"
+
+
+@pytest.fixture(scope="module")
+async def temporal(temporal_db: Path) -> AsyncIterator[WorkflowEnvironment]:
     """One dev server for the drills that do not restart it."""
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=venv_binary("temporal"),
+        dev_server_extra_args=["--db-filename", str(temporal_db)],
         search_attributes=SEARCH_ATTRIBUTES,
     )
     yield env
@@ -114,7 +131,7 @@ async def kill_mid_discovery(
     return kill
 
 
-async def test_drill_worker_killed_at_random_moments(tmp_path, temporal) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_worker_killed_at_random_moments(tmp_path, temporal, temporal_db) -> None:  # type: ignore[no-untyped-def]
     """50 articles (arriving in three batches), one login, the worker killed -9 five times: twice while
     the site stores a POST, once while discovery writes its work items, twice at seeded random moments."""
     started, rng = time.monotonic(), random.Random(SEED)
@@ -151,6 +168,7 @@ async def test_drill_worker_killed_at_random_moments(tmp_path, temporal) -> None
             counts = await stop_and_check(dep, temporal.client, sum(batches))
         finally:
             dep.stop_workers()
+        leak_scan = await scan_for_leaks(dep, address(temporal), temporal_db)
         per_article = {a: len(site.mm.comments_for(a)) for a in site.mm.articles}
         stats = site.mm.stats()
     outcomes = post_outcomes(dep.workers)
@@ -161,6 +179,7 @@ async def test_drill_worker_killed_at_random_moments(tmp_path, temporal) -> None
     emit_summary(
         "kill-9", started, seed=SEED, kills=len(kills), kill_log=kills, post_requests=stats["by_kind"]["post"],
         post_outcomes=outcomes, posted=counts["posted"], failed=counts.get("failed", 0), logins=stats["logins"],
+        leak_scan_bytes=leak_scan,
     )  # fmt: skip
 
 
@@ -202,12 +221,14 @@ async def test_drill_dev_server_restarted_mid_run(tmp_path) -> None:  # type: ig
             finally:
                 dep.stop_workers()
             logins = login_counts(site)
+            leak_scan = await scan_for_leaks(dep, server.address, server.db_file)
     finally:
         server.stop()
     assert counts == {"posted": 24}, counts
     emit_summary(
         "temporal-restart", started, restarts=server.restarts, restart_log=restarts, posted=counts["posted"],
         failed=counts.get("failed", 0), post_outcomes=post_outcomes(dep.workers), logins=logins,
+        leak_scan_bytes=leak_scan,
     )  # fmt: skip
 
 
@@ -228,7 +249,7 @@ async def latency_spikes(site: Site, rng: random.Random, spikes: list[int], base
         site.mm.set_faults(latency_ms=base_ms)
 
 
-async def test_drill_faulty_mymoment(tmp_path, temporal) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_faulty_mymoment(tmp_path, temporal, temporal_db) -> None:  # type: ignore[no-untyped-def]
     """10 % 5xx, latency spikes, sessions expiring every 20 s, backslash redirects; two logins."""
     started, rng = time.monotonic(), random.Random(SEED)
     batches = [6, 5, 5]
@@ -259,6 +280,7 @@ async def test_drill_faulty_mymoment(tmp_path, temporal) -> None:  # type: ignor
                 await spikes
             dep.stop_workers()
         stats = site.mm.stats()
+        leak_scan = await scan_for_leaks(dep, address(temporal), temporal_db)
     errors = sum(1 for r in stats["requests"] if r["status"] == 500)
     redirects = sum(1 for r in stats["requests"] if r["status"] == 302)
     logins = stats["logins"]
@@ -270,14 +292,14 @@ async def test_drill_faulty_mymoment(tmp_path, temporal) -> None:  # type: ignor
     emit_summary(
         "mymoment-faults", started, seed=SEED, posted=counts.get("posted", 0), failed=counts.get("failed", 0),
         requests=stats["total"], injected_5xx=errors, latency_spikes_ms=spike_log, redirects=redirects, logins=logins,
-        login_allowance=allowed, session_expiry_s=SESSION_EXPIRY_S,
+        login_allowance=allowed, session_expiry_s=SESSION_EXPIRY_S, leak_scan_bytes=leak_scan,
     )  # fmt: skip
 
 
 # --- drill 4: a faulty LLM ------------------------------------------------------------------------------
 
 
-async def test_drill_faulty_llm(tmp_path, temporal) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_faulty_llm(tmp_path, temporal, temporal_db) -> None:  # type: ignore[no-untyped-def]
     """429 with Retry-After, 500 and malformed JSON, interleaved, more faults than articles."""
     started = time.monotonic()
     articles, rounds = 15, 8
@@ -297,6 +319,7 @@ async def test_drill_faulty_llm(tmp_path, temporal) -> None:  # type: ignore[no-
         finally:
             dep.stop_workers()
         llm = site.llm.stats()
+        leak_scan = await scan_for_leaks(dep, address(temporal), temporal_db)
         attempts = sorted(row["attempts"] for row in item_rows(db_url, dep.process_id))
     assert counts == {"posted": articles}, counts
     assert llm["pending_faults"] == [], llm  # every fault was served, so every one was survived
@@ -305,7 +328,7 @@ async def test_drill_faulty_llm(tmp_path, temporal) -> None:  # type: ignore[no-
     emit_summary(
         "llm-faults", started, faults={"429": rounds, "500": rounds, "malformed": rounds}, llm_calls=llm["calls"],
         llm_by_status=llm["by_status"], posted=counts["posted"], failed=counts.get("failed", 0),
-        max_post_attempts=attempts[-1],
+        max_post_attempts=attempts[-1], leak_scan_bytes=leak_scan,
     )  # fmt: skip
 
 
@@ -325,7 +348,7 @@ def flush_rate_limits(redis_url: str) -> int:
         client.close()
 
 
-async def test_drill_two_workers_postgres_redis(pg_url, temporal) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_two_workers_postgres_redis(pg_url, temporal, temporal_db) -> None:  # type: ignore[no-untyped-def]
     """Two worker processes share PostgreSQL and the Redis pacing; the site sees ≤ 2 req/s (burst 5)."""
     redis_url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")
     if not redis_url:
@@ -351,6 +374,7 @@ async def test_drill_two_workers_postgres_redis(pg_url, temporal) -> None:  # ty
             dep.stop_workers()
         times = sorted(r.t for r in site.mm.requests)
         logins = login_counts(site)
+        leak_scan = await scan_for_leaks(dep, address(temporal), temporal_db, redis_url)
     share = [sum(post_outcomes([w]).values()) for w in (first, second)]
     span = times[-1] - times[0]
     peak_1s, peak_10s = peak_in_window(times, 1.0), peak_in_window(times, 10.0)
@@ -365,4 +389,84 @@ async def test_drill_two_workers_postgres_redis(pg_url, temporal) -> None:  # ty
         "two-workers-pacing", started, workers=2, posts_per_worker=share, posted=counts["posted"],
         failed=counts.get("failed", 0), requests=len(times), span_s=round(span, 1),
         peak_1s=peak_1s, peak_10s=peak_10s, average_rps=round(average, 2), rate=RATE, burst=BURST, logins=logins,
+        leak_scan_bytes=leak_scan,
+    )  # fmt: skip
+
+
+# --- drill 6: failures at every activity leak nothing ---------------------------------------------------
+
+# A write the database refuses (issue 8: "a SQLite trigger on ai_comments that raises").
+REFUSE_ARTICLE = (
+    "CREATE TRIGGER leak_drill_refuse BEFORE UPDATE ON ai_comments "
+    "WHEN NEW.article_content LIKE '%Sperrvermerk%' BEGIN SELECT RAISE(ABORT, 'refused by the drill'); END"
+)
+
+
+def corrupt_stored_session(dep: Deployment, login_name: str, cookie: str) -> None:
+    """A stored session this version cannot read: reading it raises pydantic's error, which quotes the cookie."""
+    from yourmoment.crypto import Encryptor
+    from yourmoment.store.db import session_scope
+    from yourmoment.store.models import MyMomentLogin, MyMomentSession, utcnow
+
+    jar = json.dumps({"cookies": [{"name": "sessionid", "value": [cookie], "domain": "127.0.0.1"}]})
+    enc = Encryptor(dep.env["YOURMOMENT_ENCRYPTION_KEY"])
+    with session_scope(dep.db_url) as session:
+        login = session.scalars(select(MyMomentLogin).where(MyMomentLogin.name == login_name)).one()
+        session.add(MyMomentSession(login_id=login.id, session_enc=enc.encrypt(jar), saved_at=utcnow(),
+                                    expires_at=utcnow() + timedelta(hours=1), is_active=True))  # fmt: skip
+
+
+async def test_drill_failures_leak_nothing(tmp_path, temporal, temporal_db) -> None:  # type: ignore[no-untyped-def]
+    """A failure at each kind of activity, with a payload key: a database write refused (prepare_article),
+    a page myMoment changed (parse error), an LLM error that quotes the prompt (generate_comment) and an
+    unexpected exception quoting a cookie (open_session). Each ends as a readable failure, and the leak
+    scan finds none of the texts, the password, the API key or the cookies anywhere."""
+    started = time.monotonic()
+    redis_url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")
+    secret_tag = os.urandom(4).hex()
+    cookie = f"c00kie-{secret_tag}"
+    with imitations(["a", "b"]) as site:
+        db_url = sqlite_url(tmp_path)
+        env = deployment_env(db_url, site, address(temporal), redis_url, YOURMOMENT_PAYLOAD_KEY=generate_payload_key(),
+                             LOG_LEVEL="DEBUG")  # fmt: skip
+        dep = configure(env, db_url, site, api_key=f"sk-leak-{secret_tag}")
+        ids = {
+            kind: site.mm.add_article(
+                title=f"Geheimer Titel {kind} {secret_tag}", author=f"Kind{kind}{secret_tag}", class_id=CLASS_ID,
+                category_id=7, paragraphs=[f"Mein Hund {kind} heisst Bello-{secret_tag}.", second],
+            )
+            for kind, second in [("db", "Sperrvermerk: ich schreibe weiter."), ("parse", "Ich mag Katzen."),
+                               ("llm", "Ich mag Pferde."), ("ok", "Ich mag Fische.")]
+        }  # fmt: skip
+        with get_engine(db_url).begin() as conn:
+            conn.execute(text(REFUSE_ARTICLE))
+        site.mm.set_faults(broken_article_ids=[ids["parse"]])
+        site.llm.fail_next("echo")  # the first generation (the "llm" or the "ok" article) is refused
+        corrupt_stored_session(dep, "b", cookie)
+        try:
+            await asyncio.to_thread(dep.start_worker)
+            dep.starter("start", dep.process_id)
+            await wait_until_settled(dep, temporal.client, len(ids), timeout=180)
+            assert_running(dep)
+            status = json.loads(dep.starter("status", dep.process_id, "--json"))  # live, from the workflow
+            counts = await stop_and_check(dep, temporal.client, len(ids))
+        finally:
+            dep.stop_workers()
+        rows = {row["article_id"]: row for row in item_rows(db_url, dep.process_id)}
+        secrets = secrets_of(dep)
+        leak_scan = await scan_for_leaks(dep, address(temporal), temporal_db, redis_url)
+    assert cookie in secrets.values() and dep.api_key in secrets.values()
+    assert counts == {"failed": 3, "posted": 1}, counts
+    assert rows[ids["db"]]["error"].startswith("database error (IntegrityError"), rows[ids["db"]]
+    assert "without an article body" in rows[ids["parse"]]["error"], rows[ids["parse"]]
+    refused = [rows[ids[k]]["error"] for k in ("llm", "ok") if rows[ids[k]]["status"] == "failed"]
+    assert len(refused) == 1 and "withheld" in refused[0], refused
+    login_b = next(login for login in status["logins"] if login["name"] == "b")
+    assert "unexpected pydantic_core" in login_b["error"] and "ValidationError" in login_b["error"], login_b
+    worker_log = "".join(line for w in dep.workers for line in w.output)
+    assert "Completing activity as failed" in worker_log  # the SDK's failure lines were there to scan
+    emit_summary(
+        "failures-leak-nothing", started, failed=counts["failed"], posted=counts["posted"],
+        errors={kind: rows[i]["error"] for kind, i in ids.items()}, login_b=login_b["error"],
+        secrets_checked=len(secrets), leak_scan_bytes=leak_scan,
     )  # fmt: skip

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+# What an exception's own text may quote: the row being written, a page, a cookie jar, a prompt.
+WITHHELD = "its message is withheld because it may quote pupils' texts or secrets"
+
 
 class YourMomentError(Exception):
     """Base of all domain errors. The message is safe to log: it never holds secrets or pupils' texts."""
@@ -17,6 +22,19 @@ class TransientError(YourMomentError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DatabaseError(TransientError):
+    """The database failed: locked, unreachable, a constraint or trigger. Transient, because a lock passes
+    and a server comes back. The message never quotes the driver, whose text can hold the row's values."""
+
+
+class UnexpectedError(YourMomentError):
+    """Any other exception, reduced to its type: `type_name` names it, the message says nothing more."""
+
+    def __init__(self, type_name: str, where: str) -> None:
+        super().__init__(f"unexpected {type_name} in {where}; {WITHHELD}")
+        self.type_name = type_name
 
 
 class ConfigurationError(PermanentError):
@@ -65,3 +83,39 @@ class CommentValidationError(PermanentError):
 
 class TemporalUnavailableError(YourMomentError):
     """The Temporal server cannot be reached (address, namespace, TLS or API key)."""
+
+
+def type_name(exc: BaseException) -> str:
+    """`KeyError` for builtins, else module and class, so a foreign `ValidationError` is never taken for ours."""
+    cls = type(exc)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """SQLAlchemy's errors and the drivers' own (sqlite3, psycopg) when they escape unwrapped."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SQLAlchemyError | sqlite3.Error):
+        return True
+    return type(exc).__module__.split(".")[0] == "psycopg"
+
+
+def database_error(exc: BaseException, where: str) -> DatabaseError:
+    """Names the error class and the SQLSTATE (both fixed vocabularies), never the driver's text."""
+    orig = getattr(exc, "orig", None) or exc
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+    kind = type(orig).__name__ + (f" {sqlstate}" if isinstance(sqlstate, str) else "")
+    return DatabaseError(f"database error ({kind}) in {where}; {WITHHELD}")
+
+
+def reduce_error(exc: BaseException, where: str) -> YourMomentError:
+    """Any exception as one whose message is safe to record anywhere (history, logs, the CLI).
+
+    Our typed errors stay as they are (their messages are written to be safe); database errors become
+    one transient DatabaseError; everything else becomes an UnexpectedError naming only its type.
+    """
+    if isinstance(exc, YourMomentError):
+        return exc
+    if is_database_error(exc):
+        return database_error(exc, where)
+    return UnexpectedError(type_name(exc), where)

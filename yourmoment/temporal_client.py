@@ -11,7 +11,7 @@ from typing import NoReturn
 from dotenv import dotenv_values  # pydantic-settings reads `.env` with it too
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
 
@@ -20,13 +20,22 @@ from yourmoment.settings import Settings
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    """Pydantic payloads everywhere; encrypted by the payload codec when YOURMOMENT_PAYLOAD_KEY is set."""
+    """Pydantic payloads everywhere; encrypted by the payload codec when YOURMOMENT_PAYLOAD_KEY is set.
+
+    With a key, failures are encrypted too: their message and stack trace move into the failure's
+    encoded attributes (the history shows "Encoded failure"; the codec server decodes them). Without
+    one, the codec still refuses encrypted payloads with a message that names the missing key.
+    """
     from yourmoment.codec import EncryptionCodec, RefuseEncryptedCodec
 
-    codec: PayloadCodec = RefuseEncryptedCodec()
-    if settings.yourmoment_payload_key:
-        codec = EncryptionCodec.from_keys(settings.yourmoment_payload_key)
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    if not settings.yourmoment_payload_key:
+        codec: PayloadCodec = RefuseEncryptedCodec()
+        return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec.from_keys(settings.yourmoment_payload_key),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 DEFAULT_ADDRESS = "localhost:7233"

@@ -178,6 +178,12 @@ def main(argv: list[str] | None = None) -> None:
         exit_process(2)
     except KeyboardInterrupt:
         exit_process(130)
+    except Exception:
+        from yourmoment.logs import format_exception_safely
+
+        # Where it happened, not its message: a database or library error can quote values.
+        print(format_exception_safely(sys.exc_info()), file=sys.stderr)  # type: ignore[arg-type]
+        exit_process(1)
     exit_process(0)
 
 

@@ -13,7 +13,8 @@ import sys
 from sqlalchemy.exc import OperationalError
 
 from yourmoment.cli import common
-from yourmoment.errors import YourMomentError
+from yourmoment.errors import YourMomentError, database_error, is_database_error
+from yourmoment.logs import SafeFormatter, format_exception_safely
 from yourmoment.temporal_client import exit_process
 
 COMMAND_MODULES = (
@@ -52,7 +53,9 @@ def run(argv: list[str] | None = None) -> int:
     """Runs one command and returns its exit code (tests call this in-process)."""
     if not logging.getLogger().handlers:
         # A user mistake is one line on stderr; library warnings would add a second.
-        logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+        log_handler = logging.StreamHandler()
+        log_handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.ERROR, handlers=[log_handler])
     argv = sys.argv[1:] if argv is None else argv
     problem = common.non_utf8_argument(argv)
     if problem:
@@ -70,7 +73,13 @@ def run(argv: list[str] | None = None) -> int:
     except YourMomentError as exc:
         return common.fail(str(exc))
     except OperationalError as exc:
-        return common.fail(f"database unavailable: {exc.orig}")
+        # The first line says why (locked, refused); a server's DETAIL lines after it can quote values.
+        return common.fail(f"database unavailable: {(str(exc.orig).splitlines() or ['?'])[0]}")
+    except Exception as exc:
+        if not is_database_error(exc):
+            raise
+        # The driver's text can quote the values being written (a login's name, a text): never shown.
+        return common.fail(str(database_error(exc, f"'{args.command}'")), code=1)
     except KeyboardInterrupt:
         return 130
     return int(result or 0)
@@ -86,6 +95,10 @@ def main(argv: list[str] | None = None) -> None:
         # The reader went away (`… | head`): stop quietly with the shell's SIGPIPE status, like cat or ls.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 128 + signal.SIGPIPE
+    except Exception:
+        # A bug: where it happened, but not its message, which may quote what the command handled.
+        print(format_exception_safely(sys.exc_info()), file=sys.stderr)  # type: ignore[arg-type]
+        code = 1
     exit_process(code)
 
 

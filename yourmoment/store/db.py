@@ -44,12 +44,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
+    """`hide_parameters`: an error's text never carries the values of its statement (pupils' texts,
+    encrypted secrets); logs, the CLI and Temporal failures see the SQL only."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": 10, "check_same_thread": False}, hide_parameters=True
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
     return engine
 
 
