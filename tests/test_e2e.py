@@ -268,7 +268,7 @@ async def test_an_article_that_orders_a_link_never_gets_one(configured, site) ->
         assert code == 0, out + err
 
         def settled() -> bool:
-            counts = status_json(env, process_id)["counts"]
+            counts = status_json(env, process_id)["totals"]
             return counts["posted"] >= 2 and counts["failed"] >= 2
 
         await eventually(settled, 90, "2 posted, 2 failed")

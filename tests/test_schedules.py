@@ -165,9 +165,11 @@ def seed(settings: Settings, world: Any) -> dict[str, str]:
 async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm_server) -> None:
     client = dev_env.client
     prefix = unique_prefix()
+    # This dev server has no yourMoment search attributes (the health check would report them).
     settings = make_settings(
-        db_url, mymoment_server.url, temporal_task_queue_prefix=prefix, retention_days=90
-    )
+        db_url, mymoment_server.url, temporal_task_queue_prefix=prefix, retention_days=90,
+        temporal_search_attributes=False,
+    )  # fmt: skip
     world = build_world(settings, mymoment_server.state, llm_server.url, logins=("pupil-1", "pupil-2"))
     ids = seed(settings, world)
     sid = {name: schedule_id(settings, d) for name, d in DEFS.items()}

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -242,6 +243,24 @@ async def test_pause_and_resume(ts_env, world_factory, servers) -> None:
         assert (await handle.result()).status == "stopped"
 
 
+async def test_details_follow_every_state_change(ts_env, world_factory) -> None:
+    """The Web UI's current details change with pause, resume and stop, not only after a discovery."""
+    world = world_factory()
+    process_id = world.create_process(max_duration_minutes=600, generate_only=True)
+    async with running_worker(ts_env.client, world.settings):
+        handle = await start(ts_env, world, process_id)
+        await eventually(lambda: _runs(handle, 1), what="first discovery")
+        assert (await details_of(handle)).startswith("running: ")
+        await handle.signal("pause")
+        await eventually(lambda: _details_start(handle, "running (paused): "), what="paused in the details")
+        assert "next -" in await details_of(handle)  # no stale next discovery
+        await handle.signal("resume")
+        await eventually(lambda: _details_start(handle, "running: "), what="resumed in the details")
+        await handle.signal("stop")
+        assert (await handle.result()).status == "stopped"
+        assert (await details_of(handle)).startswith("stopped: ")
+
+
 async def test_bad_credentials_reported_and_left_out(ts_env, world_factory, servers) -> None:
     mm_state = servers[0]
     world = world_factory(logins=("good",), bad_logins=("bad",))
@@ -365,6 +384,16 @@ async def test_comment_pacing_waits_on_durable_timers(ts_env, world_factory, ser
 
 async def _runs(handle: WorkflowHandle, n: int) -> bool:
     return (await status_of(handle)).discovery_runs >= n
+
+
+async def details_of(handle: WorkflowHandle) -> str:
+    """The workflow's current details, as the Web UI reads them (the SDK's metadata query)."""
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return metadata.current_details
+
+
+async def _details_start(handle: WorkflowHandle, prefix: str) -> bool:
+    return (await details_of(handle)).startswith(prefix)
 
 
 async def _paused(handle: WorkflowHandle) -> bool:

@@ -70,19 +70,28 @@ class MonitoringProcessWorkflow:
 
     # --- messages -----------------------------------------------------------------------------------
 
+    # Each state change refreshes the Web UI's details at once (details are not commands: replay-safe).
+
     @workflow.signal
     def stop(self, request: StopRequest | None = None) -> None:
         if self._stop is None:
             self._stop = request or StopRequest()
+            self._next_discovery_at = None
+            self._show_progress()
 
     @workflow.signal
     def pause(self) -> None:
         self._state.paused = True
+        self._next_discovery_at = None
+        self._show_progress()
 
     @workflow.signal
     def resume(self) -> None:
-        self._state.paused = False
+        was_paused, self._state.paused = self._state.paused, False
         self._discover_now = True
+        if was_paused:
+            self._next_discovery_at = workflow.now()  # resume discovers at once
+            self._show_progress()
 
     @workflow.signal
     def discover_now(self) -> None:
@@ -94,7 +103,7 @@ class MonitoringProcessWorkflow:
         return MonitorStatus(
             process_id=self._process_id,
             name=cfg.name if cfg else "",
-            status="stopping" if self._stop and self._status == "running" else self._status,
+            status=self._shown_status(),
             stop_reason=self._stop.reason if self._stop else None,
             started_at=self._state.started_at,
             deadline=self._state.deadline,
@@ -163,6 +172,7 @@ class MonitoringProcessWorkflow:
             iterations += 1
             if self._state.paused:
                 self._next_discovery_at = None
+                self._show_progress()
                 await self._wait(lambda: self._stop is not None or not self._state.paused)
                 continue
             self._discover_now = False
@@ -300,6 +310,7 @@ class MonitoringProcessWorkflow:
             if not isinstance(err.cause, asyncio.CancelledError) and "cancel" not in str(err).lower():
                 self._state.last_error = f"article {item.article_id}: {failure_message(err)}"
             self._count("skipped")
+            self._show_progress()
         finally:
             self._children.pop(item.item_id, None)
 
@@ -313,6 +324,7 @@ class MonitoringProcessWorkflow:
     async def _shutdown(self, inp: MonitorInput, status: str, reason: str) -> MonitorResult:
         self._status = "stopping"
         self._next_discovery_at = None
+        self._show_progress()
         if self._children:
             await run_activity("record_process", RecordProcessInput(process_id=inp.process_id, status="stopping"),
                                type(None), self._prefix)  # fmt: skip
@@ -338,12 +350,16 @@ class MonitoringProcessWorkflow:
         self._show_progress()
         return MonitorResult(process_id=inp.process_id, status=status, reason=reason, counts=self._state.counts)
 
+    def _shown_status(self) -> str:
+        return "stopping" if self._stop and self._status == "running" else self._status
+
     def _show_progress(self) -> None:
         """Plain text for the Web UI's workflow details, readable without decoding payloads."""
         c = self._state.counts
         nxt = self._next_discovery_at.strftime("%H:%M:%S") if self._next_discovery_at else "-"
+        paused = " (paused)" if self._state.paused and self._status == "running" and not self._stop else ""
         workflow.set_current_details(
-            f"{self._status}{' (paused)' if self._state.paused else ''}: discovered {c.discovered}, "
+            f"{self._shown_status()}{paused}: discovered {c.discovered}, "
             f"posted {c.posted}, generated {c.generated}, failed {c.failed}, skipped {c.skipped}, "
             f"in flight {len(self._children)}; discovery runs {self._state.discovery_runs}, "
             f"next {nxt}; last error: {self._state.last_error or '-'}"

@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.client import Client
 
 from workflows.options import OPTIONS
 from yourmoment.crypto import Encryptor
 from yourmoment.messages import ALL_QUEUES
 from yourmoment.settings import Settings
+from yourmoment.temporal_checks import ensure_search_attributes, poller_count, stuck_workflows
 
 CHECK_TIMEOUT = 10.0
-# A live worker long-polls for about a minute at a time; the server keeps older pollers for five.
-POLLER_FRESH = timedelta(minutes=2)
 
 
 class HealthCheck(BaseModel):
@@ -51,6 +48,11 @@ async def check_health(
         if checks[-1].ok:
             for queue in ALL_QUEUES:
                 checks.append(await _run(f"pollers:{queue}", lambda q=queue: _pollers(client, settings, q)))  # type: ignore[misc]
+            if settings.temporal_search_attributes:
+                checks.append(
+                    await _run("search_attributes", lambda: ensure_search_attributes(client, register=False))
+                )
+            checks.append(await _run("workflows", lambda: _workflows(client, settings)))
     database = await _run("database", lambda: asyncio.to_thread(_database, settings.database_url))
     checks.append(database)
     if settings.redis_url:
@@ -77,7 +79,7 @@ async def _run(name: str, check: Callable[[], Awaitable[str]]) -> HealthCheck:
 def _message(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
     text = str(orig or exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+    return (text[0] if text else type(exc).__name__)[:500]  # a refusal line with its way out fits
 
 
 # --- Temporal ----------------------------------------------------------------------------------------
@@ -117,21 +119,14 @@ async def _pollers(client: Client, settings: Settings, queue: str) -> str:
     return f"{name}: {', '.join(parts)}"
 
 
-async def poller_count(client: Client, task_queue: str, tq_type: TaskQueueType.ValueType) -> int:
-    """Distinct workers that polled recently (stopped workers linger in the server's list for minutes)."""
-    response = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
-            task_queue_type=tq_type,
-        )
-    )
-    fresh_after = datetime.now(UTC) - POLLER_FRESH
-    identities = {
-        p.identity for p in response.pollers
-        if not p.HasField("last_access_time") or p.last_access_time.ToDatetime(tzinfo=UTC) >= fresh_after
-    }  # fmt: skip
-    return len(identities)
+async def _workflows(client: Client, settings: Settings) -> str:
+    """Running workflows on our task queues whose workflow task keeps failing: they make no progress."""
+    stuck = await stuck_workflows(client, settings)
+    if stuck:
+        first_id, first_reason = next(iter(stuck.items()))
+        more = f" (and {len(stuck) - 1} more)" if len(stuck) > 1 else ""
+        raise RuntimeError(f"stuck: {first_id}: {first_reason}{more}")
+    return "no workflow task failing"
 
 
 async def _schedules(client: Client, settings: Settings) -> str:

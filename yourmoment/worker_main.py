@@ -126,6 +126,7 @@ async def serve(args: argparse.Namespace) -> None:
     from activities.deps import Dependencies
     from yourmoment.logs import configure_logging
     from yourmoment.store.db import require_migrated
+    from yourmoment.temporal_checks import ensure_search_attributes
     from yourmoment.temporal_client import connect
 
     started = time.monotonic()
@@ -136,6 +137,9 @@ async def serve(args: argparse.Namespace) -> None:
     settings.require_contact()  # no anonymous requests to the real myMoment site
     require_migrated(settings.database_url)
     client = await connect(settings, target_host=args.address, namespace=args.namespace, runtime=runtime)
+    if settings.temporal_search_attributes:
+        # Without them every process's first workflow task would fail forever: refuse instead.
+        log.info("search attributes: %s", await ensure_search_attributes(client, register=True))
     workers = build_workers(client, settings, args.queues, args.concurrency, deps)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

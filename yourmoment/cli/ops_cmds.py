@@ -178,21 +178,25 @@ async def cmd_monitor(args: argparse.Namespace) -> int:
     ctx = Context(args)
     client, error = await try_connect(ctx.settings)
     while True:
-        statuses = await running_statuses(ctx, client, error)
+        statuses, no_worker = await running_statuses(ctx, client, error)
         if args.json:
             print_json(statuses)
         else:
             if not args.once:
                 print(CLEAR_SCREEN, end="")
-            print_monitor(statuses, error, args.interval if not args.once else None)
+            print_monitor(statuses, error or no_worker, args.interval if not args.once else None)
         if args.once:
             return 0
         await asyncio.sleep(args.interval)
 
 
-async def running_statuses(ctx: Context, client: Client | None, error: str | None) -> list[ProcessStatusView]:
+async def running_statuses(
+    ctx: Context, client: Client | None, error: str | None
+) -> tuple[list[ProcessStatusView], str | None]:
+    """The running processes' status, and why they are shown from the database only (if they are)."""
     from yourmoment.cli.run_cmds import process_status
     from yourmoment.store import processes
+    from yourmoment.temporal_checks import no_worker_warning
 
     with ctx.db() as session:
         ids = [
@@ -200,7 +204,12 @@ async def running_statuses(ctx: Context, client: Client | None, error: str | Non
             for p in processes.list_processes(session, ctx.user(session))
             if p.status in processes.ACTIVE_STATUSES
         ]
-    return [await process_status(ctx, client, process_id, error) for process_id in ids]
+    # Without a worker nobody answers the status query: ask once, not once per process.
+    no_worker = await no_worker_warning(client, ctx.settings) if client is not None and ids else None
+    statuses = [
+        await process_status(ctx, client, process_id, error, query=no_worker is None) for process_id in ids
+    ]
+    return statuses, no_worker
 
 
 def print_monitor(statuses: list[ProcessStatusView], error: str | None, interval: float | None) -> None:
@@ -208,7 +217,7 @@ def print_monitor(statuses: list[ProcessStatusView], error: str | None, interval
     refresh = f"; refresh every {interval:g} s, Ctrl-C to quit" if interval else ""
     print(f"yourMoment monitor {now:%Y-%m-%d %H:%M:%S} UTC: {len(statuses)} running{refresh}")
     if error:
-        print("Temporal not reachable: counts from the database only (details: 'starter.py health')")
+        print(f"{error}: counts from the database only (details: 'starter.py health')")
     rows = [monitor_row(s, now) for s in statuses]
     columns = [
         "id",

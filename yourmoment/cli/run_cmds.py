@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
 from datetime import timedelta
 from typing import Literal
 
@@ -35,7 +37,33 @@ from yourmoment.store.models import (
     ProcessStatus,
     utcnow,
 )
+from yourmoment.temporal_checks import (
+    ensure_search_attributes,
+    no_worker_warning,
+    process_search_attributes,
+    stuck_reason,
+)
 from yourmoment.temporal_client import connect
+
+# Commands that wait for a worker give up after this many seconds (--timeout), with the reason.
+DEFAULT_WAIT_SECONDS = 300.0
+TIMED_OUT = 1  # exit code of a wait that ended without the answer
+QUERY_SECONDS = 5.0  # a status query that a busy or missing worker does not answer in time
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < 10**7:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _add_timeout(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_WAIT_SECONDS,
+                        help=f"seconds to wait for {what} (default {DEFAULT_WAIT_SECONDS:g}); then exit {TIMED_OUT}")  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="stop every running process of the user")
     p.add_argument("--reason", default="stopped by user")
     p.add_argument("--wait", action="store_true", help="wait until the process has stopped")
+    _add_timeout(p, "the stop with --wait")
     p.set_defaults(handler=cmd_stop)
 
     for name, helptext in (("pause", "pause discovery"), ("resume", "resume discovery"),
@@ -79,6 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("comment_id", nargs="?", help="the comment (work item) id")
     p.add_argument("--process", help="post every generated comment of this process")
+    _add_timeout(p, "the posts")
     add_json_flag(p)
     p.set_defaults(handler=cmd_post)
 
@@ -90,6 +120,12 @@ def _prefix(ctx: Context) -> str:
 # --- start / stop / signals ----------------------------------------------------------------------------
 
 
+def _warn(message: str | None) -> None:
+    """On stderr, so --json output stays one JSON document."""
+    if message:
+        print(f"warning: {message}", file=sys.stderr)
+
+
 async def cmd_start(args: argparse.Namespace) -> int:
     """Atomic for the user: nothing is written until Temporal accepted the workflow (see mark_running)."""
     ctx = Context(args)
@@ -98,19 +134,20 @@ async def cmd_start(args: argparse.Namespace) -> int:
         processes.check_startable(session, process, ctx.settings.max_running_processes_per_user)
         process_id, name, seen_updated_at = process.id, process.name, process.updated_at
     client = await connect(ctx.settings)
+    use_attributes = ctx.settings.temporal_search_attributes
+    if use_attributes:
+        await ensure_search_attributes(client, register=True)
+    _warn(await no_worker_warning(client, ctx.settings))
     try:
         handle = await client.start_workflow(
             "MonitoringProcessWorkflow",
-            MonitorInput(
-                process_id=process_id,
-                queue_prefix=_prefix(ctx),
-                use_search_attributes=ctx.settings.temporal_search_attributes,
-            ),
+            MonitorInput(process_id=process_id, queue_prefix=_prefix(ctx), use_search_attributes=use_attributes),
             id=workflow_id_for_process(process_id),
             task_queue=f"{_prefix(ctx)}{QUEUE_MONITORING}",
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=f"yourMoment process {name}",
+            search_attributes=process_search_attributes(process_id) if use_attributes else None,
         )
     except WorkflowAlreadyStartedError:
         return fail(f"process '{name}' is already running in Temporal")
@@ -142,6 +179,7 @@ async def cmd_stop(args: argparse.Namespace) -> int:
         print("no running process")
         return 0
     client = await connect(ctx.settings)
+    stopping: dict[str, WorkflowHandle] = {}
     for process_id, name in targets_info:
         handle = client.get_workflow_handle(workflow_id_for_process(process_id))
         if not await _is_running(handle):
@@ -150,10 +188,41 @@ async def cmd_stop(args: argparse.Namespace) -> int:
             continue
         await handle.signal("stop", StopRequest(reason=args.reason))
         print(f"{name}: stop requested")
-        if args.wait:
-            result = await handle.result()
-            print(f"{name}: {result['status'] if isinstance(result, dict) else result.status}")
-    return 0
+        stopping[name] = handle
+    if stopping:
+        _warn(await no_worker_warning(client, ctx.settings))
+    if not args.wait or not stopping:
+        return 0
+    return await _wait_stopped(ctx, client, stopping, args.timeout)
+
+
+async def _wait_stopped(
+    ctx: Context, client: Client, stopping: dict[str, WorkflowHandle], timeout: float
+) -> int:
+    """Waits for every stopped workflow's result, all together, for at most `timeout` seconds."""
+    tasks = {asyncio.create_task(handle.result()): name for name, handle in stopping.items()}
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in done:
+        if task.exception() is not None:
+            print(f"{tasks[task]}: ended without a result: {task.exception()}")
+            continue
+        result = task.result()
+        print(f"{tasks[task]}: {result['status'] if isinstance(result, dict) else result.status}")
+    for task in pending:
+        task.cancel()
+        name = tasks[task]
+        why = await why_waiting(ctx, client, stopping[name].id)
+        fail(f"{name}: not stopped within {timeout:g} s: {why}")
+    return TIMED_OUT if pending else 0
+
+
+async def why_waiting(ctx: Context, client: Client, workflow_id: str) -> str:
+    """The likeliest reason a workflow has not answered: a failing task, no worker, or just still busy."""
+    return (
+        await stuck_reason(client, workflow_id)
+        or await no_worker_warning(client, ctx.settings)
+        or f"still running; see 'temporal workflow describe --workflow-id {workflow_id}'"
+    )
 
 
 async def cmd_signal(args: argparse.Namespace) -> int:
@@ -163,9 +232,24 @@ async def cmd_signal(args: argparse.Namespace) -> int:
     handle = client.get_workflow_handle(workflow_id_for_process(process_id))
     if not await _is_running(handle):
         return fail(f"process '{name}' is not running")
+    no_worker = await no_worker_warning(client, ctx.settings)
+    _warn(await stuck_reason(client, handle.id) or no_worker)
+    if args.signal == "discover_now" and no_worker is None and await _is_paused(handle):
+        # Discovery is what pause stops; resume is the way to discover again (at once).
+        return fail(f"process '{name}' is paused: discover-now does nothing while paused; "
+                    f"'starter.py resume {name}' resumes and discovers at once", TIMED_OUT)  # fmt: skip
     await handle.signal(args.signal)
     print(f"{name}: {args.signal.replace('_', ' ')} sent")
     return 0
+
+
+async def _is_paused(handle: WorkflowHandle) -> bool:
+    """False when the workflow does not answer in time (stuck or busy): the signal is sent anyway."""
+    try:
+        status = await asyncio.wait_for(handle.query("status", result_type=MonitorStatus), QUERY_SECONDS)
+    except (RPCError, TimeoutError):
+        return False
+    return status.paused
 
 
 async def _is_running(handle: WorkflowHandle) -> bool:
@@ -214,9 +298,13 @@ class ProcessStatusView(MonitorStatus):
 
 
 async def process_status(
-    ctx: Context, client: Client | None, process_id: str, client_error: str | None = None
+    ctx: Context, client: Client | None, process_id: str, client_error: str | None = None, query: bool = True
 ) -> ProcessStatusView:
-    """The workflow's live view while the process runs; otherwise, or when it cannot be asked, the database's."""
+    """The workflow's live view while the process runs; otherwise, or when it cannot be asked, the database's.
+
+    A workflow whose workflow task keeps failing shows as `stuck` with the failure in `last_error`;
+    `query=False` (no worker polls) answers from the database instead of waiting for a query nobody serves.
+    """
     with ctx.db() as session:
         process = session.get(MonitoringProcess, process_id)
         if process is None:
@@ -227,10 +315,18 @@ async def process_status(
         fallback = _status_from_db(session, process, totals, note)
     if not active or client is None:
         return fallback
+    handle = client.get_workflow_handle(workflow_id_for_process(process_id))
     try:
-        live = await client.get_workflow_handle(workflow_id_for_process(process_id)).query(
-            "status", result_type=MonitorStatus
-        )
+        stuck = await stuck_reason(client, handle.id)
+        if stuck:
+            note = "the workflow task keeps failing"
+            return fallback.model_copy(update={"status": "stuck", "last_error": stuck, "source_note": note})
+        if not query:
+            return fallback.model_copy(update={"source_note": "no worker polls, so nobody answers the query"})
+        live = await asyncio.wait_for(handle.query("status", result_type=MonitorStatus), QUERY_SECONDS)
+    except TimeoutError:
+        note = f"the workflow did not answer within {QUERY_SECONDS:g} s"
+        return fallback.model_copy(update={"source_note": note})
     except (RPCError, WorkflowQueryFailedError) as exc:
         note = f"the workflow did not answer: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}"
         return fallback.model_copy(update={"source_note": note})
@@ -278,7 +374,9 @@ async def cmd_status(args: argparse.Namespace) -> int:
         process = processes.get_process(session, ctx.user(session), args.process)
         process_id, active = process.id, process.status in processes.ACTIVE_STATUSES
     client, error = await try_connect(ctx.settings) if active else (None, None)
-    status = await process_status(ctx, client, process_id, error)
+    no_worker = await no_worker_warning(client, ctx.settings) if client is not None else None
+    _warn(no_worker)
+    status = await process_status(ctx, client, process_id, error, query=no_worker is None)
     if args.json:
         emit(args, status)
         return 0
@@ -304,27 +402,41 @@ async def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+async def cmd_list(args: argparse.Namespace) -> int:
     ctx = Context(args)
     rows = []
     with ctx.db() as session:
         for process in processes.list_processes(session, ctx.user(session), args.status):
             counts = items.counts(session, process.id)
             rows.append({
-                "id": process.id, "name": process.name, "status": process.status, "tab": process.tab,
+                "id": process.id, "name": process.name, "status": process.status, "stuck": None, "tab": process.tab,
                 "mode": "generate-only" if process.generate_only else "post", "started_at": process.started_at,
                 "stop_reason": process.stop_reason, "posted": counts.posted, "generated": counts.generated,
                 "failed": counts.failed, "totals": counts.model_dump(),
             })  # fmt: skip
+    await _mark_stuck(ctx, [r for r in rows if r["status"] in processes.ACTIVE_STATUSES])
     if args.json:
         emit(args, rows)
     else:
-        emit(
-            args,
-            rows,
-            ["id", "name", "status", "tab", "mode", "posted", "generated", "failed", "stop_reason"],
-        )
+        columns = ["id", "name", "status", "tab", "mode", "posted", "generated", "failed", "stop_reason"]
+        emit(args, rows, columns + (["stuck"] if any(r["stuck"] for r in rows) else []))
     return 0
+
+
+async def _mark_stuck(ctx: Context, rows: list[dict]) -> None:
+    """Active rows whose workflow task keeps failing become `stuck`; without Temporal, a note says so."""
+    from yourmoment.cli.ops_cmds import try_connect
+
+    if not rows:
+        return
+    client, error = await try_connect(ctx.settings)
+    if client is None:
+        _warn(f"{error}; stuck processes are not detected")
+        return
+    for row in rows:
+        reason = await stuck_reason(client, workflow_id_for_process(row["id"]))
+        if reason:
+            row["status"], row["stuck"] = "stuck", reason
 
 
 def cmd_comments(args: argparse.Namespace) -> int:
@@ -381,9 +493,12 @@ async def cmd_post(args: argparse.Namespace) -> int:
         else:
             raise ValidationError(["name a comment id or use --process"])
     client = await connect(ctx.settings)
+    if targets:
+        _warn(await no_worker_warning(client, ctx.settings))
+    deadline = asyncio.get_running_loop().time() + args.timeout
     results = []
     for item_id, login_id, hide in targets:
-        result = await client.execute_workflow(
+        handle = await client.start_workflow(
             "PostCommentWorkflow",
             args=[PostInput(item_id=item_id, hide=hide), login_id, _prefix(ctx)],
             id=workflow_id_for_post(item_id),
@@ -391,6 +506,13 @@ async def cmd_post(args: argparse.Namespace) -> int:
             result_type=PostResultMsg,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
+        try:
+            left = max(0.0, deadline - asyncio.get_running_loop().time())
+            result = await asyncio.wait_for(handle.result(), left)
+        except TimeoutError:
+            why = await why_waiting(ctx, client, handle.id)
+            return fail(f"comment {item_id} not posted within {args.timeout:g} s: {why}; the post stays queued "
+                        "and runs exactly once when a worker takes it ('post' again waits for it)", TIMED_OUT)  # fmt: skip
         results.append(result)
         if not args.json:
             print(f"{item_id}: {result.outcome}{' - ' + result.reason if result.reason else ''}")
