@@ -62,6 +62,7 @@ class Dependencies:
                     user_agent=s.user_agent,
                     prefix=s.ai_comment_prefix,
                     observer=self.metrics.mymoment_request,
+                    comment_interval=s.comment_rate_limit_seconds,
                 )
                 self._clients[login_id] = client
             return client

@@ -110,7 +110,9 @@ def build_world(
         for name in (*logins, *bad_logins):
             mymoment_state.add_account(name, "right-password", "pupil", [class_id])
             password = "wrong-password" if name in bad_logins else "right-password"
-            login_ids[name] = accounts.add_login(session, enc, user, name, name, password, False).id
+            login_ids[name] = accounts.add_login(
+                session, enc, user, name, name, password, False, base_url=settings.mymoment_base_url
+            ).id
         provider = accounts.add_provider(
             session, enc, user, name="imitation", provider="openai-compatible", model="imitation-1",
             base_url=f"{llm_url}/v1", api_key=None,
