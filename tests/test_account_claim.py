@@ -104,17 +104,17 @@ def site() -> Iterator[tuple[Any, str, str]]:
 
 
 def environment(db_url: str, mm_url: str, dev_env: Any, **extra: str) -> dict[str, str]:
-    return base_env(
-        DATABASE_URL=db_url,
-        YOURMOMENT_ENCRYPTION_KEY=generate_key(),
-        MYMOMENT_BASE_URL=mm_url,
-        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
-        TEMPORAL_TASK_QUEUE_PREFIX=f"acct{uuid.uuid4().hex[:6]}-",
-        COMMENT_RATE_LIMIT_SECONDS="0",
-        SCRAPING_RATE_LIMIT="20",
-        SCRAPING_BURST_LIMIT="10",
-        **extra,
-    )
+    values = {
+        "DATABASE_URL": db_url,
+        "YOURMOMENT_ENCRYPTION_KEY": generate_key(),
+        "MYMOMENT_BASE_URL": mm_url,
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TEMPORAL_TASK_QUEUE_PREFIX": f"acct{uuid.uuid4().hex[:6]}-",
+        "COMMENT_RATE_LIMIT_SECONDS": "0",
+        "SCRAPING_RATE_LIMIT": "20",
+        "SCRAPING_BURST_LIMIT": "10",
+    }
+    return base_env(**{**values, **extra})
 
 
 def starter(env: dict[str, str], *args: str, stdin: str | None = None) -> str:

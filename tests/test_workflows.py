@@ -337,15 +337,19 @@ async def test_login_comments_once_across_processes(ts_env, world_factory, serve
 
 
 async def test_comment_pacing_waits_on_durable_timers(ts_env, world_factory, servers) -> None:
-    """One login posts once per COMMENT_RATE_LIMIT_SECONDS: later posts wait on timers, not in a loop."""
+    """One login posts once per COMMENT_RATE_LIMIT_SECONDS: later posts wait on timers, not in a loop.
+
+    The client checks the interval once more in real time right before each POST (the site's clock,
+    not the skipped one), so the interval here is short enough to be waited for in real time too.
+    """
     mm_state = servers[0]
-    world = world_factory(settings={"comment_rate_limit_seconds": 30})
+    world = world_factory(settings={"comment_rate_limit_seconds": 5})
     add_articles(mm_state, 3)
     process_id = world.create_process(max_duration_minutes=30)
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
         await eventually(lambda: _posted(world, process_id, 1), what="the first post")
-        await ts_env.sleep(timedelta(seconds=70))  # virtual time for the two later slots
+        await ts_env.sleep(timedelta(seconds=12))  # virtual time for the two later slots
         await eventually(lambda: _posted(world, process_id, 3), what="three paced posts")
         await handle.signal("stop")
         await handle.result()
@@ -357,7 +361,7 @@ async def test_comment_pacing_waits_on_durable_timers(ts_env, world_factory, ser
             waits += [e.timer_started_event_attributes.start_to_fire_timeout.ToSeconds()
                       for e in history.events if e.HasField("timer_started_event_attributes")]  # fmt: skip
     assert len(waits) == 2  # the first post goes at once, the next two wait for their slots
-    assert sorted(round(w / 30) for w in waits) == [1, 2]
+    assert sorted(round(w / 5) for w in waits) == [1, 2]
 
 
 # --- helpers -----------------------------------------------------------------------------------------
