@@ -144,7 +144,9 @@ class CommentActivities:
             reason = "the page already shows an AI comment by this myMoment account"
             await run_db(self._settle, item.id, S.SKIPPED, {"error": reason})
             return PostResultMsg(item_id=item.id, outcome="skipped", requests=result.requests, reason=reason)
-        await run_db(self._settle, item.id, S.POSTED, {"posted_at": utcnow(), "is_hidden": inp.hide, "error": None})
+        await run_db(
+            self._settle, item.id, S.POSTED, {"posted_at": utcnow(), "is_hidden": inp.hide, "error": None}
+        )
         self.deps.metrics.item("posted")
         activity.logger.info(
             "comment posted item_id=%s article_id=%s outcome=%s requests=%d",
@@ -163,7 +165,9 @@ class CommentActivities:
         with self.deps.db() as session:
             items.cas(session, item_id, [S.POSTING], status, **values)
 
-    def _claim_for_posting(self, item_id: str, account_key: str) -> tuple[AIComment, bool, list[str]] | PostResultMsg:
+    def _claim_for_posting(
+        self, item_id: str, account_key: str
+    ) -> tuple[AIComment, bool, list[str]] | PostResultMsg:
         """Moves the item to `posting` once it holds the account's claim on the article (a database
         constraint across users, processes and workers); an item that loses the claim is skipped."""
         prefix = self.deps.settings.ai_comment_prefix
@@ -174,15 +178,21 @@ class CommentActivities:
             if item.status == S.POSTED:
                 return PostResultMsg(item_id=item_id, outcome="already_posted", requests=0)
             if item.status not in (S.GENERATED, S.POSTING):
-                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=f"item is {item.status}")
+                return PostResultMsg(
+                    item_id=item_id, outcome="skipped", requests=0, reason=f"item is {item.status}"
+                )
             if not item.comment_html or prefix not in item.comment_html:
                 raise PermanentError("the stored comment lacks the AI disclosure; it is never posted")
             if reason := items.claim_for_posting(session, item, account_key):
                 items.cas(session, item_id, [S.GENERATED, S.POSTING], S.SKIPPED, error=reason)
                 return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
             first_try = item.status == S.GENERATED and item.attempts == 0
-            if not items.cas(session, item_id, [S.GENERATED, S.POSTING], S.POSTING, attempts=item.attempts + 1):
-                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason="claimed elsewhere")
+            if not items.cas(
+                session, item_id, [S.GENERATED, S.POSTING], S.POSTING, attempts=item.attempts + 1
+            ):
+                return PostResultMsg(
+                    item_id=item_id, outcome="skipped", requests=0, reason="claimed elsewhere"
+                )
             return item, first_try, items.account_comments(session, account_key, item)
 
 

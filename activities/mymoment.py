@@ -81,13 +81,17 @@ class MyMomentActivities:
             return PrepareResult(item_id=item.id, status=item.status, reason="already prepared")
         client = await self.deps.mymoment(item.login_id)
         detail = await client.get_article(item.mymoment_article_id)
-        own_ai_comment = bool(parsers.own_ai_comments(detail, client.username, self.deps.settings.ai_comment_prefix))
+        own_ai_comment = bool(
+            parsers.own_ai_comments(detail, client.username, self.deps.settings.ai_comment_prefix)
+        )
 
         def store() -> PrepareResult:
             with self.deps.db() as session:
                 if own_ai_comment and not _sibling_claimed(session, item, client.account_key):
                     reason = "this myMoment account already has an AI comment on the article"
-                    items.cas(session, item.id, [CommentStatus.DISCOVERED], CommentStatus.SKIPPED, error=reason)
+                    items.cas(
+                        session, item.id, [CommentStatus.DISCOVERED], CommentStatus.SKIPPED, error=reason
+                    )
                     return PrepareResult(item_id=item.id, status=CommentStatus.SKIPPED, reason=reason)
                 items.store_article(session, item.id, detail, utcnow())
                 return PrepareResult(item_id=item.id, status=CommentStatus.PREPARED)

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -66,7 +67,10 @@ def test_account_key_normalises_host_and_username() -> None:
 
     key = account_key("https://www.mymoment.ch", "pupil-a")
     assert len(key) == 64 and "pupil" not in key  # a digest: the username itself is never stored
-    for base, name in [("https://mymoment.ch/", " Pupil-A"), ("https://WWW.MyMoment.ch:443", "ｐｕｐｉｌ-ａ")]:
+    for base, name in [
+        ("https://mymoment.ch/", " Pupil-A"),
+        ("https://WWW.MyMoment.ch:443", "ｐｕｐｉｌ-ａ"),
+    ]:
         assert account_key(base, name) == key
     assert account_key("https://www.mymoment.ch", "pupil-b") != key
     assert account_key("http://127.0.0.1:8001", "pupil-a") != account_key("http://127.0.0.1:8002", "pupil-a")
@@ -80,8 +84,12 @@ def test_database_rejects_a_second_claim_for_one_account_article_and_prompt(any_
     key, now = "a" * 64, "2026-01-01 00:00:00"
     row = "INSERT INTO posting_claims (account_key, mymoment_article_id, prompt_slot, created_at) VALUES "
     with session_scope(any_db_url) as session:
-        session.execute(sa.text(row + "(:k, '4501', '', :t), (:k, '4501', 'tpl-1', :t)"), {"k": key, "t": now})
-        session.execute(sa.text(row + "(:k, '4502', '', :t), (:o, '4501', '', :t)"), {"k": key, "o": "b" * 64, "t": now})
+        session.execute(
+            sa.text(row + "(:k, '4501', '', :t), (:k, '4501', 'tpl-1', :t)"), {"k": key, "t": now}
+        )
+        session.execute(
+            sa.text(row + "(:k, '4502', '', :t), (:o, '4501', '', :t)"), {"k": key, "o": "b" * 64, "t": now}
+        )
     for slot in ("", "tpl-1"):
         with pytest.raises(IntegrityError), session_scope(any_db_url) as session:
             session.execute(sa.text(row + "(:k, '4501', :s, :t)"), {"k": key, "s": slot, "t": now})
@@ -97,9 +105,10 @@ def site() -> Iterator[tuple[Any, str, str]]:
     mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
     mm_state.add_class(82, "Beispielklasse A", "Testschule")
     mm_state.add_account("pupil-a", "pass-a", "pupil", [82])
-    with serve_in_thread(mymoment_server.create_app(mm_state)) as mm, serve_in_thread(
-        llm_server.create_app(llm_state)
-    ) as llm:
+    with (
+        serve_in_thread(mymoment_server.create_app(mm_state)) as mm,
+        serve_in_thread(llm_server.create_app(llm_state)) as llm,
+    ):
         yield mm_state, mm.url, llm.url
 
 
@@ -185,7 +194,9 @@ async def run_until_settled(
         for email, process_id in runs:
             starter(env, "--user", email, "discover-now", process_id)
         try:
-            await eventually(lambda: settled(env, runs, 5 * items_per_article), 120, "every item posted or skipped")
+            await eventually(
+                lambda: settled(env, runs, 5 * items_per_article), 120, "every item posted or skipped"
+            )
         except AssertionError:
             rows = [(r["status"], r["error"]) for email, pid in runs for r in item_rows(env, email, pid)]
             raise AssertionError(f"items: {rows}\nworker: {''.join(worker.output[-30:])}") from None
@@ -204,7 +215,9 @@ def assert_one_comment_per_article(mm_state: Any) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def test_two_logins_of_one_account_in_one_process_comment_once(backend, tmp_path, dev_env, site) -> None:  # type: ignore[no-untyped-def]
+async def test_two_logins_of_one_account_in_one_process_comment_once(
+    backend, tmp_path, dev_env, site
+) -> None:  # type: ignore[no-untyped-def]
     mm_state, mm_url, llm_url = site
     env = environment(database_url(tmp_path, backend), mm_url, dev_env)
     starter(env, "db", "upgrade")
@@ -223,7 +236,9 @@ async def test_two_logins_of_one_account_in_one_process_comment_once(backend, tm
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def test_two_users_with_one_account_running_at_once_comment_once(backend, tmp_path, dev_env, site) -> None:  # type: ignore[no-untyped-def]
+async def test_two_users_with_one_account_running_at_once_comment_once(
+    backend, tmp_path, dev_env, site
+) -> None:  # type: ignore[no-untyped-def]
     mm_state, mm_url, llm_url = site
     env = environment(database_url(tmp_path, backend), mm_url, dev_env)
     starter(env, "db", "upgrade")
@@ -247,7 +262,11 @@ async def test_two_users_with_one_account_running_at_once_comment_once(backend, 
 async def test_comment_interval_holds_between_posts_as_the_site_sees_them(limiter, tmp_path, dev_env) -> None:  # type: ignore[no-untyped-def]
     """With pacing on, one account's POSTs reach the imitation at least COMMENT_RATE_LIMIT_SECONDS apart."""
     interval = 2.0
-    extra = {"COMMENT_RATE_LIMIT_SECONDS": str(interval), "SCRAPING_RATE_LIMIT": "2", "SCRAPING_BURST_LIMIT": "5"}
+    extra = {
+        "COMMENT_RATE_LIMIT_SECONDS": str(interval),
+        "SCRAPING_RATE_LIMIT": "2",
+        "SCRAPING_BURST_LIMIT": "5",
+    }
     if limiter == "redis":
         redis_url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")
         if not redis_url:
@@ -258,9 +277,10 @@ async def test_comment_interval_holds_between_posts_as_the_site_sees_them(limite
     logins = {"a": ("pupil-a", "pass-a"), "b": ("pupil-b", "pass-b")}
     for username, password in logins.values():
         mm_state.add_account(username, password, "pupil", [82])
-    with serve_in_thread(mymoment_server.create_app(mm_state)) as mm, serve_in_thread(
-        llm_server.create_app(llm_state)
-    ) as llm:
+    with (
+        serve_in_thread(mymoment_server.create_app(mm_state)) as mm,
+        serve_in_thread(llm_server.create_app(llm_state)) as llm,
+    ):
         env = environment(f"sqlite:///{tmp_path / 'pacing.db'}", mm.url, dev_env, **extra)
         starter(env, "db", "upgrade")
         email = "lehrerin@example.ch"
@@ -282,7 +302,9 @@ async def test_comment_interval_holds_between_posts_as_the_site_sees_them(limite
     for username in ("pupil-a", "pupil-b"):
         times = sorted(r["t"] for r in posts if r["login"] == username)
         assert len(times) == 5, (username, times)
-        gaps[username] = [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)]
+        gaps[username] = [round(b - a, 3) for a, b in pairwise(times)]
     print("POST gaps per account at the imitation:", gaps)
     assert all(gap >= interval for account in gaps.values() for gap in account), gaps
-    assert {a: len(mm_state.comments_for(a)) for a in mm_state.articles} == dict.fromkeys(mm_state.articles, 2)
+    assert {a: len(mm_state.comments_for(a)) for a in mm_state.articles} == dict.fromkeys(
+        mm_state.articles, 2
+    )

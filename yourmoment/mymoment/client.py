@@ -565,7 +565,12 @@ class MyMomentClient:
         return PostResult(outcome=outcome, requests=counter[0])
 
     async def _post(
-        self, article_id: str, html: str, hide: bool, known_page: ArticleDetail | None, verify_first: bool,
+        self,
+        article_id: str,
+        html: str,
+        hide: bool,
+        known_page: ArticleDetail | None,
+        verify_first: bool,
         expected: Sequence[str],
     ) -> PostOutcome:
         article = parsers.article_url(self.base_url, _checked(article_id))

@@ -317,7 +317,9 @@ def parse_article_detail(document: Document, article_id: str, base_url: str) -> 
 
 def own_ai_comments(detail: ArticleDetail, username: str, prefix: str) -> list[ExistingComment]:
     """Comments by `username` that carry the AI disclosure `prefix`."""
-    return [c for c in detail.comments if same_username(c.author, username) and prefix in html_to_plain(c.text)]
+    return [
+        c for c in detail.comments if same_username(c.author, username) and prefix in html_to_plain(c.text)
+    ]
 
 
 def find_own_comment(detail: ArticleDetail, username: str, html: str, prefix: str) -> ExistingComment | None:

@@ -205,7 +205,9 @@ def add_provider(
     if requests_per_minute is not None and requests_per_minute < 1:
         problems.append("requests per minute must be at least 1")
     if session.scalar(
-        select(LLMProvider).where(LLMProvider.user_id == user.id, LLMProvider.name == name, LLMProvider.is_active)
+        select(LLMProvider).where(
+            LLMProvider.user_id == user.id, LLMProvider.name == name, LLMProvider.is_active
+        )
     ):
         problems.append(f"an active provider named '{name}' exists already")
     if problems:
@@ -229,7 +231,9 @@ def add_provider(
 def list_providers(session: Session, user: User) -> list[LLMProvider]:
     return list(
         session.scalars(
-            select(LLMProvider).where(LLMProvider.user_id == user.id, LLMProvider.is_active).order_by(LLMProvider.name)
+            select(LLMProvider)
+            .where(LLMProvider.user_id == user.id, LLMProvider.is_active)
+            .order_by(LLMProvider.name)
         )
     )
 

@@ -30,7 +30,10 @@ def cas(session: Session, item_id: str, expected: Iterable[str], new: str, **val
 
 def _ref(item: AIComment) -> WorkItemRef:
     return WorkItemRef(
-        item_id=item.id, login_id=item.login_id, article_id=item.mymoment_article_id, prompt_slot=item.prompt_slot
+        item_id=item.id,
+        login_id=item.login_id,
+        article_id=item.mymoment_article_id,
+        prompt_slot=item.prompt_slot,
     )
 
 
@@ -129,18 +132,30 @@ def record_discovered(
                 status, error = S.SKIPPED, BASELINE_REASON
             elif refusal := claim_refusal(session, account_key, article.id, slot, process_id, None):
                 status, error = S.SKIPPED, refusal  # early, to spare the LLM; the claim at posting decides
-            if _insert_once(session, process_id, login_id, article, slot, status, error) and status != S.DISCOVERED:
+            if (
+                _insert_once(session, process_id, login_id, article, slot, status, error)
+                and status != S.DISCOVERED
+            ):
                 set_aside += 1
     waiting = session.scalars(
-        select(AIComment).where(
-            AIComment.process_id == process_id, AIComment.login_id == login_id, AIComment.status == S.DISCOVERED
-        ).order_by(AIComment.created_at)
+        select(AIComment)
+        .where(
+            AIComment.process_id == process_id,
+            AIComment.login_id == login_id,
+            AIComment.status == S.DISCOVERED,
+        )
+        .order_by(AIComment.created_at)
     )
     return [_ref(item) for item in waiting], set_aside
 
 
 def _insert_once(
-    session: Session, process_id: str, login_id: str, article: ArticleSummary, slot: str, status: str,
+    session: Session,
+    process_id: str,
+    login_id: str,
+    article: ArticleSummary,
+    slot: str,
+    status: str,
     error: str | None,
 ) -> bool:
     """INSERT … ON CONFLICT DO NOTHING on the work item's natural key; True when this call inserted it.
@@ -182,7 +197,9 @@ def get_item(session: Session, item_id: str) -> AIComment | None:
 
 def counts(session: Session, process_id: str) -> StatusCounts:
     rows = session.execute(
-        select(AIComment.status, func.count()).where(AIComment.process_id == process_id).group_by(AIComment.status)
+        select(AIComment.status, func.count())
+        .where(AIComment.process_id == process_id)
+        .group_by(AIComment.status)
     )
     return StatusCounts(**{status: n for status, n in rows})
 
