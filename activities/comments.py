@@ -113,41 +113,41 @@ class CommentActivities:
     @activity.defn(name="reserve_post_slot")
     @translate_errors
     async def reserve_post_slot(self, inp: ReserveSlotInput) -> ReserveSlotResult:
-        """Books this login's next comment slot; the workflow sleeps on a durable timer until then."""
+        """Books the account's next comment slot; the workflow sleeps on a durable timer until then.
+
+        A plan only: the client checks the interval again right before the POST leaves (see
+        MyMomentClient._pace), because pacing may hold a POST past its slot.
+        """
         interval = self.deps.settings.comment_rate_limit_seconds
         if interval <= 0:
             return ReserveSlotResult(wait_seconds=0.0)
-        wait = await self.deps.limiter.reserve_interval(f"comment:{inp.login_id}", interval)
+        account = (await self.deps.mymoment(inp.login_id)).account_key
+        wait = await self.deps.limiter.reserve_interval(f"comment:{account}", interval)
         return ReserveSlotResult(wait_seconds=wait)
 
     @activity.defn(name="post_comment")
     @translate_errors
     @keep_alive
     async def post_comment(self, inp: PostInput) -> PostResultMsg:
-        claim = await run_db(self._claim_for_posting, inp.item_id)
+        login_id = await run_db(self._login_of, inp.item_id)
+        client = await self.deps.mymoment(login_id)
+        claim = await run_db(self._claim_for_posting, inp.item_id, client.account_key)
         if isinstance(claim, PostResultMsg):
             return claim
-        item, first_try = claim
-        client = await self.deps.mymoment(item.login_id)
+        item, first_try, expected = claim
         # On the first try the page was read when the item was prepared and no POST was ever sent for
         # this item; every later try (a retry, or a run after a crash) reads the page before posting.
         result = await client.post_comment(
-            item.mymoment_article_id, item.comment_html or "", hide=inp.hide, verify_first=not first_try
+            item.mymoment_article_id, item.comment_html or "", hide=inp.hide, verify_first=not first_try,
+            account_comments=expected,
+        )  # fmt: skip
+        if result.outcome == "account_commented":
+            reason = "the page already shows an AI comment by this myMoment account"
+            await run_db(self._settle, item.id, S.SKIPPED, {"error": reason})
+            return PostResultMsg(item_id=item.id, outcome="skipped", requests=result.requests, reason=reason)
+        await run_db(
+            self._settle, item.id, S.POSTED, {"posted_at": utcnow(), "is_hidden": inp.hide, "error": None}
         )
-
-        def done() -> None:
-            with self.deps.db() as session:
-                items.cas(
-                    session,
-                    item.id,
-                    [S.POSTING],
-                    S.POSTED,
-                    posted_at=utcnow(),
-                    is_hidden=inp.hide,
-                    error=None,
-                )
-
-        await run_db(done)
         self.deps.metrics.item("posted")
         activity.logger.info(
             "comment posted item_id=%s article_id=%s outcome=%s requests=%d",
@@ -155,7 +155,22 @@ class CommentActivities:
         )  # fmt: skip
         return PostResultMsg(item_id=item.id, outcome=result.outcome, requests=result.requests)
 
-    def _claim_for_posting(self, item_id: str) -> tuple[AIComment, bool] | PostResultMsg:
+    def _login_of(self, item_id: str) -> str:
+        with self.deps.db() as session:
+            item = session.get(AIComment, item_id)
+            if item is None:
+                raise NotFoundError(f"work item {item_id} does not exist")
+            return item.login_id
+
+    def _settle(self, item_id: str, status: str, values: dict[str, object]) -> None:
+        with self.deps.db() as session:
+            items.cas(session, item_id, [S.POSTING], status, **values)
+
+    def _claim_for_posting(
+        self, item_id: str, account_key: str
+    ) -> tuple[AIComment, bool, list[str]] | PostResultMsg:
+        """Moves the item to `posting` once it holds the account's claim on the article (a database
+        constraint across users, processes and workers); an item that loses the claim is skipped."""
         with self.deps.db() as session:
             item = session.get(AIComment, item_id)
             if item is None:
@@ -169,9 +184,8 @@ class CommentActivities:
             # Checked again here: a comment stored by an older version or edited in the database.
             if problems := posting_problems(item.comment_html or ""):
                 raise PermanentError(f"the stored comment is never posted: {' '.join(problems)}")
-            if items.commented_elsewhere(session, item.process_id, item.login_id, item.mymoment_article_id):
-                reason = "this login already commented on the article in another process"
-                items.cas(session, item_id, [S.GENERATED], S.SKIPPED, error=reason)
+            if reason := items.claim_for_posting(session, item, account_key):
+                items.cas(session, item_id, [S.GENERATED, S.POSTING], S.SKIPPED, error=reason)
                 return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
             first_try = item.status == S.GENERATED and item.attempts == 0
             if not items.cas(
@@ -180,7 +194,7 @@ class CommentActivities:
                 return PostResultMsg(
                     item_id=item_id, outcome="skipped", requests=0, reason="claimed elsewhere"
                 )
-            return item, first_try
+            return item, first_try, items.account_comments(session, account_key, item)
 
 
 def _generate_result(item: AIComment) -> GenerateResult:

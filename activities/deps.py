@@ -61,6 +61,7 @@ class Dependencies:
                     timeout=s.mymoment_timeout,
                     user_agent=s.user_agent,
                     observer=self.metrics.mymoment_request,
+                    comment_interval=s.comment_rate_limit_seconds,
                 )
                 self._clients[login_id] = client
             return client

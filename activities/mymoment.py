@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from temporalio import activity
 
@@ -23,7 +22,7 @@ from yourmoment.messages import (
 from yourmoment.mymoment import parsers
 from yourmoment.store import items
 from yourmoment.store.db import run_db
-from yourmoment.store.models import AIComment, CommentStatus, utcnow
+from yourmoment.store.models import AIComment, CommentStatus, PostingClaim, utcnow
 
 
 class MyMomentActivities:
@@ -62,8 +61,9 @@ class MyMomentActivities:
         def record() -> tuple[list[WorkItemRef], int]:
             with self.deps.db() as session:
                 return items.record_discovered(
-                    session, inp.process_id, inp.login_id, articles, inp.prompt_slots, inp.baseline
-                )
+                    session, inp.process_id, inp.login_id, client.account_key, articles, inp.prompt_slots,
+                    inp.baseline,
+                )  # fmt: skip
 
         new_items, set_aside = await run_db(record)
         activity.logger.info(
@@ -86,8 +86,8 @@ class MyMomentActivities:
 
         def store() -> PrepareResult:
             with self.deps.db() as session:
-                if own_ai_comment and not _sibling_posted(session, item):
-                    reason = "this login already has an AI comment on the article"
+                if own_ai_comment and not _sibling_claimed(session, item, client.account_key):
+                    reason = "this myMoment account already has an AI comment on the article"
                     items.cas(
                         session, item.id, [CommentStatus.DISCOVERED], CommentStatus.SKIPPED, error=reason
                     )
@@ -105,18 +105,10 @@ class MyMomentActivities:
             return item
 
 
-def _sibling_posted(session: Session, item: AIComment) -> bool:
-    """In `all` mode the same login posts one comment per prompt; a sibling's comment is expected."""
-    return bool(
-        session.scalar(
-            select(func.count())
-            .select_from(AIComment)
-            .where(
-                AIComment.process_id == item.process_id,
-                AIComment.login_id == item.login_id,
-                AIComment.mymoment_article_id == item.mymoment_article_id,
-                AIComment.id != item.id,
-                AIComment.status.in_([CommentStatus.POSTING, CommentStatus.POSTED]),
-            )
-        )
-    )
+def _sibling_claimed(session: Session, item: AIComment, account_key: str) -> bool:
+    """In `all` mode the account posts one comment per prompt: once this process holds the article's
+    claim, the comments of its other prompts are expected on the page."""
+    if item.prompt_slot == items.ARTICLE_CLAIM:
+        return False
+    article = session.get(PostingClaim, (account_key, item.mymoment_article_id, items.ARTICLE_CLAIM))
+    return article is not None and article.process_id == item.process_id

@@ -351,7 +351,7 @@ class Harness:
             user = accounts.get_user(session, self.user_email)
             for name in names:
                 self.mm_state.add_account(name, PASSWORD, "pupil", [class_id])
-                accounts.add_login(session, enc, user, name, name, PASSWORD, False)
+                accounts.add_login(session, enc, user, name, name, PASSWORD, False, base_url=self.mm_url)
 
     def create_process(self, logins: Sequence[str], tab: str, **spec: Any) -> str:
         values: dict[str, Any] = {

@@ -110,7 +110,9 @@ def build_world(
         for name in (*logins, *bad_logins):
             mymoment_state.add_account(name, "right-password", "pupil", [class_id])
             password = "wrong-password" if name in bad_logins else "right-password"
-            login_ids[name] = accounts.add_login(session, enc, user, name, name, password, False).id
+            login_ids[name] = accounts.add_login(
+                session, enc, user, name, name, password, False, base_url=settings.mymoment_base_url
+            ).id
         provider = accounts.add_provider(
             session, enc, user, name="imitation", provider="openai-compatible", model="imitation-1",
             base_url=f"{llm_url}/v1", api_key=None,
@@ -123,7 +125,10 @@ def build_world(
 def add_articles(state: Any, n: int, class_id: int = 82, author: str = "Kind") -> list[int]:
     return [
         state.add_article(
-            title=f"Mein Text {i}", author=f"{author}{i}", class_id=class_id, category_id=7,
+            title=f"Mein Text {i}",
+            author=f"{author}{i}",
+            class_id=class_id,
+            category_id=7,
             paragraphs=[f"Das ist Absatz eins von Text {i}.", "Ich mag Hunde und Katzen sehr."],
         )
         for i in range(n)
@@ -132,7 +137,10 @@ def add_articles(state: Any, n: int, class_id: int = 82, author: str = "Kind") -
 
 @asynccontextmanager
 async def running_worker(
-    client: Client, settings: Settings, limiter: RateLimiter | None = None, queues: tuple[str, ...] = ALL_QUEUES
+    client: Client,
+    settings: Settings,
+    limiter: RateLimiter | None = None,
+    queues: tuple[str, ...] = ALL_QUEUES,
 ) -> AsyncIterator[Dependencies]:
     """The real worker wiring (yourmoment.worker_main.build_workers) inside the test process."""
     deps = Dependencies(
@@ -151,7 +159,9 @@ async def running_worker(
         await deps.close()
 
 
-async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 30.0, what: str = "") -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool], timeout: float = 30.0, what: str = ""
+) -> None:
     """Polls `check` until it holds; fails with `what` after `timeout` real seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -297,7 +297,7 @@ def test_process_create_show_update_delete(any_db_url, configured, run_cli) -> N
         login_id = session.scalar(select(MyMomentLogin.id).where(MyMomentLogin.name == "bot-1"))
         arts = [ArticleSummary(id=str(i), title="t", author="a", status="Publiziert", visibility="K", date="d",
                                url=f"http://x/article/{i}/") for i in (4501, 4502)]  # fmt: skip
-        items.record_discovered(session, process_id, login_id, arts, [""], baseline=False)
+        items.record_discovered(session, process_id, login_id, "k" * 64, arts, [""], baseline=False)
     text = run_cli("process", "show", "Klasse 82")
     assert text.code == 0 and "discovered 2" in text.out and f"{TEMPLATE} (weight 2)" in text.out
 

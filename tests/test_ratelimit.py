@@ -144,3 +144,18 @@ async def test_redis_reserve_interval_gives_successive_slots(
     # The key expires once the slot after the last one has come (90 s here) plus a second of margin.
     ttl_ms = await first.pttl(KEY_PREFIX + key)  # type: ignore[attr-defined]
     assert 89_000 < ttl_ms <= 91_100
+
+
+async def test_claim_interval_spaces_sends_from_the_moment_they_are_allowed(redis_clients) -> None:  # type: ignore[no-untyped-def]
+    """The comment gate: the second of two workers is told the time left, and records nothing meanwhile."""
+    first, second, namespace = redis_clients
+    for limiters in ([LocalRateLimiter()] * 2, [RedisRateLimiter(first), RedisRateLimiter(second)]):
+        key = f"{namespace}gate:{uuid.uuid4().hex}"
+        assert await limiters[0].claim_interval(key, 0.3) == 0.0
+        left = await limiters[1].claim_interval(key, 0.3)
+        assert 0.25 < left <= 0.3
+        await asyncio.sleep(0.1)
+        assert 0.15 < await limiters[1].claim_interval(key, 0.3) <= 0.2  # a refusal moved nothing
+        await asyncio.sleep(0.21)
+        assert await limiters[1].claim_interval(key, 0.3) == 0.0
+        assert await limiters[0].claim_interval(key, 0.3) > 0.25

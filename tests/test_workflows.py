@@ -61,9 +61,10 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 def servers() -> Iterator[tuple[Any, Any, str, str]]:
     mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
-    with serve_in_thread(mymoment_server.create_app(mm_state)) as mm, serve_in_thread(
-        llm_server.create_app(llm_state)
-    ) as llm:
+    with (
+        serve_in_thread(mymoment_server.create_app(mm_state)) as mm,
+        serve_in_thread(llm_server.create_app(llm_state)) as llm,
+    ):
         yield mm_state, llm_state, mm.url, llm.url
 
 
@@ -85,8 +86,12 @@ async def start(env: WorkflowEnvironment, world: World, process_id: str, **kw: A
     world.mark_running(process_id)
     return await env.client.start_workflow(
         "MonitoringProcessWorkflow",
-        MonitorInput(process_id=process_id, queue_prefix=world.settings.temporal_task_queue_prefix,
-                     use_search_attributes=False, **kw),
+        MonitorInput(
+            process_id=process_id,
+            queue_prefix=world.settings.temporal_task_queue_prefix,
+            use_search_attributes=False,
+            **kw,
+        ),
         id=workflow_id_for_process(process_id),
         task_queue=f"{world.settings.temporal_task_queue_prefix}monitoring",
         result_type=MonitorResult,
@@ -327,8 +332,11 @@ async def test_generate_only_then_post_reviewed_comments_once(ts_env, world_fact
         for _round in range(2):  # posting the same reviewed comment twice posts it once
             for item_id, login_id in generated:
                 result = await ts_env.client.execute_workflow(
-                    "PostCommentWorkflow", args=[PostInput(item_id=item_id, hide=False), login_id, prefix],
-                    id=f"post-{item_id}-{_round}", task_queue=f"{prefix}monitoring", result_type=PostResultMsg,
+                    "PostCommentWorkflow",
+                    args=[PostInput(item_id=item_id, hide=False), login_id, prefix],
+                    id=f"post-{item_id}-{_round}",
+                    task_queue=f"{prefix}monitoring",
+                    result_type=PostResultMsg,
                 )
                 outcomes.append(result.outcome)
     assert outcomes == ["posted", "posted", "already_posted", "already_posted"]
@@ -356,15 +364,19 @@ async def test_login_comments_once_across_processes(ts_env, world_factory, serve
 
 
 async def test_comment_pacing_waits_on_durable_timers(ts_env, world_factory, servers) -> None:
-    """One login posts once per COMMENT_RATE_LIMIT_SECONDS: later posts wait on timers, not in a loop."""
+    """One login posts once per COMMENT_RATE_LIMIT_SECONDS: later posts wait on timers, not in a loop.
+
+    The client checks the interval once more in real time right before each POST (the site's clock,
+    not the skipped one), so the interval here is short enough to be waited for in real time too.
+    """
     mm_state = servers[0]
-    world = world_factory(settings={"comment_rate_limit_seconds": 30})
+    world = world_factory(settings={"comment_rate_limit_seconds": 5})
     add_articles(mm_state, 3)
     process_id = world.create_process(max_duration_minutes=30)
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
         await eventually(lambda: _posted(world, process_id, 1), what="the first post")
-        await ts_env.sleep(timedelta(seconds=70))  # virtual time for the two later slots
+        await ts_env.sleep(timedelta(seconds=12))  # virtual time for the two later slots
         await eventually(lambda: _posted(world, process_id, 3), what="three paced posts")
         await handle.signal("stop")
         await handle.result()
@@ -372,11 +384,13 @@ async def test_comment_pacing_waits_on_durable_timers(ts_env, world_factory, ser
             refs = [(i.login_id, i.mymoment_article_id) for i in items.list_items(session, process_id)]
         waits = []
         for login_id, article_id in refs:
-            history = await ts_env.client.get_workflow_handle(f"article-{process_id}-{login_id}-{article_id}").fetch_history()
+            history = await ts_env.client.get_workflow_handle(
+                f"article-{process_id}-{login_id}-{article_id}"
+            ).fetch_history()
             waits += [e.timer_started_event_attributes.start_to_fire_timeout.ToSeconds()
                       for e in history.events if e.HasField("timer_started_event_attributes")]  # fmt: skip
     assert len(waits) == 2  # the first post goes at once, the next two wait for their slots
-    assert sorted(round(w / 30) for w in waits) == [1, 2]
+    assert sorted(round(w / 5) for w in waits) == [1, 2]
 
 
 # --- helpers -----------------------------------------------------------------------------------------

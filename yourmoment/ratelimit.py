@@ -21,6 +21,11 @@ class RateLimiter(Protocol):
         """Reserve the next slot under `key`, slots `interval_seconds` apart; return the seconds to wait."""
         ...
 
+    async def claim_interval(self, key: str, interval_seconds: float) -> float:
+        """Record *now* under `key` if the last record is `interval_seconds` old (then return 0), else
+        record nothing and return the seconds left. Called right before a send, it spaces actual sends."""
+        ...
+
 
 def _emission(rate_per_second: float, burst: int) -> float:
     if rate_per_second <= 0:
@@ -49,6 +54,7 @@ class LocalRateLimiter:
         # limiter is safe across event loops and threads (sync activities run in a thread pool).
         self._lock = threading.Lock()
         self._tat: dict[str, float] = {}
+        self._sent: dict[str, float] = {}  # claim_interval: when the last send under a key was allowed
 
     def _reserve(self, key: str, emission: float, burst: int) -> float:
         with self._lock:
@@ -68,6 +74,17 @@ class LocalRateLimiter:
         if interval_seconds <= 0:
             return 0.0
         return self._reserve(key, interval_seconds, 1)
+
+    async def claim_interval(self, key: str, interval_seconds: float) -> float:
+        if interval_seconds <= 0:
+            return 0.0
+        with self._lock:
+            now = time.monotonic()
+            last = self._sent.get(key)
+            if last is not None and now < last + interval_seconds:
+                return last + interval_seconds - now
+            self._sent[key] = now
+            return 0.0
 
 
 # KEYS[1] = key; ARGV[1] = emission interval (µs), ARGV[2] = burst. Returns the wait in µs.
@@ -89,6 +106,19 @@ return string.format('%d', wait)
 """
 
 
+# KEYS[1] = key; ARGV[1] = interval (µs). Returns the µs left, or 0 after recording the server's now.
+_CLAIM_LUA = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local interval = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local last = tonumber(redis.call('GET', KEYS[1]))
+if last ~= nil and now < last + interval then return string.format('%d', last + interval - now) end
+redis.call('SET', KEYS[1], string.format('%d', now), 'PX', math.ceil(interval / 1000) + 1000)
+return '0'
+"""
+
+
 class RedisRateLimiter:
     """GCRA in Redis with one atomic Lua script: every worker on every host shares the same pace."""
 
@@ -99,6 +129,7 @@ class RedisRateLimiter:
         self._owned = isinstance(redis, str)
         self._redis: Redis = Redis.from_url(redis) if isinstance(redis, str) else redis
         self._script = self._redis.register_script(_GCRA_LUA)
+        self._claim = self._redis.register_script(_CLAIM_LUA)
 
     async def _reserve(self, key: str, emission: float, burst: int) -> float:
         micros = max(1, round(emission * 1_000_000))
@@ -114,6 +145,12 @@ class RedisRateLimiter:
         if interval_seconds <= 0:
             return 0.0
         return await self._reserve(key, interval_seconds, 1)
+
+    async def claim_interval(self, key: str, interval_seconds: float) -> float:
+        if interval_seconds <= 0:
+            return 0.0
+        micros = max(1, round(interval_seconds * 1_000_000))
+        return int(await self._claim(keys=[KEY_PREFIX + key], args=[micros])) / 1_000_000
 
     async def close(self) -> None:
         if self._owned:

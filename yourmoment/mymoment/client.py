@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from yourmoment.errors import (
 )
 from yourmoment.llm.comments import posting_problems
 from yourmoment.mymoment import parsers
+from yourmoment.mymoment.account import account_key
 from yourmoment.mymoment.types import (
     ArticleDetail,
     ArticleSummary,
@@ -54,6 +55,11 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 SubmitOutcome = Literal["stored", "stale_token", "expired"]
+# Jitter between our clock and the moment the site sees a POST: the comment interval is kept this
+# much longer, so the site never sees two of an account's POSTs closer than the interval.
+SEND_MARGIN_SECONDS = 0.2
+# Longer waits for the account's comment interval end the attempt: Temporal retries it after the wait.
+MAX_INTERVAL_WAIT_SECONDS = 60.0
 
 # Requests made by the current post_comment call: a context variable, so concurrent activities that
 # share one client (one per login and worker) each count only their own requests.
@@ -207,10 +213,14 @@ class MyMomentClient:
         timeout: float = 30.0,
         user_agent: str = DEFAULT_USER_AGENT,
         observer: RequestObserver | None = None,
+        comment_interval: float = 0.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.login_id = login_id
         self.username = username
+        # The unit of "one comment per article" and of the comment interval: the site's account.
+        self.account_key = account_key(self.base_url, username)
+        self._comment_interval = comment_interval
         self._password = password
         self._store = session_store
         self._limiter = limiter
@@ -259,9 +269,13 @@ class MyMomentClient:
         data: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         ambiguous: bool = False,
+        comment: bool = False,
     ) -> httpx.Response:
-        """One paced request. With `ambiguous`, a failure after sending raises AmbiguousPostError."""
-        await self._limiter.acquire(f"host:{urlsplit(url).hostname}", self._rate, self._burst)
+        """One paced request. With `ambiguous`, a failure after sending raises AmbiguousPostError.
+
+        A `comment` POST also keeps the account's comment interval, measured at the moment of sending.
+        """
+        await self._pace(url, comment)
         self.requests += 1
         if (counter := _call_requests.get()) is not None:
             counter[0] += 1
@@ -283,6 +297,25 @@ class MyMomentClient:
         if self._observer is not None:
             self._observer(method, path, response.status_code)
         return response
+
+    async def _pace(self, url: str, comment: bool) -> None:
+        """Wait for the host's pacing; for a comment, then book the account's interval from *now*.
+
+        The interval is checked after the pacing wait, right before the send (Redis' clock when
+        shared), so however long pacing held a POST, the next one leaves at least the interval later.
+        A POST that must still wait gives its pacing turn back by waiting and pacing again.
+        """
+        while True:
+            await self._limiter.acquire(f"host:{urlsplit(url).hostname}", self._rate, self._burst)
+            if not comment or self._comment_interval <= 0:
+                return
+            interval = self._comment_interval + SEND_MARGIN_SECONDS
+            wait = await self._limiter.claim_interval(f"comment-sent:{self.account_key}", interval)
+            if wait <= 0:
+                return
+            if wait > MAX_INTERVAL_WAIT_SECONDS:
+                raise TransientError("the myMoment account's comment interval is not over", retry_after=wait)
+            await asyncio.sleep(wait)
 
     async def _follow(
         self,
@@ -513,23 +546,32 @@ class MyMomentClient:
         hide: bool,
         known_page: ArticleDetail | None = None,
         verify_first: bool = True,
+        account_comments: Sequence[str] = (),
     ) -> PostResult:
         """Post `html` exactly once: skip when the page already shows it, confirm it on the page after.
 
         The page is read first unless `known_page` is given (read earlier, e.g. when preparing) or
         `verify_first` is False (the caller knows no POST was ever sent for this item) and a token
         is at hand. After an AmbiguousPostError, retry with the defaults: the page is read first.
+        A page that shows an AI comment by this account with another text than `html` and the
+        `account_comments` (this account's other expected comments there) is "account_commented".
         """
         counter = [0]
         reset = _call_requests.set(counter)
         try:
-            outcome = await self._post(article_id, html, hide, known_page, verify_first)
+            outcome = await self._post(article_id, html, hide, known_page, verify_first, account_comments)
         finally:
             _call_requests.reset(reset)
         return PostResult(outcome=outcome, requests=counter[0])
 
     async def _post(
-        self, article_id: str, html: str, hide: bool, known_page: ArticleDetail | None, verify_first: bool
+        self,
+        article_id: str,
+        html: str,
+        hide: bool,
+        known_page: ArticleDetail | None,
+        verify_first: bool,
+        expected: Sequence[str],
     ) -> PostOutcome:
         article = parsers.article_url(self.base_url, _checked(article_id))
         if problems := posting_problems(html):  # the last gate before a child's page
@@ -544,11 +586,10 @@ class MyMomentClient:
             page = known_page
         outcome: SubmitOutcome = "stale_token"
         for attempt in (1, 2):
-            if page is not None and parsers.find_own_comment(page, self.username, html, DISCLOSURE):
-                log.info(
-                    "mymoment login=%s article=%s: comment already on the page", self.login_id, article_id
-                )
-                return "already_posted"
+            verdict = self._page_verdict(page, html, expected) if page is not None else None
+            if verdict is not None:
+                log.info("mymoment login=%s article=%s: %s", self.login_id, article_id, verdict)
+                return verdict
             token = self._article_csrf.get(article_id) or self._csrf
             if token is None:
                 raise PageParseError(f"article page {article_id} has no comment form")
@@ -561,6 +602,15 @@ class MyMomentClient:
             if attempt == 1:
                 page = await self._reread(article_id, article, outcome, generation)
         raise TransientError(f"myMoment refused the comment on article {article_id} twice ({outcome})")
+
+    def _page_verdict(self, page: ArticleDetail, html: str, expected: Sequence[str]) -> PostOutcome | None:
+        """What the page says before a POST: ours is there, another AI comment of the account is, or neither."""
+        mine = parsers.own_ai_comments(page, self.username, DISCLOSURE)
+        if any(parsers.same_text(c.text, html) for c in mine):
+            return "already_posted"
+        if any(not any(parsers.same_text(c.text, other) for other in expected) for c in mine):
+            return "account_commented"
+        return None
 
     async def _reread(
         self, article_id: str, article: str, outcome: SubmitOutcome, generation: int
@@ -580,7 +630,9 @@ class MyMomentClient:
         form = {"csrfmiddlewaretoken": token, "text": html, "status": "20", "highlight": ""}
         if hide:
             form["hide"] = "on"
-        response = await self._send("POST", url, data=form, headers={"Referer": article}, ambiguous=True)
+        response = await self._send(
+            "POST", url, data=form, headers={"Referer": article}, ambiguous=True, comment=True
+        )
         status = response.status_code
         if status in REDIRECT_STATUSES and response.headers.get("location"):
             target = _fix_location(url, response.headers["location"])

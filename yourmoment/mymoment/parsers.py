@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from bs4 import BeautifulSoup, Tag
 
 from yourmoment.errors import NotFoundError, PageParseError
+from yourmoment.mymoment.account import same_username
 from yourmoment.mymoment.types import ArticleDetail, ArticleSummary, ExistingComment, Tab
 
 # Fixed name → id maps of the site (PROTOCOL §2.2); names compared after NFC normalisation.
@@ -316,8 +317,9 @@ def parse_article_detail(document: Document, article_id: str, base_url: str) -> 
 
 def own_ai_comments(detail: ArticleDetail, username: str, prefix: str) -> list[ExistingComment]:
     """Comments by `username` that carry the AI disclosure `prefix`."""
-    who = username.casefold()
-    return [c for c in detail.comments if c.author.casefold() == who and prefix in html_to_plain(c.text)]
+    return [
+        c for c in detail.comments if same_username(c.author, username) and prefix in html_to_plain(c.text)
+    ]
 
 
 def find_own_comment(detail: ArticleDetail, username: str, html: str, prefix: str) -> ExistingComment | None:

@@ -54,7 +54,8 @@ class SavedSession(BaseModel):
     csrf_token: str | None = None
 
 
-PostOutcome = Literal["posted", "already_posted"]
+# account_commented: the page shows another AI comment by this myMoment account; nothing was sent.
+PostOutcome = Literal["posted", "already_posted", "account_commented"]
 
 
 class PostResult(BaseModel):

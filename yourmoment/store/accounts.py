@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from yourmoment.crypto import Encryptor
 from yourmoment.errors import NotFoundError, ValidationError
+from yourmoment.mymoment.account import account_key
 from yourmoment.store.limits import check_http_url, check_int, check_number, check_text
 from yourmoment.store.models import (
     LLMProvider,
@@ -73,8 +74,17 @@ class Credentials:
 
 
 def add_login(
-    session: Session, enc: Encryptor, user: User, name: str, username: str, password: str, is_admin: bool
+    session: Session,
+    enc: Encryptor,
+    user: User,
+    name: str,
+    username: str,
+    password: str,
+    is_admin: bool,
+    *,
+    base_url: str,
 ) -> MyMomentLogin:
+    """Stores a login; `base_url` (MYMOMENT_BASE_URL) names the site whose account the username is."""
     problems: list[str] = []
     if not name.strip():
         problems.append("the login needs a name")
@@ -87,6 +97,11 @@ def add_login(
     check_text(problems, "the password", password)
     if find_login(session, user, name.strip()) is not None:
         problems.append(f"an active login named '{name}' exists already")
+    if username.strip() and (same := login_for_account(session, enc, user, base_url, username)):
+        problems.append(
+            f"login '{same.name}' is already this myMoment account (usernames are compared without "
+            "surrounding spaces and case); one account comments once per article, so it needs one login"
+        )
     if problems:
         raise ValidationError(problems)
     login = MyMomentLogin(
@@ -99,6 +114,20 @@ def add_login(
     session.add(login)
     session.flush()
     return login
+
+
+def login_for_account(
+    session: Session, enc: Encryptor, user: User, base_url: str, username: str
+) -> MyMomentLogin | None:
+    """The user's active login of the same myMoment account as `username` (yourmoment.mymoment.account).
+
+    Usernames are stored encrypted, so each active login of the user is decrypted and compared.
+    """
+    key = account_key(base_url, username)
+    for login in list_logins(session, user):
+        if account_key(base_url, enc.decrypt(login.username_enc)) == key:
+            return login
+    return None
 
 
 def find_login(session: Session, user: User, name: str) -> MyMomentLogin | None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from yourmoment.messages import StatusCounts, WorkItemRef
 from yourmoment.mymoment.types import ArticleDetail, ArticleSummary
-from yourmoment.store.models import AIComment, CommentStatus, new_id, utcnow
+from yourmoment.store.models import AIComment, CommentStatus, PostingClaim, new_id, utcnow
 
 S = CommentStatus
 BASELINE_REASON = "on the page when the process started (comment_on_existing is off)"
@@ -30,30 +30,85 @@ def cas(session: Session, item_id: str, expected: Iterable[str], new: str, **val
 
 def _ref(item: AIComment) -> WorkItemRef:
     return WorkItemRef(
-        item_id=item.id, login_id=item.login_id, article_id=item.mymoment_article_id, prompt_slot=item.prompt_slot
+        item_id=item.id,
+        login_id=item.login_id,
+        article_id=item.mymoment_article_id,
+        prompt_slot=item.prompt_slot,
     )
 
 
-def commented_elsewhere(session: Session, process_id: str, login_id: str, article_id: str) -> bool:
-    """By default a login comments on an article at most once across all processes."""
-    return bool(
-        session.scalar(
-            select(func.count())
-            .select_from(AIComment)
-            .where(
-                AIComment.login_id == login_id,
-                AIComment.mymoment_article_id == article_id,
-                AIComment.process_id != process_id,
-                AIComment.status.in_([S.POSTING, S.POSTED]),
-            )
+# --- posting claims: one comment per myMoment account and article (and prompt in `all` mode) ---------
+
+ARTICLE_CLAIM = ""  # the prompt slot of the claim every comment on an article needs
+ANOTHER_PROCESS = "this myMoment account already comments on the article in another process"
+ANOTHER_LOGIN = "another login of this myMoment account already comments on the article"
+
+
+def _claim_row(session: Session, account_key: str, article_id: str, slot: str) -> PostingClaim | None:
+    return session.get(PostingClaim, (account_key, article_id, slot), populate_existing=True)
+
+
+def claim_refusal(
+    session: Session, account_key: str, article_id: str, slot: str, process_id: str, item_id: str | None
+) -> str | None:
+    """Why an item (None: one not yet recorded) may not comment, judged from the claims already held.
+
+    The article's claim belongs to one process: in `weighted` mode to one item, in `all` mode the
+    process's items then claim one prompt each.
+    """
+    article = _claim_row(session, account_key, article_id, ARTICLE_CLAIM)
+    if article is None:
+        return None
+    if article.process_id != process_id:
+        return ANOTHER_PROCESS
+    if slot == ARTICLE_CLAIM:
+        return None if article.item_id == item_id else ANOTHER_LOGIN
+    held = _claim_row(session, account_key, article_id, slot)
+    return None if held is None or held.item_id == item_id else ANOTHER_LOGIN
+
+
+def claim_for_posting(session: Session, item: AIComment, account_key: str) -> str | None:
+    """Takes the item's claims (inserts that the primary key lets only one item win); returns None when
+    the item holds them, else why it may not post. Concurrent callers wait for each other's insert."""
+    article_id, slot = item.mymoment_article_id, item.prompt_slot
+    _insert_claim(session, account_key, item, ARTICLE_CLAIM)
+    article = _claim_row(session, account_key, article_id, ARTICLE_CLAIM)
+    if slot != ARTICLE_CLAIM and article is not None and article.process_id == item.process_id:
+        _insert_claim(session, account_key, item, slot)  # `all` mode: this process's prompt, once
+    return claim_refusal(session, account_key, article_id, slot, item.process_id, item.id)
+
+
+def _insert_claim(session: Session, account_key: str, item: AIComment, slot: str) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = insert(PostingClaim).values(
+        account_key=account_key, mymoment_article_id=item.mymoment_article_id, prompt_slot=slot,
+        process_id=item.process_id, item_id=item.id, created_at=utcnow(),
+    ).on_conflict_do_nothing(index_elements=["account_key", "mymoment_article_id", "prompt_slot"])  # fmt: skip
+    session.execute(statement)
+
+
+def account_comments(session: Session, account_key: str, item: AIComment) -> list[str]:
+    """The texts of the account's other claimed comments on the item's article (`all` mode siblings):
+    the page may show them; any other AI comment by the account there stops a retry."""
+    rows = session.scalars(
+        select(AIComment.comment_html)
+        .join(PostingClaim, PostingClaim.item_id == AIComment.id)
+        .where(
+            PostingClaim.account_key == account_key,
+            PostingClaim.mymoment_article_id == item.mymoment_article_id,
+            AIComment.id != item.id,
+            AIComment.comment_html.is_not(None),
         )
     )
+    return sorted({html for html in rows if html})
 
 
 def record_discovered(
     session: Session,
     process_id: str,
     login_id: str,
+    account_key: str,
     articles: list[ArticleSummary],
     prompt_slots: list[str],
     baseline: bool,
@@ -75,20 +130,32 @@ def record_discovered(
             status, error = S.DISCOVERED, None
             if baseline:
                 status, error = S.SKIPPED, BASELINE_REASON
-            elif commented_elsewhere(session, process_id, login_id, article.id):
-                status, error = S.SKIPPED, "this login already commented on the article in another process"
-            if _insert_once(session, process_id, login_id, article, slot, status, error) and status != S.DISCOVERED:
+            elif refusal := claim_refusal(session, account_key, article.id, slot, process_id, None):
+                status, error = S.SKIPPED, refusal  # early, to spare the LLM; the claim at posting decides
+            if (
+                _insert_once(session, process_id, login_id, article, slot, status, error)
+                and status != S.DISCOVERED
+            ):
                 set_aside += 1
     waiting = session.scalars(
-        select(AIComment).where(
-            AIComment.process_id == process_id, AIComment.login_id == login_id, AIComment.status == S.DISCOVERED
-        ).order_by(AIComment.created_at)
+        select(AIComment)
+        .where(
+            AIComment.process_id == process_id,
+            AIComment.login_id == login_id,
+            AIComment.status == S.DISCOVERED,
+        )
+        .order_by(AIComment.created_at)
     )
     return [_ref(item) for item in waiting], set_aside
 
 
 def _insert_once(
-    session: Session, process_id: str, login_id: str, article: ArticleSummary, slot: str, status: str,
+    session: Session,
+    process_id: str,
+    login_id: str,
+    article: ArticleSummary,
+    slot: str,
+    status: str,
     error: str | None,
 ) -> bool:
     """INSERT … ON CONFLICT DO NOTHING on the work item's natural key; True when this call inserted it.
@@ -130,7 +197,9 @@ def get_item(session: Session, item_id: str) -> AIComment | None:
 
 def counts(session: Session, process_id: str) -> StatusCounts:
     rows = session.execute(
-        select(AIComment.status, func.count()).where(AIComment.process_id == process_id).group_by(AIComment.status)
+        select(AIComment.status, func.count())
+        .where(AIComment.process_id == process_id)
+        .group_by(AIComment.status)
     )
     return StatusCounts(**{status: n for status, n in rows})
 

@@ -116,9 +116,7 @@ class MyMomentLogin(Base):
 class MyMomentSession(Base):
     __tablename__ = "mymoment_sessions"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    login_id: Mapped[str] = mapped_column(
-        ForeignKey("mymoment_logins.id", ondelete="CASCADE"), unique=True
-    )
+    login_id: Mapped[str] = mapped_column(ForeignKey("mymoment_logins.id", ondelete="CASCADE"), unique=True)
     session_enc: Mapped[str] = mapped_column(Text)
     saved_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
@@ -258,3 +256,26 @@ class AIComment(Base):
     posted_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+
+class PostingClaim(Base):
+    """The right of one myMoment account to comment on one article (per prompt in `all` mode).
+
+    The primary key is the rule, enforced by the database across users, processes and workers: the
+    first item to insert a row holds it for good (a comment on the page outlives its item), so an
+    item's row id and process are kept but cleared, never cascaded, when they are deleted.
+    """
+
+    __tablename__ = "posting_claims"
+    # yourmoment.mymoment.account.account_key: a digest of the site's host and the normalised username.
+    account_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mymoment_article_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # "" is the article's claim, which every comment needs; a template id is one prompt's in `all` mode.
+    prompt_slot: Mapped[str] = mapped_column(String(36), primary_key=True)
+    process_id: Mapped[str | None] = mapped_column(
+        ForeignKey("monitoring_processes.id", ondelete="SET NULL"), nullable=True
+    )
+    item_id: Mapped[str | None] = mapped_column(
+        ForeignKey("ai_comments.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
