@@ -232,7 +232,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
     enc = Encryptor(key)
     with session_scope(url) as session:
         user = accounts.add_user(session, "lehrerin@example.ch")
-        accounts.add_login(session, enc, user, "bot-1", "pupil1", "pw", False)
+        accounts.add_login(session, enc, user, "bot-1", "pupil1", "pw", False, base_url="http://127.0.0.1:9")
         accounts.add_provider(session, enc, user, name="gpt", provider="openai", model="gpt-4o-mini",
                               base_url=None, api_key="sk-test")  # fmt: skip
         accounts.seed_system_templates(session)
@@ -361,7 +361,7 @@ def test_a_weight_stored_before_the_checks_keeps_the_process_from_starting(db_ur
     enc = Encryptor(generate_key())
     with session_scope(db_url) as session:
         user = accounts.add_user(session, "lehrerin@example.ch")
-        accounts.add_login(session, enc, user, "bot-1", "pupil1", "pw", False)
+        accounts.add_login(session, enc, user, "bot-1", "pupil1", "pw", False, base_url="http://127.0.0.1:9")
         accounts.add_provider(session, enc, user, name="gpt", provider="openai", model="m", base_url=None,
                               api_key="sk-test")  # fmt: skip
         accounts.seed_system_templates(session)
@@ -415,6 +415,7 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
                 "YOURMOMENT_ENCRYPTION_KEY": settings.yourmoment_encryption_key or "",
                 "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
                 "YOURMOMENT_DEFAULT_USER": world.user_email,
+                "TEMPORAL_TASK_QUEUE_PREFIX": settings.temporal_task_queue_prefix,
             }
             cli = [sys.executable, str(REPO / "starter.py"), "status", process_id]
             results = {}
