@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -116,9 +117,7 @@ class MyMomentLogin(Base):
 class MyMomentSession(Base):
     __tablename__ = "mymoment_sessions"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    login_id: Mapped[str] = mapped_column(
-        ForeignKey("mymoment_logins.id", ondelete="CASCADE"), unique=True
-    )
+    login_id: Mapped[str] = mapped_column(ForeignKey("mymoment_logins.id", ondelete="CASCADE"), unique=True)
     session_enc: Mapped[str] = mapped_column(Text)
     saved_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
@@ -185,6 +184,11 @@ class MonitoringProcess(Base):
 
     logins: Mapped[list[ProcessLogin]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     prompts: Mapped[list[ProcessPrompt]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+# Process names are unique per user, ignoring case (the CLI also normalises spacing before storing):
+# a name must identify one process, or `process delete NAME` could hit the wrong one.
+Index("uq_process_name_per_user", MonitoringProcess.user_id, func.lower(MonitoringProcess.name), unique=True)
 
 
 class ProcessLogin(Base):
