@@ -117,7 +117,9 @@ class MyMomentLogin(Base):
 class MyMomentSession(Base):
     __tablename__ = "mymoment_sessions"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    login_id: Mapped[str] = mapped_column(ForeignKey("mymoment_logins.id", ondelete="CASCADE"), unique=True)
+    login_id: Mapped[str] = mapped_column(
+        ForeignKey("mymoment_logins.id", ondelete="CASCADE"), unique=True
+    )
     session_enc: Mapped[str] = mapped_column(Text)
     saved_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True)

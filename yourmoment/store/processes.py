@@ -78,9 +78,7 @@ def _check_scalars(spec: ProcessSpec, problems: list[str]) -> None:
             problems.append(f"{label} id must be a positive number")
 
 
-def _resolve_logins(
-    session: Session, user: User, names: list[str], problems: list[str]
-) -> list[MyMomentLogin]:
+def _resolve_logins(session: Session, user: User, names: list[str], problems: list[str]) -> list[MyMomentLogin]:
     logins = []
     if not names:
         problems.append("the process needs at least one login")
@@ -153,9 +151,7 @@ def _apply(session: Session, user: User, process: MonitoringProcess, spec: Proce
     name = normalize_name(spec.name) if spec.name is not None else None
     if name:
         _check_name_free(session, user, process, name, problems)
-    provider = (
-        _resolve_provider(session, user, spec.provider, problems) if spec.provider is not None else None
-    )
+    provider = _resolve_provider(session, user, spec.provider, problems) if spec.provider is not None else None
     logins = _resolve_logins(session, user, spec.logins, problems) if spec.logins is not None else None
     prompts = _resolve_prompts(session, user, spec.prompts, problems) if spec.prompts is not None else None
     if problems:
@@ -261,16 +257,16 @@ def check_startable(session: Session, process: MonitoringProcess, max_running: i
     problems = []
     if process.status in ACTIVE_STATUSES:
         problems.append(f"process '{process.name}' is already {process.status}")
-    logins = [session.get(MyMomentLogin, link.login_id) for link in process.logins if link.is_active]
+    logins = [
+        session.get(MyMomentLogin, link.login_id) for link in process.logins if link.is_active
+    ]
     usable = [login for login in logins if login is not None and login.is_active and not login.is_admin]
     if not usable:
         problems.append("the process has no active, non-admin login")
     for login in logins:
         if login is not None and login.is_admin:
             problems.append(f"login '{login.name}' is an admin/teacher login and may not be used")
-    prompts = [
-        session.get(PromptTemplate, p.template_id) for p in process.prompts if p.is_active and p.weight > 0
-    ]
+    prompts = [session.get(PromptTemplate, p.template_id) for p in process.prompts if p.is_active and p.weight > 0]
     if not any(t is not None and t.is_active for t in prompts):
         problems.append("the process has no active prompt template")
     provider = session.get(LLMProvider, process.llm_provider_id) if process.llm_provider_id else None
@@ -284,8 +280,6 @@ def check_startable(session: Session, process: MonitoringProcess, max_running: i
         .where(MonitoringProcess.user_id == process.user_id, MonitoringProcess.status.in_(ACTIVE_STATUSES))
     )
     if (running or 0) >= max_running:
-        problems.append(
-            f"you already run {running} processes, the most allowed (MAX_RUNNING_PROCESSES_PER_USER)"
-        )
+        problems.append(f"you already run {running} processes, the most allowed (MAX_RUNNING_PROCESSES_PER_USER)")
     if problems:
         raise ValidationError(problems)
