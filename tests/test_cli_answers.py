@@ -1,9 +1,14 @@
 """A CLI that answers what was asked: comment text and login in `comments`, unique process names,
-ambiguous id prefixes listed, `--user` before or after the command (issue 9, items 8, 9 and 13)."""
+ambiguous id prefixes listed, `--user` before or after the command, imitation servers that run on their
+own with usable accounts (issue 9, items 8, 9, 13 and 14)."""
 
 from __future__ import annotations
 
 import os
+import re
+import signal
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -13,6 +18,7 @@ from sqlalchemy import select, update
 
 from tests import test_cli_config
 from tests.conftest import reset_postgres
+from tests.processes import REPO
 from tests.test_cli_config import EMAIL, PASSWORD, create_process, one_error_line
 from yourmoment.mymoment.types import ArticleSummary
 from yourmoment.store import items
@@ -232,3 +238,46 @@ def test_user_option_works_before_and_after_the_command(configured, run_cli) -> 
         run_cli("process", "show", "Klasse 82", "--user", other)
     )
     assert "no user with e-mail x@y.ch" in one_error_line(run_cli("status", "Klasse 82", "--user", "x@y.ch"))
+
+
+# --- item 14: the imitation servers on their own, with their accounts --------------------------------
+
+
+def test_imitation_servers_run_on_their_own_and_print_usable_accounts(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """`python -m imitation.serve`: the printed accounts and addresses work for login and provider tests."""
+    from yourmoment.devserver import free_port
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imitation.serve", "--mymoment-port", str(free_port()), "--llm-port", str(free_port())],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    banner: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the banner ends with the Ctrl-C line; a crash ends the loop
+            banner.append(line.rstrip("\n"))
+            if "Ctrl-C" in line:
+                break
+        text = "\n".join(banner)
+        mymoment_url = re.search(r"MYMOMENT_BASE_URL=(\S+)", text)
+        llm_url = re.search(r"--base-url (\S+)", text)
+        pupil = re.search(r"^\s+(\S+)\s+password (\S+)\s+pupil", text, re.MULTILINE)
+        assert mymoment_url and llm_url and pupil, text
+        env.set(MYMOMENT_BASE_URL=mymoment_url.group(1))
+        assert run_cli("user", "add", EMAIL).code == 0
+        added = run_cli(
+            "login", "add", "p1", "--username", pupil.group(1), "--password-stdin", stdin=pupil.group(2)
+        )
+        assert added.code == 0, added
+        tested = run_cli("login", "test", "p1", "--fresh")
+        assert tested.code == 0, tested
+        tabs = run_cli("browse", "tabs", "--login", "p1")
+        assert tabs.code == 0 and "82" in tabs.out, tabs
+        provider = run_cli("provider", "add", "fake", "--provider", "openai-compatible", "--model", "imitation-mini",
+                           "--base-url", llm_url.group(1))  # fmt: skip
+        assert provider.code == 0, provider
+        answered = run_cli("provider", "test", "fake")
+        assert answered.code == 0 and "is listed" in answered.out, answered
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
