@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -24,3 +27,65 @@ def test_demo_runs_to_completion_twice(tmp_path) -> None:
         assert "done: all 8 demo comments posted exactly once" in proc.stdout
         assert "Temporal Web UI" in proc.stdout and "payloads decoded by" in proc.stdout
     assert (tmp_path / "demo" / "encryption.key").read_text().strip()  # the demo writes its key explicitly
+
+
+def _read_until(proc: subprocess.Popen, marker: str, timeout: float) -> list[str]:
+    """The demo's output lines up to the one containing `marker` (read in a thread: no hang on silence)."""
+    lines: list[str] = []
+    found = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if marker in line:
+                found.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    found.wait(timeout)
+    assert found.is_set(), "\n".join(lines[-40:])
+    return lines
+
+
+def test_try_next_lines_work_when_pasted_as_printed(tmp_path) -> None:
+    """Each printed line runs in a plain shell (no venv on PATH, another directory) after the first one."""
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "starter.py"), "demo", "--dir", str(tmp_path / "demo"),
+         "--port", str(free_port()), "--ui-port", str(free_port()), "--timeout", "180"],
+        cwd=tmp_path, env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        output = _read_until(proc, "Ctrl-C ends it", 300)
+        block = output[next(i for i, line in enumerate(output) if line.startswith("Try next")) + 1 :]
+        commands = [line.strip() for line in block if line.startswith("  ")]
+        assert len(commands) >= 6, output
+        setup, *rest = commands
+        shell_env = {**base_env(), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+        results = {}
+        for command in rest:
+            done = subprocess.run(["bash", "-c", f"{setup}\n{command}"], cwd="/", env=shell_env,
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+            assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+            results[command] = done.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+    def out_of(start: str) -> str:
+        return next(out for command, out in results.items() if command.startswith(start))
+
+    status = out_of("python starter.py status")
+    assert "Demo Klasse A" in status and "posted 8" in status
+    full = out_of("python starter.py comments")
+    assert "[Dieser Kommentar stammt von einem KI-ChatBot.]" in full and "demo-pupil-2" in full
+    assert "Demo Klasse A" in out_of("python starter.py monitor")
+    listed = out_of("temporal workflow list")  # the article workflows carry the process id too
+    assert listed.count("ArticleCommentWorkflow") == 8 and "MonitoringProcessWorkflow" in listed
+    assert '"name":"Demo Klasse A"' in out_of("temporal workflow query")  # decoded by the codec server
+    assert "stopped" in out_of("python starter.py stop")
+    assert proc.returncode == 0

@@ -290,3 +290,30 @@ async def test_an_article_that_orders_a_link_never_gets_one(configured, site) ->
         assert "beispiel" not in row["error"]
     # One call per clean comment, three (the configured tries) per comment the article subverted.
     assert llm_state.stats()["calls"] == 2 + 2 * 3
+
+
+async def test_article_workflows_are_found_by_their_process_id(configured, site, dev_env) -> None:
+    """Filtering by YourMomentProcessId in the Web UI (or `temporal workflow list`) shows the articles too."""
+    env, process_id, _db_url = configured
+    add_articles(site[0], 2)
+    worker = WorkerProcess(env)
+    worker.start()
+    try:
+        code, out, err = run_starter(env, "start", process_id)
+        assert code == 0, out + err
+        await eventually(lambda: status_json(env, process_id)["totals"]["posted"] >= 4, 60, "4 posts")
+        query = f'{SEARCH_ATTR_PROCESS_ID}="{process_id}"'
+        found: set[str] = set()
+
+        async def all_listed() -> bool:
+            found.clear()
+            found.update([wf.id async for wf in dev_env.client.list_workflows(query)])
+            return len(found) == 5
+
+        await eventually(all_listed, 30, "the process and its 4 article workflows in the visibility store")
+        code, out, err = run_starter(env, "stop", process_id, "--wait")
+        assert code == 0, out + err
+    finally:
+        worker.terminate()
+    articles = {wf for wf in found if wf.startswith(f"article-{process_id}-")}
+    assert found == {f"monitoring-process-{process_id}", *articles} and len(articles) == 4

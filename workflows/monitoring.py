@@ -7,7 +7,7 @@ import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -46,6 +46,9 @@ with workflow.unsafe.imports_passed_through():
 MAX_BACKOFF_SECONDS = 600
 PROCESS_ID_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_PROCESS_ID)
 STATUS_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS)
+# Article workflows carry their process's id, so one filter in the Web UI finds a process and its articles.
+# Guarded: runs recorded before this started their children without it.
+CHILD_ATTRIBUTES_PATCH = "article-process-id-attribute"
 
 
 def discovery_wait(interval: int, empty_streak: int) -> float:
@@ -67,6 +70,7 @@ class MonitoringProcessWorkflow:
         self._next_discovery_at: datetime | None = None
         self._prefix = ""
         self._process_id = ""
+        self._use_search_attributes = False
 
     # --- messages -----------------------------------------------------------------------------------
 
@@ -123,6 +127,7 @@ class MonitoringProcessWorkflow:
     @workflow.run
     async def run(self, inp: MonitorInput) -> MonitorResult:
         self._prefix, self._process_id = inp.queue_prefix, inp.process_id
+        self._use_search_attributes = inp.use_search_attributes
         first_run = inp.state is None
         self._state = inp.state or MonitorState()
         outcome: tuple[str, str] | None
@@ -301,6 +306,7 @@ class MonitoringProcessWorkflow:
                 result_type=ArticleWorkflowResult,
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"article {item.article_id}",
+                search_attributes=self._child_search_attributes(),
             )
             result = await handle
             self._count(result.status)
@@ -313,6 +319,11 @@ class MonitoringProcessWorkflow:
             self._show_progress()
         finally:
             self._children.pop(item.item_id, None)
+
+    def _child_search_attributes(self) -> TypedSearchAttributes | None:
+        if not self._use_search_attributes or not workflow.patched(CHILD_ATTRIBUTES_PATCH):
+            return None
+        return TypedSearchAttributes([PROCESS_ID_KEY.value_set(self._process_id)])
 
     def _count(self, status: str) -> None:
         counts = self._state.counts

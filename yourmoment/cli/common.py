@@ -72,11 +72,16 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: s
     if not rows:
         print(empty)
         return
+    for line in table_lines(rows, columns):
+        print(line)
+
+
+def table_lines(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+    """The header line, then one aligned line per row (for output that puts more under each row)."""
     cells = [[_cell(row.get(col)) for col in columns] for row in rows]
     widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
-    print("  ".join(col.upper().ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip())
-    for r in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    header = "  ".join(col.upper().ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip()
+    return [header, *("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)]
 
 
 def _cell(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from yourmoment.cli.common import PORT, number
 from yourmoment.crypto import generate_key
-from yourmoment.devserver import free_port, port_free, start_dev_server, stop_process
+from yourmoment.devserver import free_port, port_free, start_dev_server, stop_process, temporal_binary
 from yourmoment.errors import ConfigurationError
 
 DEMO_ARTICLES = 3
@@ -224,7 +225,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(("done: " if ok else "demo failed: ") + reason)
         if args.exit_when_done or not ok:
             return 0 if ok else 1
-        _print_next_steps(site)
+        _print_next_steps(site, process_id)
         try:
             while worker.poll() is None:
                 time.sleep(1)
@@ -245,17 +246,28 @@ yourMoment demo
 """)
 
 
-def _print_next_steps(site: DemoSite) -> None:
-    env = f"export $(grep -v '^#' {site.dir / 'demo.env'} | xargs)"
-    (site.dir / "demo.env").write_text("".join(f"{k}={v}\n" for k, v in site.env.items()
-                                              if k.startswith(("YOURMOMENT_", "TEMPORAL_", "DATABASE_URL",
-                                                               "MYMOMENT_", "COMMENT_"))))  # fmt: skip
+def _write_shell_env(site: DemoSite) -> Path:
+    """`demo.env` for `. demo.env` in a shell: the demo's settings, and `python`/`temporal` from this venv."""
+    keep = ("YOURMOMENT_", "TEMPORAL_", "DATABASE_URL", "MYMOMENT_", "COMMENT_")
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in site.env.items() if k.startswith(keep)]
+    bins = dict.fromkeys([str(Path(sys.executable).parent), str(Path(temporal_binary()).parent)])
+    lines.append(f'export PATH={shlex.quote(":".join(bins))}:"$PATH"')
+    path = site.dir / "demo.env"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _print_next_steps(site: DemoSite, process_id: str) -> None:
+    """Lines that work when pasted as printed (tests/test_demo.py runs each one)."""
+    env_file, repo = _write_shell_env(site), Path(__file__).resolve().parents[2]
+    codec = f"{site.codec_url}/{{namespace}}"
     print(f"""
-Try next (in another terminal):
-  {env}
+Try next, in another terminal (first line once, then any other):
+  cd {shlex.quote(str(repo))} && . {shlex.quote(str(env_file))}   # the demo's settings; python and temporal from .venv
   python starter.py status "Demo Klasse A"
-  python starter.py comments "Demo Klasse A"
-  python starter.py monitor
-  temporal workflow list --address 127.0.0.1:{site.temporal_port}
-  temporal workflow signal --address 127.0.0.1:{site.temporal_port} --workflow-id monitoring-process-<id> --name stop
+  python starter.py comments "Demo Klasse A" --full
+  python starter.py monitor --once
+  temporal workflow list --query 'YourMomentProcessId="{process_id}"'
+  temporal workflow query --workflow-id monitoring-process-{process_id} --name status --codec-endpoint '{codec}'
+  python starter.py stop "Demo Klasse A" --wait
 The demo keeps running (a new article is discovered every few seconds if you add one); Ctrl-C ends it.""")

@@ -27,15 +27,16 @@ COMMAND_MODULES = (
 )
 
 
+USER_HELP = "act for this user (e-mail); default YOURMOMENT_DEFAULT_USER or the only user"
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     parser = common.ArgumentParser(
         prog="starter.py", description="yourMoment on Temporal: configure and run monitoring processes."
     )
-    parser.add_argument(
-        "--user", help="act for this user (e-mail); default YOURMOMENT_DEFAULT_USER or the only user"
-    )
+    parser.add_argument("--user", help=USER_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
@@ -46,7 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    _accept_user_everywhere(parser)
     return parser
+
+
+def _accept_user_everywhere(parser: argparse.ArgumentParser) -> None:
+    """`--user` also after the command (`list --user X`). SUPPRESS: a command without it keeps the top level's.
+
+    A command that has its own `--user` (`template add`, the user prompt) keeps it; there the acting
+    user goes before the command.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in set(action.choices.values()):
+                if "--user" not in command._option_string_actions:
+                    command.add_argument("--user", default=argparse.SUPPRESS, help=USER_HELP)
+                _accept_user_everywhere(command)
 
 
 def run(argv: list[str] | None = None) -> int:

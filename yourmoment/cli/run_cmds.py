@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
+import shutil
 import sys
+import textwrap
 from datetime import timedelta
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from yourmoment.cli.common import Context, add_json_flag, emit, fail
+from yourmoment.cli.common import Context, add_json_flag, emit, fail, table_lines
 from yourmoment.errors import NotFoundError, ValidationError
+from yourmoment.llm.comments import comment_plain_text
 from yourmoment.messages import (
     QUEUE_MONITORING,
     LoginState,
@@ -99,7 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("comments", help="work items (comments) of a process")
     p.add_argument("process")
     p.add_argument("--status", choices=[s.value for s in CommentStatus], help="only items in this status")
-    p.add_argument("--full", action="store_true", help="include the comment HTML")
+    p.add_argument("--full", action="store_true", help="each comment's text under its row (--json: the HTML)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_comments)
 
@@ -439,22 +444,47 @@ async def _mark_stuck(ctx: Context, rows: list[dict]) -> None:
             row["status"], row["stuck"] = "stuck", reason
 
 
+COMMENT_COLUMNS = ("id", "login", "article_id", "title", "status", "model", "attempts", "error")
+TEXT_INDENT = "    "
+
+
 def cmd_comments(args: argparse.Namespace) -> int:
     ctx = Context(args)
     with ctx.db() as session:
         process = processes.get_process(session, ctx.user(session), args.process)
-        rows = [
-            _comment_row(item, args.full or args.json)
-            for item in items.list_items(session, process.id, args.status)
-        ]
-    columns = ["id", "article_id", "title", "status", "model", "attempts", "error"]
-    emit(args, rows, columns)
+        found = items.list_items(session, process.id, args.status)
+        query = select(MyMomentLogin.id, MyMomentLogin.name).where(MyMomentLogin.id.in_({i.login_id for i in found}))
+        logins: dict[str, str] = {login_id: name for login_id, name in session.execute(query)}
+        rows = [_comment_row(item, logins.get(item.login_id), args.full or args.json) for item in found]
+    if args.full and not args.json and rows:
+        _print_with_text(rows)
+    else:
+        emit(args, rows, COMMENT_COLUMNS)
     return 0
 
 
-def _comment_row(item: AIComment, full: bool) -> dict:
+def _print_with_text(rows: list[dict]) -> None:
+    """The table, each row followed by its comment as readable text, wrapped to the terminal (at most 100)."""
+    header, *lines = table_lines(rows, COMMENT_COLUMNS)
+    width = min(shutil.get_terminal_size((100, 24)).columns, 100) - len(TEXT_INDENT)
+    print(header)
+    for line, row in zip(lines, rows, strict=True):
+        print(line)
+        for paragraph in _paragraphs(row.get("comment_html")) or ["(no comment yet)"]:
+            for text_line in textwrap.wrap(paragraph, width=max(width, 40)):
+                print(TEXT_INDENT + text_line)
+        print()
+
+
+def _paragraphs(comment_html: str | None) -> list[str]:
+    """A comment's paragraphs as plain text (tags stripped, entities decoded)."""
+    parts = re.split(r"<\s*/\s*p\s*>|<\s*br\s*/?\s*>", comment_html or "", flags=re.IGNORECASE)
+    return [text for text in (comment_plain_text(part) for part in parts) if text]
+
+
+def _comment_row(item: AIComment, login: str | None, full: bool) -> dict:
     row = {
-        "id": item.id, "article_id": item.mymoment_article_id, "title": item.article_title,
+        "id": item.id, "login": login, "article_id": item.mymoment_article_id, "title": item.article_title,
         "login_id": item.login_id, "status": item.status, "model": item.model_name,
         "prompt_template_id": item.prompt_template_id, "tokens": (item.prompt_tokens or 0) + (item.completion_tokens or 0),
         "attempts": item.attempts, "error": item.error, "hidden": item.is_hidden, "posted_at": item.posted_at,

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -183,6 +184,11 @@ class MonitoringProcess(Base):
 
     logins: Mapped[list[ProcessLogin]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     prompts: Mapped[list[ProcessPrompt]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+# Process names are unique per user, ignoring case (the CLI also normalises spacing before storing):
+# a name must identify one process, or `process delete NAME` could hit the wrong one.
+Index("uq_process_name_per_user", MonitoringProcess.user_id, func.lower(MonitoringProcess.name), unique=True)
 
 
 class ProcessLogin(Base):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from yourmoment.errors import NotFoundError, ValidationError
@@ -29,6 +30,17 @@ ACTIVE_STATUSES = (ProcessStatus.RUNNING, ProcessStatus.STOPPING)
 PROMPT_MODES = ("weighted", "all")
 # Weights are relative; the cap keeps their sum finite for the workflow's weighted choice.
 WEIGHT_MAX = 1_000_000
+MIN_ID_PREFIX = 8
+
+
+def normalize_name(name: str) -> str:
+    """How a process name is stored: outer whitespace stripped, inner runs collapsed to one space."""
+    return " ".join(name.split())
+
+
+def name_key(name: str) -> str:
+    """Names are unique per user under this key (case-insensitive, like the database index on lower(name))."""
+    return normalize_name(name).lower()
 
 
 @dataclass
@@ -149,18 +161,33 @@ def _resolve_provider(session: Session, user: User, ref: str, problems: list[str
     return provider
 
 
+def _check_name_free(
+    session: Session, user: User, process: MonitoringProcess, name: str, problems: list[str]
+) -> None:
+    """One name, one process: a name lookup must never have to guess (the unique index is the backstop)."""
+    key = name_key(name)
+    for other_id, other_name in session.execute(
+        select(MonitoringProcess.id, MonitoringProcess.name).where(MonitoringProcess.user_id == user.id)
+    ):
+        if other_id != process.id and name_key(other_name) == key:
+            problems.append(f"a process named '{other_name}' exists already; choose another name")
+
+
 def _apply(session: Session, user: User, process: MonitoringProcess, spec: ProcessSpec) -> None:
     problems: list[str] = []
     _check_scalars(spec, problems)
-    provider = (
-        _resolve_provider(session, user, spec.provider, problems) if spec.provider is not None else None
-    )
+    name = normalize_name(spec.name) if spec.name is not None else None
+    if name:
+        _check_name_free(session, user, process, name, problems)
+    provider = _resolve_provider(session, user, spec.provider, problems) if spec.provider is not None else None
     logins = _resolve_logins(session, user, spec.logins, problems) if spec.logins is not None else None
     prompts = _resolve_prompts(session, user, spec.prompts, problems) if spec.prompts is not None else None
     if problems:
         raise ValidationError(problems)
+    if name:
+        process.name = name
     for attr in (
-        "name", "description", "tab", "category_id", "task_id", "search", "max_duration_minutes",
+        "description", "tab", "category_id", "task_id", "search", "max_duration_minutes",
         "discovery_interval_seconds", "generate_only", "hide_comments", "prompt_mode", "comment_on_existing",
     ):  # fmt: skip
         value = getattr(spec, attr)
@@ -191,7 +218,7 @@ def create_process(session: Session, user: User, spec: ProcessSpec) -> Monitorin
     process = MonitoringProcess(user_id=user.id, name="", tab="home")
     _apply(session, user, process, spec)
     session.add(process)
-    session.flush()
+    _flush(session, process)
     return process
 
 
@@ -199,6 +226,19 @@ def update_process(session: Session, user: User, process: MonitoringProcess, spe
     if process.status in ACTIVE_STATUSES:
         raise ValidationError([f"process '{process.name}' is {process.status}; stop it before changing it"])
     _apply(session, user, process, spec)
+    _flush(session, process)
+
+
+def _flush(session: Session, process: MonitoringProcess) -> None:
+    """Two commands racing past the name check: the unique index refuses the second, with the same words."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if "uq_process_name_per_user" not in str(exc.orig):
+            raise
+        raise ValidationError(
+            [f"a process named '{process.name}' exists already; choose another name"]
+        ) from None
 
 
 def delete_process(session: Session, process: MonitoringProcess) -> None:
@@ -208,17 +248,26 @@ def delete_process(session: Session, process: MonitoringProcess) -> None:
 
 
 def get_process(session: Session, user: User | None, ref: str) -> MonitoringProcess:
-    """A process by id, id prefix (at least 8 characters) or exact name."""
-    query = select(MonitoringProcess)
+    """A process by id, name (case and spacing ignored) or id prefix (8+ characters); never a guess."""
+    query = select(MonitoringProcess).order_by(MonitoringProcess.created_at, MonitoringProcess.id)
     if user is not None:
         query = query.where(MonitoringProcess.user_id == user.id)
-    exact = session.scalar(query.where((MonitoringProcess.id == ref) | (MonitoringProcess.name == ref)))
+    exact = session.scalar(query.where(MonitoringProcess.id == ref))
     if exact is not None:
         return exact
-    if len(ref) >= 8:
-        matches = list(session.scalars(query.where(MonitoringProcess.id.startswith(ref)).limit(2)))
-        if len(matches) == 1:
-            return matches[0]
+    key = name_key(ref)
+    # Names are few per user; comparing in Python keeps one rule (str.lower) on SQLite and PostgreSQL.
+    matches = [p for p in session.scalars(query) if name_key(p.name) == key]
+    prefix = ref.strip()
+    if not matches and len(prefix) >= MIN_ID_PREFIX:
+        matches = list(session.scalars(query.where(MonitoringProcess.id.startswith(prefix, autoescape=True))))
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        candidates = ", ".join(f"{p.id} ({p.name})" for p in matches)
+        raise ValidationError(
+            [f"'{ref}' matches {len(matches)} processes: {candidates}; give more of the id"]
+        )
     raise NotFoundError(f"no process '{ref}'; see 'starter.py process list'")
 
 
