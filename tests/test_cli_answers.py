@@ -20,6 +20,7 @@ from tests import test_cli_config
 from tests.conftest import reset_postgres
 from tests.processes import REPO
 from tests.test_cli_config import EMAIL, PASSWORD, create_process, one_error_line
+from yourmoment.mymoment.account import account_key
 from yourmoment.mymoment.types import ArticleSummary
 from yourmoment.store import items
 from yourmoment.store.db import get_engine, session_scope, upgrade
@@ -37,7 +38,8 @@ def _items_for(database_url: str, process_id: str, login_name: str, article_ids:
         login_id = session.scalar(select(MyMomentLogin.id).where(MyMomentLogin.name == login_name))
         arts = [ArticleSummary(id=str(i), title=f"Text {i}", author="a", status="Publiziert", visibility="K",
                                date="d", url=f"http://x/article/{i}/") for i in article_ids]  # fmt: skip
-        items.record_discovered(session, process_id, login_id, arts, [""], baseline=False)
+        key = account_key("http://127.0.0.1:9", login_name)  # any stable key: these items are never posted
+        items.record_discovered(session, process_id, login_id, key, arts, [""], baseline=False)
         return [item.id for item in items.list_items(session, process_id)]
 
 
