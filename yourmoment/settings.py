@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, gt=0, le=3600)
 
     retention_days: int = Field(90, ge=1, le=36500)
-    max_running_processes_per_user: int = Field(10, ge=1, le=10000)
+    max_running_processes_per_user: int = Field(10, ge=1, le=1_000_000)
     yourmoment_default_user: str | None = None  # the user the CLI acts for without --user
 
     temporal_task_queue_prefix: str = "yourmoment-"
@@ -160,7 +160,9 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        if not value:  # unset, or empty as compose and the demo pass it: in-process limits
+            return None
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 

@@ -92,6 +92,10 @@ async def connect(
         return await Client.connect(**config, data_converter=data_converter(settings), runtime=runtime)
     except RuntimeError as exc:  # the SDK reports an unreachable server as a RuntimeError
         raise TemporalUnavailableError(f"cannot reach Temporal at {config['target_host']}: {exc}") from exc
+    except ValueError:  # a target that is not host:port (the SDK's parser refuses it before dialling)
+        raise ConfigurationError(
+            f"TEMPORAL_ADDRESS (or --address) {config['target_host']!r} is not HOST:PORT, e.g. localhost:7233"
+        ) from None
 
 
 def exit_process(code: int) -> NoReturn:

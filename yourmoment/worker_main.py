@@ -40,7 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-schedules", action="store_true", help="do not create or update the schedules")
     args = parser.parse_args(argv)
-    queues = [q.strip() for q in args.task_queues.split(",") if q.strip()]
+    # Each queue once, in the order given: a queue named twice would start two pollers for it.
+    queues = list(dict.fromkeys(q.strip() for q in args.task_queues.split(",") if q.strip()))
     unknown = [q for q in queues if q not in ALL_QUEUES]
     if unknown or not queues:
         parser.error(
