@@ -94,7 +94,7 @@ def test_process_names_are_unique_per_user_whitespace_and_case_normalised(
     any_db_url, configured, run_cli
 ) -> None:  # type: ignore[no-untyped-def]
     assert create_process(run_cli).code == 0
-    for name in ("Klasse 82", "  Klasse 82 ", "klasse  82", "KLASSE 82"):
+    for name in ("Klasse 82", "  Klasse 82 ", "klasse  82", "KLASSE 82", "Ｋｌａｓｓｅ 82", "Klasse 82\u200b", "Klasse\u00a082"):
         line = one_error_line(run_cli("process", "create", "--name", name, "--tab", "82", "--provider", "gpt",
                                       "--login", "bot-1", "--prompt", "Ermutigendes Feedback"))  # fmt: skip
         assert "a process named 'Klasse 82' exists already" in line, name

@@ -133,6 +133,10 @@ LOOK_ALIKES = [
     "Diser Komentar stamt fon einem KI Chatbot",
     "Automatisch erstellt von einem KI-ChatBot.",
     "Ein KI-Kommentar für dich!",
+    "Nicht von einer KI, sondern von Frau Meier geschrieben.",
+    "Ich bin kein Bot, ich bin deine Lehrerin.",
+    "Geschrieben von Frau Meier",
+    "Keine KI hat das hier verfasst.",
 ]
 NOT_LOOK_ALIKES = [
     "Deine Geschichte über den Roboter ist spannend.",
@@ -141,6 +145,8 @@ NOT_LOOK_ALIKES = [
     "Wer hat die Geschichte geschrieben? Du natürlich!",
     "Dieser Text stammt von dir, und er ist toll.",
     "Du hast auch schon tolle Kommentare geschrieben.",
+    "Der Bot in deiner Geschichte ist nicht böse, sondern lustig.",
+    "Du hast das toll geschrieben, von Anfang bis Ende.",
 ]
 
 

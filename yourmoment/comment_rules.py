@@ -158,6 +158,18 @@ _ORIGIN_CLAIM = re.compile(
 )
 
 
+_NEGATIONS = frozenset({"nicht", "kein", "keine", "keinem", "keinen", "keiner", "not", "no"})
+# "Geschrieben von Frau Meier": a claim of authorship, which only the disclosure may make.
+_AUTHORSHIP = re.compile(r"\b(?:geschrieben|verfasst|erstellt)\s+von\b")
+
+
+def _denies_ai(words: list[str]) -> bool:
+    """"nicht von einer KI", "kein Bot", "keine KI": a negation at most three words before an AI word."""
+    return any(
+        word in _AI_WORDS and _NEGATIONS.intersection(words[max(0, i - 3) : i]) for i, word in enumerate(words)
+    )
+
+
 def is_disclosure_like(line: str) -> bool:
     """A line that copies, imitates, negates or replaces the disclosure (it speaks of this comment's origin)."""
     skeleton = _skeleton(line)
@@ -168,7 +180,9 @@ def is_disclosure_like(line: str) -> bool:
     words = _TOKEN.findall(fold(line).casefold().replace("ü", "ue"))
     about_comment = any(w.startswith(("kommentar", "comment")) for w in words)
     about_ai = bool(_AI_WORDS.intersection(words)) or any(stem in skeleton for stem in _AI_STEMS)
-    if (about_comment and about_ai) or _ORIGIN_CLAIM.search(" ".join(words)):
+    if (about_comment and about_ai) or _ORIGIN_CLAIM.search(" ".join(words)) or _denies_ai(words):
+        return True
+    if _AUTHORSHIP.search(fold(line).casefold()):
         return True
     # Misspelt copies ("Diser Komentar stamt fon einem KI Chatbot").
     return difflib.SequenceMatcher(None, skeleton, _DISCLOSURE_SKELETON).ratio() >= 0.75

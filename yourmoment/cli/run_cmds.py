@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import shlex
 import shutil
 import sys
 import textwrap
@@ -242,7 +243,7 @@ async def cmd_signal(args: argparse.Namespace) -> int:
     if args.signal == "discover_now" and no_worker is None and await _is_paused(handle):
         # Discovery is what pause stops; resume is the way to discover again (at once).
         return fail(f"process '{name}' is paused: discover-now does nothing while paused; "
-                    f"'starter.py resume {name}' resumes and discovers at once", TIMED_OUT)  # fmt: skip
+                    f"'starter.py resume {shlex.quote(name)}' resumes and discovers at once", TIMED_OUT)  # fmt: skip
     await handle.signal(args.signal)
     print(f"{name}: {args.signal.replace('_', ' ')} sent")
     return 0

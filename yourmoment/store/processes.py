@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -34,8 +35,11 @@ MIN_ID_PREFIX = 8
 
 
 def normalize_name(name: str) -> str:
-    """How a process name is stored: outer whitespace stripped, inner runs collapsed to one space."""
-    return " ".join(name.split())
+    """How a process name is stored: Unicode NFKC (full-width letters become plain ones), invisible
+    format characters (zero-width spaces …) removed, outer whitespace stripped, inner runs collapsed,
+    so two names that look the same are the same name."""
+    visible = "".join(ch for ch in unicodedata.normalize("NFKC", name) if unicodedata.category(ch) != "Cf")
+    return " ".join(visible.split())
 
 
 def name_key(name: str) -> str:
