@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from yourmoment.devserver import start_dev_server, stop_process, wait_for_port
+from yourmoment.devserver import REPO, start_dev_server, stop_process, wait_for_port
 from yourmoment.settings import get_settings
 
 
@@ -31,14 +31,14 @@ def main(argv: list[str] | None = None) -> None:
             codec_endpoint = f"http://127.0.0.1:{args.codec_port}"
             # On 127.0.0.1 and without the token: the dev server's Web UI has no way to send one.
             env = {**os.environ, "YOURMOMENT_CODEC_TOKEN": ""}  # empty overrides a token in .env
-            children.append(subprocess.Popen([sys.executable, "starter.py", "codec-server", "--host", "127.0.0.1",
+            children.append(subprocess.Popen([sys.executable, str(REPO / "starter.py"), "codec-server", "--host", "127.0.0.1",
                                               "--port", str(args.codec_port), "--cors-origin",
                                               f"http://localhost:{args.ui_port}"], env=env))  # fmt: skip
             wait_for_port(args.codec_port, 20)
         children.append(start_dev_server(data / "temporal.db", args.port, args.ui_port, codec_endpoint,
                                          log_file=data / "temporal.log"))  # fmt: skip
         print(f"Temporal dev server on 127.0.0.1:{args.port}, Web UI http://localhost:{args.ui_port}")
-        worker = subprocess.Popen([sys.executable, "worker.py", "--address", f"127.0.0.1:{args.port}"])
+        worker = subprocess.Popen([sys.executable, str(REPO / "worker.py"), "--address", f"127.0.0.1:{args.port}"])
         children.append(worker)
         while worker.poll() is None:
             time.sleep(1)
