@@ -7,8 +7,8 @@ from temporalio import activity
 from activities.deps import Dependencies
 from activities.errors import keep_alive, translate_errors
 from yourmoment.errors import NotFoundError, PermanentError
-from yourmoment.llm.client import generate_comment
 from yourmoment.llm.comments import posting_problems
+from yourmoment.llm.generation import generate_comment
 from yourmoment.llm.templates import ArticleContext, render_messages
 from yourmoment.messages import (
     GenerateInput,

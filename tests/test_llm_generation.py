@@ -18,8 +18,9 @@ from yourmoment.errors import (
     LLMPermanentError,
     LLMTransientError,
 )
-from yourmoment.llm.client import GeneratedComment, LLMClient, ProviderConfig, generate_comment
+from yourmoment.llm.client import LLMClient, ProviderConfig
 from yourmoment.llm.comments import comment_plain_text, validate_comment
+from yourmoment.llm.generation import GeneratedComment, generate_comment
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import ArticleContext, render_messages
 

@@ -136,6 +136,9 @@ class LLMProvider(Base):
     temperature: Mapped[float] = mapped_column(Float, default=0.7)
     max_tokens: Mapped[int] = mapped_column(Integer, default=800)
     requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Requests in flight per worker, and "json_schema" or "off"; None: the provider kind's default.
+    max_concurrency: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    structured_output: Mapped[str | None] = mapped_column(String(16), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
@@ -262,6 +265,29 @@ class AIComment(Base):
     posted_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+
+class GenerationAttempt(Base):
+    """One answer the model gave for a work item and the quality gate's verdict on it.
+
+    `reasons` is a JSON list of {"check": ..., "message": ...}; empty when accepted. The rejected text
+    itself is never kept: it may quote the pupil and it was never meant to be read.
+    """
+
+    __tablename__ = "generation_attempts"
+    __table_args__ = (UniqueConstraint("item_id", "number", name="uq_generation_attempts_item_number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("ai_comments.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[str] = mapped_column(Text, default="[]")
+    finish_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    model_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    prompt_template_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    generation_ms: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 class PostingClaim(Base):
