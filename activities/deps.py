@@ -77,15 +77,7 @@ class Dependencies:
             await client.close()
 
     def llm(self, provider: LLMProvider, acquire: Acquire | None = None) -> LLMClient:
-        config = ProviderConfig(
-            provider=provider.provider,
-            model=provider.model,
-            base_url=provider.base_url,
-            api_key=accounts.provider_api_key(self.encryptor, provider),
-            temperature=provider.temperature,
-            max_tokens=provider.max_tokens,
-            requests_per_minute=provider.requests_per_minute,
-        )
+        config = ProviderConfig.from_row(provider, accounts.provider_api_key(self.encryptor, provider))
         return LLMClient(config, timeout=self.settings.llm_timeout, acquire=acquire)
 
     async def close(self) -> None:

@@ -300,15 +300,7 @@ async def cmd_provider_test(args: argparse.Namespace) -> None:
     enc = ctx.encryptor
     with ctx.db() as session:
         row = accounts.get_provider(session, ctx.user(session), args.name)
-        config = ProviderConfig(
-            provider=row.provider,  # type: ignore[arg-type]  # checked on save
-            model=row.model,
-            base_url=row.base_url,
-            api_key=accounts.provider_api_key(enc, row),
-            temperature=row.temperature,
-            max_tokens=row.max_tokens,
-            requests_per_minute=row.requests_per_minute,
-        )
+        config = ProviderConfig.from_row(row, accounts.provider_api_key(enc, row))
     async with LLMClient(config) as client:
         models = await client.list_models()
     if args.json:

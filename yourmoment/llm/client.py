@@ -26,7 +26,10 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "openai": "https://api.openai.com/v1",
     "mistral": "https://api.mistral.ai/v1",
 }
-STRUCTURED_PROVIDERS: frozenset[str] = frozenset({"openai", "mistral"})
+StructuredMode = Literal["json_schema", "off"]
+STRUCTURED_MODES: tuple[str, ...] = ("json_schema", "off")
+# Hosted APIs honour the strict JSON schema; a local server is asked for it only when its owner says so.
+DEFAULT_STRUCTURED: dict[str, StructuredMode] = {"openai": "json_schema", "mistral": "json_schema"}
 # 4xx answers that cannot improve by asking again; other 4xx (408, 409, 425) are worth a retry.
 PERMANENT_STATUSES: frozenset[int] = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
 
@@ -62,6 +65,18 @@ class ProviderConfig(BaseModel):
     temperature: float | None = Field(0.7, ge=0, le=2)  # None: the provider's default (reasoning models)
     max_tokens: int = Field(800, ge=1)
     requests_per_minute: int | None = Field(default=None, ge=1)
+    max_concurrency: int | None = Field(default=None, ge=1)  # None: the kind's default
+    structured_output: StructuredMode | None = None  # None: the kind's default
+
+    @classmethod
+    def from_row(cls, row: Any, api_key: str | None) -> ProviderConfig:
+        """The configuration of a stored provider (an `LLMProvider` row) with its decrypted key."""
+        return cls.model_validate({**cls._row_fields(row), "api_key": api_key})
+
+    @classmethod
+    def _row_fields(cls, row: Any) -> dict[str, Any]:
+        names = [name for name in cls.model_fields if name != "api_key"]
+        return {name: getattr(row, name) for name in names}
 
     def resolved_base_url(self) -> str:
         url = self.base_url or DEFAULT_BASE_URLS.get(self.provider)
@@ -73,7 +88,8 @@ class ProviderConfig(BaseModel):
 
     @property
     def structured(self) -> bool:
-        return self.provider in STRUCTURED_PROVIDERS
+        mode = self.structured_output or DEFAULT_STRUCTURED.get(self.provider, "off")
+        return mode == "json_schema"
 
 
 class Completion(BaseModel):
