@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -19,7 +20,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="the dev server's port (default: the configured address's)")
     parser.add_argument("--ui-port", type=int, default=8233)
     parser.add_argument("--codec-port", type=int, default=8081)
+    parser.add_argument("--worker-concurrency", type=int, default=None, metavar="N",
+                        help="max concurrent activities per task queue of the worker (worker.py --concurrency)")
     args = parser.parse_args(argv)
+    if args.worker_concurrency is not None and args.worker_concurrency < 1:
+        parser.error("--worker-concurrency must be at least 1")
+    _stop_on_termination()
     args.port = args.port or local_port()
     data = Path(args.dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -38,7 +44,10 @@ def main(argv: list[str] | None = None) -> None:
         children.append(start_dev_server(data / "temporal.db", args.port, args.ui_port, codec_endpoint,
                                          log_file=data / "temporal.log"))  # fmt: skip
         print(f"Temporal dev server on 127.0.0.1:{args.port}, Web UI http://localhost:{args.ui_port}")
-        worker = subprocess.Popen([sys.executable, str(REPO / "worker.py"), "--address", f"127.0.0.1:{args.port}"])
+        worker_args = ["--address", f"127.0.0.1:{args.port}"]
+        if args.worker_concurrency is not None:
+            worker_args += ["--concurrency", str(args.worker_concurrency)]
+        worker = subprocess.Popen([sys.executable, str(REPO / "worker.py"), *worker_args])
         children.append(worker)
         while worker.poll() is None:
             time.sleep(1)
@@ -48,6 +57,19 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for child in reversed(children):
             stop_process(child)
+
+
+def _stop_on_termination() -> None:
+    """SIGTERM and SIGHUP (`kill`, a closed terminal, `make` passing on its own SIGTERM) end the run as
+    Ctrl-C does: by default they would end this process at once and leave its children running."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        for again in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(again, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
 
 
 def local_port() -> int:
