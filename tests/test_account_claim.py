@@ -143,11 +143,11 @@ def configure_user(env: dict[str, str], email: str, llm_url: str, logins: dict[s
             "imitation", "--base-url", f"{llm_url}/v1")  # fmt: skip
 
 
-def create_process(env: dict[str, str], email: str, logins: list[str], *extra: str) -> str:
+def create_process(env: dict[str, str], email: str, logins: list[str], *extra: str, mode: str = "--post") -> str:
     template = json.loads(starter(env, "--user", email, "template", "list", "--json"))[0]["name"]
     login_args = [arg for name in logins for arg in ("--login", name)]
     out = starter(env, "--user", email, "process", "create", "--name", f"p-{uuid.uuid4().hex[:6]}", "--tab",
-                  "82", "--provider", "local", *login_args, "--prompt", template, "--post", "--interval", "5",
+                  "82", "--provider", "local", *login_args, "--prompt", template, mode, "--interval", "5",
                   "--max-duration", "30", *extra, "--json")  # fmt: skip
     return json.loads(out)["id"]
 
@@ -252,6 +252,48 @@ async def test_two_users_with_one_account_running_at_once_comment_once(
     rows = [row for email, pid in runs for row in item_rows(env, email, pid)]
     assert sum(row["status"] == "posted" for row in rows) == 5
     assert all("myMoment account" in (row["error"] or "") for row in rows if row["status"] == "skipped")
+
+
+@pytest.mark.slow
+async def test_post_exits_1_when_the_account_has_commented_already(tmp_path, dev_env, site) -> None:  # type: ignore[no-untyped-def]
+    """A reviewed comment whose account claimed the article meanwhile ends skipped, which is not success."""
+    from yourmoment.mymoment.account import account_key
+
+    mm_state, mm_url, llm_url = site
+    env = environment(database_url(tmp_path, "sqlite"), mm_url, dev_env)
+    starter(env, "db", "upgrade")
+    add_articles(mm_state, 2)
+    email = "lehrerin@example.ch"
+    configure_user(env, email, llm_url, {"mine": ("pupil-a", "pass-a")})
+    process_id = create_process(env, email, ["mine"], mode="--generate-only")
+    worker = WorkerProcess(env)
+    worker.start()
+    try:
+        starter(env, "--user", email, "start", process_id)
+        await eventually(
+            lambda: [r["status"] for r in item_rows(env, email, process_id)] == ["generated"] * 2,
+            90,
+            "two generated comments",
+        )
+        starter(env, "--user", email, "stop", process_id, "--wait")
+        # Another process of this account (since deleted) commented on one of the articles meanwhile.
+        with session_scope(env["DATABASE_URL"]) as session:
+            article = session.execute(
+                sa.text("SELECT mymoment_article_id FROM ai_comments WHERE process_id = :p LIMIT 1"),
+                {"p": process_id},
+            ).scalar_one()
+            session.execute(
+                sa.text("INSERT INTO posting_claims (account_key, mymoment_article_id, prompt_slot, created_at) "
+                        "VALUES (:k, :a, '', CURRENT_TIMESTAMP)"),
+                {"k": account_key(mm_url, "pupil-a"), "a": article},
+            )
+        code, out, err = run_starter(env, "--user", email, "post", "--process", process_id)
+    finally:
+        worker.terminate()
+    assert code == 1, out + err
+    lines = sorted(out.strip().splitlines())
+    assert len(lines) == 2 and ": posted" in "".join(lines) and ": skipped - " in "".join(lines), out
+    assert len(mm_state.all_comments()) == 1
 
 
 # --- the comment interval at the site ----------------------------------------------------------------

@@ -54,6 +54,7 @@ from yourmoment.temporal_client import connect
 # Commands that wait for a worker give up after this many seconds (--timeout), with the reason.
 DEFAULT_WAIT_SECONDS = 300.0
 TIMED_OUT = 1  # exit code of a wait that ended without the answer
+NOT_POSTED = 1  # exit code of `post` when a comment ended skipped instead of posted
 QUERY_SECONDS = 5.0  # a status query that a busy or missing worker does not answer in time
 
 
@@ -551,4 +552,5 @@ async def cmd_post(args: argparse.Namespace) -> int:
         emit(args, results)
     elif not results:
         print("nothing to post")
-    return 0
+    # A comment that ended skipped was not posted, which a script must be able to tell from success.
+    return NOT_POSTED if any(r.outcome == "skipped" for r in results) else 0
