@@ -144,6 +144,12 @@ CASES = [
          "(see 'worker.py --help')", program="worker.py"),
     Case("worker-arg-not-utf8", ("--address", b"temporal-\xff:7233"),
          r"error: argument 2 ('temporal-\udcff:7233') is not UTF-8 text", program="worker.py"),
+    Case("worker-address-url", ("--address", "http://127.0.0.1:7233"),
+         "error: TEMPORAL_ADDRESS (or --address) 'http://127.0.0.1:7233' is a URL; give HOST:PORT, e.g. localhost:7233",
+         program="worker.py"),
+    Case("address-url", ("schedules", "list"),
+         "error: TEMPORAL_ADDRESS (or --address) 'https://temporal.example.ch:7233' is a URL; give HOST:PORT, "
+         "e.g. localhost:7233", env={"TEMPORAL_ADDRESS": "https://temporal.example.ch:7233"}),
     Case("worker-database-missing", (), "error: database unavailable: unable to open database file",
          env={"DATABASE_URL": "sqlite:////nonexistent-dir/yourmoment.db"}, program="worker.py"),
     # --- processes ----------------------------------------------------------------------------------

@@ -76,6 +76,10 @@ def temporal_connect_config(
         config["target_host"] = target_host
     if namespace:
         config["namespace"] = namespace
+    if "://" in config["target_host"]:  # the SDK only warns and then fails to dial; say so at once
+        raise ConfigurationError(
+            f"TEMPORAL_ADDRESS (or --address) {config['target_host']!r} is a URL; give HOST:PORT, e.g. localhost:7233"
+        )
     return config
 
 

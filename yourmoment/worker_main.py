@@ -128,7 +128,7 @@ async def serve(args: argparse.Namespace) -> None:
     from yourmoment.logs import configure_logging
     from yourmoment.store.db import require_migrated
     from yourmoment.temporal_checks import ensure_search_attributes
-    from yourmoment.temporal_client import connect
+    from yourmoment.temporal_client import connect, temporal_connect_config
 
     started = time.monotonic()
     settings = get_settings()
@@ -136,6 +136,7 @@ async def serve(args: argparse.Namespace) -> None:
     runtime = metrics_runtime(settings)
     deps = Dependencies.from_settings(settings, runtime.metric_meter if runtime else None)  # checks the key
     settings.require_contact()  # no anonymous requests to the real myMoment site
+    temporal_connect_config(target_host=args.address, namespace=args.namespace)  # refuse a bad address first
     require_migrated(settings.database_url)
     client = await connect(settings, target_host=args.address, namespace=args.namespace, runtime=runtime)
     if settings.temporal_search_attributes:
