@@ -45,8 +45,12 @@ def _set_command(load: Load, value: str) -> str:
 def _busy_clause(load: Load) -> str:
     if not load.others:
         return ""
-    plural = "s" if load.others != 1 else ""
-    return f" while {load.others} other request{plural} from this worker were in flight"
+    requests = (
+        "1 other request from this worker was"
+        if load.others == 1
+        else (f"{load.others} other requests from this worker were")
+    )
+    return f" while {requests} in flight"
 
 
 def _lower_concurrency(load: Load) -> str | None:
@@ -77,12 +81,12 @@ def status_hint(status: int, text: str, load: Load) -> str | None:
         )
     if any(marker in text for marker in REQUEST_TOO_LONG):
         return (
-            f"the prompt plus --max-tokens ({load.max_tokens}) do not fit the context the server gives "
-            "one request. "
+            "one request does not fit the context the server gives it (the prompt plus up to "
+            f"--max-tokens ({load.max_tokens}) of answer). "
             + _fixes(
-                f"lower --max-tokens: {_set_command(load, '--max-tokens 400')}",
                 "give the server a longer context (llama-server: larger -c or fewer --parallel, as each "
                 "slot gets -c divided by --parallel; vLLM: --max-model-len; Ollama: OLLAMA_CONTEXT_LENGTH)",
+                f"lower --max-tokens: {_set_command(load, '--max-tokens 400')}",
             )
         )
     if any(marker in text for marker in LOADING):
@@ -90,7 +94,7 @@ def status_hint(status: int, text: str, load: Load) -> str | None:
     if status == 503 or any(marker in text for marker in BUSY):
         lower = _lower_concurrency(load)
         return f"the server has no free slot{_busy_clause(load)}. " + _fixes(
-            f"{lower}, at most the server's parallel slots (llama-server --parallel, OLLAMA_NUM_PARALLEL)"
+            f"{lower} (at most the server's parallel slots: llama-server --parallel, OLLAMA_NUM_PARALLEL)"
             if lower
             else None,
             "stop other clients of the server",
