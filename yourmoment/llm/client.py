@@ -35,7 +35,6 @@ DEFAULT_STRUCTURED: dict[str, StructuredMode] = {"openai": "json_schema", "mistr
 # Requests in flight per worker: a local server has a few slots sharing one context (llama-server
 # defaults to 4 sharing -c 4096); hosted APIs take many, and --rpm paces them.
 DEFAULT_CONCURRENCY: dict[str, int] = {"openai": 8, "mistral": 8, "openai-compatible": 2}
-MAX_CONCURRENCY = 1000
 # 4xx answers that cannot improve by asking again; other 4xx (408, 409, 425) are worth a retry.
 PERMANENT_STATUSES: frozenset[int] = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
 
