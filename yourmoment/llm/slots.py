@@ -101,8 +101,11 @@ class ProviderSlot:
         if in_flight >= self.limit or waiting:
             log.info(
                 "LLM request waits for a free slot provider=%s in_flight=%d limit=%d queued_ahead=%d",
-                label, in_flight, self.limit, waiting,
-            )  # fmt: skip
+                label,
+                in_flight,
+                self.limit,
+                waiting,
+            )
         try:
             waited = await self.limiter.acquire(self.key, self.limit, self.max_wait)
         except TimeoutError:
