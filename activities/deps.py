@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from temporalio import activity
 from temporalio.common import MetricMeter
 
 from yourmoment.crypto import Encryptor
 from yourmoment.llm.client import Acquire, LLMClient, ProviderConfig
+from yourmoment.llm.slots import ConcurrencyLimiter, ProviderSlot
 from yourmoment.metrics import Metrics
 from yourmoment.mymoment.client import MyMomentClient
 from yourmoment.ratelimit import RateLimiter, make_rate_limiter
@@ -27,6 +30,7 @@ class Dependencies:
     encryptor: Encryptor
     limiter: RateLimiter
     metrics: Metrics = field(default_factory=Metrics)
+    llm_slots: ConcurrencyLimiter = field(default_factory=ConcurrencyLimiter)
     _clients: dict[str, MyMomentClient] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -77,8 +81,23 @@ class Dependencies:
             await client.close()
 
     def llm(self, provider: LLMProvider, acquire: Acquire | None = None) -> LLMClient:
+        """A client for one generation; it holds one of the provider's slots from its first request
+        until it is closed (requests in flight per worker, see yourmoment/llm/slots.py)."""
         config = ProviderConfig.from_row(provider, accounts.provider_api_key(self.encryptor, provider))
-        return LLMClient(config, timeout=self.settings.llm_timeout, acquire=acquire)
+        slot = ProviderSlot(self.llm_slots, f"llm:{provider.id}", config.concurrency, self._slot_wait())
+        return LLMClient(config, timeout=self.settings.llm_timeout, acquire=acquire, slot=slot)
+
+    def _slot_wait(self) -> float | None:
+        """How long a generation may wait for a slot: what the activity's start-to-close timeout leaves
+        after the requests themselves (three tries of LLM_TIMEOUT each), so the wait ends with a clear
+        message instead of a timeout. Outside an activity: no bound."""
+        if not activity.in_activity():
+            return None
+        info = activity.info()
+        if info.start_to_close_timeout is None:
+            return None
+        left = (info.started_time + info.start_to_close_timeout - datetime.now(UTC)).total_seconds()
+        return max(left - 3 * self.settings.llm_timeout - 30, left / 2, 1.0)
 
     async def close(self) -> None:
         for login_id in list(self._clients):

@@ -1,4 +1,10 @@
-"""OpenAI-compatible imitation: deterministic German comments that obey injected orders, usage, latency, faults."""
+"""OpenAI-compatible imitation: deterministic German comments that obey injected orders, usage, latency, faults.
+
+With `capacity` set it behaves like a small local server (llama-server at its defaults): up to that many
+requests in flight are answered; every request beyond them is refused the way llama.cpp refuses when
+its shared context is full (HTTP 500 "Context size has been exceeded."). With `latency_ms` the answers
+are slow, so requests overlap.
+"""
 
 from __future__ import annotations
 
@@ -34,8 +40,15 @@ FAULT_KINDS: frozenset[str] = frozenset(
         "repetitive",
         "link",
         "echo",  # a 400 that quotes the prompt back, as some providers' content errors do
+        # What local servers answer about context and load:
+        "context",  # llama.cpp: the shared context is full (500)
+        "context_400",  # llama.cpp: the prompt does not fit a slot (400 exceed_context_size_error)
+        "vllm_context",  # vLLM: prompt plus max_tokens above the model's length (400)
+        "loading",  # llama.cpp: still loading the model (503)
+        "busy",  # Ollama: its queue is full (503)
     }
 )
+LLAMA_CONTEXT_FULL = "Context size has been exceeded."
 DEFAULT_MODELS: tuple[str, ...] = ("imitation-mini", "imitation-large")
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 
@@ -81,6 +94,11 @@ class LLMState:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     faults: deque[str] = field(default_factory=deque)
+    capacity: int | None = None  # requests in flight it can hold; None: any number
+    in_flight: int = 0
+    max_in_flight: int = 0
+    overloaded: int = 0  # requests refused for being beyond `capacity`
+    response_formats: Counter[str] = field(default_factory=Counter)  # "json_schema", "text", …
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def fail_next(self, kind: str, count: int = 1) -> None:
@@ -95,6 +113,9 @@ class LLMState:
             self.calls = self.model_calls = self.prompt_tokens = self.completion_tokens = 0
             self.by_status.clear()
             self.faults.clear()
+            self.capacity = None
+            self.max_in_flight = self.overloaded = 0
+            self.response_formats.clear()
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -105,7 +126,25 @@ class LLMState:
                 "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
                 "pending_faults": list(self.faults),
                 "latency_ms": self.latency_ms,
+                "capacity": self.capacity,
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
+                "overloaded": self.overloaded,
+                "response_formats": dict(self.response_formats),
             }
+
+    def _enter(self) -> bool:
+        """One more request in flight; True when it is beyond the capacity (and so refused)."""
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            over = self.capacity is not None and self.in_flight > self.capacity
+            self.overloaded += over
+            return over
+
+    def _leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
     def _next_fault(self) -> str | None:
         with self.lock:
@@ -184,9 +223,14 @@ def _faulty_comment(kind: str, messages: list[dict[str, Any]]) -> str:
 
 
 def _error(
-    status: int, message: str, kind: str, code: str, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    kind: str,
+    code: str | int,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code, **extra}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -259,6 +303,32 @@ def _status_fault(kind: str, state: LLMState) -> Response | None:
         ),
         "400": (400, "Invalid request.", "invalid_request_error", "invalid_request", None),
         "404": (404, "The model does not exist.", "invalid_request_error", "model_not_found", None),
+        # The local servers' own words (llama.cpp server, vLLM, Ollama).
+        "context": (500, LLAMA_CONTEXT_FULL, "server_error", 500, None),
+        "context_400": (
+            400,
+            "request (4213 tokens) exceeds the available context size (4096 tokens), try increasing it",
+            "exceed_context_size_error",
+            400,
+            None,
+        ),
+        "vllm_context": (
+            400,
+            "This model's maximum context length is 2048 tokens. However, you requested 2900 "
+            "tokens (2100 in the messages, 800 in the completion). Please reduce the length of the "
+            "messages or completion.",
+            "BadRequestError",
+            400,
+            None,
+        ),
+        "loading": (503, "Loading model", "unavailable_error", 503, None),
+        "busy": (
+            503,
+            "server busy, please try again.  maximum pending requests exceeded",
+            "api_error",
+            None,
+            None,
+        ),
     }
     if kind not in faults:
         return None
@@ -267,13 +337,29 @@ def _status_fault(kind: str, state: LLMState) -> Response | None:
     return _error(status, message, error_type, code, headers)
 
 
+def _context_full(state: LLMState) -> Response:
+    """What llama-server answers when parallel requests have filled the context its slots share."""
+    state._record(500)
+    return _error(500, LLAMA_CONTEXT_FULL, "server_error", 500)
+
+
 async def _chat_completions(request: Request) -> Response:
     state: LLMState = request.app.state.llm
     if not _authorised(state, request):
         return _unauthorised(state)
     fault = state._next_fault()
-    if state.latency_ms:
-        await asyncio.sleep(state.latency_ms / 1000)
+    over = state._enter()
+    try:
+        if state.latency_ms:
+            await asyncio.sleep(state.latency_ms / 1000)
+        if over:
+            return _context_full(state)
+        return await _answer(request, state, fault)
+    finally:
+        state._leave()
+
+
+async def _answer(request: Request, state: LLMState, fault: str | None) -> Response:
     if fault is not None and (response := _status_fault(fault, state)) is not None:
         return response
     try:
@@ -285,6 +371,11 @@ async def _chat_completions(request: Request) -> Response:
         return _error(
             400, "Expected a JSON body with a 'messages' list.", "invalid_request_error", "invalid_body"
         )
+    response_format = body.get("response_format")
+    with state.lock:
+        state.response_formats[
+            str(response_format.get("type")) if isinstance(response_format, dict) else "text"
+        ] += 1
     if fault == "echo":
         state._record(400)
         quoted = _message_text(messages, "user")[:400]
@@ -345,6 +436,20 @@ async def _admin_latency(request: Request) -> Response:
     return JSONResponse(state.stats())
 
 
+async def _admin_capacity(request: Request) -> Response:
+    """{"capacity": N} makes it a small local server holding N requests at once; null lifts the limit."""
+    body = await request.json()
+    state: LLMState = request.app.state.llm
+    capacity = body.get("capacity")
+    if capacity is not None and (not isinstance(capacity, int) or capacity < 1):
+        return JSONResponse(
+            {"error": "capacity must be a whole number of at least 1, or null"}, status_code=400
+        )
+    with state.lock:
+        state.capacity = capacity
+    return JSONResponse(state.stats())
+
+
 async def _admin_stats(request: Request) -> Response:
     return JSONResponse(request.app.state.llm.stats())
 
@@ -361,6 +466,7 @@ def create_app(state: LLMState | None = None) -> Starlette:
             Route("/v1/chat/completions", _chat_completions, methods=["POST"]),
             Route("/_admin/faults", _admin_faults, methods=["POST"]),
             Route("/_admin/latency", _admin_latency, methods=["POST"]),
+            Route("/_admin/capacity", _admin_capacity, methods=["POST"]),
             Route("/_admin/stats", _admin_stats, methods=["GET"]),
             Route("/_admin/reset", _admin_reset, methods=["POST"]),
         ]
@@ -377,10 +483,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8002)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--api-key", default=None, help="require this bearer token (default: accept any)")
-    args = parser.parse_args(argv)
-    run_forever(
-        create_app(LLMState(latency_ms=args.latency_ms, required_api_key=args.api_key)), args.host, args.port
+    parser.add_argument(
+        "--capacity",
+        type=int,
+        default=None,
+        help="act as a small local server: refuse requests beyond this many in flight with "
+        "llama.cpp's 'Context size has been exceeded.' (default: no limit)",
     )
+    args = parser.parse_args(argv)
+    state = LLMState(latency_ms=args.latency_ms, required_api_key=args.api_key, capacity=args.capacity)
+    run_forever(create_app(state), args.host, args.port)
 
 
 if __name__ == "__main__":

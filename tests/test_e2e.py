@@ -317,3 +317,28 @@ async def test_article_workflows_are_found_by_their_process_id(configured, site,
         worker.terminate()
     articles = {wf for wf in found if wf.startswith(f"article-{process_id}-")}
     assert found == {f"monitoring-process-{process_id}", *articles} and len(articles) == 4
+
+
+async def test_a_local_server_with_two_slots_is_never_flooded(configured, site) -> None:
+    """llama-server at its defaults, as the imitation plays it: 2 requests at once, the 3rd refused with
+    'Context size has been exceeded.'. With `provider set --max-concurrency 2` a real worker queues the
+    other comments (and logs the wait): all 8 posted, none refused."""
+    env, process_id, _db_url = configured
+    mm_state, llm_state = site[0], site[1]
+    llm_state.capacity, llm_state.latency_ms = 2, 400
+    code, out, err = run_starter(env, "provider", "set", "local", "--max-concurrency", "2")
+    assert code == 0 and "max_concurrency 2" in out, out + err
+    add_articles(mm_state, 4)
+    worker = WorkerProcess(env)
+    worker.start()
+    try:
+        code, out, err = run_starter(env, "start", process_id)
+        assert code == 0, out + err
+        await eventually(lambda: status_json(env, process_id)["totals"]["posted"] >= 8, 90, "8 posts")
+        code, out, err = run_starter(env, "stop", process_id, "--wait")
+        assert code == 0, out + err
+    finally:
+        worker.terminate()
+    stats = llm_state.stats()
+    assert stats["max_in_flight"] == 2 and stats["overloaded"] == 0 and stats["by_status"] == {"200": 8}
+    assert "LLM request waits for a free slot" in "".join(worker.output)

@@ -49,7 +49,9 @@ OPTIONS: dict[str, ActivityOptions] = {
     "close_sessions": ActivityOptions(QUEUE_SESSIONS, timedelta(seconds=30), _DB),
     "discover_articles": ActivityOptions(QUEUE_MONITORING, timedelta(minutes=2), _MYMOMENT, timedelta(seconds=20)),
     "prepare_article": ActivityOptions(QUEUE_MONITORING, timedelta(minutes=2), _MYMOMENT, timedelta(seconds=20)),
-    "generate_comment": ActivityOptions(QUEUE_COMMENTS, timedelta(minutes=5), _LLM, timedelta(seconds=20)),
+    # Long: a generation may queue for a free slot of its provider (see yourmoment/llm/slots.py) while
+    # others are answered; heartbeats still notice a dead worker within 20 s.
+    "generate_comment": ActivityOptions(QUEUE_COMMENTS, timedelta(minutes=60), _LLM, timedelta(seconds=20)),
     "reserve_post_slot": ActivityOptions(QUEUE_COMMENTS, timedelta(seconds=30), _DB),
     # Longer than the client's own request timeout, so a retry never races a still-running POST.
     "post_comment": ActivityOptions(QUEUE_COMMENTS, timedelta(minutes=3), _MYMOMENT, timedelta(seconds=20)),

@@ -230,7 +230,25 @@ def _register_provider(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--temperature", type=float, default=0.7, help="0-2 (default 0.7)")
     add.add_argument("--max-tokens", type=int, default=800, help="default 800")
     add.add_argument("--rpm", type=int, help="requests per minute allowed by the provider")
+    _add_load_options(add)
     add.set_defaults(handler=cmd_provider_add)
+    change = provider.add_parser(
+        "set", help="change settings of a stored provider; running workers use them from the next comment on"
+    )
+    change.add_argument("name")
+    change.add_argument("--model")
+    change.add_argument("--base-url", help="empty: the kind's default URL (openai, mistral)")
+    change.add_argument("--temperature", type=float, help="0-2")
+    change.add_argument("--max-tokens", type=int)
+    change.add_argument("--rpm", type=int, help="requests per minute allowed by the provider")
+    _add_load_options(change)
+    change.add_argument(
+        "--api-key-stdin",
+        action="store_true",
+        help="replace the API key with one read from stdin (an empty line removes it)",
+    )
+    add_json_flag(change)
+    change.set_defaults(handler=cmd_provider_set)
     lst = provider.add_parser("list", help="list providers (never their keys)")
     add_json_flag(lst)
     lst.set_defaults(handler=cmd_provider_list)
@@ -238,6 +256,25 @@ def _register_provider(sub: argparse._SubParsersAction) -> None:
     test.add_argument("name")
     add_json_flag(test)
     test.set_defaults(handler=cmd_provider_test)
+
+
+def _add_load_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        metavar="N",
+        help="requests in flight at once, per worker process; further comments wait in the worker for a "
+        "free slot (default 2 for openai-compatible, 8 for openai and mistral). Each worker allows N, so "
+        "two workers in front of one local server send up to 2N. Match it to the server's parallel slots "
+        "(llama-server --parallel, OLLAMA_NUM_PARALLEL)",
+    )
+    parser.add_argument(
+        "--structured",
+        metavar="json_schema|off",
+        help="json_schema: ask for the comment as JSON with a strict schema (the hosted APIs, llama.cpp, "
+        "vLLM and Ollama support it); off: plain text (default: json_schema for openai and mistral, off "
+        "for openai-compatible)",
+    )
 
 
 def _read_api_key(args: argparse.Namespace) -> str | None:
@@ -266,12 +303,45 @@ def cmd_provider_add(args: argparse.Namespace) -> None:
             temperature=args.temperature,
             max_tokens=args.max_tokens,
             requests_per_minute=args.rpm,
+            max_concurrency=args.max_concurrency,
+            structured_output=args.structured,
         )
         name, row_id = row.name, row.id
     print(f"provider '{name}' added (id {row_id})")
 
 
+def cmd_provider_set(args: argparse.Namespace) -> None:
+    ctx = Context(args)
+    enc = ctx.encryptor
+    with ctx.db() as session:
+        row = accounts.get_provider(session, ctx.user(session), args.name)
+        api_key = read_secret(f"API key for {row.name}: ", True) if args.api_key_stdin else None
+        changed = accounts.update_provider(
+            session,
+            enc,
+            row,
+            api_key=api_key,
+            model=args.model,
+            base_url=args.base_url,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+            requests_per_minute=args.rpm,
+            max_concurrency=args.max_concurrency,
+            structured_output=args.structured,
+        )
+        data = {**_provider_dict(row), "changed": changed}
+    if args.json:
+        print_json(data)
+        return
+    shown = ["API key replaced" if key == "api_key" else f"{key} {data[key]}" for key in changed]
+    print(f"provider '{data['name']}' " + (f"changed: {', '.join(shown)}" if changed else "unchanged"))
+
+
 def _provider_dict(row: LLMProvider) -> dict[str, Any]:
+    """What `provider list` shows; concurrency and structured output as they take effect."""
+    from yourmoment.llm.client import ProviderConfig
+
+    config = ProviderConfig.from_row(row, None)
     return {
         "id": row.id,
         "name": row.name,
@@ -282,15 +352,41 @@ def _provider_dict(row: LLMProvider) -> dict[str, Any]:
         "temperature": row.temperature,
         "max_tokens": row.max_tokens,
         "requests_per_minute": row.requests_per_minute,
+        "max_concurrency": config.concurrency,
+        "structured_output": config.structured_mode,
+        # Settings that follow the kind's default (NULL in the database), so a new default applies.
+        "defaults": [key for key in ("max_concurrency", "structured_output") if getattr(row, key) is None],
     }
+
+
+PROVIDER_COLUMNS = [
+    "name",
+    "provider",
+    "model",
+    "base_url",
+    "api_key_set",
+    "temperature",
+    "max_tokens",
+    "requests_per_minute",
+    "max_concurrency",
+    "structured_output",
+]
+
+
+def _provider_row_text(data: dict[str, Any]) -> dict[str, Any]:
+    text = dict(data)
+    for key in data["defaults"]:
+        text[key] = f"{data[key]} (default)"
+    return text
 
 
 def cmd_provider_list(args: argparse.Namespace) -> None:
     ctx = Context(args)
     with ctx.db() as session:
         rows = [_provider_dict(p) for p in accounts.list_providers(session, ctx.user(session))]
-    emit(args, rows, ["name", "provider", "model", "base_url", "api_key_set", "temperature", "max_tokens",
-                      "requests_per_minute"])  # fmt: skip
+    if not args.json:
+        rows = [_provider_row_text(row) for row in rows]
+    emit(args, rows, PROVIDER_COLUMNS)
 
 
 async def cmd_provider_test(args: argparse.Namespace) -> None:

@@ -15,6 +15,8 @@ import pydantic
 from pydantic import BaseModel, Field
 
 from yourmoment.errors import ConfigurationError, LLMPermanentError, LLMTransientError
+from yourmoment.llm.server_hints import Load, status_hint, timeout_message
+from yourmoment.llm.slots import ProviderSlot
 from yourmoment.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,9 @@ StructuredMode = Literal["json_schema", "off"]
 STRUCTURED_MODES: tuple[str, ...] = ("json_schema", "off")
 # Hosted APIs honour the strict JSON schema; a local server is asked for it only when its owner says so.
 DEFAULT_STRUCTURED: dict[str, StructuredMode] = {"openai": "json_schema", "mistral": "json_schema"}
+# Requests in flight per worker: a local server has a few slots sharing one context (llama-server
+# defaults to 4 sharing -c 4096); hosted APIs take many, and --rpm paces them.
+DEFAULT_CONCURRENCY: dict[str, int] = {"openai": 8, "mistral": 8, "openai-compatible": 2}
 # 4xx answers that cannot improve by asking again; other 4xx (408, 409, 425) are worth a retry.
 PERMANENT_STATUSES: frozenset[int] = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
 
@@ -60,6 +65,7 @@ class ProviderConfig(BaseModel):
 
     provider: ProviderName
     model: str
+    name: str | None = None  # the user's name for it (`provider list`), named in fix hints
     base_url: str | None = None
     api_key: str | None = Field(default=None, repr=False)
     temperature: float | None = Field(0.7, ge=0, le=2)  # None: the provider's default (reasoning models)
@@ -87,9 +93,17 @@ class ProviderConfig(BaseModel):
         return url.rstrip("/")
 
     @property
+    def structured_mode(self) -> StructuredMode:
+        return self.structured_output or DEFAULT_STRUCTURED.get(self.provider, "off")
+
+    @property
     def structured(self) -> bool:
-        mode = self.structured_output or DEFAULT_STRUCTURED.get(self.provider, "off")
-        return mode == "json_schema"
+        return self.structured_mode == "json_schema"
+
+    @property
+    def concurrency(self) -> int:
+        """Requests in flight per worker: the provider's own setting, else its kind's default."""
+        return self.max_concurrency or DEFAULT_CONCURRENCY[self.provider]
 
 
 class Completion(BaseModel):
@@ -104,14 +118,24 @@ class Completion(BaseModel):
 
 
 class LLMClient:
-    """One provider configuration; `acquire` (if given) is awaited before every request, for pacing."""
+    """One provider configuration; `acquire` (if given) is awaited before every request, for pacing.
+
+    `slot` (if given) bounds requests in flight: taken before the first request, released by
+    `close()`. The wait for it comes before the request, so it never counts against `timeout`.
+    """
 
     def __init__(
-        self, config: ProviderConfig, *, timeout: float | None = None, acquire: Acquire | None = None
+        self,
+        config: ProviderConfig,
+        *,
+        timeout: float | None = None,
+        acquire: Acquire | None = None,
+        slot: ProviderSlot | None = None,
     ):
         self.config = config
         self.timeout = timeout if timeout is not None else get_settings().llm_timeout
         self._acquire = acquire
+        self._slot = slot
         # Temporal owns retries, so the SDK must not retry behind its back.
         self._client = openai.AsyncOpenAI(
             base_url=config.resolved_base_url(),
@@ -131,10 +155,14 @@ class LLMClient:
         await self.close()
 
     async def close(self) -> None:
+        if self._slot is not None:
+            self._slot.release()
         await self._client.close()
 
     async def complete(self, messages: list[dict[str, str]]) -> Completion:
         """One chat completion; provider failures become LLMTransientError or LLMPermanentError."""
+        if self._slot is not None:
+            await self._slot.hold(self._label)
         if self._acquire is not None:
             await self._acquire()
         kwargs: dict[str, Any] = {"model": self.config.model, "messages": messages}
@@ -192,17 +220,28 @@ class LLMClient:
             raise LLMTransientError(f"{self.provider} returned a malformed structured answer.")
         return content, think
 
+    @property
+    def _label(self) -> str:
+        return f"{self.provider} ({self.config.model})"
+
+    def _load(self) -> Load:
+        others = self._slot.others_in_flight() if self._slot is not None else None
+        limit = self._slot.limit if self._slot is not None else self.config.concurrency
+        return Load(self.provider, self.config.name, limit, self.config.max_tokens, others)
+
     def _map_error(self, exc: Exception, messages: list[dict[str, str]]) -> Exception:
-        name = f"{self.provider} ({self.config.model})"
+        name = self._label
         if isinstance(exc, openai.RateLimitError):
             return LLMTransientError(f"{name}: rate limited (429).", retry_after=_retry_after(exc.response))
         if isinstance(exc, openai.APITimeoutError):
-            return LLMTransientError(f"{name}: no answer within {self.timeout:g} s.")
+            return LLMTransientError(timeout_message(name, self.timeout, self._load()))
         if isinstance(exc, openai.APIConnectionError):
             return LLMTransientError(f"{name}: connection failed ({type(exc.__cause__ or exc).__name__}).")
         if isinstance(exc, openai.APIStatusError):
             detail = self._safe_detail(exc, messages)
             message = f"{name}: HTTP {exc.status_code}{detail}."
+            if hint := status_hint(exc.status_code, _error_text(exc), self._load()):
+                message = f"{message[:-1]}: {hint}."
             if exc.status_code in PERMANENT_STATUSES:
                 return LLMPermanentError(message)
             return LLMTransientError(message, retry_after=_retry_after(exc.response))
@@ -222,6 +261,14 @@ class LLMClient:
         if any(detail[i : i + 24] in prompt for i in range(0, max(len(detail) - 23, 0), 8)):
             detail = "(provider message withheld: it quotes the prompt)"
         return f" ({detail})" if detail else ""
+
+
+def _error_text(exc: openai.APIStatusError) -> str:
+    """Everything the server said, to recognise its kind of refusal (never shown to anyone)."""
+    body = exc.body
+    parts = [str(exc.message or ""), str(getattr(exc, "type", "") or ""), str(getattr(exc, "code", "") or "")]
+    parts.append(json.dumps(body, default=str) if isinstance(body, dict | list) else str(body or ""))
+    return " ".join(parts)
 
 
 def _json_object(content: str) -> dict[str, Any] | None:

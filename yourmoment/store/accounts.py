@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -183,6 +184,37 @@ def login_username(session: Session, enc: Encryptor, login: MyMomentLogin) -> st
 # --- LLM providers -----------------------------------------------------------------------------------
 
 
+STRUCTURED_MODES = ("json_schema", "off")
+MAX_CONCURRENCY = 1000  # far above any worker's activity slots; a typo like 20000 is refused
+
+
+def _check_provider_fields(
+    problems: list[str],
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    requests_per_minute: int | None = None,
+    max_concurrency: int | None = None,
+    structured_output: str | None = None,
+) -> None:
+    """The checks `provider add` and `provider set` share; None means "not given"."""
+    if model is not None:
+        if not model.strip():
+            problems.append("the model name is empty")
+        check_text(problems, "--model", model.strip(), LLMProvider.model)
+    check_http_url(problems, "--base-url", base_url.rstrip("/") if base_url else None, LLMProvider.base_url)
+    check_number(problems, "--temperature", temperature, 0, 2)
+    check_int(problems, "--max-tokens", max_tokens, LLMProvider.max_tokens)
+    check_int(problems, "--rpm", requests_per_minute, LLMProvider.requests_per_minute)
+    check_int(
+        problems, "--max-concurrency", max_concurrency, LLMProvider.max_concurrency, high=MAX_CONCURRENCY
+    )
+    if structured_output is not None and structured_output not in STRUCTURED_MODES:
+        problems.append(f"--structured must be json_schema or off, not {structured_output!r}")
+
+
 def add_provider(
     session: Session,
     enc: Encryptor,
@@ -196,7 +228,10 @@ def add_provider(
     temperature: float = 0.7,
     max_tokens: int = 800,
     requests_per_minute: int | None = None,
+    max_concurrency: int | None = None,
+    structured_output: str | None = None,
 ) -> LLMProvider:
+    """Stores a provider; `max_concurrency` and `structured_output` left None follow the kind's default."""
     problems: list[str] = []
     if not name.strip():
         problems.append("the provider needs a name")
@@ -207,13 +242,16 @@ def add_provider(
         problems.append("an openai-compatible provider needs --base-url (e.g. http://localhost:11434/v1)")
     if provider in ("openai", "mistral") and not api_key:
         problems.append(f"a {provider} provider needs an API key")
-    if not model.strip():
-        problems.append("the model name is empty")
-    check_text(problems, "--model", model.strip(), LLMProvider.model)
-    check_http_url(problems, "--base-url", base_url.rstrip("/") if base_url else None, LLMProvider.base_url)
-    check_number(problems, "--temperature", temperature, 0, 2)
-    check_int(problems, "--max-tokens", max_tokens, LLMProvider.max_tokens)
-    check_int(problems, "--rpm", requests_per_minute, LLMProvider.requests_per_minute)
+    _check_provider_fields(
+        problems,
+        model=model,
+        base_url=base_url,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        requests_per_minute=requests_per_minute,
+        max_concurrency=max_concurrency,
+        structured_output=structured_output,
+    )
     if session.scalar(
         select(LLMProvider).where(
             LLMProvider.user_id == user.id, LLMProvider.name == name, LLMProvider.is_active
@@ -232,10 +270,61 @@ def add_provider(
         temperature=temperature,
         max_tokens=max_tokens,
         requests_per_minute=requests_per_minute,
+        max_concurrency=max_concurrency,
+        structured_output=structured_output,
     )
     session.add(row)
     session.flush()
     return row
+
+
+PROVIDER_SETTINGS = (
+    "model",
+    "base_url",
+    "temperature",
+    "max_tokens",
+    "requests_per_minute",
+    "max_concurrency",
+    "structured_output",
+)
+
+
+def update_provider(
+    session: Session, enc: Encryptor, row: LLMProvider, *, api_key: str | None = None, **changes: Any
+) -> list[str]:
+    """Changes the given settings of a stored provider (all checked first, nothing changed on a problem);
+    returns the names of the settings that changed. Running workers use them from the next generation on.
+    """
+    unknown = sorted(set(changes) - set(PROVIDER_SETTINGS))
+    if unknown:
+        raise ValueError(f"unknown provider settings: {', '.join(unknown)}")
+    changes = {key: value for key, value in changes.items() if value is not None}
+    if not changes and api_key is None:
+        raise ValidationError(
+            ["nothing to change: give at least one setting (see 'starter.py provider set --help')"]
+        )
+    problems: list[str] = []
+    _check_provider_fields(problems, **changes)
+    if row.provider == "openai-compatible" and changes.get("base_url") == "":
+        problems.append("an openai-compatible provider needs --base-url (e.g. http://localhost:11434/v1)")
+    if api_key is not None:
+        check_text(problems, "the API key", api_key)
+        if not api_key and row.provider in ("openai", "mistral"):
+            problems.append(f"a {row.provider} provider needs an API key")
+    if problems:
+        raise ValidationError(problems)
+    if "model" in changes:
+        changes["model"] = changes["model"].strip()
+    if "base_url" in changes:  # empty: the kind's default URL (openai, mistral)
+        changes["base_url"] = changes["base_url"].rstrip("/") or None
+    changed = [key for key, value in changes.items() if getattr(row, key) != value]
+    for key, value in changes.items():
+        setattr(row, key, value)
+    if api_key is not None:
+        row.api_key_enc = enc.encrypt(api_key) if api_key else None
+        changed.append("api_key")
+    session.flush()
+    return changed
 
 
 def list_providers(session: Session, user: User) -> list[LLMProvider]:
