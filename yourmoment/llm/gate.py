@@ -281,7 +281,8 @@ def _repetition(answer: _Answer, prompt: _Prompt) -> list[str]:
     found: list[str] = []
     if empty := sum(1 for line in answer.lines if not any(ch.isalpha() for ch in line)):
         found.append(f"{empty} paragraph(s) hold no letters, only punctuation, symbols or digits.")
-    paragraph_keys = [" ".join(_words(line)) or line for line in answer.lines]
+    # One-word paragraphs are left to the other measures: a stray "Toll!" twice is no flood.
+    paragraph_keys = [" ".join(w) for line in answer.lines if len(w := _words(line)) >= 2]
     if repeated := _duplicates(paragraph_keys):
         found.append(f"{repeated} paragraph(s) repeat an earlier one.")
     sentences = [
