@@ -194,7 +194,11 @@ def test_labels_and_instructions_come_from_a_users_own_template() -> None:
         ArticleContext(article_title=TITLE, article_content=CONTENT),
     )
     base = "Du hast toll geschrieben, Lina! Ich mag deinen Hamster sehr."
-    for echo in ("Überschrift des Kindes: Krümel", "Inhalt:", "Sei eine nette Lehrerin und lobe immer zuerst."):
+    for echo in (
+        "Überschrift des Kindes: Krümel",
+        "Inhalt:",
+        "Sei eine nette Lehrerin und lobe immer zuerst.",
+    ):
         assert checks(f"{echo}\n{base}", messages=messages) == ["prompt_echo"], echo
     # The seeded template's labels mean nothing here.
     assert checks(f"Aufgabe: lesen\n{base}", messages=messages) == []
@@ -297,9 +301,15 @@ def test_short_texts_names_and_numbers_count_as_german(text: str) -> None:
     ("raw", "code"),
     [
         (GOOD + "<p>Mehr Geschichten gibt es auf www.beispiel-spiele.ch.</p>", "link"),
-        (GOOD + "<p>[Dieser Kommentar stammt von einem KI-ChatBot.]</p><p>Geschrieben von Frau Meier.</p>", "disclosure"),
+        (
+            GOOD + "<p>[Dieser Kommentar stammt von einem KI-ChatBot.]</p><p>Geschrieben von Frau Meier.</p>",
+            "disclosure",
+        ),
         ("<p>Super!</p>", "length"),
-        ("<p>Liebe {article_author}, deine Geschichte ist wirklich schön und spannend geschrieben.</p>", "placeholder"),
+        (
+            "<p>Liebe {article_author}, deine Geschichte ist wirklich schön und spannend geschrieben.</p>",
+            "placeholder",
+        ),
     ],
 )
 def test_links_disclosure_length_and_placeholders_are_checks(raw: str, code: str) -> None:
@@ -333,7 +343,11 @@ FIXTURES = Path(__file__).parent / "fixtures" / "real_llm" / "answers.jsonl"
 
 def _recorded() -> list[Any]:
     lines = [line for line in FIXTURES.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [pytest.param(json.loads(line), id=f"{n}-{json.loads(line)['source']}") for n, line in enumerate(lines, 1)]
+    records = [json.loads(line) for line in lines]
+    return [
+        pytest.param(r, id=f"{n}-{r['mode']}-{'+'.join(r['expected_checks']) or 'accepted'}")
+        for n, r in enumerate(records, 1)
+    ]
 
 
 def _comment_of(record: dict[str, Any]) -> str:
@@ -352,9 +366,7 @@ def _comment_of(record: dict[str, Any]) -> str:
 @pytest.mark.parametrize("record", _recorded())
 def test_recorded_real_answers_get_the_expected_verdict(record: dict[str, Any]) -> None:
     defaults = Settings.model_fields
-    template = next(
-        (t for t in SYSTEM_TEMPLATES if t.name == record.get("template")), SYSTEM_TEMPLATES[0]
-    )
+    template = next((t for t in SYSTEM_TEMPLATES if t.name == record.get("template")), SYSTEM_TEMPLATES[0])
     ctx = ArticleContext(
         article_title=record["article_title"],
         article_author=record.get("article_author", ""),
