@@ -204,6 +204,14 @@ def test_labels_and_instructions_come_from_a_users_own_template() -> None:
     assert checks(f"Aufgabe: lesen\n{base}", messages=messages) == []
 
 
+def test_the_retry_note_names_what_was_wrong() -> None:
+    problems = [GateProblem(check="cut_off", message="x"), GateProblem(check="length", message="y")]
+    note = retry_messages(messages_for(), problems, 50, 900)[-1]
+    assert note["role"] == "user"
+    assert CHECK_HINTS["cut_off"] in note["content"] and "zwischen 50 und 900 Zeichen" in note["content"]
+    assert CHECK_HINTS["not_german"] not in note["content"]
+
+
 def test_the_retry_note_is_part_of_the_prompt() -> None:
     problems = [GateProblem(check="not_german", message="x")]
     request = retry_messages(messages_for(), problems, 50, 5000)
