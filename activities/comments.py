@@ -8,7 +8,7 @@ from activities.deps import Dependencies
 from activities.errors import keep_alive, translate_errors
 from yourmoment.errors import NotFoundError, PermanentError
 from yourmoment.llm.comments import posting_problems
-from yourmoment.llm.generation import generate_comment
+from yourmoment.llm.generation import AttemptReport, generate_comment
 from yourmoment.llm.templates import ArticleContext, render_messages
 from yourmoment.messages import (
     GenerateInput,
@@ -18,7 +18,7 @@ from yourmoment.messages import (
     ReserveSlotInput,
     ReserveSlotResult,
 )
-from yourmoment.store import items
+from yourmoment.store import attempts, items
 from yourmoment.store.db import run_db
 from yourmoment.store.models import (
     AIComment,
@@ -44,7 +44,7 @@ class CommentActivities:
     async def generate_comment(self, inp: GenerateInput) -> GenerateResult:
         item, template, provider = await run_db(self._generation_inputs, inp)
         if item.status != S.PREPARED:  # a retry after the result was stored
-            return _generate_result(item)
+            return _generate_result(item, await run_db(self._attempt_count, item.id))
         username = (await self.deps.mymoment(item.login_id)).username
         ctx = ArticleContext(
             article_title=item.article_title or "",
@@ -59,11 +59,20 @@ class CommentActivities:
         messages = render_messages(template.system_prompt, template.user_prompt_template, ctx)
         s = self.deps.settings
         llm = self.deps.llm(provider, acquire=self._llm_pacer(provider))
+
+        async def record_attempt(report: AttemptReport) -> None:
+            await run_db(self._record_attempt, item.id, template.id, report)
+
         try:
             generated = await generate_comment(
-                llm, messages, min_length=s.comment_min_length, max_length=s.comment_max_length,
+                llm,
+                messages,
+                min_length=s.comment_min_length,
+                max_length=s.comment_max_length,
                 extra_line=s.ai_comment_extra_line,
-            )  # fmt: skip
+                article_text=[ctx.article_title, ctx.article_content],
+                on_attempt=record_attempt,
+            )
         except Exception as exc:
             self.deps.metrics.llm_call(provider.provider, type(exc).__name__)
             raise
@@ -84,7 +93,27 @@ class CommentActivities:
                 )  # fmt: skip
                 return session.get(AIComment, item.id)  # type: ignore[return-value]
 
-        return _generate_result(await run_db(store))
+        return _generate_result(await run_db(store), await run_db(self._attempt_count, item.id))
+
+    def _record_attempt(self, item_id: str, template_id: str, report: AttemptReport) -> None:
+        """One row per answer, its own transaction: rejected answers stay on record if the activity fails."""
+        with self.deps.db() as session:
+            attempts.record(
+                session,
+                item_id,
+                accepted=report.accepted,
+                reasons=[p.model_dump() for p in report.problems],
+                finish_reason=report.finish_reason,
+                model_name=report.model,
+                prompt_template_id=template_id,
+                prompt_tokens=report.prompt_tokens,
+                completion_tokens=report.completion_tokens,
+                generation_ms=report.generation_ms,
+            )
+
+    def _attempt_count(self, item_id: str) -> int:
+        with self.deps.db() as session:
+            return attempts.count(session, item_id)
 
     def _generation_inputs(self, inp: GenerateInput) -> tuple[AIComment, PromptTemplate, LLMProvider]:
         with self.deps.db() as session:
@@ -197,12 +226,12 @@ class CommentActivities:
             return item, first_try, items.account_comments(session, account_key, item)
 
 
-def _generate_result(item: AIComment) -> GenerateResult:
+def _generate_result(item: AIComment, attempt_count: int) -> GenerateResult:
     return GenerateResult(
         item_id=item.id,
         model=item.model_name or "",
         prompt_tokens=item.prompt_tokens or 0,
         completion_tokens=item.completion_tokens or 0,
         generation_ms=item.generation_ms or 0,
-        attempts=1,
+        attempts=max(attempt_count, 1),
     )

@@ -20,7 +20,7 @@ from yourmoment.errors import (
 )
 from yourmoment.llm.client import LLMClient, ProviderConfig
 from yourmoment.llm.comments import comment_plain_text, validate_comment
-from yourmoment.llm.generation import GeneratedComment, generate_comment
+from yourmoment.llm.generation import AttemptReport, GeneratedComment, generate_comment
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import ArticleContext, render_messages
 
@@ -334,3 +334,27 @@ async def test_the_extra_line_follows_the_disclosure(
         result = await generate_comment(client, messages, min_length=50, max_length=5000, extra_line=extra)
     assert result.html.startswith(f"{WRAPPED}<p>{extra}</p><p>")
     assert validate_comment(result.html, 50, 5000, extra_line=extra) == []
+
+
+async def test_every_answer_is_reported_and_the_log_names_check_codes_only(
+    server: RunningServer, state: LLMState, messages: list[dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="yourmoment.llm.generation")
+    state.fail_next("repetitive")
+    reports: list[AttemptReport] = []
+
+    async def on_attempt(report: AttemptReport) -> None:
+        reports.append(report)
+
+    async with make_client(server) as client:
+        result = await generate_comment(
+            client, messages, min_length=50, max_length=5000, on_attempt=on_attempt
+        )
+    assert result.attempts == 2 == len(reports)
+    assert [(r.number, r.accepted, [p.check for p in r.problems]) for r in reports] == [
+        (1, False, ["repetition"]),
+        (2, True, []),
+    ]
+    assert sum(r.completion_tokens for r in reports) == result.completion_tokens
+    assert "checks=repetition" in caplog.text and "toll" not in caplog.text and "Krümel" not in caplog.text
+    assert state.stats()["calls"] == 2

@@ -34,7 +34,7 @@ from yourmoment.messages import (
     StopRequest,
     workflow_id_for_process,
 )
-from yourmoment.store import items, processes
+from yourmoment.store import attempts, items, processes
 from yourmoment.store.models import (
     AIComment,
     CommentStatus,
@@ -446,7 +446,7 @@ async def _mark_stuck(ctx: Context, rows: list[dict]) -> None:
             row["status"], row["stuck"] = "stuck", reason
 
 
-COMMENT_COLUMNS = ("id", "login", "article_id", "title", "status", "model", "attempts", "error")
+COMMENT_COLUMNS = ("id", "login", "article_id", "title", "status", "model", "tries", "attempts", "error")
 TEXT_INDENT = "    "
 
 
@@ -455,9 +455,15 @@ def cmd_comments(args: argparse.Namespace) -> int:
     with ctx.db() as session:
         process = processes.get_process(session, ctx.user(session), args.process)
         found = items.list_items(session, process.id, args.status)
-        query = select(MyMomentLogin.id, MyMomentLogin.name).where(MyMomentLogin.id.in_({i.login_id for i in found}))
+        query = select(MyMomentLogin.id, MyMomentLogin.name).where(
+            MyMomentLogin.id.in_({i.login_id for i in found})
+        )
         logins: dict[str, str] = {login_id: name for login_id, name in session.execute(query)}
-        rows = [_comment_row(item, logins.get(item.login_id), args.full or args.json) for item in found]
+        tries = attempts.for_items(session, [i.id for i in found])
+        rows = [
+            _comment_row(item, logins.get(item.login_id), tries[item.id], args.full or args.json)
+            for item in found
+        ]
     if args.full and not args.json and rows:
         _print_with_text(rows)
     else:
@@ -466,16 +472,41 @@ def cmd_comments(args: argparse.Namespace) -> int:
 
 
 def _print_with_text(rows: list[dict]) -> None:
-    """The table, each row followed by its comment as readable text, wrapped to the terminal (at most 100)."""
+    """The table, each row followed by its generation attempts and its comment as readable text, wrapped
+    to the terminal (at most 100)."""
     header, *lines = table_lines(rows, COMMENT_COLUMNS)
-    width = min(shutil.get_terminal_size((100, 24)).columns, 100) - len(TEXT_INDENT)
+    width = max(min(shutil.get_terminal_size((100, 24)).columns, 100) - len(TEXT_INDENT), 40)
     print(header)
     for line, row in zip(lines, rows, strict=True):
         print(line)
+        for attempt_line in _attempt_lines(row["generation_attempts"]):
+            indents = {"initial_indent": TEXT_INDENT, "subsequent_indent": TEXT_INDENT * 2}
+            print(textwrap.fill(attempt_line, width=width, **indents))
         for paragraph in _paragraphs(row.get("comment_html")) or ["(no comment yet)"]:
-            for text_line in textwrap.wrap(paragraph, width=max(width, 40)):
+            for text_line in textwrap.wrap(paragraph, width=width):
                 print(TEXT_INDENT + text_line)
         print()
+
+
+def _attempt_lines(tries: list[dict]) -> list[str]:
+    """One line per answer the model gave, with the gate's reasons when it was rejected (never the text)."""
+    if len(tries) < 2 and all(t["accepted"] for t in tries):
+        return []  # accepted at once: nothing to explain
+    lines = []
+    for t in tries:
+        facts = f"{t['tokens']} tokens, {t['ms']} ms, finish {t['finish_reason'] or '-'}"
+        reasons = "; ".join(f"{r.get('check')}: {r.get('message')}" for r in t["reasons"])
+        verdict = "accepted" if t["accepted"] else f"rejected: {reasons}"
+        lines.append(f"try {t['number']} ({facts}) {verdict}")
+    return lines
+
+
+def _tries_cell(tries: list[dict]) -> str | None:
+    """Compact: how many answers it took, and the checks that rejected the others ("2 (repetition)")."""
+    if not tries:
+        return None
+    rejected = dict.fromkeys(code for t in tries if not t["accepted"] for code in t["checks"])
+    return f"{len(tries)} ({','.join(rejected)})" if rejected else str(len(tries))
 
 
 def _paragraphs(comment_html: str | None) -> list[str]:
@@ -484,13 +515,13 @@ def _paragraphs(comment_html: str | None) -> list[str]:
     return [text for text in (comment_plain_text(part) for part in parts) if text]
 
 
-def _comment_row(item: AIComment, login: str | None, full: bool) -> dict:
+def _comment_row(item: AIComment, login: str | None, tries: list[dict], full: bool) -> dict:
     row = {
         "id": item.id, "login": login, "article_id": item.mymoment_article_id, "title": item.article_title,
         "login_id": item.login_id, "status": item.status, "model": item.model_name,
         "prompt_template_id": item.prompt_template_id, "tokens": (item.prompt_tokens or 0) + (item.completion_tokens or 0),
-        "attempts": item.attempts, "error": item.error, "hidden": item.is_hidden, "posted_at": item.posted_at,
-        "url": item.article_url,
+        "tries": _tries_cell(tries), "attempts": item.attempts, "error": item.error, "hidden": item.is_hidden,
+        "posted_at": item.posted_at, "url": item.article_url, "generation_attempts": tries,
     }  # fmt: skip
     if full:
         row["comment_html"] = item.comment_html

@@ -116,7 +116,8 @@ def normalize_comment(raw: str, extra_line: str | None = None) -> str:
     return disclosure_block(extra_line) + body
 
 
-def _is_repetitive(plain: str) -> bool:
+def is_repetitive(plain: str) -> bool:
+    """Fewer than half of the words distinct (over more than five words)."""
     words = [w.lower() for w in _WORD.findall(plain)]
     return len(words) > 5 and len(set(words)) / len(words) < 0.5
 
@@ -132,9 +133,8 @@ def visible_lines(comment_html: str) -> list[str]:
     return [plain for line in lines if (plain := comment_plain_text(line))]
 
 
-def posting_problems(comment_html: str) -> list[str]:
-    """What no comment may ever show, checked after generating and again before posting: the disclosure
-    first and only once (no copy, look-alike or counter-claim anywhere else) and no link in any spelling."""
+def disclosure_problems(comment_html: str) -> list[str]:
+    """The disclosure first and only once: no copy, look-alike or counter-claim anywhere else."""
     problems: list[str] = []
     if not comment_html.startswith(disclosure_block()):
         problems.append("The comment does not start with the disclosure paragraph.")
@@ -143,8 +143,47 @@ def posting_problems(comment_html: str) -> list[str]:
     look_alikes = sum(1 for line in others if is_disclosure_like(line))
     if look_alikes:
         problems.append(f"The comment has {look_alikes} more disclosure-like line(s) besides the disclosure.")
-    problems.extend(f"The comment contains a link: {kind}." for kind in find_links("\n".join(lines)))
     return problems
+
+
+def link_problems(comment_html: str) -> list[str]:
+    """No link in any spelling in what a reader sees."""
+    lines = visible_lines(comment_html)
+    return [f"The comment contains a link: {kind}." for kind in find_links("\n".join(lines))]
+
+
+def posting_problems(comment_html: str) -> list[str]:
+    """What no comment may ever show, checked after generating and again before posting: the disclosure
+    first and only once (no copy, look-alike or counter-claim anywhere else) and no link in any spelling."""
+    return disclosure_problems(comment_html) + link_problems(comment_html)
+
+
+def comment_body(comment_html: str, extra_line: str | None = None) -> str:
+    """What the model contributed: the comment without the disclosure block (or a stray copy of it)."""
+    block = disclosure_block(extra_line)
+    body = comment_html.removeprefix(block) if comment_html.startswith(block) else comment_html
+    return _remove_disclosure(body).strip()
+
+
+def extra_line_problems(comment_html: str, extra_line: str | None) -> list[str]:
+    if extra_line and not comment_html.startswith(disclosure_block(extra_line)):
+        return ["The comment does not carry the configured extra line after the disclosure."]
+    return []
+
+
+def length_problems(body: str, min_length: int, max_length: int) -> list[str]:
+    """The length counts HTML tags, not the disclosure block."""
+    if not comment_plain_text(body):
+        return ["The comment is empty."]
+    if len(body) < min_length:
+        return [f"The comment is too short: {len(body)} characters, at least {min_length} required."]
+    if len(body) > max_length:
+        return [f"The comment is too long: {len(body)} characters, at most {max_length} allowed."]
+    return []
+
+
+def leftover_placeholders(body: str, allowed_braces: Collection[str] = ()) -> list[str]:
+    return sorted(brace_patterns(body) - set(allowed_braces))
 
 
 def validate_comment(
@@ -160,23 +199,15 @@ def validate_comment(
     `allowed_braces` lists `{name}` strings that are not leftovers: a pupil's title like "Mein {Hund}"
     may be quoted by the model.
     """
-    problems = posting_problems(comment_html)
-    block = disclosure_block(extra_line)
-    if extra_line and not comment_html.startswith(block):
-        problems.append("The comment does not carry the configured extra line after the disclosure.")
-    body = comment_html.removeprefix(block) if comment_html.startswith(block) else comment_html
-    body = _remove_disclosure(body).strip()
+    problems = posting_problems(comment_html) + extra_line_problems(comment_html, extra_line)
+    body = comment_body(comment_html, extra_line)
     plain = comment_plain_text(body)
     if not plain:
         return [*problems, "The comment is empty."]
-    if len(body) < min_length:
-        problems.append(f"The comment is too short: {len(body)} characters, at least {min_length} required.")
-    if len(body) > max_length:
-        problems.append(f"The comment is too long: {len(body)} characters, at most {max_length} allowed.")
-    if _is_repetitive(plain):
+    problems.extend(length_problems(body, min_length, max_length))
+    if is_repetitive(plain):
         problems.append("The comment is repetitive: fewer than half of its words are distinct.")
-    leftover = sorted(brace_patterns(body) - set(allowed_braces))
-    if leftover:
+    if leftover := leftover_placeholders(body, allowed_braces):
         problems.append(f"The comment contains unresolved placeholders: {', '.join(leftover)}.")
     return problems
 

@@ -1,14 +1,15 @@
-"""Comment generation: ask the model, make the answer safe, let the quality gate judge it, ask again."""
+"""Comment generation: ask the model, let the quality gate judge the answer, ask again naming what was wrong."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 from pydantic import BaseModel
 
 from yourmoment.errors import CommentValidationError
-from yourmoment.llm.client import LLMClient
-from yourmoment.llm.comments import brace_patterns, normalize_comment, validate_comment
+from yourmoment.llm.client import Completion, LLMClient
+from yourmoment.llm.gate import GateProblem, describe, judge
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +18,20 @@ RETRY_HINT = (
     "{max} Zeichen, nur <p>-Absätze, keine Wiederholungen, keine Platzhalter in geschweiften Klammern, "
     "keine Links, Web- oder E-Mail-Adressen und kein Hinweis darauf, wer den Kommentar geschrieben hat."
 )
+# What to do better, per failed check; the model never sees its rejected answer again.
+CHECK_HINTS: dict[str, str] = {
+    "cut_off": "Deine Antwort war zu lang und wurde abgeschnitten. Schreibe kürzer.",
+    "marker_echo": "Schreibe die Markierungen um den Text des Kindes nicht ab.",
+    "prompt_echo": "Wiederhole nicht die Aufgabe oder die Angaben zum Text. Schreibe nur den Kommentar.",
+    "repetition": "Wiederhole keine Absätze, Sätze oder Zeichen. Jeder Absatz enthält ganze Sätze.",
+    "copied_text": "Schreibe den Text des Kindes nicht ab. Zitiere höchstens ein paar Wörter daraus.",
+    "not_german": "Schreibe den ganzen Kommentar auf Deutsch.",
+    "link": "Schreibe keine Links, Web- oder E-Mail-Adressen.",
+    "disclosure": "Schreibe nichts darüber, wer oder was den Kommentar geschrieben hat.",
+    "length": "Halte die Länge ein: zwischen {min} und {max} Zeichen.",
+    "placeholder": "Schreibe keine Platzhalter in geschweiften Klammern.",
+}
+
 
 class GeneratedComment(BaseModel):
     html: str
@@ -29,9 +44,42 @@ class GeneratedComment(BaseModel):
     attempts: int
 
 
+class AttemptReport(BaseModel):
+    """One answer and the gate's verdict on it; never the answer's text."""
 
-def _retry_messages(messages: list[dict[str, str]], min_length: int, max_length: int) -> list[dict[str, str]]:
-    return [*messages, {"role": "user", "content": RETRY_HINT.format(min=min_length, max=max_length)}]
+    number: int  # 1.. within this call
+    accepted: bool
+    problems: list[GateProblem]
+    finish_reason: str | None
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    generation_ms: int
+
+
+OnAttempt = Callable[[AttemptReport], Awaitable[None]]
+
+
+def retry_messages(
+    messages: list[dict[str, str]], problems: Sequence[GateProblem], min_length: int, max_length: int
+) -> list[dict[str, str]]:
+    """The original prompt plus a note saying what was wrong with the last answer."""
+    hints = [CHECK_HINTS[code] for code in dict.fromkeys(p.check for p in problems) if code in CHECK_HINTS]
+    text = "\n".join([RETRY_HINT, *hints]).format(min=min_length, max=max_length)
+    return [*messages, {"role": "user", "content": text}]
+
+
+def _report(number: int, completion: Completion, problems: list[GateProblem]) -> AttemptReport:
+    return AttemptReport(
+        number=number,
+        accepted=not problems,
+        problems=problems,
+        finish_reason=completion.finish_reason,
+        model=completion.model,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        generation_ms=completion.elapsed_ms,
+    )
 
 
 async def generate_comment(
@@ -42,26 +90,36 @@ async def generate_comment(
     max_length: int,
     extra_line: str | None = None,
     max_attempts: int = 3,
+    article_text: Sequence[str] = (),
+    on_attempt: OnAttempt | None = None,
 ) -> GeneratedComment:
-    """Complete, normalise, validate; regenerate on invalid output, then raise CommentValidationError.
+    """Complete and let the gate judge; regenerate on a rejected answer, then raise CommentValidationError.
 
     Every comment starts with the fixed disclosure, then `extra_line` (the operator's own) if given.
+    `article_text` (the pupil's title and text) lets the gate see copies; `on_attempt` hears of every
+    answer, accepted or not, before the next request or the final result.
     """
     prompt_tokens = completion_tokens = generation_ms = 0
-    problems: list[str] = []
-    # Braces quoted from the article are the pupil's, not unresolved template placeholders.
-    allowed = brace_patterns("\n".join(m.get("content", "") for m in messages if m.get("role") == "user"))
+    problems: list[GateProblem] = []
     for attempt in range(1, max_attempts + 1):
-        request = messages if attempt == 1 else _retry_messages(messages, min_length, max_length)
+        request = messages if attempt == 1 else retry_messages(messages, problems, min_length, max_length)
         completion = await client.complete(request)
         prompt_tokens += completion.prompt_tokens
         completion_tokens += completion.completion_tokens
         generation_ms += completion.elapsed_ms
-        html = normalize_comment(completion.text, extra_line)
-        problems = validate_comment(
-            html, min_length, max_length, extra_line=extra_line, allowed_braces=allowed
+        verdict = judge(
+            completion.text,
+            completion.finish_reason,
+            request,
+            min_length=min_length,
+            max_length=max_length,
+            extra_line=extra_line,
+            article_text=article_text,
         )
-        if not problems:
+        problems = verdict.problems
+        if on_attempt is not None:
+            await on_attempt(_report(attempt, completion, problems))
+        if verdict.accepted:
             log.info(
                 "comment generated provider=%s model=%s attempts=%d prompt_tokens=%d completion_tokens=%d ms=%d",
                 client.provider,
@@ -72,7 +130,7 @@ async def generate_comment(
                 generation_ms,
             )
             return GeneratedComment(
-                html=html,
+                html=verdict.html,
                 reasoning=completion.reasoning,
                 model=completion.model,
                 provider=client.provider,
@@ -81,10 +139,17 @@ async def generate_comment(
                 generation_ms=generation_ms,
                 attempts=attempt,
             )
-        # The problems name lengths and rules only; the comment itself stays out of the log.
-        log.info("generated comment invalid attempt=%d/%d problems=%d", attempt, max_attempts, len(problems))
+        # Check codes only: the comment itself stays out of the log.
+        log.info(
+            "generated comment rejected attempt=%d/%d checks=%s finish_reason=%s",
+            attempt,
+            max_attempts,
+            ",".join(verdict.checks),
+            completion.finish_reason,
+        )
     error = CommentValidationError(
-        f"Comment still invalid after {max_attempts} attempts: " + "; ".join(problems)
+        f"Comment still invalid after {max_attempts} attempts: {describe(problems)}"
     )
-    error.problems = problems  # type: ignore[attr-defined]
+    error.problems = [p.message for p in problems]  # type: ignore[attr-defined]
+    error.checks = [p.check for p in problems]  # type: ignore[attr-defined]
     raise error
