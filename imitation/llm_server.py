@@ -33,6 +33,7 @@ FAULT_KINDS: frozenset[str] = frozenset(
         "404",
         "timeout",
         "malformed",
+        "cut_off",
         "empty_choices",
         "short",
         "html",
@@ -256,7 +257,7 @@ async def _hold(request: Request, seconds: float) -> None:
 
 
 def _completion_body(
-    request_body: dict[str, Any], content: str, prompt_tokens: int, calls: int
+    request_body: dict[str, Any], content: str, prompt_tokens: int, calls: int, finish_reason: str = "stop"
 ) -> dict[str, Any]:
     completion_tokens = _words(content)
     return {
@@ -268,7 +269,7 @@ def _completion_body(
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": content, "refusal": None},
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
                 "logprobs": None,
             }
         ],
@@ -403,8 +404,11 @@ async def _answer(request: Request, state: LLMState, fault: str | None) -> Respo
         if _wants_json(body)
         else comment
     )
+    finish_reason = "stop"
+    if fault == "cut_off":  # the answer ran into max_tokens: half of it, mid-word (and mid-JSON)
+        content, finish_reason = content[: len(content) // 2], "length"
     prompt_tokens = _words(_message_text(messages))
-    response_body = _completion_body(body, content, prompt_tokens, state.calls)
+    response_body = _completion_body(body, content, prompt_tokens, state.calls, finish_reason)
     state._record(200, prompt_tokens, response_body["usage"]["completion_tokens"])
     return JSONResponse(response_body)
 

@@ -358,3 +358,22 @@ async def test_every_answer_is_reported_and_the_log_names_check_codes_only(
     assert sum(r.completion_tokens for r in reports) == result.completion_tokens
     assert "checks=repetition" in caplog.text and "toll" not in caplog.text and "Krümel" not in caplog.text
     assert state.stats()["calls"] == 2
+
+
+@pytest.mark.parametrize("provider", ["openai-compatible", "openai"])
+async def test_an_answer_cut_off_at_the_token_limit_is_regenerated_never_stored(
+    server: RunningServer, state: LLMState, messages: list[dict[str, str]], provider: str
+) -> None:
+    """Plain or structured (then the JSON itself is cut off), the gate says cut_off and asks again."""
+    state.fail_next("cut_off")
+    reports: list[AttemptReport] = []
+
+    async def record(report: AttemptReport) -> None:
+        reports.append(report)
+
+    async with make_client(server, provider) as client:
+        generated = await generate_comment(client, messages, min_length=50, max_length=5000, on_attempt=record)
+    assert [(r.accepted, r.finish_reason) for r in reports] == [(False, "length"), (True, "stop")]
+    assert reports[0].problems[0].check == "cut_off"
+    assert generated.attempts == 2 and generated.html.endswith("</p>")
+    assert state.response_formats["json_schema" if provider == "openai" else "text"] == 2

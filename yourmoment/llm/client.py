@@ -192,7 +192,8 @@ class LLMClient:
         if not getattr(response, "choices", None):
             raise LLMTransientError(f"{self.provider} answered without choices (model {self.config.model}).")
         message = response.choices[0].message
-        text, reasoning = self._extract(message.content or "")
+        finish_reason = getattr(response.choices[0], "finish_reason", None)
+        text, reasoning = self._extract(message.content or "", finish_reason)
         reasoning = reasoning or _extra_reasoning(message)
         usage = getattr(response, "usage", None)
         return Completion(
@@ -202,11 +203,15 @@ class LLMClient:
             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
             elapsed_ms=elapsed_ms,
-            finish_reason=getattr(response.choices[0], "finish_reason", None),
+            finish_reason=finish_reason,
         )
 
-    def _extract(self, content: str) -> tuple[str, str | None]:
-        """The comment and reasoning from a structured (JSON) or plain answer."""
+    def _extract(self, content: str, finish_reason: str | None = None) -> tuple[str, str | None]:
+        """The comment and reasoning from a structured (JSON) or plain answer.
+
+        Structured JSON cut off at the token limit is handed on as it is: the quality gate rejects it as
+        cut off, and the rejection is recorded like any other, instead of failing the whole activity.
+        """
         thinking = [m.strip() for m in _THINK.findall(content)]
         content = _THINK.sub("", content).strip()
         think = "\n".join(t for t in thinking if t) or None
@@ -216,7 +221,7 @@ class LLMClient:
             return parsed["comment"], (
                 reasoning if isinstance(reasoning, str) and reasoning.strip() else think
             )
-        if self.config.structured and content.startswith("{"):
+        if self.config.structured and content.startswith("{") and finish_reason != "length":
             raise LLMTransientError(f"{self.provider} returned a malformed structured answer.")
         return content, think
 
