@@ -89,6 +89,9 @@ class LLMState:
     )
     required_api_key: str | None = None
     models: tuple[str, ...] = DEFAULT_MODELS
+    # True: an unknown model name is refused with 404, as OpenAI and vLLM do; False: any name answers,
+    # as llama-server does (it serves the one model it loaded).
+    strict_models: bool = False
     calls: int = 0
     model_calls: int = 0
     by_status: Counter[str] = field(default_factory=Counter)
@@ -115,6 +118,7 @@ class LLMState:
             self.by_status.clear()
             self.faults.clear()
             self.capacity = None
+            self.strict_models = False
             self.max_in_flight = self.overloaded = 0
             self.response_formats.clear()
 
@@ -371,6 +375,11 @@ async def _answer(request: Request, state: LLMState, fault: str | None) -> Respo
         state._record(400)
         return _error(
             400, "Expected a JSON body with a 'messages' list.", "invalid_request_error", "invalid_body"
+        )
+    if state.strict_models and body.get("model") not in state.models:
+        state._record(404)
+        return _error(
+            404, f"The model `{body.get('model')}` does not exist.", "invalid_request_error", "model_not_found"
         )
     response_format = body.get("response_format")
     with state.lock:

@@ -252,7 +252,11 @@ def _register_provider(sub: argparse._SubParsersAction) -> None:
     lst = provider.add_parser("list", help="list providers (never their keys)")
     add_json_flag(lst)
     lst.set_defaults(handler=cmd_provider_list)
-    test = provider.add_parser("test", help="list the provider's models to check URL and key")
+    test = provider.add_parser(
+        "test",
+        help="send one chat request about an invented article as the worker would: latency, tokens, the "
+        "quality gate's verdict and what normalising changes; exit 1 when the request fails",
+    )
     test.add_argument("name")
     add_json_flag(test)
     test.set_defaults(handler=cmd_provider_test)
@@ -389,25 +393,44 @@ def cmd_provider_list(args: argparse.Namespace) -> None:
     emit(args, rows, PROVIDER_COLUMNS)
 
 
-async def cmd_provider_test(args: argparse.Namespace) -> None:
-    from yourmoment.llm.client import LLMClient, ProviderConfig
+async def cmd_provider_test(args: argparse.Namespace) -> int:
+    from yourmoment.errors import LLMPermanentError, LLMTransientError
+    from yourmoment.llm.client import ProviderConfig
+    from yourmoment.llm.probe import probe_provider
 
     ctx = Context(args)
-    enc = ctx.encryptor
     with ctx.db() as session:
         row = accounts.get_provider(session, ctx.user(session), args.name)
-        config = ProviderConfig.from_row(row, accounts.provider_api_key(enc, row))
-    async with LLMClient(config) as client:
-        models = await client.list_models()
+        config = ProviderConfig.from_row(row, accounts.provider_api_key(ctx.encryptor, row))
+    if sys.stderr.isatty() and not args.json:
+        print(f"sending one chat request to {args.name} (timeout {ctx.settings.llm_timeout:g} s) …", file=sys.stderr)
+    try:
+        result = await probe_provider(args.name, config, ctx.settings)
+    except (LLMPermanentError, LLMTransientError) as exc:
+        if args.json:
+            print_json({"provider": args.name, "ok": False, "error": str(exc)})
+        else:
+            print(f"error: provider '{args.name}': {exc}", file=sys.stderr)
+        return 1
     if args.json:
-        print_json({"provider": args.name, "ok": True, "model": config.model, "models": models})
-        return
-    listed = "listed" if config.model in models else "NOT listed"
-    print(
-        f"ok: {args.name} answers with {len(models)} models; the configured model {config.model} is {listed}"
-    )
-    for model in models:
-        print(f"  {model}")
+        print_json({"ok": True, **result.model_dump(mode="json")})
+        return 0
+    print(f"ok: provider '{result.provider}' ({result.kind}) at {result.base_url}, model {result.model}, "
+          f"structured output {result.structured_output}")  # fmt: skip
+    print(f"models: {result.model_note}")
+    print(f"answer: {result.latency_ms / 1000:.2f} s, {result.prompt_tokens} prompt + "
+          f"{result.completion_tokens} completion tokens, finish_reason {result.finish_reason or 'not given'}")  # fmt: skip
+    if result.accepted:
+        print("gate: accepted")
+    else:
+        print("gate: rejected; the worker would ask again (up to 3 answers per comment):")
+        for problem in result.problems:
+            print(f"  {problem.check}: {problem.message}")
+    print(f"changes: {'; '.join(result.changes)}")
+    print("comment for the invented sample article, as it would be posted:")
+    for line in result.comment_lines:
+        print(f"  {line}")
+    return 0
 
 
 # --- prompt templates --------------------------------------------------------------------------------
