@@ -205,8 +205,10 @@ def test_provider_test_lists_models_from_the_llm_imitation(env, run_cli, llm_ser
         "imitation-mini",
     ]
     bad = run_cli("provider", "test", "bad")
-    line = one_error_line(bad)
-    assert "401" in line and "sk-wrong" not in line
+    assert bad.code == 1 and bad.out == "" and len(bad.err.strip().splitlines()) == 1, bad
+    line = bad.err.strip()
+    assert line.startswith("error: provider 'bad': ") and "401" in line and "sk-wrong" not in line
+    # A refused key stops at the model list: no chat request is sent with it.
     assert llm_server.state.model_calls == 2 and llm_server.state.by_status["401"] == 1
 
 

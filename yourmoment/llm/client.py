@@ -181,10 +181,13 @@ class LLMClient:
         elapsed_ms = int((time.perf_counter() - started) * 1000)
         return self._to_completion(response, elapsed_ms)
 
-    async def list_models(self) -> list[str]:
-        """Model ids the provider offers (`provider test`); errors mapped like `complete`."""
+    async def list_models(self) -> list[str] | None:
+        """Model ids the provider offers (`provider test`); None when it has no model list (404).
+        Other errors are mapped like `complete`'s."""
         try:
             return sorted([model.id async for model in self._client.models.list()])
+        except openai.NotFoundError:
+            return None
         except Exception as exc:
             raise self._map_error(exc, []) from None
 

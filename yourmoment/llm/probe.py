@@ -62,7 +62,7 @@ async def probe_provider(name: str, config: ProviderConfig, settings: Settings) 
     template = SYSTEM_TEMPLATES[0]
     messages = render_messages(template.system_prompt, template.user_prompt_template, SAMPLE_ARTICLE)
     async with LLMClient(config, timeout=settings.llm_timeout) as client:
-        models = await _listed_models(client)
+        models = await client.list_models()
         try:
             completion = await client.complete(messages)
         except (LLMPermanentError, LLMTransientError) as exc:
@@ -99,14 +99,6 @@ async def probe_provider(name: str, config: ProviderConfig, settings: Settings) 
         changes=describe_changes(completion.text, verdict.html),
         comment_lines=visible_lines(verdict.html),
     )
-
-
-async def _listed_models(client: LLMClient) -> list[str] | None:
-    """The endpoint's models, or None when it has no model list (some servers answer 404 there)."""
-    try:
-        return await client.list_models()
-    except LLMPermanentError:
-        return None
 
 
 def _model_note(model: str, models: list[str] | None, answered: str) -> str:
