@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import time
 from pathlib import Path
 
 import httpx
@@ -37,6 +38,11 @@ def html(*paragraphs: str) -> str:
 
 def test_a_good_german_comment_is_not_junk() -> None:
     assert junk_reasons(GOOD, BELLO.content, "stop") == []
+    # Encouragement and questions in the templates' spirit are no echo of their wording.
+    questions = html(
+        "Schreib weiter so! Ich freue mich auf deinen nächsten Text.", "Wie geht die Geschichte weiter?"
+    )
+    assert junk_reasons(questions, BELLO.content) == []
 
 
 @pytest.mark.parametrize(
@@ -47,6 +53,9 @@ def test_a_good_german_comment_is_not_junk() -> None:
             "echoes",
         ),
         (html("Titel: Mein Hund Bello", "Du hast das schön gemacht, das ist wirklich gut."), "prompt label"),
+        # From the lane's first run: the model restating its orders in its own words.
+        (html("Achterkunft.", "Schreibe einen Kommentar zu Texten.", "Das klara klara."), "restates"),
+        (html("Du hast das schön gemacht, das ist wirklich gut.", "Format:"), "prompt label"),
         (html("&lt;&lt;&gt;&gt; Du hast das schön gemacht, das ist gut."), "data marker"),
         (html("Du hast das schön gemacht.", *["#" * 40] * 60), "without a single letter"),
         (html("This is a great story and I like your dog very much, it is so cute."), "not German"),
@@ -113,6 +122,9 @@ def test_the_proxy_records_a_client_that_gave_up(proxied) -> None:  # type: igno
     state.latency_ms = 1500
     with pytest.raises(httpx.TimeoutException):
         _chat(url, [{"role": "user", "content": "Titel: Warum ich gerne lese"}], timeout=0.3)
+    deadline = time.monotonic() + 5
+    while not recorder.for_mode("plain") and time.monotonic() < deadline:
+        time.sleep(0.05)  # the proxy records once it notices the disconnect
     (entry,) = recorder.for_mode("plain")
     assert entry["client_gone"] is True and entry["status"] is None
     assert entry["article_title"] == "Warum ich gerne lese"

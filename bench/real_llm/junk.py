@@ -21,117 +21,33 @@ _WORDS = re.compile(r"[^\W\d_]+")
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 _SENTENCE_END = re.compile(r"(?<=[.:!?])\s+|\n+")
 # The article block's labels in the seeded templates ("Titel: …"), echoed as lines of their own.
-_LABEL_LINE = re.compile(r"^(?:Titel|Geschrieben von|Kategorie|Aufgabe|Text)\s*:", re.IGNORECASE)
+_LABEL_LINE = re.compile(
+    r"^(?:Titel|Geschrieben von|Kategorie|Aufgabe|Text|Format|Dein Ziel|Sicherheitsregel)\s*:", re.IGNORECASE
+)
 # The data markers around the pupil's text, whole or in pieces, escaped or not.
 _MARKER = re.compile(r"&lt;|&gt;|<<|>>|\[\[|\]\]|\bARTIKEL\b")
 ECHO_MIN_CHARS = 20
+ECHO_RUN_WORDS = 6
+# The orders the templates give ("Schreibe …", "Nenne …"); a paragraph opening with one that shares
+# three words in a row with the instructions restates them.
+_VERBS = "schreibe antworte verwende nenne stelle beginne zitiere gib formuliere beschreibe bewerte kritisiere befolge achte sprich zähle korrigiere"
+INSTRUCTION_VERBS = frozenset(_VERBS.split())
 COPY_SHINGLE = 6
 COPY_LONGEST_WORDS = 20
 COPY_SHARE = 0.5
 COPY_SHARE_MIN_WORDS = 12  # a short quote may be most of a short comment
 
-GERMAN_WORDS = frozenset(
-    [
-        "der",
-        "die",
-        "das",
-        "und",
-        "ist",
-        "du",
-        "dein",
-        "deine",
-        "deinen",
-        "deinem",
-        "deiner",
-        "ich",
-        "nicht",
-        "ein",
-        "eine",
-        "einen",
-        "einem",
-        "einer",
-        "zu",
-        "mit",
-        "sehr",
-        "wie",
-        "auf",
-        "es",
-        "sie",
-        "hast",
-        "bist",
-        "für",
-        "von",
-        "den",
-        "dem",
-        "im",
-        "in",
-        "auch",
-        "wir",
-        "was",
-        "so",
-        "dass",
-        "sich",
-        "wirklich",
-        "gut",
-        "toll",
-        "schön",
-        "text",
-        "geschichte",
-        "hat",
-        "haben",
-        "wird",
-        "war",
-        "wenn",
-        "aber",
-        "oder",
-        "noch",
-        "man",
-        "mir",
-        "mich",
-        "dich",
-        "dir",
-        "sind",
-        "kann",
-    ]
+_GERMAN = (
+    "der die das und ist du dein deine deinen deinem deiner ich nicht ein eine einen einem einer zu mit "
+    "sehr wie auf es sie hast bist für von den dem im in auch wir was so dass sich wirklich gut toll "
+    "schön text geschichte hat haben wird war wenn aber oder noch man mir mich dich dir sind kann"
 )
-ENGLISH_WORDS = frozenset(
-    [
-        "the",
-        "and",
-        "is",
-        "you",
-        "your",
-        "of",
-        "to",
-        "it",
-        "this",
-        "that",
-        "with",
-        "for",
-        "are",
-        "was",
-        "be",
-        "have",
-        "i",
-        "my",
-        "me",
-        "what",
-        "how",
-        "very",
-        "story",
-        "great",
-        "good",
-        "like",
-        "can",
-        "will",
-        "an",
-        "as",
-        "on",
-        "at",
-        "by",
-        "from",
-    ]
+_ENGLISH = (
+    "the and is you your of to it this that with for are was be have i my me what how very story "
+    "great good like can will an as on at by from"
 )
+GERMAN_WORDS = frozenset(_GERMAN.split())
+ENGLISH_WORDS = frozenset(_ENGLISH.split())
 GERMAN_MIN_SHARE = 0.1
 
 
@@ -160,32 +76,47 @@ def _normal(text: str) -> str:
     return _SPACE.sub(" ", text).strip().lower()
 
 
-def prompt_fragments() -> list[str]:
-    """Sentences and lines of every instruction the model is given (templates, data rule, retry hint)."""
+def prompt_texts() -> list[str]:
+    """Every instruction the model is given: the seeded templates, the data rule, the retry hint."""
     texts: list[str] = [getattr(templates, "DATA_NOTE", ""), getattr(generation, "RETRY_HINT", "")]
     for template in SYSTEM_TEMPLATES:
         texts += [template.system_prompt, template.user_prompt_template]
-    fragments = set()
-    for text in texts:
-        for part in _SENTENCE_END.split(text):
-            part = _normal(_PLACEHOLDER.sub(" ", part))
-            if len(part) >= ECHO_MIN_CHARS:
-                fragments.add(part)
-    return sorted(fragments)
+    return [_PLACEHOLDER.sub(" ", text) for text in texts if text]
 
 
-_FRAGMENTS = prompt_fragments()
+def _fragments(texts: list[str]) -> list[str]:
+    parts = (_normal(part) for text in texts for part in _SENTENCE_END.split(text))
+    return sorted({part for part in parts if len(part) >= ECHO_MIN_CHARS})
+
+
+def ngrams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+_PROMPTS = prompt_texts()
+_FRAGMENTS = _fragments(_PROMPTS)
+_PROMPT_WORDS = [words(text) for text in _PROMPTS]
+_PROMPT_3 = set().union(*(ngrams(w, 3) for w in _PROMPT_WORDS))
+_PROMPT_RUN = set().union(*(ngrams(w, ECHO_RUN_WORDS) for w in _PROMPT_WORDS))
 
 
 def echoed_prompt(paragraphs: list[str]) -> str | None:
-    for paragraph in paragraphs:
-        for line in paragraph.splitlines() or [paragraph]:
-            if _LABEL_LINE.match(line.strip()):
-                return f"echoes a prompt label: {line.strip()[:60]!r}"
+    """A label line ("Titel:", "Format:"), a sentence of the instructions, an instruction restated as an
+    order ("Schreibe einen Kommentar zu …"), or six words in a row from them."""
+    labels = [p for p in paragraphs if _LABEL_LINE.match(p)]
+    if labels:
+        return f"echoes a prompt label: {labels[0][:60]!r}"
     text = _normal(" ".join(paragraphs))
     for fragment in _FRAGMENTS:
         if fragment in text:
             return f"echoes the prompt: {fragment[:60]!r}"
+    for paragraph in paragraphs:
+        tokens = words(paragraph)
+        if tokens and tokens[0] in INSTRUCTION_VERBS and ngrams(tokens, 3) & _PROMPT_3:
+            return f"restates an instruction: {paragraph[:60]!r}"
+    shared = ngrams(words(" ".join(paragraphs)), ECHO_RUN_WORDS) & _PROMPT_RUN
+    if shared:
+        return f"echoes the prompt: {' '.join(sorted(shared)[0])!r}"
     return None
 
 

@@ -16,10 +16,14 @@ from yourmoment.devserver import free_port
 from yourmoment.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
+MODEL_ALIAS = "SmolLM2-135M-Instruct"
 
 
 class LlamaServer:
-    """`llama-server -m MODEL --host 127.0.0.1 --port N`: nothing else, so slots and context are its defaults."""
+    """`llama-server -m MODEL --alias NAME --host 127.0.0.1 --port N`: slots and context are its defaults.
+
+    The alias only names the model in /v1/models (otherwise the file's path).
+    """
 
     def __init__(self, binary: Path, gguf: Path, log_file: Path) -> None:
         self.binary, self.gguf, self.log_file = binary, gguf, log_file
@@ -29,7 +33,17 @@ class LlamaServer:
 
     @property
     def command(self) -> list[str]:
-        return [str(self.binary), "-m", str(self.gguf), "--host", "127.0.0.1", "--port", str(self.port)]
+        return [
+            str(self.binary),
+            "-m",
+            str(self.gguf),
+            "--alias",
+            MODEL_ALIAS,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
 
     def start(self, timeout: float = 180.0) -> None:
         with self.log_file.open("ab") as log:
@@ -53,7 +67,7 @@ class LlamaServer:
         models = httpx.get(f"{self.url}/v1/models", timeout=10).json().get("data") or [{}]
         generation = props.get("default_generation_settings") or {}
         return {
-            "command": " ".join([self.binary.name, "-m", self.gguf.name, "--host 127.0.0.1 --port N"]),
+            "command": f"{self.binary.name} -m {self.gguf.name} --alias {MODEL_ALIAS} --host 127.0.0.1 --port N",
             "total_slots": props.get("total_slots"),
             "n_ctx": generation.get("n_ctx", props.get("n_ctx")),
             "build_info": props.get("build_info"),
