@@ -19,6 +19,8 @@ from bench.real_llm.report import is_overload, run_failed, summarise_run, table
 from imitation import llm_server
 from imitation.serve import serve_in_thread
 from yourmoment.comment_rules import DISCLOSURE
+from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
+from yourmoment.llm.templates import ArticleContext, render_messages
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "real_llm" / "recorded.jsonl"
@@ -104,7 +106,9 @@ def _chat(url: str, messages: list[dict[str, str]], timeout: float = 10) -> http
 def test_the_proxy_forwards_and_records_answer_finish_reason_and_article(proxied) -> None:  # type: ignore[no-untyped-def]
     url, recorder, _ = proxied
     recorder.mode = "plain"
-    prompt = [{"role": "user", "content": "Kommentiere.\n\nTitel: <<<ARTIKEL Mein Hund Bello ARTIKEL>>>"}]
+    template = SYSTEM_TEMPLATES[1]
+    ctx = ArticleContext(article_title=BELLO.title, article_content=BELLO.content)
+    prompt = render_messages(template.system_prompt, template.user_prompt_template, ctx)
     answer = _chat(url, prompt)
     assert answer.status_code == 200
     assert httpx.get(f"{url}/v1/models").json()["data"]  # everything else passes through unrecorded
@@ -113,6 +117,11 @@ def test_the_proxy_forwards_and_records_answer_finish_reason_and_article(proxied
     assert first["content"] == answer.json()["choices"][0]["message"]["content"]
     assert first["finish_reason"] == "stop"
     assert (first["article_title"], first["article_content"]) == (BELLO.title, BELLO.content)
+    assert (first["template"], first["article_author"], first["article_category"]) == (
+        template.name,
+        "Noah-K",
+        "Informieren",
+    )
     assert (first["regeneration"], second["regeneration"]) == (False, True)
     assert [json.loads(line) for line in recorder.path.read_text().splitlines()] == [first, second]
 

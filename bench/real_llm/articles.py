@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from imitation.templates.mymoment_pages import CATEGORIES, TASKS
+
 
 @dataclass(frozen=True)
 class LaneArticle:
@@ -17,6 +19,14 @@ class LaneArticle:
     def content(self) -> str:
         """The text as the project reads it from the page (paragraphs joined by newlines)."""
         return "\n".join(self.paragraphs)
+
+    @property
+    def category(self) -> str:
+        return CATEGORIES[self.category_id]
+
+    @property
+    def task(self) -> str:
+        return TASKS[self.task_id] if self.task_id is not None else ""
 
 
 ARTICLES: tuple[LaneArticle, ...] = (
@@ -72,7 +82,6 @@ ARTICLES: tuple[LaneArticle, ...] = (
             "Wir haben sogar zwei Steinböcke gesehen! Zum Schluss sind wir mit der Zahnradbahn "
             "hinuntergefahren.",
         ),
-        task_id=4,
     ),
     LaneArticle(
         "Das verschwundene Pausenbrot",

@@ -77,8 +77,9 @@ def _normal(text: str) -> str:
 
 
 def prompt_texts() -> list[str]:
-    """Every instruction the model is given: the seeded templates, the data rule, the retry hint."""
+    """Every instruction the model is given: the seeded templates, the data rule, the retry hints."""
     texts: list[str] = [getattr(templates, "DATA_NOTE", ""), getattr(generation, "RETRY_HINT", "")]
+    texts += list(getattr(generation, "CHECK_HINTS", {}).values())
     for template in SYSTEM_TEMPLATES:
         texts += [template.system_prompt, template.user_prompt_template]
     return [_PLACEHOLDER.sub(" ", text) for text in texts if text]

@@ -34,6 +34,8 @@ from yourmoment.devserver import WorkerProcess
 
 RESULTS = REPO / "bench" / "results"
 FIXTURES = REPO / "tests" / "fixtures" / "real_llm" / "recorded.jsonl"
+FIXTURE_KEYS = ("source", "mode", "content", "finish_reason", "article_title", "article_content")
+FIXTURE_EXTRAS = ("template", "article_author", "article_category", "article_task")
 MODES = ("plain", "json_schema")
 LOGINS = ("pupil-1", "pupil-2")
 PASSWORD = "lane-password"
@@ -189,15 +191,9 @@ def save_fixtures(records: list[dict[str, Any]], source: str) -> int:
             if key in seen:
                 continue
             seen.add(key)
-            entry = {
-                "source": source,
-                "mode": r["mode"],
-                "content": r["content"],
-                "finish_reason": r.get("finish_reason"),
-                "article_title": r["article_title"],
-                "article_content": r["article_content"],
-                "expected_checks": None,
-            }
+            entry = {"source": source, **{k: r.get(k) for k in FIXTURE_KEYS[1:]}, "expected_checks": None}
+            # What tests/test_quality_gate.py needs to render the same prompt again.
+            entry.update({k: r[k] for k in FIXTURE_EXTRAS if r.get(k) is not None})
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
             added += 1
     return added

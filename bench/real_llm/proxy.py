@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from bench.real_llm.articles import LaneArticle
+from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -45,6 +46,14 @@ class Recorder:
         found = [a for a in self.articles if a.title in text]
         return found[0] if len(found) == 1 else None
 
+    @staticmethod
+    def template_for(request: dict[str, Any]) -> str | None:
+        """The seeded template the request was rendered from, found by its system prompt."""
+        system = "\n".join(
+            str(m.get("content", "")) for m in request.get("messages", []) if m.get("role") == "system"
+        )
+        return next((t.name for t in SYSTEM_TEMPLATES if t.system_prompt.strip() in system), None)
+
     def record(self, request: dict[str, Any], outcome: dict[str, Any]) -> None:
         article = self.article_for(request)
         messages = request.get("messages", [])
@@ -56,8 +65,12 @@ class Recorder:
             or any(m.get("role") == "assistant" for m in messages),
             "structured": "response_format" in request,
             "max_tokens": request.get("max_tokens") or request.get("max_completion_tokens"),
+            "template": self.template_for(request),
             "article_title": article.title if article else None,
             "article_content": article.content if article else None,
+            "article_author": article.author if article else None,
+            "article_category": article.category if article else None,
+            "article_task": article.task if article else None,
             **outcome,
         }
         with self._lock:
