@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import signal
 import sys
@@ -162,6 +163,7 @@ def run_mode(
         log(
             f"{mode}: starting the process ({expected} items: {len(ARTICLES)} articles x {len(LOGINS)} logins)"
         )
+        load_before = _load()
         started = time.monotonic()
         cli.run("start", PROCESS)
         settled = wait_settled(cli, expected, args.timeout, args.poll)
@@ -170,7 +172,21 @@ def run_mode(
         rows = cli.json("comments", PROCESS, "--full")
     run = summarise_run(mode, rows, recorder.for_mode(mode), expected, wall)
     run["timed_out"] = not settled
+    # Other work on the machine slows the model down: the load is recorded with the figures.
+    run["load_average_1m"] = {"start": load_before, "end": _load()}
     return run
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _warn_if_busy() -> None:
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load > cores:
+        log(
+            f"note: load average {load:.1f} on {cores} cores: other work slows the model, timeouts may follow"
+        )
 
 
 def _save_worker_log(worker: WorkerProcess, path: Path) -> None:
@@ -242,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _terminate_on_sigterm()
     began = time.monotonic()
+    _warn_if_busy()
     binary = build.ensure_llama_server()
     gguf = model.gguf_path()
     args.work_dir.mkdir(parents=True, exist_ok=True)
