@@ -58,6 +58,12 @@ def test_a_good_german_comment_is_not_junk() -> None:
         # From the lane's first run: the model restating its orders in its own words.
         (html("Achterkunft.", "Schreibe einen Kommentar zu Texten.", "Das klara klara."), "restates"),
         (html("Du hast das schön gemacht, das ist wirklich gut.", "Format:"), "prompt label"),
+        # From the structured run: the retry hint restated, once alone and once inside a paragraph.
+        (html("Schreibe den Kommentar nach 50 und 5000 Zeichen"), "restates"),
+        (
+            html("Auch wir eine neue Antwort können. Schreibe 50 und 5000 Zeichen währenden, die auch."),
+            "restates",
+        ),
         (html("&lt;&lt;&gt;&gt; Du hast das schön gemacht, das ist gut."), "data marker"),
         (html("Du hast das schön gemacht.", *["#" * 40] * 60), "without a single letter"),
         (html("This is a great story and I like your dog very much, it is so cute."), "not German"),
@@ -188,7 +194,7 @@ def test_the_report_counts_first_tries_regenerations_failures_and_junk() -> None
     assert [p.split(": ", 1)[1] for p in problems] == [
         "1 item(s) failed for overload/timeout",
         "1 stored comment(s) show junk",
-        "1 item(s) not settled in time",
+        "1 item(s) not settled in time (0 requests timed out)",
     ]
     assert "JUNK stored" in table([run, {"mode": "json_schema", "skipped": "no --structured"}])
 
@@ -283,5 +289,7 @@ def test_recorded_fixtures_have_the_agreed_fields() -> None:
         "article_content",
         "expected_checks",
     }
+    extras = {"template", "article_author", "article_category", "article_task"}
     entries = [json.loads(line) for line in FIXTURES.read_text(encoding="utf-8").splitlines() if line]
-    assert entries and all(set(e) == keys and e["mode"] in ("plain", "json_schema") for e in entries)
+    assert entries and all(keys <= set(e) <= keys | extras for e in entries)
+    assert {e["mode"] for e in entries} <= {"plain", "json_schema"}

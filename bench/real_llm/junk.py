@@ -13,11 +13,13 @@ from collections.abc import Iterable
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.llm import generation, templates
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
+from yourmoment.settings import Settings
 
 _PARAGRAPH_BREAK = re.compile(r"</p\s*>|<br\s*/?>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 _WORDS = re.compile(r"[^\W\d_]+")
+_TOKENS = re.compile(r"[^\W_]+")  # words and numbers ("zwischen 50 und 5000 Zeichen")
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 _SENTENCE_END = re.compile(r"(?<=[.:!?])\s+|\n+")
 # The article block's labels in the seeded templates ("Titel: …"), echoed as lines of their own.
@@ -28,7 +30,7 @@ _LABEL_LINE = re.compile(
 _MARKER = re.compile(r"&lt;|&gt;|<<|>>|\[\[|\]\]|\bARTIKEL\b")
 ECHO_MIN_CHARS = 20
 ECHO_RUN_WORDS = 6
-# The orders the templates give ("Schreibe …", "Nenne …"); a paragraph opening with one that shares
+# The orders the templates give ("Schreibe …", "Nenne …"); a sentence opening with one that shares
 # three words in a row with the instructions restates them.
 _VERBS = "schreibe antworte verwende nenne stelle beginne zitiere gib formuliere beschreibe bewerte kritisiere befolge achte sprich zähle korrigiere"
 INSTRUCTION_VERBS = frozenset(_VERBS.split())
@@ -82,6 +84,13 @@ def prompt_texts() -> list[str]:
     texts += list(getattr(generation, "CHECK_HINTS", {}).values())
     for template in SYSTEM_TEMPLATES:
         texts += [template.system_prompt, template.user_prompt_template]
+    # The hints are sent with the default lengths filled in.
+    limits = {
+        "{min}": Settings.model_fields["comment_min_length"].default,
+        "{max}": Settings.model_fields["comment_max_length"].default,
+    }
+    for key, value in limits.items():
+        texts = [text.replace(key, str(value)) for text in texts]
     return [_PLACEHOLDER.sub(" ", text) for text in texts if text]
 
 
@@ -90,13 +99,17 @@ def _fragments(texts: list[str]) -> list[str]:
     return sorted({part for part in parts if len(part) >= ECHO_MIN_CHARS})
 
 
+def tokens(text: str) -> list[str]:
+    return [t.lower() for t in _TOKENS.findall(html.unescape(_TAG.sub(" ", text)))]
+
+
 def ngrams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
 _PROMPTS = prompt_texts()
 _FRAGMENTS = _fragments(_PROMPTS)
-_PROMPT_WORDS = [words(text) for text in _PROMPTS]
+_PROMPT_WORDS = [tokens(text) for text in _PROMPTS]
 _PROMPT_3 = set().union(*(ngrams(w, 3) for w in _PROMPT_WORDS))
 _PROMPT_RUN = set().union(*(ngrams(w, ECHO_RUN_WORDS) for w in _PROMPT_WORDS))
 
@@ -111,11 +124,11 @@ def echoed_prompt(paragraphs: list[str]) -> str | None:
     for fragment in _FRAGMENTS:
         if fragment in text:
             return f"echoes the prompt: {fragment[:60]!r}"
-    for paragraph in paragraphs:
-        tokens = words(paragraph)
-        if tokens and tokens[0] in INSTRUCTION_VERBS and ngrams(tokens, 3) & _PROMPT_3:
-            return f"restates an instruction: {paragraph[:60]!r}"
-    shared = ngrams(words(" ".join(paragraphs)), ECHO_RUN_WORDS) & _PROMPT_RUN
+    for sentence in (part for paragraph in paragraphs for part in _SENTENCE_END.split(paragraph)):
+        found = tokens(sentence)
+        if found and found[0] in INSTRUCTION_VERBS and ngrams(found, 3) & _PROMPT_3:
+            return f"restates an instruction: {sentence[:60]!r}"
+    shared = ngrams(tokens(" ".join(paragraphs)), ECHO_RUN_WORDS) & _PROMPT_RUN
     if shared:
         return f"echoes the prompt: {' '.join(sorted(shared)[0])!r}"
     return None

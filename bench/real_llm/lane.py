@@ -168,8 +168,9 @@ def run_mode(
         cli.run("start", PROCESS)
         settled = wait_settled(cli, expected, args.timeout, args.poll)
         wall = time.monotonic() - started
-        cli.run("stop", PROCESS, "--wait", "--timeout", "120", check=False)
+        # Read before stopping: a stop settles unfinished items as skipped, hiding why they were open.
         rows = cli.json("comments", PROCESS, "--full")
+        cli.run("stop", PROCESS, "--wait", "--timeout", "120", check=False)
     run = summarise_run(mode, rows, recorder.for_mode(mode), expected, wall)
     run["timed_out"] = not settled
     # Other work on the machine slows the model down: the load is recorded with the figures.

@@ -180,8 +180,11 @@ def run_failed(run: dict[str, Any]) -> list[str]:
         )
     if run["junk_stored"]:
         problems.append(f"{run['mode']}: {run['junk_stored']} stored comment(s) show junk")
-    if run["unsettled"]:
-        problems.append(f"{run['mode']}: {run['unsettled']} item(s) not settled in time")
+    if run["unsettled"] or run.get("timed_out"):
+        gave_up = run["requests"]["client_gave_up"]
+        problems.append(
+            f"{run['mode']}: {run['unsettled']} item(s) not settled in time ({gave_up} requests timed out)"
+        )
     return problems
 
 
@@ -191,6 +194,7 @@ COLUMNS = (
     "first try",
     "regen.",
     "failed",
+    "open",
     "overload",
     "junk",
     "s/gen mean",
@@ -221,6 +225,7 @@ def table(runs: Sequence[dict[str, Any]]) -> str:
                 str(run["first_try"]),
                 regen,
                 str(run["failed"]),
+                str(run["unsettled"]),
                 str(run["failed_overload_or_timeout"]),
                 str(run["junk_stored"]),
                 str(s["mean"]),
