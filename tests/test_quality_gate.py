@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from yourmoment.llm.gate import CHECKS, GateProblem, Verdict, judge
-from yourmoment.llm.generation import CHECK_HINTS, retry_messages
+from yourmoment.llm.gate import CHECK_HINTS, CHECKS, GateProblem, Verdict, judge
+from yourmoment.llm.generation import retry_messages
 from yourmoment.llm.language import is_german
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import ARTICLE_END, ARTICLE_START, ArticleContext, render_messages
@@ -187,6 +187,33 @@ def test_instruction_lines_and_labels_are_echoes(raw: str) -> None:
     assert_only(raw, "prompt_echo")
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # Real SmolLM2 answers: an instruction shortened, and the retry note that was not in this prompt.
+        "<p>Schreibe einen Kommentar zu diesem Text. Du hast toll über deinen Hamster geschrieben, Lina!</p>",
+        "<p>Du hast toll geschrieben, Lina! Schreibe den Kommentar nach 50 und 5000 Zeichen.</p>",
+        "<p>Schreibe zwischen 50 und 5000 Zeichen, nur Absätze, keine Wiederholungen und keine Links. "
+        "Ich mag deinen Hamster.</p>",
+    ],
+)
+def test_restated_instructions_are_echoes(raw: str) -> None:
+    assert_only(raw, "prompt_echo")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "<p>Schreibe bald weiter, ich möchte wissen, was Krümel als Nächstes erlebt!</p>"
+        "<p>Du hast deinen Hamster so genau beschrieben, dass ich ihn fast sehe.</p>",
+        "<p>Schreibe den nächsten Teil über Krümel bald, liebe Lina, ich freue mich schon darauf!</p>"
+        "<p>Deine Sätze über das Sofa sind lustig und lebendig.</p>",
+    ],
+)
+def test_a_comment_that_encourages_writing_is_no_echo(raw: str) -> None:
+    assert verdict(raw).accepted, verdict(raw).problems
+
+
 def test_labels_and_instructions_come_from_a_users_own_template() -> None:
     messages = render_messages(
         "Sei eine nette Lehrerin und lobe immer zuerst.",
@@ -346,15 +373,21 @@ def test_every_code_is_listed_once_and_has_a_hint() -> None:
 
 # --- recorded answers of real models -----------------------------------------------------------------
 
-FIXTURES = Path(__file__).parent / "fixtures" / "real_llm" / "answers.jsonl"
+# answers.jsonl: answers reconstructed from the report; recorded.jsonl: real answers of
+# SmolLM2-135M on llama.cpp recorded by `make test-real-llm`, each verdict reviewed by hand.
+FIXTURES = [Path(__file__).parent / "fixtures" / "real_llm" / name for name in ("answers.jsonl", "recorded.jsonl")]
 
 
 def _recorded() -> list[Any]:
-    lines = [line for line in FIXTURES.read_text(encoding="utf-8").splitlines() if line.strip()]
-    records = [json.loads(line) for line in lines]
+    records = [
+        (path.stem, json.loads(line))
+        for path in FIXTURES
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     return [
-        pytest.param(r, id=f"{n}-{r['mode']}-{'+'.join(r['expected_checks']) or 'accepted'}")
-        for n, r in enumerate(records, 1)
+        pytest.param(r, id=f"{stem}-{n}-{r['mode']}-{'+'.join(r['expected_checks']) or 'accepted'}")
+        for n, (stem, r) in enumerate(records, 1)
     ]
 
 

@@ -48,6 +48,9 @@ CUT_OFF_REASONS: frozenset[str] = frozenset({"length", "max_tokens", "content_fi
 ECHO_SENTENCE_WORDS = 4
 # So is any run of this many words shared with the prompt's own text.
 ECHO_RUN_WORDS = 8
+# ... and so is a sentence of RESTATED_MIN_WORDS+ that opens like an instruction and mostly uses its words.
+RESTATED_MIN_WORDS = 4
+RESTATED_SHARE = 0.6
 # A label is a short name before a colon that introduces data ("Titel:", "Geschrieben von:").
 LABEL_MAX_WORDS = 4
 
@@ -60,6 +63,26 @@ COPY_SHARE = 0.4
 # Repetition: a short unit (1-4 characters) repeated to a run this long ("!!!!!!!!!!!!", "#-#-#-#-#-#-").
 CHAR_RUN_LENGTH = 12
 DUPLICATE_SENTENCE_WORDS = 5
+
+
+RETRY_HINT = (
+    "Deine letzte Antwort erfüllte die Vorgaben nicht. Schreibe den Kommentar neu: zwischen {min} und "
+    "{max} Zeichen, nur <p>-Absätze, keine Wiederholungen, keine Platzhalter in geschweiften Klammern, "
+    "keine Links, Web- oder E-Mail-Adressen und kein Hinweis darauf, wer den Kommentar geschrieben hat."
+)
+# What to do better, per failed check; the model never sees its rejected answer again.
+CHECK_HINTS: dict[str, str] = {
+    "cut_off": "Deine Antwort war zu lang und wurde abgeschnitten. Schreibe kürzer.",
+    "marker_echo": "Schreibe die Markierungen um den Text des Kindes nicht ab.",
+    "prompt_echo": "Wiederhole nicht die Aufgabe oder die Angaben zum Text. Schreibe nur den Kommentar.",
+    "repetition": "Wiederhole keine Absätze, Sätze oder Zeichen. Jeder Absatz enthält ganze Sätze.",
+    "copied_text": "Schreibe den Text des Kindes nicht ab. Zitiere höchstens ein paar Wörter daraus.",
+    "not_german": "Schreibe den ganzen Kommentar auf Deutsch.",
+    "link": "Schreibe keine Links, Web- oder E-Mail-Adressen.",
+    "disclosure": "Schreibe nichts darüber, wer oder was den Kommentar geschrieben hat.",
+    "length": "Halte die Länge ein: zwischen {min} und {max} Zeichen.",
+    "placeholder": "Schreibe keine Platzhalter in geschweiften Klammern.",
+}
 
 
 class GateProblem(BaseModel):
@@ -207,13 +230,22 @@ class _Instructions:
     labels: set[str]
     sentences: list[str]  # joined word strings, padded with spaces
     runs: set[tuple[str, ...]]
+    openings: set[tuple[str, str]] = field(default_factory=set)  # first two words of each instruction
+    vocabulary: set[str] = field(default_factory=set)
 
 
-def _instructions(messages: list[dict[str, str]]) -> _Instructions:
+def _our_notes(min_length: int, max_length: int) -> list[str]:
+    """Every note generation may add to a prompt: an answer restating one echoes us, whatever was sent."""
+    return [note.format(min=min_length, max=max_length) for note in (RETRY_HINT, *CHECK_HINTS.values())]
+
+
+def _instructions(messages: list[dict[str, str]], notes: Sequence[str] = ()) -> _Instructions:
     labels: set[str] = set()
     sentences: list[str] = []
     runs: set[tuple[str, ...]] = set()
-    for segment in _instruction_segments(messages):
+    openings: set[tuple[str, str]] = set()
+    vocabulary: set[str] = set()
+    for segment in [*_instruction_segments(messages), *notes]:
         text = _TAG.sub(" ", segment)
         for line in text.splitlines():
             if (match := _LABEL_LINE.match(line)) and len(words := _words(match.group(1))) <= LABEL_MAX_WORDS:
@@ -221,9 +253,11 @@ def _instructions(messages: list[dict[str, str]]) -> _Instructions:
         for sentence in _SENTENCE_END.split(text):
             if len(words := _words(sentence)) >= ECHO_SENTENCE_WORDS:
                 sentences.append(_joined(words))
+                openings.add((words[0], words[1]))
         words = _words(text)
+        vocabulary.update(words)
         runs.update(tuple(words[i : i + ECHO_RUN_WORDS]) for i in range(len(words) - ECHO_RUN_WORDS + 1))
-    return _Instructions(labels, sentences, runs)
+    return _Instructions(labels, sentences, runs, openings, vocabulary)
 
 
 def _starts_with_label(line: str, labels: Collection[str]) -> bool:
@@ -238,13 +272,24 @@ def _echoes(line: str, found: _Instructions) -> bool:
     joined = _joined(words)
     if any(sentence in joined for sentence in found.sentences):
         return True
+    if any(_restates(sentence, found) for sentence in _SENTENCE_END.split(line)):
+        return True
     return any(
         tuple(words[i : i + ECHO_RUN_WORDS]) in found.runs for i in range(len(words) - ECHO_RUN_WORDS + 1)
     )
 
 
+def _restates(sentence: str, found: _Instructions) -> bool:
+    """A sentence that opens like one of the instructions ("Schreibe einen …") and is mostly made of the
+    instructions' words: the model telling itself what to do, not a comment."""
+    words = _words(sentence)
+    if len(words) < RESTATED_MIN_WORDS or (words[0], words[1]) not in found.openings:
+        return False
+    return sum(w in found.vocabulary for w in words) / len(words) >= RESTATED_SHARE
+
+
 def _prompt_echo(answer: _Answer, prompt: _Prompt) -> list[str]:
-    found = _instructions(prompt.messages)
+    found = _instructions(prompt.messages, _our_notes(prompt.min_length, prompt.max_length))
     echoes = sum(1 for line in answer.lines if _echoes(line, found))
     if echoes:
         return [f"{echoes} line(s) of the comment repeat the prompt's own instructions or labels."]

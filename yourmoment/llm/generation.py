@@ -9,29 +9,9 @@ from pydantic import BaseModel
 
 from yourmoment.errors import CommentValidationError
 from yourmoment.llm.client import Completion, LLMClient
-from yourmoment.llm.gate import GateProblem, describe, judge
+from yourmoment.llm.gate import CHECK_HINTS, RETRY_HINT, GateProblem, describe, judge
 
 log = logging.getLogger(__name__)
-
-RETRY_HINT = (
-    "Deine letzte Antwort erfüllte die Vorgaben nicht. Schreibe den Kommentar neu: zwischen {min} und "
-    "{max} Zeichen, nur <p>-Absätze, keine Wiederholungen, keine Platzhalter in geschweiften Klammern, "
-    "keine Links, Web- oder E-Mail-Adressen und kein Hinweis darauf, wer den Kommentar geschrieben hat."
-)
-# What to do better, per failed check; the model never sees its rejected answer again.
-CHECK_HINTS: dict[str, str] = {
-    "cut_off": "Deine Antwort war zu lang und wurde abgeschnitten. Schreibe kürzer.",
-    "marker_echo": "Schreibe die Markierungen um den Text des Kindes nicht ab.",
-    "prompt_echo": "Wiederhole nicht die Aufgabe oder die Angaben zum Text. Schreibe nur den Kommentar.",
-    "repetition": "Wiederhole keine Absätze, Sätze oder Zeichen. Jeder Absatz enthält ganze Sätze.",
-    "copied_text": "Schreibe den Text des Kindes nicht ab. Zitiere höchstens ein paar Wörter daraus.",
-    "not_german": "Schreibe den ganzen Kommentar auf Deutsch.",
-    "link": "Schreibe keine Links, Web- oder E-Mail-Adressen.",
-    "disclosure": "Schreibe nichts darüber, wer oder was den Kommentar geschrieben hat.",
-    "length": "Halte die Länge ein: zwischen {min} und {max} Zeichen.",
-    "placeholder": "Schreibe keine Platzhalter in geschweiften Klammern.",
-}
-
 
 class GeneratedComment(BaseModel):
     html: str
