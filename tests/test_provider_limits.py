@@ -9,15 +9,13 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support import add_articles, build_world, eventually, make_settings, running_worker, venv_binary
+from tests.support import add_articles, build_world, eventually, make_settings, running_worker
 from yourmoment.crypto import Encryptor
 from yourmoment.errors import LLMPermanentError, LLMTransientError
 from yourmoment.llm.client import LLMClient, ProviderConfig
@@ -356,15 +354,6 @@ def test_provider_set_refuses_bad_values_and_changes_nothing(any_db_url, env, ru
 
 
 # --- through the worker ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=venv_binary("temporal")
-    )
-    yield env
-    await env.shutdown()
 
 
 def set_provider(settings: Any, provider_id: str, **changes: Any) -> None:

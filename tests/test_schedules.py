@@ -6,18 +6,15 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverlapPolicy, WorkflowFailureError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
 
 from tests.processes import WorkerProcess, base_env
-from tests.support import build_world, eventually, make_settings, running_worker, venv_binary
+from tests.support import build_world, eventually, make_settings, running_worker
 from yourmoment.messages import MaintenanceResult, MonitorInput, MonitorResult, workflow_id_for_process
 from yourmoment.schedules import SCHEDULES, apply_schedules, build_schedule, list_schedules, schedule_id
 from yourmoment.settings import Settings
@@ -26,15 +23,6 @@ from yourmoment.store.models import AIComment, MonitoringProcess, MyMomentSessio
 
 pytestmark = pytest.mark.slow
 DEFS = {d.name: d for d in SCHEDULES}
-
-
-@pytest.fixture(scope="module")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=venv_binary("temporal")
-    )
-    yield env
-    await env.shutdown()
 
 
 def unique_prefix() -> str:

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,10 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.processes import REPO, WorkerProcess
-from tests.support import build_world, eventually, running_worker, venv_binary
+from tests.support import build_world, eventually, running_worker
 from yourmoment.messages import MonitorInput, workflow_id_for_process
 from yourmoment.settings import get_settings
 from yourmoment.store.db import session_scope
@@ -34,16 +32,6 @@ from yourmoment.temporal_checks import SEARCH_ATTRIBUTES, missing_search_attribu
 
 pytestmark = pytest.mark.slow
 COMMAND_BOUND = 60.0  # no command may take longer: the hangs of issue 9 were endless
-
-
-@pytest.fixture(scope="module")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    """`temporal server start-dev` without --search-attribute: nothing of ours is registered."""
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=venv_binary("temporal")
-    )
-    yield env
-    await env.shutdown()
 
 
 def point_at(env: Any, dev_env: WorkflowEnvironment, namespace: str = "default", **more: str) -> str:
