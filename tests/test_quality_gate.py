@@ -385,6 +385,8 @@ def _recorded() -> list[Any]:
         for line in path.read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
+    # The lane appends new answers unlabelled (expected_checks null): judged once someone labelled them.
+    records = [(stem, r) for stem, r in records if r["expected_checks"] is not None]
     return [
         pytest.param(r, id=f"{stem}-{n}-{r['mode']}-{'+'.join(r['expected_checks']) or 'accepted'}")
         for n, (stem, r) in enumerate(records, 1)
