@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.errors import translate_errors
 from tests.support import make_settings
-from workflows.options import PERMANENT
+from workflows.activity_stubs import PERMANENT
 from yourmoment.codec import ENCODING, generate_payload_key
 from yourmoment.errors import LLMTransientError, PageParseError, ValidationError
 from yourmoment.logs import JsonFormatter, SafeFormatter
