@@ -13,7 +13,7 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup, Tag
 
-from imitation.mymoment_server import MyMomentState, create_app, seed_demo
+from imitation.mymoment import MyMomentState, create_app, seed_demo
 from imitation.serve import RunningServer, serve_in_thread
 
 CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "mymoment" / "captures"
