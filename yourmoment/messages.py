@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-# Task queues (SPEC §6), prefixed `yourmoment-` on the server.
+# Task queues (see docs/rules.md#task-queues), prefixed `yourmoment-` on the server.
 QUEUE_MONITORING = "monitoring"
 QUEUE_COMMENTS = "comments"
 QUEUE_SESSIONS = "sessions"

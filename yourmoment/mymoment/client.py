@@ -100,7 +100,7 @@ class _Page:
 
 
 def _fix_location(current_url: str, location: str) -> str:
-    """Resolve a redirect target; the real site once sent `…:443\\accounts/login/` (PROTOCOL §9.1)."""
+    """Resolve a redirect target; the real site once sent `…:443\\accounts/login/` (see docs/protocol.md#redirects)."""
     return urljoin(current_url, location.replace("\\", "/"))
 
 
