@@ -40,6 +40,7 @@ class RequestControl:
 
 
 def state_of(request: Request) -> MyMomentState:
+    """The MyMomentState this app serves (`app.state.mymoment`, set by create_app)."""
     return request.app.state.mymoment
 
 

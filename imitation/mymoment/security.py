@@ -19,6 +19,7 @@ _CSRF_COOKIE_MAX_AGE = 31_449_600  # Django default: one year
 
 
 def random_string(length: int, alphabet: str) -> str:
+    """Unguessable text for CSRF secrets, masks and session keys."""
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
