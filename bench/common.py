@@ -23,8 +23,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from imitation import llm_server, mymoment_server
-from imitation.mymoment_server import peak_in_window
+from imitation import llm_server, mymoment
+from imitation.mymoment import peak_in_window
 from imitation.serve import BackgroundServer, serve_in_thread
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.devserver import WorkerProcess, free_port, temporal_binary
@@ -110,7 +110,7 @@ def pacing_report(requests: list[dict[str, Any]], rate: float, burst: int) -> di
 
 
 def by_kind(requests: list[dict[str, Any]]) -> dict[str, int]:
-    counts = dict.fromkeys(mymoment_server.REQUEST_KINDS, 0)
+    counts = dict.fromkeys(mymoment.REQUEST_KINDS, 0)
     for r in requests:
         counts[r["kind"]] += 1
     return counts
@@ -295,10 +295,10 @@ class Harness:
         self.database_url = self.database_url or f"sqlite:///{self.tmp / 'bench.db'}"
         upgrade(self.database_url)
         self.key = generate_key()
-        self.mm_state = mymoment_server.MyMomentState()
+        self.mm_state = mymoment.MyMomentState()
         self.llm_state = llm_server.LLMState(latency_ms=self.llm_latency_ms)
         self._servers: list[BackgroundServer] = [
-            serve_in_thread(mymoment_server.create_app(self.mm_state)),
+            serve_in_thread(mymoment.create_app(self.mm_state)),
             serve_in_thread(llm_server.create_app(self.llm_state)),
         ]
         self.mm_url, self.llm_url = self._servers[0].url, self._servers[1].url

@@ -24,7 +24,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from imitation import llm_server, mymoment_server
+from imitation import llm_server, mymoment
 from imitation.serve import serve_in_thread
 from tests.processes import WorkerProcess, base_env, run_starter
 from tests.support import venv_binary
@@ -131,7 +131,7 @@ class DevServer:
 class Site:
     """Both imitations over real HTTP, with one pupil account per login name."""
 
-    mm: Any  # mymoment_server.MyMomentState
+    mm: Any  # mymoment.MyMomentState
     llm: Any  # llm_server.LLMState
     mm_url: str
     llm_url: str
@@ -141,13 +141,13 @@ class Site:
 @contextmanager
 def imitations(login_names: list[str]) -> Iterator[Site]:
     """Fresh myMoment and LLM imitations for one drill: class 82 and one pupil account per login name."""
-    mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
+    mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     mm_state.add_class(CLASS_ID, "Beispielklasse A", "Testschule")
     usernames = {name: f"pupil-{name}" for name in login_names}
     for username in usernames.values():
         mm_state.add_account(username, PASSWORD, "pupil", [CLASS_ID])
     with (
-        serve_in_thread(mymoment_server.create_app(mm_state)) as mm,
+        serve_in_thread(mymoment.create_app(mm_state)) as mm,
         serve_in_thread(llm_server.create_app(llm_state)) as llm,
     ):
         yield Site(mm_state, llm_state, mm.url, llm.url, usernames)

@@ -24,7 +24,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from imitation import llm_server, mymoment_server
+from imitation import llm_server, mymoment
 from imitation.serve import serve_in_thread
 from tests.processes import REPO, base_env
 from tests.support import build_world, eventually, make_settings, running_worker, venv_binary
@@ -477,9 +477,9 @@ PARAGRAPH = "Gestern hat meine Oma einen blauen Hut im Garten vergraben."
 
 @pytest.fixture
 def site() -> Iterator[tuple[Any, str, str]]:
-    mm_state = mymoment_server.MyMomentState()
+    mm_state = mymoment.MyMomentState()
     with (
-        serve_in_thread(mymoment_server.create_app(mm_state)) as mm,
+        serve_in_thread(mymoment.create_app(mm_state)) as mm,
         serve_in_thread(llm_server.create_app(llm_server.LLMState())) as llm,
     ):
         yield mm_state, mm.url, llm.url

@@ -27,7 +27,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from imitation.mymoment_server import peak_in_window
+from imitation.mymoment import peak_in_window
 from tests.drill_support import (
     CLASS_ID,
     Deployment,

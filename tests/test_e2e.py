@@ -18,7 +18,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from imitation import llm_server, mymoment_server
+from imitation import llm_server, mymoment
 from imitation.serve import serve_in_thread
 from tests.processes import WorkerProcess, base_env, run_starter
 from tests.support import add_articles, eventually, venv_binary
@@ -48,12 +48,12 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture
 def site() -> Iterator[tuple[Any, Any, str, str]]:
-    mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
+    mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     mm_state.add_class(82, "Beispielklasse A", "Testschule")
     mm_state.add_account("pupil-a", "pass-a", "pupil", [82])
     mm_state.add_account("pupil-b", "pass-b", "pupil", [82])
     with (
-        serve_in_thread(mymoment_server.create_app(mm_state)) as mm,
+        serve_in_thread(mymoment.create_app(mm_state)) as mm,
         serve_in_thread(llm_server.create_app(llm_state)) as llm,
     ):
         yield mm_state, llm_state, mm.url, llm.url

@@ -17,7 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from imitation import llm_server, mymoment_server
+from imitation import llm_server, mymoment
 from imitation.serve import serve_in_thread
 from tests.support import add_articles, build_world, eventually, make_settings, running_worker, venv_binary
 from workflows.article import ArticleCommentWorkflow
@@ -54,9 +54,9 @@ async def test_record_histories(tmp_path) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=venv_binary("temporal-test-server")
     )
-    mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
+    mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     try:
-        with serve_in_thread(mymoment_server.create_app(mm_state)) as mm, serve_in_thread(
+        with serve_in_thread(mymoment.create_app(mm_state)) as mm, serve_in_thread(
             llm_server.create_app(llm_state)
         ) as llm:
             db_url = f"sqlite:///{tmp_path / 'record.db'}"

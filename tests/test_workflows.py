@@ -19,7 +19,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from imitation import llm_server, mymoment_server
+from imitation import llm_server, mymoment
 from imitation.serve import serve_in_thread
 from tests.support import (
     World,
@@ -60,9 +60,9 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture
 def servers() -> Iterator[tuple[Any, Any, str, str]]:
-    mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
+    mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     with (
-        serve_in_thread(mymoment_server.create_app(mm_state)) as mm,
+        serve_in_thread(mymoment.create_app(mm_state)) as mm,
         serve_in_thread(llm_server.create_app(llm_state)) as llm,
     ):
         yield mm_state, llm_state, mm.url, llm.url

@@ -12,7 +12,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from yourmoment.statuses import CommentStatus, LoginSessionState, PostOutcome, ProcessStatus
 
-# Task queues (docs/architecture.md#task-queues). On the server each is named prefix + queue, the
+# Task queues (docs/rules.md#task-queues). On the server each is named prefix + queue, the
 # prefix (TEMPORAL_TASK_QUEUE_PREFIX) separating deployments that share one Temporal namespace.
 QUEUE_MONITORING = "monitoring"
 QUEUE_COMMENTS = "comments"

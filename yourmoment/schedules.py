@@ -1,4 +1,4 @@
-"""The periodic work as Temporal Schedules: their definitions, idempotent apply, and listing (SPEC §6)."""
+"""The periodic work as Temporal Schedules: their definitions, idempotent apply, and listing (see docs/rules.md#periodic-work)."""
 
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class Settings(BaseSettings):
-    """Every setting of SPEC §9. Temporal's connection uses Temporal's own env config instead."""
+    """Every setting (see docs/rules.md#settings). Temporal's connection uses Temporal's own env config instead."""
 
     # No inf or nan: a setting is a count, a rate or a duration, and non-finite ones break timers.
     model_config = SettingsConfigDict(

@@ -1,4 +1,4 @@
-"""Configuration commands: db, keygen, user, login, provider, template and process (SPEC §7)."""
+"""Configuration commands: db, keygen, user, login, provider, template and process (see docs/rules.md#command-line)."""
 
 from __future__ import annotations
 

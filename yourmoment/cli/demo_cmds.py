@@ -73,14 +73,14 @@ def _write_keys(site: DemoSite) -> tuple[str, str]:
 
 
 def _start_servers(site: DemoSite, stack: ExitStack, payload_key: str) -> None:
-    from imitation import llm_server, mymoment_server
+    from imitation import llm_server, mymoment
     from imitation.serve import serve_in_thread
     from yourmoment.codec import EncryptionCodec, create_codec_app
 
-    mm_state = mymoment_server.MyMomentState()
-    mymoment_server.seed_demo(mm_state)
+    mm_state = mymoment.MyMomentState()
+    mymoment.seed_demo(mm_state)
     site.mm_state = mm_state  # type: ignore[attr-defined]
-    site.mymoment_url = stack.enter_context(serve_in_thread(mymoment_server.create_app(mm_state))).url
+    site.mymoment_url = stack.enter_context(serve_in_thread(mymoment.create_app(mm_state))).url
     site.llm_url = stack.enter_context(serve_in_thread(llm_server.create_app(llm_server.LLMState()))).url
     site.ui_port = _port(site.ui_port)
     codec_app = create_codec_app(EncryptionCodec.from_keys(payload_key), [f"http://localhost:{site.ui_port}",

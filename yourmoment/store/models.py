@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.x models of SPEC §2. Secrets are stored encrypted (columns ending in `_enc`)."""
+"""SQLAlchemy 2.x models (see docs/rules.md#data-model). Secrets are stored encrypted (columns ending in `_enc`)."""
 
 from __future__ import annotations
 
