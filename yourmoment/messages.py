@@ -83,20 +83,27 @@ class ArticleFilter(Message):
     search: str | None
 
 
-class ProcessConfig(ArticleFilter):
-    """The non-secret part of a process row, loaded once per workflow run (built from the row with
-    `model_validate(row, from_attributes=True)`; the JSON shape is that of release 1's histories)."""
+class ProcessSettings(ArticleFilter):
+    """What a user sets on a process, as its row's columns name it: declared once here, read off a row
+    with `model_validate(row, from_attributes=True)` by the workflow's configuration and `process show`
+    (store/processes.ProcessSpec is the same set as a partial update, with names for ids)."""
 
-    process_id: str = Field(validation_alias=AliasChoices("process_id", "id"))
     name: str
-    logins: list[LoginRef]
-    prompts: list[PromptChoice]
     prompt_mode: Literal["weighted", "all"]
     generate_only: bool
     hide_comments: bool
     comment_on_existing: bool
     discovery_interval_seconds: int
     max_duration_minutes: int
+
+
+class ProcessConfig(ProcessSettings):
+    """The non-secret part of a process row, loaded once per workflow run (the JSON shape is that of
+    release 1's histories, which still replay)."""
+
+    process_id: str = Field(validation_alias=AliasChoices("process_id", "id"))
+    logins: list[LoginRef]
+    prompts: list[PromptChoice]
     max_articles: int
     pace_comments: bool = True  # False when COMMENT_RATE_LIMIT_SECONDS is 0: no slot to reserve
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from yourmoment.cli.common import Context, add_json_flag, command_group, emit, print_json
 from yourmoment.errors import ValidationError
+from yourmoment.messages import ProcessSettings
 from yourmoment.store import items, processes
 from yourmoment.store.models import LLMProvider, MonitoringProcess, MyMomentLogin, PromptTemplate
 from yourmoment.store.processes import ProcessSpec
@@ -58,12 +60,16 @@ def _add_process_options(parser: argparse.ArgumentParser, creating: bool) -> Non
                         help=f"a login name; repeat for several{replaces}")  # fmt: skip
     parser.add_argument("--prompt", action="append", dest="prompts", metavar="TEMPLATE[:WEIGHT]",
                         help=f"template name or id with an optional weight (default 1); repeat{replaces}")  # fmt: skip
-    parser.add_argument("--category", type=int, help="myMoment category id filter")
-    parser.add_argument("--task", type=int, help="myMoment task id filter")
+    # Each option's dest is the ProcessSpec field it sets, so the spec is read off the namespace.
+    parser.add_argument("--category", dest="category_id", type=int, help="myMoment category id filter")
+    parser.add_argument("--task", dest="task_id", type=int, help="myMoment task id filter")
     parser.add_argument("--search", help="only articles whose title contains this text")
-    parser.add_argument("--max-duration", type=int, metavar="MIN", help="1-1440 minutes (default 60)")
+    parser.add_argument(
+        "--max-duration", dest="max_duration_minutes", type=int, metavar="MIN", help="1-1440 minutes (default 60)"
+    )
     parser.add_argument(
         "--interval",
+        dest="discovery_interval_seconds",
         type=int,
         metavar="SEC",
         help="discovery interval in seconds (5-86400, default ARTICLE_DISCOVERY_INTERVAL_SECONDS)",
@@ -73,14 +79,14 @@ def _add_process_options(parser: argparse.ArgumentParser, creating: bool) -> Non
                       help="post comments on myMoment")  # fmt: skip
     mode.add_argument("--generate-only", dest="generate_only", action="store_true", default=None,
                       help="only generate comments for review (default)")  # fmt: skip
-    parser.add_argument("--hide", action=argparse.BooleanOptionalAction, default=None,
+    parser.add_argument("--hide", dest="hide_comments", action=argparse.BooleanOptionalAction, default=None,
                         help="post comments hidden (default: visible)")  # fmt: skip
     parser.add_argument("--prompt-mode", choices=processes.PROMPT_MODES,
                         help="weighted: one prompt per article by weight (default); all: one comment per prompt")  # fmt: skip
     parser.add_argument("--comment-on-existing", action=argparse.BooleanOptionalAction, default=None,
                         help="comment on articles already listed at start (default yes)")  # fmt: skip
     if not creating:
-        parser.add_argument("--clear", action="append", choices=sorted(CLEARABLE_FILTERS), default=[],
+        parser.add_argument("--clear", dest="clear_filters", action="append", choices=sorted(CLEARABLE_FILTERS), default=[],
                             help="remove a filter; repeat for several")  # fmt: skip
 
 
@@ -96,25 +102,15 @@ def parse_prompt(value: str) -> tuple[str, float]:
 
 
 def _spec(args: argparse.Namespace, default_interval: int | None = None) -> ProcessSpec:
-    clear = [CLEARABLE_FILTERS[name] for name in getattr(args, "clear", [])]
-    return ProcessSpec(
-        name=args.name,
-        description=args.description,
-        provider=args.provider,
-        tab=args.tab,
-        category_id=args.category,
-        task_id=args.task,
-        search=args.search,
-        max_duration_minutes=args.max_duration,
-        discovery_interval_seconds=args.interval if args.interval is not None else default_interval,
-        generate_only=args.generate_only,
-        hide_comments=args.hide,
-        prompt_mode=args.prompt_mode,
-        comment_on_existing=args.comment_on_existing,
-        logins=args.logins,
-        prompts=[parse_prompt(p) for p in args.prompts] if args.prompts is not None else None,
-        clear_filters=clear,
-    )
+    """The options as given (None: not given), with prompts parsed and filter names made columns."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ProcessSpec) if hasattr(args, f.name)}
+    spec = ProcessSpec(**given)
+    if spec.discovery_interval_seconds is None:
+        spec.discovery_interval_seconds = default_interval
+    if args.prompts is not None:
+        spec.prompts = [parse_prompt(p) for p in args.prompts]
+    spec.clear_filters = [CLEARABLE_FILTERS[name] for name in spec.clear_filters]
+    return spec
 
 
 def process_dict(session: Session, process: MonitoringProcess) -> dict[str, Any]:
@@ -132,23 +128,14 @@ def process_dict(session: Session, process: MonitoringProcess) -> dict[str, Any]
                         "weight": link.weight, "active": link.is_active})  # fmt: skip
     return {
         "id": process.id,
-        "name": process.name,
+        "name": process.name,  # first, as users read it; the settings below repeat it
         "description": process.description,
         "status": process.status,
         "stop_reason": process.stop_reason,
         "last_error": process.last_error,
         "provider": provider.name if provider else None,
         "provider_id": process.llm_provider_id,
-        "tab": process.tab,
-        "category_id": process.category_id,
-        "task_id": process.task_id,
-        "search": process.search,
-        "max_duration_minutes": process.max_duration_minutes,
-        "discovery_interval_seconds": process.discovery_interval_seconds,
-        "generate_only": process.generate_only,
-        "hide_comments": process.hide_comments,
-        "prompt_mode": process.prompt_mode,
-        "comment_on_existing": process.comment_on_existing,
+        **ProcessSettings.model_validate(process, from_attributes=True).model_dump(),
         "logins": sorted(logins, key=lambda login: str(login["name"])),
         "prompts": sorted(prompts, key=lambda prompt: str(prompt["name"])),
         "totals": items.counts(session, process.id).model_dump(),  # work items of all runs by status
