@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         CloseSessionsInput,
         DiscoverInput,
         DiscoverResult,
+        EndRegenerationInput,
         FinishProcessInput,
         FinishProcessResult,
         GenerateInput,
@@ -42,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
         PrepareResult,
         ProcessConfig,
         RecordProcessInput,
+        RegenerateInput,
+        RegenerateResult,
         ReserveSlotInput,
         ReserveSlotResult,
         ResumeItemsInput,
@@ -201,6 +204,15 @@ post_comment = _stub(
     "post_comment", (PostInput, PostResultMsg), QUEUE_COMMENTS, timedelta(minutes=3), _MYMOMENT, _BEAT
 )
 
+# A reviewer's `comments regenerate` (workflows/regenerate.py): a generation like the one above, and the
+# way back to the previous text when it fails.
+regenerate_comment = _stub(
+    "regenerate_comment", (RegenerateInput, RegenerateResult), QUEUE_COMMENTS, timedelta(minutes=60), _LLM, _BEAT
+)
+end_regeneration = _stub(
+    "end_regeneration", (EndRegenerationInput, bool), QUEUE_MONITORING, timedelta(seconds=30), _DB
+)
+
 # --- scheduled maintenance (yourmoment/schedules.py, workflows/maintenance.py) --------------------------
 _TASK_TYPES = (MaintenanceInput, MaintenanceResult)
 expire_sessions = _stub(
@@ -240,6 +252,8 @@ ALL_STUBS: dict[str, ActivityStub[Any, Any]] = {
         generate_comment,
         reserve_post_slot,
         post_comment,
+        regenerate_comment,
+        end_regeneration,
         expire_sessions,
         purge_sessions,
         retention_cleanup,

@@ -19,7 +19,11 @@ class ProcessStatus(enum.StrEnum):
 
 
 class CommentStatus(enum.StrEnum):
-    """A work item's life: discovered → prepared → generated → posting → posted, or failed/skipped."""
+    """A work item's life: discovered → prepared → generated → posting → posted, or failed/skipped.
+
+    A reviewer's `comments regenerate` moves a generated item to `regenerating` and back (see
+    workflows/regenerate.py); nothing posts, edits or settles an item while it is there.
+    """
 
     DISCOVERED = "discovered"
     PREPARED = "prepared"
@@ -28,6 +32,7 @@ class CommentStatus(enum.StrEnum):
     POSTED = "posted"
     FAILED = "failed"
     SKIPPED = "skipped"
+    REGENERATING = "regenerating"
 
 
 # Before its comment is generated, an item can still be skipped without loss when a process stops.

@@ -64,6 +64,7 @@ class ProcessSpec:
     hide_comments: bool | None = None
     prompt_mode: str | None = None
     comment_on_existing: bool | None = None
+    require_approval: bool | None = None
     logins: list[str] | None = None  # login names
     prompts: list[tuple[str, float]] | None = None  # (template name or id, weight)
     clear_filters: list[str] = field(default_factory=list)
@@ -193,6 +194,7 @@ def _apply(session: Session, user: User, process: MonitoringProcess, spec: Proce
     for attr in (
         "description", "tab", "category_id", "task_id", "search", "max_duration_minutes",
         "discovery_interval_seconds", "generate_only", "hide_comments", "prompt_mode", "comment_on_existing",
+        "require_approval",
     ):  # fmt: skip
         value = getattr(spec, attr)
         if value is not None:
