@@ -51,8 +51,22 @@ NOT_REGENERATED = 1  # exit code of a regeneration that ended with the previous 
 INDENT = "    "
 
 
+class _ActionNames(dict[str, argparse.ArgumentParser]):
+    """The actions by name; once all are added, any word passes argparse's choice check (it may be a
+    process's name)."""
+
+    any_word = False
+
+    def __contains__(self, key: object) -> bool:
+        return self.any_word or super().__contains__(key)
+
+
 class _ActionOrListing(argparse._SubParsersAction):  # type: ignore[type-arg]
     """`comments PROCESS` (no action named) is `comments list PROCESS`, as it was before the actions."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._name_parser_map = self.choices = _ActionNames()  # type: ignore[assignment]
 
     def __call__(
         self,
@@ -61,7 +75,7 @@ class _ActionOrListing(argparse._SubParsersAction):  # type: ignore[type-arg]
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        if values and values[0] not in self._name_parser_map:
+        if values and not dict.__contains__(self._name_parser_map, values[0]):
             values = [LIST_ACTION, *values]
         super().__call__(parser, namespace, values, option_string)
 
@@ -128,6 +142,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("ids", nargs="+", metavar="ID", help="comment (work item) ids")
     _json_flag(p)
     p.set_defaults(handler=cmd_approve)
+    actions._name_parser_map.any_word = True  # type: ignore[attr-defined]
 
 
 def _is_json(args: argparse.Namespace) -> bool:
