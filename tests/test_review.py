@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from imitation import llm_server as llm_imitation
 from tests.support import add_articles, eventually, running_worker
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.settings import get_settings
@@ -166,3 +167,75 @@ async def test_edit_reject_and_post_the_edited_text_once(
         shown = (await ok(run_cli, "comments", "show", edited.id, "--json")).json()
         assert [e["kind"] for e in shown["history"]] == ["generated", "edited", "posted"]
         assert len(mymoment_server.state.comments_for(int(edited.mymoment_article_id))) == 1
+
+
+async def test_approval_regenerate_and_post_approved(
+    review_env, dev_env, run_cli, mymoment_server, llm_server, monkeypatch
+) -> None:
+    """A posting process that requires approval generates and waits; a new text, approved, is posted once."""
+    process_id = await configure(run_cli, mymoment_server, llm_server.url, "--post", "--require-approval")
+    shown = (await ok(run_cli, "process", "show", "Klasse 82", "--json")).json()
+    assert shown["require_approval"] is True and shown["generate_only"] is False
+    add_articles(mymoment_server.state, 2)
+    async with running_worker(dev_env.client, get_settings()):
+        first, second = await generate(run_cli, review_env.database_url, process_id, 2)
+        assert mymoment_server.state.all_comments() == []  # nothing posted on its own
+
+        line = one_error_line(await cli(run_cli, "post", first.id))
+        assert "waits for approval" in line, line
+        assert (await ok(run_cli, "post", "--process", "Klasse 82", "--json")).json() == []
+
+        # The model answers differently now; the new text replaces the old, which stays on record.
+        templates = (await ok(run_cli, "template", "list", "--json")).json()
+        other = next(t["name"] for t in templates if t["name"] != "Ermutigendes Feedback")
+        answer = llm_imitation.deterministic_comment
+        added = "Mir gefällt besonders, wie lebendig du die Tiere in deinem Text beschreibst."
+        monkeypatch.setattr(llm_imitation, "deterministic_comment", lambda m: answer(m) + f"<p>{added}</p>")
+        result = await ok(run_cli, "comments", "regenerate", first.id, "--prompt", other, "--json")
+        assert result.json()["regenerated"] is True
+        shown = (await ok(run_cli, "comments", "show", first.id, "--json")).json()
+        assert shown["status"] == "generated" and added in shown["comment_html"]
+        assert shown["comment_html"] != first.comment_html and shown["original_html"] == first.comment_html
+        assert [e["kind"] for e in shown["history"]] == ["generated", "regenerated"]
+        assert shown["history"][0]["comment_html"] == first.comment_html
+        assert other in shown["history"][1]["detail"] and shown["prompt_template"]["name"] == other
+
+        # While it is being regenerated (or posted), nothing else may change it.
+        for status, words in (("regenerating", "being regenerated"), ("posting", "being posted")):
+            set_status(review_env.database_url, second.id, status)
+            for action in (["edit", second.id, "--text-file", "-"], ["regenerate", second.id],
+                           ["reject", second.id, "--reason", "nein"], ["approve", second.id]):  # fmt: skip
+                if action[0] == "regenerate" and status == "regenerating":
+                    continue  # a regeneration left without its workflow is started again (see below)
+                assert words in one_error_line(await cli(run_cli, "comments", *action, stdin=EDITED))
+        set_status(review_env.database_url, second.id, "generated")
+
+        # Approval is all or nothing, and only the approved comment is posted, once.
+        line = one_error_line(await cli(run_cli, "comments", "approve", first.id, "no-such-comment"))
+        assert "no comment no-such-comment" in line
+        assert (await ok(run_cli, "comments", "show", first.id, "--json")).json()["approved_at"] is None
+        await ok(run_cli, "comments", "approve", first.id)
+        posted = (await ok(run_cli, "post", "--approved", "--process", "Klasse 82", "--json")).json()
+        assert [(p["item_id"], p["outcome"]) for p in posted] == [(first.id, "posted")]
+        assert (await ok(run_cli, "post", "--approved", "--json")).json() == []
+        page = mymoment_server.state.comments_for(int(first.mymoment_article_id))
+        assert len(page) == 1 and added in page[0]["text"]
+        assert mymoment_server.state.comments_for(int(second.mymoment_article_id)) == []
+        shown = (await ok(run_cli, "comments", "show", first.id, "--json")).json()
+        assert [e["kind"] for e in shown["history"]] == ["generated", "regenerated", "approved", "posted"]
+        assert shown["approved_by"] == "t@example.org"
+
+        # An item left in `regenerating` (a start that never happened) is regenerated when asked again.
+        set_status(review_env.database_url, second.id, "regenerating")
+        assert (await ok(run_cli, "comments", "regenerate", second.id, "--json")).json()["regenerated"]
+        assert (await ok(run_cli, "comments", "show", second.id, "--json")).json()["status"] == "generated"
+
+        # A regeneration the gate keeps rejecting keeps the previous text and says why (exit 1).
+        before = (await ok(run_cli, "comments", "show", second.id, "--json")).json()["comment_html"]
+        llm_server.state.fail_next("link", 3)
+        line = one_error_line(await cli(run_cli, "comments", "regenerate", second.id), code=1)
+        assert "not regenerated" in line and "the previous text stays" in line, line
+        shown = (await ok(run_cli, "comments", "show", second.id, "--json")).json()
+        assert shown["status"] == "generated" and shown["comment_html"] == before
+        assert shown["history"][-1]["kind"] == "regen_failed"
+        assert [a["checks"] for a in shown["generation_attempts"][-3:]] == [["link"]] * 3
