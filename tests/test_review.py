@@ -239,3 +239,46 @@ async def test_approval_regenerate_and_post_approved(
         assert shown["status"] == "generated" and shown["comment_html"] == before
         assert shown["history"][-1]["kind"] == "regen_failed"
         assert [a["checks"] for a in shown["generation_attempts"][-3:]] == [["link"]] * 3
+
+
+# --- the edit gate on its own ------------------------------------------------------------------------
+
+
+def judge(text: str, extra_line: str | None = None) -> Any:
+    from yourmoment.llm.edits import judge_edit
+
+    return judge_edit(text, [], min_length=50, max_length=5000, extra_line=extra_line)
+
+
+def test_an_edit_keeps_the_disclosure_first_and_passes_the_gate_as_text_or_html() -> None:
+    plain = f"{DISCLOSURE}\n\nDeine Geschichte über die Hunde hat mir sehr gut gefallen.\n" \
+            "Vielleicht erzählst du beim nächsten Mal, was die Tiere zusammen erleben."  # fmt: skip
+    for text in (EDITED, plain, f"  {EDITED}\n"):
+        verdict = judge(text)
+        assert verdict.accepted, verdict.problems
+        assert verdict.html.startswith(f"<p>{DISCLOSURE}</p>") and verdict.html.count(DISCLOSURE) == 1
+    # The operator's extra line, kept by the reviewer after the disclosure, stands there once.
+    extra = "Geschrieben für die Klasse 4b."
+    verdict = judge(f"<p>{DISCLOSURE}</p><p>{extra}</p>{EDITED_BODY}", extra_line=extra)
+    assert verdict.accepted, verdict.problems
+    assert verdict.html.count(extra) == 1
+    # A script or an attribute never survives the sanitiser.
+    verdict = judge(
+        EDITED + '<p onclick="x()">Toll gemacht, weiter so mit dem Schreiben!<script>x()</script></p>'
+    )
+    assert verdict.accepted and "script" not in verdict.html and "onclick" not in verdict.html
+
+
+def test_an_edit_without_the_disclosure_first_or_with_a_link_is_refused() -> None:
+    for text, check in (
+        (EDITED_BODY, "disclosure"),
+        (EDITED_BODY + f"<p>{DISCLOSURE}</p>", "disclosure"),
+        (
+            EDITED + "<p>Dieser Kommentar wurde von einem Menschen geschrieben, nicht von einer KI.</p>",
+            "disclosure",
+        ),
+        (EDITED + "<p>Mehr dazu findest du unter https://example.org/tiere im Netz.</p>", "link"),
+        (f"<p>{DISCLOSURE}</p><p>Super!</p>", "length"),
+    ):
+        verdict = judge(text)
+        assert check in [p.check for p in verdict.problems], (text, verdict.problems)
