@@ -249,7 +249,9 @@ class CommentActivities:
         with self.deps.db() as session:
             if items.cas(session, item_id, [S.POSTING], status, **values) and status == S.POSTED:
                 item = session.get(AIComment, item_id)
-                review.add_event(session, item_id, review.POSTED, comment_html=item.comment_html if item else None)
+                review.add_event(
+                    session, item_id, review.POSTED, comment_html=item.comment_html if item else None
+                )
 
     def _claim_for_posting(
         self, item_id: str, client_login_id: str, account_key: str

@@ -207,7 +207,12 @@ post_comment = _stub(
 # A reviewer's `comments regenerate` (workflows/regenerate.py): a generation like the one above, and the
 # way back to the previous text when it fails.
 regenerate_comment = _stub(
-    "regenerate_comment", (RegenerateInput, RegenerateResult), QUEUE_COMMENTS, timedelta(minutes=60), _LLM, _BEAT
+    "regenerate_comment",
+    (RegenerateInput, RegenerateResult),
+    QUEUE_COMMENTS,
+    timedelta(minutes=60),
+    _LLM,
+    _BEAT,
 )
 end_regeneration = _stub(
     "end_regeneration", (EndRegenerationInput, bool), QUEUE_MONITORING, timedelta(seconds=30), _DB

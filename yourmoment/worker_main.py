@@ -62,7 +62,12 @@ def workflows_for_queue(queue: str) -> list[type]:
     from workflows.regenerate import RegenerateCommentWorkflow
 
     if queue == QUEUE_MONITORING:
-        return [MonitoringProcessWorkflow, ArticleCommentWorkflow, PostCommentWorkflow, RegenerateCommentWorkflow]
+        return [
+            MonitoringProcessWorkflow,
+            ArticleCommentWorkflow,
+            PostCommentWorkflow,
+            RegenerateCommentWorkflow,
+        ]
     if queue == QUEUE_MAINTENANCE:
         return [MaintenanceWorkflow]
     return []

@@ -304,17 +304,13 @@ def cmd_edit(args: argparse.Namespace) -> int:
         print("the comment is unchanged")
         return 0
     with ctx.db() as session:
-        item, process = review.item_for_user(session, user_ref(session, actor), item_id)
+        item, process = review.item_for_user(session, accounts.get_user(session, actor), item_id)
         view = comment_view(session, item, process)
     if _is_json(args):
         print_json(view)
     else:
         print(f"comment {item_id} edited; 'starter.py comments show {item_id}' shows it")
     return 0
-
-
-def user_ref(session: Session, email: str) -> User:
-    return accounts.get_user(session, email)
 
 
 def _gate_inputs(session: Session, ctx: Context, item: AIComment) -> tuple[list[dict[str, str]], list[str]]:
@@ -430,7 +426,7 @@ async def cmd_regenerate(args: argparse.Namespace) -> int:
         return fail(f"comment {inp.item_id} not regenerated within {args.timeout:g} s: {why}; the regeneration "
                     "goes on and its outcome lands in the comment's history ('comments show')", TIMED_OUT)  # fmt: skip
     with ctx.db() as session:
-        item, process = review.item_for_user(session, user_ref(session, inp.actor), inp.item_id)
+        item, process = review.item_for_user(session, accounts.get_user(session, inp.actor), inp.item_id)
         view = comment_view(session, item, process)
     if _is_json(args):
         print_json({**result.model_dump(), "comment": view})
