@@ -15,6 +15,7 @@ import pytest
 
 from imitation import llm_server as llm_imitation
 from tests.support import add_articles, eventually, running_worker
+from yourmoment import processes_client
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.settings import get_settings
 from yourmoment.store import items
@@ -170,7 +171,7 @@ async def test_edit_reject_and_post_the_edited_text_once(
 
 
 async def test_approval_regenerate_and_post_approved(
-    review_env, dev_env, run_cli, mymoment_server, llm_server, monkeypatch
+    any_db_url, review_env, dev_env, run_cli, mymoment_server, llm_server, monkeypatch
 ) -> None:
     """A posting process that requires approval generates and waits; a new text, approved, is posted once."""
     process_id = await configure(run_cli, mymoment_server, llm_server.url, "--post", "--require-approval")
@@ -209,6 +210,17 @@ async def test_approval_regenerate_and_post_approved(
                     continue  # a regeneration left without its workflow is started again (see below)
                 assert words in one_error_line(await cli(run_cli, "comments", *action, stdin=EDITED))
         set_status(review_env.database_url, second.id, "generated")
+
+        # The posting activity itself refuses an unapproved comment, whoever starts the post.
+        handle = await processes_client.start_post(
+            dev_env.client, get_settings(), second.id, second.login_id, False
+        )
+        refused = await handle.result()
+        assert refused.outcome == "skipped" and "approval" in (refused.reason or "")
+        assert (
+            next(r for r in rows(review_env.database_url, process_id) if r.id == second.id).status
+            == "generated"
+        )
 
         # Approval is all or nothing, and only the approved comment is posted, once.
         line = one_error_line(await cli(run_cli, "comments", "approve", first.id, "no-such-comment"))
