@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from yourmoment.errors import NotFoundError, ValidationError
 from yourmoment.settings import DISCOVERY_INTERVAL_RANGE
+from yourmoment.store import accounts
 from yourmoment.store.limits import check_int, check_number, check_text
 from yourmoment.store.models import (
     LLMProvider,
@@ -153,13 +154,7 @@ def _resolve_prompts(
 
 
 def _resolve_provider(session: Session, user: User, ref: str, problems: list[str]) -> LLMProvider | None:
-    provider = session.scalar(
-        select(LLMProvider).where(
-            LLMProvider.user_id == user.id,
-            LLMProvider.is_active,
-            (LLMProvider.id == ref) | (LLMProvider.name == ref),
-        )
-    )
+    provider = accounts.find_provider(session, user, ref)
     if provider is None:
         problems.append(f"provider '{ref}' is not one of your active providers")
     return provider
