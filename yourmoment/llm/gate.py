@@ -44,6 +44,7 @@ class Check(enum.StrEnum):
     LENGTH = "length"
     PLACEHOLDER = "placeholder"
 
+
 # Finish reasons of an answer that did not end on its own (OpenAI, llama.cpp, vLLM, Ollama say "length").
 CUT_OFF_REASONS: frozenset[str] = frozenset({"length", "max_tokens", "content_filter"})
 

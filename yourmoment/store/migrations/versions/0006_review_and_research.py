@@ -28,9 +28,13 @@ def upgrade() -> None:
     # Plain ADD COLUMN, not batch mode: on SQLite a batch copies the table and would lose the
     # expression index uq_process_name_per_user (0004), which SQLite cannot reflect.
     op.add_column(
-        "monitoring_processes", sa.Column("require_approval", sa.Boolean(), nullable=False, server_default=sa.false())
+        "monitoring_processes",
+        sa.Column("require_approval", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
-    op.add_column("monitoring_processes", sa.Column("mymoment_requests", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column(
+        "monitoring_processes",
+        sa.Column("mymoment_requests", sa.Integer(), nullable=False, server_default="0"),
+    )
     op.add_column("ai_comments", sa.Column("generated_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("ai_comments", sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("ai_comments", sa.Column("approved_by", sa.String(320), nullable=True))
@@ -42,7 +46,9 @@ def upgrade() -> None:
     op.create_table(
         "comment_events",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("item_id", sa.String(36), sa.ForeignKey("ai_comments.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "item_id", sa.String(36), sa.ForeignKey("ai_comments.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("actor", sa.String(320), nullable=True),
         sa.Column("comment_html", sa.Text(), nullable=True),
@@ -61,7 +67,13 @@ def downgrade() -> None:
         batch.drop_column("price_completion_per_million")
         batch.drop_column("price_prompt_per_million")
     with op.batch_alter_table("ai_comments") as batch:
-        for column in ("prompt_template_version", "original_html", "approved_by", "approved_at", "generated_at"):
+        for column in (
+            "prompt_template_version",
+            "original_html",
+            "approved_by",
+            "approved_at",
+            "generated_at",
+        ):
             batch.drop_column(column)
     op.drop_index("uq_process_name_per_user", table_name="monitoring_processes")
     with op.batch_alter_table("monitoring_processes") as batch:
