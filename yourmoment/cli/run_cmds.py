@@ -163,7 +163,7 @@ async def cmd_stop(args: argparse.Namespace) -> int:
         print("no running process")
         return 0
     client = await connect(ctx.settings)
-    stopping: dict[str, WorkflowHandle] = {}
+    stopping: dict[str, processes_client.MonitoringHandle] = {}
     for process_id, name in targets_info:
         handle = processes_client.monitoring_handle(client, process_id)
         if not await _is_running(handle):
@@ -181,7 +181,7 @@ async def cmd_stop(args: argparse.Namespace) -> int:
 
 
 async def _wait_stopped(
-    ctx: Context, client: Client, stopping: dict[str, WorkflowHandle], timeout: float
+    ctx: Context, client: Client, stopping: dict[str, processes_client.MonitoringHandle], timeout: float
 ) -> int:
     """Waits for every stopped workflow's result, all together, for at most `timeout` seconds."""
     tasks = {asyncio.create_task(handle.result()): name for name, handle in stopping.items()}
@@ -190,8 +190,7 @@ async def _wait_stopped(
         if task.exception() is not None:
             print(f"{tasks[task]}: ended without a result: {task.exception()}")
             continue
-        result = task.result()
-        print(f"{tasks[task]}: {result['status'] if isinstance(result, dict) else result.status}")
+        print(f"{tasks[task]}: {task.result().status}")
     for task in pending:
         task.cancel()
         name = tasks[task]
