@@ -13,8 +13,7 @@ from collections.abc import Sequence
 
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.llm.comments import comment_plain_text, visible_lines
-from yourmoment.llm.gate import DISCLOSURE as DISCLOSURE_CHECK
-from yourmoment.llm.gate import GateProblem, Verdict, judge
+from yourmoment.llm.gate import Check, GateProblem, Verdict, judge
 
 _LOOKS_LIKE_HTML = re.compile(r"</?[A-Za-z][^<>]*>")
 
@@ -47,7 +46,7 @@ def judge_edit(
     lines = readable_lines(text)
     if not lines or lines[0] != DISCLOSURE:
         problem = GateProblem(
-            check=DISCLOSURE_CHECK,
+            check=Check.DISCLOSURE,
             message=f"The comment must keep the disclosure as its first paragraph: {DISCLOSURE}",
         )
         return Verdict(html="", problems=[problem])
