@@ -7,6 +7,7 @@ starter.py in-process (in a thread, so the test's loop drives the worker meanwhi
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ EDITED_BODY = (
 )
 EDITED = f"<p>{DISCLOSURE}</p>{EDITED_BODY}"
 EDITED_SENTENCE = "Vielleicht erzählst du beim nächsten Mal noch mehr darüber"
+ADDED_IN_EDITOR = "Weiter so, ich freue mich schon auf deinen nächsten Text!"
 
 
 @pytest.fixture
@@ -149,6 +151,16 @@ async def test_edit_reject_and_post_the_edited_text_once(
         text = (await ok(run_cli, "comments", "show", edited.id)).out
         assert EDITED_SENTENCE in text and "edited by t@example.org" in text
 
+        # In $EDITOR: the comment one paragraph per line; what the editor saves is the new text.
+        script = Path(review_env.database_url.removeprefix("sqlite:///")).parent / "editor.py"
+        script.write_text("import sys\nwith open(sys.argv[1], 'a', encoding='utf-8') as f:\n"
+                          f"    f.write('<p>{ADDED_IN_EDITOR}</p>')\n")  # fmt: skip
+        review_env.set(VISUAL=None, EDITOR=f"{sys.executable} {script}")
+        shown = (await ok(run_cli, "comments", "edit", edited.id, "--json")).json()
+        assert shown["comment_html"] == EDITED + f"<p>{ADDED_IN_EDITOR}</p>"
+        assert [e["kind"] for e in shown["history"]] == ["generated", "edited", "edited"]
+        assert shown["original_html"] == edited.comment_html
+
         # Rejected: skipped with the reason, never posted, not even by name.
         await ok(run_cli, "comments", "reject", rejected.id, "--reason", "zu allgemein")
         row = next(r for r in rows(review_env.database_url, process_id) if r.id == rejected.id)
@@ -166,7 +178,7 @@ async def test_edit_reject_and_post_the_edited_text_once(
             line = one_error_line(await cli(run_cli, "comments", *action, stdin=EDITED))
             assert "has been posted on myMoment" in line, line
         shown = (await ok(run_cli, "comments", "show", edited.id, "--json")).json()
-        assert [e["kind"] for e in shown["history"]] == ["generated", "edited", "posted"]
+        assert [e["kind"] for e in shown["history"]] == ["generated", "edited", "edited", "posted"]
         assert len(mymoment_server.state.comments_for(int(edited.mymoment_article_id))) == 1
 
 
