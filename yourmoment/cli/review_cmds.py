@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from yourmoment import processes_client as workflows
+from yourmoment import processes_client
 from yourmoment.cli.common import Context, emit, fail, print_json
 from yourmoment.cli.run_cmds import TIMED_OUT, _add_timeout, _warn, cmd_comments, why_waiting
 from yourmoment.errors import ValidationError
@@ -408,7 +408,7 @@ async def cmd_regenerate(args: argparse.Namespace) -> int:
         moved = review.begin_regeneration(session, item)
     try:
         client = await connect(ctx.settings)
-        handle = await workflows.start_regenerate(client, ctx.settings, inp)
+        handle = await processes_client.start_regenerate(client, ctx.settings, inp)
     except WorkflowAlreadyStartedError:
         if moved:
             _cancel(ctx, inp.item_id)
