@@ -209,28 +209,21 @@ end_regeneration = _stub(
 )
 
 # --- scheduled maintenance (yourmoment/schedules.py, workflows/maintenance.py) --------------------------
-_TASK_TYPES = (MaintenanceInput, MaintenanceResult)
-expire_sessions = _stub(
-    "expire_sessions", _TASK_TYPES, QUEUE_MAINTENANCE, timedelta(seconds=60), _MAINTENANCE
-)
-purge_sessions = _stub("purge_sessions", _TASK_TYPES, QUEUE_MAINTENANCE, timedelta(minutes=5), _MAINTENANCE)
-retention_cleanup = _stub(
-    "retention_cleanup",
-    _TASK_TYPES,
-    QUEUE_MAINTENANCE,
-    timedelta(minutes=15),
-    _MAINTENANCE,
-    timedelta(seconds=30),
-)
-health_check = _stub("health_check", _TASK_TYPES, QUEUE_MAINTENANCE, timedelta(seconds=90), _MAINTENANCE)
-reconcile_processes = _stub(
-    "reconcile_processes",
-    _TASK_TYPES,
-    QUEUE_MAINTENANCE,
-    timedelta(minutes=5),
-    _MAINTENANCE,
-    timedelta(seconds=30),
-)
+
+
+def _task(
+    name: str, start_to_close: timedelta, heartbeat: timedelta | None = None
+) -> ActivityStub[MaintenanceInput, MaintenanceResult]:
+    """A maintenance task: its activity takes the task's input and returns its counts."""
+    types = (MaintenanceInput, MaintenanceResult)
+    return _stub(name, types, QUEUE_MAINTENANCE, start_to_close, _MAINTENANCE, heartbeat)
+
+
+expire_sessions = _task("expire_sessions", timedelta(seconds=60))
+purge_sessions = _task("purge_sessions", timedelta(minutes=5))
+retention_cleanup = _task("retention_cleanup", timedelta(minutes=15), timedelta(seconds=30))
+health_check = _task("health_check", timedelta(seconds=90))
+reconcile_processes = _task("reconcile_processes", timedelta(minutes=5), timedelta(seconds=30))
 
 ALL_STUBS: dict[str, ActivityStub[Any, Any]] = {
     stub.name: stub
