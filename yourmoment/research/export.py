@@ -116,6 +116,7 @@ class _Attempt:
     accepted: bool
     checks: list[str]
     model: str | None
+    template_id: str | None
     prompt_tokens: int
     completion_tokens: int
     ms: int
@@ -193,6 +194,7 @@ def _lookups(session: Session, process: MonitoringProcess) -> _ProcessLookups:
                 accepted=row.accepted,
                 checks=[str(reason.get("check")) for reason in reasons],
                 model=row.model_name,
+                template_id=row.prompt_template_id,
                 prompt_tokens=row.prompt_tokens,
                 completion_tokens=row.completion_tokens,
                 ms=row.generation_ms,
@@ -226,7 +228,12 @@ def _row(
     provider_id = item.llm_provider_id or process.llm_provider_id
     provider_name, provider_kind = lookups.providers.get(provider_id or "", (None, None))
     events = lookups.events.get(item.id, {})
-    template_id = item.prompt_template_id or (item.prompt_slot or None)
+    # A failed item stored no comment: its answers name the template they were asked with.
+    template_id = (
+        item.prompt_template_id
+        or next((t.template_id for t in reversed(tries) if t.template_id), None)
+        or item.prompt_slot
+    )
     row = {
         "process": process.name,
         "process_id": process.id,
