@@ -190,7 +190,8 @@ async def test_export_and_report_of_a_finished_process(  # type: ignore[no-untyp
     stats = mm_state.stats()
     by_kind = stats["by_kind"]
     # Discovery, article pages and posts count; the login (open_session) belongs to no process.
-    assert by_kind["list"] + by_kind["article"] + by_kind["post"] <= requests <= stats["total"], (requests, stats)
+    least = by_kind["list"] + by_kind["article"] + by_kind["post"]
+    assert least <= requests <= stats["total"], (requests, by_kind)
     assert by_kind["post"] == 4
     assert data["mymoment"] == {
         "requests": requests, "posted": 4, "requests_per_posted_comment": round(requests / 4, 2),
@@ -278,12 +279,18 @@ def test_report_of_seeded_items_and_unknown_prices(env, run_cli) -> None:  # typ
                 sa.update(AIComment).where(AIComment.id == item_id)
                 .values(created_at=now - timedelta(seconds=10 * (i + 1)))
             )  # fmt: skip
-            for number in (1, 2) if i == 0 else (1,):
-                session.add(GenerationAttempt(item_id=item_id, number=number, accepted=number == 2 or i > 0,
-                                              reasons='[{"check": "not_german", "message": "x"}]' if number == 1 and i == 0 else "[]",
-                                              prompt_tokens=1000, completion_tokens=200, generation_ms=5))  # fmt: skip
+            # The first item's first answer was rejected, its second accepted; the others passed at once.
+            answers = [(1, False), (2, True)] if i == 0 else [(1, True)]
+            for number, accepted in answers:
+                reasons = "[]" if accepted else '[{"check": "not_german", "message": "not German"}]'
+                session.add(
+                    GenerationAttempt(item_id=item_id, number=number, accepted=accepted, reasons=reasons,
+                                      prompt_tokens=1000, completion_tokens=200, generation_ms=5)
+                )  # fmt: skip
         session.execute(
-            sa.update(MonitoringProcess).where(MonitoringProcess.id == process_id).values(mymoment_requests=10)
+            sa.update(MonitoringProcess)
+            .where(MonitoringProcess.id == process_id)
+            .values(mymoment_requests=10)
         )
     data = run_cli("report", process_id, "--json").json()
     assert data["gate"] == {
@@ -319,7 +326,7 @@ def test_export_of_seeded_rows_round_trips_and_keeps_retention(env, run_cli, tmp
     result = run_cli("export", process_id, "--out", out, "--with-article-text", "--json")
     assert result.code == 0, result
     summary = result.json()
-    assert summary["rows"] == 4 and summary["withheld_past_retention"] == 1 and summary["authors"] == "pseudonyms"
+    assert (summary["rows"], summary["withheld_past_retention"], summary["authors"]) == (4, 1, "pseudonyms")
     assert "older than RETENTION_DAYS (90 days)" in result.err
     with out.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -338,10 +345,42 @@ def test_pseudonyms_and_percentiles() -> None:
     assert first.of("Kind0") == first.of(" Kind0 ") != first.of("Kind1")
     assert first.of("Kind0") != second.of("Kind0")
     assert first.of(None) is None and first.of("  ") is None
-    assert Pseudonyms(b"k").of("Lena") == Pseudonyms(b"k").of("Lena") and "Lena" not in Pseudonyms(b"k").of("Lena")  # type: ignore[operator]
+    fixed = Pseudonyms(b"k").of("Lena") or ""
+    assert fixed == Pseudonyms(b"k").of("Lena") and "Lena" not in fixed
     assert percentile([], 50) is None
     assert percentile([3.0], 95) == 3.0
     assert percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.0 and percentile([4.0, 1.0, 3.0, 2.0], 95) == 4.0
     values = [float(v) for v in range(1, 101)]
     assert percentile(values, 50) == 50.0 and percentile(values, 95) == 95.0
     assert math.isclose(percentile(values, 100) or 0, 100.0)
+
+
+async def test_requests_of_a_failing_activity_count_for_its_process(env, run_cli, mymoment_server) -> None:  # type: ignore[no-untyped-def]
+    """What the client sent counts even when the activity then fails; nested counts (a post's own) add up."""
+    from activities.deps import Dependencies
+    from yourmoment.errors import NotFoundError
+    from yourmoment.mymoment.client import counting_requests
+    from yourmoment.settings import get_settings
+
+    mymoment_server.state.add_class(82, "Beispielklasse A", "Testschule")
+    mymoment_server.state.add_account("pupil-a", "pass-a", "pupil", [82])
+    configure(run_cli, "http://127.0.0.1:9")
+    process_id, _ = create_process(run_cli)
+    deps = Dependencies.from_settings(get_settings())
+    try:
+        with session_scope(env.database_url) as session:
+            login_id = session.scalar(sa.select(MyMomentLogin.id))
+            updated_at = session.scalar(sa.select(MonitoringProcess.updated_at))
+        assert login_id is not None
+        client = await deps.mymoment(login_id)
+        with pytest.raises(NotFoundError):
+            async with deps.tally_requests(process_id):
+                with counting_requests() as inner:
+                    await client.get_article("999999")
+        assert inner[0] == client.requests > 0  # the login and the missing page
+        with session_scope(env.database_url) as session:
+            row = session.get(MonitoringProcess, process_id)
+            assert row is not None and row.mymoment_requests == client.requests
+            assert row.updated_at == updated_at  # `start` compares it: a counter is no change
+    finally:
+        await deps.close()
