@@ -336,6 +336,8 @@ def test_export_of_seeded_rows_round_trips_and_keeps_retention(env, run_cli, tmp
     comment = rows[1]["comment_text"]
     assert comment == f'{PREFIX}\n\nZeile mit "Anführungszeichen", Komma; und\n\nUmbruch.', comment
     assert len(recent) == 3 and all(row["article_author"].startswith(PSEUDONYM_PREFIX) for row in rows)
+    dash = run_cli("export", process_id, "--out", "-")  # stdout, with fresh pseudonyms
+    assert dash.code == 0 and len(csv_rows(dash.out)) == 4 and not (tmp_path / "-").exists(), dash
     authors = {row["article_id"]: row["article_author"] for row in rows}
     assert authors["4500"] == authors["4502"] == authors["4600"] != authors["4501"]  # Kind0, Kind1
 

@@ -113,6 +113,8 @@ def _progress(total: int) -> Any:
 
 def cmd_export(args: argparse.Namespace) -> int:
     ctx = Context(args)
+    if args.out == Path("-"):  # the usual spelling of stdout
+        args.out = None
     _check_out(args.out, args.json)
     options = ExportOptions(
         with_article_text=args.with_article_text,
