@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import select, text
 
 from tests.processes import REPO
+from yourmoment import processes_client
 from yourmoment.codec import EncryptionCodec
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.settings import Settings
@@ -408,7 +409,7 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
 
     from tests.support import build_world, eventually, make_settings, running_worker, venv_binary
     from yourmoment.codec import generate_payload_key
-    from yourmoment.messages import MonitorInput, workflow_id_for_process
+    from yourmoment.messages import MonitorInput
     from yourmoment.temporal_client import data_converter
 
     db = tmp_path / "yourmoment.db"
@@ -424,13 +425,9 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
     )
     try:
         async with running_worker(env.client, settings):
-            handle = await env.client.start_workflow(
-                "MonitoringProcessWorkflow",
-                MonitorInput(process_id=process_id, queue_prefix=settings.temporal_task_queue_prefix,
-                             use_search_attributes=False),
-                id=workflow_id_for_process(process_id),
-                task_queue=f"{settings.temporal_task_queue_prefix}monitoring",
-            )  # fmt: skip
+            handle = await processes_client.start_monitoring(
+        env.client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
+    )
             await eventually(lambda: _answers(handle), what="the workflow answering its status query")
             before = dump(db)
             common = {
@@ -450,7 +447,7 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
                     subprocess.run, cli, cwd=tmp_path, env=clean_env(**common, **extra), capture_output=True,
                     text=True, timeout=60,
                 )  # fmt: skip
-            await handle.signal("stop")
+            await processes_client.stop(handle)
     finally:
         await env.shutdown()
     kid = EncryptionCodec.from_keys(key_a).key_id
@@ -470,10 +467,9 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
 
 async def _answers(handle) -> bool:  # type: ignore[no-untyped-def]
     """The workflow answers, its login is ready and discovery ran: the worker has written what it writes."""
-    from yourmoment.messages import MonitorStatus
 
     try:
-        status = await handle.query("status", result_type=MonitorStatus)
+        status = await processes_client.status(handle)
     except Exception:
         return False
     return status.discovery_runs >= 1 and all(login.state == "ready" for login in status.logins)

@@ -28,6 +28,7 @@ from imitation import llm_server, mymoment
 from imitation.serve import serve_in_thread
 from tests.processes import REPO, base_env
 from tests.support import build_world, eventually, make_settings, running_worker, venv_binary
+from yourmoment import processes_client
 from yourmoment.codec import (
     ENCODING,
     EncryptionCodec,
@@ -38,7 +39,7 @@ from yourmoment.codec import (
     parse_keys,
 )
 from yourmoment.errors import ConfigurationError
-from yourmoment.messages import MonitorInput, MonitorResult, ProcessConfig, workflow_id_for_process
+from yourmoment.messages import MonitorInput, ProcessConfig
 from yourmoment.store import items
 from yourmoment.store.db import session_scope, upgrade
 from yourmoment.temporal_client import data_converter
@@ -565,16 +566,11 @@ async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(tmp_path
     )
     try:
         async with running_worker(env.client, settings):
-            handle = await env.client.start_workflow(
-                "MonitoringProcessWorkflow",
-                MonitorInput(process_id=process_id, queue_prefix=settings.temporal_task_queue_prefix,
-                             use_search_attributes=False),
-                id=workflow_id_for_process(process_id),
-                task_queue=f"{settings.temporal_task_queue_prefix}monitoring",
-                result_type=MonitorResult,
-            )  # fmt: skip
+            handle = await processes_client.start_monitoring(
+        env.client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
+    )
             await eventually(lambda: _posted(db_url, process_id), what="the comment posted")
-            await handle.signal("stop")
+            await processes_client.stop(handle)
             assert (await handle.result()).status == "stopped"
         events = await all_histories(env.client, handle.id, handle.result_run_id or "")
     finally:

@@ -25,24 +25,30 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("monitoring_processes") as batch:
-        batch.add_column(sa.Column("require_approval", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch.add_column(sa.Column("mymoment_requests", sa.Integer(), nullable=False, server_default="0"))
-    with op.batch_alter_table("ai_comments") as batch:
-        batch.add_column(sa.Column("generated_at", sa.DateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("approved_by", sa.String(320), nullable=True))
-        batch.add_column(sa.Column("original_html", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("prompt_template_version", sa.Integer(), nullable=True))
-    with op.batch_alter_table("llm_providers") as batch:
-        batch.add_column(sa.Column("price_prompt_per_million", sa.Float(), nullable=True))
-        batch.add_column(sa.Column("price_completion_per_million", sa.Float(), nullable=True))
-    with op.batch_alter_table("prompt_templates") as batch:
-        batch.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
+    # Plain ADD COLUMN, not batch mode: on SQLite a batch copies the table and would lose the
+    # expression index uq_process_name_per_user (0004), which SQLite cannot reflect.
+    op.add_column(
+        "monitoring_processes",
+        sa.Column("require_approval", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column(
+        "monitoring_processes",
+        sa.Column("mymoment_requests", sa.Integer(), nullable=False, server_default="0"),
+    )
+    op.add_column("ai_comments", sa.Column("generated_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("ai_comments", sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("ai_comments", sa.Column("approved_by", sa.String(320), nullable=True))
+    op.add_column("ai_comments", sa.Column("original_html", sa.Text(), nullable=True))
+    op.add_column("ai_comments", sa.Column("prompt_template_version", sa.Integer(), nullable=True))
+    op.add_column("llm_providers", sa.Column("price_prompt_per_million", sa.Float(), nullable=True))
+    op.add_column("llm_providers", sa.Column("price_completion_per_million", sa.Float(), nullable=True))
+    op.add_column("prompt_templates", sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
     op.create_table(
         "comment_events",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("item_id", sa.String(36), sa.ForeignKey("ai_comments.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "item_id", sa.String(36), sa.ForeignKey("ai_comments.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("actor", sa.String(320), nullable=True),
         sa.Column("comment_html", sa.Text(), nullable=True),
@@ -61,8 +67,18 @@ def downgrade() -> None:
         batch.drop_column("price_completion_per_million")
         batch.drop_column("price_prompt_per_million")
     with op.batch_alter_table("ai_comments") as batch:
-        for column in ("prompt_template_version", "original_html", "approved_by", "approved_at", "generated_at"):
+        for column in (
+            "prompt_template_version",
+            "original_html",
+            "approved_by",
+            "approved_at",
+            "generated_at",
+        ):
             batch.drop_column(column)
+    op.drop_index("uq_process_name_per_user", table_name="monitoring_processes")
     with op.batch_alter_table("monitoring_processes") as batch:
         batch.drop_column("mymoment_requests")
         batch.drop_column("require_approval")
+    op.create_index(
+        "uq_process_name_per_user", "monitoring_processes", ["user_id", sa.text("lower(name)")], unique=True
+    )
