@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from temporalio import activity
 
-from activities.deps import Dependencies
+from activities.deps import Dependencies, RequestTally
 from activities.errors import keep_alive, translate_errors
 from yourmoment.errors import NotFoundError, PermanentError
 from yourmoment.llm.comments import posting_problems
@@ -209,19 +209,21 @@ class CommentActivities:
         if isinstance(claim, PostResultMsg):
             return claim
         item, first_try, expected = claim
-        # On the first try the page was read when the item was prepared and no POST was ever sent for
-        # this item; every later try (a retry, or a run after a crash) reads the page before posting.
-        result = await client.post_comment(
-            item.mymoment_article_id, item.comment_html or "", hide=inp.hide, verify_first=not first_try,
-            account_comments=expected,
-        )  # fmt: skip
-        if result.outcome == "account_commented":
-            reason = "the page already shows an AI comment by this myMoment account"
-            await run_db(self._settle, item.id, S.SKIPPED, {"error": reason})
-            return PostResultMsg(item_id=item.id, outcome="skipped", requests=result.requests, reason=reason)
-        await run_db(
-            self._settle, item.id, S.POSTED, {"posted_at": utcnow(), "is_hidden": inp.hide, "error": None}
-        )
+        async with self.deps.tally_requests(item.process_id) as tally:
+            # On the first try the page was read when the item was prepared and no POST was ever sent for
+            # this item; every later try (a retry, or a run after a crash) reads the page before posting.
+            result = await client.post_comment(
+                item.mymoment_article_id, item.comment_html or "", hide=inp.hide, verify_first=not first_try,
+                account_comments=expected,
+            )  # fmt: skip
+            if result.outcome == "account_commented":
+                reason = "the page already shows an AI comment by this myMoment account"
+                await run_db(self._settle, item.id, S.SKIPPED, {"error": reason}, tally)
+                return PostResultMsg(
+                    item_id=item.id, outcome="skipped", requests=result.requests, reason=reason
+                )
+            posted = {"posted_at": utcnow(), "is_hidden": inp.hide, "error": None}
+            await run_db(self._settle, item.id, S.POSTED, posted, tally)
         self.deps.metrics.item("posted")
         activity.logger.info(
             "comment posted item_id=%s article_id=%s outcome=%s requests=%d",
@@ -236,8 +238,12 @@ class CommentActivities:
                 raise NotFoundError(f"work item {item_id} does not exist")
             return item.login_id
 
-    def _settle(self, item_id: str, status: str, values: dict[str, object]) -> None:
+    def _settle(
+        self, item_id: str, status: str, values: dict[str, object], tally: RequestTally | None = None
+    ) -> None:
         with self.deps.db() as session:
+            if tally is not None:
+                tally.store(session)
             if items.cas(session, item_id, [S.POSTING], status, **values) and status == S.POSTED:
                 item = session.get(AIComment, item_id)
                 review.add_event(

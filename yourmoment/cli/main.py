@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "yourmoment.cli.browse_cmds",
     "yourmoment.cli.run_cmds",
     "yourmoment.cli.review_cmds",
+    "yourmoment.cli.research_cmds",
     "yourmoment.cli.ops_cmds",
     "yourmoment.cli.codec_cmds",
     "yourmoment.cli.demo_cmds",

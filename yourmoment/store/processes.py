@@ -366,3 +366,20 @@ def mark_running(
             .values(last_state=None, last_error=None)
         )
     return bool(changed)
+
+
+def add_mymoment_requests(session: Session, process_id: str, count: int) -> None:
+    """Adds the myMoment requests one activity made for the process (`report`), in one UPDATE.
+
+    `updated_at` stays as it is: `start` compares it (see mark_running), and a counter is no change.
+    """
+    if count <= 0:
+        return
+    session.execute(
+        update(MonitoringProcess)
+        .where(MonitoringProcess.id == process_id)
+        .values(
+            mymoment_requests=MonitoringProcess.mymoment_requests + count,
+            updated_at=MonitoringProcess.updated_at,
+        )
+    )
