@@ -22,7 +22,7 @@ from yourmoment.messages import (
     ReserveSlotInput,
     ReserveSlotResult,
 )
-from yourmoment.statuses import CommentStatus
+from yourmoment.statuses import CommentStatus, EventKind
 from yourmoment.store import accounts, attempts, items, review
 from yourmoment.store.db import run_db
 from yourmoment.store.models import (
@@ -51,7 +51,7 @@ class CommentActivities:
         if item.status != S.PREPARED:  # a retry after the result was stored
             return _generate_result(item)
         generated = await self._generate(item, template, provider, username)
-        await run_db(self._store, item.id, [S.PREPARED], generated, template, provider, review.GENERATED)
+        await run_db(self._store, item.id, [S.PREPARED], generated, template, provider, EventKind.GENERATED)
         return _result(item.id, generated)
 
     @activity.defn(name="regenerate_comment")
@@ -68,7 +68,7 @@ class CommentActivities:
         generated = await self._generate(item, template, provider, username)
         detail = f"template {template.name} (version {template.version})"
         stored = await run_db(
-            self._store, item.id, [S.REGENERATING], generated, template, provider, review.REGENERATED,
+            self._store, item.id, [S.REGENERATING], generated, template, provider, EventKind.REGENERATED,
             inp.actor, detail,
         )  # fmt: skip
         if not stored:
@@ -247,7 +247,7 @@ class CommentActivities:
             if items.cas(session, item_id, [S.POSTING], status, **values) and status == S.POSTED:
                 item = session.get(AIComment, item_id)
                 review.add_event(
-                    session, item_id, review.POSTED, comment_html=item.comment_html if item else None
+                    session, item_id, EventKind.POSTED, comment_html=item.comment_html if item else None
                 )
 
     def _claim_for_posting(

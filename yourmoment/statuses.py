@@ -41,6 +41,18 @@ UNFINISHED_STATUSES = (*NOT_YET_GENERATED, CommentStatus.GENERATED, CommentStatu
 FINISHED_STATUSES = (CommentStatus.POSTED, CommentStatus.FAILED, CommentStatus.SKIPPED)
 
 
+class EventKind(enum.StrEnum):
+    """The steps of a work item's history (comment_events.kind, at most 16 characters)."""
+
+    GENERATED = "generated"
+    EDITED = "edited"
+    REGENERATED = "regenerated"
+    REGEN_FAILED = "regen_failed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    POSTED = "posted"
+
+
 class LoginSessionState(enum.StrEnum):
     """A login's session as its process's workflow sees it ("unknown": asked the database while the
     process runs; only its workflow knows)."""

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from yourmoment.llm.comments import comment_plain_text
+from yourmoment.statuses import EventKind
 from yourmoment.store.models import (
     AIComment,
     CommentEvent,
@@ -257,8 +258,8 @@ def _row(
         "gate_attempts": len(tries),
         "gate_rejected": sum(not t.accepted for t in tries),
         "gate_reasons": "; ".join(f"{t.number}:{'+'.join(t.checks)}" for t in tries if not t.accepted),
-        "edits": events.get("edited", 0),
-        "regenerations": events.get("regenerated", 0),
+        "edits": events.get(EventKind.EDITED, 0),
+        "regenerations": events.get(EventKind.REGENERATED, 0),
         "status": item.status,
         "error": item.error,
         "discovered_at": _iso(item.created_at),

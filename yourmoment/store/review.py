@@ -15,19 +15,10 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from yourmoment.errors import NotFoundError, ValidationError
-from yourmoment.statuses import CommentStatus
+from yourmoment.statuses import CommentStatus, EventKind
 from yourmoment.store.models import AIComment, CommentEvent, MonitoringProcess, User, utcnow
 
 S = CommentStatus
-
-# The kinds of comment_events rows (CommentEvent.kind, at most 16 characters).
-GENERATED = "generated"
-EDITED = "edited"
-REGENERATED = "regenerated"
-REGEN_FAILED = "regen_failed"
-APPROVED = "approved"
-REJECTED = "rejected"
-POSTED = "posted"
 
 MIN_ID_PREFIX = 8
 # The first text of a comment, kept once when a reviewer replaces it.
@@ -121,7 +112,7 @@ def edit(session: Session, item_id: str, started_from: str | None, new_html: str
         if current is not None and current.status == S.GENERATED:
             raise ValidationError([f"comment {item_id} changed while it was edited; edit it again"])
         raise _refuse(session, item_id, "edited")
-    add_event(session, item_id, EDITED, actor=actor, comment_html=new_html)
+    add_event(session, item_id, EventKind.EDITED, actor=actor, comment_html=new_html)
 
 
 def begin_regeneration(session: Session, item: AIComment) -> bool:
@@ -161,7 +152,7 @@ def store_generated(
     """A generated text stored (first generation, or a regeneration), with its event; False when the
     item had moved on and nothing was stored."""
     extra: dict[str, Any] = {"generated_at": utcnow()}
-    if kind == REGENERATED:  # a new text: the old approval was for another one
+    if kind == EventKind.REGENERATED:  # a new text: the old approval was for another one
         extra.update(original_html=KEEP_ORIGINAL, approved_at=None, approved_by=None)
     if not move(session, item_id, expected, S.GENERATED, **values, **extra):
         return False
@@ -175,7 +166,7 @@ def end_regeneration(session: Session, item_id: str, reason: str, actor: str) ->
         session, item_id, [S.REGENERATING], S.GENERATED, error=f"regeneration failed: {reason}"[:2000]
     ):
         return False
-    add_event(session, item_id, REGEN_FAILED, actor=actor, detail=reason[:2000])
+    add_event(session, item_id, EventKind.REGEN_FAILED, actor=actor, detail=reason[:2000])
     return True
 
 
@@ -183,7 +174,7 @@ def reject(session: Session, item: AIComment, reason: str, actor: str) -> None:
     """generated → skipped for good, with the reviewer's reason; never posted."""
     if not move(session, item.id, [S.GENERATED], S.SKIPPED, error=f"rejected: {reason}"):
         raise _refuse(session, item.id, "rejected")
-    add_event(session, item.id, REJECTED, actor=actor, comment_html=item.comment_html, detail=reason)
+    add_event(session, item.id, EventKind.REJECTED, actor=actor, comment_html=item.comment_html, detail=reason)
 
 
 def approve(session: Session, item: AIComment, actor: str) -> datetime:
@@ -191,7 +182,7 @@ def approve(session: Session, item: AIComment, actor: str) -> datetime:
     now = utcnow()
     if not move(session, item.id, [S.GENERATED], S.GENERATED, approved_at=now, approved_by=actor):
         raise _refuse(session, item.id, "approved")
-    add_event(session, item.id, APPROVED, actor=actor, comment_html=item.comment_html)
+    add_event(session, item.id, EventKind.APPROVED, actor=actor, comment_html=item.comment_html)
     return now
 
 
