@@ -151,7 +151,9 @@ CASES = [
     Case("address-url", ("schedules", "list"),
          "error: TEMPORAL_ADDRESS (or --address) 'https://temporal.example.ch:7233' is a URL; give HOST:PORT, "
          "e.g. localhost:7233", env={"TEMPORAL_ADDRESS": "https://temporal.example.ch:7233"}),
-    Case("worker-database-missing", (), "error: database unavailable: unable to open database file",
+    Case("worker-database-missing", (),
+         "error: the database file /nonexistent-dir/yourmoment.db does not exist; run where your .env is, "
+         "or 'starter.py db upgrade' to create it",
          env={"DATABASE_URL": "sqlite:////nonexistent-dir/yourmoment.db"}, program="worker.py"),
     # --- processes ----------------------------------------------------------------------------------
     Case("weight-inf", create("--prompt", f"{TEMPLATE}:inf"),
@@ -236,6 +238,8 @@ CASES = [
     Case("codec-port", ("codec-server", "--port", "70000"),
          "error: argument --port: must be a whole number between 0 and 65535, not '70000' "
          "(see 'starter.py codec-server --help')"),
+    Case("post-id-and-process", ("post", "0123abcd", "--process", "Klasse 82"),
+         "error: name a comment id or use --process, not both"),
     Case("comments-status", ("comments", "Klasse 82", "--status", "done"),
          "error: argument --status: invalid choice: 'done' (choose from 'discovered', 'prepared', 'generated', "
          "'posting', 'posted', 'failed', 'skipped', 'regenerating') (see 'starter.py comments list --help')"),
@@ -298,6 +302,24 @@ def port_in_use() -> Iterator[int]:
         sock.bind(("0.0.0.0", 0))
         sock.listen()
         yield sock.getsockname()[1]
+
+
+def test_a_missing_database_file_is_named_and_not_created(seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Run from another folder, a relative SQLite URL points at nothing: say so, create nothing."""
+    _seed_path, key = seeded
+    env = clean_env(DATABASE_URL="sqlite:///yourmoment.db", YOURMOMENT_ENCRYPTION_KEY=key)
+    for args in (("process", "list"), ("export", "Klasse 82"), ("comments", "Klasse 82")):
+        proc = subprocess.run(
+            [sys.executable, str(REPO / "starter.py"), *args], cwd=tmp_path, env=env, capture_output=True, timeout=60
+        )
+        stderr = proc.stderr.decode()
+        assert stderr.splitlines() == [
+            f"error: the database file {tmp_path / 'yourmoment.db'} does not exist (DATABASE_URL "
+            "sqlite:///yourmoment.db is read from the folder you run in); run where your .env is, or "
+            "'starter.py db upgrade' to create it"
+        ], stderr
+        assert proc.returncode == 2
+        assert list(tmp_path.iterdir()) == [], "a database file was created"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

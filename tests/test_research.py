@@ -246,6 +246,7 @@ def test_bad_input_is_one_line_and_writes_nothing(env, run_cli, tmp_path) -> Non
         (("export", process_id, "--format", "xlsx", "--out", target), "invalid choice: 'xlsx'"),
         (("export", process_id, "--out", tmp_path / "missing" / "x.csv"), "does not exist"),
         (("export", process_id, "--out", tmp_path), "is a directory"),
+        (("export", process_id, "--out", "/proc/yourmoment-export.csv"), "cannot write /proc/yourmoment-export.csv"),
         (("export", process_id, "--json"), "--json prints a summary and needs --out"),
         (("export",), "the following arguments are required: PROCESS"),
         (("report", "nope"), "no process 'nope'"),

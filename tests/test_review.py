@@ -17,7 +17,9 @@ import pytest
 from imitation import llm_server as llm_imitation
 from tests.support import add_articles, eventually, running_worker
 from yourmoment import processes_client
+from yourmoment.cli import review_cmds
 from yourmoment.comment_rules import DISCLOSURE
+from yourmoment.errors import ValidationError
 from yourmoment.settings import get_settings
 from yourmoment.store import items
 from yourmoment.store.db import session_scope
@@ -168,7 +170,8 @@ async def test_edit_reject_and_post_the_edited_text_once(
         one_error_line(await cli(run_cli, "post", rejected.id))
 
         # Posted once, with the edited text; then nothing about it changes any more.
-        assert (await ok(run_cli, "post", edited.id, "--json")).json()[0]["outcome"] == "posted"
+        # A comment is named by its id or 8+ characters of it, as in every `comments` command.
+        assert (await ok(run_cli, "post", edited.id[:8], "--json")).json()[0]["outcome"] == "posted"
         assert (await ok(run_cli, "post", "--process", "Klasse 82", "--json")).json() == []
         page = mymoment_server.state.comments_for(int(edited.mymoment_article_id))
         assert len(page) == 1 and EDITED_SENTENCE in page[0]["text"] and DISCLOSURE in page[0]["text"]
@@ -212,6 +215,8 @@ async def test_approval_regenerate_and_post_approved(
         assert [e["kind"] for e in shown["history"]] == ["generated", "regenerated"]
         assert shown["history"][0]["comment_html"] == first.comment_html
         assert other in shown["history"][1]["detail"] and shown["prompt_template"]["name"] == other
+        with session_scope(review_env.database_url) as session:  # research timings keep the first generation
+            assert session.get(AIComment, first.id).generated_at == first.generated_at
 
         # While it is being regenerated (or posted), nothing else may change it.
         for status, words in (("regenerating", "being regenerated"), ("posting", "being posted")):
@@ -302,7 +307,18 @@ def test_an_edit_without_the_disclosure_first_or_with_a_link_is_refused() -> Non
             "disclosure",
         ),
         (EDITED + "<p>Mehr dazu findest du unter https://example.org/tiere im Netz.</p>", "link"),
+        # Sanitising would drop the tag and keep "hier": the reviewer is told instead.
+        (EDITED + '<p>Schau <a href="https://example.org/tiere">hier</a> nach, dort steht mehr.</p>', "link"),
         (f"<p>{DISCLOSURE}</p><p>Super!</p>", "length"),
     ):
         verdict = judge(text)
         assert check in [p.check for p in verdict.problems], (text, verdict.problems)
+
+
+def test_an_editor_that_cannot_start_is_named(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("EDITOR", "/nonexistent/ed --wait")
+    monkeypatch.delenv("VISUAL", raising=False)
+    with pytest.raises(ValidationError) as refused:
+        review_cmds._run_editor("<p>Text</p>")
+    assert "cannot start the editor '/nonexistent/ed --wait'" in str(refused.value)
+    assert "nothing changed" in str(refused.value)

@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a process in figures: items by status, gate acceptance, time to generation and posting, "
         "tokens and estimated cost per provider, requests to myMoment",
     )
-    p.add_argument("process", help="process id, id prefix or name")
+    p.add_argument("process", metavar="PROCESS", help="process id, id prefix or name")
     add_json_flag(p)
     p.set_defaults(handler=cmd_report)
 
@@ -158,15 +158,24 @@ def _write_file(path: Path, write: Any) -> None:
     """Into a temporary file beside the target (mode 0600: it may hold pupils' texts), then renamed:
     a failed export leaves no half-written file behind."""
     directory = path.parent if str(path.parent) else Path(".")
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:  # an unwritable or missing folder, a read-only or full file system
+        raise ValidationError(
+            [f"cannot write {path}: {exc.strerror or type(exc).__name__}; nothing written"]
+        ) from None
     try:
         out: TextIO
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             write(out)
         os.replace(temp_name, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
+        if isinstance(exc, OSError):
+            raise ValidationError(
+                [f"cannot write {path}: {exc.strerror or type(exc).__name__}; nothing written"]
+            ) from None
         raise
 
 

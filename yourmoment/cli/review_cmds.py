@@ -289,6 +289,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         if item.status != S.GENERATED:
             raise ValidationError([review.refusal(item, "edited")])
         item_id, started_from, actor = item.id, item.comment_html, user.email
+        was_approved = item.approved_at is not None
         messages, article_text = _gate_inputs(session, ctx, item)
     text = _edited_text(args, started_from or "")
     s = ctx.settings
@@ -317,6 +318,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
         print_json(view)
     else:
         print(f"comment {item_id} edited; 'starter.py comments show {item_id}' shows it")
+        if was_approved:
+            print(
+                f"its approval was for the old text: approve it again ('starter.py comments approve {item_id}')"
+            )
     return 0
 
 
@@ -367,13 +372,20 @@ def _edited_text(args: argparse.Namespace, current_html: str) -> str:
 def _run_editor(current_html: str) -> str:
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
     if not editor:
-        raise ValidationError(["set $EDITOR, or give the new text with --text-file FILE (or - for stdin)"])
+        raise ValidationError(
+            ["set $EDITOR, or give the new text with --text-file FILE (--text-file - for stdin)"]
+        )
     # One paragraph per line: readable, and plain text without tags is accepted as well.
     with tempfile.NamedTemporaryFile("w", suffix=".html", encoding="utf-8", delete=False) as handle:
         handle.write(current_html.replace("</p>", "</p>\n"))
         path = handle.name
     try:
-        code = subprocess.run([*shlex.split(editor), path], check=False).returncode
+        try:
+            code = subprocess.run([*shlex.split(editor), path], check=False).returncode
+        except OSError as exc:  # not found, not executable
+            raise ValidationError(
+                [f"cannot start the editor {editor!r}: {exc.strerror or exc}; nothing changed"]
+            ) from None
         if code != 0:
             raise ValidationError([f"the editor exited with {code}; nothing changed"])
         return Path(path).read_text(encoding="utf-8")

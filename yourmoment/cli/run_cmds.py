@@ -561,8 +561,9 @@ async def cmd_post(args: argparse.Namespace) -> int:
     ctx = Context(args)
     with ctx.db() as session:
         user = ctx.user(session)
-        if args.approved and args.comment_id:
-            raise ValidationError(["name a comment id or use --approved, not both"])
+        if args.comment_id and (args.approved or args.process):
+            option = "--approved" if args.approved else "--process"
+            raise ValidationError([f"name a comment id or use {option}, not both"])
         if args.approved:
             chosen = (
                 [processes.get_process(session, user, args.process)]
@@ -579,10 +580,7 @@ async def cmd_post(args: argparse.Namespace) -> int:
                 if not review.waits_for_approval(session, i)
             ]
         elif args.comment_id:
-            item = session.get(AIComment, args.comment_id)
-            process = session.get(MonitoringProcess, item.process_id) if item else None
-            if item is None or process is None or process.user_id != user.id:
-                raise NotFoundError(f"no comment {args.comment_id}; see 'starter.py comments PROCESS'")
+            item, process = review.item_for_user(session, user, args.comment_id)  # id or 8+ character prefix
             if item.status not in ("generated", "posting"):
                 raise ValidationError(
                     [f"comment {item.id} is {item.status}; only generated comments can be posted"]

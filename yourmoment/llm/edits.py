@@ -11,7 +11,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from yourmoment.comment_rules import DISCLOSURE
+from yourmoment.comment_rules import DISCLOSURE, find_links
 from yourmoment.llm.comments import comment_plain_text, visible_lines
 from yourmoment.llm.gate import Check, GateProblem, Verdict, judge
 
@@ -48,6 +48,13 @@ def judge_edit(
         problem = GateProblem(
             check=Check.DISCLOSURE,
             message=f"The comment must keep the disclosure as its first paragraph: {DISCLOSURE}",
+        )
+        return Verdict(html="", problems=[problem])
+    # Sanitising would quietly drop a link tag and keep its words; a reviewer who typed a link (in a
+    # tag's attribute or as text) is told instead, as the README promises.
+    if kinds := find_links(text):
+        problem = GateProblem(
+            check=Check.LINK, message=f"The comment must not link anywhere; it holds {', '.join(kinds)}."
         )
         return Verdict(html="", problems=[problem])
     # The block in front is added again by the normaliser; the operator's line would stand twice.

@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from yourmoment.errors import ConfigurationError
@@ -104,10 +104,31 @@ def current_revision(url: str) -> str | None:
 
 
 def require_migrated(url: str) -> None:
-    """Refuses to work on a database that `starter.py db upgrade` has not brought to the newest schema."""
+    """Refuses to work on a database that `starter.py db upgrade` has not brought to the newest schema.
+    A SQLite file that does not exist is named as such and not created (a relative path is relative to
+    the folder the command runs in, the usual cause)."""
+    missing = _missing_sqlite_file(url)
+    if missing is not None:
+        where = (
+            f" (DATABASE_URL {normalize_url(url)} is read from the folder you run in)"
+            if not Path(make_url(normalize_url(url)).database or "").is_absolute()
+            else ""
+        )
+        raise ConfigurationError(
+            f"the database file {missing} does not exist{where}; run where your .env is, "
+            "or 'starter.py db upgrade' to create it"
+        )
     current = current_revision(url)
     if current != head_revision():
         raise ConfigurationError(
             f"the database is not migrated (at {current or 'no revision'}, need {head_revision()}); "
             "run 'starter.py db upgrade'"
         )
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    parsed = make_url(normalize_url(url))
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database).resolve()
+    return None if path.exists() else path

@@ -161,7 +161,14 @@ def store_generated(
     item had moved on and nothing was stored."""
     extra: dict[str, Any] = {"generated_at": utcnow()}
     if kind == EventKind.REGENERATED:  # a new text: the old approval was for another one
-        extra.update(original_html=KEEP_ORIGINAL, approved_at=None, approved_by=None)
+        # `generated_at` stays the first generation's time: research timings (discovery → generation)
+        # measure the pipeline, not a reviewer's later request; the event has the regeneration's time.
+        extra.update(
+            original_html=KEEP_ORIGINAL,
+            approved_at=None,
+            approved_by=None,
+            generated_at=func.coalesce(AIComment.generated_at, utcnow()),
+        )
     if not move(session, item_id, expected, S.GENERATED, **values, **extra):
         return False
     add_event(session, item_id, kind, actor=actor, comment_html=values.get("comment_html"), detail=detail)
