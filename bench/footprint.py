@@ -23,6 +23,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from bench.harness import BenchHarness, MeasuredWorker, Politeness
 from bench.output import CELERY_REFERENCE, emit, log, machine
 from bench.small_run import CLASS_ID, LOGIN, add_common_args, measure_run
+from yourmoment.harness import wait_until
 from yourmoment.messages import QUEUE_MONITORING
 
 SETTLE_SECONDS = 5.0
@@ -47,8 +48,7 @@ async def one_start(h: BenchHarness) -> dict[str, float]:
 
     async def watch() -> None:
         nonlocal poll_seen
-        while not await has_poller(h, f"{prefix}{QUEUE_MONITORING}"):
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: has_poller(h, f"{prefix}{QUEUE_MONITORING}"), 30, "the first poll", every=0.02)
         poll_seen = time.monotonic() - began
 
     watcher = asyncio.create_task(watch())

@@ -14,15 +14,20 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from imitation import llm_server, mymoment_server
-from imitation.serve import serve_in_thread
-from tests.support import add_articles, build_world, eventually, make_settings, running_worker, venv_binary
 from workflows.article import ArticleCommentWorkflow
 from workflows.monitoring import MonitoringProcessWorkflow
 from workflows.post import PostCommentWorkflow
+from yourmoment.harness import (
+    Harness,
+    Imitations,
+    add_articles,
+    fast_settings,
+    running_worker,
+    wait_until,
+)
 from yourmoment.messages import MonitorInput, MonitorResult, workflow_id_for_process
 from yourmoment.store import items
 from yourmoment.store.db import session_scope, upgrade
@@ -49,45 +54,38 @@ def test_histories_are_committed() -> None:
 
 
 @pytest.mark.skipif(not os.environ.get("YOURMOMENT_RECORD_HISTORIES"), reason="records histories on request")
-async def test_record_histories(tmp_path) -> None:
+async def test_record_histories(tmp_path, ts_env) -> None:  # type: ignore[no-untyped-def]
     """A full posting run: discovery, two articles commented, stop; both histories written."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=venv_binary("temporal-test-server")
-    )
+    client = ts_env.client
     mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
-    try:
-        with serve_in_thread(mymoment_server.create_app(mm_state)) as mm, serve_in_thread(
-            llm_server.create_app(llm_state)
-        ) as llm:
-            db_url = f"sqlite:///{tmp_path / 'record.db'}"
-            upgrade(db_url)
-            settings = make_settings(db_url, mm.url, temporal_task_queue_prefix=f"r{uuid.uuid4().hex[:6]}-")
-            world = build_world(settings, mm_state, llm.url)
-            add_articles(mm_state, 2)
-            process_id = world.create_process(max_duration_minutes=30)
-            world.mark_running(process_id)
-            async with running_worker(env.client, settings):
-                handle = await env.client.start_workflow(
-                    "MonitoringProcessWorkflow",
-                    MonitorInput(process_id=process_id, queue_prefix=settings.temporal_task_queue_prefix,
-                                 use_search_attributes=False),
-                    id=workflow_id_for_process(process_id),
-                    task_queue=f"{settings.temporal_task_queue_prefix}monitoring",
-                    result_type=MonitorResult,
-                )
+    with Imitations(mm_state, llm_state) as imitations:
+        db_url = f"sqlite:///{tmp_path / 'record.db'}"
+        upgrade(db_url)
+        settings = fast_settings(db_url, imitations.mm_url, temporal_task_queue_prefix=f"r{uuid.uuid4().hex[:6]}-")
+        world = Harness.seed(settings, mm_state, imitations.llm_url)
+        add_articles(mm_state, 2)
+        process_id = world.create_process(max_duration_minutes=30)
+        world.mark_running(process_id)
+        async with running_worker(client, settings):
+            handle = await client.start_workflow(
+                "MonitoringProcessWorkflow",
+                MonitorInput(process_id=process_id, queue_prefix=settings.temporal_task_queue_prefix,
+                             use_search_attributes=False),
+                id=workflow_id_for_process(process_id),
+                task_queue=f"{settings.temporal_task_queue_prefix}monitoring",
+                result_type=MonitorResult,
+            )
 
-                def posted() -> bool:
-                    with session_scope(db_url) as session:
-                        return items.counts(session, process_id).posted == 2
-
-                await eventually(posted, what="two posts")
-                await handle.signal("stop")
-                await handle.result()
+            def posted() -> bool:
                 with session_scope(db_url) as session:
-                    item = items.list_items(session, process_id)[0]
-                child_id = f"article-{process_id}-{item.login_id}-{item.mymoment_article_id}"
-                for name, workflow_id in (("monitoring_process", handle.id), ("article_comment", child_id)):
-                    history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-                    (HISTORIES / f"{name}.json").write_text(history.to_json())
-    finally:
-        await env.shutdown()
+                    return items.counts(session, process_id).posted == 2
+
+            await wait_until(posted, what="two posts")
+            await handle.signal("stop")
+            await handle.result()
+            with session_scope(db_url) as session:
+                item = items.list_items(session, process_id)[0]
+            child_id = f"article-{process_id}-{item.login_id}-{item.mymoment_article_id}"
+            for name, workflow_id in (("monitoring_process", handle.id), ("article_comment", child_id)):
+                history = await client.get_workflow_handle(workflow_id).fetch_history()
+                (HISTORIES / f"{name}.json").write_text(history.to_json())

@@ -168,6 +168,7 @@ class DevServer:
         self.log_level = log_level
         self.extra_args = list(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
+        self.client: Client | None = None  # set by connect()
         self.restarts = 0
 
     @property
@@ -233,12 +234,13 @@ class DevServer:
         await wait_until(answers, timeout, "the Temporal dev server", explain=self.log_tail, every=0.2)
 
     async def connect(self, timeout: float = 30.0) -> Client:
-        """A client with the Pydantic converter, once the server is ready."""
+        """A client with the Pydantic converter, once the server is ready (kept as `client`)."""
         from temporalio.client import Client
         from temporalio.contrib.pydantic import pydantic_data_converter
 
         await self.ready(timeout)
-        return await Client.connect(self.address, data_converter=pydantic_data_converter)
+        self.client = await Client.connect(self.address, data_converter=pydantic_data_converter)
+        return self.client
 
     def stop(self, hard: bool = False, timeout: float = 30.0) -> None:
         """SIGTERM (graceful) or SIGKILL (a crash); waits for the exit, which frees the SQLite file."""
