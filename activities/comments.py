@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from temporalio import activity
 
 from activities.deps import Dependencies
@@ -18,13 +19,14 @@ from yourmoment.messages import (
     ReserveSlotInput,
     ReserveSlotResult,
 )
-from yourmoment.store import attempts, items
+from yourmoment.statuses import CommentStatus
+from yourmoment.store import accounts, attempts, items
 from yourmoment.store.db import run_db
 from yourmoment.store.models import (
     AIComment,
-    CommentStatus,
     LLMProvider,
     MonitoringProcess,
+    MyMomentLogin,
     PromptTemplate,
     utcnow,
 )
@@ -42,10 +44,9 @@ class CommentActivities:
     @translate_errors
     @keep_alive
     async def generate_comment(self, inp: GenerateInput) -> GenerateResult:
-        item, template, provider = await run_db(self._generation_inputs, inp)
+        item, template, provider, username = await run_db(self._generation_inputs, inp)
         if item.status != S.PREPARED:  # a retry after the result was stored
-            return _generate_result(item, await run_db(self._attempt_count, item.id))
-        username = (await self.deps.mymoment(item.login_id)).username
+            return _generate_result(item)
         ctx = ArticleContext(
             article_title=item.article_title or "",
             article_author=item.article_author or "",
@@ -82,7 +83,7 @@ class CommentActivities:
                                    generated.completion_tokens)  # fmt: skip
         self.deps.metrics.item("generated")
 
-        def store() -> AIComment:
+        def store() -> None:
             with self.deps.db() as session:
                 items.cas(
                     session, item.id, [S.PREPARED], S.GENERATED,
@@ -91,9 +92,15 @@ class CommentActivities:
                     completion_tokens=generated.completion_tokens, generation_ms=generated.generation_ms,
                     prompt_template_id=template.id, llm_provider_id=provider.id, error=None,
                 )  # fmt: skip
-                return session.get(AIComment, item.id)  # type: ignore[return-value]
 
-        return _generate_result(await run_db(store), await run_db(self._attempt_count, item.id))
+        await run_db(store)
+        return GenerateResult(
+            item_id=item.id,
+            model=generated.model,
+            prompt_tokens=generated.prompt_tokens,
+            completion_tokens=generated.completion_tokens,
+            generation_ms=generated.generation_ms,
+        )
 
     def _record_attempt(self, item_id: str, template_id: str, report: AttemptReport) -> None:
         """One row per answer, its own transaction: rejected answers stay on record if the activity fails."""
@@ -111,21 +118,23 @@ class CommentActivities:
                 generation_ms=report.generation_ms,
             )
 
-    def _attempt_count(self, item_id: str) -> int:
-        with self.deps.db() as session:
-            return attempts.count(session, item_id)
-
-    def _generation_inputs(self, inp: GenerateInput) -> tuple[AIComment, PromptTemplate, LLMProvider]:
+    def _generation_inputs(self, inp: GenerateInput) -> tuple[AIComment, PromptTemplate, LLMProvider, str]:
+        """One transaction: the item, its template and provider, and the login's myMoment username
+        (the prompt may name it); the password is not decrypted and no myMoment client is built."""
         with self.deps.db() as session:
             item = session.get(AIComment, inp.item_id)
             if item is None:
                 raise NotFoundError(f"work item {inp.item_id} does not exist")
             template = session.get(PromptTemplate, inp.template_id)
-            process = session.get(MonitoringProcess, item.process_id)
-            provider = session.get(LLMProvider, process.llm_provider_id) if process else None
-            if template is None or provider is None:
-                raise PermanentError("the process's prompt template or LLM provider no longer exists")
-            return item, template, provider
+            provider = session.scalar(
+                select(LLMProvider)
+                .join(MonitoringProcess, MonitoringProcess.llm_provider_id == LLMProvider.id)
+                .where(MonitoringProcess.id == item.process_id)
+            )
+            login = session.get(MyMomentLogin, item.login_id)
+            if template is None or provider is None or login is None:
+                raise PermanentError("the process's prompt template, LLM provider or login no longer exists")
+            return item, template, provider, accounts.login_username(session, self.deps.encryptor, login)
 
     def _llm_pacer(self, provider: LLMProvider):  # type: ignore[no-untyped-def]
         if not provider.requests_per_minute:
@@ -158,9 +167,10 @@ class CommentActivities:
     @translate_errors
     @keep_alive
     async def post_comment(self, inp: PostInput) -> PostResultMsg:
-        login_id = await run_db(self._login_of, inp.item_id)
+        # Release 1's inputs carried no login: read it off the item then.
+        login_id = inp.login_id or await run_db(self._login_of, inp.item_id)
         client = await self.deps.mymoment(login_id)
-        claim = await run_db(self._claim_for_posting, inp.item_id, client.account_key)
+        claim = await run_db(self._claim_for_posting, inp.item_id, login_id, client.account_key)
         if isinstance(claim, PostResultMsg):
             return claim
         item, first_try, expected = claim
@@ -196,7 +206,7 @@ class CommentActivities:
             items.cas(session, item_id, [S.POSTING], status, **values)
 
     def _claim_for_posting(
-        self, item_id: str, account_key: str
+        self, item_id: str, client_login_id: str, account_key: str
     ) -> tuple[AIComment, bool, list[str]] | PostResultMsg:
         """Moves the item to `posting` once it holds the account's claim on the article (a database
         constraint across users, processes and workers); an item that loses the claim is skipped."""
@@ -204,6 +214,8 @@ class CommentActivities:
             item = session.get(AIComment, item_id)
             if item is None:
                 raise NotFoundError(f"work item {item_id} does not exist")
+            if item.login_id != client_login_id:
+                raise PermanentError(f"work item {item_id} belongs to another login than the one posting")
             if item.status == S.POSTED:
                 return PostResultMsg(item_id=item_id, outcome="already_posted", requests=0)
             if item.status not in (S.GENERATED, S.POSTING):
@@ -226,12 +238,12 @@ class CommentActivities:
             return item, first_try, items.account_comments(session, account_key, item)
 
 
-def _generate_result(item: AIComment, attempt_count: int) -> GenerateResult:
+def _generate_result(item: AIComment) -> GenerateResult:
+    """What an earlier attempt stored (a retry after the comment was generated)."""
     return GenerateResult(
         item_id=item.id,
         model=item.model_name or "",
         prompt_tokens=item.prompt_tokens or 0,
         completion_tokens=item.completion_tokens or 0,
         generation_ms=item.generation_ms or 0,
-        attempts=max(attempt_count, 1),
     )

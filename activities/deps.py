@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,6 +22,9 @@ from yourmoment.store.db import run_db, session_scope
 from yourmoment.store.models import LLMProvider
 from yourmoment.store.sessions import DbSessionStore
 
+# Longer than any myMoment activity may run (3 minutes), so a client in use is never closed under it.
+CLIENT_IDLE_SECONDS = 15 * 60
+
 
 @dataclass
 class Dependencies:
@@ -32,6 +36,7 @@ class Dependencies:
     metrics: Metrics = field(default_factory=Metrics)
     llm_slots: ConcurrencyLimiter = field(default_factory=ConcurrencyLimiter)
     _clients: dict[str, MyMomentClient] = field(default_factory=dict)
+    _last_used: dict[str, float] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -47,8 +52,14 @@ class Dependencies:
         return session_scope(self.settings.database_url)
 
     async def mymoment(self, login_id: str) -> MyMomentClient:
-        """One client per login and worker: its cookies and tokens are reused by every activity."""
+        """One client per login and worker: its cookies and tokens are reused by every activity.
+
+        `close_sessions` runs on one worker of the sessions queue; in a split deployment the other
+        workers' clients of an ended process are closed here instead, once unused for CLIENT_IDLE_SECONDS
+        (the stored session stays: a later run restores it without logging in)."""
+        await self._close_idle_clients()
         async with self._lock:
+            self._last_used[login_id] = time.monotonic()
             client = self._clients.get(login_id)
             if client is None:
                 creds = await run_db(self._credentials, login_id)
@@ -77,8 +88,14 @@ class Dependencies:
     async def drop_client(self, login_id: str) -> None:
         async with self._lock:
             client = self._clients.pop(login_id, None)
+            self._last_used.pop(login_id, None)
         if client is not None:
             await client.close()
+
+    async def _close_idle_clients(self) -> None:
+        cutoff = time.monotonic() - CLIENT_IDLE_SECONDS
+        for login_id in [login for login, used in self._last_used.items() if used < cutoff]:
+            await self.drop_client(login_id)
 
     def llm(self, provider: LLMProvider, acquire: Acquire | None = None) -> LLMClient:
         """A client for one generation; it holds one of the provider's slots from its first request

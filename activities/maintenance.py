@@ -12,17 +12,19 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.deps import Dependencies
 from activities.errors import keep_alive, translate_errors
+from workflows.monitoring import MonitoringProcessWorkflow
 from yourmoment.errors import ConfigurationError
 from yourmoment.messages import (
     QUEUE_MONITORING,
     MaintenanceInput,
     MaintenanceResult,
-    MonitorResult,
     workflow_id_for_process,
 )
+from yourmoment.processes_client import monitoring_handle
+from yourmoment.statuses import CommentStatus, ProcessStatus
 from yourmoment.store import items, sessions
 from yourmoment.store.db import run_db
-from yourmoment.store.models import AIComment, CommentStatus, MonitoringProcess, ProcessStatus, utcnow
+from yourmoment.store.models import AIComment, MonitoringProcess, utcnow
 from yourmoment.store.processes import ACTIVE_STATUSES
 
 S = CommentStatus
@@ -104,7 +106,7 @@ class MaintenanceActivities:
                 ended += 1
                 notes.append(f"{process_id}: {status} ({reason})")
         resumed = 0
-        for process_id in await self._running_workflow_process_ids(inp.queue_prefix):
+        for process_id in await self._running_workflow_process_ids():
             if await run_db(self._resume_row, process_id, before):
                 resumed += 1
                 notes.append(f"{process_id}: running (its workflow runs)")
@@ -115,9 +117,7 @@ class MaintenanceActivities:
     async def _ended_verdict(self, process_id: str) -> tuple[str, str] | None:
         """None while the workflow runs; otherwise the status and reason the row should have."""
         assert self.client is not None
-        handle = self.client.get_workflow_handle(
-            workflow_id_for_process(process_id), result_type=MonitorResult
-        )
+        handle = monitoring_handle(self.client, process_id)
         try:
             desc = await handle.describe()
         except RPCError as exc:
@@ -137,11 +137,11 @@ class MaintenanceActivities:
             return ProcessStatus.STOPPED, f"reconciled: workflow {status.name.lower()}"
         return ProcessStatus.FAILED, f"reconciled: workflow {status.name.lower() if status else 'closed'}"
 
-    async def _running_workflow_process_ids(self, prefix: str) -> list[str]:
+    async def _running_workflow_process_ids(self) -> list[str]:
         assert self.client is not None
         query = (
-            'WorkflowType = "MonitoringProcessWorkflow" AND ExecutionStatus = "Running" '
-            f'AND TaskQueue = "{prefix}{QUEUE_MONITORING}"'
+            f'WorkflowType = "{MonitoringProcessWorkflow.__name__}" AND ExecutionStatus = "Running" '
+            f'AND TaskQueue = "{self.deps.settings.task_queue(QUEUE_MONITORING)}"'
         )
         ids = []
         async for wf in self.client.list_workflows(query):

@@ -20,9 +20,10 @@ from yourmoment.messages import (
     WorkItemRef,
 )
 from yourmoment.mymoment import parsers
+from yourmoment.statuses import CommentStatus
 from yourmoment.store import items
 from yourmoment.store.db import run_db
-from yourmoment.store.models import AIComment, CommentStatus, PostingClaim, utcnow
+from yourmoment.store.models import AIComment, PostingClaim, utcnow
 
 
 class MyMomentActivities:
@@ -40,7 +41,7 @@ class MyMomentActivities:
         except BadCredentialsError:
             await self.deps.drop_client(inp.login_id)
             raise
-        return OpenSessionResult(login_id=inp.login_id, restored=bool(restored), requests=0)
+        return OpenSessionResult(login_id=inp.login_id, restored=bool(restored))
 
     @activity.defn(name="close_sessions")
     @translate_errors

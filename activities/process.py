@@ -26,6 +26,16 @@ from yourmoment.store.db import run_db
 from yourmoment.store.models import MonitoringProcess, MyMomentLogin, PromptTemplate, utcnow
 
 
+class RowWith:
+    """A database row seen with some attributes replaced or added (for `model_validate(from_attributes)`)."""
+
+    def __init__(self, row: object, **extra: object) -> None:
+        self._row, self._extra = row, extra
+
+    def __getattr__(self, name: str) -> object:
+        return self._extra[name] if name in self._extra else getattr(self._row, name)
+
+
 class ProcessActivities:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
@@ -43,8 +53,6 @@ class ProcessActivities:
             process = session.get(MonitoringProcess, process_id)
             if process is None:
                 raise NotFoundError(f"process {process_id} does not exist")
-            if process.started_at is None:
-                process.started_at = utcnow()
             logins = []
             for link in process.logins:
                 login = session.get(MyMomentLogin, link.login_id)
@@ -56,25 +64,16 @@ class ProcessActivities:
                 # A non-finite weight (stored before weights were checked) could not travel as JSON.
                 if link.is_active and 0 < link.weight < math.inf and tpl is not None and tpl.is_active:
                     prompts.append(PromptChoice(template_id=tpl.id, weight=link.weight))
-            return ProcessConfig(
-                process_id=process.id,
-                name=process.name,
-                tab=process.tab,
-                category_id=process.category_id,
-                task_id=process.task_id,
-                search=process.search,
+            # The row's columns by name; what is not a column (the usable logins and prompts, and two
+            # settings of this worker) is laid over it.
+            row = RowWith(
+                process,
                 logins=logins,
                 prompts=prompts,
-                prompt_mode=process.prompt_mode,  # type: ignore[arg-type]
-                generate_only=process.generate_only,
-                hide_comments=process.hide_comments,
-                comment_on_existing=process.comment_on_existing,
-                discovery_interval_seconds=process.discovery_interval_seconds,
-                max_duration_minutes=process.max_duration_minutes,
-                started_at=process.started_at,
                 max_articles=self.deps.settings.max_articles_per_request,
                 pace_comments=self.deps.settings.comment_rate_limit_seconds > 0,
             )
+            return ProcessConfig.model_validate(row, from_attributes=True)
 
     @activity.defn(name="record_process")
     @translate_errors
@@ -88,8 +87,6 @@ class ProcessActivities:
                 return
             if inp.status:
                 process.status = inp.status
-            if inp.stop_reason:
-                process.stop_reason = inp.stop_reason
             if inp.last_error:
                 process.last_error = inp.last_error
             elif inp.clear_error:

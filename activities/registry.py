@@ -1,4 +1,4 @@
-"""Which activity runs on which task queue: built from the workflows' option table, so the two agree."""
+"""Which activity runs on which task queue: read off the workflows' activity stubs, so the two agree."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from activities.deps import Dependencies
 from activities.maintenance import MaintenanceActivities
 from activities.mymoment import MyMomentActivities
 from activities.process import ProcessActivities
-from workflows.options import OPTIONS
+from workflows.activity_stubs import ALL_STUBS
 
 
 def activities_by_queue(
@@ -29,6 +29,6 @@ def activities_by_queue(
             defn = getattr(fn, "__temporal_activity_definition", None)
             if defn is None:
                 continue
-            queue = OPTIONS[defn.name].queue
+            queue = ALL_STUBS[defn.name].queue
             by_queue.setdefault(queue, []).append(fn)
     return by_queue

@@ -6,8 +6,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from imitation import mymoment_server
-from imitation.mymoment_server import peak_in_window
+from imitation import mymoment
+from imitation.mymoment import peak_in_window
 
 __all__ = ["by_kind", "pacing_excess", "pacing_report", "peak_in_window", "percentile", "post_times", "summary"]
 
@@ -64,7 +64,7 @@ def pacing_report(requests: list[dict[str, Any]], rate: float, burst: int) -> di
 
 
 def by_kind(requests: list[dict[str, Any]]) -> dict[str, int]:
-    counts = dict.fromkeys(mymoment_server.REQUEST_KINDS, 0)
+    counts = dict.fromkeys(mymoment.REQUEST_KINDS, 0)
     for r in requests:
         counts[r["kind"]] += 1
     return counts

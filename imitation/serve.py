@@ -123,17 +123,17 @@ def _banner(mymoment_url: str, llm_url: str, accounts: list[Any], models: tuple[
 
 
 def main(argv: list[str] | None = None) -> None:
-    from imitation import llm_server, mymoment_server
+    from imitation import llm_server, mymoment
 
     parser = argparse.ArgumentParser(prog="python -m imitation.serve", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--mymoment-port", type=int, default=8001)
     parser.add_argument("--llm-port", type=int, default=8002)
     args = parser.parse_args(argv)
-    state = mymoment_server.MyMomentState()
-    mymoment_server.seed_demo(state)
+    state = mymoment.MyMomentState()
+    mymoment.seed_demo(state)
     with (
-        serve_in_thread(mymoment_server.create_app(state), args.host, args.mymoment_port) as mm,
+        serve_in_thread(mymoment.create_app(state), args.host, args.mymoment_port) as mm,
         serve_in_thread(llm_server.create_app(llm_server.LLMState()), args.host, args.llm_port) as llm,
     ):
         print(_banner(mm.url, llm.url, state.account_list(), llm_server.DEFAULT_MODELS), flush=True)

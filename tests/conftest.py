@@ -144,7 +144,7 @@ class ImitationServer:
 
 @pytest.fixture(scope="session")
 def _mymoment_running() -> Iterator[ImitationServer]:
-    from imitation.mymoment_server import MyMomentState, create_app
+    from imitation.mymoment import MyMomentState, create_app
     from imitation.serve import serve_in_thread
 
     state = MyMomentState()

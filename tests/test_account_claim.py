@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from imitation import llm_server, mymoment_server
+from imitation import llm_server, mymoment
 from tests.support import run_starter
 from tests.test_e2e import DEV_SERVER_ARGS, database_url
 from yourmoment.crypto import Encryptor, generate_key
@@ -101,7 +101,7 @@ def test_database_rejects_a_second_claim_for_one_account_article_and_prompt(any_
 
 @pytest.fixture
 def site() -> Iterator[tuple[Any, str, str]]:
-    mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
+    mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     mm_state.add_class(82, "Beispielklasse A", "Testschule")
     mm_state.add_account("pupil-a", "pass-a", "pupil", [82])
     with Imitations(mm_state, llm_state) as imitations:
@@ -310,7 +310,7 @@ async def test_comment_interval_holds_between_posts_as_the_site_sees_them(limite
         if not redis_url:
             pytest.skip("Redis tests need YOURMOMENT_TEST_REDIS_URL")
         extra["REDIS_URL"] = redis_url
-    mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
+    mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     mm_state.add_class(82, "Beispielklasse A", "Testschule")
     logins = {"a": ("pupil-a", "pass-a"), "b": ("pupil-b", "pass-b")}
     for username, password in logins.values():

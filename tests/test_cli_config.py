@@ -62,8 +62,37 @@ def test_starter_help_runs_as_a_real_process() -> None:
         [sys.executable, "starter.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
-    for group in ("db", "keygen", "login", "provider", "template", "process", "browse"):
-        assert group in proc.stdout
+    listed = [line.split()[0] for line in proc.stdout.splitlines() if line.startswith("    ") and line.strip()]
+    # The configuration groups come from three modules (setup, account, process), in this order.
+    groups = ["db", "keygen", "user", "login", "provider", "template", "process", "browse"]
+    assert [name for name in listed if name in groups] == groups, proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "cause"),
+    [
+        ("import yourmoment_no_such_dependency\n", "No module named 'yourmoment_no_such_dependency'"),
+        (None, "No module named 'yourmoment_cli_missing_cmds'"),  # the module itself is missing
+    ],
+)
+def test_a_command_module_that_fails_to_import_is_one_error_line_not_dropped(  # type: ignore[no-untyped-def]
+    run_cli, monkeypatch, tmp_path, source, cause
+) -> None:
+    from yourmoment.cli import main
+
+    if source is not None:
+        (tmp_path / "yourmoment_cli_missing_cmds.py").write_text(source)
+        monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(main, "COMMAND_MODULES", (*main.COMMAND_MODULES, "yourmoment_cli_missing_cmds"))
+    result = run_cli("keygen")  # a command of another module: it must not run without the broken one
+    assert result.code == 2
+    assert one_error_line(result) == (
+        f"error: command module yourmoment_cli_missing_cmds failed to import: ModuleNotFoundError: {cause}"
+    )
+    assert result.out == ""
+    with pytest.raises(main.CommandModuleError) as raised:
+        main.build_parser()
+    assert isinstance(raised.value.__cause__, ModuleNotFoundError)
 
 
 def test_keygen_needs_neither_database_nor_key(run_cli, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from imitation import mymoment_server
+from imitation import mymoment
 from imitation.serve import serve_in_thread
 from tests.conftest import client_with
 from yourmoment.codec import (
@@ -479,7 +479,7 @@ PARAGRAPH = "Gestern hat meine Oma einen blauen Hut im Garten vergraben."
 
 @pytest.fixture
 def site() -> Iterator[tuple[Any, str, str]]:
-    mm_state = mymoment_server.MyMomentState()
+    mm_state = mymoment.MyMomentState()
     with Imitations(mm_state) as imitations:
         yield mm_state, imitations.mm_url, imitations.llm_url
 

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import select, text
 from temporalio.client import Client
 
-from imitation.mymoment_server import peak_in_window
+from imitation.mymoment import peak_in_window
 from tests.drill_support import (
     CLASS_ID,
     Deployment,

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from imitation import llm_server, mymoment_server
+from imitation import llm_server, mymoment
 from tests.support import run_starter
 from yourmoment.crypto import generate_key
 from yourmoment.harness import (
@@ -37,7 +37,7 @@ DEV_SERVER_ARGS = ["--dynamic-config-value", "limit.historyCount.suggestContinue
 
 @pytest.fixture
 def site() -> Iterator[tuple[Any, Any, str, str]]:
-    mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
+    mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     mm_state.add_class(82, "Beispielklasse A", "Testschule")
     mm_state.add_account("pupil-a", "pass-a", "pupil", [82])
     mm_state.add_account("pupil-b", "pass-b", "pupil", [82])

@@ -13,7 +13,7 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.errors import translate_errors
-from workflows.options import PERMANENT
+from workflows.activity_stubs import PERMANENT
 from yourmoment.codec import ENCODING, generate_payload_key
 from yourmoment.errors import LLMTransientError, PageParseError, ValidationError
 from yourmoment.harness import fast_settings

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup, Tag
 
-from imitation.mymoment_server import MyMomentState, create_app, seed_demo
+from imitation.mymoment import MyMomentState, create_app, seed_demo
 from imitation.serve import RunningServer, serve_in_thread
 
 CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "mymoment" / "captures"
@@ -55,7 +55,7 @@ def site(server: tuple[RunningServer, MyMomentState]) -> Iterator[Site]:
         client.close()
 
 
-# --- Helpers: the client side of PROTOCOL.md, written against the captures ----------------------------
+# --- Helpers: the client side of docs/protocol.md, written against the captures ------------------------
 
 
 def soup_of(markup: str) -> BeautifulSoup:
@@ -117,7 +117,7 @@ def parse_tabs(soup: BeautifulSoup) -> list[tuple[str, str]]:
 
 
 def parse_cards(soup: BeautifulSoup, tab: str) -> list[dict[str, str]]:
-    """PROTOCOL §2.4: direct-child article-list div of the pane, then its direct-child card divs."""
+    """docs/protocol.md#article-list: direct-child article-list div of the pane, then its direct-child card divs."""
     pane = soup.find("div", id=f"pills-{tab}")
     assert isinstance(pane, Tag)
     listing = next(
@@ -148,7 +148,7 @@ def parse_cards(soup: BeautifulSoup, tab: str) -> list[dict[str, str]]:
 
 
 def parse_table(soup: BeautifulSoup, tab: str) -> list[list[str]]:
-    """PROTOCOL §2.5: the first table of the pane, rows of at least 7 cells."""
+    """docs/protocol.md#article-list: the first table of the pane, rows of at least 7 cells."""
     pane = soup.find("div", id=f"pills-{tab}")
     assert isinstance(pane, Tag)
     table = pane.find("table")
@@ -163,7 +163,7 @@ def parse_table(soup: BeautifulSoup, tab: str) -> list[list[str]]:
 
 
 def parse_detail(markup: str) -> dict[str, Any]:
-    """PROTOCOL §3.3 and §3.5."""
+    """docs/protocol.md#article-page and #existing-comments."""
     soup = soup_of(markup)
     heading = soup.find("h1").get_text(strip=True)
     title, _, rest = heading.partition(" von ")

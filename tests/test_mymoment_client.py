@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from imitation.mymoment_server import MyMomentState, create_app
+from imitation.mymoment import MyMomentState, create_app
 from imitation.serve import serve_in_thread
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import (

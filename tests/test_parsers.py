@@ -98,7 +98,7 @@ def test_capture_hidden_ai_comment() -> None:
 def test_capture_csrf_and_session_markers() -> None:
     article = capture("articles_get.html")
     assert parsers.find_comment_csrf(article, "4601") == "TEST_CSRF_TOKEN"
-    # The capture was taken as another id; the fallback still finds a comment form (PROTOCOL §3.3).
+    # The capture was taken as another id; the fallback still finds a comment form (see docs/protocol.md#comment-form-and-post).
     assert parsers.find_comment_csrf(article, "3170") == "TEST_CSRF_TOKEN"
     assert parsers.is_logged_in(article)
     assert parsers.logged_in_username(article) == "SampleUser"

@@ -16,7 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from imitation import llm_server, mymoment_server
+from imitation import llm_server, mymoment
 from workflows.article import ArticleCommentWorkflow
 from workflows.monitoring import MonitoringProcessWorkflow
 from workflows.post import PostCommentWorkflow
@@ -57,7 +57,7 @@ def test_histories_are_committed() -> None:
 async def test_record_histories(tmp_path, ts_env) -> None:  # type: ignore[no-untyped-def]
     """A full posting run: discovery, two articles commented, stop; both histories written."""
     client = ts_env.client
-    mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
+    mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     with Imitations(mm_state, llm_state) as imitations:
         db_url = f"sqlite:///{tmp_path / 'record.db'}"
         upgrade(db_url)

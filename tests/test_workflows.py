@@ -18,7 +18,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from imitation import llm_server, mymoment_server
+from imitation import llm_server, mymoment
 from workflows.article import pick_prompt
 from workflows.monitoring import discovery_wait
 from yourmoment.harness import (
@@ -47,7 +47,7 @@ PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 
 @pytest.fixture
 def servers() -> Iterator[tuple[Any, Any, str, str]]:
-    mm_state, llm_state = mymoment_server.MyMomentState(), llm_server.LLMState()
+    mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     with Imitations(mm_state, llm_state) as imitations:
         yield mm_state, llm_state, imitations.mm_url, imitations.llm_url
 

@@ -9,25 +9,28 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.common import failure_message, is_cancellation, run_activity, start_activity
+    from workflows import activity_stubs as stubs
+    from workflows.common import failure_message, is_cancellation
     from yourmoment.messages import (
         ArticleWorkflowInput,
         ArticleWorkflowResult,
         GenerateInput,
-        GenerateResult,
         ItemInput,
         MarkItemInput,
         PostInput,
-        PostResultMsg,
-        PrepareResult,
         PromptChoice,
         ReserveSlotInput,
-        ReserveSlotResult,
     )
+    from yourmoment.statuses import NOT_YET_GENERATED, UNFINISHED_STATUSES, CommentStatus, PostOutcome
+
+S = CommentStatus
 
 
 def pick_prompt(prompts: list[PromptChoice], roll: float) -> str:
-    """Weighted choice: `roll` in [0, 1) comes from workflow.random(), so replays choose the same."""
+    """Weighted choice: `roll` in [0, 1) comes from workflow.random(), so replays choose the same.
+    No prompt left: "" (generation then fails with a clear, permanent error)."""
+    if not prompts:
+        return ""
     total = sum(p.weight for p in prompts)
     point = roll * total
     for prompt in prompts:
@@ -58,43 +61,46 @@ class ArticleCommentWorkflow:
                 await self._skip_unfinished(inp)
                 raise asyncio.CancelledError() from err
             reason = failure_message(err)
-            await self._mark(inp, "failed", reason, only_from=["discovered", "prepared", "generated", "posting"])
-            return ArticleWorkflowResult(item_id=inp.item_id, status="failed", error=reason)
+            await self._mark(inp, S.FAILED, reason, only_from=UNFINISHED_STATUSES)
+            return ArticleWorkflowResult(item_id=inp.item_id, status=S.FAILED, error=reason)
 
     async def _work(self, inp: ArticleWorkflowInput) -> ArticleWorkflowResult:
-        p = inp.queue_prefix
         self._stage = "preparing"
-        prep = await run_activity("prepare_article", ItemInput(item_id=inp.item_id), PrepareResult, p)
-        if prep.status in ("skipped", "failed", "posted"):
+        prep = await stubs.prepare_article(ItemInput(item_id=inp.item_id))
+        if prep.status in (S.SKIPPED, S.FAILED, S.POSTED):
             return ArticleWorkflowResult(item_id=inp.item_id, status=prep.status, error=prep.reason)
-        if prep.status == "prepared":
+        if prep.status == S.PREPARED:
             self._stage = "generating"
-            template_id = inp.prompt_slot or pick_prompt(inp.prompts, workflow.random().random())
-            gen_input = GenerateInput(item_id=inp.item_id, template_id=template_id)
-            await run_activity("generate_comment", gen_input, GenerateResult, p)
+            await stubs.generate_comment(GenerateInput(item_id=inp.item_id, template_id=self._template(inp)))
         if inp.generate_only:
-            return ArticleWorkflowResult(item_id=inp.item_id, status="generated")
+            return ArticleWorkflowResult(item_id=inp.item_id, status=S.GENERATED)
         if inp.pace_comments:
             self._stage = "waiting for the login's comment slot"
-            slot = await run_activity("reserve_post_slot", ReserveSlotInput(login_id=inp.login_id),
-                                      ReserveSlotResult, p)  # fmt: skip
+            slot = await stubs.reserve_post_slot(ReserveSlotInput(login_id=inp.login_id))
             if slot.wait_seconds > 0:
                 await workflow.sleep(timedelta(seconds=slot.wait_seconds))
         self._stage = "posting"
-        post = start_activity("post_comment", PostInput(item_id=inp.item_id, hide=inp.hide), PostResultMsg, p)
+        post = stubs.post_comment.start(PostInput(item_id=inp.item_id, hide=inp.hide, login_id=inp.login_id))
         try:
             result = await asyncio.shield(post)
         except asyncio.CancelledError:
             # A post in flight is never cut in half: a stop waits for it and records its outcome.
             result = await post
-        status = "skipped" if result.outcome == "skipped" else "posted"
+        status = S.SKIPPED if result.outcome == PostOutcome.SKIPPED else S.POSTED
         return ArticleWorkflowResult(item_id=inp.item_id, status=status, error=result.reason)
+
+    @staticmethod
+    def _template(inp: ArticleWorkflowInput) -> str:
+        """The parent's choice; children of release 1 chose from the weighted list themselves."""
+        return inp.template_id or inp.prompt_slot or pick_prompt(inp.prompts, workflow.random().random())
 
     async def _skip_unfinished(self, inp: ArticleWorkflowInput) -> None:
         """Stopping: work not yet generated is skipped; a generated comment waits for the next run."""
-        await self._mark(inp, "skipped", "process stopped before the comment was finished",
-                         only_from=["discovered", "prepared"])  # fmt: skip
+        reason = "process stopped before the comment was finished"
+        await self._mark(inp, S.SKIPPED, reason, only_from=NOT_YET_GENERATED)
 
-    async def _mark(self, inp: ArticleWorkflowInput, status: str, reason: str, only_from: list[str]) -> None:
-        mark = MarkItemInput(item_id=inp.item_id, status=status, reason=reason, only_from=only_from)  # type: ignore[arg-type]
-        await run_activity("mark_item", mark, bool, inp.queue_prefix)
+    async def _mark(
+        self, inp: ArticleWorkflowInput, status: S, reason: str, only_from: tuple[CommentStatus, ...]
+    ) -> None:
+        mark = MarkItemInput(item_id=inp.item_id, status=status, reason=reason, only_from=list(only_from))
+        await stubs.mark_item(mark)

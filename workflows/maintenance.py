@@ -6,8 +6,9 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.common import run_activity
+    from workflows import activity_stubs as stubs
     from yourmoment.messages import MaintenanceInput, MaintenanceResult
+
 
 @workflow.defn
 class MaintenanceWorkflow:
@@ -15,7 +16,7 @@ class MaintenanceWorkflow:
 
     @workflow.run
     async def run(self, inp: MaintenanceInput) -> MaintenanceResult:
-        result = await run_activity(inp.task, inp, MaintenanceResult, inp.queue_prefix)
+        result = await stubs.MAINTENANCE_STUBS[inp.task](inp)
         summary = ", ".join(f"{k} {v}" for k, v in result.counts.items()) or "nothing to do"
         workflow.set_current_details(f"{inp.task}: {summary}")
         if not result.healthy:

@@ -12,19 +12,19 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlr
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.article import ArticleCommentWorkflow
-    from workflows.common import failure_message, queue_name, run_activity
+    from workflows import activity_stubs as stubs
+    from workflows.article import ArticleCommentWorkflow, pick_prompt
+    from workflows.common import failure_message, is_cancellation, is_permanent
     from yourmoment.messages import (
-        QUEUE_MONITORING,
         SEARCH_ATTR_PROCESS_ID,
         SEARCH_ATTR_STATUS,
+        ArticleFilter,
         ArticleWorkflowInput,
         ArticleWorkflowResult,
         CloseSessionsInput,
         DiscoverInput,
         DiscoverResult,
         FinishProcessInput,
-        FinishProcessResult,
         LoadProcessInput,
         LoginState,
         MonitorInput,
@@ -32,16 +32,17 @@ with workflow.unsafe.imports_passed_through():
         MonitorState,
         MonitorStatus,
         OpenSessionInput,
-        OpenSessionResult,
         ProcessConfig,
         RecordProcessInput,
         ResumeItemsInput,
-        ResumeItemsResult,
         RunCounts,
         StopRequest,
         WorkItemRef,
         workflow_id_for_item,
     )
+    from yourmoment.statuses import CommentStatus, LoginSessionState, ProcessStatus, RunEnd
+
+Outcome = tuple[RunEnd, str]  # how a run ends, and why (shown as the process's stop reason)
 
 MAX_BACKOFF_SECONDS = 600
 PROCESS_ID_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_PROCESS_ID)
@@ -66,9 +67,8 @@ class MonitoringProcessWorkflow:
         self._stop: StopRequest | None = None
         self._discover_now = False
         self._children: dict[str, asyncio.Task[None]] = {}
-        self._status = "running"
+        self._status = ProcessStatus.RUNNING
         self._next_discovery_at: datetime | None = None
-        self._prefix = ""
         self._process_id = ""
         self._use_search_attributes = False
 
@@ -126,16 +126,15 @@ class MonitoringProcessWorkflow:
 
     @workflow.run
     async def run(self, inp: MonitorInput) -> MonitorResult:
-        self._prefix, self._process_id = inp.queue_prefix, inp.process_id
+        self._process_id = inp.process_id
         self._use_search_attributes = inp.use_search_attributes
         first_run = inp.state is None
         self._state = inp.state or MonitorState()
-        outcome: tuple[str, str] | None
+        outcome: Outcome | None
         try:
-            self._config = await run_activity(
-                "load_process_config", LoadProcessInput(process_id=inp.process_id, mark_running=first_run),
-                ProcessConfig, self._prefix,
-            )  # fmt: skip
+            self._config = await stubs.load_process_config(
+                LoadProcessInput(process_id=inp.process_id, mark_running=first_run)
+            )
             cfg = self._config
             if self._state.deadline is None:
                 # Workflow time, not the database's clock: the deadline is a durable timer of this run.
@@ -143,7 +142,7 @@ class MonitoringProcessWorkflow:
                 self._state.deadline = workflow.now() + timedelta(minutes=cfg.max_duration_minutes)
             if inp.use_search_attributes:
                 workflow.upsert_search_attributes(
-                    [PROCESS_ID_KEY.value_set(inp.process_id), STATUS_KEY.value_set("running")]
+                    [PROCESS_ID_KEY.value_set(inp.process_id), STATUS_KEY.value_set(ProcessStatus.RUNNING)]
                 )
             if first_run:
                 outcome = await self._open_sessions()
@@ -154,26 +153,26 @@ class MonitoringProcessWorkflow:
             if outcome is None:
                 outcome = await self._loop(inp)
         except asyncio.CancelledError:
-            outcome = ("stopped", "cancelled")
-        if outcome[0] == "continue":
+            outcome = (RunEnd.STOPPED, "cancelled")
+        if outcome[0] == RunEnd.CONTINUE:
             await workflow.wait_condition(lambda: not self._children)
             await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(inp.model_copy(update={"state": self._state}))
         return await self._shutdown(inp, *outcome)
 
-    async def _loop(self, inp: MonitorInput) -> tuple[str, str]:
+    async def _loop(self, inp: MonitorInput) -> Outcome:
         cfg = self._config
         assert cfg is not None and self._state.deadline is not None
         iterations = 0
         while True:
             if self._stop is not None:
-                return "stopped", self._stop.reason
+                return RunEnd.STOPPED, self._stop.reason
             if workflow.now() >= self._state.deadline:
-                return "completed", "max_duration"
+                return RunEnd.COMPLETED, "max_duration"
             if not self._ready_logins():
-                return "failed", "no login can sign in: " + self._login_errors()
+                return RunEnd.FAILED, "no login can sign in: " + self._login_errors()
             if iterations >= inp.iterations_before_continue or workflow.info().is_continue_as_new_suggested():
-                return "continue", "history limit"
+                return RunEnd.CONTINUE, "history limit"
             iterations += 1
             if self._state.paused:
                 self._next_discovery_at = None
@@ -201,25 +200,26 @@ class MonitoringProcessWorkflow:
 
     # --- sessions -----------------------------------------------------------------------------------
 
-    async def _open_sessions(self) -> tuple[str, str] | None:
+    async def _open_sessions(self) -> Outcome | None:
         cfg = self._config
         assert cfg is not None
         self._state.logins = [LoginState(login_id=ref.login_id, name=ref.name) for ref in cfg.logins]
         await asyncio.gather(*(self._open_session(state) for state in self._state.logins))
         if not self._ready_logins():
-            return "failed", "no login can sign in: " + (self._login_errors() or "the process has no login")
+            return RunEnd.FAILED, "no login can sign in: " + (
+                self._login_errors() or "the process has no login"
+            )
         return None
 
     async def _open_session(self, login: LoginState) -> None:
         try:
-            await run_activity("open_session", OpenSessionInput(login_id=login.login_id), OpenSessionResult,
-                               self._prefix)  # fmt: skip
-            login.state = "ready"
+            await stubs.open_session(OpenSessionInput(login_id=login.login_id))
+            login.state = LoginSessionState.READY
         except ActivityError as err:
-            login.state, login.error = "failed", failure_message(err)
+            login.state, login.error = LoginSessionState.FAILED, failure_message(err)
 
     def _ready_logins(self) -> list[LoginState]:
-        return [login for login in self._state.logins if login.state == "ready"]
+        return [login for login in self._state.logins if login.state == LoginSessionState.READY]
 
     def _login_errors(self) -> str:
         return "; ".join(f"{login.name}: {login.error}" for login in self._state.logins if login.error)
@@ -245,27 +245,31 @@ class MonitoringProcessWorkflow:
         self._state.empty_streak = 0 if new_items else self._state.empty_streak + 1
         if self._state.last_error and len(succeeded) == len(results):
             self._state.last_error = None
-            await run_activity("record_process", RecordProcessInput(process_id=cfg.process_id, clear_error=True),
-                               type(None), self._prefix)  # fmt: skip
+            await stubs.record_process(RecordProcessInput(process_id=cfg.process_id, clear_error=True))
         for item in new_items:
             self._start_child(item)
 
-    async def _discover_login(self, login: LoginState, slots: list[str], baseline: bool) -> DiscoverResult | None:
+    async def _discover_login(
+        self, login: LoginState, slots: list[str], baseline: bool
+    ) -> DiscoverResult | None:
         cfg = self._config
         assert cfg is not None
         request = DiscoverInput(
-            process_id=cfg.process_id, login_id=login.login_id, tab=cfg.tab, category_id=cfg.category_id,
-            task_id=cfg.task_id, search=cfg.search, limit=cfg.max_articles, prompt_slots=slots, baseline=baseline,
-        )  # fmt: skip
+            **_filter_of(cfg),
+            process_id=cfg.process_id,
+            login_id=login.login_id,
+            limit=cfg.max_articles,
+            prompt_slots=slots,
+            baseline=baseline,
+        )
         try:
-            return await run_activity("discover_articles", request, DiscoverResult, self._prefix)
+            return await stubs.discover_articles(request)
         except ActivityError as err:
             message = f"discovery failed for {login.name}: {failure_message(err)}"
-            if _is_permanent(err):
-                login.state, login.error = "failed", failure_message(err)
+            if is_permanent(err):
+                login.state, login.error = LoginSessionState.FAILED, failure_message(err)
             self._state.last_error = message
-            await run_activity("record_process", RecordProcessInput(process_id=cfg.process_id, last_error=message),
-                               type(None), self._prefix)  # fmt: skip
+            await stubs.record_process(RecordProcessInput(process_id=cfg.process_id, last_error=message))
             return None
 
     # --- article children ---------------------------------------------------------------------------
@@ -273,10 +277,9 @@ class MonitoringProcessWorkflow:
     async def _resume_pending(self) -> None:
         cfg = self._config
         assert cfg is not None
-        pending = await run_activity(
-            "resume_items", ResumeItemsInput(process_id=cfg.process_id, include_posting=not cfg.generate_only),
-            ResumeItemsResult, self._prefix,
-        )  # fmt: skip
+        pending = await stubs.resume_items(
+            ResumeItemsInput(process_id=cfg.process_id, include_posting=not cfg.generate_only)
+        )
         ready = {login.login_id for login in self._ready_logins()}
         for item in pending.items:
             if item.login_id in ready:
@@ -293,16 +296,23 @@ class MonitoringProcessWorkflow:
         cfg = self._config
         assert cfg is not None
         child_input = ArticleWorkflowInput(
-            item_id=item.item_id, process_id=cfg.process_id, login_id=item.login_id, article_id=item.article_id,
-            prompt_slot=item.prompt_slot, prompts=cfg.prompts, generate_only=cfg.generate_only,
-            hide=cfg.hide_comments, queue_prefix=self._prefix, pace_comments=cfg.pace_comments,
-        )  # fmt: skip
+            item_id=item.item_id,
+            process_id=cfg.process_id,
+            login_id=item.login_id,
+            article_id=item.article_id,
+            prompt_slot=item.prompt_slot,
+            # Chosen here, so a child carries one template id instead of the whole weighted list.
+            template_id=item.prompt_slot or pick_prompt(cfg.prompts, workflow.random().random()),
+            generate_only=cfg.generate_only,
+            hide=cfg.hide_comments,
+            pace_comments=cfg.pace_comments,
+        )
         try:
             handle = await workflow.start_child_workflow(
                 ArticleCommentWorkflow.run,
                 child_input,
                 id=workflow_id_for_item(cfg.process_id, item.login_id, item.article_id, item.prompt_slot),
-                task_queue=queue_name(QUEUE_MONITORING, self._prefix),
+                task_queue=workflow.info().task_queue,  # the monitoring queue this workflow runs on
                 result_type=ArticleWorkflowResult,
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"article {item.article_id}",
@@ -313,9 +323,9 @@ class MonitoringProcessWorkflow:
         except WorkflowAlreadyStartedError:
             pass  # the same work item runs already: Temporal refused the duplicate
         except ChildWorkflowError as err:
-            if not isinstance(err.cause, asyncio.CancelledError) and "cancel" not in str(err).lower():
+            if not is_cancellation(err):
                 self._state.last_error = f"article {item.article_id}: {failure_message(err)}"
-            self._count("skipped")
+            self._count(CommentStatus.SKIPPED)
             self._show_progress()
         finally:
             self._children.pop(item.item_id, None)
@@ -325,50 +335,60 @@ class MonitoringProcessWorkflow:
             return None
         return TypedSearchAttributes([PROCESS_ID_KEY.value_set(self._process_id)])
 
-    def _count(self, status: str) -> None:
+    def _count(self, status: CommentStatus) -> None:
         counts = self._state.counts
         if hasattr(counts, status):
             setattr(counts, status, getattr(counts, status) + 1)
 
     # --- the end ------------------------------------------------------------------------------------
 
-    async def _shutdown(self, inp: MonitorInput, status: str, reason: str) -> MonitorResult:
-        self._status = "stopping"
+    async def _shutdown(self, inp: MonitorInput, end: RunEnd, reason: str) -> MonitorResult:
+        status = ProcessStatus(end)
+        self._status = ProcessStatus.STOPPING
         self._next_discovery_at = None
         self._show_progress()
         if self._children:
-            await run_activity("record_process", RecordProcessInput(process_id=inp.process_id, status="stopping"),
-                               type(None), self._prefix)  # fmt: skip
+            await stubs.record_process(
+                RecordProcessInput(process_id=inp.process_id, status=ProcessStatus.STOPPING)
+            )
             # Running article work may finish within the grace period; the rest is cancelled.
             try:
-                await workflow.wait_condition(lambda: not self._children,
-                                              timeout=timedelta(seconds=inp.grace_seconds))  # fmt: skip
+                await workflow.wait_condition(
+                    lambda: not self._children, timeout=timedelta(seconds=inp.grace_seconds)
+                )
             except TimeoutError:
                 for task in list(self._children.values()):
                     task.cancel()
                 await workflow.wait_condition(lambda: not self._children)
         login_ids = [login.login_id for login in self._state.logins]
-        await run_activity("close_sessions", CloseSessionsInput(login_ids=login_ids), type(None), self._prefix)
-        await run_activity(
-            "finish_process",
-            FinishProcessInput(process_id=inp.process_id, status=status, reason=reason,  # type: ignore[arg-type]
-                               logins=self._state.logins),
-            FinishProcessResult, self._prefix,
-        )  # fmt: skip
+        await stubs.close_sessions(CloseSessionsInput(login_ids=login_ids))
+        await stubs.finish_process(
+            FinishProcessInput(
+                process_id=inp.process_id, status=status, reason=reason, logins=self._state.logins
+            )
+        )
         self._status = status
         if inp.use_search_attributes:
             workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
         self._show_progress()
-        return MonitorResult(process_id=inp.process_id, status=status, reason=reason, counts=self._state.counts)
+        return MonitorResult(
+            process_id=inp.process_id, status=status, reason=reason, counts=self._state.counts
+        )
 
-    def _shown_status(self) -> str:
-        return "stopping" if self._stop and self._status == "running" else self._status
+    def _shown_status(self) -> ProcessStatus:
+        return (
+            ProcessStatus.STOPPING if self._stop and self._status == ProcessStatus.RUNNING else self._status
+        )
 
     def _show_progress(self) -> None:
         """Plain text for the Web UI's workflow details, readable without decoding payloads."""
         c = self._state.counts
         nxt = self._next_discovery_at.strftime("%H:%M:%S") if self._next_discovery_at else "-"
-        paused = " (paused)" if self._state.paused and self._status == "running" and not self._stop else ""
+        paused = (
+            " (paused)"
+            if self._state.paused and self._status == ProcessStatus.RUNNING and not self._stop
+            else ""
+        )
         workflow.set_current_details(
             f"{self._shown_status()}{paused}: discovered {c.discovered}, "
             f"posted {c.posted}, generated {c.generated}, failed {c.failed}, skipped {c.skipped}, "
@@ -377,8 +397,6 @@ class MonitoringProcessWorkflow:
         )
 
 
-def _is_permanent(err: BaseException) -> bool:
-    from temporalio.exceptions import ApplicationError
-
-    cause = err.cause if isinstance(err, ActivityError) else err
-    return isinstance(cause, ApplicationError) and cause.non_retryable
+def _filter_of(cfg: ProcessConfig) -> dict[str, object]:
+    """The article filter part of the configuration, as fields for a DiscoverInput."""
+    return cfg.model_dump(include=set(ArticleFilter.model_fields))

@@ -7,14 +7,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.common import run_activity
-    from yourmoment.messages import (
-        DEFAULT_QUEUE_PREFIX,
-        PostInput,
-        PostResultMsg,
-        ReserveSlotInput,
-        ReserveSlotResult,
-    )
+    from workflows import activity_stubs as stubs
+    from yourmoment.messages import PostInput, PostResultMsg, ReserveSlotInput
 
 
 def workflow_id_for_post(item_id: str) -> str:
@@ -26,9 +20,14 @@ class PostCommentWorkflow:
     """The same activities as the article workflow's last stage: pace the login, then post once."""
 
     @workflow.run
-    async def run(self, inp: PostInput, login_id: str, queue_prefix: str = DEFAULT_QUEUE_PREFIX) -> PostResultMsg:
-        slot = await run_activity("reserve_post_slot", ReserveSlotInput(login_id=login_id), ReserveSlotResult,
-                                  queue_prefix)  # fmt: skip
+    async def run(self, inp: PostInput, login_id: str = "", queue_prefix: str = "") -> PostResultMsg:
+        # Release 1 started this workflow with three arguments (its runs must still replay), so the
+        # signature keeps them. Started with the one model today, the SDK skips the type hints (their
+        # count differs) and hands over a dict. The login now travels in `inp`; the queue prefix is
+        # read off this workflow's task queue.
+        inp = PostInput.model_validate(inp)
+        del queue_prefix
+        slot = await stubs.reserve_post_slot(ReserveSlotInput(login_id=inp.login_id or login_id))
         if slot.wait_seconds > 0:
             await workflow.sleep(timedelta(seconds=slot.wait_seconds))
-        return await run_activity("post_comment", inp, PostResultMsg, queue_prefix)
+        return await stubs.post_comment(inp)

@@ -274,18 +274,18 @@ class Imitations:
     """The myMoment and LLM imitations over real HTTP, in threads of this process; a context manager."""
 
     def __init__(self, mm_state: Any = None, llm_state: Any = None, llm_latency_ms: int = 0) -> None:
-        from imitation import llm_server, mymoment_server
+        from imitation import llm_server, mymoment
 
-        self.mm = mm_state if mm_state is not None else mymoment_server.MyMomentState()
+        self.mm = mm_state if mm_state is not None else mymoment.MyMomentState()
         self.llm = llm_state if llm_state is not None else llm_server.LLMState(latency_ms=llm_latency_ms)
         self.mm_url = self.llm_url = ""
         self._servers: list[Any] = []
 
     def start(self) -> Imitations:
-        from imitation import llm_server, mymoment_server
+        from imitation import llm_server, mymoment
         from imitation.serve import serve_in_thread
 
-        self._servers = [serve_in_thread(mymoment_server.create_app(self.mm))]
+        self._servers = [serve_in_thread(mymoment.create_app(self.mm))]
         self._servers.append(serve_in_thread(llm_server.create_app(self.llm)))
         self.mm_url, self.llm_url = (server.url for server in self._servers)
         return self
@@ -439,7 +439,7 @@ class Harness:
     worker_class: ClassVar[type[WorkerProcess]] = WorkerProcess
 
     settings: Settings
-    mm_state: Any  # imitation.mymoment_server.MyMomentState
+    mm_state: Any  # imitation.mymoment.MyMomentState
     llm_url: str
     user_email: str = ""
     provider_id: str = ""

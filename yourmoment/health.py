@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.client import Client
 
-from workflows.options import OPTIONS
+from workflows.activity_stubs import ALL_STUBS
 from yourmoment.crypto import Encryptor
 from yourmoment.messages import ALL_QUEUES
 from yourmoment.settings import Settings
@@ -95,11 +95,11 @@ def expected_pollers(queue: str) -> tuple[bool, bool]:
     """(workflow pollers needed, activity pollers needed): comments and sessions carry activities only."""
     from yourmoment.worker_main import workflows_for_queue
 
-    return bool(workflows_for_queue(queue)), any(o.queue == queue for o in OPTIONS.values())
+    return bool(workflows_for_queue(queue)), any(stub.queue == queue for stub in ALL_STUBS.values())
 
 
 async def _pollers(client: Client, settings: Settings, queue: str) -> str:
-    name = f"{settings.temporal_task_queue_prefix}{queue}"
+    name = settings.task_queue(queue)
     wants_workflows, wants_activities = expected_pollers(queue)
     parts, missing = [], []
     for kind, wanted, tq_type in (

@@ -10,13 +10,31 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-# Task queues (SPEC §6), prefixed `yourmoment-` on the server.
+from yourmoment.statuses import CommentStatus, LoginSessionState, PostOutcome, ProcessStatus
+
+# Task queues (docs/rules.md#task-queues). On the server each is named prefix + queue, the
+# prefix (TEMPORAL_TASK_QUEUE_PREFIX) separating deployments that share one Temporal namespace.
 QUEUE_MONITORING = "monitoring"
 QUEUE_COMMENTS = "comments"
 QUEUE_SESSIONS = "sessions"
 QUEUE_MAINTENANCE = "maintenance"
 ALL_QUEUES = (QUEUE_MONITORING, QUEUE_COMMENTS, QUEUE_SESSIONS, QUEUE_MAINTENANCE)
 DEFAULT_QUEUE_PREFIX = "yourmoment-"
+
+
+def task_queue(prefix: str, queue: str) -> str:
+    """The one place a task queue's server name is built (see also Settings.task_queue)."""
+    return f"{prefix}{queue}"
+
+
+def queue_prefix_of(name: str) -> str:
+    """The prefix of a task queue's server name: a workflow reads its deployment's prefix off the
+    queue it runs on, so no input has to carry it."""
+    for queue in ALL_QUEUES:
+        if name.endswith(queue):
+            return name[: -len(queue)]
+    raise ValueError(f"task queue {name!r} is none of {', '.join(ALL_QUEUES)}")
+
 
 # Search attributes (registered on the server by the demo, the tests and docker-compose).
 SEARCH_ATTR_PROCESS_ID = "YourMomentProcessId"
@@ -56,24 +74,36 @@ class LoginRef(Message):
     name: str
 
 
-class ProcessConfig(Message):
-    """The non-secret part of a process row, loaded once per workflow run."""
+class ArticleFilter(Message):
+    """Which articles a process watches: the site's tab and filters (a process row's columns)."""
 
-    process_id: str
-    name: str
     tab: str
     category_id: int | None
     task_id: int | None
     search: str | None
-    logins: list[LoginRef]
-    prompts: list[PromptChoice]
+
+
+class ProcessSettings(ArticleFilter):
+    """What a user sets on a process, as its row's columns name it: declared once here, read off a row
+    with `model_validate(row, from_attributes=True)` by the workflow's configuration and `process show`
+    (store/processes.ProcessSpec is the same set as a partial update, with names for ids)."""
+
+    name: str
     prompt_mode: Literal["weighted", "all"]
     generate_only: bool
     hide_comments: bool
     comment_on_existing: bool
     discovery_interval_seconds: int
     max_duration_minutes: int
-    started_at: datetime
+
+
+class ProcessConfig(ProcessSettings):
+    """The non-secret part of a process row, loaded once per workflow run (the JSON shape is that of
+    release 1's histories, which still replay)."""
+
+    process_id: str = Field(validation_alias=AliasChoices("process_id", "id"))
+    logins: list[LoginRef]
+    prompts: list[PromptChoice]
     max_articles: int
     pace_comments: bool = True  # False when COMMENT_RATE_LIMIT_SECONDS is 0: no slot to reserve
 
@@ -95,14 +125,12 @@ class OpenSessionInput(Message):
 class OpenSessionResult(Message):
     login_id: str
     restored: bool  # True: a stored session was reused without logging in
-    requests: int
 
 
 class LoginState(Message):
     login_id: str
     name: str
-    # "unknown": the database answered for a running process (only its workflow knows).
-    state: Literal["pending", "ready", "failed", "unknown"] = "pending"
+    state: LoginSessionState = LoginSessionState.PENDING
     error: str | None = None
 
 
@@ -113,13 +141,9 @@ class CloseSessionsInput(Message):
 # --- discovery ---------------------------------------------------------------------------------------
 
 
-class DiscoverInput(Message):
+class DiscoverInput(ArticleFilter):
     process_id: str
     login_id: str
-    tab: str
-    category_id: int | None
-    task_id: int | None
-    search: str | None
     limit: int
     prompt_slots: list[str]  # [""] in weighted mode; one template id per slot in `all` mode
     baseline: bool  # first run with comment_on_existing = false: record, do not comment
@@ -147,16 +171,18 @@ class ArticleWorkflowInput(Message):
     login_id: str
     article_id: str
     prompt_slot: str
-    prompts: list[PromptChoice]
+    # The prompt template, chosen by the parent. Children started by release 1 carry "" and the
+    # weighted `prompts` instead, and pick one themselves.
+    template_id: str = ""
+    prompts: list[PromptChoice] = Field(default_factory=list)
     generate_only: bool
     hide: bool
-    queue_prefix: str = DEFAULT_QUEUE_PREFIX
     pace_comments: bool = True
 
 
 class ArticleWorkflowResult(Message):
     item_id: str
-    status: str  # final status of the work item
+    status: CommentStatus  # final status of the work item
     error: str | None = None
 
 
@@ -166,7 +192,7 @@ class ItemInput(Message):
 
 class PrepareResult(Message):
     item_id: str
-    status: str  # "prepared", or "skipped" when this login already commented there
+    status: CommentStatus  # prepared, or skipped when this login already commented there
     reason: str | None = None
 
 
@@ -181,7 +207,6 @@ class GenerateResult(Message):
     prompt_tokens: int
     completion_tokens: int
     generation_ms: int
-    attempts: int
 
 
 class ReserveSlotInput(Message):
@@ -195,20 +220,21 @@ class ReserveSlotResult(Message):
 class PostInput(Message):
     item_id: str
     hide: bool
+    login_id: str = ""  # for PostCommentWorkflow's pacing; release 1 passed it as a second argument
 
 
 class PostResultMsg(Message):
     item_id: str
-    outcome: Literal["posted", "already_posted", "skipped"]
+    outcome: PostOutcome
     requests: int
     reason: str | None = None
 
 
 class MarkItemInput(Message):
     item_id: str
-    status: Literal["failed", "skipped"]
+    status: Literal[CommentStatus.FAILED, CommentStatus.SKIPPED]
     reason: str
-    only_from: list[str] = Field(default_factory=list)  # compare-and-set: only from these statuses
+    only_from: list[CommentStatus] = Field(default_factory=list)  # compare-and-set: only from these
 
 
 class ResumeItemsInput(Message):
@@ -225,15 +251,14 @@ class ResumeItemsResult(Message):
 
 class RecordProcessInput(Message):
     process_id: str
-    status: str | None = None
-    stop_reason: str | None = None
+    status: ProcessStatus | None = None
     last_error: str | None = None
     clear_error: bool = False
 
 
 class FinishProcessInput(Message):
     process_id: str
-    status: Literal["stopped", "completed", "failed"]
+    status: Literal[ProcessStatus.STOPPED, ProcessStatus.COMPLETED, ProcessStatus.FAILED]
     reason: str
     logins: list[LoginState] = Field(default_factory=list)  # each login's state at the end of the run
 
@@ -241,12 +266,6 @@ class FinishProcessInput(Message):
 class FinishProcessResult(Message):
     skipped: int
     returned_to_generated: int
-
-
-class PostCommentInput(Message):
-    """`starter.py post COMMENT_ID`: one reviewed comment through the exactly-once path."""
-
-    item_id: str
 
 
 # --- the monitoring workflow -------------------------------------------------------------------------
@@ -290,7 +309,6 @@ class MonitorState(Message):
     counts: StatusCounts = Field(default_factory=StatusCounts)
     last_discovery_at: datetime | None = None
     last_error: str | None = None
-    resumed_pending: bool = False
 
 
 class MonitorInput(Message):
@@ -299,7 +317,6 @@ class MonitorInput(Message):
     grace_seconds: float = 60.0
     iterations_before_continue: int = 500
     use_search_attributes: bool = True
-    queue_prefix: str = DEFAULT_QUEUE_PREFIX
 
 
 class StopRequest(Message):
@@ -311,7 +328,7 @@ class MonitorStatus(Message):
 
     process_id: str
     name: str
-    status: str
+    status: ProcessStatus
     stop_reason: str | None
     started_at: datetime | None
     deadline: datetime | None
@@ -329,14 +346,14 @@ class MonitorStatus(Message):
 
 class MonitorResult(Message):
     process_id: str
-    status: str
+    status: ProcessStatus
     reason: str
     counts: StatusCounts
 
 
 # --- maintenance (scheduled) ---------------------------------------------------------------------------
 
-# Each task is the name of the activity that does it (see workflows/options.py for queue and retry).
+# Each task is the name of the activity that does it (see workflows/activity_stubs.py for its options).
 MaintenanceTask = Literal[
     "expire_sessions", "purge_sessions", "retention_cleanup", "health_check", "reconcile_processes"
 ]  # fmt: skip
@@ -344,7 +361,6 @@ MaintenanceTask = Literal[
 
 class MaintenanceInput(Message):
     task: MaintenanceTask
-    queue_prefix: str = DEFAULT_QUEUE_PREFIX
 
 
 class MaintenanceResult(Message):

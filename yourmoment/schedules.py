@@ -1,4 +1,4 @@
-"""The periodic work as Temporal Schedules: their definitions, idempotent apply, and listing (SPEC §6)."""
+"""The periodic work as Temporal Schedules: their definitions, idempotent apply, and listing (see docs/rules.md#periodic-work)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from workflows.maintenance import MaintenanceWorkflow
 from yourmoment.messages import QUEUE_MAINTENANCE, MaintenanceInput, MaintenanceTask
 from yourmoment.settings import Settings
 
-WORKFLOW_NAME = "MaintenanceWorkflow"
 # A scheduled run that hangs (a stuck database, say) ends before it could pile up behind the next one.
 RUN_TIMEOUT = timedelta(minutes=30)
 
@@ -60,13 +60,12 @@ def schedule_id(settings: Settings, definition: ScheduleDef) -> str:
 
 
 def build_schedule(settings: Settings, definition: ScheduleDef) -> Schedule:
-    prefix = settings.temporal_task_queue_prefix
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            WORKFLOW_NAME,
-            MaintenanceInput(task=definition.task, queue_prefix=prefix),
+            MaintenanceWorkflow.run,
+            MaintenanceInput(task=definition.task),
             id=schedule_id(settings, definition),  # the server appends the scheduled time
-            task_queue=f"{prefix}{QUEUE_MAINTENANCE}",
+            task_queue=settings.task_queue(QUEUE_MAINTENANCE),
             execution_timeout=RUN_TIMEOUT,
             static_summary=f"yourMoment maintenance: {definition.description}",
         ),

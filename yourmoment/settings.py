@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 
 from yourmoment.comment_rules import DISCLOSURE, extra_line_problems
 from yourmoment.errors import ConfigurationError
+from yourmoment.messages import DEFAULT_QUEUE_PREFIX, task_queue
 
 PRODUCT = "yourMoment-Temporal/0.1"
 REAL_MYMOMENT_DOMAIN = "mymoment.ch"
@@ -78,7 +79,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class Settings(BaseSettings):
-    """Every setting of SPEC §9. Temporal's connection uses Temporal's own env config instead."""
+    """Every setting (see docs/rules.md#settings). Temporal's connection uses Temporal's own env config instead."""
 
     # No inf or nan: a setting is a count, a rate or a duration, and non-finite ones break timers.
     model_config = SettingsConfigDict(
@@ -117,7 +118,7 @@ class Settings(BaseSettings):
     max_running_processes_per_user: int = Field(10, ge=1, le=1_000_000)
     yourmoment_default_user: str | None = None  # the user the CLI acts for without --user
 
-    temporal_task_queue_prefix: str = "yourmoment-"
+    temporal_task_queue_prefix: str = DEFAULT_QUEUE_PREFIX
     # Off for a Temporal service where YourMomentProcessId/YourMomentStatus are not registered.
     temporal_search_attributes: bool = True
     metrics_port: int | None = Field(None, ge=1, le=65535)
@@ -200,6 +201,10 @@ class Settings(BaseSettings):
         if problems := extra_line_problems(value):
             raise ValueError("; ".join(problems))
         return value.strip()
+
+    def task_queue(self, queue: str) -> str:
+        """This deployment's server name of one of the task queues (yourmoment.messages.ALL_QUEUES)."""
+        return task_queue(self.temporal_task_queue_prefix, queue)
 
     @property
     def user_agent(self) -> str:

@@ -152,7 +152,7 @@ async def poller_count(client: Client, task_queue: str, tq_type: TaskQueueType.V
 
 async def no_worker_warning(client: Client, settings: Settings) -> str | None:
     """None when a worker polls the workflows' task queue; else what to do (commands still go on)."""
-    name = f"{settings.temporal_task_queue_prefix}{QUEUE_MONITORING}"
+    name = settings.task_queue(QUEUE_MONITORING)
     if await poller_count(client, name, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW):
         return None
     return (
@@ -234,7 +234,7 @@ async def stuck_workflows(client: Client, settings: Settings) -> dict[str, str]:
     """Every running workflow on our task queues whose workflow task keeps failing: id → reason."""
     from yourmoment.messages import ALL_QUEUES
 
-    queues = " OR ".join(f"TaskQueue = '{settings.temporal_task_queue_prefix}{q}'" for q in ALL_QUEUES)
+    queues = " OR ".join(f"TaskQueue = '{settings.task_queue(q)}'" for q in ALL_QUEUES)
     ids = [wf.id async for wf in client.list_workflows(f"ExecutionStatus = 'Running' AND ({queues})")]
     limit = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
 

@@ -82,7 +82,7 @@ def build_workers(
         workers.append(
             Worker(
                 client,
-                task_queue=f"{settings.temporal_task_queue_prefix}{queue}",
+                task_queue=settings.task_queue(queue),
                 workflows=workflows,
                 activities=acts,
                 max_concurrent_activities=concurrency,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imitation.templates.mymoment_pages import CATEGORIES, TASKS
+from imitation.mymoment.templates import CATEGORIES, TASKS
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from bench.real_llm.articles import ARTICLES
 from bench.real_llm.proxy import Recorder, RecordingProxy
 from bench.real_llm.report import run_failed, summarise_run, table
 from bench.real_llm.servers import REPO, Cli, LlamaServer
-from imitation import mymoment_server
+from imitation import mymoment
 from imitation.serve import serve_in_thread
 from yourmoment.crypto import generate_key
 from yourmoment.harness import DevServer, WorkerProcess, hermetic_env
@@ -50,8 +50,8 @@ def log(message: str) -> None:
     print(f"[real-llm {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def imitation_state() -> mymoment_server.MyMomentState:
-    state = mymoment_server.MyMomentState()
+def imitation_state() -> mymoment.MyMomentState:
+    state = mymoment.MyMomentState()
     state.add_class(CLASS_ID, "Beispielklasse A", "Testschule")
     for name in LOGINS:
         state.add_account(name, PASSWORD, "pupil", [CLASS_ID])
@@ -139,7 +139,7 @@ def run_mode(
     expected = len(ARTICLES) * len(LOGINS)
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work, True)
-        site = stack.enter_context(serve_in_thread(mymoment_server.create_app(imitation_state())))
+        site = stack.enter_context(serve_in_thread(mymoment.create_app(imitation_state())))
         dev = DevServer(log_file=work / "temporal.log").start(60)
         stack.callback(dev.stop)
         asyncio.run(dev.ready(60))

@@ -63,6 +63,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def command_group(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse._SubParsersAction:
+    """A command with required actions (`NAME ACTION …`); the chosen action lands in `args.NAME_command`."""
+    parser = sub.add_parser(name, help=help_text)
+    actions = parser.add_subparsers(dest=f"{name}_command", metavar="ACTION")
+    actions.required = True
+    return actions
+
+
 def print_json(data: Any) -> None:
     print(json.dumps(_plain(data), indent=2, ensure_ascii=False, default=str))
 

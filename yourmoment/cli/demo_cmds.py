@@ -79,12 +79,12 @@ def _write_keys(site: DemoSite) -> tuple[str, str]:
 
 
 def _start_servers(site: DemoSite, stack: ExitStack, payload_key: str) -> None:
-    from imitation import mymoment_server
+    from imitation import mymoment
     from imitation.serve import serve_in_thread
     from yourmoment.codec import EncryptionCodec, create_codec_app
 
     imitations = Imitations()
-    mymoment_server.seed_demo(imitations.mm)
+    mymoment.seed_demo(imitations.mm)
     stack.enter_context(imitations)
     site.mm_state = imitations.mm  # type: ignore[attr-defined]
     site.mymoment_url, site.llm_url = imitations.mm_url, imitations.llm_url

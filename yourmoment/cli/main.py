@@ -13,12 +13,17 @@ import sys
 from sqlalchemy.exc import OperationalError
 
 from yourmoment.cli import common
-from yourmoment.errors import YourMomentError, database_error, is_database_error
+from yourmoment.errors import YourMomentError, database_error, is_database_error, type_name
 from yourmoment.logs import SafeFormatter, format_exception_safely
 from yourmoment.temporal_client import exit_process
 
+# Each entry is "module" (its `register`) or "module:function"; the order here is the order of `--help`.
+# setup_cmds registers in two parts so that the account groups keep their place between keygen and provider.
 COMMAND_MODULES = (
-    "yourmoment.cli.config_cmds",
+    "yourmoment.cli.setup_cmds:register_database_and_keys",
+    "yourmoment.cli.account_cmds",
+    "yourmoment.cli.setup_cmds:register_providers_and_templates",
+    "yourmoment.cli.process_cmds",
     "yourmoment.cli.browse_cmds",
     "yourmoment.cli.run_cmds",
     "yourmoment.cli.ops_cmds",
@@ -30,6 +35,22 @@ COMMAND_MODULES = (
 USER_HELP = "act for this user (e-mail); default YOURMOMENT_DEFAULT_USER or the only user"
 
 
+class CommandModuleError(YourMomentError):
+    """A command module failed to import, so its commands would be missing: never skipped silently.
+
+    Why one `error:` line and exit 2 rather than the ImportError's traceback: main() prints a traceback
+    with the exception's message withheld, which would hide the one useful fact (which module is missing).
+    An ImportError's text names only modules and files, so it is safe to show; and a missing dependency
+    or a broken install is the operator's to fix, like a missing key or database, which are one line and
+    exit 2 as well. Other exceptions while importing (SyntaxError, NameError) are bugs and keep the
+    traceback.
+    """
+
+    def __init__(self, module_name: str, cause: ImportError) -> None:
+        super().__init__(f"command module {module_name} failed to import: {type_name(cause)}: {cause}")
+        self.module_name = module_name
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
@@ -39,14 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--user", help=USER_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
+    for entry in COMMAND_MODULES:
+        module_name, _, function_name = entry.partition(":")
         try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise CommandModuleError(module_name, exc) from exc
+        getattr(module, function_name or "register")(sub)
     _accept_user_everywhere(parser)
     return parser
 
@@ -76,7 +96,10 @@ def run(argv: list[str] | None = None) -> int:
     problem = common.non_utf8_argument(argv)
     if problem:
         return common.fail(problem)
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except CommandModuleError as exc:
+        return common.fail(str(exc))
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:

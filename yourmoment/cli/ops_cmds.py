@@ -120,15 +120,15 @@ async def cmd_health(args: argparse.Namespace) -> int:
 
 def task_queue_info(settings: Settings) -> list[dict[str, Any]]:
     """Static: which workflows and activities each task queue carries (the worker wiring's own tables)."""
-    from workflows.options import OPTIONS
+    from workflows.activity_stubs import ALL_STUBS
     from yourmoment.worker_main import workflows_for_queue
 
     return [
         {
             "queue": queue,
-            "name": f"{settings.temporal_task_queue_prefix}{queue}",
+            "name": settings.task_queue(queue),
             "workflows": [wf.__name__ for wf in workflows_for_queue(queue)],
-            "activities": sorted(name for name, opts in OPTIONS.items() if opts.queue == queue),
+            "activities": sorted(name for name, stub in ALL_STUBS.items() if stub.queue == queue),
         }
         for queue in ALL_QUEUES
     ]

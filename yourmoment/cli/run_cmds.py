@@ -15,38 +15,26 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from yourmoment import processes_client as workflows
 from yourmoment.cli.common import Context, add_json_flag, emit, fail, table_lines
 from yourmoment.errors import NotFoundError, ValidationError
 from yourmoment.llm.comments import comment_plain_text
 from yourmoment.messages import (
-    QUEUE_MONITORING,
     LoginState,
-    MonitorInput,
     MonitorStatus,
-    PostInput,
-    PostResultMsg,
     RunCounts,
     StatusCounts,
-    StopRequest,
     workflow_id_for_process,
 )
+from yourmoment.statuses import CommentStatus, ProcessStatus
 from yourmoment.store import attempts, items, processes
-from yourmoment.store.models import (
-    AIComment,
-    CommentStatus,
-    MonitoringProcess,
-    MyMomentLogin,
-    ProcessStatus,
-    utcnow,
-)
+from yourmoment.store.models import AIComment, MonitoringProcess, MyMomentLogin, utcnow
 from yourmoment.temporal_checks import (
     ensure_search_attributes,
     no_worker_warning,
-    process_search_attributes,
     stuck_reason,
 )
 from yourmoment.temporal_client import connect
@@ -120,10 +108,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_post)
 
 
-def _prefix(ctx: Context) -> str:
-    return ctx.settings.temporal_task_queue_prefix
-
-
 # --- start / stop / signals ----------------------------------------------------------------------------
 
 
@@ -146,15 +130,8 @@ async def cmd_start(args: argparse.Namespace) -> int:
         await ensure_search_attributes(client, register=True)
     _warn(await no_worker_warning(client, ctx.settings))
     try:
-        handle = await client.start_workflow(
-            "MonitoringProcessWorkflow",
-            MonitorInput(process_id=process_id, queue_prefix=_prefix(ctx), use_search_attributes=use_attributes),
-            id=workflow_id_for_process(process_id),
-            task_queue=f"{_prefix(ctx)}{QUEUE_MONITORING}",
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            static_summary=f"yourMoment process {name}",
-            search_attributes=process_search_attributes(process_id) if use_attributes else None,
+        handle = await workflows.start_monitoring(
+            client, ctx.settings, process_id, summary=f"yourMoment process {name}"
         )
     except WorkflowAlreadyStartedError:
         return fail(f"process '{name}' is already running in Temporal")
@@ -188,12 +165,12 @@ async def cmd_stop(args: argparse.Namespace) -> int:
     client = await connect(ctx.settings)
     stopping: dict[str, WorkflowHandle] = {}
     for process_id, name in targets_info:
-        handle = client.get_workflow_handle(workflow_id_for_process(process_id))
+        handle = workflows.monitoring_handle(client, process_id)
         if not await _is_running(handle):
             _mark_gone(ctx, process_id, "stopped", "workflow was no longer running")
             print(f"{name}: not running in Temporal; marked stopped")
             continue
-        await handle.signal("stop", StopRequest(reason=args.reason))
+        await workflows.stop(handle, args.reason)
         print(f"{name}: stop requested")
         stopping[name] = handle
     if stopping:
@@ -236,7 +213,7 @@ async def cmd_signal(args: argparse.Namespace) -> int:
     ctx = Context(args)
     process_id, name = _process_ref(ctx, args.process)
     client = await connect(ctx.settings)
-    handle = client.get_workflow_handle(workflow_id_for_process(process_id))
+    handle = workflows.monitoring_handle(client, process_id)
     if not await _is_running(handle):
         return fail(f"process '{name}' is not running")
     no_worker = await no_worker_warning(client, ctx.settings)
@@ -245,15 +222,15 @@ async def cmd_signal(args: argparse.Namespace) -> int:
         # Discovery is what pause stops; resume is the way to discover again (at once).
         return fail(f"process '{name}' is paused: discover-now does nothing while paused; "
                     f"'starter.py resume {shlex.quote(name)}' resumes and discovers at once", TIMED_OUT)  # fmt: skip
-    await handle.signal(args.signal)
+    await workflows.send(handle, args.signal)
     print(f"{name}: {args.signal.replace('_', ' ')} sent")
     return 0
 
 
-async def _is_paused(handle: WorkflowHandle) -> bool:
+async def _is_paused(handle: workflows.MonitoringHandle) -> bool:
     """False when the workflow does not answer in time (stuck or busy): the signal is sent anyway."""
     try:
-        status = await asyncio.wait_for(handle.query("status", result_type=MonitorStatus), QUERY_SECONDS)
+        status = await asyncio.wait_for(workflows.status(handle), QUERY_SECONDS)
     except (RPCError, TimeoutError):
         return False
     return status.paused
@@ -294,6 +271,8 @@ class ProcessStatusView(MonitorStatus):
     could not be asked, `source_note` says which), what only the workflow knows is null.
     """
 
+    # A process status, or "stuck" when the workflow's task keeps failing (see temporal_checks).
+    status: ProcessStatus | Literal["stuck"]  # type: ignore[assignment]
     source: Literal["workflow", "database"]
     source_note: str | None = None
     totals: StatusCounts  # every work item of the process, all runs, by current status
@@ -322,7 +301,7 @@ async def process_status(
         fallback = _status_from_db(session, process, totals, note)
     if not active or client is None:
         return fallback
-    handle = client.get_workflow_handle(workflow_id_for_process(process_id))
+    handle = workflows.monitoring_handle(client, process_id)
     try:
         stuck = await stuck_reason(client, handle.id)
         if stuck:
@@ -330,7 +309,7 @@ async def process_status(
             return fallback.model_copy(update={"status": "stuck", "last_error": stuck, "source_note": note})
         if not query:
             return fallback.model_copy(update={"source_note": "no worker polls, so nobody answers the query"})
-        live = await asyncio.wait_for(handle.query("status", result_type=MonitorStatus), QUERY_SECONDS)
+        live = await asyncio.wait_for(workflows.status(handle), QUERY_SECONDS)
     except TimeoutError:
         note = f"the workflow did not answer within {QUERY_SECONDS:g} s"
         return fallback.model_copy(update={"source_note": note})
@@ -532,7 +511,6 @@ def _comment_row(item: AIComment, login: str | None, tries: list[dict], full: bo
 
 
 async def cmd_post(args: argparse.Namespace) -> int:
-    from workflows.post import workflow_id_for_post
 
     ctx = Context(args)
     with ctx.db() as session:
@@ -561,14 +539,7 @@ async def cmd_post(args: argparse.Namespace) -> int:
     deadline = asyncio.get_running_loop().time() + args.timeout
     results = []
     for item_id, login_id, hide in targets:
-        handle = await client.start_workflow(
-            "PostCommentWorkflow",
-            args=[PostInput(item_id=item_id, hide=hide), login_id, _prefix(ctx)],
-            id=workflow_id_for_post(item_id),
-            task_queue=f"{_prefix(ctx)}{QUEUE_MONITORING}",
-            result_type=PostResultMsg,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
+        handle = await workflows.start_post(client, ctx.settings, item_id, login_id, hide)
         try:
             left = max(0.0, deadline - asyncio.get_running_loop().time())
             result = await asyncio.wait_for(handle.result(), left)

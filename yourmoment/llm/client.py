@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import re
@@ -15,6 +14,7 @@ import pydantic
 from pydantic import BaseModel, Field
 
 from yourmoment.errors import ConfigurationError, LLMPermanentError, LLMTransientError
+from yourmoment.http_hints import retry_after_seconds
 from yourmoment.llm.server_hints import Load, status_hint, timeout_message
 from yourmoment.llm.slots import ProviderSlot
 from yourmoment.settings import get_settings
@@ -240,7 +240,10 @@ class LLMClient:
     def _map_error(self, exc: Exception, messages: list[dict[str, str]]) -> Exception:
         name = self._label
         if isinstance(exc, openai.RateLimitError):
-            return LLMTransientError(f"{name}: rate limited (429).", retry_after=_retry_after(exc.response))
+            return LLMTransientError(
+                f"{name}: rate limited (429).",
+                retry_after=retry_after_seconds(getattr(exc.response, "headers", None)),
+            )
         if isinstance(exc, openai.APITimeoutError):
             return LLMTransientError(timeout_message(name, self.timeout, self._load()))
         if isinstance(exc, openai.APIConnectionError):
@@ -252,7 +255,9 @@ class LLMClient:
                 message = f"{message[:-1]}: {hint}."
             if exc.status_code in PERMANENT_STATUSES:
                 return LLMPermanentError(message)
-            return LLMTransientError(message, retry_after=_retry_after(exc.response))
+            return LLMTransientError(
+                message, retry_after=retry_after_seconds(getattr(exc.response, "headers", None))
+            )
         if isinstance(
             exc, json.JSONDecodeError | openai.APIResponseValidationError | pydantic.ValidationError
         ):
@@ -295,27 +300,3 @@ def _extra_reasoning(message: Any) -> str | None:
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None
-
-
-def _retry_after(response: Any) -> float | None:
-    """Seconds from `retry-after-ms` or `Retry-After` (seconds or an HTTP date); None without a hint."""
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    if (millis := headers.get("retry-after-ms")) is not None:
-        try:
-            return max(float(millis) / 1000, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)

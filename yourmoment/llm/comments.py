@@ -194,7 +194,7 @@ def validate_comment(
     extra_line: str | None = None,
     allowed_braces: Collection[str] = (),
 ) -> list[str]:
-    """Problems with a normalised comment (PROTOCOL §7); the length counts HTML tags, not the disclosure block.
+    """Problems with a normalised comment (see docs/rules.md#comment-content); the length counts HTML tags, not the disclosure block.
 
     `allowed_braces` lists `{name}` strings that are not leftovers: a pupil's title like "Mein {Hund}"
     may be quoted by the model.

@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from http.cookiejar import Cookie
 from types import TracebackType
 from typing import Literal, NoReturn, Protocol
@@ -28,6 +27,7 @@ from yourmoment.errors import (
     SessionExpiredError,
     TransientError,
 )
+from yourmoment.http_hints import retry_after_seconds
 from yourmoment.llm.comments import posting_problems
 from yourmoment.mymoment import parsers
 from yourmoment.mymoment.account import account_key
@@ -100,7 +100,7 @@ class _Page:
 
 
 def _fix_location(current_url: str, location: str) -> str:
-    """Resolve a redirect target; the real site once sent `…:443\\accounts/login/` (PROTOCOL §9.1)."""
+    """Resolve a redirect target; the real site once sent `…:443\\accounts/login/` (see docs/protocol.md#redirects)."""
     return urljoin(current_url, location.replace("\\", "/"))
 
 
@@ -120,26 +120,14 @@ def _is_login_url(url: str) -> bool:
     return _path(url).startswith(parsers.LOGIN_PATH)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
 def _raise_for_status(response: httpx.Response, url: str) -> None:
     status, path = response.status_code, _path(url)
     if status == 404:
         raise NotFoundError(f"myMoment has no page {path}")
     if status == 429 or status >= 500:
-        raise TransientError(f"myMoment answered {status} for {path}", retry_after=_retry_after(response))
+        raise TransientError(
+            f"myMoment answered {status} for {path}", retry_after=retry_after_seconds(response.headers)
+        )
     if status >= 300:
         raise PermanentError(f"myMoment answered {status} for {path}")
 

@@ -1,4 +1,4 @@
-"""Pure parsers for myMoment pages (PROTOCOL.md §2–§3): HTML in, typed models out, no I/O."""
+"""Pure parsers for myMoment pages (see docs/protocol.md): HTML in, typed models out, no I/O."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from yourmoment.errors import NotFoundError, PageParseError
 from yourmoment.mymoment.account import same_username
 from yourmoment.mymoment.types import ArticleDetail, ArticleSummary, ExistingComment, Tab
 
-# Fixed name → id maps of the site (PROTOCOL §2.2); names compared after NFC normalisation.
+# Fixed name → id maps of the site (see docs/protocol.md#categories-and-tasks); names compared after NFC normalisation.
 CATEGORY_IDS: dict[str, int] = {
     "Anleiten": 4,
     "Berichten": 14,
@@ -125,7 +125,7 @@ def find_form_csrf(document: Document) -> str | None:
 
 
 def find_comment_csrf(document: Document, article_id: str) -> str | None:
-    """The token of the article's comment form; any comment form's token as fallback (PROTOCOL §3.3)."""
+    """The token of the article's comment form; any comment form's token as fallback (see docs/protocol.md#comment-form-and-post)."""
     soup = soup_of(document)
     forms = soup.find_all("form", action=lambda a: bool(a) and f"/article/{article_id}/comment/" in a)
     forms = forms or soup.find_all("form", action=_ANY_COMMENT_ACTION)
@@ -143,7 +143,7 @@ def _tab_kind(tab_id: str) -> str:
 
 
 def parse_tabs(document: Document) -> list[Tab]:
-    """The tab buttons of `ul#pills-tab` (PROTOCOL §2.6)."""
+    """The tab buttons of `ul#pills-tab` (see docs/protocol.md#tabs)."""
     nav = soup_of(document).find("ul", id="pills-tab")
     if nav is None:
         raise PageParseError("article list page without tab navigation (ul#pills-tab)")
@@ -201,7 +201,7 @@ def _parse_row(row: Tag, base_url: str) -> ArticleSummary | None:
 
 
 def _pane_items(pane: Tag, base_url: str) -> list[ArticleSummary]:
-    """Cards (pupil view, PROTOCOL §2.4) or table rows (teacher view, §2.5) of one pane."""
+    """Cards (pupil view) or table rows (teacher view) of one pane (see docs/protocol.md#article-list)."""
     card_list = pane.find("div", class_="article-list", recursive=False)
     if card_list is not None:
         items = (_parse_card(card, base_url) for card in card_list.find_all("div", recursive=False))
@@ -271,7 +271,7 @@ def _raw_html(article: Tag) -> str:
 
 
 def parse_comments(document: Document) -> list[ExistingComment]:
-    """Existing comments (PROTOCOL §3.5): author from "von <name>", HTML body, hidden by `d-none`."""
+    """Existing comments (see docs/protocol.md#existing-comments): author from "von <name>", HTML body, hidden by `d-none`."""
     comments: list[ExistingComment] = []
     for block in soup_of(document).find_all("div", class_="comment"):
         body = block.find("span", class_="card-text")
@@ -287,7 +287,7 @@ def parse_comments(document: Document) -> list[ExistingComment]:
 
 
 def parse_article_detail(document: Document, article_id: str, base_url: str) -> ArticleDetail:
-    """The article page (PROTOCOL §3.3): title/author from the first h1, body, category, task, comments."""
+    """The article page (see docs/protocol.md#article-page): title/author from the first h1, body, category, task, comments."""
     soup = soup_of(document)
     h1 = soup.find(lambda tag: tag.name == "h1" and "modal-title" not in (tag.get("class") or []))
     if h1 is None:

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from yourmoment.messages import StatusCounts, WorkItemRef
 from yourmoment.mymoment.types import ArticleDetail, ArticleSummary
-from yourmoment.store.models import AIComment, CommentStatus, PostingClaim, new_id, utcnow
+from yourmoment.statuses import CommentStatus
+from yourmoment.store.models import AIComment, PostingClaim, new_id, utcnow
 
 S = CommentStatus
 BASELINE_REASON = "on the page when the process started (comment_on_existing is off)"

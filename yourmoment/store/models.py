@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.x models of SPEC §2. Secrets are stored encrypted (columns ending in `_enc`)."""
+"""SQLAlchemy 2.x models (see docs/rules.md#data-model). Secrets are stored encrypted (columns ending in `_enc`)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from yourmoment.statuses import CommentStatus, ProcessStatus
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -34,28 +36,6 @@ def new_id() -> str:
 
 class Base(DeclarativeBase):
     pass
-
-
-class ProcessStatus(enum.StrEnum):
-    CREATED = "created"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-class CommentStatus(enum.StrEnum):
-    DISCOVERED = "discovered"
-    PREPARED = "prepared"
-    GENERATED = "generated"
-    POSTING = "posting"
-    POSTED = "posted"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-IN_BETWEEN_STATUSES = (CommentStatus.DISCOVERED, CommentStatus.PREPARED, CommentStatus.POSTING)
 
 
 class TemplateCategory(enum.StrEnum):

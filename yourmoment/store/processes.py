@@ -1,4 +1,4 @@
-"""Monitoring process configuration: creation and update rules (SPEC §2) and the checks before a start."""
+"""Monitoring process configuration: creation and update rules, checks before a start (see docs/rules.md#data-model)."""
 
 from __future__ import annotations
 
@@ -285,7 +285,7 @@ def list_processes(session: Session, user: User | None, status: str | None = Non
 
 
 def check_startable(session: Session, process: MonitoringProcess, max_running: int) -> None:
-    """Every problem that would stop a run, one message each (SPEC §3 'Start')."""
+    """Every problem that would stop a run, one message each (see docs/rules.md#process-lifecycle-and-limits)."""
     problems = []
     if process.status in ACTIVE_STATUSES:
         problems.append(f"process '{process.name}' is already {process.status}")

@@ -1,4 +1,4 @@
-"""HTML of the myMoment imitation: own markup that follows the captured DOM structure (PROTOCOL §2-3)."""
+"""HTML of the myMoment imitation: own markup that follows the real site's DOM structure (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from imitation.mymoment_server import Account, Article, Comment
+    from imitation.mymoment.state import Account, Article, Comment
 
 SITE_VERSION = "1.0.9"
 
-# --- Fixed site vocabulary (PROTOCOL §2.2) -----------------------------------------------------------
+# --- Fixed site vocabulary (docs/protocol.md#categories-and-tasks) -----------------------------------
 
 CATEGORIES: dict[int, str] = {
     4: "Anleiten",

@@ -1,1 +1,0 @@
-"""Page rendering for the imitation servers (plain Python string building, no template engine)."""

@@ -1,0 +1,374 @@
+"""Workflow branches end-to-end runs hardly reach: failures, cancellations and the stop's grace period.
+
+The real ArticleCommentWorkflow and MonitoringProcessWorkflow run on the module's dev server (`dev_env`,
+tests/conftest.py) with fake activities registered under the real activity names (workflows/options.py),
+so each test decides what an activity answers and when, and asserts on the calls the fakes recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from workflows.article import ArticleCommentWorkflow
+from workflows.monitoring import MonitoringProcessWorkflow
+from yourmoment.harness import wait_until
+from yourmoment.messages import (
+    ALL_QUEUES,
+    QUEUE_MONITORING,
+    ArticleWorkflowInput,
+    ArticleWorkflowResult,
+    CloseSessionsInput,
+    DiscoverInput,
+    DiscoverResult,
+    FinishProcessInput,
+    FinishProcessResult,
+    GenerateInput,
+    GenerateResult,
+    ItemInput,
+    LoadProcessInput,
+    LoginRef,
+    MarkItemInput,
+    MonitorInput,
+    MonitorResult,
+    OpenSessionInput,
+    OpenSessionResult,
+    PostInput,
+    PostResultMsg,
+    PrepareResult,
+    ProcessConfig,
+    PromptChoice,
+    RecordProcessInput,
+    ReserveSlotInput,
+    ReserveSlotResult,
+    ResumeItemsInput,
+    ResumeItemsResult,
+    StopRequest,
+    WorkItemRef,
+    workflow_id_for_process,
+)
+
+LOGIN_ID = "login-1"
+TEMPLATE_ID = "template-1"
+PROVIDER_REFUSAL = "the provider refused the prompt (content policy)"
+WAIT_SECONDS = 15.0  # real seconds a test waits for one expected step before it fails
+
+
+class FakeActivities:
+    """Every activity the two workflows call, under its real name; records each call with its input.
+
+    `block(name)` makes that activity wait until `release(name)`: the test decides where a workflow stands
+    when a signal or a cancellation reaches it.
+    """
+
+    def __init__(self, articles: list[str] | None = None) -> None:
+        self.calls: list[tuple[str, BaseModel]] = []
+        self.finished: list[str] = []  # posts and process finishes that returned, in order
+        self.articles = articles or []
+        self.process_id = f"process-{uuid.uuid4().hex[:8]}"
+        self.generate_error: ApplicationError | None = None
+        self._gates: dict[str, asyncio.Event] = {}
+        self._discovered = False
+
+    # --- test side ----------------------------------------------------------------------------------
+
+    def block(self, name: str) -> None:
+        self._gates[name] = asyncio.Event()
+
+    def release(self, name: str) -> None:
+        self._gates[name].set()
+
+    def inputs(self, name: str) -> list[Any]:
+        return [inp for called, inp in self.calls if called == name]
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    async def wait_for(
+        self, name: str, count: int = 1, where: Callable[[Any], bool] = lambda _: True
+    ) -> None:
+        await wait_until(lambda: len([inp for inp in self.inputs(name) if where(inp)]) >= count, WAIT_SECONDS,
+                         f"{name} called {count} times", explain=lambda: f"calls: {self.names()}", every=0.05)  # fmt: skip
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.load_process_config, self.record_process, self.finish_process, self.resume_items,
+            self.mark_item, self.open_session, self.close_sessions, self.discover_articles,
+            self.prepare_article, self.generate_comment, self.reserve_post_slot, self.post_comment,
+        ]  # fmt: skip
+
+    async def _enter(self, name: str, inp: BaseModel) -> None:
+        self.calls.append((name, inp))
+        gate = self._gates.get(name)
+        if gate is not None:
+            await gate.wait()
+
+    # --- the activities -----------------------------------------------------------------------------
+
+    @activity.defn(name="load_process_config")
+    async def load_process_config(self, inp: LoadProcessInput) -> ProcessConfig:
+        await self._enter("load_process_config", inp)
+        return ProcessConfig(
+            process_id=inp.process_id, name="Klasse 82", tab="82",
+            category_id=None, task_id=None, search=None,
+            logins=[LoginRef(login_id=LOGIN_ID, name="bot-1")],
+            prompts=[PromptChoice(template_id=TEMPLATE_ID, weight=1)],
+            prompt_mode="weighted", generate_only=False, hide_comments=False, comment_on_existing=True,
+            # One discovery per test: the next one would come after the test is over.
+            discovery_interval_seconds=3600, max_duration_minutes=60, started_at=datetime.now(UTC),
+            max_articles=10, pace_comments=False,
+        )  # fmt: skip
+
+    @activity.defn(name="record_process")
+    async def record_process(self, inp: RecordProcessInput) -> None:
+        await self._enter("record_process", inp)
+
+    @activity.defn(name="finish_process")
+    async def finish_process(self, inp: FinishProcessInput) -> FinishProcessResult:
+        await self._enter("finish_process", inp)
+        self.finished.append("finish_process")
+        return FinishProcessResult(skipped=0, returned_to_generated=0)
+
+    @activity.defn(name="resume_items")
+    async def resume_items(self, inp: ResumeItemsInput) -> ResumeItemsResult:
+        await self._enter("resume_items", inp)
+        return ResumeItemsResult(items=[])
+
+    @activity.defn(name="mark_item")
+    async def mark_item(self, inp: MarkItemInput) -> bool:
+        await self._enter("mark_item", inp)
+        return True
+
+    @activity.defn(name="open_session")
+    async def open_session(self, inp: OpenSessionInput) -> OpenSessionResult:
+        await self._enter("open_session", inp)
+        return OpenSessionResult(login_id=inp.login_id, restored=True, requests=0)
+
+    @activity.defn(name="close_sessions")
+    async def close_sessions(self, inp: CloseSessionsInput) -> None:
+        await self._enter("close_sessions", inp)
+
+    @activity.defn(name="discover_articles")
+    async def discover_articles(self, inp: DiscoverInput) -> DiscoverResult:
+        await self._enter("discover_articles", inp)
+        found, self._discovered = ([] if self._discovered else self.articles), True
+        items = [
+            WorkItemRef(item_id=f"item-{article}", login_id=inp.login_id, article_id=article, prompt_slot="")
+            for article in found
+        ]
+        return DiscoverResult(listed=len(items), new_items=items, skipped=0)
+
+    @activity.defn(name="prepare_article")
+    async def prepare_article(self, inp: ItemInput) -> PrepareResult:
+        await self._enter("prepare_article", inp)
+        return PrepareResult(item_id=inp.item_id, status="prepared")
+
+    @activity.defn(name="generate_comment")
+    async def generate_comment(self, inp: GenerateInput) -> GenerateResult:
+        await self._enter("generate_comment", inp)
+        if self.generate_error is not None:
+            raise self.generate_error
+        return GenerateResult(item_id=inp.item_id, model="fake", prompt_tokens=1, completion_tokens=1,
+                              generation_ms=1, attempts=1)  # fmt: skip
+
+    @activity.defn(name="reserve_post_slot")
+    async def reserve_post_slot(self, inp: ReserveSlotInput) -> ReserveSlotResult:
+        await self._enter("reserve_post_slot", inp)
+        return ReserveSlotResult(wait_seconds=0)
+
+    @activity.defn(name="post_comment")
+    async def post_comment(self, inp: PostInput) -> PostResultMsg:
+        await self._enter("post_comment", inp)
+        self.finished.append(f"post_comment {inp.item_id}")
+        return PostResultMsg(item_id=inp.item_id, outcome="posted", requests=1)
+
+
+@asynccontextmanager
+async def fake_worker(client: Client, fakes: FakeActivities) -> AsyncIterator[str]:
+    """Workers on every queue of a fresh prefix, the workflows on the monitoring queue; yields the prefix."""
+    prefix = f"wb{uuid.uuid4().hex[:8]}-"
+    async with AsyncExitStack() as stack:
+        for queue in ALL_QUEUES:
+            workflows = (
+                [ArticleCommentWorkflow, MonitoringProcessWorkflow] if queue == QUEUE_MONITORING else []
+            )
+            worker = Worker(
+                client, task_queue=f"{prefix}{queue}", workflows=workflows, activities=fakes.all()
+            )
+            await stack.enter_async_context(worker)
+        try:
+            yield prefix
+        finally:
+            for gate in fakes._gates.values():
+                gate.set()  # a blocked fake ends, so the workers shut down at once
+
+
+async def start_article(
+    client: Client, prefix: str, **overrides: Any
+) -> WorkflowHandle[Any, ArticleWorkflowResult]:
+    inp = ArticleWorkflowInput(
+        item_id=f"item-{uuid.uuid4().hex[:8]}", process_id="process-1", login_id=LOGIN_ID, article_id="4711",
+        prompt_slot="", prompts=[PromptChoice(template_id=TEMPLATE_ID, weight=1)], generate_only=False,
+        hide=False, queue_prefix=prefix, **overrides,
+    )  # fmt: skip
+    return await client.start_workflow(
+        ArticleCommentWorkflow.run,
+        inp,
+        id=f"article-test-{inp.item_id}",
+        task_queue=f"{prefix}{QUEUE_MONITORING}",
+    )
+
+
+async def cancellation_handled(handle: WorkflowHandle[Any, Any]) -> None:
+    """Waits until the workflow has completed a workflow task after its cancel request (it saw the cancel)."""
+
+    async def handled() -> bool:
+        kinds = [event.event_type async for event in handle.fetch_history_events()]
+        if EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED not in kinds:
+            return False
+        after = kinds[kinds.index(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED) :]
+        return EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in after
+
+    await wait_until(handled, WAIT_SECONDS, "the workflow to handle its cancel request", every=0.05)
+
+
+# --- ArticleCommentWorkflow ----------------------------------------------------------------------------
+
+
+async def test_a_permanent_generate_failure_marks_the_item_failed_with_its_message(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities()
+    fakes.generate_error = ApplicationError(PROVIDER_REFUSAL, type="LLMPermanentError", non_retryable=True)
+    async with fake_worker(dev_env.client, fakes) as prefix:
+        handle = await start_article(dev_env.client, prefix)
+        result = await handle.result()
+    item_id = handle.id.removeprefix("article-test-")
+    assert result == ArticleWorkflowResult(item_id=item_id, status="failed", error=PROVIDER_REFUSAL)
+    assert fakes.names() == ["prepare_article", "generate_comment", "mark_item"]  # not retried, never posted
+    assert fakes.inputs("mark_item") == [
+        MarkItemInput(
+            item_id=item_id,
+            status="failed",
+            reason=PROVIDER_REFUSAL,
+            only_from=["discovered", "prepared", "generated", "posting"],
+        )
+    ]
+
+
+async def test_cancelled_while_preparing_skips_only_unfinished_work_and_ends_cancelled(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities()
+    fakes.block("prepare_article")
+    async with fake_worker(dev_env.client, fakes) as prefix:
+        handle = await start_article(dev_env.client, prefix)
+        await fakes.wait_for("prepare_article")
+        assert await handle.query(ArticleCommentWorkflow.stage) == "preparing"
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    assert isinstance(failure.value.cause, CancelledError)
+    assert fakes.names() == ["prepare_article", "mark_item"]
+    [mark] = fakes.inputs("mark_item")
+    assert (mark.status, mark.only_from) == ("skipped", ["discovered", "prepared"])
+    assert mark.item_id == handle.id.removeprefix("article-test-")
+
+
+async def test_cancelled_while_posting_the_post_completes_and_its_result_counts(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities()
+    fakes.block("post_comment")
+    async with fake_worker(dev_env.client, fakes) as prefix:
+        handle = await start_article(dev_env.client, prefix, pace_comments=True)
+        await fakes.wait_for("post_comment")
+        await handle.cancel()
+        await cancellation_handled(handle)  # the cancel reached the workflow while the post was in flight
+        assert fakes.finished == []
+        fakes.release("post_comment")
+        result = await handle.result()
+    item_id = handle.id.removeprefix("article-test-")
+    assert result == ArticleWorkflowResult(item_id=item_id, status="posted")
+    assert fakes.names() == ["prepare_article", "generate_comment", "reserve_post_slot", "post_comment"]
+    assert fakes.finished == [f"post_comment {item_id}"]  # shielded: it ran to its end, no mark_item after it
+
+
+# --- MonitoringProcessWorkflow -------------------------------------------------------------------------
+
+
+async def start_monitor(
+    client: Client, prefix: str, fakes: FakeActivities, grace_seconds: float
+) -> WorkflowHandle[Any, MonitorResult]:
+    return await client.start_workflow(
+        MonitoringProcessWorkflow.run,
+        MonitorInput(
+            process_id=fakes.process_id,
+            grace_seconds=grace_seconds,
+            use_search_attributes=False,
+            queue_prefix=prefix,
+        ),
+        id=workflow_id_for_process(fakes.process_id),
+        task_queue=f"{prefix}{QUEUE_MONITORING}",
+    )
+
+
+async def test_stop_lets_in_flight_articles_finish_within_the_grace_period(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(articles=["101", "102"])
+    # Held in generation, which a cancelled child would abandon (a post is shielded and would finish anyway).
+    fakes.block("generate_comment")
+    reason = "the lesson is over"
+    async with fake_worker(dev_env.client, fakes) as prefix:
+        handle = await start_monitor(dev_env.client, prefix, fakes, grace_seconds=60)
+        await fakes.wait_for("generate_comment", count=2)
+        await handle.signal(MonitoringProcessWorkflow.stop, StopRequest(reason=reason))
+        # Stopping, it tells the database and waits for its children instead of finishing the process.
+        await fakes.wait_for("record_process", where=lambda inp: inp.status == "stopping")
+        await asyncio.sleep(1.0)  # long enough for a premature finish to show
+        assert "finish_process" not in fakes.names()
+        fakes.release("generate_comment")
+        result = await handle.result()
+    assert (result.status, result.reason) == ("stopped", reason)
+    assert (result.counts.discovered, result.counts.posted, result.counts.skipped) == (2, 2, 0)
+    assert sorted(fakes.finished[:2]) == ["post_comment item-101", "post_comment item-102"]
+    assert fakes.finished[2:] == ["finish_process"]  # finished only after both posts
+    assert fakes.inputs("mark_item") == []  # nothing was cut short
+    assert fakes.inputs("close_sessions") == [CloseSessionsInput(login_ids=[LOGIN_ID])]
+    [finish] = fakes.inputs("finish_process")
+    assert (finish.process_id, finish.status, finish.reason) == (fakes.process_id, "stopped", reason)
+    assert [login.state for login in finish.logins] == ["ready"]
+
+
+async def test_stop_cancels_articles_still_unfinished_when_the_grace_period_ends(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(articles=["201"])
+    fakes.block("prepare_article")
+    async with fake_worker(dev_env.client, fakes) as prefix:
+        handle = await start_monitor(dev_env.client, prefix, fakes, grace_seconds=1)
+        await fakes.wait_for("prepare_article")
+        await handle.signal(MonitoringProcessWorkflow.stop, StopRequest())
+        result = await handle.result()
+    assert (result.status, result.reason) == ("stopped", StopRequest().reason)
+    assert result.counts.skipped == 1 and result.counts.posted == 0
+    assert "generate_comment" not in fakes.names()
+    [mark] = fakes.inputs("mark_item")  # the cancelled child skipped its item before the process finished
+    assert (mark.item_id, mark.status, mark.only_from) == ("item-201", "skipped", ["discovered", "prepared"])
+    assert fakes.names().index("mark_item") < fakes.names().index("finish_process")
+    [finish] = fakes.inputs("finish_process")
+    assert (finish.status, finish.reason) == ("stopped", StopRequest().reason)

@@ -1,0 +1,372 @@
+"""Setup commands: database schema and key rotation, keygen, LLM providers, prompt templates (SPEC §7)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from yourmoment.cli.common import Context, add_json_flag, command_group, emit, print_json, read_secret
+from yourmoment.crypto import Encryptor, generate_key
+from yourmoment.errors import ValidationError
+from yourmoment.store import accounts
+from yourmoment.store.db import upgrade
+from yourmoment.store.models import LLMProvider, MyMomentLogin, MyMomentSession, PromptTemplate
+
+
+def register_database_and_keys(sub: argparse._SubParsersAction) -> None:
+    """`db` and `keygen`: first in `--help`, what a new installation runs first."""
+    _register_db(sub)
+    keygen = sub.add_parser("keygen", help="print a new encryption key for YOURMOMENT_ENCRYPTION_KEY")
+    keygen.set_defaults(handler=cmd_keygen)
+
+
+def register_providers_and_templates(sub: argparse._SubParsersAction) -> None:
+    """`provider` and `template`: in `--help` after the myMoment accounts (see main.COMMAND_MODULES)."""
+    _register_provider(sub)
+    _register_template(sub)
+
+
+# --- db and keygen -----------------------------------------------------------------------------------
+
+
+def _register_db(sub: argparse._SubParsersAction) -> None:
+    db = command_group(sub, "db", "database schema and stored secrets")
+    up = db.add_parser("upgrade", help="migrate the database to the newest schema")
+    add_json_flag(up)
+    up.set_defaults(handler=cmd_db_upgrade)
+    reenc = db.add_parser(
+        "reencrypt", help="re-encrypt every stored secret with the first key of YOURMOMENT_ENCRYPTION_KEY"
+    )
+    add_json_flag(reenc)
+    reenc.set_defaults(handler=cmd_db_reencrypt)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    revision = upgrade(Context(args).settings.database_url)
+    if args.json:
+        print_json({"revision": revision})
+    else:
+        print(revision)
+
+
+def reencrypt_all(session: Session, enc: Encryptor) -> int:
+    """Key rotation, step two: after 'NEW,OLD', rewrite every secret under NEW so OLD can be dropped."""
+    count = 0
+    for login in session.scalars(select(MyMomentLogin)):
+        login.username_enc = enc.rotate(login.username_enc)
+        login.password_enc = enc.rotate(login.password_enc)
+        count += 2
+    for provider in session.scalars(select(LLMProvider).where(LLMProvider.api_key_enc.is_not(None))):
+        provider.api_key_enc = enc.rotate(provider.api_key_enc or "")
+        count += 1
+    for stored in session.scalars(select(MyMomentSession)):
+        stored.session_enc = enc.rotate(stored.session_enc)
+        count += 1
+    return count
+
+
+def cmd_db_reencrypt(args: argparse.Namespace) -> None:
+    ctx = Context(args)
+    enc = ctx.encryptor
+    with ctx.db() as session:
+        count = reencrypt_all(session, enc)
+    if args.json:
+        print_json({"reencrypted": count})
+    else:
+        print(f"re-encrypted {count} secrets with the first key; older keys can now be removed")
+
+
+def cmd_keygen(args: argparse.Namespace) -> None:
+    print(generate_key())
+
+
+# --- LLM providers -----------------------------------------------------------------------------------
+
+
+def _register_provider(sub: argparse._SubParsersAction) -> None:
+    provider = command_group(sub, "provider", "LLM providers (API keys stored encrypted)")
+    add = provider.add_parser(
+        "add", help="store an LLM provider; the API key is asked for or read from stdin"
+    )
+    add.add_argument("name")
+    add.add_argument("--provider", required=True, choices=accounts.PROVIDER_KINDS, dest="kind")
+    add.add_argument("--model", required=True)
+    add.add_argument("--base-url", help="required for openai-compatible, e.g. http://localhost:11434/v1")
+    add.add_argument("--api-key-stdin", action="store_true", help="read the API key from stdin")
+    add.add_argument("--temperature", type=float, default=0.7, help="0-2 (default 0.7)")
+    add.add_argument("--max-tokens", type=int, default=800, help="default 800")
+    add.add_argument("--rpm", type=int, help="requests per minute allowed by the provider")
+    _add_load_options(add)
+    add.set_defaults(handler=cmd_provider_add)
+    change = provider.add_parser(
+        "set", help="change settings of a stored provider; running workers use them from the next comment on"
+    )
+    change.add_argument("name")
+    change.add_argument("--model")
+    change.add_argument("--base-url", help="empty: the kind's default URL (openai, mistral)")
+    change.add_argument("--temperature", type=float, help="0-2")
+    change.add_argument("--max-tokens", type=int)
+    change.add_argument("--rpm", type=int, help="requests per minute allowed by the provider")
+    _add_load_options(change)
+    change.add_argument(
+        "--api-key-stdin",
+        action="store_true",
+        help="replace the API key with one read from stdin (an empty line removes it)",
+    )
+    add_json_flag(change)
+    change.set_defaults(handler=cmd_provider_set)
+    lst = provider.add_parser("list", help="list providers (never their keys)")
+    add_json_flag(lst)
+    lst.set_defaults(handler=cmd_provider_list)
+    test = provider.add_parser(
+        "test",
+        help="send one chat request about an invented article as the worker would: latency, tokens, the "
+        "quality gate's verdict and what normalising changes; exit 1 when the request fails",
+    )
+    test.add_argument("name")
+    add_json_flag(test)
+    test.set_defaults(handler=cmd_provider_test)
+
+
+def _add_load_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        metavar="N",
+        help="requests in flight at once, per worker process; further comments wait in the worker for a "
+        "free slot (default 2 for openai-compatible, 8 for openai and mistral). Each worker allows N, so "
+        "two workers in front of one local server send up to 2N. Match it to the server's parallel slots "
+        "(llama-server --parallel, OLLAMA_NUM_PARALLEL)",
+    )
+    parser.add_argument(
+        "--structured",
+        metavar="json_schema|off",
+        help="json_schema: ask for the comment as JSON with a strict schema (the hosted APIs, llama.cpp, "
+        "vLLM and Ollama support it); off: plain text (default: json_schema for openai and mistral, off "
+        "for openai-compatible)",
+    )
+
+
+def _read_api_key(args: argparse.Namespace) -> str | None:
+    """OpenAI and Mistral need a key; a local server only when asked for (stdin) or typed at a prompt."""
+    if args.api_key_stdin or args.kind != "openai-compatible":
+        return read_secret(f"API key for {args.name}: ", args.api_key_stdin) or None
+    if sys.stdin.isatty():
+        return read_secret(f"API key for {args.name} (Enter for none): ", False) or None
+    return None
+
+
+def cmd_provider_add(args: argparse.Namespace) -> None:
+    ctx = Context(args)
+    enc = ctx.encryptor
+    with ctx.db() as session:
+        user = ctx.user(session)
+        row = accounts.add_provider(
+            session,
+            enc,
+            user,
+            name=args.name,
+            provider=args.kind,
+            model=args.model,
+            base_url=args.base_url,
+            api_key=_read_api_key(args),
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+            requests_per_minute=args.rpm,
+            max_concurrency=args.max_concurrency,
+            structured_output=args.structured,
+        )
+        name, row_id = row.name, row.id
+    print(f"provider '{name}' added (id {row_id})")
+
+
+def cmd_provider_set(args: argparse.Namespace) -> None:
+    ctx = Context(args)
+    enc = ctx.encryptor
+    with ctx.db() as session:
+        row = accounts.get_provider(session, ctx.user(session), args.name)
+        api_key = read_secret(f"API key for {row.name}: ", True) if args.api_key_stdin else None
+        changed = accounts.update_provider(
+            session,
+            enc,
+            row,
+            api_key=api_key,
+            model=args.model,
+            base_url=args.base_url,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+            requests_per_minute=args.rpm,
+            max_concurrency=args.max_concurrency,
+            structured_output=args.structured,
+        )
+        data = {**_provider_dict(row), "changed": changed}
+    if args.json:
+        print_json(data)
+        return
+    shown = ["API key replaced" if key == "api_key" else f"{key} {data[key]}" for key in changed]
+    print(f"provider '{data['name']}' " + (f"changed: {', '.join(shown)}" if changed else "unchanged"))
+
+
+def _provider_dict(row: LLMProvider) -> dict[str, Any]:
+    """What `provider list` shows; concurrency and structured output as they take effect."""
+    from yourmoment.llm.client import ProviderConfig
+
+    config = ProviderConfig.from_row(row, None)
+    return {
+        "id": row.id,
+        "name": row.name,
+        "provider": row.provider,
+        "model": row.model,
+        "base_url": row.base_url,
+        "api_key_set": row.api_key_enc is not None,
+        "temperature": row.temperature,
+        "max_tokens": row.max_tokens,
+        "requests_per_minute": row.requests_per_minute,
+        "max_concurrency": config.concurrency,
+        "structured_output": config.structured_mode,
+        # Settings that follow the kind's default (NULL in the database), so a new default applies.
+        "defaults": [key for key in ("max_concurrency", "structured_output") if getattr(row, key) is None],
+    }
+
+
+PROVIDER_COLUMNS = [
+    "name",
+    "provider",
+    "model",
+    "base_url",
+    "api_key_set",
+    "temperature",
+    "max_tokens",
+    "requests_per_minute",
+    "max_concurrency",
+    "structured_output",
+]
+
+
+def _provider_row_text(data: dict[str, Any]) -> dict[str, Any]:
+    text = dict(data)
+    for key in data["defaults"]:
+        text[key] = f"{data[key]} (default)"
+    return text
+
+
+def cmd_provider_list(args: argparse.Namespace) -> None:
+    ctx = Context(args)
+    with ctx.db() as session:
+        rows = [_provider_dict(p) for p in accounts.list_providers(session, ctx.user(session))]
+    if not args.json:
+        rows = [_provider_row_text(row) for row in rows]
+    emit(args, rows, PROVIDER_COLUMNS)
+
+
+async def cmd_provider_test(args: argparse.Namespace) -> int:
+    from yourmoment.errors import LLMPermanentError, LLMTransientError
+    from yourmoment.llm.client import ProviderConfig
+    from yourmoment.llm.probe import probe_provider
+
+    ctx = Context(args)
+    with ctx.db() as session:
+        row = accounts.get_provider(session, ctx.user(session), args.name)
+        config = ProviderConfig.from_row(row, accounts.provider_api_key(ctx.encryptor, row))
+    if sys.stderr.isatty() and not args.json:
+        print(f"sending one chat request to {args.name} (timeout {ctx.settings.llm_timeout:g} s) …", file=sys.stderr)
+    try:
+        result = await probe_provider(args.name, config, ctx.settings)
+    except (LLMPermanentError, LLMTransientError) as exc:
+        if args.json:
+            print_json({"provider": args.name, "ok": False, "error": str(exc)})
+        else:
+            print(f"error: provider '{args.name}': {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print_json({"ok": True, **result.model_dump(mode="json")})
+        return 0
+    print(f"ok: provider '{result.provider}' ({result.kind}) at {result.base_url}, model {result.model}, "
+          f"structured output {result.structured_output}")  # fmt: skip
+    print(f"models: {result.model_note}")
+    print(f"answer: {result.latency_ms / 1000:.2f} s, {result.prompt_tokens} prompt + "
+          f"{result.completion_tokens} completion tokens, finish_reason {result.finish_reason or 'not given'}")  # fmt: skip
+    if result.accepted:
+        print("gate: accepted")
+    else:
+        print("gate: rejected; the worker would ask again (up to 3 answers per comment):")
+        for problem in result.problems:
+            print(f"  {problem.check}: {problem.message}")
+    print(f"changes: {'; '.join(result.changes)}")
+    print("comment for the invented sample article, as it would be posted:")
+    for line in result.comment_lines:
+        print(f"  {line}")
+    return 0
+
+
+# --- prompt templates --------------------------------------------------------------------------------
+
+
+def _register_template(sub: argparse._SubParsersAction) -> None:
+    template = command_group(sub, "template", "prompt templates")
+    add = template.add_parser("add", help="add one of your own templates")
+    add.add_argument("name")
+    system = add.add_mutually_exclusive_group(required=True)
+    system.add_argument("--system-file", type=Path, help="file with the system prompt")
+    system.add_argument("--system", help="the system prompt")
+    user = add.add_mutually_exclusive_group(required=True)
+    user.add_argument("--user-file", type=Path, help="file with the user prompt template")
+    user.add_argument("--user", dest="user_prompt", help="the user prompt template")
+    add_json_flag(add)
+    add.set_defaults(handler=cmd_template_add)
+    lst = template.add_parser("list", help="your templates and the shared system templates")
+    add_json_flag(lst)
+    lst.set_defaults(handler=cmd_template_list)
+    seed = template.add_parser("seed", help="add the German system templates that are missing")
+    add_json_flag(seed)
+    seed.set_defaults(handler=cmd_template_seed)
+
+
+def _text_of(text: str | None, path: Path | None) -> str:
+    if path is None:
+        return text or ""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError([f"cannot read {path}: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError:
+        raise ValidationError([f"{path} is not UTF-8 text"]) from None
+
+
+def _template_dict(tpl: PromptTemplate) -> dict[str, Any]:
+    return {"id": tpl.id, "name": tpl.name, "category": tpl.category, "active": tpl.is_active}
+
+
+def cmd_template_add(args: argparse.Namespace) -> None:
+    system = _text_of(args.system, args.system_file)
+    user_prompt = _text_of(args.user_prompt, args.user_file)
+    ctx = Context(args)
+    with ctx.db() as session:
+        data = _template_dict(
+            accounts.add_template(session, ctx.user(session), args.name, system, user_prompt)
+        )
+    if args.json:
+        print_json(data)
+    else:
+        print(f"template '{data['name']}' added (id {data['id']})")
+
+
+def cmd_template_list(args: argparse.Namespace) -> None:
+    ctx = Context(args)
+    with ctx.db() as session:
+        rows = [_template_dict(t) for t in accounts.list_templates(session, ctx.user(session))]
+    emit(args, rows, ["id", "name", "category", "active"])
+
+
+def cmd_template_seed(args: argparse.Namespace) -> None:
+    with Context(args).db() as session:
+        added = accounts.seed_system_templates(session)
+    if args.json:
+        print_json({"added": added})
+    else:
+        print(f"added {added} system templates" if added else "the system templates are all present")

@@ -1,0 +1,90 @@
+"""Starting and talking to the workflows through their classes: the CLI, benchmarks and tests do it here.
+
+Workflows, signals and queries are named by their methods (`MonitoringProcessWorkflow.stop`), never by
+strings, so a rename is a type error and every answer comes back as its model (`MonitorStatus`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from workflows.monitoring import MonitoringProcessWorkflow
+from workflows.post import PostCommentWorkflow, workflow_id_for_post
+from yourmoment.messages import (
+    QUEUE_MONITORING,
+    MonitorInput,
+    MonitorResult,
+    MonitorStatus,
+    PostInput,
+    PostResultMsg,
+    StopRequest,
+    workflow_id_for_process,
+)
+from yourmoment.settings import Settings
+from yourmoment.temporal_checks import process_search_attributes
+
+MonitoringHandle = WorkflowHandle[MonitoringProcessWorkflow, MonitorResult]
+# The signals a user sends by name (`starter.py pause|resume|discover-now`; `stop` carries a reason).
+PlainSignal = Literal["pause", "resume", "discover_now"]
+PLAIN_SIGNALS = {
+    "pause": MonitoringProcessWorkflow.pause,
+    "resume": MonitoringProcessWorkflow.resume,
+    "discover_now": MonitoringProcessWorkflow.discover_now,
+}
+
+
+async def start_monitoring(
+    client: Client,
+    settings: Settings,
+    process_id: str,
+    *,
+    summary: str | None = None,
+    inp: MonitorInput | None = None,
+) -> MonitoringHandle:
+    """Starts a process's workflow on this deployment's monitoring queue; fails if it runs already.
+    `inp` overrides the defaults (tests shorten the grace period or the run length)."""
+    use_attributes = settings.temporal_search_attributes
+    return await client.start_workflow(
+        MonitoringProcessWorkflow.run,
+        inp or MonitorInput(process_id=process_id, use_search_attributes=use_attributes),
+        id=workflow_id_for_process(process_id),
+        task_queue=settings.task_queue(QUEUE_MONITORING),
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        static_summary=summary,
+        search_attributes=process_search_attributes(process_id) if use_attributes else None,
+    )
+
+
+def monitoring_handle(client: Client, process_id: str, run_id: str | None = None) -> MonitoringHandle:
+    return client.get_workflow_handle_for(
+        MonitoringProcessWorkflow.run, workflow_id_for_process(process_id), run_id=run_id
+    )
+
+
+async def stop(handle: MonitoringHandle, reason: str) -> None:
+    await handle.signal(MonitoringProcessWorkflow.stop, StopRequest(reason=reason))
+
+
+async def send(handle: MonitoringHandle, signal: PlainSignal) -> None:
+    await handle.signal(PLAIN_SIGNALS[signal])
+
+
+async def status(handle: MonitoringHandle) -> MonitorStatus:
+    return await handle.query(MonitoringProcessWorkflow.status)
+
+
+async def start_post(
+    client: Client, settings: Settings, item_id: str, login_id: str, hide: bool
+) -> WorkflowHandle[PostCommentWorkflow, PostResultMsg]:
+    """One comment through the exactly-once path; a second call for the same comment joins the first."""
+    return await client.start_workflow(
+        PostCommentWorkflow.run,
+        PostInput(item_id=item_id, hide=hide, login_id=login_id),
+        id=workflow_id_for_post(item_id),
+        task_queue=settings.task_queue(QUEUE_MONITORING),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )

@@ -1,0 +1,61 @@
+"""The status vocabularies shared by the database, the messages, the workflows and the CLI.
+
+Standard library only, so workflows import it inside the sandbox. Each member is its string, so a
+status travels in payloads and rows exactly as before (`CommentStatus.POSTED == "posted"`).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ProcessStatus(enum.StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class CommentStatus(enum.StrEnum):
+    """A work item's life: discovered → prepared → generated → posting → posted, or failed/skipped."""
+
+    DISCOVERED = "discovered"
+    PREPARED = "prepared"
+    GENERATED = "generated"
+    POSTING = "posting"
+    POSTED = "posted"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+# Before its comment is generated, an item can still be skipped without loss when a process stops.
+NOT_YET_GENERATED = (CommentStatus.DISCOVERED, CommentStatus.PREPARED)
+UNFINISHED_STATUSES = (*NOT_YET_GENERATED, CommentStatus.GENERATED, CommentStatus.POSTING)
+FINISHED_STATUSES = (CommentStatus.POSTED, CommentStatus.FAILED, CommentStatus.SKIPPED)
+
+
+class LoginSessionState(enum.StrEnum):
+    """A login's session as its process's workflow sees it ("unknown": asked the database while the
+    process runs; only its workflow knows)."""
+
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class PostOutcome(enum.StrEnum):
+    POSTED = "posted"
+    ALREADY_POSTED = "already_posted"  # a retry found the comment it had posted before
+    SKIPPED = "skipped"
+
+
+class RunEnd(enum.StrEnum):
+    """How one run of a monitoring workflow ends: a final status of the process, or continue-as-new."""
+
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CONTINUE = "continue"
