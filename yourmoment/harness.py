@@ -512,6 +512,7 @@ class Harness:
         database_url = database_url or f"sqlite:///{workdir / 'yourmoment.db'}"
         upgrade(database_url)
         server = DevServer(log_file=workdir / "temporal.log")
+        harness: Harness | None = None
         with Imitations(llm_latency_ms=llm_latency_ms) as imitations:
             try:
                 server.start()
@@ -524,7 +525,7 @@ class Harness:
                 )  # fmt: skip
                 yield harness
             finally:
-                if "harness" in locals():
+                if harness is not None:
                     harness.stop_workers(20)
                 server.stop()
                 shutil.rmtree(workdir, ignore_errors=True)
