@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast test-real-llm lint format demo run bench clean
+.PHONY: venv test test-drills test-fast test-real-llm lint format demo run bench clean
 
 venv: $(STAMP)
 
@@ -14,10 +14,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-## test: create the environment, install, lint and run every test
+## test: create the environment, install, lint and run every test but the long drills (CI runs this)
 test: venv
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra -m "not drill"
+
+## test-drills: the long fault drills (~4 min): dev server restarted, faulty myMoment and LLM, two workers
+test-drills: venv
+	$(PY) -m pytest -q -ra -m drill
 
 ## test-fast: everything but the slow end-to-end and drill tests
 test-fast: venv

@@ -47,16 +47,7 @@ class CommentActivities:
         item, template, provider, username = await run_db(self._generation_inputs, inp)
         if item.status != S.PREPARED:  # a retry after the result was stored
             return _generate_result(item)
-        ctx = ArticleContext(
-            article_title=item.article_title or "",
-            article_author=item.article_author or "",
-            article_content=item.article_content or "",
-            article_raw_html=item.article_raw_html or "",
-            article_url=item.article_url or "",
-            article_category=item.article_category or "",
-            article_task=item.article_task or "",
-            mymoment_username=username,
-        )
+        ctx = ArticleContext.model_validate(item).model_copy(update={"mymoment_username": username})
         messages = render_messages(template.system_prompt, template.user_prompt_template, ctx)
         s = self.deps.settings
         llm = self.deps.llm(provider, acquire=self._llm_pacer(provider))

@@ -85,9 +85,11 @@ class MaintenanceActivities:
                 lambda s: record_on_running(s, f"health check: {by_name['encryption_key'].detail}"),
             )
         return MaintenanceResult(
-            task=inp.task, counts={"checks": len(report.checks), "failed": len(failed)},
-            notes=notes, healthy=report.ok,
-        )  # fmt: skip
+            task=inp.task,
+            counts={"checks": len(report.checks), "failed": len(failed)},
+            notes=notes,
+            healthy=report.ok,
+        )
 
     @activity.defn(name="reconcile_processes")
     @translate_errors
@@ -180,11 +182,12 @@ def blank_article_texts(session: Session, before: datetime) -> int:
         .where(
             AIComment.created_at < before,
             AIComment.status != S.PREPARED,
-            AIComment.article_content.is_not(None) | AIComment.article_raw_html.is_not(None)
+            AIComment.article_content.is_not(None)
+            | AIComment.article_raw_html.is_not(None)
             | AIComment.reasoning.is_not(None),
         )
         .values(article_content=None, article_raw_html=None, reasoning=None)
-    )  # fmt: skip
+    )
     return result.rowcount or 0
 
 

@@ -117,8 +117,11 @@ class ProcessActivities:
                     link.last_error = state.error if state else None
         activity.logger.info(
             "process finished process_id=%s status=%s skipped=%d returned=%d",
-            inp.process_id, inp.status, skipped, returned,
-        )  # fmt: skip
+            inp.process_id,
+            inp.status,
+            skipped,
+            returned,
+        )
         return FinishProcessResult(skipped=skipped, returned_to_generated=returned)
 
     @activity.defn(name="resume_items")

@@ -20,8 +20,11 @@ def activities_by_queue(
 ) -> dict[str, list[Callable[..., Any]]]:
     """`client` is the worker's Temporal client: maintenance activities ask the server about workflows."""
     instances = [
-        ProcessActivities(deps), MyMomentActivities(deps), CommentActivities(deps), MaintenanceActivities(deps, client),
-    ]  # fmt: skip
+        ProcessActivities(deps),
+        MyMomentActivities(deps),
+        CommentActivities(deps),
+        MaintenanceActivities(deps, client),
+    ]
     by_queue: dict[str, list[Callable[..., Any]]] = {}
     for instance in instances:
         for attr in dir(instance):

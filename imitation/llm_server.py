@@ -379,7 +379,10 @@ async def _answer(request: Request, state: LLMState, fault: str | None) -> Respo
     if state.strict_models and body.get("model") not in state.models:
         state._record(404)
         return _error(
-            404, f"The model `{body.get('model')}` does not exist.", "invalid_request_error", "model_not_found"
+            404,
+            f"The model `{body.get('model')}` does not exist.",
+            "invalid_request_error",
+            "model_not_found",
         )
     response_format = body.get("response_format")
     with state.lock:

@@ -107,19 +107,24 @@ def run_forever(app: Any, host: str, port: int) -> None:
 
 def _banner(mymoment_url: str, llm_url: str, accounts: list[Any], models: tuple[str, ...]) -> str:
     """What a user needs to try the imitations: addresses, accounts and the commands that use them."""
-    rows = [f"  {a.username:<14} password {a.password:<10} {a.role:<8} classes {', '.join(map(str, a.class_ids))}"
-            for a in accounts]  # fmt: skip
+    rows = [
+        f"  {a.username:<14} password {a.password:<10} {a.role:<8} classes {', '.join(map(str, a.class_ids))}"
+        for a in accounts
+    ]
     pupil = next(a for a in accounts if a.role == "pupil")
-    return "\n".join([
-        f"myMoment imitation  {mymoment_url}/   accounts:", *rows,
-        f"LLM imitation       {llm_url}/v1   any API key; models {', '.join(models)}",
-        "Point yourMoment at them (in .env or the environment), then for example:",
-        f"  MYMOMENT_BASE_URL={mymoment_url}",
-        f"  python starter.py login add pupil --username {pupil.username}    # password {pupil.password}",
-        f"  python starter.py provider add fake --provider openai-compatible --model {models[0]} --base-url {llm_url}/v1",
-        "  python starter.py browse tabs --login pupil",
-        "Ctrl-C ends both.",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"myMoment imitation  {mymoment_url}/   accounts:",
+            *rows,
+            f"LLM imitation       {llm_url}/v1   any API key; models {', '.join(models)}",
+            "Point yourMoment at them (in .env or the environment), then for example:",
+            f"  MYMOMENT_BASE_URL={mymoment_url}",
+            f"  python starter.py login add pupil --username {pupil.username}    # password {pupil.password}",
+            f"  python starter.py provider add fake --provider openai-compatible --model {models[0]} --base-url {llm_url}/v1",
+            "  python starter.py browse tabs --login pupil",
+            "Ctrl-C ends both.",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

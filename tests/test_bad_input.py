@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
+from tests.conftest import client_with
+from yourmoment import processes_client
 from yourmoment.codec import EncryptionCodec
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.harness import REPO, Harness, fast_settings, running_worker, wait_until
@@ -404,9 +406,8 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
     tmp_path, mymoment_server, llm_server, dev_env
 ) -> None:  # type: ignore[no-untyped-def]
     """The real path: a worker encrypts with key A; `starter.py status` with key B, or with none, says so."""
-    from tests.conftest import client_with
     from yourmoment.codec import generate_payload_key
-    from yourmoment.messages import MonitorInput, workflow_id_for_process
+    from yourmoment.messages import MonitorInput
     from yourmoment.temporal_client import data_converter
 
     db = tmp_path / "yourmoment.db"
@@ -419,13 +420,9 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
     world.mark_running(process_id)
     client = client_with(dev_env, data_converter(settings))
     async with running_worker(client, settings):
-        handle = await client.start_workflow(
-            "MonitoringProcessWorkflow",
-            MonitorInput(process_id=process_id, queue_prefix=settings.temporal_task_queue_prefix,
-                         use_search_attributes=False),
-            id=workflow_id_for_process(process_id),
-            task_queue=f"{settings.temporal_task_queue_prefix}monitoring",
-        )  # fmt: skip
+        handle = await processes_client.start_monitoring(
+    client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
+)
         await wait_until(lambda: _answers(handle), what="the workflow answering its status query")
         before = dump(db)
         common = {
@@ -445,7 +442,7 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
                 subprocess.run, cli, cwd=tmp_path, env=clean_env(**common, **extra), capture_output=True,
                 text=True, timeout=60,
             )  # fmt: skip
-        await handle.signal("stop")
+        await processes_client.stop(handle)
     kid = EncryptionCodec.from_keys(key_a).key_id
     expected = {
         "other key": f"error: a payload is encrypted with key id {kid}, which YOURMOMENT_PAYLOAD_KEY does not hold",
@@ -463,10 +460,9 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
 
 async def _answers(handle) -> bool:  # type: ignore[no-untyped-def]
     """The workflow answers, its login is ready and discovery ran: the worker has written what it writes."""
-    from yourmoment.messages import MonitorStatus
 
     try:
-        status = await handle.query("status", result_type=MonitorStatus)
+        status = await processes_client.status(handle)
     except Exception:
         return False
     return status.discovery_runs >= 1 and all(login.state == "ready" for login in status.logins)

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
+from yourmoment import processes_client
 from yourmoment.harness import add_articles, running_worker, wait_until
 from yourmoment.messages import MonitorInput, workflow_id_for_process
 from yourmoment.settings import get_settings
@@ -129,13 +130,9 @@ async def test_a_workflow_started_without_the_cli_marks_its_row_running(
     temporal_env.set(TEMPORAL_ADDRESS=address(dev_env))
     settings = get_settings()
     async with running_worker(dev_env.client, settings):
-        handle = await dev_env.client.start_workflow(
-            "MonitoringProcessWorkflow",
-            MonitorInput(process_id=process_id, queue_prefix=settings.temporal_task_queue_prefix,
-                         use_search_attributes=False),
-            id=workflow_id_for_process(process_id),
-            task_queue=f"{settings.temporal_task_queue_prefix}monitoring",
-        )  # fmt: skip
+        handle = await processes_client.start_monitoring(
+        dev_env.client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
+    )
         await wait_until(lambda: row_values(temporal_env.database_url, process_id)["status"] == "running",
                          20, "the row marked running by the workflow")  # fmt: skip
         row = row_values(temporal_env.database_url, process_id)

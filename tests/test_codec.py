@@ -25,6 +25,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from imitation import mymoment
 from imitation.serve import serve_in_thread
 from tests.conftest import client_with
+from yourmoment import processes_client
 from yourmoment.codec import (
     ENCODING,
     EncryptionCodec,
@@ -46,7 +47,7 @@ from yourmoment.harness import (
     temporal_binary,
     wait_until,
 )
-from yourmoment.messages import MonitorInput, MonitorResult, ProcessConfig, workflow_id_for_process
+from yourmoment.messages import MonitorInput, ProcessConfig
 from yourmoment.store import items
 from yourmoment.store.db import session_scope, upgrade
 from yourmoment.temporal_client import data_converter
@@ -561,16 +562,11 @@ async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(tmp_path
 
     client = client_with(ts_env, data_converter(settings))
     async with running_worker(client, settings):
-        handle = await client.start_workflow(
-            "MonitoringProcessWorkflow",
-            MonitorInput(process_id=process_id, queue_prefix=settings.temporal_task_queue_prefix,
-                         use_search_attributes=False),
-            id=workflow_id_for_process(process_id),
-            task_queue=f"{settings.temporal_task_queue_prefix}monitoring",
-            result_type=MonitorResult,
-        )  # fmt: skip
+        handle = await processes_client.start_monitoring(
+    client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
+)
         await wait_until(lambda: _posted(db_url, process_id), what="the comment posted")
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         assert (await handle.result()).status == "stopped"
     events = await all_histories(client, handle.id, handle.result_run_id or "")
 

@@ -154,6 +154,7 @@ async def test_drill_worker_killed_at_random_moments(tmp_path, dev_server) -> No
 # --- drill 2: Temporal dev server restart ---------------------------------------------------------------
 
 
+@pytest.mark.drill
 async def test_drill_dev_server_restarted_mid_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The server stops (SIGTERM) and later crashes (SIGKILL) mid-run; the same worker reconnects."""
     started = time.monotonic()
@@ -217,6 +218,7 @@ async def latency_spikes(site: Site, rng: random.Random, spikes: list[int], base
         site.mm.set_faults(latency_ms=base_ms)
 
 
+@pytest.mark.drill
 async def test_drill_faulty_mymoment(tmp_path, dev_server) -> None:  # type: ignore[no-untyped-def]
     """10 % 5xx, latency spikes, sessions expiring every 20 s, backslash redirects; two logins."""
     started, rng = time.monotonic(), random.Random(SEED)
@@ -267,6 +269,7 @@ async def test_drill_faulty_mymoment(tmp_path, dev_server) -> None:  # type: ign
 # --- drill 4: a faulty LLM ------------------------------------------------------------------------------
 
 
+@pytest.mark.drill
 async def test_drill_faulty_llm(tmp_path, dev_server) -> None:  # type: ignore[no-untyped-def]
     """429 with Retry-After, 500 and malformed JSON, interleaved, more faults than articles."""
     started = time.monotonic()
@@ -316,6 +319,7 @@ def flush_rate_limits(redis_url: str) -> int:
         client.close()
 
 
+@pytest.mark.drill
 async def test_drill_two_workers_postgres_redis(pg_url, dev_server) -> None:  # type: ignore[no-untyped-def]
     """Two worker processes share PostgreSQL and the Redis pacing; the site sees ≤ 2 req/s (burst 5)."""
     redis_url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")

@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
+from yourmoment import processes_client
 from yourmoment.harness import Harness, add_articles, running_worker, wait_until
-from yourmoment.messages import MonitorInput, MonitorResult, workflow_id_for_process
+from yourmoment.messages import MonitorInput
 from yourmoment.settings import get_settings
 from yourmoment.store import items
 from yourmoment.store.db import session_scope
@@ -35,22 +36,16 @@ async def run_until_settled(ts_env: WorkflowEnvironment, world: Harness, status:
     """A generate-only process over one article, stopped once its item is `status`; the process id."""
     process_id = world.create_process(name=PROCESS, generate_only=True, max_duration_minutes=30)
     world.mark_running(process_id)
-    prefix = world.settings.temporal_task_queue_prefix
 
     def settled() -> bool:
         with session_scope(world.settings.database_url) as session:
             return [i.status for i in items.list_items(session, process_id, None)] == [status]
 
     async with running_worker(ts_env.client, world.settings):
-        handle = await ts_env.client.start_workflow(
-            "MonitoringProcessWorkflow",
-            MonitorInput(process_id=process_id, queue_prefix=prefix, use_search_attributes=False),
-            id=workflow_id_for_process(process_id),
-            task_queue=f"{prefix}monitoring",
-            result_type=MonitorResult,
-        )
+        inp = MonitorInput(process_id=process_id, use_search_attributes=False)
+        handle = await processes_client.start_monitoring(ts_env.client, world.settings, process_id, inp=inp)
         await wait_until(settled, 60, f"the item {status}")
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         await handle.result()
     return process_id
 

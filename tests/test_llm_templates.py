@@ -18,7 +18,7 @@ from yourmoment.llm.templates import (
     render_messages,
     validate_template,
 )
-from yourmoment.mymoment.types import ArticleDetail
+from yourmoment.store.models import AIComment
 
 PREFIX = DISCLOSURE
 WRAPPED = f"<p>{PREFIX}</p>"
@@ -119,31 +119,12 @@ def test_render_refuses_an_unknown_placeholder() -> None:
     assert "{article_body}" in info.value.problems[0]
 
 
-def test_context_from_article_detail() -> None:
-    article = ArticleDetail(
-        id="7",
-        title="Herbst",
-        author="Mia",
-        category=None,
-        category_id=None,
-        task="Elfchen",
-        task_id=3,
-        content="Blätter fallen.",
-        raw_html="<div>Blätter fallen.</div>",
-        url="https://m/article/7/",
-        comments=[],
-    )
-    ctx = ArticleContext.from_article(article, "bot_1")
-    assert (ctx.article_title, ctx.article_category, ctx.article_task, ctx.mymoment_username) == (
-        "Herbst",
-        "",
-        "Elfchen",
-        "bot_1",
-    )
-
-
-# --- comment normalisation -----------------------------------------------------------------------
-
+def test_context_is_read_off_the_work_item_row() -> None:
+    """The stored article fields carry the names the templates use; a missing one renders empty."""
+    item = AIComment(article_title="Herbst", article_author="Mia", article_task="Elfchen", article_category=None)
+    ctx = ArticleContext.model_validate(item).model_copy(update={"mymoment_username": "bot_1"})
+    assert (ctx.article_title, ctx.article_author, ctx.article_task) == ("Herbst", "Mia", "Elfchen")
+    assert (ctx.article_category, ctx.article_content, ctx.mymoment_username) == ("", "", "bot_1")
 
 def test_plain_text_becomes_paragraphs_and_is_escaped() -> None:
     html = normalize_comment("  Hallo Mia!\n\n  Das ist **toll** <3 & mehr.\n")

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from yourmoment import processes_client
 from yourmoment.crypto import Encryptor
 from yourmoment.errors import LLMPermanentError, LLMTransientError
 from yourmoment.harness import Harness, add_articles, fast_settings, running_worker, wait_until
@@ -23,7 +24,7 @@ from yourmoment.llm.generation import generate_comment
 from yourmoment.llm.slots import ConcurrencyLimiter, ProviderSlot
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import ArticleContext, render_messages
-from yourmoment.messages import MonitorInput, workflow_id_for_process
+from yourmoment.messages import MonitorInput
 from yourmoment.store import accounts, items
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import LLMProvider
@@ -381,18 +382,11 @@ async def generate_through_the_worker(
             return items.counts(session, process_id).generated == n
 
     async with running_worker(dev_env.client, settings):
-        handle = await dev_env.client.start_workflow(
-            "MonitoringProcessWorkflow",
-            MonitorInput(
-                process_id=process_id,
-                queue_prefix=settings.temporal_task_queue_prefix,
-                use_search_attributes=False,
-            ),
-            id=workflow_id_for_process(process_id),
-            task_queue=f"{settings.temporal_task_queue_prefix}monitoring",
-        )
+        handle = await processes_client.start_monitoring(
+        dev_env.client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
+    )
         await wait_until(generated, 90, f"{n} comments generated")
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         await handle.result()
     return process_id
 

@@ -13,8 +13,9 @@ import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverlapPolicy, WorkflowFailureError
 from temporalio.service import RPCError
 
+from yourmoment import processes_client
 from yourmoment.harness import Harness, WorkerProcess, fast_settings, hermetic_env, running_worker, wait_until
-from yourmoment.messages import MaintenanceResult, MonitorInput, MonitorResult, workflow_id_for_process
+from yourmoment.messages import MaintenanceResult, MonitorInput, MonitorResult
 from yourmoment.schedules import SCHEDULES, apply_schedules, build_schedule, list_schedules, schedule_id
 from yourmoment.settings import Settings
 from yourmoment.store.db import session_scope
@@ -190,11 +191,8 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
             # A workflow that runs while its row says otherwise (say, a database restored from a backup).
             # Started outside starter.py, its first activity marks the row running; the row is then
             # set back to what the backup would say.
-            unrecorded = await client.start_workflow(
-                "MonitoringProcessWorkflow",
-                MonitorInput(process_id=ids["unrecorded"], queue_prefix=prefix, use_search_attributes=False),
-                id=workflow_id_for_process(ids["unrecorded"]), task_queue=f"{prefix}monitoring",
-            )  # fmt: skip
+            inp = MonitorInput(process_id=ids["unrecorded"], use_search_attributes=False)
+            unrecorded = await processes_client.start_monitoring(client, settings, ids["unrecorded"], inp=inp)
 
             def marked_by_workflow() -> bool:
                 with session_scope(db_url) as s:
@@ -230,7 +228,7 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
         finally:
             await delete_schedules(client, settings)
             if unrecorded is not None:
-                await unrecorded.signal("stop")
+                await processes_client.stop(unrecorded)
         final = await client.get_workflow_handle(unrecorded.id, result_type=MonitorResult).result()
     assert final.status == "stopped"
 

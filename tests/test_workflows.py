@@ -21,22 +21,14 @@ from temporalio.testing import WorkflowEnvironment
 from imitation import llm_server, mymoment
 from workflows.article import pick_prompt
 from workflows.monitoring import discovery_wait
-from yourmoment.harness import (
-    Harness,
-    Imitations,
-    add_articles,
-    fast_settings,
-    running_worker,
-    wait_until,
-)
+from yourmoment import processes_client
+from yourmoment.harness import Harness, Imitations, add_articles, fast_settings, running_worker, wait_until
 from yourmoment.messages import (
     MonitorInput,
-    MonitorResult,
     MonitorStatus,
     PostInput,
     PostResultMsg,
     PromptChoice,
-    workflow_id_for_process,
 )
 from yourmoment.store import items
 from yourmoment.store.db import session_scope, upgrade
@@ -68,22 +60,13 @@ def world_factory(tmp_path, servers):  # type: ignore[no-untyped-def]
 
 async def start(env: WorkflowEnvironment, world: Harness, process_id: str, **kw: Any) -> WorkflowHandle:
     world.mark_running(process_id)
-    return await env.client.start_workflow(
-        "MonitoringProcessWorkflow",
-        MonitorInput(
-            process_id=process_id,
-            queue_prefix=world.settings.temporal_task_queue_prefix,
-            use_search_attributes=False,
-            **kw,
-        ),
-        id=workflow_id_for_process(process_id),
-        task_queue=f"{world.settings.temporal_task_queue_prefix}monitoring",
-        result_type=MonitorResult,
+    return await processes_client.start_monitoring(
+        env.client, world.settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False, **kw)
     )
 
 
 async def status_of(handle: WorkflowHandle) -> MonitorStatus:
-    return await handle.query("status", result_type=MonitorStatus)
+    return await processes_client.status(handle)
 
 
 def db_counts(world: Harness, process_id: str):  # type: ignore[no-untyped-def]
@@ -145,7 +128,7 @@ async def test_hit_resets_backoff_and_items_are_generated(ts_env, world_factory,
         assert status.empty_streak == 0 and status.discovery_runs == 4
         await ts_env.sleep(timedelta(seconds=61))  # plain interval again after a hit
         assert (await status_of(handle)).discovery_runs == 5
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         result = await handle.result()
     assert result.status == "stopped"
     assert db_counts(world, process_id).generated == 2
@@ -160,7 +143,7 @@ async def test_posting_process_posts_each_article_once_with_prefix(ts_env, world
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
         await wait_until(lambda: _posted(world, process_id, 3), what="three posted comments")
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         await handle.result()
     for article_id in article_ids:
         comments = mm_state.comments_for(article_id)
@@ -182,7 +165,7 @@ async def test_stop_finishes_in_flight_posts_and_skips_the_rest(ts_env, world_fa
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id, grace_seconds=0.5)
         await wait_until(lambda: _runs(handle, 1), what="first discovery")
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         result = await handle.result()
     assert result.status == "stopped"
     counts = db_counts(world, process_id)
@@ -218,17 +201,17 @@ async def test_pause_and_resume(ts_env, world_factory, servers) -> None:
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
         await wait_until(lambda: _runs(handle, 1), what="first discovery")
-        await handle.signal("pause")
+        await processes_client.send(handle, "pause")
         await wait_until(lambda: _paused(handle), what="paused")
         await ts_env.sleep(timedelta(hours=2))
         assert (await status_of(handle)).discovery_runs == 1
         lists_before = mm_state.stats()["by_kind"]["list"]
-        await handle.signal("resume")
+        await processes_client.send(handle, "resume")
         await wait_until(lambda: _runs(handle, 2), what="discovery after resume")
         assert mm_state.stats()["by_kind"]["list"] == lists_before + 1
-        await handle.signal("discover_now")
+        await processes_client.send(handle, "discover_now")
         await wait_until(lambda: _runs(handle, 3), what="discover_now")
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         assert (await handle.result()).status == "stopped"
 
 
@@ -240,12 +223,12 @@ async def test_details_follow_every_state_change(ts_env, world_factory) -> None:
         handle = await start(ts_env, world, process_id)
         await wait_until(lambda: _runs(handle, 1), what="first discovery")
         assert (await details_of(handle)).startswith("running: ")
-        await handle.signal("pause")
+        await processes_client.send(handle, "pause")
         await wait_until(lambda: _details_start(handle, "running (paused): "), what="paused in the details")
         assert "next -" in await details_of(handle)  # no stale next discovery
-        await handle.signal("resume")
+        await processes_client.send(handle, "resume")
         await wait_until(lambda: _details_start(handle, "running: "), what="resumed in the details")
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         assert (await handle.result()).status == "stopped"
         assert (await details_of(handle)).startswith("stopped: ")
 
@@ -263,7 +246,7 @@ async def test_bad_credentials_reported_and_left_out(ts_env, world_factory, serv
         assert states == {"good": "ready", "bad": "failed"}
         bad = next(login for login in status.logins if login.name == "bad")
         assert bad.error and "right-password" not in bad.error and "wrong-password" not in bad.error
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         await handle.result()
 
 
@@ -290,7 +273,7 @@ async def test_prompt_weights_respected_over_many_articles(ts_env, world_factory
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
         await wait_until(lambda: _generated(world, process_id, 40), timeout=60, what="40 generated comments")
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         await handle.result()
     with session_scope(world.settings.database_url) as session:
         used = Counter(i.prompt_template_id for i in items.list_items(session, process_id))
@@ -307,7 +290,7 @@ async def test_generate_only_then_post_reviewed_comments_once(ts_env, world_fact
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
         await wait_until(lambda: _generated(world, process_id, 2), what="two generated comments")
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         await handle.result()
         assert mm_state.all_comments() == []
         with session_scope(world.settings.database_url) as session:
@@ -337,11 +320,11 @@ async def test_login_comments_once_across_processes(ts_env, world_factory, serve
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, first)
         await wait_until(lambda: _posted(world, first, 2), what="first process posts")
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         await handle.result()
         handle = await start(ts_env, world, second)
         await wait_until(lambda: db_counts(world, second).skipped >= 2, what="second process skips")
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         await handle.result()
     assert all(len(mm_state.comments_for(a)) == 1 for a in mm_state.articles)
     assert db_counts(world, second).posted == 0
@@ -362,7 +345,7 @@ async def test_comment_pacing_waits_on_durable_timers(ts_env, world_factory, ser
         await wait_until(lambda: _posted(world, process_id, 1), what="the first post")
         await ts_env.sleep(timedelta(seconds=12))  # virtual time for the two later slots
         await wait_until(lambda: _posted(world, process_id, 3), what="three paced posts")
-        await handle.signal("stop")
+        await processes_client.stop(handle)
         await handle.result()
         with session_scope(world.settings.database_url) as session:
             refs = [(i.login_id, i.mymoment_article_id) for i in items.list_items(session, process_id)]

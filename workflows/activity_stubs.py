@@ -65,34 +65,24 @@ PERMANENT = [
     "CommentValidationError",
 ]
 
-_DB = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=10,
-    non_retryable_error_types=PERMANENT,
-)
+
+def _retry(first_seconds: int, longest_seconds: int, attempts: int) -> RetryPolicy:
+    """Exponential backoff (×2) between tries; permanent errors are never retried."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=first_seconds),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=longest_seconds),
+        maximum_attempts=attempts,
+        non_retryable_error_types=PERMANENT,
+    )
+
+
+_DB = _retry(1, 30, 10)
 # myMoment: a few patient tries (5xx, timeouts, expired sessions); Retry-After overrides the interval.
-_MYMOMENT = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=5,
-    non_retryable_error_types=PERMANENT,
-)
-_LLM = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=6,
-    non_retryable_error_types=PERMANENT,
-)
+_MYMOMENT = _retry(2, 60, 5)
+_LLM = _retry(2, 60, 6)
 # Scheduled maintenance: a few tries, then the next scheduled run tries again anyway.
-_MAINTENANCE = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=3,
-    non_retryable_error_types=PERMANENT,
-)
+_MAINTENANCE = _retry(2, 30, 3)
 # Activities that heartbeat (activities/errors.py keep_alive): a dead worker's attempt is retried this soon.
 _BEAT = timedelta(seconds=20)
 

@@ -229,8 +229,9 @@ class BearerToken:
             scheme, _space, given = Headers(scope=scope).get("authorization", "").partition(" ")
             # The scheme is case-insensitive (RFC 9110); the token is compared in constant time.
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), self.expected):
-                answer = JSONResponse({"error": "missing or wrong bearer token"}, 401,
-                                      headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+                answer = JSONResponse(
+                    {"error": "missing or wrong bearer token"}, 401, headers={"WWW-Authenticate": "Bearer"}
+                )
                 await answer(scope, receive, send)
                 return
         await self.app(scope, receive, send)

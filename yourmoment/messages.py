@@ -356,7 +356,7 @@ class MonitorResult(Message):
 # Each task is the name of the activity that does it (see workflows/activity_stubs.py for its options).
 MaintenanceTask = Literal[
     "expire_sessions", "purge_sessions", "retention_cleanup", "health_check", "reconcile_processes"
-]  # fmt: skip
+]
 
 
 class MaintenanceInput(Message):

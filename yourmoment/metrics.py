@@ -43,7 +43,9 @@ class Metrics:
         if kind == "login" and method == "POST" and status in (301, 302, 303):
             self._logins.add(1)
 
-    def llm_call(self, provider: str, outcome: str, latency_ms: int = 0, prompt: int = 0, completion: int = 0) -> None:
+    def llm_call(
+        self, provider: str, outcome: str, latency_ms: int = 0, prompt: int = 0, completion: int = 0
+    ) -> None:
         self._llm_calls.add(1, {"provider": provider, "outcome": outcome})
         if outcome == "ok":
             self._llm_latency.record(latency_ms, {"provider": provider})

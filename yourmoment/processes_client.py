@@ -45,11 +45,15 @@ async def start_monitoring(
     inp: MonitorInput | None = None,
 ) -> MonitoringHandle:
     """Starts a process's workflow on this deployment's monitoring queue; fails if it runs already.
-    `inp` overrides the defaults (tests shorten the grace period or the run length)."""
-    use_attributes = settings.temporal_search_attributes
+    `inp` overrides the defaults (tests shorten the grace period or the run length, or run without
+    search attributes on a server that lacks them)."""
+    inp = inp or MonitorInput(
+        process_id=process_id, use_search_attributes=settings.temporal_search_attributes
+    )
+    use_attributes = inp.use_search_attributes
     return await client.start_workflow(
         MonitoringProcessWorkflow.run,
-        inp or MonitorInput(process_id=process_id, use_search_attributes=use_attributes),
+        inp,
         id=workflow_id_for_process(process_id),
         task_queue=settings.task_queue(QUEUE_MONITORING),
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -65,8 +69,11 @@ def monitoring_handle(client: Client, process_id: str, run_id: str | None = None
     )
 
 
-async def stop(handle: MonitoringHandle, reason: str) -> None:
-    await handle.signal(MonitoringProcessWorkflow.stop, StopRequest(reason=reason))
+async def stop(handle: MonitoringHandle, reason: str | None = None) -> None:
+    """Ends the process after its grace period; without a reason, StopRequest's default is shown."""
+    await handle.signal(
+        MonitoringProcessWorkflow.stop, StopRequest(reason=reason) if reason else StopRequest()
+    )
 
 
 async def send(handle: MonitoringHandle, signal: PlainSignal) -> None:

@@ -20,8 +20,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="the dev server's port (default: the configured address's)")
     parser.add_argument("--ui-port", type=int, default=8233)
     parser.add_argument("--codec-port", type=int, default=8081)
-    parser.add_argument("--worker-concurrency", type=int, default=None, metavar="N",
-                        help="max concurrent activities per task queue of the worker (worker.py --concurrency)")
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="max concurrent activities per task queue of the worker (worker.py --concurrency)",
+    )
     args = parser.parse_args(argv)
     if args.worker_concurrency is not None and args.worker_concurrency < 1:
         parser.error("--worker-concurrency must be at least 1")
@@ -37,11 +42,26 @@ def main(argv: list[str] | None = None) -> None:
             codec_endpoint = f"http://127.0.0.1:{args.codec_port}"
             # On 127.0.0.1 and without the token: the dev server's Web UI has no way to send one.
             env = {**os.environ, "YOURMOMENT_CODEC_TOKEN": ""}  # empty overrides a token in .env
-            children.append(subprocess.Popen([sys.executable, str(REPO / "starter.py"), "codec-server", "--host", "127.0.0.1",
-                                              "--port", str(args.codec_port), "--cors-origin",
-                                              f"http://localhost:{args.ui_port}"], env=env))  # fmt: skip
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(REPO / "starter.py"),
+                        "codec-server",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(args.codec_port),
+                        "--cors-origin",
+                        f"http://localhost:{args.ui_port}",
+                    ],
+                    env=env,
+                )
+            )
             wait_for_port(args.codec_port, 20)
-        dev = DevServer(data / "temporal.db", args.port, args.ui_port, codec_endpoint, log_file=data / "temporal.log")
+        dev = DevServer(
+            data / "temporal.db", args.port, args.ui_port, codec_endpoint, log_file=data / "temporal.log"
+        )
         children.append(dev.start().proc)
         print(f"Temporal dev server on 127.0.0.1:{args.port}, Web UI http://localhost:{args.ui_port}")
         worker_args = ["--address", f"127.0.0.1:{args.port}"]
@@ -79,9 +99,11 @@ def local_port() -> int:
     address = temporal_connect_config()["target_host"]
     host, _, port = address.rpartition(":")
     if host not in ("localhost", "127.0.0.1", "[::1]") or not port.isdigit():
-        sys.exit(f"error: make run starts a local Temporal dev server, but the configured address is {address} "
-                 "(TEMPORAL_ADDRESS in the environment, .env or Temporal's config file): unset it, "
-                 "or run 'python worker.py' against that service")  # fmt: skip
+        sys.exit(
+            f"error: make run starts a local Temporal dev server, but the configured address is {address} "
+            "(TEMPORAL_ADDRESS in the environment, .env or Temporal's config file): unset it, "
+            "or run 'python worker.py' against that service"
+        )
     return int(port)
 
 

@@ -40,18 +40,43 @@ class ScheduleDef:
 
 
 SCHEDULES: tuple[ScheduleDef, ...] = (
-    ScheduleDef("cleanup-expired-sessions", "expire_sessions", timedelta(minutes=5), None,
-                "mark myMoment sessions past their 24 h inactive"),
-    ScheduleDef("purge-old-sessions", "purge_sessions", timedelta(days=1), timedelta(hours=3),
-                "delete inactive session records not saved for 30 days (03:00 UTC)"),
-    ScheduleDef("retention", "retention_cleanup", timedelta(days=1), timedelta(hours=3, minutes=30),
-                "blank article texts older than RETENTION_DAYS, delete finished items older than "
-                "4 x RETENTION_DAYS (03:30 UTC)"),
-    ScheduleDef("health-check", "health_check", timedelta(minutes=2), None,
-                "Temporal, pollers, database, Redis, encryption key, schedules"),
-    ScheduleDef("reconcile", "reconcile_processes", timedelta(minutes=5), None,
-                "correct process rows whose workflow is gone or closed, and the reverse"),
-)  # fmt: skip
+    ScheduleDef(
+        "cleanup-expired-sessions",
+        "expire_sessions",
+        timedelta(minutes=5),
+        None,
+        "mark myMoment sessions past their 24 h inactive",
+    ),
+    ScheduleDef(
+        "purge-old-sessions",
+        "purge_sessions",
+        timedelta(days=1),
+        timedelta(hours=3),
+        "delete inactive session records not saved for 30 days (03:00 UTC)",
+    ),
+    ScheduleDef(
+        "retention",
+        "retention_cleanup",
+        timedelta(days=1),
+        timedelta(hours=3, minutes=30),
+        "blank article texts older than RETENTION_DAYS, delete finished items older than "
+        "4 x RETENTION_DAYS (03:30 UTC)",
+    ),
+    ScheduleDef(
+        "health-check",
+        "health_check",
+        timedelta(minutes=2),
+        None,
+        "Temporal, pollers, database, Redis, encryption key, schedules",
+    ),
+    ScheduleDef(
+        "reconcile",
+        "reconcile_processes",
+        timedelta(minutes=5),
+        None,
+        "correct process rows whose workflow is gone or closed, and the reverse",
+    ),
+)
 
 
 def schedule_id(settings: Settings, definition: ScheduleDef) -> str:

@@ -144,9 +144,10 @@ async def poller_count(client: Client, task_queue: str, tq_type: TaskQueueType.V
     )
     fresh_after = datetime.now(UTC) - POLLER_FRESH
     identities = {
-        p.identity for p in response.pollers
+        p.identity
+        for p in response.pollers
         if not p.HasField("last_access_time") or p.last_access_time.ToDatetime(tzinfo=UTC) >= fresh_after
-    }  # fmt: skip
+    }
     return len(identities)
 
 

@@ -94,13 +94,19 @@ async def admin_list_articles(request: Request, state: MyMomentState) -> Respons
     return JSONResponse(
         [
             {
-                "id": a.id, "title": a.title, "author": a.author, "class_id": a.class_id,
-                "category_id": a.category_id, "task_id": a.task_id, "status": a.status,
-                "created": a.created.isoformat(timespec="seconds"), "views": a.views,
+                "id": a.id,
+                "title": a.title,
+                "author": a.author,
+                "class_id": a.class_id,
+                "category_id": a.category_id,
+                "task_id": a.task_id,
+                "status": a.status,
+                "created": a.created.isoformat(timespec="seconds"),
+                "views": a.views,
             }
             for a in items
         ]
-    )  # fmt: skip
+    )
 
 
 async def admin_article_comments(request: Request, state: MyMomentState) -> Response:

@@ -404,8 +404,11 @@ class MyMomentState:
 
     def create_session(self, username: str) -> Session:
         with self._lock:
-            session = Session(key=random_string(32, string.ascii_lowercase + string.digits), username=username,
-                              created=time.monotonic())  # fmt: skip
+            session = Session(
+                key=random_string(32, string.ascii_lowercase + string.digits),
+                username=username,
+                created=time.monotonic(),
+            )
             self.sessions[session.key] = session
             self.logins[username] += 1
             return session

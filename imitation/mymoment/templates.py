@@ -46,9 +46,19 @@ COMMENT_STATUSES: dict[int, str] = {
     30: "Archiviert",
 }
 MONTHS = (
-    "Januar", "Februar", "März", "April", "Mai", "Juni",
-    "Juli", "August", "September", "Oktober", "November", "Dezember",
-)  # fmt: skip
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+)
 
 # --- Formatting helpers -------------------------------------------------------------------------------
 
@@ -415,12 +425,18 @@ def render_article(
         f"{_comment_form(article.id, token, errors or [])}{comment_html}"
     )
     modals = _modal(
-        "publish_article_modal", "Beitrag publizieren", "Möchtest du deinen Beitrag jetzt publizieren?",
-        f"/article/{article.id}/publish/", "Ja, publizieren",
+        "publish_article_modal",
+        "Beitrag publizieren",
+        "Möchtest du deinen Beitrag jetzt publizieren?",
+        f"/article/{article.id}/publish/",
+        "Ja, publizieren",
     ) + _modal(
-        "draft_article_modal", "Beitrag zurückziehen", "Möchtest du deinen Beitrag jetzt zurückziehen?",
-        f"/article/{article.id}/draft/", "Ja, zurückziehen",
-    )  # fmt: skip
+        "draft_article_modal",
+        "Beitrag zurückziehen",
+        "Möchtest du deinen Beitrag jetzt zurückziehen?",
+        f"/article/{article.id}/draft/",
+        "Ja, zurückziehen",
+    )
     return _page(_title_for(account), account, token, content, modals)
 
 

@@ -18,7 +18,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, W
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from yourmoment import processes_client as workflows
+from yourmoment import processes_client
 from yourmoment.cli.common import Context, add_json_flag, emit, fail, table_lines
 from yourmoment.errors import NotFoundError, ValidationError
 from yourmoment.llm.comments import comment_plain_text
@@ -130,7 +130,7 @@ async def cmd_start(args: argparse.Namespace) -> int:
         await ensure_search_attributes(client, register=True)
     _warn(await no_worker_warning(client, ctx.settings))
     try:
-        handle = await workflows.start_monitoring(
+        handle = await processes_client.start_monitoring(
             client, ctx.settings, process_id, summary=f"yourMoment process {name}"
         )
     except WorkflowAlreadyStartedError:
@@ -163,14 +163,14 @@ async def cmd_stop(args: argparse.Namespace) -> int:
         print("no running process")
         return 0
     client = await connect(ctx.settings)
-    stopping: dict[str, WorkflowHandle] = {}
+    stopping: dict[str, processes_client.MonitoringHandle] = {}
     for process_id, name in targets_info:
-        handle = workflows.monitoring_handle(client, process_id)
+        handle = processes_client.monitoring_handle(client, process_id)
         if not await _is_running(handle):
             _mark_gone(ctx, process_id, "stopped", "workflow was no longer running")
             print(f"{name}: not running in Temporal; marked stopped")
             continue
-        await workflows.stop(handle, args.reason)
+        await processes_client.stop(handle, args.reason)
         print(f"{name}: stop requested")
         stopping[name] = handle
     if stopping:
@@ -181,7 +181,7 @@ async def cmd_stop(args: argparse.Namespace) -> int:
 
 
 async def _wait_stopped(
-    ctx: Context, client: Client, stopping: dict[str, WorkflowHandle], timeout: float
+    ctx: Context, client: Client, stopping: dict[str, processes_client.MonitoringHandle], timeout: float
 ) -> int:
     """Waits for every stopped workflow's result, all together, for at most `timeout` seconds."""
     tasks = {asyncio.create_task(handle.result()): name for name, handle in stopping.items()}
@@ -190,8 +190,7 @@ async def _wait_stopped(
         if task.exception() is not None:
             print(f"{tasks[task]}: ended without a result: {task.exception()}")
             continue
-        result = task.result()
-        print(f"{tasks[task]}: {result['status'] if isinstance(result, dict) else result.status}")
+        print(f"{tasks[task]}: {task.result().status}")
     for task in pending:
         task.cancel()
         name = tasks[task]
@@ -213,7 +212,7 @@ async def cmd_signal(args: argparse.Namespace) -> int:
     ctx = Context(args)
     process_id, name = _process_ref(ctx, args.process)
     client = await connect(ctx.settings)
-    handle = workflows.monitoring_handle(client, process_id)
+    handle = processes_client.monitoring_handle(client, process_id)
     if not await _is_running(handle):
         return fail(f"process '{name}' is not running")
     no_worker = await no_worker_warning(client, ctx.settings)
@@ -222,15 +221,15 @@ async def cmd_signal(args: argparse.Namespace) -> int:
         # Discovery is what pause stops; resume is the way to discover again (at once).
         return fail(f"process '{name}' is paused: discover-now does nothing while paused; "
                     f"'starter.py resume {shlex.quote(name)}' resumes and discovers at once", TIMED_OUT)  # fmt: skip
-    await workflows.send(handle, args.signal)
+    await processes_client.send(handle, args.signal)
     print(f"{name}: {args.signal.replace('_', ' ')} sent")
     return 0
 
 
-async def _is_paused(handle: workflows.MonitoringHandle) -> bool:
+async def _is_paused(handle: processes_client.MonitoringHandle) -> bool:
     """False when the workflow does not answer in time (stuck or busy): the signal is sent anyway."""
     try:
-        status = await asyncio.wait_for(workflows.status(handle), QUERY_SECONDS)
+        status = await asyncio.wait_for(processes_client.status(handle), QUERY_SECONDS)
     except (RPCError, TimeoutError):
         return False
     return status.paused
@@ -301,7 +300,7 @@ async def process_status(
         fallback = _status_from_db(session, process, totals, note)
     if not active or client is None:
         return fallback
-    handle = workflows.monitoring_handle(client, process_id)
+    handle = processes_client.monitoring_handle(client, process_id)
     try:
         stuck = await stuck_reason(client, handle.id)
         if stuck:
@@ -309,7 +308,7 @@ async def process_status(
             return fallback.model_copy(update={"status": "stuck", "last_error": stuck, "source_note": note})
         if not query:
             return fallback.model_copy(update={"source_note": "no worker polls, so nobody answers the query"})
-        live = await asyncio.wait_for(workflows.status(handle), QUERY_SECONDS)
+        live = await asyncio.wait_for(processes_client.status(handle), QUERY_SECONDS)
     except TimeoutError:
         note = f"the workflow did not answer within {QUERY_SECONDS:g} s"
         return fallback.model_copy(update={"source_note": note})
@@ -539,7 +538,7 @@ async def cmd_post(args: argparse.Namespace) -> int:
     deadline = asyncio.get_running_loop().time() + args.timeout
     results = []
     for item_id, login_id, hide in targets:
-        handle = await workflows.start_post(client, ctx.settings, item_id, login_id, hide)
+        handle = await processes_client.start_post(client, ctx.settings, item_id, login_id, hide)
         try:
             left = max(0.0, deadline - asyncio.get_running_loop().time())
             result = await asyncio.wait_for(handle.result(), left)

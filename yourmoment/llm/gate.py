@@ -5,10 +5,10 @@ Messages name the rule and counts, never the text: they end up in logs, the data
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Final
 
 from pydantic import BaseModel
 
@@ -29,17 +29,21 @@ from yourmoment.llm.comments import (
 from yourmoment.llm.language import foreign_paragraph, is_german
 from yourmoment.llm.templates import DATA_BLOCK, EMPTY_VALUE, MARKER_WORD, PLACEHOLDERS
 
-# The stable check codes, in the order the gate reports them.
-CUT_OFF: Final = "cut_off"
-MARKER_ECHO: Final = "marker_echo"
-PROMPT_ECHO: Final = "prompt_echo"
-REPETITION: Final = "repetition"
-COPIED_TEXT: Final = "copied_text"
-NOT_GERMAN: Final = "not_german"
-LINK: Final = "link"
-DISCLOSURE: Final = "disclosure"
-LENGTH: Final = "length"
-PLACEHOLDER: Final = "placeholder"
+
+class Check(enum.StrEnum):
+    """The stable check codes, in the order the gate reports them (stored in generation_attempts)."""
+
+    CUT_OFF = "cut_off"
+    MARKER_ECHO = "marker_echo"
+    PROMPT_ECHO = "prompt_echo"
+    REPETITION = "repetition"
+    COPIED_TEXT = "copied_text"
+    NOT_GERMAN = "not_german"
+    LINK = "link"
+    DISCLOSURE = "disclosure"
+    LENGTH = "length"
+    PLACEHOLDER = "placeholder"
+
 
 # Finish reasons of an answer that did not end on its own (OpenAI, llama.cpp, vLLM, Ollama say "length").
 CUT_OFF_REASONS: frozenset[str] = frozenset({"length", "max_tokens", "content_filter"})
@@ -86,7 +90,7 @@ CHECK_HINTS: dict[str, str] = {
 
 
 class GateProblem(BaseModel):
-    check: str
+    check: Check
     message: str
 
 
@@ -432,19 +436,19 @@ def _placeholder(answer: _Answer, prompt: _Prompt) -> list[str]:
     return [f"The comment contains {len(leftover)} unresolved placeholder(s) in braces{named}."]
 
 
-_CHECKS: tuple[tuple[str, Callable[[_Answer, _Prompt], list[str]]], ...] = (
-    (CUT_OFF, _cut_off),
-    (MARKER_ECHO, _marker_echo),
-    (PROMPT_ECHO, _prompt_echo),
-    (REPETITION, _repetition),
-    (COPIED_TEXT, _copied_text),
-    (NOT_GERMAN, _not_german),
-    (LINK, _link),
-    (DISCLOSURE, _disclosure),
-    (LENGTH, _length),
-    (PLACEHOLDER, _placeholder),
+_CHECKS: tuple[tuple[Check, Callable[[_Answer, _Prompt], list[str]]], ...] = (
+    (Check.CUT_OFF, _cut_off),
+    (Check.MARKER_ECHO, _marker_echo),
+    (Check.PROMPT_ECHO, _prompt_echo),
+    (Check.REPETITION, _repetition),
+    (Check.COPIED_TEXT, _copied_text),
+    (Check.NOT_GERMAN, _not_german),
+    (Check.LINK, _link),
+    (Check.DISCLOSURE, _disclosure),
+    (Check.LENGTH, _length),
+    (Check.PLACEHOLDER, _placeholder),
 )
-CHECKS: tuple[str, ...] = tuple(code for code, _ in _CHECKS)
+CHECKS: tuple[Check, ...] = tuple(code for code, _ in _CHECKS)
 
 
 def describe(problems: Sequence[GateProblem]) -> str:

@@ -13,6 +13,7 @@ from yourmoment.llm.gate import CHECK_HINTS, RETRY_HINT, GateProblem, describe, 
 
 log = logging.getLogger(__name__)
 
+
 class GeneratedComment(BaseModel):
     html: str
     reasoning: str | None

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from yourmoment.errors import ValidationError
-
-if TYPE_CHECKING:
-    from yourmoment.mymoment.types import ArticleDetail
 
 PLACEHOLDERS: frozenset[str] = frozenset(
     {
@@ -68,7 +64,10 @@ DATA_BLOCK = re.compile(rf"{re.escape(ARTICLE_START)}\s*(.*?)\s*{re.escape(ARTIC
 
 
 class ArticleContext(BaseModel):
-    """The values a template can use; every field defaults to empty so a template never fails to render."""
+    """The values a template can use; every field defaults to empty so a template never fails to render.
+    The article fields are named as the work item's columns: `model_validate(item)` reads them off."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     article_title: str = ""
     article_author: str = ""
@@ -79,18 +78,10 @@ class ArticleContext(BaseModel):
     article_task: str = ""
     mymoment_username: str = ""
 
+    @field_validator("*", mode="before")
     @classmethod
-    def from_article(cls, article: ArticleDetail, mymoment_username: str) -> ArticleContext:
-        return cls(
-            article_title=article.title,
-            article_author=article.author,
-            article_content=article.content,
-            article_raw_html=article.raw_html,
-            article_url=article.url,
-            article_category=article.category or "",
-            article_task=article.task or "",
-            mymoment_username=mymoment_username,
-        )
+    def _missing_is_empty(cls, value: object) -> object:
+        return "" if value is None else value
 
 
 def validate_template(system_prompt: str, user_prompt_template: str) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +22,8 @@ from yourmoment.store.models import (
 )
 
 PROVIDER_KINDS = ("openai", "mistral", "openai-compatible")
+
+Owned = TypeVar("Owned", MyMomentLogin, LLMProvider)
 
 
 # --- users -------------------------------------------------------------------------------------------
@@ -146,14 +148,14 @@ def get_login(session: Session, user: User, name: str) -> MyMomentLogin:
     return login
 
 
+def _active_by_name(session: Session, model: type[Owned], user: User) -> list[Owned]:
+    """The user's active rows of a table with user_id, is_active and name, by name."""
+    query = select(model).where(model.user_id == user.id, model.is_active).order_by(model.name)  # type: ignore[attr-defined]
+    return list(session.scalars(query))
+
+
 def list_logins(session: Session, user: User) -> list[MyMomentLogin]:
-    return list(
-        session.scalars(
-            select(MyMomentLogin)
-            .where(MyMomentLogin.user_id == user.id, MyMomentLogin.is_active)
-            .order_by(MyMomentLogin.name)
-        )
-    )
+    return _active_by_name(session, MyMomentLogin, user)
 
 
 def remove_login(session: Session, login: MyMomentLogin) -> None:
@@ -328,23 +330,22 @@ def update_provider(
 
 
 def list_providers(session: Session, user: User) -> list[LLMProvider]:
-    return list(
-        session.scalars(
-            select(LLMProvider)
-            .where(LLMProvider.user_id == user.id, LLMProvider.is_active)
-            .order_by(LLMProvider.name)
-        )
-    )
+    return _active_by_name(session, LLMProvider, user)
 
 
-def get_provider(session: Session, user: User, name_or_id: str) -> LLMProvider:
-    row = session.scalar(
+def find_provider(session: Session, user: User, name_or_id: str) -> LLMProvider | None:
+    """The user's active provider of that name or id."""
+    return session.scalar(
         select(LLMProvider).where(
             LLMProvider.user_id == user.id,
             LLMProvider.is_active,
             (LLMProvider.name == name_or_id) | (LLMProvider.id == name_or_id),
         )
     )
+
+
+def get_provider(session: Session, user: User, name_or_id: str) -> LLMProvider:
+    row = find_provider(session, user, name_or_id)
     if row is None:
         raise NotFoundError(f"no active provider '{name_or_id}'; see 'starter.py provider list'")
     return row

@@ -44,16 +44,18 @@ def check_text(problems: list[str], label: str, value: str | None, attribute: An
         problems.append(f"{label} must be at most {limit} characters, not {len(value)}")
 
 
-def check_int(problems: list[str], label: str, value: int | None, attribute: Any, low: int = 1,
-              high: int | None = None) -> None:  # fmt: skip
+def check_int(
+    problems: list[str], label: str, value: int | None, attribute: Any, low: int = 1, high: int | None = None
+) -> None:
     """A whole number from `low` to `high`, and never beyond what the column stores."""
     top = min(high, int_max(attribute)) if high is not None else int_max(attribute)
     if value is not None and not low <= value <= top:
         problems.append(f"{label} must be a whole number between {low} and {top}, not {value}")
 
 
-def check_number(problems: list[str], label: str, value: float | None, low: float, high: float,
-                 low_inclusive: bool = True) -> None:  # fmt: skip
+def check_number(
+    problems: list[str], label: str, value: float | None, low: float, high: float, low_inclusive: bool = True
+) -> None:
     """A finite number in range: inf and nan are not numbers a user means (JSON cannot even carry them)."""
     if value is None:
         return

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -119,6 +120,9 @@ class LLMProvider(Base):
     # Requests in flight per worker, and "json_schema" or "off"; None: the provider kind's default.
     max_concurrency: Mapped[int | None] = mapped_column(Integer, nullable=True)
     structured_output: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Prices per million tokens, for the cost estimate of `report`; None: unknown.
+    price_prompt_per_million: Mapped[float | None] = mapped_column(Float, nullable=True)
+    price_completion_per_million: Mapped[float | None] = mapped_column(Float, nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
@@ -134,6 +138,7 @@ class PromptTemplate(Base):
     user_prompt_template: Mapped[str] = mapped_column(Text)
     category: Mapped[str] = mapped_column(String(10), default=TemplateCategory.USER)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # +1 on every change
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
@@ -156,6 +161,9 @@ class MonitoringProcess(Base):
     hide_comments: Mapped[bool] = mapped_column(Boolean, default=False)
     prompt_mode: Mapped[str] = mapped_column(String(16), default="weighted")
     comment_on_existing: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Nothing is posted before a reviewer approves it (`comments approve`, then `post --approved`).
+    require_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    mymoment_requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(16), default=ProcessStatus.CREATED, index=True)
     stop_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
@@ -242,6 +250,11 @@ class AIComment(Base):
     status: Mapped[str] = mapped_column(String(16), default=CommentStatus.DISCOVERED, index=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    generated_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    approved_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    original_html: Mapped[str | None] = mapped_column(Text, nullable=True)  # first text, once changed
+    prompt_template_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     posted_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
@@ -267,6 +280,22 @@ class GenerationAttempt(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     generation_ms: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class CommentEvent(Base):
+    """One step of a work item's history: generated, edited, regenerated, approved, rejected, posted.
+
+    `comment_html` is the comment's text after the step (ours, never the pupil's); `detail` a reason.
+    """
+
+    __tablename__ = "comment_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("ai_comments.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    comment_html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from yourmoment.errors import NotFoundError, ValidationError
 from yourmoment.settings import DISCOVERY_INTERVAL_RANGE
+from yourmoment.store import accounts
 from yourmoment.store.limits import check_int, check_number, check_text
 from yourmoment.store.models import (
     LLMProvider,
@@ -87,8 +88,13 @@ def _check_scalars(spec: ProcessSpec, problems: list[str]) -> None:
             problems.append(f"tab must be 'home' or a numeric class id, not '{tab}'")
     if spec.max_duration_minutes is not None and not 1 <= spec.max_duration_minutes <= 1440:
         problems.append("--max-duration must be between 1 and 1440 minutes")
-    check_int(problems, "--interval", spec.discovery_interval_seconds, MonitoringProcess.discovery_interval_seconds,
-              *DISCOVERY_INTERVAL_RANGE)  # fmt: skip
+    check_int(
+        problems,
+        "--interval",
+        spec.discovery_interval_seconds,
+        MonitoringProcess.discovery_interval_seconds,
+        *DISCOVERY_INTERVAL_RANGE,
+    )
     if spec.prompt_mode is not None and spec.prompt_mode not in PROMPT_MODES:
         problems.append(f"prompt mode must be 'weighted' or 'all', not '{spec.prompt_mode}'")
     check_int(problems, "--category", spec.category_id, MonitoringProcess.category_id)
@@ -153,13 +159,7 @@ def _resolve_prompts(
 
 
 def _resolve_provider(session: Session, user: User, ref: str, problems: list[str]) -> LLMProvider | None:
-    provider = session.scalar(
-        select(LLMProvider).where(
-            LLMProvider.user_id == user.id,
-            LLMProvider.is_active,
-            (LLMProvider.id == ref) | (LLMProvider.name == ref),
-        )
-    )
+    provider = accounts.find_provider(session, user, ref)
     if provider is None:
         problems.append(f"provider '{ref}' is not one of your active providers")
     return provider
@@ -183,7 +183,9 @@ def _apply(session: Session, user: User, process: MonitoringProcess, spec: Proce
     name = normalize_name(spec.name) if spec.name is not None else None
     if name:
         _check_name_free(session, user, process, name, problems)
-    provider = _resolve_provider(session, user, spec.provider, problems) if spec.provider is not None else None
+    provider = (
+        _resolve_provider(session, user, spec.provider, problems) if spec.provider is not None else None
+    )
     logins = _resolve_logins(session, user, spec.logins, problems) if spec.logins is not None else None
     prompts = _resolve_prompts(session, user, spec.prompts, problems) if spec.prompts is not None else None
     if problems:
@@ -191,9 +193,18 @@ def _apply(session: Session, user: User, process: MonitoringProcess, spec: Proce
     if name:
         process.name = name
     for attr in (
-        "description", "tab", "category_id", "task_id", "search", "max_duration_minutes",
-        "discovery_interval_seconds", "generate_only", "hide_comments", "prompt_mode", "comment_on_existing",
-    ):  # fmt: skip
+        "description",
+        "tab",
+        "category_id",
+        "task_id",
+        "search",
+        "max_duration_minutes",
+        "discovery_interval_seconds",
+        "generate_only",
+        "hide_comments",
+        "prompt_mode",
+        "comment_on_existing",
+    ):
         value = getattr(spec, attr)
         if value is not None:
             setattr(process, attr, value.strip() if isinstance(value, str) else value)
@@ -321,7 +332,6 @@ def check_startable(session: Session, process: MonitoringProcess, max_running: i
         raise ValidationError(problems)
 
 
-
 def mark_running(
     session: Session, process_id: str, run_id: str | None, unchanged_since: datetime | None = None
 ) -> bool:
@@ -338,9 +348,15 @@ def mark_running(
     changed = session.execute(
         update(MonitoringProcess)
         .where(*conditions)
-        .values(status=ProcessStatus.RUNNING, started_at=utcnow(), stopped_at=None, stop_reason=None,
-                last_error=None, workflow_run_id=run_id)
-    ).rowcount  # fmt: skip
+        .values(
+            status=ProcessStatus.RUNNING,
+            started_at=utcnow(),
+            stopped_at=None,
+            stop_reason=None,
+            last_error=None,
+            workflow_run_id=run_id,
+        )
+    ).rowcount
     if changed:
         session.execute(
             update(ProcessLogin)

@@ -38,10 +38,18 @@ def _free_name(base: str, taken: set[str]) -> str:
 
 
 def _rename_duplicates(conn: sa.Connection) -> None:
-    table = sa.table("monitoring_processes", sa.column("id"), sa.column("user_id"), sa.column("name"),
-                     sa.column("created_at"))  # fmt: skip
-    rows = conn.execute(sa.select(table.c.id, table.c.user_id, table.c.name).order_by(
-        table.c.user_id, table.c.created_at, table.c.id)).all()  # fmt: skip
+    table = sa.table(
+        "monitoring_processes",
+        sa.column("id"),
+        sa.column("user_id"),
+        sa.column("name"),
+        sa.column("created_at"),
+    )
+    rows = conn.execute(
+        sa.select(table.c.id, table.c.user_id, table.c.name).order_by(
+            table.c.user_id, table.c.created_at, table.c.id
+        )
+    ).all()
     keepers: set[tuple[str, str]] = set()
     later: list[tuple[str, str, str]] = []
     for process_id, user_id, name in rows:
@@ -59,8 +67,10 @@ def _rename_duplicates(conn: sa.Connection) -> None:
         new_name = _free_name(" ".join(name.split()), taken[user_id])
         taken[user_id].add(_key(new_name))
         conn.execute(table.update().where(table.c.id == process_id).values(name=new_name))
-        print(f"renamed process {process_id} '{name.strip()}' to '{new_name}': names are unique per user",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"renamed process {process_id} '{name.strip()}' to '{new_name}': names are unique per user",
+            file=sys.stderr,
+        )
 
 
 def upgrade() -> None:

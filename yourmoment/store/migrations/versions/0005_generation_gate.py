@@ -27,7 +27,9 @@ def upgrade() -> None:
     op.create_table(
         "generation_attempts",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("item_id", sa.String(36), sa.ForeignKey("ai_comments.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "item_id", sa.String(36), sa.ForeignKey("ai_comments.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("accepted", sa.Boolean(), nullable=False),
         sa.Column("reasons", sa.Text(), nullable=False),
