@@ -21,7 +21,6 @@ from yourmoment.harness import (
     Imitations,
     WorkerProcess,
     free_port,
-    hermetic_env,
     port_free,
     temporal_binary,
 )
@@ -95,7 +94,10 @@ def _start_servers(site: DemoSite, stack: ExitStack, payload_key: str) -> None:
 
 
 def _environment(site: DemoSite, enc_key: str, payload_key: str) -> dict[str, str]:
-    return hermetic_env(**{
+    keep = {
+        k: v for k, v in os.environ.items() if not k.startswith(("YOURMOMENT_", "TEMPORAL_", "DATABASE_URL"))
+    }
+    keep.update({
         "DATABASE_URL": f"sqlite:///{site.dir / 'yourmoment.db'}",
         "YOURMOMENT_ENCRYPTION_KEY": enc_key,
         "YOURMOMENT_PAYLOAD_KEY": payload_key,
@@ -108,6 +110,7 @@ def _environment(site: DemoSite, enc_key: str, payload_key: str) -> dict[str, st
         "COMMENT_RATE_LIMIT_SECONDS": "3",  # pacing stays visible but the demo ends in about a minute
         "REDIS_URL": "",
     })  # fmt: skip
+    return keep
 
 
 def _configure(site: DemoSite) -> str:
