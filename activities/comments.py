@@ -5,22 +5,25 @@ from __future__ import annotations
 from sqlalchemy import select
 from temporalio import activity
 
-from activities.deps import Dependencies
+from activities.deps import Dependencies, RequestTally
 from activities.errors import keep_alive, translate_errors
 from yourmoment.errors import NotFoundError, PermanentError
 from yourmoment.llm.comments import posting_problems
-from yourmoment.llm.generation import AttemptReport, generate_comment
+from yourmoment.llm.generation import AttemptReport, GeneratedComment, generate_comment
 from yourmoment.llm.templates import ArticleContext, render_messages
 from yourmoment.messages import (
+    EndRegenerationInput,
     GenerateInput,
     GenerateResult,
     PostInput,
     PostResultMsg,
+    RegenerateInput,
+    RegenerateResult,
     ReserveSlotInput,
     ReserveSlotResult,
 )
-from yourmoment.statuses import CommentStatus
-from yourmoment.store import accounts, attempts, items
+from yourmoment.statuses import CommentStatus, EventKind
+from yourmoment.store import accounts, attempts, items, review
 from yourmoment.store.db import run_db
 from yourmoment.store.models import (
     AIComment,
@@ -47,6 +50,48 @@ class CommentActivities:
         item, template, provider, username = await run_db(self._generation_inputs, inp)
         if item.status != S.PREPARED:  # a retry after the result was stored
             return _generate_result(item)
+        generated = await self._generate(item, template, provider, username)
+        await run_db(self._store, item.id, [S.PREPARED], generated, template, provider, EventKind.GENERATED)
+        return _result(item.id, generated)
+
+    @activity.defn(name="regenerate_comment")
+    @translate_errors
+    @keep_alive
+    async def regenerate_comment(self, inp: RegenerateInput) -> RegenerateResult:
+        """A reviewer's new generation for an item in `regenerating`; the previous text stays in the
+        history (and in `original_html` when it was the first)."""
+        item, template, provider, username = await run_db(self._generation_inputs, inp)
+        if item.status == S.GENERATED:  # a retry after the result was stored
+            return RegenerateResult(item_id=item.id, regenerated=True, model=item.model_name)
+        if item.status != S.REGENERATING:
+            raise PermanentError(f"work item {item.id} is {item.status}, not waiting for a regeneration")
+        generated = await self._generate(item, template, provider, username)
+        detail = f"template {template.name} (version {template.version})"
+        stored = await run_db(
+            self._store, item.id, [S.REGENERATING], generated, template, provider, EventKind.REGENERATED,
+            inp.actor, detail,
+        )  # fmt: skip
+        if not stored:
+            return RegenerateResult(item_id=item.id, regenerated=False, reason="the item moved on meanwhile")
+        return RegenerateResult(
+            item_id=item.id, regenerated=True, model=generated.model, prompt_tokens=generated.prompt_tokens,
+            completion_tokens=generated.completion_tokens, generation_ms=generated.generation_ms,
+        )  # fmt: skip
+
+    @activity.defn(name="end_regeneration")
+    @translate_errors
+    async def end_regeneration(self, inp: EndRegenerationInput) -> bool:
+        """A regeneration that failed or was cancelled: the item is `generated` again with its old text."""
+
+        def end() -> bool:
+            with self.deps.db() as session:
+                return review.end_regeneration(session, inp.item_id, inp.reason, inp.actor)
+
+        return await run_db(end)
+
+    async def _generate(
+        self, item: AIComment, template: PromptTemplate, provider: LLMProvider, username: str
+    ) -> GeneratedComment:
         ctx = ArticleContext.model_validate(item).model_copy(update={"mymoment_username": username})
         messages = render_messages(template.system_prompt, template.user_prompt_template, ctx)
         s = self.deps.settings
@@ -73,25 +118,22 @@ class CommentActivities:
         self.deps.metrics.llm_call(provider.provider, "ok", generated.generation_ms, generated.prompt_tokens,
                                    generated.completion_tokens)  # fmt: skip
         self.deps.metrics.item("generated")
+        return generated
 
-        def store() -> None:
-            with self.deps.db() as session:
-                items.cas(
-                    session, item.id, [S.PREPARED], S.GENERATED,
-                    comment_html=generated.html, reasoning=generated.reasoning, model_name=generated.model,
-                    provider_name=generated.provider, prompt_tokens=generated.prompt_tokens,
-                    completion_tokens=generated.completion_tokens, generation_ms=generated.generation_ms,
-                    prompt_template_id=template.id, llm_provider_id=provider.id, error=None,
-                )  # fmt: skip
-
-        await run_db(store)
-        return GenerateResult(
-            item_id=item.id,
-            model=generated.model,
-            prompt_tokens=generated.prompt_tokens,
-            completion_tokens=generated.completion_tokens,
-            generation_ms=generated.generation_ms,
-        )
+    def _store(
+        self, item_id: str, expected: list[str], generated: GeneratedComment, template: PromptTemplate,
+        provider: LLMProvider, kind: str, actor: str | None = None, detail: str | None = None,
+    ) -> bool:  # fmt: skip
+        with self.deps.db() as session:
+            return review.store_generated(
+                session, item_id, expected,
+                dict(comment_html=generated.html, reasoning=generated.reasoning, model_name=generated.model,
+                     provider_name=generated.provider, prompt_tokens=generated.prompt_tokens,
+                     completion_tokens=generated.completion_tokens, generation_ms=generated.generation_ms,
+                     prompt_template_id=template.id, prompt_template_version=template.version,
+                     llm_provider_id=provider.id, error=None),
+                kind=kind, actor=actor, detail=detail,
+            )  # fmt: skip
 
     def _record_attempt(self, item_id: str, template_id: str, report: AttemptReport) -> None:
         """One row per answer, its own transaction: rejected answers stay on record if the activity fails."""
@@ -109,7 +151,9 @@ class CommentActivities:
                 generation_ms=report.generation_ms,
             )
 
-    def _generation_inputs(self, inp: GenerateInput) -> tuple[AIComment, PromptTemplate, LLMProvider, str]:
+    def _generation_inputs(
+        self, inp: GenerateInput | RegenerateInput
+    ) -> tuple[AIComment, PromptTemplate, LLMProvider, str]:
         """One transaction: the item, its template and provider, and the login's myMoment username
         (the prompt may name it); the password is not decrypted and no myMoment client is built."""
         with self.deps.db() as session:
@@ -165,19 +209,21 @@ class CommentActivities:
         if isinstance(claim, PostResultMsg):
             return claim
         item, first_try, expected = claim
-        # On the first try the page was read when the item was prepared and no POST was ever sent for
-        # this item; every later try (a retry, or a run after a crash) reads the page before posting.
-        result = await client.post_comment(
-            item.mymoment_article_id, item.comment_html or "", hide=inp.hide, verify_first=not first_try,
-            account_comments=expected,
-        )  # fmt: skip
-        if result.outcome == "account_commented":
-            reason = "the page already shows an AI comment by this myMoment account"
-            await run_db(self._settle, item.id, S.SKIPPED, {"error": reason})
-            return PostResultMsg(item_id=item.id, outcome="skipped", requests=result.requests, reason=reason)
-        await run_db(
-            self._settle, item.id, S.POSTED, {"posted_at": utcnow(), "is_hidden": inp.hide, "error": None}
-        )
+        async with self.deps.tally_requests(item.process_id) as tally:
+            # On the first try the page was read when the item was prepared and no POST was ever sent for
+            # this item; every later try (a retry, or a run after a crash) reads the page before posting.
+            result = await client.post_comment(
+                item.mymoment_article_id, item.comment_html or "", hide=inp.hide, verify_first=not first_try,
+                account_comments=expected,
+            )  # fmt: skip
+            if result.outcome == "account_commented":
+                reason = "the page already shows an AI comment by this myMoment account"
+                await run_db(self._settle, item.id, S.SKIPPED, {"error": reason}, tally)
+                return PostResultMsg(
+                    item_id=item.id, outcome="skipped", requests=result.requests, reason=reason
+                )
+            posted = {"posted_at": utcnow(), "is_hidden": inp.hide, "error": None}
+            await run_db(self._settle, item.id, S.POSTED, posted, tally)
         self.deps.metrics.item("posted")
         activity.logger.info(
             "comment posted item_id=%s article_id=%s outcome=%s requests=%d",
@@ -192,9 +238,17 @@ class CommentActivities:
                 raise NotFoundError(f"work item {item_id} does not exist")
             return item.login_id
 
-    def _settle(self, item_id: str, status: str, values: dict[str, object]) -> None:
+    def _settle(
+        self, item_id: str, status: str, values: dict[str, object], tally: RequestTally | None = None
+    ) -> None:
         with self.deps.db() as session:
-            items.cas(session, item_id, [S.POSTING], status, **values)
+            if tally is not None:
+                tally.store(session)
+            if items.cas(session, item_id, [S.POSTING], status, **values) and status == S.POSTED:
+                item = session.get(AIComment, item_id)
+                review.add_event(
+                    session, item_id, EventKind.POSTED, comment_html=item.comment_html if item else None
+                )
 
     def _claim_for_posting(
         self, item_id: str, client_login_id: str, account_key: str
@@ -213,9 +267,9 @@ class CommentActivities:
                 return PostResultMsg(
                     item_id=item_id, outcome="skipped", requests=0, reason=f"item is {item.status}"
                 )
-            # Checked again here: a comment stored by an older version or edited in the database.
-            if problems := posting_problems(item.comment_html or ""):
-                raise PermanentError(f"the stored comment is never posted: {' '.join(problems)}")
+            if review.waits_for_approval(session, item):
+                reason = "the comment waits for a reviewer's approval ('starter.py comments approve')"
+                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
             if reason := items.claim_for_posting(session, item, account_key):
                 items.cas(session, item_id, [S.GENERATED, S.POSTING], S.SKIPPED, error=reason)
                 return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
@@ -226,7 +280,27 @@ class CommentActivities:
                 return PostResultMsg(
                     item_id=item_id, outcome="skipped", requests=0, reason="claimed elsewhere"
                 )
+            # Read again now that this transaction holds the row: a reviewer's edit committed before the
+            # move to `posting` is the text posted, and one that took the approval away stops the post.
+            session.refresh(item)
+            if review.waits_for_approval(session, item):
+                session.rollback()
+                reason = "the comment was changed and waits for a reviewer's approval again"
+                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
+            # Checked again here: a comment stored by an older version or edited in the database.
+            if problems := posting_problems(item.comment_html or ""):
+                raise PermanentError(f"the stored comment is never posted: {' '.join(problems)}")
             return item, first_try, items.account_comments(session, account_key, item)
+
+
+def _result(item_id: str, generated: GeneratedComment) -> GenerateResult:
+    return GenerateResult(
+        item_id=item_id,
+        model=generated.model,
+        prompt_tokens=generated.prompt_tokens,
+        completion_tokens=generated.completion_tokens,
+        generation_ms=generated.generation_ms,
+    )
 
 
 def _generate_result(item: AIComment) -> GenerateResult:

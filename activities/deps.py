@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.common import MetricMeter
 
@@ -14,16 +17,30 @@ from yourmoment.crypto import Encryptor
 from yourmoment.llm.client import Acquire, LLMClient, ProviderConfig
 from yourmoment.llm.slots import ConcurrencyLimiter, ProviderSlot
 from yourmoment.metrics import Metrics
-from yourmoment.mymoment.client import MyMomentClient
+from yourmoment.mymoment.client import MyMomentClient, counting_requests
 from yourmoment.ratelimit import RateLimiter, make_rate_limiter
 from yourmoment.settings import Settings
-from yourmoment.store import accounts
+from yourmoment.store import accounts, processes
 from yourmoment.store.db import run_db, session_scope
 from yourmoment.store.models import LLMProvider
 from yourmoment.store.sessions import DbSessionStore
 
 # Longer than any myMoment activity may run (3 minutes), so a client in use is never closed under it.
 CLIENT_IDLE_SECONDS = 15 * 60
+
+
+@dataclass
+class RequestTally:
+    """The myMoment requests one activity made for one process, added to the process's row once."""
+
+    process_id: str
+    counter: list[int]
+    stored: bool = False
+
+    def store(self, session: Session) -> None:
+        """In the activity's own transaction, once its requests are done."""
+        processes.add_mymoment_requests(session, self.process_id, self.counter[0])
+        self.stored = True
 
 
 @dataclass
@@ -80,6 +97,26 @@ class Dependencies:
                 )
                 self._clients[login_id] = client
             return client
+
+    @asynccontextmanager
+    async def tally_requests(self, process_id: str) -> AsyncIterator[RequestTally]:
+        """Counts the myMoment requests made inside the block for the process (`report`).
+
+        The activity stores the tally in the transaction it opens anyway (`tally.store(session)`);
+        when the block ends without that (it raised, or returned early), the requests it made are
+        stored in a transaction of their own: a failed request was still made.
+        """
+        with counting_requests() as counter:
+            tally = RequestTally(process_id, counter)
+            try:
+                yield tally
+            finally:
+                if not tally.stored and counter[0]:
+                    await run_db(self._store_tally, tally)
+
+    def _store_tally(self, tally: RequestTally) -> None:
+        with self.db() as session:
+            tally.store(session)
 
     def _credentials(self, login_id: str) -> accounts.Credentials:
         with self.db() as session:

@@ -55,18 +55,20 @@ class MyMomentActivities:
     @keep_alive
     async def discover_articles(self, inp: DiscoverInput) -> DiscoverResult:
         client = await self.deps.mymoment(inp.login_id)
-        articles = await client.list_articles(
-            inp.tab, category_id=inp.category_id, task_id=inp.task_id, search=inp.search, limit=inp.limit
-        )
+        async with self.deps.tally_requests(inp.process_id) as tally:
+            articles = await client.list_articles(
+                inp.tab, category_id=inp.category_id, task_id=inp.task_id, search=inp.search, limit=inp.limit
+            )
 
-        def record() -> tuple[list[WorkItemRef], int]:
-            with self.deps.db() as session:
-                return items.record_discovered(
-                    session, inp.process_id, inp.login_id, client.account_key, articles, inp.prompt_slots,
-                    inp.baseline,
-                )  # fmt: skip
+            def record() -> tuple[list[WorkItemRef], int]:
+                with self.deps.db() as session:
+                    tally.store(session)
+                    return items.record_discovered(
+                        session, inp.process_id, inp.login_id, client.account_key, articles,
+                        inp.prompt_slots, inp.baseline,
+                    )  # fmt: skip
 
-        new_items, set_aside = await run_db(record)
+            new_items, set_aside = await run_db(record)
         activity.logger.info(
             "discovery process_id=%s login_id=%s listed=%d new=%d set_aside=%d",
             inp.process_id, inp.login_id, len(articles), len(new_items), set_aside,
@@ -82,21 +84,23 @@ class MyMomentActivities:
         if item.status != CommentStatus.DISCOVERED:
             return PrepareResult(item_id=item.id, status=item.status, reason="already prepared")
         client = await self.deps.mymoment(item.login_id)
-        detail = await client.get_article(item.mymoment_article_id)
-        own_ai_comment = bool(parsers.own_ai_comments(detail, client.username, DISCLOSURE))
+        async with self.deps.tally_requests(item.process_id) as tally:
+            detail = await client.get_article(item.mymoment_article_id)
+            own_ai_comment = bool(parsers.own_ai_comments(detail, client.username, DISCLOSURE))
 
-        def store() -> PrepareResult:
-            with self.deps.db() as session:
-                if own_ai_comment and not _sibling_claimed(session, item, client.account_key):
-                    reason = "this myMoment account already has an AI comment on the article"
-                    items.cas(
-                        session, item.id, [CommentStatus.DISCOVERED], CommentStatus.SKIPPED, error=reason
-                    )
-                    return PrepareResult(item_id=item.id, status=CommentStatus.SKIPPED, reason=reason)
-                items.store_article(session, item.id, detail, utcnow())
-                return PrepareResult(item_id=item.id, status=CommentStatus.PREPARED)
+            def store() -> PrepareResult:
+                with self.deps.db() as session:
+                    tally.store(session)
+                    if own_ai_comment and not _sibling_claimed(session, item, client.account_key):
+                        reason = "this myMoment account already has an AI comment on the article"
+                        items.cas(
+                            session, item.id, [CommentStatus.DISCOVERED], CommentStatus.SKIPPED, error=reason
+                        )
+                        return PrepareResult(item_id=item.id, status=CommentStatus.SKIPPED, reason=reason)
+                    items.store_article(session, item.id, detail, utcnow())
+                    return PrepareResult(item_id=item.id, status=CommentStatus.PREPARED)
 
-        return await run_db(store)
+            return await run_db(store)
 
     def _item(self, item_id: str) -> AIComment:
         with self.deps.db() as session:

@@ -68,6 +68,8 @@ class ProcessActivities:
             # settings of this worker) is laid over it.
             row = RowWith(
                 process,
+                # A process that requires approval generates and waits: posting is `post --approved`.
+                generate_only=process.generate_only or process.require_approval,
                 logins=logins,
                 prompts=prompts,
                 max_articles=self.deps.settings.max_articles_per_request,

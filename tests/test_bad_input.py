@@ -239,7 +239,7 @@ CASES = [
          "(see 'starter.py codec-server --help')"),
     Case("comments-status", ("comments", "Klasse 82", "--status", "done"),
          "error: argument --status: invalid choice: 'done' (choose from 'discovered', 'prepared', 'generated', "
-         "'posting', 'posted', 'failed', 'skipped') (see 'starter.py comments --help')"),
+         "'posting', 'posted', 'failed', 'skipped', 'regenerating') (see 'starter.py comments list --help')"),
     Case("user-arg-not-utf8", ("--user", b"lehrerin-\xe4@example.ch", "process", "list"),
          r"error: argument 2 ('lehrerin-\udce4@example.ch') is not UTF-8 text"),
 ]  # fmt: skip

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         CloseSessionsInput,
         DiscoverInput,
         DiscoverResult,
+        EndRegenerationInput,
         FinishProcessInput,
         FinishProcessResult,
         GenerateInput,
@@ -42,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
         PrepareResult,
         ProcessConfig,
         RecordProcessInput,
+        RegenerateInput,
+        RegenerateResult,
         ReserveSlotInput,
         ReserveSlotResult,
         ResumeItemsInput,
@@ -191,29 +194,36 @@ post_comment = _stub(
     "post_comment", (PostInput, PostResultMsg), QUEUE_COMMENTS, timedelta(minutes=3), _MYMOMENT, _BEAT
 )
 
+# A reviewer's `comments regenerate` (workflows/regenerate.py): a generation like the one above, and the
+# way back to the previous text when it fails.
+regenerate_comment = _stub(
+    "regenerate_comment",
+    (RegenerateInput, RegenerateResult),
+    QUEUE_COMMENTS,
+    timedelta(minutes=60),
+    _LLM,
+    _BEAT,
+)
+end_regeneration = _stub(
+    "end_regeneration", (EndRegenerationInput, bool), QUEUE_MONITORING, timedelta(seconds=30), _DB
+)
+
 # --- scheduled maintenance (yourmoment/schedules.py, workflows/maintenance.py) --------------------------
-_TASK_TYPES = (MaintenanceInput, MaintenanceResult)
-expire_sessions = _stub(
-    "expire_sessions", _TASK_TYPES, QUEUE_MAINTENANCE, timedelta(seconds=60), _MAINTENANCE
-)
-purge_sessions = _stub("purge_sessions", _TASK_TYPES, QUEUE_MAINTENANCE, timedelta(minutes=5), _MAINTENANCE)
-retention_cleanup = _stub(
-    "retention_cleanup",
-    _TASK_TYPES,
-    QUEUE_MAINTENANCE,
-    timedelta(minutes=15),
-    _MAINTENANCE,
-    timedelta(seconds=30),
-)
-health_check = _stub("health_check", _TASK_TYPES, QUEUE_MAINTENANCE, timedelta(seconds=90), _MAINTENANCE)
-reconcile_processes = _stub(
-    "reconcile_processes",
-    _TASK_TYPES,
-    QUEUE_MAINTENANCE,
-    timedelta(minutes=5),
-    _MAINTENANCE,
-    timedelta(seconds=30),
-)
+
+
+def _task(
+    name: str, start_to_close: timedelta, heartbeat: timedelta | None = None
+) -> ActivityStub[MaintenanceInput, MaintenanceResult]:
+    """A maintenance task: its activity takes the task's input and returns its counts."""
+    types = (MaintenanceInput, MaintenanceResult)
+    return _stub(name, types, QUEUE_MAINTENANCE, start_to_close, _MAINTENANCE, heartbeat)
+
+
+expire_sessions = _task("expire_sessions", timedelta(seconds=60))
+purge_sessions = _task("purge_sessions", timedelta(minutes=5))
+retention_cleanup = _task("retention_cleanup", timedelta(minutes=15), timedelta(seconds=30))
+health_check = _task("health_check", timedelta(seconds=90))
+reconcile_processes = _task("reconcile_processes", timedelta(minutes=5), timedelta(seconds=30))
 
 ALL_STUBS: dict[str, ActivityStub[Any, Any]] = {
     stub.name: stub
@@ -230,6 +240,8 @@ ALL_STUBS: dict[str, ActivityStub[Any, Any]] = {
         generate_comment,
         reserve_post_slot,
         post_comment,
+        regenerate_comment,
+        end_regeneration,
         expire_sessions,
         purge_sessions,
         retention_cleanup,

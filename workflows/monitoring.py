@@ -296,11 +296,8 @@ class MonitoringProcessWorkflow:
         cfg = self._config
         assert cfg is not None
         child_input = ArticleWorkflowInput(
-            item_id=item.item_id,
+            **item.model_dump(),  # the work item's ids and prompt slot
             process_id=cfg.process_id,
-            login_id=item.login_id,
-            article_id=item.article_id,
-            prompt_slot=item.prompt_slot,
             # Chosen here, so a child carries one template id instead of the whole weighted list.
             template_id=item.prompt_slot or pick_prompt(cfg.prompts, workflow.random().random()),
             generate_only=cfg.generate_only,

@@ -95,6 +95,8 @@ class ProcessSettings(ArticleFilter):
     comment_on_existing: bool
     discovery_interval_seconds: int
     max_duration_minutes: int
+    # Nothing is posted before a reviewer approves it; the workflow's config then reads generate_only.
+    require_approval: bool = False
 
 
 class ProcessConfig(ProcessSettings):
@@ -209,6 +211,30 @@ class GenerateResult(Message):
     generation_ms: int
 
 
+class RegenerateInput(Message):
+    """A reviewer's `comments regenerate`: the item (in `regenerating`), the template, and who asked."""
+
+    item_id: str
+    template_id: str
+    actor: str  # the reviewer's e-mail, for the comment's history
+
+
+class EndRegenerationInput(Message):
+    item_id: str
+    reason: str
+    actor: str
+
+
+class RegenerateResult(Message):
+    item_id: str
+    regenerated: bool  # False: the previous comment stays, `reason` says why
+    reason: str | None = None
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    generation_ms: int = 0
+
+
 class ReserveSlotInput(Message):
     login_id: str
 
@@ -282,6 +308,7 @@ class StatusCounts(Message):
     posted: int = 0
     failed: int = 0
     skipped: int = 0
+    regenerating: int = 0
 
 
 class RunCounts(Message):

@@ -13,6 +13,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from workflows.monitoring import MonitoringProcessWorkflow
 from workflows.post import PostCommentWorkflow, workflow_id_for_post
+from workflows.regenerate import RegenerateCommentWorkflow, workflow_id_for_regenerate
 from yourmoment.messages import (
     QUEUE_MONITORING,
     MonitorInput,
@@ -20,6 +21,8 @@ from yourmoment.messages import (
     MonitorStatus,
     PostInput,
     PostResultMsg,
+    RegenerateInput,
+    RegenerateResult,
     StopRequest,
     workflow_id_for_process,
 )
@@ -94,4 +97,18 @@ async def start_post(
         id=workflow_id_for_post(item_id),
         task_queue=settings.task_queue(QUEUE_MONITORING),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def start_regenerate(
+    client: Client, settings: Settings, inp: RegenerateInput
+) -> WorkflowHandle[RegenerateCommentWorkflow, RegenerateResult]:
+    """A new text for one comment; fails (WorkflowAlreadyStartedError) while one runs for the item."""
+    return await client.start_workflow(
+        RegenerateCommentWorkflow.run,
+        inp,
+        id=workflow_id_for_regenerate(inp.item_id),
+        task_queue=settings.task_queue(QUEUE_MONITORING),
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )

@@ -19,7 +19,11 @@ class ProcessStatus(enum.StrEnum):
 
 
 class CommentStatus(enum.StrEnum):
-    """A work item's life: discovered → prepared → generated → posting → posted, or failed/skipped."""
+    """A work item's life: discovered → prepared → generated → posting → posted, or failed/skipped.
+
+    A reviewer's `comments regenerate` moves a generated item to `regenerating` and back (see
+    workflows/regenerate.py); nothing posts, edits or settles an item while it is there.
+    """
 
     DISCOVERED = "discovered"
     PREPARED = "prepared"
@@ -28,12 +32,25 @@ class CommentStatus(enum.StrEnum):
     POSTED = "posted"
     FAILED = "failed"
     SKIPPED = "skipped"
+    REGENERATING = "regenerating"
 
 
 # Before its comment is generated, an item can still be skipped without loss when a process stops.
 NOT_YET_GENERATED = (CommentStatus.DISCOVERED, CommentStatus.PREPARED)
 UNFINISHED_STATUSES = (*NOT_YET_GENERATED, CommentStatus.GENERATED, CommentStatus.POSTING)
 FINISHED_STATUSES = (CommentStatus.POSTED, CommentStatus.FAILED, CommentStatus.SKIPPED)
+
+
+class EventKind(enum.StrEnum):
+    """The steps of a work item's history (comment_events.kind, at most 16 characters)."""
+
+    GENERATED = "generated"
+    EDITED = "edited"
+    REGENERATED = "regenerated"
+    REGEN_FAILED = "regen_failed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    POSTED = "posted"
 
 
 class LoginSessionState(enum.StrEnum):

@@ -59,9 +59,15 @@ def workflows_for_queue(queue: str) -> list[type]:
     from workflows.maintenance import MaintenanceWorkflow
     from workflows.monitoring import MonitoringProcessWorkflow
     from workflows.post import PostCommentWorkflow
+    from workflows.regenerate import RegenerateCommentWorkflow
 
     if queue == QUEUE_MONITORING:
-        return [MonitoringProcessWorkflow, ArticleCommentWorkflow, PostCommentWorkflow]
+        return [
+            MonitoringProcessWorkflow,
+            ArticleCommentWorkflow,
+            PostCommentWorkflow,
+            RegenerateCommentWorkflow,
+        ]
     if queue == QUEUE_MAINTENANCE:
         return [MaintenanceWorkflow]
     return []

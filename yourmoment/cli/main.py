@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "yourmoment.cli.process_cmds",
     "yourmoment.cli.browse_cmds",
     "yourmoment.cli.run_cmds",
+    "yourmoment.cli.review_cmds",
+    "yourmoment.cli.research_cmds",
     "yourmoment.cli.ops_cmds",
     "yourmoment.cli.codec_cmds",
     "yourmoment.cli.demo_cmds",

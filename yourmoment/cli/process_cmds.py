@@ -83,6 +83,9 @@ def _add_process_options(parser: argparse.ArgumentParser, creating: bool) -> Non
                         help="post comments hidden (default: visible)")  # fmt: skip
     parser.add_argument("--prompt-mode", choices=processes.PROMPT_MODES,
                         help="weighted: one prompt per article by weight (default); all: one comment per prompt")  # fmt: skip
+    parser.add_argument("--require-approval", action=argparse.BooleanOptionalAction, default=None,
+                        help="post only comments a reviewer approved ('comments approve', then "
+                             "'post --approved'); default no")  # fmt: skip
     parser.add_argument("--comment-on-existing", action=argparse.BooleanOptionalAction, default=None,
                         help="comment on articles already listed at start (default yes)")  # fmt: skip
     if not creating:

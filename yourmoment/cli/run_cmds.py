@@ -29,8 +29,8 @@ from yourmoment.messages import (
     StatusCounts,
     workflow_id_for_process,
 )
-from yourmoment.statuses import CommentStatus, ProcessStatus
-from yourmoment.store import attempts, items, processes
+from yourmoment.statuses import ProcessStatus
+from yourmoment.store import attempts, items, processes, review
 from yourmoment.store.models import AIComment, MonitoringProcess, MyMomentLogin, utcnow
 from yourmoment.temporal_checks import (
     ensure_search_attributes,
@@ -91,18 +91,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_flag(p)
     p.set_defaults(handler=cmd_list)
 
-    p = sub.add_parser("comments", help="work items (comments) of a process")
-    p.add_argument("process")
-    p.add_argument("--status", choices=[s.value for s in CommentStatus], help="only items in this status")
-    p.add_argument("--full", action="store_true", help="each comment's text under its row (--json: the HTML)")
-    add_json_flag(p)
-    p.set_defaults(handler=cmd_comments)
+    # `comments` (listing and reviewing) is registered by yourmoment/cli/review_cmds.py.
 
     p = sub.add_parser(
         "post", help="post reviewed 'generated' comments exactly once (needs a running worker)"
     )
     p.add_argument("comment_id", nargs="?", help="the comment (work item) id")
-    p.add_argument("--process", help="post every generated comment of this process")
+    p.add_argument("--process", help="post every generated comment of this process (approved ones "
+                   "when it requires approval; with --approved: its approved ones)")  # fmt: skip
+    p.add_argument("--approved", action="store_true", help="post every approved comment (of --process)")
     _add_timeout(p, "the posts")
     add_json_flag(p)
     p.set_defaults(handler=cmd_post)
@@ -514,11 +511,19 @@ async def cmd_post(args: argparse.Namespace) -> int:
     ctx = Context(args)
     with ctx.db() as session:
         user = ctx.user(session)
-        if args.process:
+        if args.approved and args.comment_id:
+            raise ValidationError(["name a comment id or use --approved, not both"])
+        if args.approved:
+            chosen = [processes.get_process(session, user, args.process)] if args.process else (
+                processes.list_processes(session, user))  # fmt: skip
+            hide = {p.id: p.hide_comments for p in chosen}
+            targets = [(i.id, i.login_id, hide[i.process_id]) for i in review.approved_items(session, hide)]
+        elif args.process:
             process = processes.get_process(session, user, args.process)
             targets = [
                 (i.id, i.login_id, process.hide_comments)
                 for i in items.list_items(session, process.id, "generated")
+                if not review.waits_for_approval(session, i)
             ]
         elif args.comment_id:
             item = session.get(AIComment, args.comment_id)
@@ -529,9 +534,12 @@ async def cmd_post(args: argparse.Namespace) -> int:
                 raise ValidationError(
                     [f"comment {item.id} is {item.status}; only generated comments can be posted"]
                 )
+            if item.status == "generated" and review.waits_for_approval(session, item):
+                raise ValidationError([f"comment {item.id} waits for approval: its process requires it "
+                                       f"('starter.py comments approve {item.id}')"])  # fmt: skip
             targets = [(item.id, item.login_id, process.hide_comments)]
         else:
-            raise ValidationError(["name a comment id or use --process"])
+            raise ValidationError(["name a comment id, or use --process or --approved"])
     client = await connect(ctx.settings)
     if targets:
         _warn(await no_worker_warning(client, ctx.settings))

@@ -102,6 +102,7 @@ def _register_provider(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--max-tokens", type=int, default=800, help="default 800")
     add.add_argument("--rpm", type=int, help="requests per minute allowed by the provider")
     _add_load_options(add)
+    _add_price_options(add)
     add.set_defaults(handler=cmd_provider_add)
     change = provider.add_parser(
         "set", help="change settings of a stored provider; running workers use them from the next comment on"
@@ -113,6 +114,7 @@ def _register_provider(sub: argparse._SubParsersAction) -> None:
     change.add_argument("--max-tokens", type=int)
     change.add_argument("--rpm", type=int, help="requests per minute allowed by the provider")
     _add_load_options(change)
+    _add_price_options(change)
     change.add_argument(
         "--api-key-stdin",
         action="store_true",
@@ -131,6 +133,14 @@ def _register_provider(sub: argparse._SubParsersAction) -> None:
     test.add_argument("name")
     add_json_flag(test)
     test.set_defaults(handler=cmd_provider_test)
+
+
+def _add_price_options(parser: argparse.ArgumentParser) -> None:
+    """Prices for `report`'s cost estimate; unknown until given."""
+    parser.add_argument("--price-prompt", type=float, metavar="X", dest="price_prompt_per_million",
+                        help="price per million prompt tokens, for the cost estimate of 'report'")  # fmt: skip
+    parser.add_argument("--price-completion", type=float, metavar="Y", dest="price_completion_per_million",
+                        help="price per million completion tokens, for the cost estimate of 'report'")  # fmt: skip
 
 
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
@@ -180,6 +190,8 @@ def cmd_provider_add(args: argparse.Namespace) -> None:
             requests_per_minute=args.rpm,
             max_concurrency=args.max_concurrency,
             structured_output=args.structured,
+            price_prompt_per_million=args.price_prompt_per_million,
+            price_completion_per_million=args.price_completion_per_million,
         )
         name, row_id = row.name, row.id
     print(f"provider '{name}' added (id {row_id})")
@@ -203,6 +215,8 @@ def cmd_provider_set(args: argparse.Namespace) -> None:
             requests_per_minute=args.rpm,
             max_concurrency=args.max_concurrency,
             structured_output=args.structured,
+            price_prompt_per_million=args.price_prompt_per_million,
+            price_completion_per_million=args.price_completion_per_million,
         )
         data = {**_provider_dict(row), "changed": changed}
     if args.json:
@@ -229,6 +243,8 @@ def _provider_dict(row: LLMProvider) -> dict[str, Any]:
         "requests_per_minute": row.requests_per_minute,
         "max_concurrency": config.concurrency,
         "structured_output": config.structured_mode,
+        "price_prompt_per_million": row.price_prompt_per_million,
+        "price_completion_per_million": row.price_completion_per_million,
         # Settings that follow the kind's default (NULL in the database), so a new default applies.
         "defaults": [key for key in ("max_concurrency", "structured_output") if getattr(row, key) is None],
     }

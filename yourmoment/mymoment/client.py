@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,9 +62,27 @@ SEND_MARGIN_SECONDS = 0.2
 # Longer waits for the account's comment interval end the attempt: Temporal retries it after the wait.
 MAX_INTERVAL_WAIT_SECONDS = 60.0
 
-# Requests made by the current post_comment call: a context variable, so concurrent activities that
-# share one client (one per login and worker) each count only their own requests.
+# Requests made inside the current `counting_requests()` block: a context variable, so concurrent
+# activities that share one client (one per login and worker) each count only their own requests.
 _call_requests: ContextVar[list[int] | None] = ContextVar("mymoment_call_requests", default=None)
+
+
+@contextmanager
+def counting_requests() -> Iterator[list[int]]:
+    """Counts the myMoment requests this task makes inside the block (`counter[0]`), with every client.
+
+    Blocks nest: an inner block's requests count in the outer one too (post_comment counts its own
+    inside an activity that counts all of its requests for the process).
+    """
+    counter = [0]
+    outer = _call_requests.get()
+    token = _call_requests.set(counter)
+    try:
+        yield counter
+    finally:
+        _call_requests.reset(token)
+        if outer is not None:
+            outer[0] += counter[0]
 
 
 class SessionStore(Protocol):
@@ -544,12 +563,8 @@ class MyMomentClient:
         A page that shows an AI comment by this account with another text than `html` and the
         `account_comments` (this account's other expected comments there) is "account_commented".
         """
-        counter = [0]
-        reset = _call_requests.set(counter)
-        try:
+        with counting_requests() as counter:
             outcome = await self._post(article_id, html, hide, known_page, verify_first, account_comments)
-        finally:
-            _call_requests.reset(reset)
         return PostResult(outcome=outcome, requests=counter[0])
 
     async def _post(

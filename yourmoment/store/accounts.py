@@ -188,6 +188,7 @@ def login_username(session: Session, enc: Encryptor, login: MyMomentLogin) -> st
 
 STRUCTURED_MODES = ("json_schema", "off")
 MAX_CONCURRENCY = 1000  # far above any worker's activity slots; a typo like 20000 is refused
+MAX_PRICE_PER_MILLION = 1_000_000.0  # in any currency, far above any model's price per million tokens
 
 
 def _check_provider_fields(
@@ -200,6 +201,8 @@ def _check_provider_fields(
     requests_per_minute: int | None = None,
     max_concurrency: int | None = None,
     structured_output: str | None = None,
+    price_prompt_per_million: float | None = None,
+    price_completion_per_million: float | None = None,
 ) -> None:
     """The checks `provider add` and `provider set` share; None means "not given"."""
     if model is not None:
@@ -215,6 +218,8 @@ def _check_provider_fields(
     )
     if structured_output is not None and structured_output not in STRUCTURED_MODES:
         problems.append(f"--structured must be json_schema or off, not {structured_output!r}")
+    check_number(problems, "--price-prompt", price_prompt_per_million, 0, MAX_PRICE_PER_MILLION)
+    check_number(problems, "--price-completion", price_completion_per_million, 0, MAX_PRICE_PER_MILLION)
 
 
 def add_provider(
@@ -232,8 +237,11 @@ def add_provider(
     requests_per_minute: int | None = None,
     max_concurrency: int | None = None,
     structured_output: str | None = None,
+    price_prompt_per_million: float | None = None,
+    price_completion_per_million: float | None = None,
 ) -> LLMProvider:
-    """Stores a provider; `max_concurrency` and `structured_output` left None follow the kind's default."""
+    """Stores a provider; `max_concurrency` and `structured_output` left None follow the kind's default,
+    prices left None are unknown (`report` then shows the cost as unknown)."""
     problems: list[str] = []
     if not name.strip():
         problems.append("the provider needs a name")
@@ -253,6 +261,8 @@ def add_provider(
         requests_per_minute=requests_per_minute,
         max_concurrency=max_concurrency,
         structured_output=structured_output,
+        price_prompt_per_million=price_prompt_per_million,
+        price_completion_per_million=price_completion_per_million,
     )
     if session.scalar(
         select(LLMProvider).where(
@@ -274,6 +284,8 @@ def add_provider(
         requests_per_minute=requests_per_minute,
         max_concurrency=max_concurrency,
         structured_output=structured_output,
+        price_prompt_per_million=price_prompt_per_million,
+        price_completion_per_million=price_completion_per_million,
     )
     session.add(row)
     session.flush()
@@ -288,6 +300,8 @@ PROVIDER_SETTINGS = (
     "requests_per_minute",
     "max_concurrency",
     "structured_output",
+    "price_prompt_per_million",
+    "price_completion_per_million",
 )
 
 

@@ -82,10 +82,18 @@ def claim_for_posting(session: Session, item: AIComment, account_key: str) -> st
 def _insert_claim(session: Session, account_key: str, item: AIComment, slot: str) -> None:
     dialect = session.get_bind().dialect.name
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    statement = insert(PostingClaim).values(
-        account_key=account_key, mymoment_article_id=item.mymoment_article_id, prompt_slot=slot,
-        process_id=item.process_id, item_id=item.id, created_at=utcnow(),
-    ).on_conflict_do_nothing(index_elements=["account_key", "mymoment_article_id", "prompt_slot"])  # fmt: skip
+    statement = (
+        insert(PostingClaim)
+        .values(
+            account_key=account_key,
+            mymoment_article_id=item.mymoment_article_id,
+            prompt_slot=slot,
+            process_id=item.process_id,
+            item_id=item.id,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["account_key", "mymoment_article_id", "prompt_slot"])
+    )
     session.execute(statement)
 
 
@@ -120,9 +128,14 @@ def record_discovered(
     earlier attempt may have recorded them and died before the workflow learnt of them. Starting
     them twice is harmless (the workflow and Temporal refuse a second child for one item).
     """
-    known = {(a, slot) for a, slot in session.execute(
-        select(AIComment.mymoment_article_id, AIComment.prompt_slot).where(
-            AIComment.process_id == process_id, AIComment.login_id == login_id))}  # fmt: skip
+    known = {
+        (a, slot)
+        for a, slot in session.execute(
+            select(AIComment.mymoment_article_id, AIComment.prompt_slot).where(
+                AIComment.process_id == process_id, AIComment.login_id == login_id
+            )
+        )
+    }
     set_aside = 0
     for article in articles:
         for slot in prompt_slots:
@@ -167,29 +180,41 @@ def _insert_once(
     dialect = session.get_bind().dialect.name
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
     now = utcnow()
-    statement = insert(AIComment).values(
-        id=new_id(), process_id=process_id, login_id=login_id, mymoment_article_id=article.id, prompt_slot=slot,
-        article_title=article.title, article_author=article.author, article_url=article.url, status=status,
-        error=error, attempts=0, is_hidden=False, created_at=now, updated_at=now,
-    ).on_conflict_do_nothing(index_elements=["process_id", "login_id", "mymoment_article_id", "prompt_slot"])  # fmt: skip
+    statement = (
+        insert(AIComment)
+        .values(
+            id=new_id(),
+            process_id=process_id,
+            login_id=login_id,
+            mymoment_article_id=article.id,
+            prompt_slot=slot,
+            article_title=article.title,
+            article_author=article.author,
+            article_url=article.url,
+            status=status,
+            error=error,
+            attempts=0,
+            is_hidden=False,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(
+            index_elements=["process_id", "login_id", "mymoment_article_id", "prompt_slot"]
+        )
+    )
     return (session.execute(statement).rowcount or 0) == 1
 
 
+# The page's fields a work item keeps, each in the column `article_<field>` (read back by the prompt).
+STORED_ARTICLE_FIELDS = ("title", "author", "url", "category", "task", "content", "raw_html")
+
+
 def store_article(session: Session, item_id: str, detail: ArticleDetail, scraped_at: datetime) -> bool:
-    return cas(
-        session,
-        item_id,
-        [S.DISCOVERED],
-        S.PREPARED,
-        article_title=detail.title,
-        article_author=detail.author,
-        article_url=detail.url,
-        article_category=detail.category,
-        article_task=detail.task,
-        article_content=detail.content,
-        article_raw_html=detail.raw_html,
-        scraped_at=scraped_at,
-    )
+    columns = {
+        f"article_{name}": value
+        for name, value in detail.model_dump(include=set(STORED_ARTICLE_FIELDS)).items()
+    }
+    return cas(session, item_id, [S.DISCOVERED], S.PREPARED, scraped_at=scraped_at, **columns)
 
 
 def get_item(session: Session, item_id: str) -> AIComment | None:
@@ -237,7 +262,10 @@ def settle_leftovers(session: Session, process_id: str, reason: str) -> tuple[in
     returned = session.execute(
         update(AIComment)
         .where(AIComment.process_id == process_id, AIComment.status == S.POSTING)
-        .values(status=S.GENERATED, error="post interrupted; the page is checked before the next try",
-                updated_at=utcnow())
-    ).rowcount  # fmt: skip
+        .values(
+            status=S.GENERATED,
+            error="post interrupted; the page is checked before the next try",
+            updated_at=utcnow(),
+        )
+    ).rowcount
     return skipped or 0, returned or 0

@@ -65,6 +65,7 @@ class ProcessSpec:
     hide_comments: bool | None = None
     prompt_mode: str | None = None
     comment_on_existing: bool | None = None
+    require_approval: bool | None = None
     logins: list[str] | None = None  # login names
     prompts: list[tuple[str, float]] | None = None  # (template name or id, weight)
     clear_filters: list[str] = field(default_factory=list)
@@ -204,6 +205,7 @@ def _apply(session: Session, user: User, process: MonitoringProcess, spec: Proce
         "hide_comments",
         "prompt_mode",
         "comment_on_existing",
+        "require_approval",
     ):
         value = getattr(spec, attr)
         if value is not None:
@@ -364,3 +366,20 @@ def mark_running(
             .values(last_state=None, last_error=None)
         )
     return bool(changed)
+
+
+def add_mymoment_requests(session: Session, process_id: str, count: int) -> None:
+    """Adds the myMoment requests one activity made for the process (`report`), in one UPDATE.
+
+    `updated_at` stays as it is: `start` compares it (see mark_running), and a counter is no change.
+    """
+    if count <= 0:
+        return
+    session.execute(
+        update(MonitoringProcess)
+        .where(MonitoringProcess.id == process_id)
+        .values(
+            mymoment_requests=MonitoringProcess.mymoment_requests + count,
+            updated_at=MonitoringProcess.updated_at,
+        )
+    )
