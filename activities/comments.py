@@ -68,15 +68,26 @@ class CommentActivities:
         generated = await self._generate(item, template, provider, username)
         detail = f"template {template.name} (version {template.version})"
         stored = await run_db(
-            self._store, item.id, [S.REGENERATING], generated, template, provider, EventKind.REGENERATED,
-            inp.actor, detail,
-        )  # fmt: skip
+            self._store,
+            item.id,
+            [S.REGENERATING],
+            generated,
+            template,
+            provider,
+            EventKind.REGENERATED,
+            inp.actor,
+            detail,
+        )
         if not stored:
             return RegenerateResult(item_id=item.id, regenerated=False, reason="the item moved on meanwhile")
         return RegenerateResult(
-            item_id=item.id, regenerated=True, model=generated.model, prompt_tokens=generated.prompt_tokens,
-            completion_tokens=generated.completion_tokens, generation_ms=generated.generation_ms,
-        )  # fmt: skip
+            item_id=item.id,
+            regenerated=True,
+            model=generated.model,
+            prompt_tokens=generated.prompt_tokens,
+            completion_tokens=generated.completion_tokens,
+            generation_ms=generated.generation_ms,
+        )
 
     @activity.defn(name="end_regeneration")
     @translate_errors
@@ -115,25 +126,49 @@ class CommentActivities:
             raise
         finally:
             await llm.close()
-        self.deps.metrics.llm_call(provider.provider, "ok", generated.generation_ms, generated.prompt_tokens,
-                                   generated.completion_tokens)  # fmt: skip
+        self.deps.metrics.llm_call(
+            provider.provider,
+            "ok",
+            generated.generation_ms,
+            generated.prompt_tokens,
+            generated.completion_tokens,
+        )
         self.deps.metrics.item("generated")
         return generated
 
     def _store(
-        self, item_id: str, expected: list[str], generated: GeneratedComment, template: PromptTemplate,
-        provider: LLMProvider, kind: str, actor: str | None = None, detail: str | None = None,
-    ) -> bool:  # fmt: skip
+        self,
+        item_id: str,
+        expected: list[str],
+        generated: GeneratedComment,
+        template: PromptTemplate,
+        provider: LLMProvider,
+        kind: str,
+        actor: str | None = None,
+        detail: str | None = None,
+    ) -> bool:
         with self.deps.db() as session:
             return review.store_generated(
-                session, item_id, expected,
-                dict(comment_html=generated.html, reasoning=generated.reasoning, model_name=generated.model,
-                     provider_name=generated.provider, prompt_tokens=generated.prompt_tokens,
-                     completion_tokens=generated.completion_tokens, generation_ms=generated.generation_ms,
-                     prompt_template_id=template.id, prompt_template_version=template.version,
-                     llm_provider_id=provider.id, error=None),
-                kind=kind, actor=actor, detail=detail,
-            )  # fmt: skip
+                session,
+                item_id,
+                expected,
+                dict(
+                    comment_html=generated.html,
+                    reasoning=generated.reasoning,
+                    model_name=generated.model,
+                    provider_name=generated.provider,
+                    prompt_tokens=generated.prompt_tokens,
+                    completion_tokens=generated.completion_tokens,
+                    generation_ms=generated.generation_ms,
+                    prompt_template_id=template.id,
+                    prompt_template_version=template.version,
+                    llm_provider_id=provider.id,
+                    error=None,
+                ),
+                kind=kind,
+                actor=actor,
+                detail=detail,
+            )
 
     def _record_attempt(self, item_id: str, template_id: str, report: AttemptReport) -> None:
         """One row per answer, its own transaction: rejected answers stay on record if the activity fails."""
@@ -213,9 +248,12 @@ class CommentActivities:
             # On the first try the page was read when the item was prepared and no POST was ever sent for
             # this item; every later try (a retry, or a run after a crash) reads the page before posting.
             result = await client.post_comment(
-                item.mymoment_article_id, item.comment_html or "", hide=inp.hide, verify_first=not first_try,
+                item.mymoment_article_id,
+                item.comment_html or "",
+                hide=inp.hide,
+                verify_first=not first_try,
                 account_comments=expected,
-            )  # fmt: skip
+            )
             if result.outcome == "account_commented":
                 reason = "the page already shows an AI comment by this myMoment account"
                 await run_db(self._settle, item.id, S.SKIPPED, {"error": reason}, tally)
@@ -227,8 +265,11 @@ class CommentActivities:
         self.deps.metrics.item("posted")
         activity.logger.info(
             "comment posted item_id=%s article_id=%s outcome=%s requests=%d",
-            item.id, item.mymoment_article_id, result.outcome, result.requests,
-        )  # fmt: skip
+            item.id,
+            item.mymoment_article_id,
+            result.outcome,
+            result.requests,
+        )
         return PostResultMsg(item_id=item.id, outcome=result.outcome, requests=result.requests)
 
     def _login_of(self, item_id: str) -> str:

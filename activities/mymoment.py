@@ -64,15 +64,24 @@ class MyMomentActivities:
                 with self.deps.db() as session:
                     tally.store(session)
                     return items.record_discovered(
-                        session, inp.process_id, inp.login_id, client.account_key, articles,
-                        inp.prompt_slots, inp.baseline,
-                    )  # fmt: skip
+                        session,
+                        inp.process_id,
+                        inp.login_id,
+                        client.account_key,
+                        articles,
+                        inp.prompt_slots,
+                        inp.baseline,
+                    )
 
             new_items, set_aside = await run_db(record)
         activity.logger.info(
             "discovery process_id=%s login_id=%s listed=%d new=%d set_aside=%d",
-            inp.process_id, inp.login_id, len(articles), len(new_items), set_aside,
-        )  # fmt: skip
+            inp.process_id,
+            inp.login_id,
+            len(articles),
+            len(new_items),
+            set_aside,
+        )
         return DiscoverResult(listed=len(articles), new_items=new_items, skipped=set_aside)
 
     @activity.defn(name="prepare_article")

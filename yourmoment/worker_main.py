@@ -26,8 +26,11 @@ log = logging.getLogger("yourmoment.worker")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(prog="worker.py", description="Run a yourMoment Temporal worker.")
-    parser.add_argument("--task-queues", default=",".join(ALL_QUEUES),
-                        help=f"comma-separated, from {', '.join(ALL_QUEUES)} (default: all)")  # fmt: skip
+    parser.add_argument(
+        "--task-queues",
+        default=",".join(ALL_QUEUES),
+        help=f"comma-separated, from {', '.join(ALL_QUEUES)} (default: all)",
+    )
     parser.add_argument(
         "--concurrency", type=int, default=20, help="max concurrent activities per task queue"
     )
@@ -158,10 +161,16 @@ async def serve(args: argparse.Namespace) -> None:
     schedules_task = None
     if QUEUE_MAINTENANCE in args.queues and not args.no_schedules:
         schedules_task = asyncio.create_task(apply_schedules_logged(client, settings))
-    log.info("worker ready queues=%s concurrency=%d startup_s=%.2f",
-             ",".join(args.queues), args.concurrency, time.monotonic() - started)  # fmt: skip
-    print(f"worker ready: queues {','.join(args.queues)} (started in {time.monotonic() - started:.2f} s)",
-          flush=True)  # fmt: skip
+    log.info(
+        "worker ready queues=%s concurrency=%d startup_s=%.2f",
+        ",".join(args.queues),
+        args.concurrency,
+        time.monotonic() - started,
+    )
+    print(
+        f"worker ready: queues {','.join(args.queues)} (started in {time.monotonic() - started:.2f} s)",
+        flush=True,
+    )
     await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     log.info("worker shutting down: running activities finish or are handed back")
     if schedules_task is not None and not schedules_task.done():

@@ -85,9 +85,15 @@ def cmd_login_add(args: argparse.Namespace) -> None:
         user = ctx.user(session)
         password = read_secret(f"myMoment password for {args.username}: ", args.password_stdin)
         login = accounts.add_login(
-            session, enc, user, args.name, args.username, password, args.admin,
+            session,
+            enc,
+            user,
+            args.name,
+            args.username,
+            password,
+            args.admin,
             base_url=ctx.settings.mymoment_base_url,
-        )  # fmt: skip
+        )
         name, login_id = login.name, login.id
     kind = "admin/teacher login" if args.admin else "login"
     print(f"{kind} '{name}' added (id {login_id})")

@@ -24,8 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "codec-server",
         help="serve Temporal's codec protocol so the Web UI and 'temporal --codec-endpoint' can read payloads",
     )
-    server.add_argument("--host", default="127.0.0.1",
-                        help=f"interface to listen on (default 127.0.0.1; any other needs {TOKEN_ENV_NAME})")  # fmt: skip
+    server.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help=f"interface to listen on (default 127.0.0.1; any other needs {TOKEN_ENV_NAME})",
+    )
     server.add_argument(
         "--port",
         type=number(0, 65535, whole=True),
@@ -33,17 +36,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="port (default 8081; 0: any free port)",
     )
     server.add_argument(
-        "--cors-origin", action="append", dest="cors_origins", metavar="URL",
+        "--cors-origin",
+        action="append",
+        dest="cors_origins",
+        metavar="URL",
         help=f"Web UI origin allowed to call from a browser; repeatable (default {' and '.join(DEFAULT_CORS_ORIGINS)})",
-    )  # fmt: skip
+    )
     server.add_argument(
-        "--namespace", action="append", dest="namespaces", metavar="NAME",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        metavar="NAME",
         help="serve only this Temporal namespace (X-Namespace header); repeatable (default: any)",
-    )  # fmt: skip
+    )
     server.add_argument(
-        "--allowed-host", action="append", dest="allowed_hosts", default=[], metavar="NAME",
+        "--allowed-host",
+        action="append",
+        dest="allowed_hosts",
+        default=[],
+        metavar="NAME",
         help=f"also serve requests whose Host header names NAME; repeatable (always: {', '.join(LOOPBACK_NAMES)})",
-    )  # fmt: skip
+    )
     server.set_defaults(handler=cmd_codec_server)
 
     keygen = sub.add_parser(

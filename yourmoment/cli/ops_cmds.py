@@ -242,11 +242,16 @@ def monitor_row(status: ProcessStatusView, now: datetime) -> dict[str, Any]:
         next_discovery = "paused" if status.paused else None
     c = status.totals
     return {
-        "id": status.process_id[:8], "name": status.name,
+        "id": status.process_id[:8],
+        "name": status.name,
         "status": status.status + (" (paused)" if status.paused else ""),
-        "posted": c.posted, "generated": c.generated, "failed": c.failed, "in_flight": status.in_flight,
-        "next_discovery": next_discovery, "last_error": _short(status.last_error, 60),
-    }  # fmt: skip
+        "posted": c.posted,
+        "generated": c.generated,
+        "failed": c.failed,
+        "in_flight": status.in_flight,
+        "next_discovery": next_discovery,
+        "last_error": _short(status.last_error, 60),
+    }
 
 
 def _short(text: str | None, limit: int) -> str | None:

@@ -56,16 +56,30 @@ def _add_process_options(parser: argparse.ArgumentParser, creating: bool) -> Non
     parser.add_argument("--description")
     parser.add_argument("--tab", help="'home' or a numeric class id (see 'browse tabs')")
     parser.add_argument("--provider", help="provider name or id")
-    parser.add_argument("--login", action="append", dest="logins", metavar="LOGIN",
-                        help=f"a login name; repeat for several{replaces}")  # fmt: skip
-    parser.add_argument("--prompt", action="append", dest="prompts", metavar="TEMPLATE[:WEIGHT]",
-                        help=f"template name or id with an optional weight (default 1); repeat{replaces}")  # fmt: skip
+    parser.add_argument(
+        "--login",
+        action="append",
+        dest="logins",
+        metavar="LOGIN",
+        help=f"a login name; repeat for several{replaces}",
+    )
+    parser.add_argument(
+        "--prompt",
+        action="append",
+        dest="prompts",
+        metavar="TEMPLATE[:WEIGHT]",
+        help=f"template name or id with an optional weight (default 1); repeat{replaces}",
+    )
     # Each option's dest is the ProcessSpec field it sets, so the spec is read off the namespace.
     parser.add_argument("--category", dest="category_id", type=int, help="myMoment category id filter")
     parser.add_argument("--task", dest="task_id", type=int, help="myMoment task id filter")
     parser.add_argument("--search", help="only articles whose title contains this text")
     parser.add_argument(
-        "--max-duration", dest="max_duration_minutes", type=int, metavar="MIN", help="1-1440 minutes (default 60)"
+        "--max-duration",
+        dest="max_duration_minutes",
+        type=int,
+        metavar="MIN",
+        help="1-1440 minutes (default 60)",
     )
     parser.add_argument(
         "--interval",
@@ -75,22 +89,50 @@ def _add_process_options(parser: argparse.ArgumentParser, creating: bool) -> Non
         help="discovery interval in seconds (5-86400, default ARTICLE_DISCOVERY_INTERVAL_SECONDS)",
     )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--post", dest="generate_only", action="store_false", default=None,
-                      help="post comments on myMoment")  # fmt: skip
-    mode.add_argument("--generate-only", dest="generate_only", action="store_true", default=None,
-                      help="only generate comments for review (default)")  # fmt: skip
-    parser.add_argument("--hide", dest="hide_comments", action=argparse.BooleanOptionalAction, default=None,
-                        help="post comments hidden (default: visible)")  # fmt: skip
-    parser.add_argument("--prompt-mode", choices=processes.PROMPT_MODES,
-                        help="weighted: one prompt per article by weight (default); all: one comment per prompt")  # fmt: skip
-    parser.add_argument("--require-approval", action=argparse.BooleanOptionalAction, default=None,
-                        help="post only comments a reviewer approved ('comments approve', then "
-                             "'post --approved'); default no")  # fmt: skip
-    parser.add_argument("--comment-on-existing", action=argparse.BooleanOptionalAction, default=None,
-                        help="comment on articles already listed at start (default yes)")  # fmt: skip
+    mode.add_argument(
+        "--post", dest="generate_only", action="store_false", default=None, help="post comments on myMoment"
+    )
+    mode.add_argument(
+        "--generate-only",
+        dest="generate_only",
+        action="store_true",
+        default=None,
+        help="only generate comments for review (default)",
+    )
+    parser.add_argument(
+        "--hide",
+        dest="hide_comments",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="post comments hidden (default: visible)",
+    )
+    parser.add_argument(
+        "--prompt-mode",
+        choices=processes.PROMPT_MODES,
+        help="weighted: one prompt per article by weight (default); all: one comment per prompt",
+    )
+    parser.add_argument(
+        "--require-approval",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="post only comments a reviewer approved ('comments approve', then "
+        "'post --approved'); default no",
+    )
+    parser.add_argument(
+        "--comment-on-existing",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="comment on articles already listed at start (default yes)",
+    )
     if not creating:
-        parser.add_argument("--clear", dest="clear_filters", action="append", choices=sorted(CLEARABLE_FILTERS), default=[],
-                            help="remove a filter; repeat for several")  # fmt: skip
+        parser.add_argument(
+            "--clear",
+            dest="clear_filters",
+            action="append",
+            choices=sorted(CLEARABLE_FILTERS),
+            default=[],
+            help="remove a filter; repeat for several",
+        )
 
 
 def parse_prompt(value: str) -> tuple[str, float]:
@@ -122,13 +164,24 @@ def process_dict(session: Session, process: MonitoringProcess) -> dict[str, Any]
     logins = []
     for link in process.logins:
         login = session.get(MyMomentLogin, link.login_id)
-        logins.append({"id": link.login_id, "name": login.name if login else None,
-                       "active": link.is_active and bool(login and login.is_active)})  # fmt: skip
+        logins.append(
+            {
+                "id": link.login_id,
+                "name": login.name if login else None,
+                "active": link.is_active and bool(login and login.is_active),
+            }
+        )
     prompts = []
     for link in process.prompts:
         tpl = session.get(PromptTemplate, link.template_id)
-        prompts.append({"template_id": link.template_id, "name": tpl.name if tpl else None,
-                        "weight": link.weight, "active": link.is_active})  # fmt: skip
+        prompts.append(
+            {
+                "template_id": link.template_id,
+                "name": tpl.name if tpl else None,
+                "weight": link.weight,
+                "active": link.is_active,
+            }
+        )
     return {
         "id": process.id,
         "name": process.name,  # first, as users read it; the settings below repeat it
@@ -191,8 +244,11 @@ def cmd_process_list(args: argparse.Namespace) -> None:
     if args.json:
         print_json(rows)
     else:
-        emit(args, [{**r, "id": r["short_id"]} for r in rows],
-             ["id", "name", "status", "tab", "logins", "prompts", "generate_only", "created_at"])  # fmt: skip
+        emit(
+            args,
+            [{**r, "id": r["short_id"]} for r in rows],
+            ["id", "name", "status", "tab", "logins", "prompts", "generate_only", "created_at"],
+        )
 
 
 def cmd_process_show(args: argparse.Namespace) -> None:

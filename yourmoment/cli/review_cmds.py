@@ -83,10 +83,15 @@ class _ActionOrListing(argparse._SubParsersAction):  # type: ignore[type-arg]
 def _listing_options(parser: argparse.ArgumentParser) -> None:
     """Also on the group, so `comments --status generated PROCESS` works as before; SUPPRESS keeps an
     option given there from being overwritten by the action's default."""
-    parser.add_argument("--status", choices=[s.value for s in S], default=argparse.SUPPRESS,
-                        help="only items in this status")  # fmt: skip
-    parser.add_argument("--full", action="store_true", default=argparse.SUPPRESS,
-                        help="each comment's text under its row (--json: the HTML)")  # fmt: skip
+    parser.add_argument(
+        "--status", choices=[s.value for s in S], default=argparse.SUPPRESS, help="only items in this status"
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="each comment's text under its row (--json: the HTML)",
+    )
     _json_flag(parser)
 
 
@@ -239,8 +244,10 @@ def _print_view(view: dict[str, Any]) -> None:
         current = prompt["current_version"]
         changed = f", now version {current}" if current and current != prompt["version"] else ""
         print(f"  prompt {prompt['name'] or prompt['id']} (version {prompt['version'] or '-'}{changed})")
-    print(f"  model {view['model'] or '-'} ({view['provider'] or '-'}), {view['tokens']} tokens, "
-          f"{view['generation_ms'] or 0} ms, generated {_when(view['generated_at'])}")  # fmt: skip
+    print(
+        f"  model {view['model'] or '-'} ({view['provider'] or '-'}), {view['tokens']} tokens, "
+        f"{view['generation_ms'] or 0} ms, generated {_when(view['generated_at'])}"
+    )
     if view["approved_at"]:
         print(f"  approved {_when(view['approved_at'])} by {view['approved_by']}")
     elif view["waits_for_approval"]:
@@ -412,8 +419,10 @@ async def cmd_regenerate(args: argparse.Namespace) -> int:
     except WorkflowAlreadyStartedError:
         if moved:
             _cancel(ctx, inp.item_id)
-        return fail(f"comment {inp.item_id} is being regenerated already; wait for it "
-                    f"('starter.py comments show {inp.item_id}')")  # fmt: skip
+        return fail(
+            f"comment {inp.item_id} is being regenerated already; wait for it "
+            f"('starter.py comments show {inp.item_id}')"
+        )
     except BaseException:
         if moved:
             _cancel(ctx, inp.item_id)
@@ -423,8 +432,11 @@ async def cmd_regenerate(args: argparse.Namespace) -> int:
         result = await asyncio.wait_for(handle.result(), args.timeout)
     except TimeoutError:
         why = await why_waiting(ctx, client, handle.id)
-        return fail(f"comment {inp.item_id} not regenerated within {args.timeout:g} s: {why}; the regeneration "
-                    "goes on and its outcome lands in the comment's history ('comments show')", TIMED_OUT)  # fmt: skip
+        return fail(
+            f"comment {inp.item_id} not regenerated within {args.timeout:g} s: {why}; the regeneration "
+            "goes on and its outcome lands in the comment's history ('comments show')",
+            TIMED_OUT,
+        )
     with ctx.db() as session:
         item, process = review.item_for_user(session, accounts.get_user(session, inp.actor), inp.item_id)
         view = comment_view(session, item, process)
@@ -435,8 +447,10 @@ async def cmd_regenerate(args: argparse.Namespace) -> int:
         for line in view["comment_lines"]:
             print(INDENT + line)
     if not result.regenerated:
-        return fail(f"comment {inp.item_id} not regenerated: {result.reason}; the previous text stays",
-                    NOT_REGENERATED)  # fmt: skip
+        return fail(
+            f"comment {inp.item_id} not regenerated: {result.reason}; the previous text stays",
+            NOT_REGENERATED,
+        )
     return 0
 
 

@@ -57,8 +57,12 @@ def _seconds(text: str) -> float:
 
 
 def _add_timeout(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_WAIT_SECONDS,
-                        help=f"seconds to wait for {what} (default {DEFAULT_WAIT_SECONDS:g}); then exit {TIMED_OUT}")  # fmt: skip
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_WAIT_SECONDS,
+        help=f"seconds to wait for {what} (default {DEFAULT_WAIT_SECONDS:g}); then exit {TIMED_OUT}",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,8 +79,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_timeout(p, "the stop with --wait")
     p.set_defaults(handler=cmd_stop)
 
-    for name, helptext in (("pause", "pause discovery"), ("resume", "resume discovery"),
-                           ("discover-now", "run a discovery at once")):  # fmt: skip
+    for name, helptext in (
+        ("pause", "pause discovery"),
+        ("resume", "resume discovery"),
+        ("discover-now", "run a discovery at once"),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("process")
         p.set_defaults(handler=cmd_signal, signal=name.replace("-", "_"))
@@ -97,8 +104,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "post", help="post reviewed 'generated' comments exactly once (needs a running worker)"
     )
     p.add_argument("comment_id", nargs="?", help="the comment (work item) id")
-    p.add_argument("--process", help="post every generated comment of this process (approved ones "
-                   "when it requires approval; with --approved: its approved ones)")  # fmt: skip
+    p.add_argument(
+        "--process",
+        help="post every generated comment of this process (approved ones "
+        "when it requires approval; with --approved: its approved ones)",
+    )
     p.add_argument("--approved", action="store_true", help="post every approved comment (of --process)")
     _add_timeout(p, "the posts")
     add_json_flag(p)
@@ -216,8 +226,11 @@ async def cmd_signal(args: argparse.Namespace) -> int:
     _warn(await stuck_reason(client, handle.id) or no_worker)
     if args.signal == "discover_now" and no_worker is None and await _is_paused(handle):
         # Discovery is what pause stops; resume is the way to discover again (at once).
-        return fail(f"process '{name}' is paused: discover-now does nothing while paused; "
-                    f"'starter.py resume {shlex.quote(name)}' resumes and discovers at once", TIMED_OUT)  # fmt: skip
+        return fail(
+            f"process '{name}' is paused: discover-now does nothing while paused; "
+            f"'starter.py resume {shlex.quote(name)}' resumes and discovers at once",
+            TIMED_OUT,
+        )
     await processes_client.send(handle, args.signal)
     print(f"{name}: {args.signal.replace('_', ' ')} sent")
     return 0
@@ -342,10 +355,20 @@ def _status_from_db(
         process.started_at + timedelta(minutes=process.max_duration_minutes) if process.started_at else None
     )
     return ProcessStatusView(
-        process_id=process.id, name=process.name, status=process.status, stop_reason=process.stop_reason,
-        started_at=process.started_at, deadline=deadline, logins=logins, last_discovery_at=None,
-        next_discovery_at=None, last_error=process.last_error, source="database", source_note=note, totals=totals,
-    )  # fmt: skip
+        process_id=process.id,
+        name=process.name,
+        status=process.status,
+        stop_reason=process.stop_reason,
+        started_at=process.started_at,
+        deadline=deadline,
+        logins=logins,
+        last_discovery_at=None,
+        next_discovery_at=None,
+        last_error=process.last_error,
+        source="database",
+        source_note=note,
+        totals=totals,
+    )
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
@@ -369,14 +392,20 @@ async def cmd_status(args: argparse.Namespace) -> int:
         print(f"  reason: {status.stop_reason}")
     print(f"  started {status.started_at or '-'}, deadline {status.deadline or '-'}")
     t = status.totals
-    print(f"  work items (all runs): discovered {t.discovered}, prepared {t.prepared}, generated {t.generated}, "
-          f"posting {t.posting}, posted {t.posted}, failed {t.failed}, skipped {t.skipped}")  # fmt: skip
+    print(
+        f"  work items (all runs): discovered {t.discovered}, prepared {t.prepared}, generated {t.generated}, "
+        f"posting {t.posting}, posted {t.posted}, failed {t.failed}, skipped {t.skipped}"
+    )
     if (r := status.run_counts) is not None:
-        print(f"  this run: discovered {r.discovered}, generated {r.generated}, posted {r.posted}, "
-              f"failed {r.failed}, skipped {r.skipped}")  # fmt: skip
+        print(
+            f"  this run: discovered {r.discovered}, generated {r.generated}, posted {r.posted}, "
+            f"failed {r.failed}, skipped {r.skipped}"
+        )
     if status.discovery_runs is not None:
-        print(f"  discovery runs {status.discovery_runs}, last {status.last_discovery_at or '-'}, "
-              f"next {status.next_discovery_at or '-'}, in flight {status.in_flight}")  # fmt: skip
+        print(
+            f"  discovery runs {status.discovery_runs}, last {status.last_discovery_at or '-'}, "
+            f"next {status.next_discovery_at or '-'}, in flight {status.in_flight}"
+        )
     for login in status.logins:
         print(f"  login {login.name}: {login.state}{' - ' + login.error if login.error else ''}")
     if status.last_error:
@@ -390,12 +419,22 @@ async def cmd_list(args: argparse.Namespace) -> int:
     with ctx.db() as session:
         for process in processes.list_processes(session, ctx.user(session), args.status):
             counts = items.counts(session, process.id)
-            rows.append({
-                "id": process.id, "name": process.name, "status": process.status, "stuck": None, "tab": process.tab,
-                "mode": "generate-only" if process.generate_only else "post", "started_at": process.started_at,
-                "stop_reason": process.stop_reason, "posted": counts.posted, "generated": counts.generated,
-                "failed": counts.failed, "totals": counts.model_dump(),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "id": process.id,
+                    "name": process.name,
+                    "status": process.status,
+                    "stuck": None,
+                    "tab": process.tab,
+                    "mode": "generate-only" if process.generate_only else "post",
+                    "started_at": process.started_at,
+                    "stop_reason": process.stop_reason,
+                    "posted": counts.posted,
+                    "generated": counts.generated,
+                    "failed": counts.failed,
+                    "totals": counts.model_dump(),
+                }
+            )
     await _mark_stuck(ctx, [r for r in rows if r["status"] in processes.ACTIVE_STATUSES])
     if args.json:
         emit(args, rows)
@@ -492,12 +531,23 @@ def _paragraphs(comment_html: str | None) -> list[str]:
 
 def _comment_row(item: AIComment, login: str | None, tries: list[dict], full: bool) -> dict:
     row = {
-        "id": item.id, "login": login, "article_id": item.mymoment_article_id, "title": item.article_title,
-        "login_id": item.login_id, "status": item.status, "model": item.model_name,
-        "prompt_template_id": item.prompt_template_id, "tokens": (item.prompt_tokens or 0) + (item.completion_tokens or 0),
-        "tries": _tries_cell(tries), "attempts": item.attempts, "error": item.error, "hidden": item.is_hidden,
-        "posted_at": item.posted_at, "url": item.article_url, "generation_attempts": tries,
-    }  # fmt: skip
+        "id": item.id,
+        "login": login,
+        "article_id": item.mymoment_article_id,
+        "title": item.article_title,
+        "login_id": item.login_id,
+        "status": item.status,
+        "model": item.model_name,
+        "prompt_template_id": item.prompt_template_id,
+        "tokens": (item.prompt_tokens or 0) + (item.completion_tokens or 0),
+        "tries": _tries_cell(tries),
+        "attempts": item.attempts,
+        "error": item.error,
+        "hidden": item.is_hidden,
+        "posted_at": item.posted_at,
+        "url": item.article_url,
+        "generation_attempts": tries,
+    }
     if full:
         row["comment_html"] = item.comment_html
     return row
@@ -514,8 +564,11 @@ async def cmd_post(args: argparse.Namespace) -> int:
         if args.approved and args.comment_id:
             raise ValidationError(["name a comment id or use --approved, not both"])
         if args.approved:
-            chosen = [processes.get_process(session, user, args.process)] if args.process else (
-                processes.list_processes(session, user))  # fmt: skip
+            chosen = (
+                [processes.get_process(session, user, args.process)]
+                if args.process
+                else (processes.list_processes(session, user))
+            )
             hide = {p.id: p.hide_comments for p in chosen}
             targets = [(i.id, i.login_id, hide[i.process_id]) for i in review.approved_items(session, hide)]
         elif args.process:
@@ -535,8 +588,12 @@ async def cmd_post(args: argparse.Namespace) -> int:
                     [f"comment {item.id} is {item.status}; only generated comments can be posted"]
                 )
             if item.status == "generated" and review.waits_for_approval(session, item):
-                raise ValidationError([f"comment {item.id} waits for approval: its process requires it "
-                                       f"('starter.py comments approve {item.id}')"])  # fmt: skip
+                raise ValidationError(
+                    [
+                        f"comment {item.id} waits for approval: its process requires it "
+                        f"('starter.py comments approve {item.id}')"
+                    ]
+                )
             targets = [(item.id, item.login_id, process.hide_comments)]
         else:
             raise ValidationError(["name a comment id, or use --process or --approved"])
@@ -552,8 +609,11 @@ async def cmd_post(args: argparse.Namespace) -> int:
             result = await asyncio.wait_for(handle.result(), left)
         except TimeoutError:
             why = await why_waiting(ctx, client, handle.id)
-            return fail(f"comment {item_id} not posted within {args.timeout:g} s: {why}; the post stays queued "
-                        "and runs exactly once when a worker takes it ('post' again waits for it)", TIMED_OUT)  # fmt: skip
+            return fail(
+                f"comment {item_id} not posted within {args.timeout:g} s: {why}; the post stays queued "
+                "and runs exactly once when a worker takes it ('post' again waits for it)",
+                TIMED_OUT,
+            )
         results.append(result)
         if not args.json:
             print(f"{item_id}: {result.outcome}{' - ' + result.reason if result.reason else ''}")

@@ -137,10 +137,20 @@ def _register_provider(sub: argparse._SubParsersAction) -> None:
 
 def _add_price_options(parser: argparse.ArgumentParser) -> None:
     """Prices for `report`'s cost estimate; unknown until given."""
-    parser.add_argument("--price-prompt", type=float, metavar="X", dest="price_prompt_per_million",
-                        help="price per million prompt tokens, for the cost estimate of 'report'")  # fmt: skip
-    parser.add_argument("--price-completion", type=float, metavar="Y", dest="price_completion_per_million",
-                        help="price per million completion tokens, for the cost estimate of 'report'")  # fmt: skip
+    parser.add_argument(
+        "--price-prompt",
+        type=float,
+        metavar="X",
+        dest="price_prompt_per_million",
+        help="price per million prompt tokens, for the cost estimate of 'report'",
+    )
+    parser.add_argument(
+        "--price-completion",
+        type=float,
+        metavar="Y",
+        dest="price_completion_per_million",
+        help="price per million completion tokens, for the cost estimate of 'report'",
+    )
 
 
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
@@ -290,7 +300,10 @@ async def cmd_provider_test(args: argparse.Namespace) -> int:
         row = accounts.get_provider(session, ctx.user(session), args.name)
         config = ProviderConfig.from_row(row, accounts.provider_api_key(ctx.encryptor, row))
     if sys.stderr.isatty() and not args.json:
-        print(f"sending one chat request to {args.name} (timeout {ctx.settings.llm_timeout:g} s) …", file=sys.stderr)
+        print(
+            f"sending one chat request to {args.name} (timeout {ctx.settings.llm_timeout:g} s) …",
+            file=sys.stderr,
+        )
     try:
         result = await probe_provider(args.name, config, ctx.settings)
     except (LLMPermanentError, LLMTransientError) as exc:
@@ -302,11 +315,15 @@ async def cmd_provider_test(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"ok": True, **result.model_dump(mode="json")})
         return 0
-    print(f"ok: provider '{result.provider}' ({result.kind}) at {result.base_url}, model {result.model}, "
-          f"structured output {result.structured_output}")  # fmt: skip
+    print(
+        f"ok: provider '{result.provider}' ({result.kind}) at {result.base_url}, model {result.model}, "
+        f"structured output {result.structured_output}"
+    )
     print(f"models: {result.model_note}")
-    print(f"answer: {result.latency_ms / 1000:.2f} s, {result.prompt_tokens} prompt + "
-          f"{result.completion_tokens} completion tokens, finish_reason {result.finish_reason or 'not given'}")  # fmt: skip
+    print(
+        f"answer: {result.latency_ms / 1000:.2f} s, {result.prompt_tokens} prompt + "
+        f"{result.completion_tokens} completion tokens, finish_reason {result.finish_reason or 'not given'}"
+    )
     if result.accepted:
         print("gate: accepted")
     else:

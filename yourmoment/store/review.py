@@ -104,9 +104,17 @@ def edit(session: Session, item_id: str, started_from: str | None, new_html: str
     refused); the first text stays in `original_html`. An approval was for the old text, so it goes.
     """
     changed = move(
-        session, item_id, [S.GENERATED], S.GENERATED, AIComment.comment_html == started_from,
-        original_html=KEEP_ORIGINAL, comment_html=new_html, approved_at=None, approved_by=None, error=None,
-    )  # fmt: skip
+        session,
+        item_id,
+        [S.GENERATED],
+        S.GENERATED,
+        AIComment.comment_html == started_from,
+        original_html=KEEP_ORIGINAL,
+        comment_html=new_html,
+        approved_at=None,
+        approved_by=None,
+        error=None,
+    )
     if not changed:
         current = session.get(AIComment, item_id, populate_existing=True)
         if current is not None and current.status == S.GENERATED:
@@ -174,7 +182,9 @@ def reject(session: Session, item: AIComment, reason: str, actor: str) -> None:
     """generated → skipped for good, with the reviewer's reason; never posted."""
     if not move(session, item.id, [S.GENERATED], S.SKIPPED, error=f"rejected: {reason}"):
         raise _refuse(session, item.id, "rejected")
-    add_event(session, item.id, EventKind.REJECTED, actor=actor, comment_html=item.comment_html, detail=reason)
+    add_event(
+        session, item.id, EventKind.REJECTED, actor=actor, comment_html=item.comment_html, detail=reason
+    )
 
 
 def approve(session: Session, item: AIComment, actor: str) -> datetime:
