@@ -48,7 +48,9 @@ async def one_start(h: BenchHarness) -> dict[str, float]:
 
     async def watch() -> None:
         nonlocal poll_seen
-        await wait_until(lambda: has_poller(h, f"{prefix}{QUEUE_MONITORING}"), 30, "the first poll", every=0.02)
+        await wait_until(
+            lambda: has_poller(h, f"{prefix}{QUEUE_MONITORING}"), 30, "the first poll", every=0.02
+        )
         poll_seen = time.monotonic() - began
 
     watcher = asyncio.create_task(watch())

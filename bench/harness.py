@@ -70,7 +70,9 @@ class Sampler:
 class MeasuredWorker(WorkerProcess):
     """The harness's worker process, measured: RSS sampled while it runs, CPU and memory on demand."""
 
-    def __init__(self, env: dict[str, str], *args: str, cwd: Path | None = None, log_file: Path | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], *args: str, cwd: Path | None = None, log_file: Path | None = None
+    ) -> None:
         super().__init__(env, *args, cwd=cwd, log_file=log_file)
         self.ps: psutil.Process | None = None
         self.sampler: Sampler | None = None

@@ -72,7 +72,8 @@ async def scale(processes: int = 100, logins: int = 10, interval: int = 10, dura
             "comment_on_existing": False,
         }
         process_ids = [
-            h.create_process(logins=[names[i % len(names)]], tab=str(CLASS_ID), **spec) for i in range(processes)
+            h.create_process(logins=[names[i % len(names)]], tab=str(CLASS_ID), **spec)
+            for i in range(processes)
         ]
         worker = h.start_worker()
         await asyncio.sleep(3)
@@ -84,7 +85,9 @@ async def scale(processes: int = 100, logins: int = 10, interval: int = 10, dura
         def lists() -> int:
             return sum(1 for r in h.mm_state.stats()["requests"] if r["kind"] == "list")
 
-        await wait_until(lambda: lists() >= processes, first_round_timeout, "every first discovery", every=1.0)
+        await wait_until(
+            lambda: lists() >= processes, first_round_timeout, "every first discovery", every=1.0
+        )
         first_round_s = time.monotonic() - began
         log(f"all {processes} processes discovered once; observing for {duration:.0f} s")
         cpu0, wall0, window_began = worker.cpu_seconds(), time.monotonic(), time.time()

@@ -9,7 +9,15 @@ from typing import Any
 from imitation import mymoment
 from imitation.mymoment import peak_in_window
 
-__all__ = ["by_kind", "pacing_excess", "pacing_report", "peak_in_window", "percentile", "post_times", "summary"]
+__all__ = [
+    "by_kind",
+    "pacing_excess",
+    "pacing_report",
+    "peak_in_window",
+    "percentile",
+    "post_times",
+    "summary",
+]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

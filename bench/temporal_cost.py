@@ -48,7 +48,9 @@ async def temporal_cost(articles: int = 5, politeness: Politeness | None = None,
         process_id = h.create_process(logins=[LOGIN], tab=str(CLASS_ID))
         h.start_worker()
         await h.start_direct(process_id)
-        await wait_until(lambda: h.counts(process_id)["posted"] >= len(ids), 300, f"{len(ids)} posted", every=0.2)
+        await wait_until(
+            lambda: h.counts(process_id)["posted"] >= len(ids), 300, f"{len(ids)} posted", every=0.2
+        )
         await h.stop_process(process_id)
         log(f"{articles} comments posted, process stopped; reading histories")
         article_ids = article_workflow_ids(h, process_id)

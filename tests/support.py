@@ -8,7 +8,9 @@ import sys
 from yourmoment.harness import REPO
 
 
-def run_starter(env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 120) -> tuple[int, str, str]:
+def run_starter(
+    env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 120
+) -> tuple[int, str, str]:
     """`python starter.py ARGS` as a user runs it, in its own process with `env`."""
     proc = subprocess.run(
         [sys.executable, str(REPO / "starter.py"), *args],

@@ -80,7 +80,9 @@ async def kill_mid_post(dep: Deployment, site: Site, started: float) -> dict[str
     def explain() -> str:
         return f"{status_counts(dep.db_url, dep.process_id)}\n{dep.worker_log_tail(60)}"
 
-    await wait_until(lambda: posts_in_flight(site) > 0, 30, "a comment POST in flight", explain=explain, every=0.02)
+    await wait_until(
+        lambda: posts_in_flight(site) > 0, 30, "a comment POST in flight", explain=explain, every=0.02
+    )
     await asyncio.sleep(0.15)  # the handler has read the form and sleeps in its post latency
     return kill_all(dep, site, "mid-post", started)
 
@@ -158,7 +160,9 @@ async def test_drill_worker_killed_at_random_moments(tmp_path, dev_server) -> No
 async def test_drill_dev_server_restarted_mid_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The server stops (SIGTERM) and later crashes (SIGKILL) mid-run; the same worker reconnects."""
     started = time.monotonic()
-    server = DevServer(tmp_path / "temporal.db", log_file=tmp_path / "temporal.log", log_level="error").start()
+    server = DevServer(
+        tmp_path / "temporal.db", log_file=tmp_path / "temporal.log", log_level="error"
+    ).start()
     await server.ready()
     restarts: list[dict[str, object]] = []
     try:
@@ -170,7 +174,9 @@ async def test_drill_dev_server_restarted_mid_run(tmp_path) -> None:  # type: ig
             try:
                 worker = await asyncio.to_thread(dep.start_worker)
                 dep.starter("start", dep.process_id)
-                await wait_until(lambda: posts_in_flight(site) > 0, 60, "a comment POST in flight", every=0.02)
+                await wait_until(
+                    lambda: posts_in_flight(site) > 0, 60, "a comment POST in flight", every=0.02
+                )
                 restarts.append({"hard": False, "posts_in_flight": posts_in_flight(site)})
                 await server.restart(hard=False, down_seconds=3)
                 await wait_until(

@@ -381,7 +381,9 @@ async def test_timeout_during_post_is_ambiguous_and_the_retry_reads_first(
         site.state.set_faults(post_latency_ms=700)
         with pytest.raises(AmbiguousPostError):
             await slow.post_comment(article_id, COMMENT, hide=False, known_page=page)
-        await wait_until(lambda: bool(site.state.comments_for(int(article_id))), 5, "the slow POST stored", every=0.05)
+        await wait_until(
+            lambda: bool(site.state.comments_for(int(article_id))), 5, "the slow POST stored", every=0.05
+        )
         retry = await slow.post_comment(article_id, COMMENT, hide=False)
     assert retry.outcome == "already_posted"
     assert len(site.state.comments_for(int(article_id))) == 1
