@@ -20,14 +20,16 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from bench.common import CELERY_REFERENCE, Harness, Politeness, WorkerProc, emit, log, machine
+from bench.harness import BenchHarness, MeasuredWorker, Politeness
+from bench.output import CELERY_REFERENCE, emit, log, machine
 from bench.small_run import CLASS_ID, LOGIN, add_common_args, measure_run
+from yourmoment.harness import wait_until
 from yourmoment.messages import QUEUE_MONITORING
 
 SETTLE_SECONDS = 5.0
 
 
-async def has_poller(h: Harness, task_queue: str) -> bool:
+async def has_poller(h: BenchHarness, task_queue: str) -> bool:
     request = DescribeTaskQueueRequest(
         namespace="default", task_queue=TaskQueue(name=task_queue),
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
@@ -36,18 +38,19 @@ async def has_poller(h: Harness, task_queue: str) -> bool:
     return bool(response.pollers)
 
 
-async def one_start(h: Harness) -> dict[str, float]:
+async def one_start(h: BenchHarness) -> dict[str, float]:
     """A worker with a fresh queue prefix: seconds to 'worker ready', to the server's first poll; RSS."""
     prefix = f"fp{uuid.uuid4().hex[:6]}-"
     env = {**h.child_env(), "TEMPORAL_TASK_QUEUE_PREFIX": prefix}
-    worker = WorkerProc(env, h.tmp)
+    worker = MeasuredWorker(env, cwd=h.workdir)
     began = time.monotonic()
     poll_seen: float | None = None
 
     async def watch() -> None:
         nonlocal poll_seen
-        while not await has_poller(h, f"{prefix}{QUEUE_MONITORING}"):
-            await asyncio.sleep(0.02)
+        await wait_until(
+            lambda: has_poller(h, f"{prefix}{QUEUE_MONITORING}"), 30, "the first poll", every=0.02
+        )
         poll_seen = time.monotonic() - began
 
     watcher = asyncio.create_task(watch())
@@ -68,12 +71,12 @@ async def footprint(
     starts: int = 3, politeness: Politeness | None = None, database_url: str | None = None
 ) -> dict[str, Any]:
     p = politeness or Politeness()
-    async with Harness(politeness=p, database_url=database_url) as h:
+    async with BenchHarness.running(p, database_url) as h:
         samples = [await one_start(h) for _ in range(starts)]
         log(f"{starts} starts measured; now the small run (cold) for CPU seconds")
         h.add_logins([LOGIN], CLASS_ID)
-        ids = [h.add_article(CLASS_ID, n) for n in range(3)]
-        process_id = h.create_process([LOGIN], str(CLASS_ID))
+        ids = h.add_articles(3, CLASS_ID)
+        process_id = h.create_process(logins=[LOGIN], tab=str(CLASS_ID))
         worker = h.start_worker()
         cpu_at_start = worker.cpu_seconds()
         run = await measure_run(h, worker, process_id, ids, via_cli=True, timeout=180)

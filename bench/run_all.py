@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from bench.common import REPO, RESULTS_DIR, emit, log, machine
+from bench.output import REPO, RESULTS_DIR, emit, log, machine
 
 # name -> (module, arguments)
 RUNS: dict[str, tuple[str, list[str]]] = {

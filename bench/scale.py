@@ -17,10 +17,13 @@ import asyncio
 import time
 from typing import Any
 
-from bench.common import Harness, Politeness, emit, log, machine, pacing_report, summary, wait_until
+from bench.harness import BenchHarness, Politeness, tree_rss_mb
 from bench.history import HistoryFigures, fetch, per_discovery_run
+from bench.output import emit, log, machine
 from bench.small_run import add_common_args
+from bench.stats import pacing_report, summary
 from workflows.monitoring import discovery_wait
+from yourmoment.harness import wait_until
 from yourmoment.messages import workflow_id_for_process
 
 CLASS_ID = 82
@@ -42,7 +45,7 @@ def mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-async def start_all(h: Harness, process_ids: list[str], concurrency: int = 25) -> float:
+async def start_all(h: BenchHarness, process_ids: list[str], concurrency: int = 25) -> float:
     began = time.monotonic()
     gate = asyncio.Semaphore(concurrency)
 
@@ -58,18 +61,19 @@ async def scale(processes: int = 100, logins: int = 10, interval: int = 10, dura
                 politeness: Politeness | None = None, database_url: str | None = None,
                 first_round_timeout: float = 900.0) -> dict[str, Any]:  # fmt: skip
     p = politeness or Politeness()
-    async with Harness(politeness=p, database_url=database_url) as h:
+    async with BenchHarness.running(p, database_url) as h:
         names = [f"pupil-{i}" for i in range(min(logins, processes))]
         h.add_logins(names, CLASS_ID)
         for n in range(5):
-            h.add_article(CLASS_ID, n)
+            h.add_articles(1, CLASS_ID, first=n)
         spec = {
             "discovery_interval_seconds": interval,
             "max_duration_minutes": 600,
             "comment_on_existing": False,
         }
         process_ids = [
-            h.create_process([names[i % len(names)]], str(CLASS_ID), **spec) for i in range(processes)
+            h.create_process(logins=[names[i % len(names)]], tab=str(CLASS_ID), **spec)
+            for i in range(processes)
         ]
         worker = h.start_worker()
         await asyncio.sleep(3)
@@ -81,14 +85,16 @@ async def scale(processes: int = 100, logins: int = 10, interval: int = 10, dura
         def lists() -> int:
             return sum(1 for r in h.mm_state.stats()["requests"] if r["kind"] == "list")
 
-        await wait_until(lambda: lists() >= processes, first_round_timeout, "every first discovery", 1.0)
+        await wait_until(
+            lambda: lists() >= processes, first_round_timeout, "every first discovery", every=1.0
+        )
         first_round_s = time.monotonic() - began
         log(f"all {processes} processes discovered once; observing for {duration:.0f} s")
         cpu0, wall0, window_began = worker.cpu_seconds(), time.monotonic(), time.time()
         await asyncio.sleep(duration)
         cpu_window, window, window_ended = worker.cpu_seconds() - cpu0, time.monotonic() - wall0, time.time()
         rss, uss, peak = worker.rss_mb(), worker.uss_mb(), worker.peak_rss_mb()
-        server_rss = h.server.rss_mb()
+        server_rss = tree_rss_mb(h.server.pid)
         # The worker drains and stops first, so requests and completed discoveries are counted alike.
         h.stop_worker(worker)
         stats = h.mm_state.stats()

@@ -10,18 +10,10 @@ import asyncio
 import time
 from typing import Any
 
-from bench.common import (
-    CELERY_REFERENCE,
-    Harness,
-    Politeness,
-    WorkerProc,
-    by_kind,
-    emit,
-    log,
-    machine,
-    pacing_report,
-    wait_until,
-)
+from bench.harness import BenchHarness, MeasuredWorker, Politeness
+from bench.output import CELERY_REFERENCE, emit, log, machine
+from bench.stats import by_kind, pacing_report
+from yourmoment.harness import wait_until
 
 CLASS_ID = 82
 LOGIN = "pupil-1"
@@ -39,7 +31,7 @@ def request_figures(requests: list[dict[str, Any]], posted: int, logins: int) ->
     }
 
 
-async def measure_run(h: Harness, worker: WorkerProc, process_id: str, article_ids: list[int],
+async def measure_run(h: BenchHarness, worker: MeasuredWorker, process_id: str, article_ids: list[int],
                       via_cli: bool, timeout: float) -> dict[str, Any]:  # fmt: skip
     """Start the process, wait until every article carries the login's comment, stop it; the figures."""
     h.mm_state.reset_stats()
@@ -91,15 +83,13 @@ async def small_run(articles: int = 3, politeness: Politeness | None = None, dat
                     llm_latency_ms: int = 0, timeout: float = 180.0) -> dict[str, Any]:  # fmt: skip
     """Cold run (no stored session) on a fresh worker, then a warm run: new process, new worker, same login."""
     p = politeness or Politeness()
-    async with Harness(politeness=p, database_url=database_url, llm_latency_ms=llm_latency_ms) as h:
+    async with BenchHarness.running(p, database_url, llm_latency_ms) as h:
         h.add_logins([LOGIN], CLASS_ID)
         runs: dict[str, dict[str, Any]] = {}
         for phase in ("cold", "warm"):
             # The warm run's articles are new; the cold run's stay on the tab (already commented: set aside).
-            ids = [
-                h.add_article(CLASS_ID, n) for n in range(len(runs) * articles, (len(runs) + 1) * articles)
-            ]
-            process_id = h.create_process([LOGIN], str(CLASS_ID))
+            ids = h.add_articles(articles, CLASS_ID, first=len(runs) * articles)
+            process_id = h.create_process(logins=[LOGIN], tab=str(CLASS_ID))
             worker = h.start_worker()
             log(f"{phase} run: worker ready in {worker.startup_s:.2f} s; starting process")
             figures = await measure_run(h, worker, process_id, ids, via_cli=True, timeout=timeout)

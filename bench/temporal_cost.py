@@ -12,9 +12,11 @@ import argparse
 import asyncio
 from typing import Any
 
-from bench.common import Harness, Politeness, emit, log, machine, wait_until
+from bench.harness import BenchHarness, Politeness
 from bench.history import HistoryFigures, fetch, totals
+from bench.output import emit, log, machine
 from bench.small_run import add_common_args
+from yourmoment.harness import wait_until
 from yourmoment.messages import workflow_id_for_item, workflow_id_for_process
 from yourmoment.store import items
 from yourmoment.store.db import session_scope
@@ -25,7 +27,7 @@ CHILD_EVENTS = ("START_CHILD_WORKFLOW_EXECUTION_INITIATED", "CHILD_WORKFLOW_EXEC
                 "CHILD_WORKFLOW_EXECUTION_COMPLETED")  # fmt: skip
 
 
-def article_workflow_ids(h: Harness, process_id: str) -> list[str]:
+def article_workflow_ids(h: BenchHarness, process_id: str) -> list[str]:
     with session_scope(h.database_url) as session:  # type: ignore[arg-type]
         rows = items.list_items(session, process_id)
         return [
@@ -40,13 +42,15 @@ def mean(values: list[int]) -> float:
 async def temporal_cost(articles: int = 5, politeness: Politeness | None = None,
                         database_url: str | None = None) -> dict[str, Any]:  # fmt: skip
     p = politeness or Politeness()
-    async with Harness(politeness=p, database_url=database_url) as h:
+    async with BenchHarness.running(p, database_url) as h:
         h.add_logins([LOGIN], CLASS_ID)
-        ids = [h.add_article(CLASS_ID, n) for n in range(articles)]
-        process_id = h.create_process([LOGIN], str(CLASS_ID))
+        ids = h.add_articles(articles, CLASS_ID)
+        process_id = h.create_process(logins=[LOGIN], tab=str(CLASS_ID))
         h.start_worker()
         await h.start_direct(process_id)
-        await wait_until(lambda: h.counts(process_id)["posted"] >= len(ids), 300, f"{len(ids)} posted", 0.2)
+        await wait_until(
+            lambda: h.counts(process_id)["posted"] >= len(ids), 300, f"{len(ids)} posted", every=0.2
+        )
         await h.stop_process(process_id)
         log(f"{articles} comments posted, process stopped; reading histories")
         article_ids = article_workflow_ids(h, process_id)

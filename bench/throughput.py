@@ -14,19 +14,11 @@ import asyncio
 import time
 from typing import Any
 
-from bench.common import (
-    Harness,
-    Politeness,
-    by_kind,
-    emit,
-    log,
-    machine,
-    pacing_report,
-    post_times,
-    summary,
-    wait_until,
-)
+from bench.harness import BenchHarness, Politeness
+from bench.output import emit, log, machine
 from bench.small_run import add_common_args
+from bench.stats import by_kind, pacing_report, post_times, summary
+from yourmoment.harness import wait_until
 
 # The fewest myMoment requests one comment needs: read the article, POST, follow the POST's redirect.
 REQUESTS_PER_COMMENT_MIN = 3
@@ -43,14 +35,14 @@ def politeness_bound(p: Politeness, total_logins: int) -> dict[str, float | None
             "bound": round(bound, 2)}  # fmt: skip
 
 
-async def arrive(h: Harness, processes: int, articles: int, spread: float) -> dict[int, float]:
+async def arrive(h: BenchHarness, processes: int, articles: int, spread: float) -> dict[int, float]:
     """Adds the articles evenly over `spread` seconds, round robin over the classes; their creation times."""
     created: dict[int, float] = {}
     began = time.monotonic()
     for n in range(articles):
         due = began + (spread * n / max(1, articles - 1) if articles > 1 else 0)
         await asyncio.sleep(max(0.0, due - time.monotonic()))
-        article_id = h.add_article(FIRST_CLASS + n % processes, n)
+        article_id = h.add_articles(1, FIRST_CLASS + n % processes, first=n)[0]
         created[article_id] = time.time()
     return created
 
@@ -59,12 +51,12 @@ async def throughput(processes: int = 2, logins: int = 2, articles: int = 20, ll
                      interval: int = 10, arrival_seconds: float = 20.0, politeness: Politeness | None = None,
                      database_url: str | None = None, timeout: float = 900.0) -> dict[str, Any]:  # fmt: skip
     p = politeness or Politeness()
-    async with Harness(politeness=p, database_url=database_url, llm_latency_ms=llm_latency_ms) as h:
+    async with BenchHarness.running(p, database_url, llm_latency_ms) as h:
         process_logins: dict[str, list[str]] = {}
         for k in range(processes):
             names = [f"p{k}-pupil{m}" for m in range(logins)]
             h.add_logins(names, FIRST_CLASS + k)
-            pid = h.create_process(names, str(FIRST_CLASS + k), discovery_interval_seconds=interval,
+            pid = h.create_process(logins=names, tab=str(FIRST_CLASS + k), discovery_interval_seconds=interval,
                                    max_duration_minutes=120)  # fmt: skip
             process_logins[pid] = names
         worker = h.start_worker()
@@ -87,7 +79,7 @@ async def throughput(processes: int = 2, logins: int = 2, articles: int = 20, ll
         def all_confirmed() -> bool:  # posted in the database = the POST's redirect confirmed the comment
             return sum(h.counts(pid)["posted"] for pid in process_logins) >= expected
 
-        await wait_until(all_confirmed, timeout, f"{expected} confirmed comments", 0.5)
+        await wait_until(all_confirmed, timeout, f"{expected} confirmed comments", every=0.5)
         cpu = worker.cpu_seconds() - cpu_before
         stats = h.mm_state.stats()
         for pid in process_logins:
@@ -100,7 +92,7 @@ async def throughput(processes: int = 2, logins: int = 2, articles: int = 20, ll
         })  # fmt: skip
 
 
-def report(h: Harness, requests: list[dict[str, Any]], created: dict[int, float], process_logins: dict[str, list[str]],
+def report(h: BenchHarness, requests: list[dict[str, Any]], created: dict[int, float], process_logins: dict[str, list[str]],
            p: Politeness, cpu: float, peak_rss: float, params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     posted = post_times(requests)
     latencies = [posted[key] - created[key[0]] for key in posted if key[0] in created]

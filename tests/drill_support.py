@@ -1,36 +1,28 @@
-"""Support for the fault drills: a restartable dev server, a deployment made by starter.py, invariant checks."""
+"""Support for the fault drills: a deployment made by starter.py, observation and the invariant checks."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from imitation import llm_server, mymoment
-from imitation.serve import serve_in_thread
-from tests.processes import WorkerProcess, base_env, run_starter
-from tests.support import venv_binary
+from tests.support import run_starter
 from yourmoment.crypto import Encryptor, generate_key
+from yourmoment.harness import Imitations, WorkerProcess, hermetic_env, wait_until
 from yourmoment.messages import (
-    SEARCH_ATTR_PROCESS_ID,
     SEARCH_ATTR_STATUS,
     workflow_id_for_item,
     workflow_id_for_process,
@@ -50,107 +42,23 @@ STATUS_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS)
 # --- servers -------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class Site(Imitations):
+    """Both imitations (yourmoment.harness.Imitations) with one pupil account per login name."""
 
-
-class DevServer:
-    """`temporal server start-dev` on a fixed port and SQLite file, so it can be killed and started again
-    with its state (workflows, timers, task queues) intact."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.db_file = workdir / "temporal.db"
-        self.log_file = workdir / "temporal.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.restarts = 0
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    async def start(self, timeout: float = 30.0) -> None:
-        args = [
-            venv_binary("temporal"), "server", "start-dev", "--db-filename", str(self.db_file),
-            "--port", str(self.port), "--ip", "127.0.0.1", "--headless", "--log-level", "error",
-            "--search-attribute", f"{SEARCH_ATTR_PROCESS_ID}=Keyword",
-            "--search-attribute", f"{SEARCH_ATTR_STATUS}=Keyword",
-        ]  # fmt: skip
-        with open(self.log_file, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        await self._wait_ready(timeout)
-
-    async def _wait_ready(self, timeout: float) -> None:
-        """Ready means the frontend answers and the default namespace can be listed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"dev server exited with {self.proc.returncode}: {self.log_tail()}")
-            try:
-                client = await Client.connect(self.address)
-                await client.workflow_service.get_system_info(GetSystemInfoRequest())
-                async for _ in client.list_workflows(page_size=1):
-                    break
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"dev server not ready after {timeout:.0f} s: {self.log_tail()}"
-                    ) from None
-                await asyncio.sleep(0.2)
-
-    def stop(self, hard: bool = False, timeout: float = 30.0) -> None:
-        """SIGTERM (graceful) or SIGKILL (a crash); waits for the exit, which frees the SQLite file."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    async def restart(self, hard: bool, down_seconds: float, while_down: Callable[[], object] = list) -> None:
-        self.stop(hard=hard)
-        while_down()
-        await asyncio.sleep(down_seconds)
-        await self.start()
-        self.restarts += 1
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-@dataclass
-class Site:
-    """Both imitations over real HTTP, with one pupil account per login name."""
-
-    mm: Any  # mymoment.MyMomentState
-    llm: Any  # llm_server.LLMState
-    mm_url: str
-    llm_url: str
-    usernames: dict[str, str]  # login name (in yourMoment) -> myMoment username
+    def __init__(self, usernames: dict[str, str]) -> None:
+        super().__init__()
+        self.usernames = usernames  # login name (in yourMoment) -> myMoment username
 
 
 @contextmanager
 def imitations(login_names: list[str]) -> Iterator[Site]:
     """Fresh myMoment and LLM imitations for one drill: class 82 and one pupil account per login name."""
-    mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
-    mm_state.add_class(CLASS_ID, "Beispielklasse A", "Testschule")
-    usernames = {name: f"pupil-{name}" for name in login_names}
-    for username in usernames.values():
-        mm_state.add_account(username, PASSWORD, "pupil", [CLASS_ID])
-    with (
-        serve_in_thread(mymoment.create_app(mm_state)) as mm,
-        serve_in_thread(llm_server.create_app(llm_state)) as llm,
-    ):
-        yield Site(mm_state, llm_state, mm.url, llm.url, usernames)
+    site = Site({name: f"pupil-{name}" for name in login_names})
+    site.mm.add_class(CLASS_ID, "Beispielklasse A", "Testschule")
+    for username in site.usernames.values():
+        site.mm.add_account(username, PASSWORD, "pupil", [CLASS_ID])
+    with site:
+        yield site
 
 
 def add_articles(site: Site, n: int, batch: int) -> list[int]:
@@ -185,14 +93,11 @@ class Deployment:
         return worker
 
     def live_workers(self) -> list[WorkerProcess]:
-        return [w for w in self.workers if w.proc is not None and w.proc.poll() is None]
+        return [w for w in self.workers if w.alive()]
 
     def stop_workers(self) -> None:
-        for worker in self.live_workers():
-            try:
-                worker.terminate()
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        for worker in self.workers:
+            worker.stop()
 
     def worker_log_tail(self, lines: int = 25) -> str:
         """The end of the newest workers' output (older ones were killed or replaced)."""
@@ -224,8 +129,7 @@ def deployment_env(
         "LLM_TIMEOUT": "15",
         **settings,
     }
-    env = base_env(**values)
-    env.pop("REDIS_URL", None)
+    env = hermetic_env(**values)
     if redis_url:
         env["REDIS_URL"] = redis_url
     return env
@@ -285,25 +189,6 @@ def status_counts(db_url: str, process_id: str) -> dict[str, int]:
     return dict(Counter(row["status"] for row in item_rows(db_url, process_id)))
 
 
-async def wait_until(
-    check: Callable[[], bool | Awaitable[bool]],
-    timeout: float,
-    what: str,
-    explain: Callable[[], str] = str,
-    poll: float = 0.5,
-) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{explain()}")
-        await asyncio.sleep(poll)
-
-
 # An unsettled item without a healthy running article workflow for this long is stuck: every retry
 # (the heartbeat timeout of a killed worker's activity is 20 s) has had its chance by then.
 ORPHAN_AFTER_S = 45.0
@@ -335,7 +220,7 @@ async def wait_until_settled(deployment: Deployment, client: Client, expected: i
         return False
 
     try:
-        await wait_until(settled, timeout, f"{expected} settled work items")
+        await wait_until(settled, timeout, f"{expected} settled work items", every=0.5)
     except AssertionError as exc:
         lines = [
             str(exc),

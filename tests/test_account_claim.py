@@ -20,15 +20,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from imitation import llm_server, mymoment
-from imitation.serve import serve_in_thread
-from tests.processes import WorkerProcess, base_env, run_starter
-from tests.support import add_articles, eventually
-from tests.test_e2e import database_url, dev_env
+from tests.support import run_starter
+from tests.test_e2e import DEV_SERVER_ARGS, database_url
 from yourmoment.crypto import Encryptor, generate_key
+from yourmoment.harness import Imitations, WorkerProcess, add_articles, hermetic_env, wait_until
 from yourmoment.store.db import session_scope
 
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
-__all__ = ["dev_env"]  # the module's dev server fixture, shared with test_e2e
+__all__ = ["DEV_SERVER_ARGS"]  # the shared dev_server fixture runs as in test_e2e
 
 
 def one_error_line(result: Any) -> str:
@@ -105,25 +104,22 @@ def site() -> Iterator[tuple[Any, str, str]]:
     mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     mm_state.add_class(82, "Beispielklasse A", "Testschule")
     mm_state.add_account("pupil-a", "pass-a", "pupil", [82])
-    with (
-        serve_in_thread(mymoment.create_app(mm_state)) as mm,
-        serve_in_thread(llm_server.create_app(llm_state)) as llm,
-    ):
-        yield mm_state, mm.url, llm.url
+    with Imitations(mm_state, llm_state) as imitations:
+        yield mm_state, imitations.mm_url, imitations.llm_url
 
 
-def environment(db_url: str, mm_url: str, dev_env: Any, **extra: str) -> dict[str, str]:
+def environment(db_url: str, mm_url: str, dev_server: Any, **extra: str) -> dict[str, str]:
     values = {
         "DATABASE_URL": db_url,
         "YOURMOMENT_ENCRYPTION_KEY": generate_key(),
         "MYMOMENT_BASE_URL": mm_url,
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TEMPORAL_ADDRESS": dev_server.address,
         "TEMPORAL_TASK_QUEUE_PREFIX": f"acct{uuid.uuid4().hex[:6]}-",
         "COMMENT_RATE_LIMIT_SECONDS": "0",
         "SCRAPING_RATE_LIMIT": "20",
         "SCRAPING_BURST_LIMIT": "10",
     }
-    return base_env(**{**values, **extra})
+    return hermetic_env(**{**values, **extra})
 
 
 def starter(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
@@ -189,12 +185,12 @@ async def run_until_settled(
     try:
         for email, process_id in runs:
             starter(env, "--user", email, "start", process_id)
-        await eventually(lambda: len(mm_state.all_comments()) >= 2, 90, "the first comments")
+        await wait_until(lambda: len(mm_state.all_comments()) >= 2, 90, "the first comments")
         add_articles(mm_state, 3, author="Neu")  # new articles arrive while both run
         for email, process_id in runs:
             starter(env, "--user", email, "discover-now", process_id)
         try:
-            await eventually(
+            await wait_until(
                 lambda: settled(env, runs, 5 * items_per_article), 120, "every item posted or skipped"
             )
         except AssertionError:
@@ -216,10 +212,10 @@ def assert_one_comment_per_article(mm_state: Any) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_two_logins_of_one_account_in_one_process_comment_once(
-    backend, tmp_path, dev_env, site
+    backend, tmp_path, dev_server, site
 ) -> None:  # type: ignore[no-untyped-def]
     mm_state, mm_url, llm_url = site
-    env = environment(database_url(tmp_path, backend), mm_url, dev_env)
+    env = environment(database_url(tmp_path, backend), mm_url, dev_server)
     starter(env, "db", "upgrade")
     email = "lehrerin@example.ch"
     configure_user(env, email, llm_url, {"a": ("pupil-a", "pass-a")})
@@ -237,10 +233,10 @@ async def test_two_logins_of_one_account_in_one_process_comment_once(
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_two_users_with_one_account_running_at_once_comment_once(
-    backend, tmp_path, dev_env, site
+    backend, tmp_path, dev_server, site
 ) -> None:  # type: ignore[no-untyped-def]
     mm_state, mm_url, llm_url = site
-    env = environment(database_url(tmp_path, backend), mm_url, dev_env)
+    env = environment(database_url(tmp_path, backend), mm_url, dev_server)
     starter(env, "db", "upgrade")
     runs = []
     for i, username in enumerate(["pupil-a", " pupil-a "]):  # the same account, spelt differently
@@ -255,12 +251,12 @@ async def test_two_users_with_one_account_running_at_once_comment_once(
 
 
 @pytest.mark.slow
-async def test_post_exits_1_when_the_account_has_commented_already(tmp_path, dev_env, site) -> None:  # type: ignore[no-untyped-def]
+async def test_post_exits_1_when_the_account_has_commented_already(tmp_path, dev_server, site) -> None:  # type: ignore[no-untyped-def]
     """A reviewed comment whose account claimed the article meanwhile ends skipped, which is not success."""
     from yourmoment.mymoment.account import account_key
 
     mm_state, mm_url, llm_url = site
-    env = environment(database_url(tmp_path, "sqlite"), mm_url, dev_env)
+    env = environment(database_url(tmp_path, "sqlite"), mm_url, dev_server)
     starter(env, "db", "upgrade")
     add_articles(mm_state, 2)
     email = "lehrerin@example.ch"
@@ -270,7 +266,7 @@ async def test_post_exits_1_when_the_account_has_commented_already(tmp_path, dev
     worker.start()
     try:
         starter(env, "--user", email, "start", process_id)
-        await eventually(
+        await wait_until(
             lambda: [r["status"] for r in item_rows(env, email, process_id)] == ["generated"] * 2,
             90,
             "two generated comments",
@@ -301,7 +297,7 @@ async def test_post_exits_1_when_the_account_has_commented_already(tmp_path, dev
 
 @pytest.mark.slow
 @pytest.mark.parametrize("limiter", ["local", pytest.param("redis", marks=pytest.mark.redis)])
-async def test_comment_interval_holds_between_posts_as_the_site_sees_them(limiter, tmp_path, dev_env) -> None:  # type: ignore[no-untyped-def]
+async def test_comment_interval_holds_between_posts_as_the_site_sees_them(limiter, tmp_path, dev_server) -> None:  # type: ignore[no-untyped-def]
     """With pacing on, one account's POSTs reach the imitation at least COMMENT_RATE_LIMIT_SECONDS apart."""
     interval = 2.0
     extra = {
@@ -319,14 +315,11 @@ async def test_comment_interval_holds_between_posts_as_the_site_sees_them(limite
     logins = {"a": ("pupil-a", "pass-a"), "b": ("pupil-b", "pass-b")}
     for username, password in logins.values():
         mm_state.add_account(username, password, "pupil", [82])
-    with (
-        serve_in_thread(mymoment.create_app(mm_state)) as mm,
-        serve_in_thread(llm_server.create_app(llm_state)) as llm,
-    ):
-        env = environment(f"sqlite:///{tmp_path / 'pacing.db'}", mm.url, dev_env, **extra)
+    with Imitations(mm_state, llm_state) as imitations:
+        env = environment(f"sqlite:///{tmp_path / 'pacing.db'}", imitations.mm_url, dev_server, **extra)
         starter(env, "db", "upgrade")
         email = "lehrerin@example.ch"
-        configure_user(env, email, llm.url, logins)
+        configure_user(env, email, imitations.llm_url, logins)
         process_id = create_process(env, email, ["a", "b"])
         add_articles(mm_state, 5)
         workers = [WorkerProcess(env) for _ in range(2 if limiter == "redis" else 1)]  # Redis: two workers
@@ -334,7 +327,7 @@ async def test_comment_interval_holds_between_posts_as_the_site_sees_them(limite
             worker.start()
         try:
             starter(env, "--user", email, "start", process_id)
-            await eventually(lambda: len(mm_state.all_comments()) >= 10, 120, "ten comments")
+            await wait_until(lambda: len(mm_state.all_comments()) >= 10, 120, "ten comments")
             starter(env, "--user", email, "stop", process_id, "--wait")
         finally:
             for worker in workers:

@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from tests.processes import REPO
+from tests.conftest import client_with
 from yourmoment import processes_client
 from yourmoment.codec import EncryptionCodec
 from yourmoment.crypto import Encryptor, generate_key
+from yourmoment.harness import REPO, Harness, fast_settings, running_worker, wait_until
 from yourmoment.settings import Settings
 from yourmoment.store import accounts, processes
 from yourmoment.store.db import get_engine, session_scope, upgrade
@@ -424,12 +425,9 @@ def test_a_weight_stored_before_the_checks_keeps_the_process_from_starting(db_ur
 
 @pytest.mark.slow
 async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_line(
-    tmp_path, mymoment_server, llm_server
+    tmp_path, mymoment_server, llm_server, dev_env
 ) -> None:  # type: ignore[no-untyped-def]
     """The real path: a worker encrypts with key A; `starter.py status` with key B, or with none, says so."""
-    from temporalio.testing import WorkflowEnvironment
-
-    from tests.support import build_world, eventually, make_settings, running_worker, venv_binary
     from yourmoment.codec import generate_payload_key
     from yourmoment.messages import MonitorInput
     from yourmoment.temporal_client import data_converter
@@ -437,41 +435,36 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
     db = tmp_path / "yourmoment.db"
     url, key_a = f"sqlite:///{db}", generate_payload_key()
     upgrade(url)
-    settings = make_settings(url, mymoment_server.url, yourmoment_payload_key=key_a,
+    settings = fast_settings(url, mymoment_server.url, yourmoment_payload_key=key_a,
                              temporal_task_queue_prefix=f"bad{os.getpid()}-")  # fmt: skip
-    world = build_world(settings, mymoment_server.state, llm_server.url)
+    world = Harness.seed(settings, mymoment_server.state, llm_server.url)
     process_id = world.create_process(max_duration_minutes=30)
     world.mark_running(process_id)
-    env = await WorkflowEnvironment.start_local(
-        data_converter=data_converter(settings), dev_server_existing_path=venv_binary("temporal")
-    )
-    try:
-        async with running_worker(env.client, settings):
-            handle = await processes_client.start_monitoring(
-        env.client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
-    )
-            await eventually(lambda: _answers(handle), what="the workflow answering its status query")
-            before = dump(db)
-            common = {
-                "DATABASE_URL": url,
-                "YOURMOMENT_ENCRYPTION_KEY": settings.yourmoment_encryption_key or "",
-                "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-                "YOURMOMENT_DEFAULT_USER": world.user_email,
-                "TEMPORAL_TASK_QUEUE_PREFIX": settings.temporal_task_queue_prefix,
-            }
-            cli = [sys.executable, str(REPO / "starter.py"), "status", process_id]
-            results = {}
-            for name, extra in (
-                ("other key", {"YOURMOMENT_PAYLOAD_KEY": generate_payload_key()}),
-                ("no key", {}),
-            ):
-                results[name] = await asyncio.to_thread(
-                    subprocess.run, cli, cwd=tmp_path, env=clean_env(**common, **extra), capture_output=True,
-                    text=True, timeout=60,
-                )  # fmt: skip
-            await processes_client.stop(handle)
-    finally:
-        await env.shutdown()
+    client = client_with(dev_env, data_converter(settings))
+    async with running_worker(client, settings):
+        handle = await processes_client.start_monitoring(
+    client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
+)
+        await wait_until(lambda: _answers(handle), what="the workflow answering its status query")
+        before = dump(db)
+        common = {
+            "DATABASE_URL": url,
+            "YOURMOMENT_ENCRYPTION_KEY": settings.yourmoment_encryption_key or "",
+            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+            "YOURMOMENT_DEFAULT_USER": world.user_email,
+            "TEMPORAL_TASK_QUEUE_PREFIX": settings.temporal_task_queue_prefix,
+        }
+        cli = [sys.executable, str(REPO / "starter.py"), "status", process_id]
+        results = {}
+        for name, extra in (
+            ("other key", {"YOURMOMENT_PAYLOAD_KEY": generate_payload_key()}),
+            ("no key", {}),
+        ):
+            results[name] = await asyncio.to_thread(
+                subprocess.run, cli, cwd=tmp_path, env=clean_env(**common, **extra), capture_output=True,
+                text=True, timeout=60,
+            )  # fmt: skip
+        await processes_client.stop(handle)
     kid = EncryptionCodec.from_keys(key_a).key_id
     expected = {
         "other key": f"error: a payload is encrypted with key id {kid}, which YOURMOMENT_PAYLOAD_KEY does not hold",

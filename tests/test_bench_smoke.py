@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import pacing_excess, peak_in_window, percentile
+from bench.stats import pacing_excess, peak_in_window, percentile
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 
 from tests import test_cli_config
 from tests.conftest import reset_postgres
-from tests.processes import REPO
 from tests.test_cli_config import EMAIL, PASSWORD, create_process, one_error_line
+from yourmoment.harness import REPO
 from yourmoment.mymoment.account import account_key
 from yourmoment.mymoment.types import ArticleSummary
 from yourmoment.store import items
@@ -247,7 +247,7 @@ def test_user_option_works_before_and_after_the_command(configured, run_cli) -> 
 
 def test_imitation_servers_run_on_their_own_and_print_usable_accounts(env, run_cli) -> None:  # type: ignore[no-untyped-def]
     """`python -m imitation.serve`: the printed accounts and addresses work for login and provider tests."""
-    from yourmoment.devserver import free_port
+    from yourmoment.harness import free_port
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "imitation.serve", "--mymoment-port", str(free_port()), "--llm-port", str(free_port())],

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support import add_articles, eventually, running_worker
 from yourmoment import processes_client
+from yourmoment.harness import add_articles, running_worker, wait_until
 from yourmoment.messages import MonitorInput, workflow_id_for_process
 from yourmoment.settings import get_settings
 from yourmoment.store import items, processes
@@ -133,7 +133,7 @@ async def test_a_workflow_started_without_the_cli_marks_its_row_running(
         handle = await processes_client.start_monitoring(
         dev_env.client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
     )
-        await eventually(lambda: row_values(temporal_env.database_url, process_id)["status"] == "running",
+        await wait_until(lambda: row_values(temporal_env.database_url, process_id)["status"] == "running",
                          20, "the row marked running by the workflow")  # fmt: skip
         row = row_values(temporal_env.database_url, process_id)
         assert row["stop_reason"] is None and row["stopped_at"] is None and row["last_error"] is None
@@ -221,7 +221,7 @@ async def test_all_logins_rejected_status_shows_failed_and_why(
     temporal_env.set(TEMPORAL_ADDRESS=address(dev_env))
     async with running_worker(dev_env.client, get_settings()):
         assert (await cli(run_cli, "start", "Klasse 82")).code == 0
-        await eventually(lambda: row_values(temporal_env.database_url, process_id)["status"] == "failed",
+        await wait_until(lambda: row_values(temporal_env.database_url, process_id)["status"] == "failed",
                          30, "the process failing")  # fmt: skip
     for env_address in (address(dev_env), CLOSED_PORT):  # the answer is in the database either way
         temporal_env.set(TEMPORAL_ADDRESS=env_address)
@@ -260,8 +260,8 @@ async def test_status_query_and_json_agree_and_counts_mean_one_thing(
 
     async with running_worker(dev_env.client, get_settings()):
         assert (await cli(run_cli, "start", "Klasse 82")).code == 0
-        await eventually(lambda: db_generated() == 2, 60, "two generated comments")
-        await eventually(lambda: _settled(query), 30, "no article work in flight")
+        await wait_until(lambda: db_generated() == 2, 60, "two generated comments")
+        await wait_until(lambda: _settled(query), 30, "no article work in flight")
         live, shown = await query(), await status()
         assert "counts" not in live and "counts" not in shown  # the old name meant two things
         assert shown["source"] == "workflow"
@@ -271,7 +271,7 @@ async def test_status_query_and_json_agree_and_counts_mean_one_thing(
         assert (await cli(run_cli, "stop", "Klasse 82", "--wait")).code == 0
 
         assert (await cli(run_cli, "start", "Klasse 82")).code == 0  # a second run finds nothing new
-        await eventually(lambda: _discovered_once(query), 30, "a discovery run of the second run")
+        await wait_until(lambda: _discovered_once(query), 30, "a discovery run of the second run")
         shown = await status()
         assert shown["run_counts"]["generated"] == 0, shown  # this run's counters start at zero
         assert shown["totals"]["generated"] == 2, shown  # the database's totals span every run

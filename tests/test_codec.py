@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,12 +21,10 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
-from imitation import llm_server, mymoment
+from imitation import mymoment
 from imitation.serve import serve_in_thread
-from tests.processes import REPO, base_env
-from tests.support import build_world, eventually, make_settings, running_worker, venv_binary
+from tests.conftest import client_with
 from yourmoment import processes_client
 from yourmoment.codec import (
     ENCODING,
@@ -39,6 +36,17 @@ from yourmoment.codec import (
     parse_keys,
 )
 from yourmoment.errors import ConfigurationError
+from yourmoment.harness import (
+    REPO,
+    Harness,
+    Imitations,
+    fast_settings,
+    free_port,
+    hermetic_env,
+    running_worker,
+    temporal_binary,
+    wait_until,
+)
 from yourmoment.messages import MonitorInput, ProcessConfig
 from yourmoment.store import items
 from yourmoment.store.db import session_scope, upgrade
@@ -140,7 +148,7 @@ async def test_data_converter_encrypts_only_with_a_key_and_without_one_names_the
     tmp_path,
 ) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    without = data_converter(make_settings(url, "http://127.0.0.1:9")).payload_codec
+    without = data_converter(fast_settings(url, "http://127.0.0.1:9")).payload_codec
     assert isinstance(without, RefuseEncryptedCodec)
     plain = [plain_payload("klar")]
     assert await without.encode(plain) == plain and await without.decode(plain) == plain
@@ -151,7 +159,7 @@ async def test_data_converter_encrypts_only_with_a_key_and_without_one_names_the
     ):
         await without.decode(sealed)
     with_key = data_converter(
-        make_settings(url, "http://127.0.0.1:9", yourmoment_payload_key=generate_payload_key())
+        fast_settings(url, "http://127.0.0.1:9", yourmoment_payload_key=generate_payload_key())
     )
     assert isinstance(with_key.payload_codec, EncryptionCodec)
     assert with_key.payload_converter_class is pydantic_data_converter.payload_converter_class
@@ -360,7 +368,7 @@ def test_codec_server_without_a_key_is_one_clear_line(env, run_cli) -> None:  # 
 
 
 def start_codec_server(tmp_path, port: int, *args: str, **env_values: str) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
-    env = base_env(DATABASE_URL=f"sqlite:///{tmp_path / 'n.db'}", **env_values)
+    env = hermetic_env(DATABASE_URL=f"sqlite:///{tmp_path / 'n.db'}", **env_values)
     return subprocess.Popen(
         [sys.executable, str(REPO / "starter.py"), "codec-server", "--port", str(port), *args],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -428,16 +436,10 @@ def wait_healthy(proc: subprocess.Popen[str], url: str) -> None:
         time.sleep(0.1)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_starter_codec_server_serves_the_protocol(tmp_path) -> None:  # type: ignore[no-untyped-def]
     old_key, new_key = generate_payload_key(), generate_payload_key()
     port = free_port()
-    env = base_env(
+    env = hermetic_env(
         YOURMOMENT_PAYLOAD_KEY=f"{new_key},{old_key}", DATABASE_URL=f"sqlite:///{tmp_path / 'n.db'}"
     )
     proc = subprocess.Popen(
@@ -479,11 +481,8 @@ PARAGRAPH = "Gestern hat meine Oma einen blauen Hut im Garten vergraben."
 @pytest.fixture
 def site() -> Iterator[tuple[Any, str, str]]:
     mm_state = mymoment.MyMomentState()
-    with (
-        serve_in_thread(mymoment.create_app(mm_state)) as mm,
-        serve_in_thread(llm_server.create_app(llm_server.LLMState())) as llm,
-    ):
-        yield mm_state, mm.url, llm.url
+    with Imitations(mm_state) as imitations:
+        yield mm_state, imitations.mm_url, imitations.llm_url
 
 
 async def history_events(client: Client, workflow_id: str, run_id: str) -> list[HistoryEvent]:
@@ -547,34 +546,29 @@ def comment_body(html: str) -> str:
 
 
 @pytest.mark.parametrize("encrypted", [True, False], ids=["with-codec", "without-codec"])
-async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(tmp_path, site, encrypted) -> None:  # type: ignore[no-untyped-def]
+async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(tmp_path, site, encrypted, ts_env) -> None:  # type: ignore[no-untyped-def]
     mm_state, mm_url, llm_url = site
     db_url = f"sqlite:///{tmp_path / 'h.db'}"
     upgrade(db_url)
     payload_key = generate_payload_key() if encrypted else None
-    settings = make_settings(db_url, mm_url, temporal_task_queue_prefix=f"c{uuid.uuid4().hex[:8]}-",
+    settings = fast_settings(db_url, mm_url, temporal_task_queue_prefix=f"c{uuid.uuid4().hex[:8]}-",
                              yourmoment_payload_key=payload_key)  # fmt: skip
-    world = build_world(settings, mm_state, llm_url)
+    world = Harness.seed(settings, mm_state, llm_url)
     article_id = mm_state.add_article(
         title=TITLE, author="Lina", class_id=82, category_id=7, paragraphs=[PARAGRAPH, "Ende."]
     )
     process_id = world.create_process(name=CANARY_NAME, max_duration_minutes=30, generate_only=False)
     world.mark_running(process_id)
 
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=data_converter(settings), test_server_existing_path=venv_binary("temporal-test-server")
-    )
-    try:
-        async with running_worker(env.client, settings):
-            handle = await processes_client.start_monitoring(
-        env.client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
-    )
-            await eventually(lambda: _posted(db_url, process_id), what="the comment posted")
-            await processes_client.stop(handle)
-            assert (await handle.result()).status == "stopped"
-        events = await all_histories(env.client, handle.id, handle.result_run_id or "")
-    finally:
-        await env.shutdown()
+    client = client_with(ts_env, data_converter(settings))
+    async with running_worker(client, settings):
+        handle = await processes_client.start_monitoring(
+    client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
+)
+        await wait_until(lambda: _posted(db_url, process_id), what="the comment posted")
+        await processes_client.stop(handle)
+        assert (await handle.result()).status == "stopped"
+    events = await all_histories(client, handle.id, handle.result_run_id or "")
 
     [comment] = mm_state.comments_for(article_id)
     generated = comment_body(comment["text"])
@@ -621,30 +615,25 @@ def _posted(db_url: str, process_id: str) -> bool:
         return items.counts(session, process_id).posted >= 1
 
 
-async def test_temporal_cli_reads_encrypted_history_through_the_codec_server() -> None:
+async def test_temporal_cli_reads_encrypted_history_through_the_codec_server(dev_env) -> None:  # type: ignore[no-untyped-def]
     """`temporal workflow show --codec-endpoint URL/{namespace}`: the README's way to read a history."""
     key = generate_payload_key()
-    settings = make_settings("sqlite://", "http://127.0.0.1:9", yourmoment_payload_key=key)
-    env = await WorkflowEnvironment.start_local(
-        data_converter=data_converter(settings), dev_server_existing_path=venv_binary("temporal")
-    )
-    try:
-        # No worker: the start event alone holds an input payload written through the codec.
-        await env.client.start_workflow("Nobody", {"name": CANARY_NAME}, id="codec-cli", task_queue="nobody")
-        address = env.client.service_client.config.target_host
-        app = create_codec_app(EncryptionCodec.from_keys(key), [UI_ORIGIN], token=TOKEN)
-        with serve_in_thread(app) as codec:
-            endpoint = ["--codec-endpoint", f"{codec.url}/{{namespace}}"]
-            shown = {
-                name: _start_input(address, *extra)
-                for name, extra in (
-                    ("raw", []),
-                    ("decoded", [*endpoint, "--codec-auth", f"Bearer {TOKEN}"]),
-                )
-            }
-            without_token = _show(address, *endpoint)
-    finally:
-        await env.shutdown()
+    settings = fast_settings("sqlite://", "http://127.0.0.1:9", yourmoment_payload_key=key)
+    client = client_with(dev_env, data_converter(settings))
+    # No worker: the start event alone holds an input payload written through the codec.
+    await client.start_workflow("Nobody", {"name": CANARY_NAME}, id="codec-cli", task_queue="nobody")
+    address = client.service_client.config.target_host
+    app = create_codec_app(EncryptionCodec.from_keys(key), [UI_ORIGIN], token=TOKEN)
+    with serve_in_thread(app) as codec:
+        endpoint = ["--codec-endpoint", f"{codec.url}/{{namespace}}"]
+        shown = {
+            name: _start_input(address, *extra)
+            for name, extra in (
+                ("raw", []),
+                ("decoded", [*endpoint, "--codec-auth", f"Bearer {TOKEN}"]),
+            )
+        }
+        without_token = _show(address, *endpoint)
     assert shown["raw"].metadata["encoding"] == ENCODING and CANARY_NAME.encode() not in shown["raw"].data
     assert shown["decoded"].metadata["encoding"] == b"json/plain"
     assert CANARY_NAME.encode() in shown["decoded"].data
@@ -654,7 +643,7 @@ async def test_temporal_cli_reads_encrypted_history_through_the_codec_server() -
 
 def _show(address: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [venv_binary("temporal"), "workflow", "show", "-w", "codec-cli", "--address", address, "--output", "json",
+        [temporal_binary("temporal"), "workflow", "show", "-w", "codec-cli", "--address", address, "--output", "json",
          *extra],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip

@@ -10,8 +10,7 @@ import threading
 
 import pytest
 
-from tests.processes import REPO, base_env
-from yourmoment.devserver import free_port
+from yourmoment.harness import REPO, free_port, hermetic_env
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +20,7 @@ def test_demo_runs_to_completion_twice(tmp_path) -> None:
         proc = subprocess.run(
             [sys.executable, str(REPO / "starter.py"), "demo", "--exit-when-done", "--dir", str(tmp_path / "demo"),
              "--port", str(free_port()), "--ui-port", str(free_port()), "--timeout", "180"],
-            cwd=tmp_path, env=base_env(), capture_output=True, text=True, timeout=300,
+            cwd=tmp_path, env=hermetic_env(), capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert proc.returncode == 0, f"run {run}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         assert "done: all 8 demo comments posted exactly once" in proc.stdout
@@ -52,7 +51,7 @@ def test_try_next_lines_work_when_pasted_as_printed(tmp_path) -> None:
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "starter.py"), "demo", "--dir", str(tmp_path / "demo"),
          "--port", str(free_port()), "--ui-port", str(free_port()), "--timeout", "180"],
-        cwd=tmp_path, env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path, env=hermetic_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )  # fmt: skip
     try:
@@ -61,7 +60,7 @@ def test_try_next_lines_work_when_pasted_as_printed(tmp_path) -> None:
         commands = [line.strip() for line in block if line.startswith("  ")]
         assert len(commands) >= 6, output
         setup, *rest = commands
-        shell_env = {**base_env(), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+        shell_env = {**hermetic_env(), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
         results = {}
         for command in rest:
             done = subprocess.run(["bash", "-c", f"{setup}\n{command}"], cwd="/", env=shell_env,

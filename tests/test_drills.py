@@ -16,22 +16,17 @@ import json
 import os
 import random
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from imitation.mymoment import peak_in_window
 from tests.drill_support import (
     CLASS_ID,
     Deployment,
-    DevServer,
     Site,
     add_articles,
     assert_running,
@@ -48,43 +43,16 @@ from tests.drill_support import (
     secrets_of,
     status_counts,
     stop_and_check,
-    wait_until,
     wait_until_settled,
 )
-from tests.support import venv_binary
 from yourmoment.codec import generate_payload_key
-from yourmoment.messages import SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS
+from yourmoment.harness import DevServer, wait_until
 from yourmoment.ratelimit import KEY_PREFIX
 from yourmoment.store.db import get_engine
 
 pytestmark = pytest.mark.slow
 POST_LATENCY_MS = 1000
 SEED = int(os.environ.get("DRILL_SEED", "20240605"))
-SEARCH_ATTRIBUTES = [SearchAttributeKey.for_keyword(SEARCH_ATTR_PROCESS_ID),
-                     SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS)]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def temporal_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The SQLite file of the drills' dev server: the leak scan reads it as an operator's backup would."""
-    return tmp_path_factory.mktemp("temporal") / "temporal.db"
-
-
-@pytest.fixture(scope="module")
-async def temporal(temporal_db: Path) -> AsyncIterator[WorkflowEnvironment]:
-    """One dev server for the drills that do not restart it."""
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=venv_binary("temporal"),
-        dev_server_extra_args=["--db-filename", str(temporal_db)],
-        search_attributes=SEARCH_ATTRIBUTES,
-    )
-    yield env
-    await env.shutdown()
-
-
-def address(env: WorkflowEnvironment) -> str:
-    return env.client.service_client.config.target_host
 
 
 def sqlite_url(tmp_path: Path) -> str:
@@ -112,7 +80,9 @@ async def kill_mid_post(dep: Deployment, site: Site, started: float) -> dict[str
     def explain() -> str:
         return f"{status_counts(dep.db_url, dep.process_id)}\n{dep.worker_log_tail(60)}"
 
-    await wait_until(lambda: posts_in_flight(site) > 0, 30, "a comment POST in flight", explain, poll=0.02)
+    await wait_until(
+        lambda: posts_in_flight(site) > 0, 30, "a comment POST in flight", explain=explain, every=0.02
+    )
     await asyncio.sleep(0.15)  # the handler has read the form and sleeps in its post latency
     return kill_all(dep, site, "mid-post", started)
 
@@ -125,13 +95,13 @@ async def kill_mid_discovery(
     add_articles(site, n, batch=batch)
     await discover_now(client, dep.process_id)
     await wait_until(lambda: len(item_rows(dep.db_url, dep.process_id)) > before, 60, "the discovery's first row",
-                     poll=0.003)  # fmt: skip
+                     every=0.003)  # fmt: skip
     kill = kill_all(dep, site, "mid-discovery", started)
     kill["items_recorded"] = len(item_rows(dep.db_url, dep.process_id)) - before
     return kill
 
 
-async def test_drill_worker_killed_at_random_moments(tmp_path, temporal, temporal_db) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_worker_killed_at_random_moments(tmp_path, dev_server) -> None:  # type: ignore[no-untyped-def]
     """50 articles (arriving in three batches), one login, the worker killed -9 five times: twice while
     the site stores a POST, once while discovery writes its work items, twice at seeded random moments."""
     started, rng = time.monotonic(), random.Random(SEED)
@@ -139,7 +109,7 @@ async def test_drill_worker_killed_at_random_moments(tmp_path, temporal, tempora
     kills: list[dict[str, object]] = []
     with imitations(["a"]) as site:
         db_url = sqlite_url(tmp_path)
-        dep = configure(deployment_env(db_url, site, address(temporal)), db_url, site)
+        dep = configure(deployment_env(db_url, site, dev_server.address), db_url, site)
         site.mm.set_faults(post_latency_ms=POST_LATENCY_MS)  # so kills can land while a POST is stored
         add_articles(site, batches[0], batch=0)
 
@@ -154,21 +124,21 @@ async def test_drill_worker_killed_at_random_moments(tmp_path, temporal, tempora
             await asyncio.sleep(rng.uniform(2, 6))
             kills.append(kill_all(dep, site, "random", started))
             await restart_worker()
-            kills.append(await kill_mid_discovery(dep, site, temporal.client, 1, batches[1], started))
+            kills.append(await kill_mid_discovery(dep, site, dev_server.client, 1, batches[1], started))
             await restart_worker()
             kills.append(await kill_mid_post(dep, site, started))
             await restart_worker()
             add_articles(site, batches[2], batch=2)
-            await discover_now(temporal.client, dep.process_id)
+            await discover_now(dev_server.client, dep.process_id)
             await asyncio.sleep(rng.uniform(2, 6))
             kills.append(kill_all(dep, site, "random", started))
             await restart_worker()
-            await wait_until_settled(dep, temporal.client, sum(batches), timeout=120)
+            await wait_until_settled(dep, dev_server.client, sum(batches), timeout=120)
             assert_running(dep)
-            counts = await stop_and_check(dep, temporal.client, sum(batches))
+            counts = await stop_and_check(dep, dev_server.client, sum(batches))
         finally:
             dep.stop_workers()
-        leak_scan = await scan_for_leaks(dep, address(temporal), temporal_db)
+        leak_scan = await scan_for_leaks(dep, dev_server.address, dev_server.db_file)
         per_article = {a: len(site.mm.comments_for(a)) for a in site.mm.articles}
         stats = site.mm.stats()
     outcomes = post_outcomes(dep.workers)
@@ -190,8 +160,10 @@ async def test_drill_worker_killed_at_random_moments(tmp_path, temporal, tempora
 async def test_drill_dev_server_restarted_mid_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The server stops (SIGTERM) and later crashes (SIGKILL) mid-run; the same worker reconnects."""
     started = time.monotonic()
-    server = DevServer(tmp_path)
-    await server.start()
+    server = DevServer(
+        tmp_path / "temporal.db", log_file=tmp_path / "temporal.log", log_level="error"
+    ).start()
+    await server.ready()
     restarts: list[dict[str, object]] = []
     try:
         with imitations(["a", "b"]) as site:
@@ -202,11 +174,13 @@ async def test_drill_dev_server_restarted_mid_run(tmp_path) -> None:  # type: ig
             try:
                 worker = await asyncio.to_thread(dep.start_worker)
                 dep.starter("start", dep.process_id)
-                await wait_until(lambda: posts_in_flight(site) > 0, 60, "a comment POST in flight", poll=0.02)
+                await wait_until(
+                    lambda: posts_in_flight(site) > 0, 60, "a comment POST in flight", every=0.02
+                )
                 restarts.append({"hard": False, "posts_in_flight": posts_in_flight(site)})
                 await server.restart(hard=False, down_seconds=3)
                 await wait_until(
-                    lambda: posts_in_flight(site) > 0, 90, "posting after the restart", poll=0.02
+                    lambda: posts_in_flight(site) > 0, 90, "posting after the restart", every=0.02
                 )
                 restarts.append({"hard": True, "posts_in_flight": posts_in_flight(site)})
                 # Articles that appear while Temporal is down are found after it is back.
@@ -251,14 +225,14 @@ async def latency_spikes(site: Site, rng: random.Random, spikes: list[int], base
 
 
 @pytest.mark.drill
-async def test_drill_faulty_mymoment(tmp_path, temporal, temporal_db) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_faulty_mymoment(tmp_path, dev_server) -> None:  # type: ignore[no-untyped-def]
     """10 % 5xx, latency spikes, sessions expiring every 20 s, backslash redirects; two logins."""
     started, rng = time.monotonic(), random.Random(SEED)
     batches = [6, 5, 5]
     spike_log: list[int] = []
     with imitations(["a", "b"]) as site:
         db_url = sqlite_url(tmp_path)
-        dep = configure(deployment_env(db_url, site, address(temporal)), db_url, site)
+        dep = configure(deployment_env(db_url, site, dev_server.address), db_url, site)
         site.mm.set_faults(error_rate=0.1, seed=SEED, latency_ms=20, session_expiry_seconds=SESSION_EXPIRY_S,
                            backslash_redirects=True)  # fmt: skip
         add_articles(site, batches[0], batch=0)
@@ -269,20 +243,20 @@ async def test_drill_faulty_mymoment(tmp_path, temporal, temporal_db) -> None:  
             for batch, n in enumerate(batches[1:], start=1):
                 await asyncio.sleep(SESSION_EXPIRY_S)  # each batch is worked on with an expired session
                 add_articles(site, n, batch=batch)
-                await discover_now(temporal.client, dep.process_id)
-            await wait_until_settled(dep, temporal.client, 2 * sum(batches), timeout=180)
+                await discover_now(dev_server.client, dep.process_id)
+            await wait_until_settled(dep, dev_server.client, 2 * sum(batches), timeout=180)
             spikes.cancel()
             site.mm.set_faults(error_rate=0.0, latency_ms=0)  # the stop and the checks run on a calm site
             assert_running(dep)
             run_seconds = time.monotonic() - started
-            counts = await stop_and_check(dep, temporal.client, 2 * sum(batches))
+            counts = await stop_and_check(dep, dev_server.client, 2 * sum(batches))
         finally:
             spikes.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await spikes
             dep.stop_workers()
         stats = site.mm.stats()
-        leak_scan = await scan_for_leaks(dep, address(temporal), temporal_db)
+        leak_scan = await scan_for_leaks(dep, dev_server.address, dev_server.db_file)
     errors = sum(1 for r in stats["requests"] if r["status"] == 500)
     redirects = sum(1 for r in stats["requests"] if r["status"] == 302)
     logins = stats["logins"]
@@ -302,13 +276,13 @@ async def test_drill_faulty_mymoment(tmp_path, temporal, temporal_db) -> None:  
 
 
 @pytest.mark.drill
-async def test_drill_faulty_llm(tmp_path, temporal, temporal_db) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_faulty_llm(tmp_path, dev_server) -> None:  # type: ignore[no-untyped-def]
     """429 with Retry-After, 500 and malformed JSON, interleaved, more faults than articles."""
     started = time.monotonic()
     articles, rounds = 15, 8
     with imitations(["a"]) as site:
         db_url = sqlite_url(tmp_path)
-        dep = configure(deployment_env(db_url, site, address(temporal)), db_url, site)
+        dep = configure(deployment_env(db_url, site, dev_server.address), db_url, site)
         for _ in range(rounds):
             for kind in ("429", "500", "malformed"):
                 site.llm.fail_next(kind)
@@ -316,13 +290,13 @@ async def test_drill_faulty_llm(tmp_path, temporal, temporal_db) -> None:  # typ
         try:
             await asyncio.to_thread(dep.start_worker)
             dep.starter("start", dep.process_id)
-            await wait_until_settled(dep, temporal.client, articles, timeout=120)
+            await wait_until_settled(dep, dev_server.client, articles, timeout=120)
             assert_running(dep)
-            counts = await stop_and_check(dep, temporal.client, articles)
+            counts = await stop_and_check(dep, dev_server.client, articles)
         finally:
             dep.stop_workers()
         llm = site.llm.stats()
-        leak_scan = await scan_for_leaks(dep, address(temporal), temporal_db)
+        leak_scan = await scan_for_leaks(dep, dev_server.address, dev_server.db_file)
         attempts = sorted(row["attempts"] for row in item_rows(db_url, dep.process_id))
     assert counts == {"posted": articles}, counts
     assert llm["pending_faults"] == [], llm  # every fault was served, so every one was survived
@@ -352,7 +326,7 @@ def flush_rate_limits(redis_url: str) -> int:
 
 
 @pytest.mark.drill
-async def test_drill_two_workers_postgres_redis(pg_url, temporal, temporal_db) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_two_workers_postgres_redis(pg_url, dev_server) -> None:  # type: ignore[no-untyped-def]
     """Two worker processes share PostgreSQL and the Redis pacing; the site sees ≤ 2 req/s (burst 5)."""
     redis_url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")
     if not redis_url:
@@ -362,7 +336,7 @@ async def test_drill_two_workers_postgres_redis(pg_url, temporal, temporal_db) -
     flush_rate_limits(redis_url)
     articles = 12
     with imitations(["a", "b"]) as site:
-        env = deployment_env(pg_url, site, address(temporal), redis_url,
+        env = deployment_env(pg_url, site, dev_server.address, redis_url,
                              SCRAPING_RATE_LIMIT=str(RATE), SCRAPING_BURST_LIMIT=str(BURST))  # fmt: skip
         dep = configure(env, pg_url, site)
         add_articles(site, articles, batch=0)
@@ -371,14 +345,14 @@ async def test_drill_two_workers_postgres_redis(pg_url, temporal, temporal_db) -
                 asyncio.to_thread(dep.start_worker), asyncio.to_thread(dep.start_worker)
             )
             dep.starter("start", dep.process_id)
-            await wait_until_settled(dep, temporal.client, 2 * articles, timeout=180)
+            await wait_until_settled(dep, dev_server.client, 2 * articles, timeout=180)
             assert_running(dep)
-            counts = await stop_and_check(dep, temporal.client, 2 * articles)
+            counts = await stop_and_check(dep, dev_server.client, 2 * articles)
         finally:
             dep.stop_workers()
         times = sorted(r.t for r in site.mm.requests)
         logins = login_counts(site)
-        leak_scan = await scan_for_leaks(dep, address(temporal), temporal_db, redis_url)
+        leak_scan = await scan_for_leaks(dep, dev_server.address, dev_server.db_file, redis_url)
     share = [sum(post_outcomes([w]).values()) for w in (first, second)]
     span = times[-1] - times[0]
     peak_1s, peak_10s = peak_in_window(times, 1.0), peak_in_window(times, 10.0)
@@ -420,7 +394,7 @@ def corrupt_stored_session(dep: Deployment, login_name: str, cookie: str) -> Non
                                     expires_at=utcnow() + timedelta(hours=1), is_active=True))  # fmt: skip
 
 
-async def test_drill_failures_leak_nothing(tmp_path, temporal, temporal_db) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_failures_leak_nothing(tmp_path, dev_server) -> None:  # type: ignore[no-untyped-def]
     """A failure at each kind of activity, with a payload key: a database write refused (prepare_article),
     a page myMoment changed (parse error), an LLM error that quotes the prompt (generate_comment) and an
     unexpected exception quoting a cookie (open_session). Each ends as a readable failure, and the leak
@@ -431,7 +405,7 @@ async def test_drill_failures_leak_nothing(tmp_path, temporal, temporal_db) -> N
     cookie = f"c00kie-{secret_tag}"
     with imitations(["a", "b"]) as site:
         db_url = sqlite_url(tmp_path)
-        env = deployment_env(db_url, site, address(temporal), redis_url, YOURMOMENT_PAYLOAD_KEY=generate_payload_key(),
+        env = deployment_env(db_url, site, dev_server.address, redis_url, YOURMOMENT_PAYLOAD_KEY=generate_payload_key(),
                              LOG_LEVEL="DEBUG")  # fmt: skip
         dep = configure(env, db_url, site, api_key=f"sk-leak-{secret_tag}")
         ids = {
@@ -450,15 +424,15 @@ async def test_drill_failures_leak_nothing(tmp_path, temporal, temporal_db) -> N
         try:
             await asyncio.to_thread(dep.start_worker)
             dep.starter("start", dep.process_id)
-            await wait_until_settled(dep, temporal.client, len(ids), timeout=180)
+            await wait_until_settled(dep, dev_server.client, len(ids), timeout=180)
             assert_running(dep)
             status = json.loads(dep.starter("status", dep.process_id, "--json"))  # live, from the workflow
-            counts = await stop_and_check(dep, temporal.client, len(ids))
+            counts = await stop_and_check(dep, dev_server.client, len(ids))
         finally:
             dep.stop_workers()
         rows = {row["article_id"]: row for row in item_rows(db_url, dep.process_id)}
         secrets = secrets_of(dep)
-        leak_scan = await scan_for_leaks(dep, address(temporal), temporal_db, redis_url)
+        leak_scan = await scan_for_leaks(dep, dev_server.address, dev_server.db_file, redis_url)
     assert cookie in secrets.values() and dep.api_key in secrets.values()
     assert counts == {"failed": 3, "posted": 1}, counts
     assert rows[ids["db"]]["error"].startswith("database error (IntegrityError"), rows[ids["db"]]

@@ -9,41 +9,30 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from imitation import llm_server, mymoment
-from imitation.serve import serve_in_thread
-from tests.processes import WorkerProcess, base_env, run_starter
-from tests.support import add_articles, eventually, venv_binary
+from tests.support import run_starter
 from yourmoment.crypto import generate_key
-from yourmoment.devserver import free_port
-from yourmoment.messages import SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS
+from yourmoment.harness import (
+    Imitations,
+    WorkerProcess,
+    add_articles,
+    free_port,
+    hermetic_env,
+    wait_until,
+)
+from yourmoment.messages import SEARCH_ATTR_PROCESS_ID
 from yourmoment.store.db import session_scope, upgrade
 
 pytestmark = pytest.mark.slow
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
-SEARCH_ATTRIBUTES = [SearchAttributeKey.for_keyword(SEARCH_ATTR_PROCESS_ID),
-                     SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS)]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=venv_binary("temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        # A low history limit makes continue-as-new happen within a test.
-        dev_server_extra_args=["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=120"],
-    )
-    yield env
-    await env.shutdown()
+# The shared dev_server fixture (conftest.py) with a low history limit: continue-as-new happens within a test.
+DEV_SERVER_ARGS = ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=120"]
 
 
 @pytest.fixture
@@ -52,11 +41,8 @@ def site() -> Iterator[tuple[Any, Any, str, str]]:
     mm_state.add_class(82, "Beispielklasse A", "Testschule")
     mm_state.add_account("pupil-a", "pass-a", "pupil", [82])
     mm_state.add_account("pupil-b", "pass-b", "pupil", [82])
-    with (
-        serve_in_thread(mymoment.create_app(mm_state)) as mm,
-        serve_in_thread(llm_server.create_app(llm_state)) as llm,
-    ):
-        yield mm_state, llm_state, mm.url, llm.url
+    with Imitations(mm_state, llm_state) as imitations:
+        yield mm_state, llm_state, imitations.mm_url, imitations.llm_url
 
 
 def database_url(tmp_path, backend: str) -> str:  # type: ignore[no-untyped-def]
@@ -78,15 +64,15 @@ def database_url(tmp_path, backend: str) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def configured(request, tmp_path, dev_env, site):  # type: ignore[no-untyped-def]
+def configured(request, tmp_path, dev_server, site):  # type: ignore[no-untyped-def]
     """A user, two logins, a provider and a posting process, all made through starter.py."""
     _mm_state, _llm_state, mm_url, llm_url = site
     db_url = database_url(tmp_path, getattr(request, "param", "sqlite"))
-    env = base_env(
+    env = hermetic_env(
         DATABASE_URL=db_url,
         YOURMOMENT_ENCRYPTION_KEY=generate_key(),
         MYMOMENT_BASE_URL=mm_url,
-        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        TEMPORAL_ADDRESS=dev_server.address,
         TEMPORAL_TASK_QUEUE_PREFIX=f"e2e{uuid.uuid4().hex[:6]}-",
         COMMENT_RATE_LIMIT_SECONDS="0",
         SCRAPING_RATE_LIMIT="20",
@@ -139,10 +125,10 @@ async def test_end_to_end_commenting_stop_and_restart(configured, site) -> None:
         code, out, err = run_starter(env, "start", process_id)
         assert code != 0 and "already" in (out + err)  # a second run is refused
         # Two logins x two articles = four comments; more articles arrive while it runs.
-        await eventually(lambda: status_json(env, process_id)["totals"]["posted"] >= 4, 60, "first 4 posts")
+        await wait_until(lambda: status_json(env, process_id)["totals"]["posted"] >= 4, 60, "first 4 posts")
         add_articles(mm_state, 2, author="Neu")
         run_starter(env, "discover-now", process_id)
-        await eventually(lambda: status_json(env, process_id)["totals"]["posted"] >= 8, 60, "8 posts")
+        await wait_until(lambda: status_json(env, process_id)["totals"]["posted"] >= 8, 60, "8 posts")
         status = status_json(env, process_id)
         assert status["status"] == "running" and status["deadline"] and status["next_discovery_at"]
         assert {login["name"]: login["state"] for login in status["logins"]} == {"a": "ready", "b": "ready"}
@@ -155,7 +141,7 @@ async def test_end_to_end_commenting_stop_and_restart(configured, site) -> None:
         # Start again: nothing new, nothing posted twice.
         code, out, err = run_starter(env, "start", process_id)
         assert code == 0, out + err
-        await eventually(lambda: status_json(env, process_id).get("discovery_runs", 0) >= 1, 30, "discovery")
+        await wait_until(lambda: status_json(env, process_id).get("discovery_runs", 0) >= 1, 30, "discovery")
         code, out, err = run_starter(env, "stop", process_id, "--wait")
         assert code == 0, out + err
     finally:
@@ -181,12 +167,12 @@ async def test_worker_killed_during_posts_loses_nothing_and_posts_once(configure
     worker.start()
     code, out, err = run_starter(env, "start", process_id)
     assert code == 0, out + err
-    await eventually(lambda: mm_state.stats()["by_kind"]["post"] >= 1, 60, "a POST in flight")
+    await wait_until(lambda: mm_state.stats()["by_kind"]["post"] >= 1, 60, "a POST in flight")
     worker.kill()
     replacement = WorkerProcess(env)
     replacement.start()
     try:
-        await eventually(lambda: status_json(env, process_id)["totals"]["posted"] >= 10, 180, "10 posts")
+        await wait_until(lambda: status_json(env, process_id)["totals"]["posted"] >= 10, 180, "10 posts")
         run_starter(env, "stop", process_id, "--wait")
     finally:
         replacement.terminate()
@@ -195,7 +181,7 @@ async def test_worker_killed_during_posts_loses_nothing_and_posts_once(configure
     assert counts["posted"] == 10 and counts["posting"] == counts["discovered"] == counts["prepared"] == 0
 
 
-async def test_continue_as_new_carries_state_and_signals(configured, site, dev_env) -> None:
+async def test_continue_as_new_carries_state_and_signals(configured, site, dev_server) -> None:
     env, process_id, _db_url = configured
     mm_state = site[0]
     add_articles(mm_state, 1)
@@ -204,7 +190,7 @@ async def test_continue_as_new_carries_state_and_signals(configured, site, dev_e
     try:
         code, out, err = run_starter(env, "start", process_id)
         assert code == 0, out + err
-        handle = dev_env.client.get_workflow_handle(f"monitoring-process-{process_id}")
+        handle = dev_server.client.get_workflow_handle(f"monitoring-process-{process_id}")
         first_run = (await handle.describe()).run_id
         deadline = status_json(env, process_id)["deadline"]
         # Each discover-now adds history; the server soon suggests continue-as-new.
@@ -234,7 +220,7 @@ async def test_sigterm_lets_running_posts_finish(configured, site) -> None:
     worker.start()
     code, out, err = run_starter(env, "start", process_id)
     assert code == 0, out + err
-    await eventually(lambda: mm_state.stats()["by_kind"]["post"] >= 1, 60, "a POST in flight")
+    await wait_until(lambda: mm_state.stats()["by_kind"]["post"] >= 1, 60, "a POST in flight")
     assert worker.terminate(timeout=60) == 0  # graceful: waits for the running activities
     assert "shutting down" in "".join(worker.output)
     posted_before_restart = len(mm_state.all_comments())
@@ -242,7 +228,7 @@ async def test_sigterm_lets_running_posts_finish(configured, site) -> None:
     replacement = WorkerProcess(env)
     replacement.start()
     try:
-        await eventually(lambda: status_json(env, process_id)["totals"]["posted"] >= 4, 120, "4 posts")
+        await wait_until(lambda: status_json(env, process_id)["totals"]["posted"] >= 4, 120, "4 posts")
         run_starter(env, "stop", process_id, "--wait")
     finally:
         replacement.terminate()
@@ -271,7 +257,7 @@ async def test_an_article_that_orders_a_link_never_gets_one(configured, site) ->
             counts = status_json(env, process_id)["totals"]
             return counts["posted"] >= 2 and counts["failed"] >= 2
 
-        await eventually(settled, 90, "2 posted, 2 failed")
+        await wait_until(settled, 90, "2 posted, 2 failed")
         code, out, err = run_starter(env, "stop", process_id, "--wait")
         assert code == 0, out + err
     finally:
@@ -292,7 +278,7 @@ async def test_an_article_that_orders_a_link_never_gets_one(configured, site) ->
     assert llm_state.stats()["calls"] == 2 + 2 * 3
 
 
-async def test_article_workflows_are_found_by_their_process_id(configured, site, dev_env) -> None:
+async def test_article_workflows_are_found_by_their_process_id(configured, site, dev_server) -> None:
     """Filtering by YourMomentProcessId in the Web UI (or `temporal workflow list`) shows the articles too."""
     env, process_id, _db_url = configured
     add_articles(site[0], 2)
@@ -301,16 +287,16 @@ async def test_article_workflows_are_found_by_their_process_id(configured, site,
     try:
         code, out, err = run_starter(env, "start", process_id)
         assert code == 0, out + err
-        await eventually(lambda: status_json(env, process_id)["totals"]["posted"] >= 4, 60, "4 posts")
+        await wait_until(lambda: status_json(env, process_id)["totals"]["posted"] >= 4, 60, "4 posts")
         query = f'{SEARCH_ATTR_PROCESS_ID}="{process_id}"'
         found: set[str] = set()
 
         async def all_listed() -> bool:
             found.clear()
-            found.update([wf.id async for wf in dev_env.client.list_workflows(query)])
+            found.update([wf.id async for wf in dev_server.client.list_workflows(query)])
             return len(found) == 5
 
-        await eventually(all_listed, 30, "the process and its 4 article workflows in the visibility store")
+        await wait_until(all_listed, 30, "the process and its 4 article workflows in the visibility store")
         code, out, err = run_starter(env, "stop", process_id, "--wait")
         assert code == 0, out + err
     finally:
@@ -334,7 +320,7 @@ async def test_a_local_server_with_two_slots_is_never_flooded(configured, site) 
     try:
         code, out, err = run_starter(env, "start", process_id)
         assert code == 0, out + err
-        await eventually(lambda: status_json(env, process_id)["totals"]["posted"] >= 8, 90, "8 posts")
+        await wait_until(lambda: status_json(env, process_id)["totals"]["posted"] >= 8, 90, "8 posts")
         code, out, err = run_starter(env, "stop", process_id, "--wait")
         assert code == 0, out + err
     finally:

@@ -13,10 +13,10 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.errors import translate_errors
-from tests.support import make_settings
 from workflows.activity_stubs import PERMANENT
 from yourmoment.codec import ENCODING, generate_payload_key
 from yourmoment.errors import LLMTransientError, PageParseError, ValidationError
+from yourmoment.harness import fast_settings
 from yourmoment.logs import JsonFormatter, SafeFormatter
 from yourmoment.mymoment.types import SavedSession
 from yourmoment.store.db import get_engine, session_scope
@@ -134,7 +134,7 @@ async def test_cancellation_passes_through() -> None:
 
 async def test_with_a_payload_key_failure_messages_and_stack_traces_are_encrypted(db_url: str) -> None:
     converter = data_converter(
-        make_settings(db_url, "http://127.0.0.1:9", yourmoment_payload_key=generate_payload_key())
+        fast_settings(db_url, "http://127.0.0.1:9", yourmoment_payload_key=generate_payload_key())
     )
     try:
         raise ApplicationError(f"article {PUPIL_TEXT}", type="Anything")
@@ -149,7 +149,7 @@ async def test_with_a_payload_key_failure_messages_and_stack_traces_are_encrypte
 
 
 def test_without_a_payload_key_failures_stay_readable(db_url: str) -> None:
-    converter = data_converter(make_settings(db_url, "http://127.0.0.1:9"))
+    converter = data_converter(fast_settings(db_url, "http://127.0.0.1:9"))
     # The codec only refuses payloads encrypted elsewhere; failures keep the readable default converter.
     assert type(converter.payload_codec).__name__ == "RefuseEncryptedCodec"
     assert type(converter.failure_converter).__name__ == "DefaultFailureConverter"

@@ -9,16 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support import World, add_articles, build_world, eventually, running_worker, venv_binary
 from yourmoment import processes_client
+from yourmoment.harness import Harness, add_articles, running_worker, wait_until
 from yourmoment.messages import MonitorInput
 from yourmoment.settings import get_settings
 from yourmoment.store import items
@@ -29,21 +27,12 @@ PROCESS = "Klasse 82"
 
 
 @pytest.fixture
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=venv_binary("temporal-test-server")
-    )
-    yield env
-    await env.shutdown()
-
-
-@pytest.fixture
-def world(env: Any, mymoment_server: Any, llm_server: Any) -> World:
+def world(env: Any, mymoment_server: Any, llm_server: Any) -> Harness:
     env.set(TEMPORAL_TASK_QUEUE_PREFIX=f"g{uuid.uuid4().hex[:8]}-")
-    return build_world(get_settings(), mymoment_server.state, llm_server.url)
+    return Harness.seed(get_settings(), mymoment_server.state, llm_server.url)
 
 
-async def run_until_settled(ts_env: WorkflowEnvironment, world: World, status: str) -> str:
+async def run_until_settled(ts_env: WorkflowEnvironment, world: Harness, status: str) -> str:
     """A generate-only process over one article, stopped once its item is `status`; the process id."""
     process_id = world.create_process(name=PROCESS, generate_only=True, max_duration_minutes=30)
     world.mark_running(process_id)
@@ -55,13 +44,13 @@ async def run_until_settled(ts_env: WorkflowEnvironment, world: World, status: s
     async with running_worker(ts_env.client, world.settings):
         inp = MonitorInput(process_id=process_id, use_search_attributes=False)
         handle = await processes_client.start_monitoring(ts_env.client, world.settings, process_id, inp=inp)
-        await eventually(settled, 60, f"the item {status}")
+        await wait_until(settled, 60, f"the item {status}")
         await processes_client.stop(handle)
         await handle.result()
     return process_id
 
 
-def attempt_rows(world: World) -> list[tuple[int, bool, list[str], str | None]]:
+def attempt_rows(world: Harness) -> list[tuple[int, bool, list[str], str | None]]:
     with session_scope(world.settings.database_url) as session:
         rows = session.scalars(select(GenerationAttempt).order_by(GenerationAttempt.number)).all()
         return [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from yourmoment.errors import (
     SessionExpiredError,
     TransientError,
 )
+from yourmoment.harness import wait_until
 from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient, _raise_for_status
 from yourmoment.ratelimit import LocalRateLimiter, RateLimiter
 
@@ -381,9 +381,9 @@ async def test_timeout_during_post_is_ambiguous_and_the_retry_reads_first(
         site.state.set_faults(post_latency_ms=700)
         with pytest.raises(AmbiguousPostError):
             await slow.post_comment(article_id, COMMENT, hide=False, known_page=page)
-        deadline = time.monotonic() + 5
-        while not site.state.comments_for(int(article_id)) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await wait_until(
+            lambda: bool(site.state.comments_for(int(article_id))), 5, "the slow POST stored", every=0.05
+        )
         retry = await slow.post_comment(article_id, COMMENT, hide=False)
     assert retry.outcome == "already_posted"
     assert len(site.state.comments_for(int(article_id))) == 1

@@ -11,8 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.deps import Dependencies
 from activities.registry import activities_by_queue
-from tests.support import build_world, eventually, running_worker
 from yourmoment.crypto import generate_key
+from yourmoment.harness import Harness, running_worker, wait_until
 from yourmoment.messages import ALL_QUEUES
 from yourmoment.schedules import SCHEDULES, apply_schedules
 from yourmoment.settings import get_settings
@@ -144,7 +144,7 @@ async def test_monitor_once_shows_the_running_process(
     point_at(env, dev_env)
     env.set(TEMPORAL_SEARCH_ATTRIBUTES="false")  # not registered on this dev server
     settings = get_settings()
-    world = build_world(settings, mymoment_server.state, llm_server.url)
+    world = Harness.seed(settings, mymoment_server.state, llm_server.url)
     process_id = world.create_process(name="klasse-82")
     user = ["--user", world.user_email]
     async with running_worker(dev_env.client, settings):
@@ -155,7 +155,7 @@ async def test_monitor_once_shows_the_running_process(
             rows = (await cli(run_cli, *user, "monitor", "--once", "--json")).json()
             return bool(rows) and rows[0]["discovery_runs"] >= 1
 
-        await eventually(discovered, 30, "the first discovery")
+        await wait_until(discovered, 30, "the first discovery")
         result = await cli(run_cli, *user, "monitor", "--once")
         assert result.code == 0, result.err
         assert "\033[" not in result.out  # --once prints without clearing the screen

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support import add_articles, build_world, eventually, make_settings, running_worker
 from yourmoment import processes_client
 from yourmoment.crypto import Encryptor
 from yourmoment.errors import LLMPermanentError, LLMTransientError
+from yourmoment.harness import Harness, add_articles, fast_settings, running_worker, wait_until
 from yourmoment.llm.client import LLMClient, ProviderConfig
 from yourmoment.llm.generation import generate_comment
 from yourmoment.llm.slots import ConcurrencyLimiter, ProviderSlot
@@ -368,10 +368,10 @@ async def generate_through_the_worker(
     dev_env: WorkflowEnvironment, db_url: str, mymoment_server: Any, llm_server: Any, n: int, limit: int
 ) -> str:
     """A generate-only process over `n` articles, run by the real worker wiring until all are generated."""
-    settings = make_settings(
+    settings = fast_settings(
         db_url, mymoment_server.url, temporal_task_queue_prefix=f"pl{uuid.uuid4().hex[:6]}-"
     )
-    world = build_world(settings, mymoment_server.state, llm_server.url)
+    world = Harness.seed(settings, mymoment_server.state, llm_server.url)
     set_provider(settings, world.provider_id, max_concurrency=limit)
     add_articles(mymoment_server.state, n)
     process_id = world.create_process(generate_only=True)
@@ -385,7 +385,7 @@ async def generate_through_the_worker(
         handle = await processes_client.start_monitoring(
         dev_env.client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
     )
-        await eventually(generated, 90, f"{n} comments generated")
+        await wait_until(generated, 90, f"{n} comments generated")
         await processes_client.stop(handle)
         await handle.result()
     return process_id

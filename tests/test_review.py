@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from imitation import llm_server as llm_imitation
-from tests.support import add_articles, eventually, running_worker
 from yourmoment import processes_client
 from yourmoment.cli import review_cmds
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import ValidationError
+from yourmoment.harness import add_articles, running_worker, wait_until
 from yourmoment.settings import get_settings
 from yourmoment.store import items
 from yourmoment.store.db import session_scope
@@ -100,7 +100,7 @@ def set_status(database_url: str, item_id: str, status: str) -> None:
 async def generate(run_cli: Any, database_url: str, process_id: str, n: int) -> list[AIComment]:
     """Runs the process until n comments are generated, then stops it."""
     await ok(run_cli, "start", "Klasse 82")
-    await eventually(lambda: sum(r.status == "generated" for r in rows(database_url, process_id)) >= n, 60,
+    await wait_until(lambda: sum(r.status == "generated" for r in rows(database_url, process_id)) >= n, 60,
                      f"{n} generated comments")  # fmt: skip
     await ok(run_cli, "stop", "Klasse 82", "--wait")
     return [r for r in rows(database_url, process_id) if r.status == "generated"]

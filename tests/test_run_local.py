@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import REPO, base_env
 from yourmoment.crypto import generate_key
-from yourmoment.devserver import free_port, port_free
+from yourmoment.harness import REPO, free_port, hermetic_env, port_free
 from yourmoment.store.db import upgrade
 
 pytestmark = pytest.mark.slow
@@ -53,7 +52,7 @@ def test_a_termination_signal_stops_the_dev_server_and_the_worker(tmp_path, sign
     port, ui_port = free_port(), free_port()
     config = tmp_path / "temporal.toml"
     config.write_text("")
-    env = base_env(
+    env = hermetic_env(
         DATABASE_URL=db_url,
         YOURMOMENT_ENCRYPTION_KEY=generate_key(),
         MYMOMENT_BASE_URL="http://127.0.0.1:9",
@@ -113,7 +112,7 @@ def test_worker_concurrency_below_one_is_refused(tmp_path) -> None:  # type: ign
     result = subprocess.run(
         [sys.executable, "-m", "yourmoment.run_local", "--worker-concurrency", "0"],
         cwd=REPO,
-        env=base_env(),
+        env=hermetic_env(),
         capture_output=True,
         text=True,
         timeout=60,

@@ -13,9 +13,8 @@ import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverlapPolicy, WorkflowFailureError
 from temporalio.service import RPCError
 
-from tests.processes import WorkerProcess, base_env
-from tests.support import build_world, eventually, make_settings, running_worker
 from yourmoment import processes_client
+from yourmoment.harness import Harness, WorkerProcess, fast_settings, hermetic_env, running_worker, wait_until
 from yourmoment.messages import MaintenanceResult, MonitorInput, MonitorResult
 from yourmoment.schedules import SCHEDULES, apply_schedules, build_schedule, list_schedules, schedule_id
 from yourmoment.settings import Settings
@@ -49,7 +48,7 @@ async def run_schedule_now(client: Client, sid: str) -> MaintenanceResult:
         started[:] = desc.info.recent_actions
         return desc.info.num_actions > before and bool(started)
 
-    await eventually(action_taken, 30, f"{sid} to start its workflow")
+    await wait_until(action_taken, 30, f"{sid} to start its workflow")
     workflow_id = started[-1].action.workflow_id
     assert workflow_id.startswith(sid)
     return await client.get_workflow_handle(workflow_id, result_type=MaintenanceResult).result()
@@ -61,7 +60,7 @@ async def run_schedule_now(client: Client, sid: str) -> MaintenanceResult:
 async def test_apply_twice_is_idempotent_and_updates_a_changed_spec(dev_env, db_url, env, run_cli) -> None:
     client = dev_env.client
     prefix = unique_prefix()
-    settings = make_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=prefix)
+    settings = fast_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=prefix)
     # An older version of the cleanup schedule: hourly, and paused by an operator.
     cleanup_id = schedule_id(settings, DEFS["cleanup-expired-sessions"])
     stale = build_schedule(settings, DEFS["cleanup-expired-sessions"])
@@ -89,7 +88,7 @@ async def test_apply_twice_is_idempotent_and_updates_a_changed_spec(dev_env, db_
             ids = Counter([s.id async for s in await client.list_schedules() if s.id.startswith(prefix)])
             return ids == Counter(schedule_id(settings, d) for d in SCHEDULES)
 
-        await eventually(listed_once, 30, "each schedule listed exactly once")
+        await wait_until(listed_once, 30, "each schedule listed exactly once")
 
         env.set(TEMPORAL_ADDRESS=client.service_client.config.target_host, TEMPORAL_TASK_QUEUE_PREFIX=prefix)
         result = await asyncio.to_thread(run_cli, "schedules", "apply", "--json")
@@ -107,7 +106,7 @@ async def test_apply_twice_is_idempotent_and_updates_a_changed_spec(dev_env, db_
 
 
 async def test_list_reports_missing_schedules(dev_env, db_url) -> None:
-    settings = make_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=unique_prefix())
+    settings = fast_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=unique_prefix())
     rows = await list_schedules(dev_env.client, settings)
     assert [r.present for r in rows] == [False] * len(SCHEDULES)
 
@@ -155,11 +154,11 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
     client = dev_env.client
     prefix = unique_prefix()
     # This dev server has no yourMoment search attributes (the health check would report them).
-    settings = make_settings(
+    settings = fast_settings(
         db_url, mymoment_server.url, temporal_task_queue_prefix=prefix, retention_days=90,
         temporal_search_attributes=False,
     )  # fmt: skip
-    world = build_world(settings, mymoment_server.state, llm_server.url, logins=("pupil-1", "pupil-2"))
+    world = Harness.seed(settings, mymoment_server.state, llm_server.url, logins=("pupil-1", "pupil-2"))
     ids = seed(settings, world)
     sid = {name: schedule_id(settings, d) for name, d in DEFS.items()}
     async with running_worker(client, settings):
@@ -199,7 +198,7 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
                 with session_scope(db_url) as s:
                     return s.get(MonitoringProcess, ids["unrecorded"]).status == "running"
 
-            await eventually(marked_by_workflow, 30, "the workflow marking its row running")
+            await wait_until(marked_by_workflow, 30, "the workflow marking its row running")
             with session_scope(db_url) as s:
                 row = s.get(MonitoringProcess, ids["unrecorded"])
                 row.status, row.stopped_at = "stopped", utcnow() - timedelta(hours=1)
@@ -208,7 +207,7 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
                 query = f'WorkflowId = "{unrecorded.id}" AND ExecutionStatus = "Running"'
                 return bool([w async for w in client.list_workflows(query)])
 
-            await eventually(unrecorded_listed, 30, "the running workflow in the visibility store")
+            await wait_until(unrecorded_listed, 30, "the running workflow in the visibility store")
             result = await run_schedule_now(client, sid["reconcile"])
             assert result.counts == {"ended": 1, "resumed": 1}, result.notes
             with session_scope(db_url) as s:
@@ -236,7 +235,7 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
 
 async def test_scheduled_health_check_fails_visibly_without_pollers(dev_env, db_url) -> None:
     client = dev_env.client
-    settings = make_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=unique_prefix())
+    settings = fast_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=unique_prefix())
     async with running_worker(client, settings, queues=("monitoring", "maintenance")):
         await apply_schedules(client, settings)
         try:
@@ -254,8 +253,8 @@ async def test_scheduled_health_check_fails_visibly_without_pollers(dev_env, db_
 
 async def test_worker_applies_schedules_at_start_unless_told_not_to(dev_env, db_url) -> None:
     prefix = unique_prefix()
-    settings = make_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=prefix)
-    env = base_env(
+    settings = fast_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=prefix)
+    env = hermetic_env(
         DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=settings.yourmoment_encryption_key or "",
         TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host, TEMPORAL_TASK_QUEUE_PREFIX=prefix,
         MYMOMENT_BASE_URL="http://127.0.0.1:9",  # not the real site, which needs a CONTACT
@@ -274,7 +273,7 @@ async def test_worker_applies_schedules_at_start_unless_told_not_to(dev_env, db_
         async def applied() -> bool:
             return all(r.present for r in await list_schedules(dev_env.client, settings))
 
-        await eventually(applied, 30, "the worker to apply the schedules")
+        await wait_until(applied, 30, "the worker to apply the schedules")
     finally:
         assert worker.terminate() == 0
         await delete_schedules(dev_env.client, settings)

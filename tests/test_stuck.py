@@ -22,8 +22,7 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from tests.processes import REPO, WorkerProcess
-from tests.support import build_world, eventually, running_worker
+from yourmoment.harness import REPO, Harness, WorkerProcess, running_worker, wait_until
 from yourmoment.messages import MonitorInput, workflow_id_for_process
 from yourmoment.settings import get_settings
 from yourmoment.store.db import session_scope
@@ -86,7 +85,7 @@ async def test_worker_registers_missing_search_attributes_and_the_process_runs(
     namespace, ns_client = await new_namespace(dev_env)
     point_at(env, dev_env, namespace)
     assert await missing_search_attributes(ns_client) == list(SEARCH_ATTRIBUTES)
-    world = build_world(get_settings(), mymoment_server.state, llm_server.url)
+    world = Harness.seed(get_settings(), mymoment_server.state, llm_server.url)
     process_id = world.create_process(name="klasse-sa")
     user = ("--user", world.user_email)
     worker = WorkerProcess(dict(os.environ), "--no-schedules", cwd=Path.cwd())
@@ -101,7 +100,7 @@ async def test_worker_registers_missing_search_attributes_and_the_process_runs(
             assert status["status"] == "running", status
             return status["discovery_runs"] >= 1
 
-        await eventually(discovered, 60, "the first discovery")
+        await wait_until(discovered, 60, "the first discovery")
         found = await ns_client.count_workflows(f'YourMomentProcessId = "{process_id}"')
         assert found.count == 1  # findable in the Web UI by its process id
         result = await bounded(run_cli, *user, "stop", process_id, "--wait", "--timeout", "50")
@@ -116,7 +115,7 @@ async def test_worker_start_and_health_refuse_when_the_service_cannot_register_t
     # A namespace whose 10 Keyword slots are taken: the service itself refuses to add ours.
     namespace, ns_client = await new_namespace(dev_env, keyword_fillers=10)
     point_at(env, dev_env, namespace)
-    world = build_world(get_settings(), mymoment_server.state, llm_server.url)
+    world = Harness.seed(get_settings(), mymoment_server.state, llm_server.url)
     process_id = world.create_process(name="klasse-full")
 
     proc = run_worker()
@@ -172,7 +171,7 @@ async def test_a_failing_workflow_task_shows_stuck_everywhere(
 ) -> None:
     prefix = point_at(env, dev_env, TEMPORAL_SEARCH_ATTRIBUTES="false")
     settings = get_settings()
-    world = build_world(settings, mymoment_server.state, llm_server.url)
+    world = Harness.seed(settings, mymoment_server.state, llm_server.url)
     undecodable, bad_attribute = (
         world.create_process(name="undecodable"),
         world.create_process(name="bad-attr"),
@@ -202,7 +201,7 @@ async def test_a_failing_workflow_task_shows_stuck_everywhere(
                 assert "Bello" not in status["last_error"]  # the SDK's message, never the payload
             return True
 
-        await eventually(both_stuck, 60, "both processes shown as stuck")
+        await wait_until(both_stuck, 60, "both processes shown as stuck")
 
         text = await bounded(run_cli, *user, "status", "undecodable")
         assert "undecodable" in text.out and ": stuck" in text.out and "Failed decoding arguments" in text.out
@@ -234,7 +233,7 @@ async def test_without_a_worker_commands_warn_and_waits_end(
     dev_env, env, run_cli, mymoment_server, llm_server
 ) -> None:
     prefix = point_at(env, dev_env, TEMPORAL_SEARCH_ATTRIBUTES="false")
-    world = build_world(get_settings(), mymoment_server.state, llm_server.url)
+    world = Harness.seed(get_settings(), mymoment_server.state, llm_server.url)
     process_id = world.create_process(name="klasse-leer")
     user = ("--user", world.user_email)
     warning = f"warning: no worker polls {prefix}monitoring"
@@ -273,7 +272,7 @@ async def test_without_a_worker_commands_warn_and_waits_end(
 async def test_discover_now_while_paused_says_so(dev_env, env, run_cli, mymoment_server, llm_server) -> None:
     point_at(env, dev_env, TEMPORAL_SEARCH_ATTRIBUTES="false")
     settings = get_settings()
-    world = build_world(settings, mymoment_server.state, llm_server.url)
+    world = Harness.seed(settings, mymoment_server.state, llm_server.url)
     world.create_process(name="klasse-pause")
     user = ("--user", world.user_email)
     async with running_worker(dev_env.client, settings):
@@ -284,7 +283,7 @@ async def test_discover_now_while_paused_says_so(dev_env, env, run_cli, mymoment
                 "discovery_runs"
             ] >= n
 
-        await eventually(lambda: runs(1), 30, "the first discovery")
+        await wait_until(lambda: runs(1), 30, "the first discovery")
         assert (await bounded(run_cli, *user, "pause", "klasse-pause")).code == 0
         result = await bounded(run_cli, *user, "discover-now", "klasse-pause")
         assert result.code == 1 and "is paused" in result.err and "resume" in result.err, (
@@ -293,6 +292,6 @@ async def test_discover_now_while_paused_says_so(dev_env, env, run_cli, mymoment
         status = (await bounded(run_cli, *user, "status", "klasse-pause", "--json")).json()
         assert status["paused"] and status["discovery_runs"] == 1 and status["next_discovery_at"] is None
         assert (await bounded(run_cli, *user, "resume", "klasse-pause")).code == 0
-        await eventually(lambda: runs(2), 30, "the discovery that resume starts")
+        await wait_until(lambda: runs(2), 30, "the discovery that resume starts")
         result = await bounded(run_cli, *user, "stop", "klasse-pause", "--wait", "--timeout", "50")
         assert result.code == 0 and "stopped" in result.out

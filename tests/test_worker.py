@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 
 import httpx
 import psutil
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from tests.processes import REPO, WorkerProcess, base_env
-from tests.support import venv_binary
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.crypto import generate_key
-from yourmoment.devserver import free_port
+from yourmoment.harness import REPO, WorkerProcess, free_port, hermetic_env
 from yourmoment.settings import Settings
 from yourmoment.store.db import upgrade
 from yourmoment.worker_main import parse_args
@@ -29,14 +25,14 @@ def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
 def test_refuses_without_encryption_key(tmp_path) -> None:
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
-    proc = run_worker(base_env(DATABASE_URL=db_url, TEMPORAL_ADDRESS="127.0.0.1:1"))
+    proc = run_worker(hermetic_env(DATABASE_URL=db_url, TEMPORAL_ADDRESS="127.0.0.1:1"))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: YOURMOMENT_ENCRYPTION_KEY is not set")
     assert "Traceback" not in proc.stderr
 
 
 def test_refuses_unmigrated_database(tmp_path) -> None:
-    env = base_env(DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}", YOURMOMENT_ENCRYPTION_KEY=generate_key(),
+    env = hermetic_env(DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}", YOURMOMENT_ENCRYPTION_KEY=generate_key(),
                    TEMPORAL_ADDRESS="127.0.0.1:1", MYMOMENT_BASE_URL="http://127.0.0.1:9")  # fmt: skip
     proc = run_worker(env)
     assert proc.returncode == 2
@@ -47,7 +43,7 @@ def test_refuses_unmigrated_database(tmp_path) -> None:
 def test_unreachable_temporal_is_one_line(tmp_path) -> None:
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
-    env = base_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1",
+    env = hermetic_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1",
                    MYMOMENT_BASE_URL="http://127.0.0.1:9")  # fmt: skip
     proc = run_worker(env)
     assert proc.returncode == 2
@@ -57,7 +53,7 @@ def test_unreachable_temporal_is_one_line(tmp_path) -> None:
 def test_task_queue_selection() -> None:
     assert parse_args(["--task-queues", "monitoring,comments"]).queues == ["monitoring", "comments"]
     assert parse_args([]).queues == ["monitoring", "comments", "sessions", "maintenance"]
-    proc = run_worker(base_env(), "--task-queues", "monitoring,timeouts")
+    proc = run_worker(hermetic_env(), "--task-queues", "monitoring,timeouts")
     assert proc.returncode == 2 and "unknown task queue(s) timeouts" in proc.stderr
 
 
@@ -75,7 +71,7 @@ def test_refuses_a_replaced_disclosure_or_a_bad_extra_line(
 ) -> None:  # type: ignore[no-untyped-def]
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
-    env = base_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1",
+    env = hermetic_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1",
                    MYMOMENT_BASE_URL="http://127.0.0.1:9", **{name: value})  # fmt: skip
     proc = run_worker(env)
     assert proc.returncode == 2
@@ -95,7 +91,7 @@ def test_refuses_a_replaced_disclosure_or_a_bad_extra_line(
 def test_accepts_the_disclosure_itself_and_a_good_extra_line(tmp_path, name: str, value: str) -> None:  # type: ignore[no-untyped-def]
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
-    env = base_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1",
+    env = hermetic_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1",
                    MYMOMENT_BASE_URL="http://127.0.0.1:9", **{name: value})  # fmt: skip
     proc = run_worker(env)
     # The settings pass; the worker gets as far as connecting to Temporal.
@@ -111,7 +107,7 @@ REAL_SITE_SPELLINGS = ["https://www.mymoment.ch", "HTTPS://WWW.MyMoment.CH/", "h
 def refusing_env(tmp_path, **values: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
-    env = base_env(
+    env = hermetic_env(
         DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1"
     )
     env.pop("CONTACT", None)
@@ -182,13 +178,6 @@ def test_other_hosts_are_not_the_real_site(url: str) -> None:
 # --- the Prometheus endpoint binds loopback unless told otherwise ------------------------------------
 
 
-@pytest.fixture
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_binary("temporal"))
-    yield env
-    await env.shutdown()
-
-
 def listening_addresses(pid: int, port: int) -> set[str]:
     return {c.laddr.ip for c in psutil.Process(pid).net_connections("tcp")
             if c.status == psutil.CONN_LISTEN and c.laddr.port == port}  # fmt: skip
@@ -201,9 +190,9 @@ async def test_metrics_endpoint_binds_loopback_by_default(
     db_url = f"sqlite:///{tmp_path / 'm.db'}"
     upgrade(db_url)
     port = free_port()
-    env = base_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), METRICS_PORT=str(port),
+    env = hermetic_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), METRICS_PORT=str(port),
                    MYMOMENT_BASE_URL="http://127.0.0.1:9", TEMPORAL_TASK_QUEUE_PREFIX=f"m{port}-",
-                   TEMPORAL_ADDRESS=dev_server.client.service_client.config.target_host)  # fmt: skip
+                   TEMPORAL_ADDRESS=dev_server.address)  # fmt: skip
     env.pop("METRICS_HOST", None)
     if metrics_host:
         env["METRICS_HOST"] = metrics_host

@@ -8,7 +8,6 @@ so each test decides what an activity answers and when, and asserts on the calls
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -26,6 +25,7 @@ from temporalio.worker import Worker
 
 from workflows.article import ArticleCommentWorkflow
 from workflows.monitoring import MonitoringProcessWorkflow
+from yourmoment.harness import wait_until
 from yourmoment.messages import (
     ALL_QUEUES,
     QUEUE_MONITORING,
@@ -100,10 +100,8 @@ class FakeActivities:
     async def wait_for(
         self, name: str, count: int = 1, where: Callable[[Any], bool] = lambda _: True
     ) -> None:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while len([inp for inp in self.inputs(name) if where(inp)]) < count:
-            assert time.monotonic() < deadline, f"{name} not called {count} times; calls: {self.names()}"
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: len([inp for inp in self.inputs(name) if where(inp)]) >= count, WAIT_SECONDS,
+                         f"{name} called {count} times", explain=lambda: f"calls: {self.names()}", every=0.05)  # fmt: skip
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -236,15 +234,15 @@ async def start_article(
 
 async def cancellation_handled(handle: WorkflowHandle[Any, Any]) -> None:
     """Waits until the workflow has completed a workflow task after its cancel request (it saw the cancel)."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
+
+    async def handled() -> bool:
         kinds = [event.event_type async for event in handle.fetch_history_events()]
-        if EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED in kinds:
-            after = kinds[kinds.index(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED) :]
-            if EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in after:
-                return
-        assert time.monotonic() < deadline, "the workflow did not handle its cancel request"
-        await asyncio.sleep(0.05)
+        if EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED not in kinds:
+            return False
+        after = kinds[kinds.index(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED) :]
+        return EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in after
+
+    await wait_until(handled, WAIT_SECONDS, "the workflow to handle its cancel request", every=0.05)
 
 
 # --- ArticleCommentWorkflow ----------------------------------------------------------------------------

@@ -9,30 +9,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from imitation import llm_server, mymoment
-from imitation.serve import serve_in_thread
-from tests.support import (
-    World,
-    add_articles,
-    build_world,
-    eventually,
-    make_settings,
-    running_worker,
-    venv_binary,
-)
 from workflows.article import pick_prompt
 from workflows.monitoring import discovery_wait
 from yourmoment import processes_client
+from yourmoment.harness import Harness, Imitations, add_articles, fast_settings, running_worker, wait_until
 from yourmoment.messages import (
     MonitorInput,
     MonitorStatus,
@@ -48,23 +38,10 @@ PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 
 
 @pytest.fixture
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One test server per test: virtual time and leftovers of one test never reach another."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=venv_binary("temporal-test-server")
-    )
-    yield env
-    await env.shutdown()
-
-
-@pytest.fixture
 def servers() -> Iterator[tuple[Any, Any, str, str]]:
     mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
-    with (
-        serve_in_thread(mymoment.create_app(mm_state)) as mm,
-        serve_in_thread(llm_server.create_app(llm_state)) as llm,
-    ):
-        yield mm_state, llm_state, mm.url, llm.url
+    with Imitations(mm_state, llm_state) as imitations:
+        yield mm_state, llm_state, imitations.mm_url, imitations.llm_url
 
 
 @pytest.fixture
@@ -73,15 +50,15 @@ def world_factory(tmp_path, servers):  # type: ignore[no-untyped-def]
     db_url = f"sqlite:///{tmp_path / 'test.db'}"
     upgrade(db_url)
 
-    def make(**kw: Any) -> World:
-        settings = make_settings(db_url, mm_url, temporal_task_queue_prefix=f"t{uuid.uuid4().hex[:8]}-",
+    def make(**kw: Any) -> Harness:
+        settings = fast_settings(db_url, mm_url, temporal_task_queue_prefix=f"t{uuid.uuid4().hex[:8]}-",
                                  **kw.pop("settings", {}))  # fmt: skip
-        return build_world(settings, mm_state, llm_url, **kw)
+        return Harness.seed(settings, mm_state, llm_url, **kw)
 
     return make
 
 
-async def start(env: WorkflowEnvironment, world: World, process_id: str, **kw: Any) -> WorkflowHandle:
+async def start(env: WorkflowEnvironment, world: Harness, process_id: str, **kw: Any) -> WorkflowHandle:
     world.mark_running(process_id)
     return await processes_client.start_monitoring(
         env.client, world.settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False, **kw)
@@ -92,12 +69,12 @@ async def status_of(handle: WorkflowHandle) -> MonitorStatus:
     return await processes_client.status(handle)
 
 
-def db_counts(world: World, process_id: str):  # type: ignore[no-untyped-def]
+def db_counts(world: Harness, process_id: str):  # type: ignore[no-untyped-def]
     with session_scope(world.settings.database_url) as session:
         return items.counts(session, process_id)
 
 
-def process_row(world: World, process_id: str) -> MonitoringProcess:
+def process_row(world: Harness, process_id: str) -> MonitoringProcess:
     with session_scope(world.settings.database_url) as session:
         row = session.get(MonitoringProcess, process_id)
         assert row is not None
@@ -141,12 +118,12 @@ async def test_hit_resets_backoff_and_items_are_generated(ts_env, world_factory,
     process_id = world.create_process(max_duration_minutes=60, generate_only=True)
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
-        await eventually(lambda: _runs(handle, 1), what="first discovery")
+        await wait_until(lambda: _runs(handle, 1), what="first discovery")
         await ts_env.sleep(timedelta(seconds=200))  # runs at 0, 60, 180: streak 3, next at 420
         assert (await status_of(handle)).discovery_runs == 3
         add_articles(mm_state, 2)
         await ts_env.sleep(timedelta(seconds=230))  # the run at 420 finds them: streak reset
-        await eventually(lambda: _generated(world, process_id, 2), what="two generated comments")
+        await wait_until(lambda: _generated(world, process_id, 2), what="two generated comments")
         status = await status_of(handle)
         assert status.empty_streak == 0 and status.discovery_runs == 4
         await ts_env.sleep(timedelta(seconds=61))  # plain interval again after a hit
@@ -165,7 +142,7 @@ async def test_posting_process_posts_each_article_once_with_prefix(ts_env, world
     process_id = world.create_process(max_duration_minutes=30, hide_comments=True)
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
-        await eventually(lambda: _posted(world, process_id, 3), what="three posted comments")
+        await wait_until(lambda: _posted(world, process_id, 3), what="three posted comments")
         await processes_client.stop(handle)
         await handle.result()
     for article_id in article_ids:
@@ -187,7 +164,7 @@ async def test_stop_finishes_in_flight_posts_and_skips_the_rest(ts_env, world_fa
     process_id = world.create_process(max_duration_minutes=30)
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id, grace_seconds=0.5)
-        await eventually(lambda: _runs(handle, 1), what="first discovery")
+        await wait_until(lambda: _runs(handle, 1), what="first discovery")
         await processes_client.stop(handle)
         result = await handle.result()
     assert result.status == "stopped"
@@ -208,7 +185,7 @@ async def test_cancellation_cleans_up_like_stop(ts_env, world_factory, servers) 
     process_id = world.create_process(max_duration_minutes=30)
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id, grace_seconds=0.5)
-        await eventually(lambda: _runs(handle, 1), what="first discovery")
+        await wait_until(lambda: _runs(handle, 1), what="first discovery")
         await handle.cancel()
         result = await handle.result()
     assert result.status == "stopped" and result.reason == "cancelled"
@@ -223,17 +200,17 @@ async def test_pause_and_resume(ts_env, world_factory, servers) -> None:
     process_id = world.create_process(max_duration_minutes=600, generate_only=True)
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
-        await eventually(lambda: _runs(handle, 1), what="first discovery")
+        await wait_until(lambda: _runs(handle, 1), what="first discovery")
         await processes_client.send(handle, "pause")
-        await eventually(lambda: _paused(handle), what="paused")
+        await wait_until(lambda: _paused(handle), what="paused")
         await ts_env.sleep(timedelta(hours=2))
         assert (await status_of(handle)).discovery_runs == 1
         lists_before = mm_state.stats()["by_kind"]["list"]
         await processes_client.send(handle, "resume")
-        await eventually(lambda: _runs(handle, 2), what="discovery after resume")
+        await wait_until(lambda: _runs(handle, 2), what="discovery after resume")
         assert mm_state.stats()["by_kind"]["list"] == lists_before + 1
         await processes_client.send(handle, "discover_now")
-        await eventually(lambda: _runs(handle, 3), what="discover_now")
+        await wait_until(lambda: _runs(handle, 3), what="discover_now")
         await processes_client.stop(handle)
         assert (await handle.result()).status == "stopped"
 
@@ -244,13 +221,13 @@ async def test_details_follow_every_state_change(ts_env, world_factory) -> None:
     process_id = world.create_process(max_duration_minutes=600, generate_only=True)
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
-        await eventually(lambda: _runs(handle, 1), what="first discovery")
+        await wait_until(lambda: _runs(handle, 1), what="first discovery")
         assert (await details_of(handle)).startswith("running: ")
         await processes_client.send(handle, "pause")
-        await eventually(lambda: _details_start(handle, "running (paused): "), what="paused in the details")
+        await wait_until(lambda: _details_start(handle, "running (paused): "), what="paused in the details")
         assert "next -" in await details_of(handle)  # no stale next discovery
         await processes_client.send(handle, "resume")
-        await eventually(lambda: _details_start(handle, "running: "), what="resumed in the details")
+        await wait_until(lambda: _details_start(handle, "running: "), what="resumed in the details")
         await processes_client.stop(handle)
         assert (await handle.result()).status == "stopped"
         assert (await details_of(handle)).startswith("stopped: ")
@@ -263,7 +240,7 @@ async def test_bad_credentials_reported_and_left_out(ts_env, world_factory, serv
     process_id = world.create_process(logins=["good", "bad"], max_duration_minutes=30, generate_only=True)
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
-        await eventually(lambda: _generated(world, process_id, 1), what="one generated comment")
+        await wait_until(lambda: _generated(world, process_id, 1), what="one generated comment")
         status = await status_of(handle)
         states = {login.name: login.state for login in status.logins}
         assert states == {"good": "ready", "bad": "failed"}
@@ -295,7 +272,7 @@ async def test_prompt_weights_respected_over_many_articles(ts_env, world_factory
     world.settings.max_articles_per_request = 40
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
-        await eventually(lambda: _generated(world, process_id, 40), timeout=60, what="40 generated comments")
+        await wait_until(lambda: _generated(world, process_id, 40), timeout=60, what="40 generated comments")
         await processes_client.stop(handle)
         await handle.result()
     with session_scope(world.settings.database_url) as session:
@@ -312,7 +289,7 @@ async def test_generate_only_then_post_reviewed_comments_once(ts_env, world_fact
     prefix = world.settings.temporal_task_queue_prefix
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
-        await eventually(lambda: _generated(world, process_id, 2), what="two generated comments")
+        await wait_until(lambda: _generated(world, process_id, 2), what="two generated comments")
         await processes_client.stop(handle)
         await handle.result()
         assert mm_state.all_comments() == []
@@ -342,11 +319,11 @@ async def test_login_comments_once_across_processes(ts_env, world_factory, serve
     second = world.create_process(max_duration_minutes=30)
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, first)
-        await eventually(lambda: _posted(world, first, 2), what="first process posts")
+        await wait_until(lambda: _posted(world, first, 2), what="first process posts")
         await processes_client.stop(handle)
         await handle.result()
         handle = await start(ts_env, world, second)
-        await eventually(lambda: db_counts(world, second).skipped >= 2, what="second process skips")
+        await wait_until(lambda: db_counts(world, second).skipped >= 2, what="second process skips")
         await processes_client.stop(handle)
         await handle.result()
     assert all(len(mm_state.comments_for(a)) == 1 for a in mm_state.articles)
@@ -365,9 +342,9 @@ async def test_comment_pacing_waits_on_durable_timers(ts_env, world_factory, ser
     process_id = world.create_process(max_duration_minutes=30)
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, process_id)
-        await eventually(lambda: _posted(world, process_id, 1), what="the first post")
+        await wait_until(lambda: _posted(world, process_id, 1), what="the first post")
         await ts_env.sleep(timedelta(seconds=12))  # virtual time for the two later slots
-        await eventually(lambda: _posted(world, process_id, 3), what="three paced posts")
+        await wait_until(lambda: _posted(world, process_id, 3), what="three paced posts")
         await processes_client.stop(handle)
         await handle.result()
         with session_scope(world.settings.database_url) as session:
@@ -404,11 +381,11 @@ async def _paused(handle: WorkflowHandle) -> bool:
     return (await status_of(handle)).paused
 
 
-def _generated(world: World, process_id: str, n: int) -> bool:
+def _generated(world: Harness, process_id: str, n: int) -> bool:
     return db_counts(world, process_id).generated >= n
 
 
-def _posted(world: World, process_id: str, n: int) -> bool:
+def _posted(world: Harness, process_id: str, n: int) -> bool:
     return db_counts(world, process_id).posted >= n
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from yourmoment.devserver import REPO, start_dev_server, stop_process, wait_for_port
+from yourmoment.harness import REPO, DevServer, stop_process, wait_for_port
 from yourmoment.settings import get_settings
 
 
@@ -59,11 +59,10 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
             wait_for_port(args.codec_port, 20)
-        children.append(
-            start_dev_server(
-                data / "temporal.db", args.port, args.ui_port, codec_endpoint, log_file=data / "temporal.log"
-            )
+        dev = DevServer(
+            data / "temporal.db", args.port, args.ui_port, codec_endpoint, log_file=data / "temporal.log"
         )
+        children.append(dev.start().proc)
         print(f"Temporal dev server on 127.0.0.1:{args.port}, Web UI http://localhost:{args.ui_port}")
         worker_args = ["--address", f"127.0.0.1:{args.port}"]
         if args.worker_concurrency is not None:

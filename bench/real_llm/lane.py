@@ -22,16 +22,16 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.common import DevServer, machine
+from bench.output import machine
 from bench.real_llm import build, model
 from bench.real_llm.articles import ARTICLES
 from bench.real_llm.proxy import Recorder, RecordingProxy
 from bench.real_llm.report import run_failed, summarise_run, table
-from bench.real_llm.servers import REPO, Cli, LlamaServer, hermetic_env
+from bench.real_llm.servers import REPO, Cli, LlamaServer
 from imitation import mymoment
 from imitation.serve import serve_in_thread
 from yourmoment.crypto import generate_key
-from yourmoment.devserver import WorkerProcess
+from yourmoment.harness import DevServer, WorkerProcess, hermetic_env
 
 RESULTS = REPO / "bench" / "results"
 FIXTURES = REPO / "tests" / "fixtures" / "real_llm" / "recorded.jsonl"
@@ -140,9 +140,9 @@ def run_mode(
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work, True)
         site = stack.enter_context(serve_in_thread(mymoment.create_app(imitation_state())))
-        dev = DevServer(work / "temporal.log")
+        dev = DevServer(log_file=work / "temporal.log").start(60)
         stack.callback(dev.stop)
-        asyncio.run(dev.connect(60))  # waits until the frontend answers
+        asyncio.run(dev.ready(60))
         env = hermetic_env(
             DATABASE_URL=f"sqlite:///{work / 'lane.db'}",
             YOURMOMENT_ENCRYPTION_KEY=generate_key(),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -12,8 +11,7 @@ from typing import Any
 
 import httpx
 
-from yourmoment.devserver import free_port
-from yourmoment.settings import Settings
+from yourmoment.harness import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_ALIAS = "SmolLM2-135M-Instruct"
@@ -83,21 +81,6 @@ class LlamaServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
-
-
-def hermetic_env(**values: str) -> dict[str, str]:
-    """The environment without the developer's own yourMoment and Temporal settings, plus `values`.
-
-    Everything not set here keeps the project's defaults (LLM timeout, pacing, concurrency).
-    """
-    drop = {name.upper() for name in Settings.model_fields} | {"REDIS_URL", "DATABASE_URL"}
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in drop and not k.startswith(("TEMPORAL_", "YOURMOMENT_"))
-    }
-    env.update(values)
-    return env
 
 
 class Cli:

@@ -7,7 +7,6 @@ import asyncio
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -16,8 +15,15 @@ from pathlib import Path
 
 from yourmoment.cli.common import PORT, number
 from yourmoment.crypto import generate_key
-from yourmoment.devserver import free_port, port_free, start_dev_server, stop_process, temporal_binary
 from yourmoment.errors import ConfigurationError
+from yourmoment.harness import (
+    DevServer,
+    Imitations,
+    WorkerProcess,
+    free_port,
+    port_free,
+    temporal_binary,
+)
 
 DEMO_ARTICLES = 3
 DEMO_LOGINS = ("demo-pupil-1", "demo-pupil-2")
@@ -48,7 +54,6 @@ class DemoSite:
     llm_url: str = ""
     codec_url: str = ""
     env: dict[str, str] = field(default_factory=dict)
-    processes: list[subprocess.Popen] = field(default_factory=list)
 
 
 def _port(preferred: int) -> int:
@@ -73,15 +78,15 @@ def _write_keys(site: DemoSite) -> tuple[str, str]:
 
 
 def _start_servers(site: DemoSite, stack: ExitStack, payload_key: str) -> None:
-    from imitation import llm_server, mymoment
+    from imitation import mymoment
     from imitation.serve import serve_in_thread
     from yourmoment.codec import EncryptionCodec, create_codec_app
 
-    mm_state = mymoment.MyMomentState()
-    mymoment.seed_demo(mm_state)
-    site.mm_state = mm_state  # type: ignore[attr-defined]
-    site.mymoment_url = stack.enter_context(serve_in_thread(mymoment.create_app(mm_state))).url
-    site.llm_url = stack.enter_context(serve_in_thread(llm_server.create_app(llm_server.LLMState()))).url
+    imitations = Imitations()
+    mymoment.seed_demo(imitations.mm)
+    stack.enter_context(imitations)
+    site.mm_state = imitations.mm  # type: ignore[attr-defined]
+    site.mymoment_url, site.llm_url = imitations.mm_url, imitations.llm_url
     site.ui_port = _port(site.ui_port)
     codec_app = create_codec_app(EncryptionCodec.from_keys(payload_key), [f"http://localhost:{site.ui_port}",
                                                                           f"http://127.0.0.1:{site.ui_port}"])  # fmt: skip
@@ -206,17 +211,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(
             f"starting the Temporal dev server on 127.0.0.1:{site.temporal_port} (Web UI on {site.ui_port})"
         )
-        dev = start_dev_server(site.dir / "temporal.db", site.temporal_port, site.ui_port, site.codec_url,
-                               log_file=site.dir / "temporal.log")  # fmt: skip
-        stack.callback(stop_process, dev)
+        dev = DevServer(site.dir / "temporal.db", site.temporal_port, site.ui_port, site.codec_url,
+                        log_file=site.dir / "temporal.log")  # fmt: skip
+        stack.callback(dev.stop)
+        dev.start()
         site.env = _environment(site, enc_key, payload_key)
         os.environ.update(site.env)
         reset_settings_cache()
         process_id = _configure(site)  # migrates first: the worker refuses an unmigrated database
-        worker = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parents[2] / "worker.py")],
-                                  env=site.env, stdout=open(site.dir / "worker.log", "ab"),  # noqa: SIM115
-                                  stderr=subprocess.STDOUT)  # fmt: skip
-        stack.callback(stop_process, worker)
+        worker = WorkerProcess(site.env, cwd=Path.cwd(), log_file=site.dir / "worker.log")
+        stack.callback(worker.stop, 20)
+        worker.start(60)
         from yourmoment.cli.main import run
 
         _run_quiet(run, ["start", "Demo Klasse A"], None)
@@ -227,7 +232,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 0 if ok else 1
         _print_next_steps(site, process_id)
         try:
-            while worker.poll() is None:
+            while worker.alive():
                 time.sleep(1)
             return 1
         except KeyboardInterrupt:

@@ -1,0 +1,183 @@
+"""The benchmarks' side of the shared harness (yourmoment.harness): politeness, psutil-measured workers, starts."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from temporalio.client import WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from yourmoment.harness import REPO, Harness, WorkerProcess
+from yourmoment.messages import (
+    QUEUE_MONITORING,
+    MonitorInput,
+    MonitorResult,
+    StopRequest,
+    workflow_id_for_process,
+)
+
+
+@dataclass
+class Politeness:
+    """SCRAPING_RATE_LIMIT, SCRAPING_BURST_LIMIT and COMMENT_RATE_LIMIT_SECONDS for the worker."""
+
+    rate: float = 2.0
+    burst: int = 5
+    comment_interval: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"scraping_rate_limit": self.rate, "scraping_burst_limit": self.burst,
+                "comment_rate_limit_seconds": self.comment_interval}  # fmt: skip
+
+
+class Sampler:
+    """Samples a process's RSS every `every` seconds in a thread; keeps the peak and the last value."""
+
+    def __init__(self, proc: psutil.Process, every: float = 0.25) -> None:
+        self.proc = proc
+        self.every = every
+        self.peak_rss = 0
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                rss = self.proc.memory_info().rss
+            except psutil.Error:
+                return
+            self.peak_rss = max(self.peak_rss, rss)
+            self.samples.append((time.monotonic(), rss))
+            self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+class MeasuredWorker(WorkerProcess):
+    """The harness's worker process, measured: RSS sampled while it runs, CPU and memory on demand."""
+
+    def __init__(
+        self, env: dict[str, str], *args: str, cwd: Path | None = None, log_file: Path | None = None
+    ) -> None:
+        super().__init__(env, *args, cwd=cwd, log_file=log_file)
+        self.ps: psutil.Process | None = None
+        self.sampler: Sampler | None = None
+        self.startup_s = 0.0
+
+    def start(self, timeout: float = 60.0) -> float:
+        self.startup_s = super().start(timeout)
+        assert self.proc is not None
+        self.ps = psutil.Process(self.proc.pid)
+        self.sampler = Sampler(self.ps)
+        return self.startup_s
+
+    def cpu_seconds(self) -> float:
+        assert self.ps is not None
+        t = self.ps.cpu_times()
+        return t.user + t.system
+
+    def rss_mb(self) -> float:
+        assert self.ps is not None
+        return self.ps.memory_info().rss / 2**20
+
+    def uss_mb(self) -> float:
+        assert self.ps is not None
+        return self.ps.memory_full_info().uss / 2**20
+
+    def peak_rss_mb(self) -> float:
+        return (self.sampler.peak_rss if self.sampler else 0) / 2**20
+
+    def kill(self) -> None:
+        if self.sampler:
+            self.sampler.stop()
+        super().kill()
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM (graceful drain); kill -9 only if it does not end in time."""
+        if self.sampler:
+            self.sampler.stop()
+        try:
+            return super().terminate(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            assert self.proc is not None
+            return self.proc.returncode
+
+
+def tree_rss_mb(pid: int) -> float:
+    """The resident memory of a process and its children (the dev server runs as one)."""
+    ps = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)]) / 2**20
+
+
+@dataclass
+class BenchHarness(Harness):
+    """The shared harness with measured workers, the configured politeness, and the starts benchmarks use."""
+
+    worker_class = MeasuredWorker
+    politeness: Politeness = field(default_factory=Politeness)
+
+    @classmethod
+    @asynccontextmanager
+    async def running(
+        cls,
+        politeness: Politeness | None = None,
+        database_url: str | None = None,
+        llm_latency_ms: int = 0,
+        redis_url: str | None = None,
+    ) -> AsyncIterator[BenchHarness]:
+        """Everything started (yourmoment.harness.Harness.started) with `politeness` for the workers."""
+        politeness = politeness or Politeness()
+        limits = {"MAX_RUNNING_PROCESSES_PER_USER": "100000"}
+        async with cls.started(database_url, llm_latency_ms, limits, redis_url=redis_url,
+                               temporal_task_queue_prefix=f"bench{time.monotonic_ns() % 10**6}-",
+                               **politeness.as_dict()) as harness:  # fmt: skip
+            harness.politeness = politeness
+            yield harness
+
+    async def start_via_cli(self, process_id: str) -> None:
+        """`python starter.py start ID`, the user's route."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(REPO / "starter.py"), "start", process_id, "--json",
+            cwd=self.workdir, env=self.child_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"starter.py start failed: {out.decode()}{err.decode()}")
+
+    async def start_direct(self, process_id: str) -> WorkflowHandle[Any, Any]:
+        """What `starter.py start` does (row marked running, workflow started), without a CLI process per
+        start: for the benchmarks that start dozens or thousands of processes."""
+        assert self.client is not None
+        self.mark_running(process_id)
+        return await self.client.start_workflow(
+            "MonitoringProcessWorkflow",
+            MonitorInput(process_id=process_id, queue_prefix=self.prefix),
+            id=workflow_id_for_process(process_id),
+            task_queue=f"{self.prefix}{QUEUE_MONITORING}",
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+
+    def handle(self, process_id: str) -> WorkflowHandle[Any, MonitorResult]:
+        assert self.client is not None
+        return self.client.get_workflow_handle(workflow_id_for_process(process_id), result_type=MonitorResult)
+
+    async def stop_process(self, process_id: str, timeout: float = 120.0) -> MonitorResult:
+        handle = self.handle(process_id)
+        await handle.signal("stop", StopRequest(reason="benchmark finished"))
+        return await asyncio.wait_for(handle.result(), timeout)
