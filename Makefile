@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 ## test: create the environment, install, lint and run every test but the long drills (CI runs this)
 test: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q -ra -m "not drill"
 
 ## test-drills: the long fault drills (~4 min): dev server restarted, faulty myMoment and LLM, two workers

@@ -31,9 +31,10 @@ SETTLE_SECONDS = 5.0
 
 async def has_poller(h: BenchHarness, task_queue: str) -> bool:
     request = DescribeTaskQueueRequest(
-        namespace="default", task_queue=TaskQueue(name=task_queue),
+        namespace="default",
+        task_queue=TaskQueue(name=task_queue),
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    )  # fmt: skip
+    )
     response = await h.client.workflow_service.describe_task_queue(request)
     return bool(response.pollers)
 
@@ -124,8 +125,11 @@ def human(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.footprint", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.footprint",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--starts", type=int, default=3, help="worker starts to measure (median reported)")
     add_common_args(parser)
     args = parser.parse_args(argv)

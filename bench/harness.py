@@ -11,19 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
-from temporalio.client import WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
+from yourmoment import processes_client
 from yourmoment.harness import REPO, Harness, WorkerProcess
 from yourmoment.messages import (
-    QUEUE_MONITORING,
-    MonitorInput,
     MonitorResult,
-    StopRequest,
-    workflow_id_for_process,
 )
 
 
@@ -36,8 +30,11 @@ class Politeness:
     comment_interval: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
-        return {"scraping_rate_limit": self.rate, "scraping_burst_limit": self.burst,
-                "comment_rate_limit_seconds": self.comment_interval}  # fmt: skip
+        return {
+            "scraping_rate_limit": self.rate,
+            "scraping_burst_limit": self.burst,
+            "comment_rate_limit_seconds": self.comment_interval,
+        }
 
 
 class Sampler:
@@ -143,41 +140,46 @@ class BenchHarness(Harness):
         """Everything started (yourmoment.harness.Harness.started) with `politeness` for the workers."""
         politeness = politeness or Politeness()
         limits = {"MAX_RUNNING_PROCESSES_PER_USER": "100000"}
-        async with cls.started(database_url, llm_latency_ms, limits, redis_url=redis_url,
-                               temporal_task_queue_prefix=f"bench{time.monotonic_ns() % 10**6}-",
-                               **politeness.as_dict()) as harness:  # fmt: skip
+        async with cls.started(
+            database_url,
+            llm_latency_ms,
+            limits,
+            redis_url=redis_url,
+            temporal_task_queue_prefix=f"bench{time.monotonic_ns() % 10**6}-",
+            **politeness.as_dict(),
+        ) as harness:
             harness.politeness = politeness
             yield harness
 
     async def start_via_cli(self, process_id: str) -> None:
         """`python starter.py start ID`, the user's route."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(REPO / "starter.py"), "start", process_id, "--json",
-            cwd=self.workdir, env=self.child_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable,
+            str(REPO / "starter.py"),
+            "start",
+            process_id,
+            "--json",
+            cwd=self.workdir,
+            env=self.child_env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await proc.communicate()
         if proc.returncode != 0:
             raise RuntimeError(f"starter.py start failed: {out.decode()}{err.decode()}")
 
-    async def start_direct(self, process_id: str) -> WorkflowHandle[Any, Any]:
+    async def start_direct(self, process_id: str) -> processes_client.MonitoringHandle:
         """What `starter.py start` does (row marked running, workflow started), without a CLI process per
         start: for the benchmarks that start dozens or thousands of processes."""
         assert self.client is not None
         self.mark_running(process_id)
-        return await self.client.start_workflow(
-            "MonitoringProcessWorkflow",
-            MonitorInput(process_id=process_id, queue_prefix=self.prefix),
-            id=workflow_id_for_process(process_id),
-            task_queue=f"{self.prefix}{QUEUE_MONITORING}",
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        )
+        return await processes_client.start_monitoring(self.client, self.settings, process_id)
 
-    def handle(self, process_id: str) -> WorkflowHandle[Any, MonitorResult]:
+    def handle(self, process_id: str) -> processes_client.MonitoringHandle:
         assert self.client is not None
-        return self.client.get_workflow_handle(workflow_id_for_process(process_id), result_type=MonitorResult)
+        return processes_client.monitoring_handle(self.client, process_id)
 
     async def stop_process(self, process_id: str, timeout: float = 120.0) -> MonitorResult:
         handle = self.handle(process_id)
-        await handle.signal("stop", StopRequest(reason="benchmark finished"))
+        await processes_client.stop(handle, "benchmark finished")
         return await asyncio.wait_for(handle.result(), timeout)

@@ -21,14 +21,40 @@ from bench.output import REPO, RESULTS_DIR, emit, log, machine
 RUNS: dict[str, tuple[str, list[str]]] = {
     "small_run": ("bench.small_run", []),
     "small_run_comment_interval_30": ("bench.small_run", ["--comment-interval", "30"]),
-    "throughput": ("bench.throughput", ["--processes", "2", "--logins", "2", "--articles", "20",
-                                        "--llm-latency-ms", "500", "--arrival-seconds", "20"]),
-    "freshness": ("bench.throughput", ["--processes", "2", "--logins", "2", "--articles", "12",
-                                       "--llm-latency-ms", "500", "--arrival-seconds", "120"]),
+    "throughput": (
+        "bench.throughput",
+        [
+            "--processes",
+            "2",
+            "--logins",
+            "2",
+            "--articles",
+            "20",
+            "--llm-latency-ms",
+            "500",
+            "--arrival-seconds",
+            "20",
+        ],
+    ),
+    "freshness": (
+        "bench.throughput",
+        [
+            "--processes",
+            "2",
+            "--logins",
+            "2",
+            "--articles",
+            "12",
+            "--llm-latency-ms",
+            "500",
+            "--arrival-seconds",
+            "120",
+        ],
+    ),
     "scale_100": ("bench.scale", ["--processes", "100", "--duration", "120"]),
     "footprint": ("bench.footprint", []),
     "temporal_cost": ("bench.temporal_cost", []),
-}  # fmt: skip
+}
 OPTIONAL_RUNS: dict[str, tuple[str, list[str]]] = {
     "scale_1000": ("bench.scale", ["--processes", "1000", "--logins", "50", "--duration", "120"]),
 }
@@ -58,41 +84,59 @@ def headline(name: str, r: dict[str, Any]) -> dict[str, Any]:
         c, w = r["cold"], r["warm"]
         return {
             "cold_seconds_start_to_posted": c["seconds_start_to_all_posted"],
-            "cold_requests": c["requests_total"], "cold_by_kind": c["requests_by_kind"],
-            "cold_full_logins": c["full_logins"], "warm_seconds_start_to_posted": w["seconds_start_to_all_posted"],
-            "warm_requests": w["requests_total"], "warm_full_logins": w["full_logins"],
+            "cold_requests": c["requests_total"],
+            "cold_by_kind": c["requests_by_kind"],
+            "cold_full_logins": c["full_logins"],
+            "warm_seconds_start_to_posted": w["seconds_start_to_all_posted"],
+            "warm_requests": w["requests_total"],
+            "warm_full_logins": w["full_logins"],
             "warm_probes": w["requests_by_kind"]["probe"],
             "steady_requests_per_comment": c["steady_requests_per_comment"],
-            "peak_requests_in_1s": max(c["pacing"]["peak_requests_in_1s"], w["pacing"]["peak_requests_in_1s"]),
-            "pacing_held": r["targets_met"]["pacing_held"], "targets_met": r["targets_met"],
-        }  # fmt: skip
+            "peak_requests_in_1s": max(
+                c["pacing"]["peak_requests_in_1s"], w["pacing"]["peak_requests_in_1s"]
+            ),
+            "pacing_held": r["targets_met"]["pacing_held"],
+            "targets_met": r["targets_met"],
+        }
     if bench == "throughput":
         return {
-            "comments_per_minute": r["comments_per_minute"], "fraction_of_bound": r["fraction_of_bound"],
-            "bound_per_minute": r["politeness_bound_per_minute"]["bound"], "freshness_seconds": r["freshness_seconds"],
-            "steady_requests_per_comment": r["steady_requests_per_comment"], "pacing_held": r["pacing"]["pacing_held"],
-        }  # fmt: skip
+            "comments_per_minute": r["comments_per_minute"],
+            "fraction_of_bound": r["fraction_of_bound"],
+            "bound_per_minute": r["politeness_bound_per_minute"]["bound"],
+            "freshness_seconds": r["freshness_seconds"],
+            "steady_requests_per_comment": r["steady_requests_per_comment"],
+            "pacing_held": r["pacing"]["pacing_held"],
+        }
     if bench == "scale":
         return {
-            "processes": r["parameters"]["processes"], "worker": r["worker"],
+            "processes": r["parameters"]["processes"],
+            "worker": r["worker"],
             "workflow_task_latency_seconds": r["workflow_task_latency_seconds"],
-            "requests_per_idle_discovery": r["requests_per_idle_discovery"], "history": r["history"],
-        }  # fmt: skip
+            "requests_per_idle_discovery": r["requests_per_idle_discovery"],
+            "history": r["history"],
+        }
     if bench == "footprint":
         return {
             "startup_seconds_to_first_poll": r["startup_seconds_to_first_poll"]["median"],
-            "idle_worker_rss_mb": r["idle_worker_rss_mb"], "small_run": r["small_run"],
+            "idle_worker_rss_mb": r["idle_worker_rss_mb"],
+            "small_run": r["small_run"],
             "targets_met": r["targets_met"],
-        }  # fmt: skip
+        }
     if bench == "temporal_cost":
-        return {"per_article": r["per_article"], "article_workflow_events": r["article_workflow"]["events_mean"],
-                "monitoring_events": r["monitoring_workflow"]["events"]}  # fmt: skip
+        return {
+            "per_article": r["per_article"],
+            "article_workflow_events": r["article_workflow"]["events_mean"],
+            "monitoring_events": r["monitoring_workflow"]["events"],
+        }
     return {}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run_all",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--only", action="append", choices=[*RUNS, *OPTIONAL_RUNS], help="run only these")
     parser.add_argument("--with-1000", action="store_true", help="also scale with 1,000 processes (~10 min)")
     parser.add_argument("--database-url", help="a scratch PostgreSQL database for every benchmark")

@@ -57,9 +57,15 @@ async def start_all(h: BenchHarness, process_ids: list[str], concurrency: int = 
     return time.monotonic() - began
 
 
-async def scale(processes: int = 100, logins: int = 10, interval: int = 10, duration: float = 120.0,
-                politeness: Politeness | None = None, database_url: str | None = None,
-                first_round_timeout: float = 900.0) -> dict[str, Any]:  # fmt: skip
+async def scale(
+    processes: int = 100,
+    logins: int = 10,
+    interval: int = 10,
+    duration: float = 120.0,
+    politeness: Politeness | None = None,
+    database_url: str | None = None,
+    first_round_timeout: float = 900.0,
+) -> dict[str, Any]:
     p = politeness or Politeness()
     async with BenchHarness.running(p, database_url) as h:
         names = [f"pupil-{i}" for i in range(min(logins, processes))]
@@ -100,11 +106,23 @@ async def scale(processes: int = 100, logins: int = 10, interval: int = 10, dura
         stats = h.mm_state.stats()
         histories = await fetch(h.client, [workflow_id_for_process(pid) for pid in process_ids])
         observed = {
-            "processes": processes, "logins": len(names), "interval": interval, "duration": duration,
-            "window": window, "start_s": start_s, "first_round_s": first_round_s, "idle_rss": idle_rss,
-            "idle_cpu": idle_cpu, "rss": rss, "uss": uss, "peak": peak, "cpu_window": cpu_window,
-            "server_rss": server_rss, "window_began": window_began, "window_ended": window_ended,
-        }  # fmt: skip
+            "processes": processes,
+            "logins": len(names),
+            "interval": interval,
+            "duration": duration,
+            "window": window,
+            "start_s": start_s,
+            "first_round_s": first_round_s,
+            "idle_rss": idle_rss,
+            "idle_cpu": idle_cpu,
+            "rss": rss,
+            "uss": uss,
+            "peak": peak,
+            "cpu_window": cpu_window,
+            "server_rss": server_rss,
+            "window_began": window_began,
+            "window_ended": window_ended,
+        }
         return report(observed, histories, stats, p)
 
 
@@ -121,12 +139,16 @@ def report(
     startup = mean([float(f.discovery_event_ids[0] - 1) for f in histories if f.discovery_event_ids])
     hourly = discovery_runs_per_hour()
     wft = [x for f in histories for x in f.workflow_task_latencies]
-    wft_idle = [x for f in histories
-                for x, t in zip(f.workflow_task_latencies, f.workflow_task_scheduled, strict=True)
-                if t >= v["window_began"]]  # fmt: skip
+    wft_idle = [
+        x
+        for f in histories
+        for x, t in zip(f.workflow_task_latencies, f.workflow_task_scheduled, strict=True)
+        if t >= v["window_began"]
+    ]
     durations = [x for f in histories for x in f.discovery_durations]
-    in_window = sum(1 for f in histories for t in f.discovery_completed
-                    if v["window_began"] <= t <= v["window_ended"])  # fmt: skip
+    in_window = sum(
+        1 for f in histories for t in f.discovery_completed if v["window_began"] <= t <= v["window_ended"]
+    )
     cpu_per_run = v["cpu_window"] / in_window if in_window else None
 
     def per_hour(n_runs: int, plus: float = 0.0) -> float | None:
@@ -197,8 +219,11 @@ def human(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scale",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--processes", type=int, default=100, help="idle processes (default 100; try 1000)")
     parser.add_argument("--logins", type=int, default=10, help="logins shared by the processes (default 10)")
     parser.add_argument("--interval", type=int, default=10, help="discovery interval seconds (default 10)")
@@ -208,8 +233,9 @@ def main(argv: list[str] | None = None) -> None:
     add_common_args(parser)
     args = parser.parse_args(argv)
     politeness = Politeness(args.rate, args.burst, 0.0)
-    result = asyncio.run(scale(args.processes, args.logins, args.interval, args.duration, politeness,
-                               args.database_url))  # fmt: skip
+    result = asyncio.run(
+        scale(args.processes, args.logins, args.interval, args.duration, politeness, args.database_url)
+    )
     emit(result, human(result), args.json_out)
 
 

@@ -31,8 +31,14 @@ def request_figures(requests: list[dict[str, Any]], posted: int, logins: int) ->
     }
 
 
-async def measure_run(h: BenchHarness, worker: MeasuredWorker, process_id: str, article_ids: list[int],
-                      via_cli: bool, timeout: float) -> dict[str, Any]:  # fmt: skip
+async def measure_run(
+    h: BenchHarness,
+    worker: MeasuredWorker,
+    process_id: str,
+    article_ids: list[int],
+    via_cli: bool,
+    timeout: float,
+) -> dict[str, Any]:
     """Start the process, wait until every article carries the login's comment, stop it; the figures."""
     h.mm_state.reset_stats()
     cpu_before = worker.cpu_seconds()
@@ -79,8 +85,13 @@ def targets(cold: dict[str, Any], warm: dict[str, Any], p: Politeness) -> dict[s
     }
 
 
-async def small_run(articles: int = 3, politeness: Politeness | None = None, database_url: str | None = None,
-                    llm_latency_ms: int = 0, timeout: float = 180.0) -> dict[str, Any]:  # fmt: skip
+async def small_run(
+    articles: int = 3,
+    politeness: Politeness | None = None,
+    database_url: str | None = None,
+    llm_latency_ms: int = 0,
+    timeout: float = 180.0,
+) -> dict[str, Any]:
     """Cold run (no stored session) on a fresh worker, then a warm run: new process, new worker, same login."""
     p = politeness or Politeness()
     async with BenchHarness.running(p, database_url, llm_latency_ms) as h:
@@ -137,8 +148,12 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.small_run", description=__doc__)
     parser.add_argument("--articles", type=int, default=3)
-    parser.add_argument("--comment-interval", type=float, default=0.0,
-                        help="COMMENT_RATE_LIMIT_SECONDS (default 0: measures the pipeline; production 30)")  # fmt: skip
+    parser.add_argument(
+        "--comment-interval",
+        type=float,
+        default=0.0,
+        help="COMMENT_RATE_LIMIT_SECONDS (default 0: measures the pipeline; production 30)",
+    )
     parser.add_argument("--llm-latency-ms", type=int, default=0)
     add_common_args(parser)
     args = parser.parse_args(argv)

@@ -23,8 +23,11 @@ from yourmoment.store.db import session_scope
 
 CLASS_ID = 82
 LOGIN = "pupil-1"
-CHILD_EVENTS = ("START_CHILD_WORKFLOW_EXECUTION_INITIATED", "CHILD_WORKFLOW_EXECUTION_STARTED",
-                "CHILD_WORKFLOW_EXECUTION_COMPLETED")  # fmt: skip
+CHILD_EVENTS = (
+    "START_CHILD_WORKFLOW_EXECUTION_INITIATED",
+    "CHILD_WORKFLOW_EXECUTION_STARTED",
+    "CHILD_WORKFLOW_EXECUTION_COMPLETED",
+)
 
 
 def article_workflow_ids(h: BenchHarness, process_id: str) -> list[str]:
@@ -39,8 +42,9 @@ def mean(values: list[int]) -> float:
     return round(sum(values) / len(values), 1) if values else 0.0
 
 
-async def temporal_cost(articles: int = 5, politeness: Politeness | None = None,
-                        database_url: str | None = None) -> dict[str, Any]:  # fmt: skip
+async def temporal_cost(
+    articles: int = 5, politeness: Politeness | None = None, database_url: str | None = None
+) -> dict[str, Any]:
     p = politeness or Politeness()
     async with BenchHarness.running(p, database_url) as h:
         h.add_logins([LOGIN], CLASS_ID)
@@ -109,8 +113,11 @@ def human(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.temporal_cost", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.temporal_cost",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--articles", type=int, default=5)
     add_common_args(parser)
     args = parser.parse_args(argv)

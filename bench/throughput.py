@@ -18,6 +18,7 @@ from bench.harness import BenchHarness, Politeness
 from bench.output import emit, log, machine
 from bench.small_run import add_common_args
 from bench.stats import by_kind, pacing_report, post_times, summary
+from yourmoment import processes_client
 from yourmoment.harness import wait_until
 
 # The fewest myMoment requests one comment needs: read the article, POST, follow the POST's redirect.
@@ -30,9 +31,11 @@ def politeness_bound(p: Politeness, total_logins: int) -> dict[str, float | None
     by_requests = p.rate * 60 / REQUESTS_PER_COMMENT_MIN
     by_comment_interval = total_logins * 60 / p.comment_interval if p.comment_interval > 0 else None
     bound = min(b for b in (by_requests, by_comment_interval) if b is not None)
-    return {"by_request_rate": round(by_requests, 2),
-            "by_comment_interval": None if by_comment_interval is None else round(by_comment_interval, 2),
-            "bound": round(bound, 2)}  # fmt: skip
+    return {
+        "by_request_rate": round(by_requests, 2),
+        "by_comment_interval": None if by_comment_interval is None else round(by_comment_interval, 2),
+        "bound": round(bound, 2),
+    }
 
 
 async def arrive(h: BenchHarness, processes: int, articles: int, spread: float) -> dict[int, float]:
@@ -47,30 +50,44 @@ async def arrive(h: BenchHarness, processes: int, articles: int, spread: float) 
     return created
 
 
-async def throughput(processes: int = 2, logins: int = 2, articles: int = 20, llm_latency_ms: int = 500,
-                     interval: int = 10, arrival_seconds: float = 20.0, politeness: Politeness | None = None,
-                     database_url: str | None = None, timeout: float = 900.0) -> dict[str, Any]:  # fmt: skip
+async def throughput(
+    processes: int = 2,
+    logins: int = 2,
+    articles: int = 20,
+    llm_latency_ms: int = 500,
+    interval: int = 10,
+    arrival_seconds: float = 20.0,
+    politeness: Politeness | None = None,
+    database_url: str | None = None,
+    timeout: float = 900.0,
+) -> dict[str, Any]:
     p = politeness or Politeness()
     async with BenchHarness.running(p, database_url, llm_latency_ms) as h:
         process_logins: dict[str, list[str]] = {}
         for k in range(processes):
             names = [f"p{k}-pupil{m}" for m in range(logins)]
             h.add_logins(names, FIRST_CLASS + k)
-            pid = h.create_process(logins=names, tab=str(FIRST_CLASS + k), discovery_interval_seconds=interval,
-                                   max_duration_minutes=120)  # fmt: skip
+            pid = h.create_process(
+                logins=names,
+                tab=str(FIRST_CLASS + k),
+                discovery_interval_seconds=interval,
+                max_duration_minutes=120,
+            )
             process_logins[pid] = names
         worker = h.start_worker()
         for pid in process_logins:
             await h.start_direct(pid)
 
         async def first_discoveries_done() -> bool:
-            states = [await h.handle(pid).query("status") for pid in process_logins]
-            return all(s["discovery_runs"] >= 1 for s in states)
+            states = [await processes_client.status(h.handle(pid)) for pid in process_logins]
+            return all(s.discovery_runs >= 1 for s in states)
 
         await wait_until(first_discoveries_done, 300, "the first discovery of every process", every=0.5)
         warmup = h.mm_state.stats()
-        log(f"{processes} processes running, {len(warmup['requests'])} requests for sessions and first "
-            f"discoveries; {articles} articles arrive over {arrival_seconds:.0f} s")  # fmt: skip
+        log(
+            f"{processes} processes running, {len(warmup['requests'])} requests for sessions and first "
+            f"discoveries; {articles} articles arrive over {arrival_seconds:.0f} s"
+        )
         h.mm_state.reset_stats()
         cpu_before = worker.cpu_seconds()
         created = await arrive(h, processes, articles, arrival_seconds)
@@ -84,16 +101,37 @@ async def throughput(processes: int = 2, logins: int = 2, articles: int = 20, ll
         stats = h.mm_state.stats()
         for pid in process_logins:
             await h.stop_process(pid)
-        return report(h, stats["requests"], created, process_logins, p, cpu, worker.peak_rss_mb(), {
-            "processes": processes, "logins_per_process": logins, "articles": articles,
-            "llm_latency_ms": llm_latency_ms, "discovery_interval_seconds": interval,
-            "arrival_seconds": arrival_seconds, **p.as_dict(),
-            "database": "postgresql" if database_url else "sqlite",
-        })  # fmt: skip
+        return report(
+            h,
+            stats["requests"],
+            created,
+            process_logins,
+            p,
+            cpu,
+            worker.peak_rss_mb(),
+            {
+                "processes": processes,
+                "logins_per_process": logins,
+                "articles": articles,
+                "llm_latency_ms": llm_latency_ms,
+                "discovery_interval_seconds": interval,
+                "arrival_seconds": arrival_seconds,
+                **p.as_dict(),
+                "database": "postgresql" if database_url else "sqlite",
+            },
+        )
 
 
-def report(h: BenchHarness, requests: list[dict[str, Any]], created: dict[int, float], process_logins: dict[str, list[str]],
-           p: Politeness, cpu: float, peak_rss: float, params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def report(
+    h: BenchHarness,
+    requests: list[dict[str, Any]],
+    created: dict[int, float],
+    process_logins: dict[str, list[str]],
+    p: Politeness,
+    cpu: float,
+    peak_rss: float,
+    params: dict[str, Any],
+) -> dict[str, Any]:
     posted = post_times(requests)
     latencies = [posted[key] - created[key[0]] for key in posted if key[0] in created]
     # The work window: from the first article read to the last confirming redirect, i.e. every request
@@ -155,8 +193,11 @@ def human(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.throughput",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--processes", type=int, default=2, help="K monitoring processes (default 2)")
     parser.add_argument("--logins", type=int, default=2, help="M logins per process (default 2)")
     parser.add_argument("--articles", type=int, default=20, help="N articles arriving (default 20)")
@@ -167,8 +208,18 @@ def main(argv: list[str] | None = None) -> None:
     add_common_args(parser)
     args = parser.parse_args(argv)
     politeness = Politeness(args.rate, args.burst, args.comment_interval)
-    result = asyncio.run(throughput(args.processes, args.logins, args.articles, args.llm_latency_ms,
-                                    args.interval, args.arrival_seconds, politeness, args.database_url))  # fmt: skip
+    result = asyncio.run(
+        throughput(
+            args.processes,
+            args.logins,
+            args.articles,
+            args.llm_latency_ms,
+            args.interval,
+            args.arrival_seconds,
+            politeness,
+            args.database_url,
+        )
+    )
     emit(result, human(result), args.json_out)
 
 

@@ -41,8 +41,15 @@ PG_ENV = "YOURMOMENT_TEST_DATABASE_URL"
 UNREACHABLE_URL = "http://127.0.0.1:9"  # the discard port: connections are refused at once
 
 # Settings a test inherits from nobody: the environment of the developer running pytest is cleared.
-CLEARED_ENV = ("REDIS_URL", "DEFAULT_USER", "YOURMOMENT_DEFAULT_USER", "YOURMOMENT_PAYLOAD_KEY",
-               "YOURMOMENT_CODEC_TOKEN", "CONTACT", "METRICS_HOST")  # fmt: skip
+CLEARED_ENV = (
+    "REDIS_URL",
+    "DEFAULT_USER",
+    "YOURMOMENT_DEFAULT_USER",
+    "YOURMOMENT_PAYLOAD_KEY",
+    "YOURMOMENT_CODEC_TOKEN",
+    "CONTACT",
+    "METRICS_HOST",
+)
 
 
 # --- databases -----------------------------------------------------------------------------------------
@@ -243,8 +250,12 @@ async def dev_server(
     SQLite file (`.db_file`, which the drills' leak scan reads), `.address` and a connected `.client`.
     A module adds server flags with `DEV_SERVER_ARGS = [...]`."""
     workdir = tmp_path_factory.mktemp("temporal")
-    server = DevServer(workdir / "temporal.db", log_file=workdir / "temporal.log", log_level="error",
-                       extra_args=getattr(request.module, "DEV_SERVER_ARGS", ()))  # fmt: skip
+    server = DevServer(
+        workdir / "temporal.db",
+        log_file=workdir / "temporal.log",
+        log_level="error",
+        extra_args=getattr(request.module, "DEV_SERVER_ARGS", ()),
+    )
     server.start()
     try:
         await server.connect()

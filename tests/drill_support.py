@@ -64,11 +64,14 @@ def imitations(login_names: list[str]) -> Iterator[Site]:
 def add_articles(site: Site, n: int, batch: int) -> list[int]:
     return [
         site.mm.add_article(
-            title=f"Drill {batch}-{i}", author=f"Kind{batch}x{i}", class_id=CLASS_ID, category_id=7,
+            title=f"Drill {batch}-{i}",
+            author=f"Kind{batch}x{i}",
+            class_id=CLASS_ID,
+            category_id=7,
             paragraphs=[f"Das ist Text {i} aus Runde {batch}.", "Ich mag Hunde und Katzen sehr."],
         )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 # --- the deployment ------------------------------------------------------------------------------------
@@ -149,15 +152,41 @@ def configure(
         )
     key_args, key_stdin = (["--api-key-stdin"], api_key + "\n") if api_key else ([], None)
     site.llm.required_api_key = api_key
-    deployment.starter("provider", "add", "local", "--provider", "openai-compatible", "--model", "imitation",
-                       "--base-url", f"{site.llm_url}/v1", *key_args, stdin=key_stdin)  # fmt: skip
+    deployment.starter(
+        "provider",
+        "add",
+        "local",
+        "--provider",
+        "openai-compatible",
+        "--model",
+        "imitation",
+        "--base-url",
+        f"{site.llm_url}/v1",
+        *key_args,
+        stdin=key_stdin,
+    )
     deployment.starter("template", "seed")
     template = json.loads(deployment.starter("template", "list", "--json"))[0]["name"]
     login_args = [arg for name in site.usernames for arg in ("--login", name)]
     out = deployment.starter(
-        "process", "create", "--name", "drill", "--tab", str(CLASS_ID), "--provider", "local", *login_args,
-        "--prompt", template, "--post", "--interval", str(interval), "--max-duration", "30", "--json",
-    )  # fmt: skip
+        "process",
+        "create",
+        "--name",
+        "drill",
+        "--tab",
+        str(CLASS_ID),
+        "--provider",
+        "local",
+        *login_args,
+        "--prompt",
+        template,
+        "--post",
+        "--interval",
+        str(interval),
+        "--max-duration",
+        "30",
+        "--json",
+    )
     deployment.process_id = json.loads(out)["id"]
     return deployment
 
@@ -178,11 +207,18 @@ def item_rows(db_url: str, process_id: str) -> list[dict[str, Any]]:
     with session_scope(db_url) as session:
         names = dict(session.execute(select(MyMomentLogin.id, MyMomentLogin.name)).all())
         return [
-            {"id": i.id, "login": names.get(i.login_id), "login_id": i.login_id,
-             "article_id": int(i.mymoment_article_id), "prompt_slot": i.prompt_slot, "status": i.status,
-             "error": i.error, "attempts": i.attempts}
+            {
+                "id": i.id,
+                "login": names.get(i.login_id),
+                "login_id": i.login_id,
+                "article_id": int(i.mymoment_article_id),
+                "prompt_slot": i.prompt_slot,
+                "status": i.status,
+                "error": i.error,
+                "attempts": i.attempts,
+            }
             for i in items.list_items(session, process_id)
-        ]  # fmt: skip
+        ]
 
 
 def status_counts(db_url: str, process_id: str) -> dict[str, int]:
@@ -227,8 +263,10 @@ async def wait_until_settled(deployment: Deployment, client: Client, expected: i
             f"items: {status_counts(deployment.db_url, deployment.process_id)} (expected {expected})",
         ]
         for row in unsettled()[:10]:
-            lines.append(f"  {row['status']} item {row['id']} article {row['article_id']} attempts "
-                         f"{row['attempts']}: article workflow {await child_state(client, deployment, row)}")  # fmt: skip
+            lines.append(
+                f"  {row['status']} item {row['id']} article {row['article_id']} attempts "
+                f"{row['attempts']}: article workflow {await child_state(client, deployment, row)}"
+            )
         raise AssertionError("\n".join([*lines, deployment.worker_log_tail()])) from None
 
 
@@ -393,8 +431,11 @@ def redis_dump(redis_url: str) -> bytes:
             elif kind == b"hash":
                 chunks.extend(b"%s=%s" % item for item in client.hgetall(key).items())
             elif kind in (b"list", b"set", b"zset"):
-                members = {b"list": lambda k: client.lrange(k, 0, -1), b"set": client.smembers,
-                           b"zset": lambda k: client.zrange(k, 0, -1)}[kind](key)  # fmt: skip
+                members = {
+                    b"list": lambda k: client.lrange(k, 0, -1),
+                    b"set": client.smembers,
+                    b"zset": lambda k: client.zrange(k, 0, -1),
+                }[kind](key)
                 chunks.extend(members)
         return b"\n".join(chunks)
     finally:
@@ -428,8 +469,10 @@ async def scan_for_leaks(
     assert deployment.process_id.encode() in places["raw history"], "no history found for the process"
     secrets = secrets_of(deployment)
     hits = [
-        f"{label} in the {place}" for place, data in places.items() for label, value in secrets.items()
+        f"{label} in the {place}"
+        for place, data in places.items()
+        for label, value in secrets.items()
         if value.encode() in data
-    ]  # fmt: skip
+    ]
     assert not hits, "leaks: " + "; ".join(hits)
     return {place: len(data) for place, data in places.items()}

@@ -14,6 +14,11 @@ def run_starter(
     """`python starter.py ARGS` as a user runs it, in its own process with `env`."""
     proc = subprocess.run(
         [sys.executable, str(REPO / "starter.py"), *args],
-        cwd=REPO, env=env, input=stdin, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return proc.returncode, proc.stdout, proc.stderr

@@ -133,18 +133,62 @@ def configure_user(env: dict[str, str], email: str, llm_url: str, logins: dict[s
     starter(env, "user", "add", email)
     starter(env, "template", "seed")
     for name, (username, password) in logins.items():
-        starter(env, "--user", email, "login", "add", name, "--username", username, "--password-stdin",
-                stdin=password + "\n")  # fmt: skip
-    starter(env, "--user", email, "provider", "add", "local", "--provider", "openai-compatible", "--model",
-            "imitation", "--base-url", f"{llm_url}/v1")  # fmt: skip
+        starter(
+            env,
+            "--user",
+            email,
+            "login",
+            "add",
+            name,
+            "--username",
+            username,
+            "--password-stdin",
+            stdin=password + "\n",
+        )
+    starter(
+        env,
+        "--user",
+        email,
+        "provider",
+        "add",
+        "local",
+        "--provider",
+        "openai-compatible",
+        "--model",
+        "imitation",
+        "--base-url",
+        f"{llm_url}/v1",
+    )
 
 
-def create_process(env: dict[str, str], email: str, logins: list[str], *extra: str, mode: str = "--post") -> str:
+def create_process(
+    env: dict[str, str], email: str, logins: list[str], *extra: str, mode: str = "--post"
+) -> str:
     template = json.loads(starter(env, "--user", email, "template", "list", "--json"))[0]["name"]
     login_args = [arg for name in logins for arg in ("--login", name)]
-    out = starter(env, "--user", email, "process", "create", "--name", f"p-{uuid.uuid4().hex[:6]}", "--tab",
-                  "82", "--provider", "local", *login_args, "--prompt", template, mode, "--interval", "5",
-                  "--max-duration", "30", *extra, "--json")  # fmt: skip
+    out = starter(
+        env,
+        "--user",
+        email,
+        "process",
+        "create",
+        "--name",
+        f"p-{uuid.uuid4().hex[:6]}",
+        "--tab",
+        "82",
+        "--provider",
+        "local",
+        *login_args,
+        "--prompt",
+        template,
+        mode,
+        "--interval",
+        "5",
+        "--max-duration",
+        "30",
+        *extra,
+        "--json",
+    )
     return json.loads(out)["id"]
 
 
@@ -157,8 +201,16 @@ def add_legacy_login(env: dict[str, str], email: str, name: str, username: str, 
     with session_scope(env["DATABASE_URL"]) as session:
         user = session.scalar(sa.select(User).where(User.email == email))
         assert user is not None
-        session.add(MyMomentLogin(user_id=user.id, name=name, username_enc=enc.encrypt(username),
-                                  password_enc=enc.encrypt(password), is_active=True, is_admin=False))  # fmt: skip
+        session.add(
+            MyMomentLogin(
+                user_id=user.id,
+                name=name,
+                username_enc=enc.encrypt(username),
+                password_enc=enc.encrypt(password),
+                is_active=True,
+                is_admin=False,
+            )
+        )
 
 
 def item_rows(env: dict[str, str], email: str, process_id: str) -> list[dict[str, Any]]:
@@ -279,8 +331,10 @@ async def test_post_exits_1_when_the_account_has_commented_already(tmp_path, dev
                 {"p": process_id},
             ).scalar_one()
             session.execute(
-                sa.text("INSERT INTO posting_claims (account_key, mymoment_article_id, prompt_slot, created_at) "
-                        "VALUES (:k, :a, '', CURRENT_TIMESTAMP)"),
+                sa.text(
+                    "INSERT INTO posting_claims (account_key, mymoment_article_id, prompt_slot, created_at) "
+                    "VALUES (:k, :a, '', CURRENT_TIMESTAMP)"
+                ),
                 {"k": account_key(mm_url, "pupil-a"), "a": article},
             )
         code, out, err = run_starter(env, "--user", email, "post", "--process", process_id)
@@ -297,7 +351,9 @@ async def test_post_exits_1_when_the_account_has_commented_already(tmp_path, dev
 
 @pytest.mark.slow
 @pytest.mark.parametrize("limiter", ["local", pytest.param("redis", marks=pytest.mark.redis)])
-async def test_comment_interval_holds_between_posts_as_the_site_sees_them(limiter, tmp_path, dev_server) -> None:  # type: ignore[no-untyped-def]
+async def test_comment_interval_holds_between_posts_as_the_site_sees_them(
+    limiter, tmp_path, dev_server
+) -> None:  # type: ignore[no-untyped-def]
     """With pacing on, one account's POSTs reach the imitation at least COMMENT_RATE_LIMIT_SECONDS apart."""
     interval = 2.0
     extra = {

@@ -62,8 +62,18 @@ def create(*extra: str) -> tuple[str, ...]:
 
 
 def provider(*extra: str) -> tuple[str, ...]:
-    return ("provider", "add", "local", "--provider", "openai-compatible", "--model", "llama3",
-            "--base-url", "http://localhost:11434/v1", *extra)  # fmt: skip
+    return (
+        "provider",
+        "add",
+        "local",
+        "--provider",
+        "openai-compatible",
+        "--model",
+        "llama3",
+        "--base-url",
+        "http://localhost:11434/v1",
+        *extra,
+    )
 
 
 LONG = "x" * 201
@@ -73,180 +83,446 @@ HELP_CREATE = "(see 'starter.py process create --help')"
 
 CASES = [
     # --- settings, read by the CLI ------------------------------------------------------------------
-    Case("rate-abc", ("user", "list"), "error: invalid setting SCRAPING_RATE_LIMIT='abc': must be a number greater than 0",
-         env={"SCRAPING_RATE_LIMIT": "abc"}),
-    Case("rate-inf", ("user", "list"), "error: invalid setting SCRAPING_RATE_LIMIT='inf': must be a number greater than 0",
-         env={"SCRAPING_RATE_LIMIT": "inf"}),
-    Case("rate-nan", ("user", "list"), "error: invalid setting SCRAPING_RATE_LIMIT='nan': must be a number greater than 0",
-         env={"SCRAPING_RATE_LIMIT": "nan"}),
-    Case("rate-zero", ("user", "list"), "error: invalid setting SCRAPING_RATE_LIMIT='0': must be a number greater than 0",
-         env={"SCRAPING_RATE_LIMIT": "0"}),
-    Case("metrics-empty", ("user", "list"),
-         "error: invalid setting METRICS_PORT='': must be a whole number between 1 and 65535, or unset", env={"METRICS_PORT": ""}),
-    Case("metrics-range", ("user", "list"),
-         "error: invalid setting METRICS_PORT='70000': must be a whole number between 1 and 65535, or unset",
-         env={"METRICS_PORT": "70000"}),
-    Case("log-format", ("user", "list"), "error: invalid setting LOG_FORMAT='xml': must be one of text, json",
-         env={"LOG_FORMAT": "xml"}),
-    Case("log-level", ("user", "list"),
-         "error: invalid setting LOG_LEVEL='LOUD': must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL", env={"LOG_LEVEL": "loud"}),
-    Case("db-url-scheme", ("user", "list"),
-         "error: invalid setting DATABASE_URL: must be sqlite:///PATH or postgresql://USER@HOST/DB",
-         env={"DATABASE_URL": "mysql://root@localhost/app"}),
-    Case("db-url-malformed", ("user", "list"),
-         "error: invalid setting DATABASE_URL: must be sqlite:///PATH or postgresql://USER@HOST/DB",
-         env={"DATABASE_URL": "yourmoment.db"}),
-    Case("articles-range", ("user", "list"),
-         "error: invalid setting MAX_ARTICLES_PER_REQUEST='1000': must be a whole number between 1 and 100",
-         env={"MAX_ARTICLES_PER_REQUEST": "1000"}),
-    Case("comment-rate-negative", ("user", "list"),
-         "error: invalid setting COMMENT_RATE_LIMIT_SECONDS='-1': must be a number between 0 and 86400",
-         env={"COMMENT_RATE_LIMIT_SECONDS": "-1"}),
-    Case("timeout-zero", ("user", "list"),
-         "error: invalid setting MYMOMENT_TIMEOUT='0': must be a number greater than 0 and at most 3600",
-         env={"MYMOMENT_TIMEOUT": "0"}),
-    Case("bool", ("user", "list"), "error: invalid setting TEMPORAL_SEARCH_ATTRIBUTES='maybe': must be true or false",
-         env={"TEMPORAL_SEARCH_ATTRIBUTES": "maybe"}),
-    Case("retention-overflow", ("user", "list"),
-         f"error: invalid setting RETENTION_DAYS='{HUGE}': must be a whole number between 1 and 36500", env={"RETENTION_DAYS": HUGE}),
-    Case("interval-setting", ("user", "list"),
-         "error: invalid setting ARTICLE_DISCOVERY_INTERVAL_SECONDS='1': must be a whole number between 5 and 86400",
-         env={"ARTICLE_DISCOVERY_INTERVAL_SECONDS": "1"}),
-    Case("comment-lengths", ("user", "list"),
-         "error: invalid setting COMMENT_MAX_LENGTH: must be at least COMMENT_MIN_LENGTH (500 < 600)",
-         env={"COMMENT_MIN_LENGTH": "600", "COMMENT_MAX_LENGTH": "500"}),
-    Case("base-url", ("user", "list"), "error: invalid setting MYMOMENT_BASE_URL: must be an http:// or https:// URL with a host",
-         env={"MYMOMENT_BASE_URL": "www.mymoment.ch"}),
-    Case("redis-url", ("user", "list"), "error: invalid setting REDIS_URL: must be a redis://, rediss:// or unix:// URL",
-         env={"REDIS_URL": "localhost:6379"}),
-    Case("two-settings", ("user", "list"),
-         "error: invalid setting SCRAPING_BURST_LIMIT='0': must be a whole number at least 1; "
-         "LOG_FORMAT='xml': must be one of text, json",
-         env={"SCRAPING_BURST_LIMIT": "0", "LOG_FORMAT": "xml"}),
-    Case("dotenv-value", ("user", "list"), "error: invalid setting LOG_FORMAT='xml': must be one of text, json",
-         dotenv=b"LOG_FORMAT=xml\n"),
-    Case("dotenv-not-utf8", ("user", "list"), "error: .env is not UTF-8 text; save it as UTF-8",
-         dotenv=b"YOURMOMENT_DEFAULT_USER=lehrerin-\xe4@example.ch\n"),
-    Case("env-not-utf8", ("user", "list"), "error: invalid setting YOURMOMENT_DEFAULT_USER: must be UTF-8 text",
-         env={"YOURMOMENT_DEFAULT_USER": b"lehrerin-\xe4@example.ch"}),
+    Case(
+        "rate-abc",
+        ("user", "list"),
+        "error: invalid setting SCRAPING_RATE_LIMIT='abc': must be a number greater than 0",
+        env={"SCRAPING_RATE_LIMIT": "abc"},
+    ),
+    Case(
+        "rate-inf",
+        ("user", "list"),
+        "error: invalid setting SCRAPING_RATE_LIMIT='inf': must be a number greater than 0",
+        env={"SCRAPING_RATE_LIMIT": "inf"},
+    ),
+    Case(
+        "rate-nan",
+        ("user", "list"),
+        "error: invalid setting SCRAPING_RATE_LIMIT='nan': must be a number greater than 0",
+        env={"SCRAPING_RATE_LIMIT": "nan"},
+    ),
+    Case(
+        "rate-zero",
+        ("user", "list"),
+        "error: invalid setting SCRAPING_RATE_LIMIT='0': must be a number greater than 0",
+        env={"SCRAPING_RATE_LIMIT": "0"},
+    ),
+    Case(
+        "metrics-empty",
+        ("user", "list"),
+        "error: invalid setting METRICS_PORT='': must be a whole number between 1 and 65535, or unset",
+        env={"METRICS_PORT": ""},
+    ),
+    Case(
+        "metrics-range",
+        ("user", "list"),
+        "error: invalid setting METRICS_PORT='70000': must be a whole number between 1 and 65535, or unset",
+        env={"METRICS_PORT": "70000"},
+    ),
+    Case(
+        "log-format",
+        ("user", "list"),
+        "error: invalid setting LOG_FORMAT='xml': must be one of text, json",
+        env={"LOG_FORMAT": "xml"},
+    ),
+    Case(
+        "log-level",
+        ("user", "list"),
+        "error: invalid setting LOG_LEVEL='LOUD': must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+        env={"LOG_LEVEL": "loud"},
+    ),
+    Case(
+        "db-url-scheme",
+        ("user", "list"),
+        "error: invalid setting DATABASE_URL: must be sqlite:///PATH or postgresql://USER@HOST/DB",
+        env={"DATABASE_URL": "mysql://root@localhost/app"},
+    ),
+    Case(
+        "db-url-malformed",
+        ("user", "list"),
+        "error: invalid setting DATABASE_URL: must be sqlite:///PATH or postgresql://USER@HOST/DB",
+        env={"DATABASE_URL": "yourmoment.db"},
+    ),
+    Case(
+        "articles-range",
+        ("user", "list"),
+        "error: invalid setting MAX_ARTICLES_PER_REQUEST='1000': must be a whole number between 1 and 100",
+        env={"MAX_ARTICLES_PER_REQUEST": "1000"},
+    ),
+    Case(
+        "comment-rate-negative",
+        ("user", "list"),
+        "error: invalid setting COMMENT_RATE_LIMIT_SECONDS='-1': must be a number between 0 and 86400",
+        env={"COMMENT_RATE_LIMIT_SECONDS": "-1"},
+    ),
+    Case(
+        "timeout-zero",
+        ("user", "list"),
+        "error: invalid setting MYMOMENT_TIMEOUT='0': must be a number greater than 0 and at most 3600",
+        env={"MYMOMENT_TIMEOUT": "0"},
+    ),
+    Case(
+        "bool",
+        ("user", "list"),
+        "error: invalid setting TEMPORAL_SEARCH_ATTRIBUTES='maybe': must be true or false",
+        env={"TEMPORAL_SEARCH_ATTRIBUTES": "maybe"},
+    ),
+    Case(
+        "retention-overflow",
+        ("user", "list"),
+        f"error: invalid setting RETENTION_DAYS='{HUGE}': must be a whole number between 1 and 36500",
+        env={"RETENTION_DAYS": HUGE},
+    ),
+    Case(
+        "interval-setting",
+        ("user", "list"),
+        "error: invalid setting ARTICLE_DISCOVERY_INTERVAL_SECONDS='1': must be a whole number between 5 and 86400",
+        env={"ARTICLE_DISCOVERY_INTERVAL_SECONDS": "1"},
+    ),
+    Case(
+        "comment-lengths",
+        ("user", "list"),
+        "error: invalid setting COMMENT_MAX_LENGTH: must be at least COMMENT_MIN_LENGTH (500 < 600)",
+        env={"COMMENT_MIN_LENGTH": "600", "COMMENT_MAX_LENGTH": "500"},
+    ),
+    Case(
+        "base-url",
+        ("user", "list"),
+        "error: invalid setting MYMOMENT_BASE_URL: must be an http:// or https:// URL with a host",
+        env={"MYMOMENT_BASE_URL": "www.mymoment.ch"},
+    ),
+    Case(
+        "redis-url",
+        ("user", "list"),
+        "error: invalid setting REDIS_URL: must be a redis://, rediss:// or unix:// URL",
+        env={"REDIS_URL": "localhost:6379"},
+    ),
+    Case(
+        "two-settings",
+        ("user", "list"),
+        "error: invalid setting SCRAPING_BURST_LIMIT='0': must be a whole number at least 1; "
+        "LOG_FORMAT='xml': must be one of text, json",
+        env={"SCRAPING_BURST_LIMIT": "0", "LOG_FORMAT": "xml"},
+    ),
+    Case(
+        "dotenv-value",
+        ("user", "list"),
+        "error: invalid setting LOG_FORMAT='xml': must be one of text, json",
+        dotenv=b"LOG_FORMAT=xml\n",
+    ),
+    Case(
+        "dotenv-not-utf8",
+        ("user", "list"),
+        "error: .env is not UTF-8 text; save it as UTF-8",
+        dotenv=b"YOURMOMENT_DEFAULT_USER=lehrerin-\xe4@example.ch\n",
+    ),
+    Case(
+        "env-not-utf8",
+        ("user", "list"),
+        "error: invalid setting YOURMOMENT_DEFAULT_USER: must be UTF-8 text",
+        env={"YOURMOMENT_DEFAULT_USER": b"lehrerin-\xe4@example.ch"},
+    ),
     # --- the worker ---------------------------------------------------------------------------------
-    Case("worker-log-format", (), "error: invalid setting LOG_FORMAT='json-lines': must be one of text, json",
-         env={"LOG_FORMAT": "json-lines"}, program="worker.py"),
-    Case("worker-rate-1e309", (), "error: invalid setting SCRAPING_RATE_LIMIT='1e309': must be a number greater than 0",
-         env={"SCRAPING_RATE_LIMIT": "1e309"}, program="worker.py"),
-    Case("worker-metrics-in-use", (),
-         f"error: METRICS_PORT={PORT_IN_USE}: the port is in use; choose a free port or unset METRICS_PORT",
-         env={"METRICS_PORT": PORT_IN_USE}, program="worker.py"),
-    Case("worker-concurrency", ("--concurrency", "0"),
-         "error: --concurrency must be at least 1 (see 'worker.py --help')", program="worker.py"),
-    Case("worker-concurrency-abc", ("--concurrency", "abc"),
-         "error: argument --concurrency: invalid int value: 'abc' (see 'worker.py --help')", program="worker.py"),
-    Case("worker-queue", ("--task-queues", "timeouts"),
-         "error: unknown task queue(s) timeouts; choose from monitoring, comments, sessions, maintenance "
-         "(see 'worker.py --help')", program="worker.py"),
-    Case("worker-arg-not-utf8", ("--address", b"temporal-\xff:7233"),
-         r"error: argument 2 ('temporal-\udcff:7233') is not UTF-8 text", program="worker.py"),
-    Case("worker-address-url", ("--address", "http://127.0.0.1:7233"),
-         "error: TEMPORAL_ADDRESS (or --address) 'http://127.0.0.1:7233' is a URL; give HOST:PORT, e.g. localhost:7233",
-         program="worker.py"),
-    Case("address-url", ("schedules", "list"),
-         "error: TEMPORAL_ADDRESS (or --address) 'https://temporal.example.ch:7233' is a URL; give HOST:PORT, "
-         "e.g. localhost:7233", env={"TEMPORAL_ADDRESS": "https://temporal.example.ch:7233"}),
-    Case("worker-database-missing", (),
-         "error: the database file /nonexistent-dir/yourmoment.db does not exist; run where your .env is, "
-         "or 'starter.py db upgrade' to create it",
-         env={"DATABASE_URL": "sqlite:////nonexistent-dir/yourmoment.db"}, program="worker.py"),
+    Case(
+        "worker-log-format",
+        (),
+        "error: invalid setting LOG_FORMAT='json-lines': must be one of text, json",
+        env={"LOG_FORMAT": "json-lines"},
+        program="worker.py",
+    ),
+    Case(
+        "worker-rate-1e309",
+        (),
+        "error: invalid setting SCRAPING_RATE_LIMIT='1e309': must be a number greater than 0",
+        env={"SCRAPING_RATE_LIMIT": "1e309"},
+        program="worker.py",
+    ),
+    Case(
+        "worker-metrics-in-use",
+        (),
+        f"error: METRICS_PORT={PORT_IN_USE}: the port is in use; choose a free port or unset METRICS_PORT",
+        env={"METRICS_PORT": PORT_IN_USE},
+        program="worker.py",
+    ),
+    Case(
+        "worker-concurrency",
+        ("--concurrency", "0"),
+        "error: --concurrency must be at least 1 (see 'worker.py --help')",
+        program="worker.py",
+    ),
+    Case(
+        "worker-concurrency-abc",
+        ("--concurrency", "abc"),
+        "error: argument --concurrency: invalid int value: 'abc' (see 'worker.py --help')",
+        program="worker.py",
+    ),
+    Case(
+        "worker-queue",
+        ("--task-queues", "timeouts"),
+        "error: unknown task queue(s) timeouts; choose from monitoring, comments, sessions, maintenance "
+        "(see 'worker.py --help')",
+        program="worker.py",
+    ),
+    Case(
+        "worker-arg-not-utf8",
+        ("--address", b"temporal-\xff:7233"),
+        r"error: argument 2 ('temporal-\udcff:7233') is not UTF-8 text",
+        program="worker.py",
+    ),
+    Case(
+        "worker-address-url",
+        ("--address", "http://127.0.0.1:7233"),
+        "error: TEMPORAL_ADDRESS (or --address) 'http://127.0.0.1:7233' is a URL; give HOST:PORT, e.g. localhost:7233",
+        program="worker.py",
+    ),
+    Case(
+        "address-url",
+        ("schedules", "list"),
+        "error: TEMPORAL_ADDRESS (or --address) 'https://temporal.example.ch:7233' is a URL; give HOST:PORT, "
+        "e.g. localhost:7233",
+        env={"TEMPORAL_ADDRESS": "https://temporal.example.ch:7233"},
+    ),
+    Case(
+        "worker-database-missing",
+        (),
+        "error: the database file /nonexistent-dir/yourmoment.db does not exist; run where your .env is, "
+        "or 'starter.py db upgrade' to create it",
+        env={"DATABASE_URL": "sqlite:////nonexistent-dir/yourmoment.db"},
+        program="worker.py",
+    ),
     # --- processes ----------------------------------------------------------------------------------
-    Case("weight-inf", create("--prompt", f"{TEMPLATE}:inf"),
-         f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf"),
-    Case("weight-1e309", create("--prompt", f"{TEMPLATE}:1e309"),
-         f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf"),
-    Case("weight-nan", create("--prompt", f"{TEMPLATE}:nan"),
-         f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not nan"),
-    Case("weight-negative", create("--prompt", f"{TEMPLATE}:-2"),
-         f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not -2"),
-    Case("category-overflow", create("--category", HUGE),
-         f"error: --category must be a whole number between 1 and 2147483647, not {HUGE}"),
-    Case("task-negative", create("--task", "-5"), "error: --task must be a whole number between 1 and 2147483647, not -5"),
+    Case(
+        "weight-inf",
+        create("--prompt", f"{TEMPLATE}:inf"),
+        f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf",
+    ),
+    Case(
+        "weight-1e309",
+        create("--prompt", f"{TEMPLATE}:1e309"),
+        f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf",
+    ),
+    Case(
+        "weight-nan",
+        create("--prompt", f"{TEMPLATE}:nan"),
+        f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not nan",
+    ),
+    Case(
+        "weight-negative",
+        create("--prompt", f"{TEMPLATE}:-2"),
+        f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not -2",
+    ),
+    Case(
+        "category-overflow",
+        create("--category", HUGE),
+        f"error: --category must be a whole number between 1 and 2147483647, not {HUGE}",
+    ),
+    Case(
+        "task-negative",
+        create("--task", "-5"),
+        "error: --task must be a whole number between 1 and 2147483647, not -5",
+    ),
     Case("name-long", create("--name", LONG), "error: --name must be at most 200 characters, not 201"),
     Case("search-long", create("--search", LONG), "error: --search must be at most 200 characters, not 201"),
     Case("tab-long", create("--tab", "8" * 33), "error: --tab must be at most 32 characters, not 33"),
-    Case("interval-range", create("--interval", "100000"),
-         "error: --interval must be a whole number between 5 and 86400, not 100000"),
-    Case("duration-abc", create("--max-duration", "abc"),
-         f"error: argument --max-duration: invalid int value: 'abc' {HELP_CREATE}"),
-    Case("prompt-mode", create("--prompt-mode", "sometimes"),
-         f"error: argument --prompt-mode: invalid choice: 'sometimes' (choose from 'weighted', 'all') {HELP_CREATE}"),
-    Case("prompt-twice", ("process", "create", "--name", "Klasse 9", "--tab", "82", "--provider", "gpt",
-                          "--login", "bot-1", "--prompt", f"{TEMPLATE}:1", "--prompt", f"{TEMPLATE}:2"),
-         "error: --prompt names one template more than once"),
-    Case("login-twice", (*create(), "--login", "bot-1"),
-         "error: --login names 'bot-1' more than once"),
-    Case("update-weight", ("process", "update", "Klasse 82", "--prompt", f"{TEMPLATE}:1e400"),
-         f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf"),
-    Case("update-name-long", ("process", "update", "Klasse 82", "--name", LONG),
-         "error: --name must be at most 200 characters, not 201"),
+    Case(
+        "interval-range",
+        create("--interval", "100000"),
+        "error: --interval must be a whole number between 5 and 86400, not 100000",
+    ),
+    Case(
+        "duration-abc",
+        create("--max-duration", "abc"),
+        f"error: argument --max-duration: invalid int value: 'abc' {HELP_CREATE}",
+    ),
+    Case(
+        "prompt-mode",
+        create("--prompt-mode", "sometimes"),
+        f"error: argument --prompt-mode: invalid choice: 'sometimes' (choose from 'weighted', 'all') {HELP_CREATE}",
+    ),
+    Case(
+        "prompt-twice",
+        (
+            "process",
+            "create",
+            "--name",
+            "Klasse 9",
+            "--tab",
+            "82",
+            "--provider",
+            "gpt",
+            "--login",
+            "bot-1",
+            "--prompt",
+            f"{TEMPLATE}:1",
+            "--prompt",
+            f"{TEMPLATE}:2",
+        ),
+        "error: --prompt names one template more than once",
+    ),
+    Case("login-twice", (*create(), "--login", "bot-1"), "error: --login names 'bot-1' more than once"),
+    Case(
+        "update-weight",
+        ("process", "update", "Klasse 82", "--prompt", f"{TEMPLATE}:1e400"),
+        f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf",
+    ),
+    Case(
+        "update-name-long",
+        ("process", "update", "Klasse 82", "--name", LONG),
+        "error: --name must be at most 200 characters, not 201",
+    ),
     # --- providers ----------------------------------------------------------------------------------
-    Case("temperature-nan", provider("--temperature", "nan"),
-         "error: --temperature must be a number between 0 and 2, not nan"),
-    Case("temperature-inf", provider("--temperature", "inf"),
-         "error: --temperature must be a number between 0 and 2, not inf"),
-    Case("max-tokens-overflow", provider("--max-tokens", OVER_INT32),
-         f"error: --max-tokens must be a whole number between 1 and 2147483647, not {OVER_INT32}"),
-    Case("rpm-zero", provider("--rpm", "0"), "error: --rpm must be a whole number between 1 and 2147483647, not 0"),
+    Case(
+        "temperature-nan",
+        provider("--temperature", "nan"),
+        "error: --temperature must be a number between 0 and 2, not nan",
+    ),
+    Case(
+        "temperature-inf",
+        provider("--temperature", "inf"),
+        "error: --temperature must be a number between 0 and 2, not inf",
+    ),
+    Case(
+        "max-tokens-overflow",
+        provider("--max-tokens", OVER_INT32),
+        f"error: --max-tokens must be a whole number between 1 and 2147483647, not {OVER_INT32}",
+    ),
+    Case(
+        "rpm-zero",
+        provider("--rpm", "0"),
+        "error: --rpm must be a whole number between 1 and 2147483647, not 0",
+    ),
     Case("model-long", provider("--model", LONG), "error: --model must be at most 200 characters, not 201"),
-    Case("provider-base-url", provider("--base-url", "localhost:11434/v1"),
-         "error: --base-url must be an http:// or https:// URL with a host, not 'localhost:11434/v1'"),
-    Case("max-concurrency-zero", provider("--max-concurrency", "0"),
-         "error: --max-concurrency must be a whole number between 1 and 1000, not 0"),
-    Case("max-concurrency-abc", provider("--max-concurrency", "two"),
-         "error: argument --max-concurrency: invalid int value: 'two' (see 'starter.py provider add --help')"),
-    Case("structured-mode", provider("--structured", "json"),
-         "error: --structured must be json_schema or off, not 'json'"),
-    Case("set-max-concurrency", ("provider", "set", "gpt", "--max-concurrency", "1001", "--structured", "on"),
-         "error: --max-concurrency must be a whole number between 1 and 1000, not 1001; "
-         "--structured must be json_schema or off, not 'on'"),
-    Case("set-nothing", ("provider", "set", "gpt"),
-         "error: nothing to change: give at least one setting (see 'starter.py provider set --help')"),
-    Case("set-unknown-provider", ("provider", "set", "llama", "--max-concurrency", "1"),
-         "error: no active provider 'llama'; see 'starter.py provider list'"),
-    Case("set-temperature", ("provider", "set", "gpt", "--temperature", "nan", "--max-tokens", "0"),
-         "error: --temperature must be a number between 0 and 2, not nan; "
-         "--max-tokens must be a whole number between 1 and 2147483647, not 0"),
-    Case("set-empty-key", ("provider", "set", "gpt", "--api-key-stdin"), "error: a openai provider needs an API key"),
-    Case("provider-name-long", ("provider", "add", "p" * 101, "--provider", "openai-compatible", "--model", "m",
-                                "--base-url", "http://localhost:11434/v1"),
-         "error: the provider name must be at most 100 characters, not 101"),
+    Case(
+        "provider-base-url",
+        provider("--base-url", "localhost:11434/v1"),
+        "error: --base-url must be an http:// or https:// URL with a host, not 'localhost:11434/v1'",
+    ),
+    Case(
+        "max-concurrency-zero",
+        provider("--max-concurrency", "0"),
+        "error: --max-concurrency must be a whole number between 1 and 1000, not 0",
+    ),
+    Case(
+        "max-concurrency-abc",
+        provider("--max-concurrency", "two"),
+        "error: argument --max-concurrency: invalid int value: 'two' (see 'starter.py provider add --help')",
+    ),
+    Case(
+        "structured-mode",
+        provider("--structured", "json"),
+        "error: --structured must be json_schema or off, not 'json'",
+    ),
+    Case(
+        "set-max-concurrency",
+        ("provider", "set", "gpt", "--max-concurrency", "1001", "--structured", "on"),
+        "error: --max-concurrency must be a whole number between 1 and 1000, not 1001; "
+        "--structured must be json_schema or off, not 'on'",
+    ),
+    Case(
+        "set-nothing",
+        ("provider", "set", "gpt"),
+        "error: nothing to change: give at least one setting (see 'starter.py provider set --help')",
+    ),
+    Case(
+        "set-unknown-provider",
+        ("provider", "set", "llama", "--max-concurrency", "1"),
+        "error: no active provider 'llama'; see 'starter.py provider list'",
+    ),
+    Case(
+        "set-temperature",
+        ("provider", "set", "gpt", "--temperature", "nan", "--max-tokens", "0"),
+        "error: --temperature must be a number between 0 and 2, not nan; "
+        "--max-tokens must be a whole number between 1 and 2147483647, not 0",
+    ),
+    Case(
+        "set-empty-key",
+        ("provider", "set", "gpt", "--api-key-stdin"),
+        "error: a openai provider needs an API key",
+    ),
+    Case(
+        "provider-name-long",
+        (
+            "provider",
+            "add",
+            "p" * 101,
+            "--provider",
+            "openai-compatible",
+            "--model",
+            "m",
+            "--base-url",
+            "http://localhost:11434/v1",
+        ),
+        "error: the provider name must be at most 100 characters, not 101",
+    ),
     # --- logins, templates, users, arguments ----------------------------------------------------------
-    Case("login-name-long", ("login", "add", "b" * 101, "--username", "u", "--password-stdin"),
-         "error: the login name must be at most 100 characters, not 101", stdin=b"pw\n"),
-    Case("password-not-utf8", ("login", "add", "bot-9", "--username", "u", "--password-stdin"),
-         "error: stdin is not UTF-8 text", stdin=b"pass\xe4wort\n"),
-    Case("login-arg-not-utf8", ("login", "add", b"bot-\xff", "--username", "u", "--password-stdin"),
-         r"error: argument 3 ('bot-\udcff') is not UTF-8 text", stdin=b"pw\n"),
-    Case("template-name-long", ("template", "add", LONG, "--system", "Sei nett.", "--user", "{article_title}"),
-         "error: the template name must be at most 200 characters, not 201"),
-    Case("template-nul", ("template", "add", "Mein", "--system-file", "nul.txt", "--user", "{article_title}"),
-         "error: the system prompt must not contain NUL characters"),
-    Case("email-long", ("user", "add", "a" * 310 + "@example.ch"),
-         "error: the e-mail address must be at most 320 characters, not 321"),
-    Case("unknown-action", ("login", "frobnicate"),
-         "error: argument ACTION: invalid choice: 'frobnicate' (choose from 'add', 'list', 'test', 'remove') "
-         "(see 'starter.py login --help')"),
-    Case("monitor-interval", ("monitor", "--interval", "nan"),
-         "error: argument --interval: must be a number between 0.1 and 3600, not 'nan' "
-         "(see 'starter.py monitor --help')"),
-    Case("codec-port", ("codec-server", "--port", "70000"),
-         "error: argument --port: must be a whole number between 0 and 65535, not '70000' "
-         "(see 'starter.py codec-server --help')"),
-    Case("post-id-and-process", ("post", "0123abcd", "--process", "Klasse 82"),
-         "error: name a comment id or use --process, not both"),
-    Case("comments-status", ("comments", "Klasse 82", "--status", "done"),
-         "error: argument --status: invalid choice: 'done' (choose from 'discovered', 'prepared', 'generated', "
-         "'posting', 'posted', 'failed', 'skipped', 'regenerating') (see 'starter.py comments list --help')"),
-    Case("user-arg-not-utf8", ("--user", b"lehrerin-\xe4@example.ch", "process", "list"),
-         r"error: argument 2 ('lehrerin-\udce4@example.ch') is not UTF-8 text"),
-]  # fmt: skip
+    Case(
+        "login-name-long",
+        ("login", "add", "b" * 101, "--username", "u", "--password-stdin"),
+        "error: the login name must be at most 100 characters, not 101",
+        stdin=b"pw\n",
+    ),
+    Case(
+        "password-not-utf8",
+        ("login", "add", "bot-9", "--username", "u", "--password-stdin"),
+        "error: stdin is not UTF-8 text",
+        stdin=b"pass\xe4wort\n",
+    ),
+    Case(
+        "login-arg-not-utf8",
+        ("login", "add", b"bot-\xff", "--username", "u", "--password-stdin"),
+        r"error: argument 3 ('bot-\udcff') is not UTF-8 text",
+        stdin=b"pw\n",
+    ),
+    Case(
+        "template-name-long",
+        ("template", "add", LONG, "--system", "Sei nett.", "--user", "{article_title}"),
+        "error: the template name must be at most 200 characters, not 201",
+    ),
+    Case(
+        "template-nul",
+        ("template", "add", "Mein", "--system-file", "nul.txt", "--user", "{article_title}"),
+        "error: the system prompt must not contain NUL characters",
+    ),
+    Case(
+        "email-long",
+        ("user", "add", "a" * 310 + "@example.ch"),
+        "error: the e-mail address must be at most 320 characters, not 321",
+    ),
+    Case(
+        "unknown-action",
+        ("login", "frobnicate"),
+        "error: argument ACTION: invalid choice: 'frobnicate' (choose from 'add', 'list', 'test', 'remove') "
+        "(see 'starter.py login --help')",
+    ),
+    Case(
+        "monitor-interval",
+        ("monitor", "--interval", "nan"),
+        "error: argument --interval: must be a number between 0.1 and 3600, not 'nan' "
+        "(see 'starter.py monitor --help')",
+    ),
+    Case(
+        "codec-port",
+        ("codec-server", "--port", "70000"),
+        "error: argument --port: must be a whole number between 0 and 65535, not '70000' "
+        "(see 'starter.py codec-server --help')",
+    ),
+    Case(
+        "post-id-and-process",
+        ("post", "0123abcd", "--process", "Klasse 82"),
+        "error: name a comment id or use --process, not both",
+    ),
+    Case(
+        "comments-status",
+        ("comments", "Klasse 82", "--status", "done"),
+        "error: argument --status: invalid choice: 'done' (choose from 'discovered', 'prepared', 'generated', "
+        "'posting', 'posted', 'failed', 'skipped', 'regenerating') (see 'starter.py comments list --help')",
+    ),
+    Case(
+        "user-arg-not-utf8",
+        ("--user", b"lehrerin-\xe4@example.ch", "process", "list"),
+        r"error: argument 2 ('lehrerin-\udce4@example.ch') is not UTF-8 text",
+    ),
+]
 
 
 # --- the seeded database ---------------------------------------------------------------------------------
@@ -262,12 +538,26 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
     with session_scope(url) as session:
         user = accounts.add_user(session, "lehrerin@example.ch")
         accounts.add_login(session, enc, user, "bot-1", "pupil1", "pw", False, base_url="http://127.0.0.1:9")
-        accounts.add_provider(session, enc, user, name="gpt", provider="openai", model="gpt-4o-mini",
-                              base_url=None, api_key="sk-test")  # fmt: skip
+        accounts.add_provider(
+            session,
+            enc,
+            user,
+            name="gpt",
+            provider="openai",
+            model="gpt-4o-mini",
+            base_url=None,
+            api_key="sk-test",
+        )
         accounts.seed_system_templates(session)
-        spec = processes.ProcessSpec(name="Klasse 82", tab="82", provider="gpt", logins=["bot-1"],
-                                     prompts=[(TEMPLATE, 2.0)], max_duration_minutes=60,
-                                     discovery_interval_seconds=60)  # fmt: skip
+        spec = processes.ProcessSpec(
+            name="Klasse 82",
+            tab="82",
+            provider="gpt",
+            logins=["bot-1"],
+            prompts=[(TEMPLATE, 2.0)],
+            max_duration_minutes=60,
+            discovery_interval_seconds=60,
+        )
         processes.create_process(session, user, spec)
     engine = get_engine(url)
     with engine.connect() as conn:
@@ -311,7 +601,11 @@ def test_a_missing_database_file_is_named_and_not_created(seeded, tmp_path) -> N
     env = clean_env(DATABASE_URL="sqlite:///yourmoment.db", YOURMOMENT_ENCRYPTION_KEY=key)
     for args in (("process", "list"), ("export", "Klasse 82"), ("comments", "Klasse 82")):
         proc = subprocess.run(
-            [sys.executable, str(REPO / "starter.py"), *args], cwd=tmp_path, env=env, capture_output=True, timeout=60
+            [sys.executable, str(REPO / "starter.py"), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=60,
         )
         stderr = proc.stderr.decode()
         assert stderr.splitlines() == [
@@ -338,13 +632,21 @@ def test_bad_input_is_one_error_line_exit_2_and_changes_nothing(
     def port(value: str | bytes) -> str | bytes:
         return value.replace(PORT_IN_USE, str(port_in_use)) if isinstance(value, str) else value
 
-    env = clean_env(DATABASE_URL=f"sqlite:///{db}", YOURMOMENT_ENCRYPTION_KEY=key,
-                    TEMPORAL_ADDRESS=UNREACHABLE_TEMPORAL, MYMOMENT_BASE_URL="http://127.0.0.1:9")  # fmt: skip
+    env = clean_env(
+        DATABASE_URL=f"sqlite:///{db}",
+        YOURMOMENT_ENCRYPTION_KEY=key,
+        TEMPORAL_ADDRESS=UNREACHABLE_TEMPORAL,
+        MYMOMENT_BASE_URL="http://127.0.0.1:9",
+    )
     env.update({name: port(value) for name, value in case.env.items()})
     proc = subprocess.run(
         [sys.executable, str(REPO / case.program), *case.args],
-        cwd=tmp_path, env=env, input=case.stdin, capture_output=True, timeout=60,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        input=case.stdin,
+        capture_output=True,
+        timeout=60,
+    )
 
     stderr = proc.stderr.decode("utf-8", "backslashreplace")
     assert "Traceback" not in stderr, stderr
@@ -372,9 +674,12 @@ def test_output_to_a_closed_pipe_ends_quietly_with_the_sigpipe_status(seeded, tm
     try:
         proc = subprocess.run(
             [sys.executable, str(REPO / "starter.py"), "process", "list"],
-            cwd=tmp_path, env=clean_env(DATABASE_URL=f"sqlite:///{db}", YOURMOMENT_ENCRYPTION_KEY=key),
-            stdout=write_end, stderr=subprocess.PIPE, timeout=60,
-        )  # fmt: skip
+            cwd=tmp_path,
+            env=clean_env(DATABASE_URL=f"sqlite:///{db}", YOURMOMENT_ENCRYPTION_KEY=key),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
     finally:
         os.close(write_end)
     assert proc.stderr == b""
@@ -409,8 +714,9 @@ def test_a_weight_stored_before_the_checks_keeps_the_process_from_starting(db_ur
     with session_scope(db_url) as session:
         user = accounts.add_user(session, "lehrerin@example.ch")
         accounts.add_login(session, enc, user, "bot-1", "pupil1", "pw", False, base_url="http://127.0.0.1:9")
-        accounts.add_provider(session, enc, user, name="gpt", provider="openai", model="m", base_url=None,
-                              api_key="sk-test")  # fmt: skip
+        accounts.add_provider(
+            session, enc, user, name="gpt", provider="openai", model="m", base_url=None, api_key="sk-test"
+        )
         accounts.seed_system_templates(session)
         spec = processes.ProcessSpec(
             name="p", tab="82", provider="gpt", logins=["bot-1"], prompts=[(TEMPLATE, 1.0)]
@@ -435,16 +741,20 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
     db = tmp_path / "yourmoment.db"
     url, key_a = f"sqlite:///{db}", generate_payload_key()
     upgrade(url)
-    settings = fast_settings(url, mymoment_server.url, yourmoment_payload_key=key_a,
-                             temporal_task_queue_prefix=f"bad{os.getpid()}-")  # fmt: skip
+    settings = fast_settings(
+        url,
+        mymoment_server.url,
+        yourmoment_payload_key=key_a,
+        temporal_task_queue_prefix=f"bad{os.getpid()}-",
+    )
     world = Harness.seed(settings, mymoment_server.state, llm_server.url)
     process_id = world.create_process(max_duration_minutes=30)
     world.mark_running(process_id)
     client = client_with(dev_env, data_converter(settings))
     async with running_worker(client, settings):
         handle = await processes_client.start_monitoring(
-    client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
-)
+            client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
+        )
         await wait_until(lambda: _answers(handle), what="the workflow answering its status query")
         before = dump(db)
         common = {
@@ -461,9 +771,14 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
             ("no key", {}),
         ):
             results[name] = await asyncio.to_thread(
-                subprocess.run, cli, cwd=tmp_path, env=clean_env(**common, **extra), capture_output=True,
-                text=True, timeout=60,
-            )  # fmt: skip
+                subprocess.run,
+                cli,
+                cwd=tmp_path,
+                env=clean_env(**common, **extra),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
         await processes_client.stop(handle)
     kid = EncryptionCodec.from_keys(key_a).key_id
     expected = {

@@ -27,8 +27,11 @@ def test_small_run_prints_json_and_meets_the_targets(tmp_path: Path) -> None:
     out = tmp_path / "small.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench.small_run", "--articles", "2", "--json-out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)  # stdout is pure JSON
     assert json.loads(out.read_text()) == result
@@ -37,8 +40,14 @@ def test_small_run_prints_json_and_meets_the_targets(tmp_path: Path) -> None:
     assert (rate, burst) == (2.0, 5)  # politeness on
     cold, warm = result["cold"], result["warm"]
     for run in (cold, warm):
-        assert run["posted"] == 2 and set(run["requests_by_kind"]) >= {"login", "probe", "list", "article",
-                                                                          "post", "redirect"}  # fmt: skip
+        assert run["posted"] == 2 and set(run["requests_by_kind"]) >= {
+            "login",
+            "probe",
+            "list",
+            "article",
+            "post",
+            "redirect",
+        }
         assert run["seconds_start_to_all_posted"] > 0
         assert run["steady_requests_per_comment"] <= 3
         assert run["pacing"]["peak_requests_in_1s"] <= rate + burst

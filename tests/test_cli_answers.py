@@ -36,8 +36,18 @@ LONG_PARAGRAPH = " ".join(
 def _items_for(database_url: str, process_id: str, login_name: str, article_ids: list[int]) -> list[str]:
     with session_scope(database_url) as session:
         login_id = session.scalar(select(MyMomentLogin.id).where(MyMomentLogin.name == login_name))
-        arts = [ArticleSummary(id=str(i), title=f"Text {i}", author="a", status="Publiziert", visibility="K",
-                               date="d", url=f"http://x/article/{i}/") for i in article_ids]  # fmt: skip
+        arts = [
+            ArticleSummary(
+                id=str(i),
+                title=f"Text {i}",
+                author="a",
+                status="Publiziert",
+                visibility="K",
+                date="d",
+                url=f"http://x/article/{i}/",
+            )
+            for i in article_ids
+        ]
         key = account_key("http://127.0.0.1:9", login_name)  # any stable key: these items are never posted
         items.record_discovered(session, process_id, login_id, key, arts, [""], baseline=False)
         return [item.id for item in items.list_items(session, process_id)]
@@ -94,12 +104,47 @@ def test_process_names_are_unique_per_user_whitespace_and_case_normalised(
     any_db_url, configured, run_cli
 ) -> None:  # type: ignore[no-untyped-def]
     assert create_process(run_cli).code == 0
-    for name in ("Klasse 82", "  Klasse 82 ", "klasse  82", "KLASSE 82", "Ｋｌａｓｓｅ 82", "Klasse 82\u200b", "Klasse\u00a082"):
-        line = one_error_line(run_cli("process", "create", "--name", name, "--tab", "82", "--provider", "gpt",
-                                      "--login", "bot-1", "--prompt", "Ermutigendes Feedback"))  # fmt: skip
+    for name in (
+        "Klasse 82",
+        "  Klasse 82 ",
+        "klasse  82",
+        "KLASSE 82",
+        "Ｋｌａｓｓｅ 82",
+        "Klasse 82\u200b",
+        "Klasse\u00a082",
+    ):
+        line = one_error_line(
+            run_cli(
+                "process",
+                "create",
+                "--name",
+                name,
+                "--tab",
+                "82",
+                "--provider",
+                "gpt",
+                "--login",
+                "bot-1",
+                "--prompt",
+                "Ermutigendes Feedback",
+            )
+        )
         assert "a process named 'Klasse 82' exists already" in line, name
-    other = run_cli("process", "create", "--name", " Klasse   83 ", "--tab", "82", "--provider", "gpt",
-                    "--login", "bot-1", "--prompt", "Ermutigendes Feedback", "--json")  # fmt: skip
+    other = run_cli(
+        "process",
+        "create",
+        "--name",
+        " Klasse   83 ",
+        "--tab",
+        "82",
+        "--provider",
+        "gpt",
+        "--login",
+        "bot-1",
+        "--prompt",
+        "Ermutigendes Feedback",
+        "--json",
+    )
     assert other.code == 0 and other.json()["name"] == "Klasse 83"  # stored stripped, inner spaces collapsed
     assert "exists already" in one_error_line(
         run_cli("process", "update", "Klasse 83", "--name", "klasse 82")
@@ -117,10 +162,37 @@ def test_process_names_are_unique_per_user_whitespace_and_case_normalised(
         run_cli("--user", "other@example.ch", "login", "add", "o", "--username", "x", stdin=PASSWORD).code
         == 0
     )
-    assert run_cli("--user", "other@example.ch", "provider", "add", "p", "--provider", "openai", "--model", "m",
-                   stdin="sk-x").code == 0  # fmt: skip
-    mine = run_cli("--user", "other@example.ch", "process", "create", "--name", "Klasse 82", "--tab", "82",
-                   "--provider", "p", "--login", "o", "--prompt", "Ermutigendes Feedback")  # fmt: skip
+    assert (
+        run_cli(
+            "--user",
+            "other@example.ch",
+            "provider",
+            "add",
+            "p",
+            "--provider",
+            "openai",
+            "--model",
+            "m",
+            stdin="sk-x",
+        ).code
+        == 0
+    )
+    mine = run_cli(
+        "--user",
+        "other@example.ch",
+        "process",
+        "create",
+        "--name",
+        "Klasse 82",
+        "--tab",
+        "82",
+        "--provider",
+        "p",
+        "--login",
+        "o",
+        "--prompt",
+        "Ermutigendes Feedback",
+    )
     assert mine.code == 0, mine
 
 
@@ -149,8 +221,10 @@ def _reassign_id(database_url: str, old: str, new: str) -> None:
 
 def test_ambiguous_id_prefix_lists_the_candidates(any_db_url, configured, run_cli) -> None:  # type: ignore[no-untyped-def]
     ids = {}
-    for name, new_id in (("Klasse 82", "deadbeef-0001-4000-8000-000000000001"),
-                         ("Klasse 83", "deadbeef-0002-4000-8000-000000000002")):  # fmt: skip
+    for name, new_id in (
+        ("Klasse 82", "deadbeef-0001-4000-8000-000000000001"),
+        ("Klasse 83", "deadbeef-0002-4000-8000-000000000002"),
+    ):
         created = create_process(run_cli, "--name", name)
         assert created.code == 0, created
         _reassign_id(configured.database_url, created.out.strip(), new_id)
@@ -189,12 +263,24 @@ def test_migration_renames_existing_duplicates_deterministically(backend, tmp_pa
     url = _database_at_0001(backend, tmp_path)
     users = {"u1": "a@example.ch", "u2": "b@example.ch"}
     rows = [  # (id, user, name, created second)
-        ("p-a", "u1", "Klasse 82", 1), ("p-b", "u1", "Klasse 82", 2), ("p-c", "u1", " klasse 82", 3),
-        ("p-d", "u1", "Klasse 82 (2)", 4), ("p-e", "u2", "Klasse 82", 5), ("p-f", "u1", "Andere", 6),
-    ]  # fmt: skip
-    defaults = {"description": "", "tab": "82", "max_duration_minutes": 60, "discovery_interval_seconds": 60,
-                "generate_only": True, "hide_comments": False, "prompt_mode": "weighted",
-                "comment_on_existing": True, "status": "created"}  # fmt: skip
+        ("p-a", "u1", "Klasse 82", 1),
+        ("p-b", "u1", "Klasse 82", 2),
+        ("p-c", "u1", " klasse 82", 3),
+        ("p-d", "u1", "Klasse 82 (2)", 4),
+        ("p-e", "u2", "Klasse 82", 5),
+        ("p-f", "u1", "Andere", 6),
+    ]
+    defaults = {
+        "description": "",
+        "tab": "82",
+        "max_duration_minutes": 60,
+        "discovery_interval_seconds": 60,
+        "generate_only": True,
+        "hide_comments": False,
+        "prompt_mode": "weighted",
+        "comment_on_existing": True,
+        "status": "created",
+    }
     meta = sa.MetaData()
     meta.reflect(get_engine(url), only=["users", "monitoring_processes"])
     with get_engine(url).begin() as conn:
@@ -204,16 +290,25 @@ def test_migration_renames_existing_duplicates_deterministically(backend, tmp_pa
             )
         for pid, uid, name, second in rows:
             stamp = datetime(2026, 1, 1, 0, 0, second, tzinfo=UTC)
-            conn.execute(meta.tables["monitoring_processes"].insert().values(
-                id=pid, user_id=uid, name=name, created_at=stamp, updated_at=stamp, **defaults))  # fmt: skip
+            conn.execute(
+                meta.tables["monitoring_processes"]
+                .insert()
+                .values(id=pid, user_id=uid, name=name, created_at=stamp, updated_at=stamp, **defaults)
+            )
     capsys.readouterr()
     upgrade(url)
     with get_engine(url).connect() as conn:
         names = dict(conn.execute(sa.text("SELECT id, name FROM monitoring_processes")).all())
     get_engine(url).dispose()
     # The oldest keeps its name; later ones get the next free " (n)" in order of creation.
-    assert names == {"p-a": "Klasse 82", "p-b": "Klasse 82 (3)", "p-c": "klasse 82 (4)", "p-d": "Klasse 82 (2)",
-                     "p-e": "Klasse 82", "p-f": "Andere"}  # fmt: skip
+    assert names == {
+        "p-a": "Klasse 82",
+        "p-b": "Klasse 82 (3)",
+        "p-c": "klasse 82 (4)",
+        "p-d": "Klasse 82 (2)",
+        "p-e": "Klasse 82",
+        "p-f": "Andere",
+    }
     err = capsys.readouterr().err
     assert "renamed process p-b 'Klasse 82' to 'Klasse 82 (3)'" in err
     assert "renamed process p-c 'klasse 82' to 'klasse 82 (4)'" in err
@@ -250,9 +345,20 @@ def test_imitation_servers_run_on_their_own_and_print_usable_accounts(env, run_c
     from yourmoment.harness import free_port
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "imitation.serve", "--mymoment-port", str(free_port()), "--llm-port", str(free_port())],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "imitation.serve",
+            "--mymoment-port",
+            str(free_port()),
+            "--llm-port",
+            str(free_port()),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     banner: list[str] = []
     try:
         assert proc.stdout is not None
@@ -275,8 +381,17 @@ def test_imitation_servers_run_on_their_own_and_print_usable_accounts(env, run_c
         assert tested.code == 0, tested
         tabs = run_cli("browse", "tabs", "--login", "p1")
         assert tabs.code == 0 and "82" in tabs.out, tabs
-        provider = run_cli("provider", "add", "fake", "--provider", "openai-compatible", "--model", "imitation-mini",
-                           "--base-url", llm_url.group(1))  # fmt: skip
+        provider = run_cli(
+            "provider",
+            "add",
+            "fake",
+            "--provider",
+            "openai-compatible",
+            "--model",
+            "imitation-mini",
+            "--base-url",
+            llm_url.group(1),
+        )
         assert provider.code == 0, provider
         answered = run_cli("provider", "test", "fake")
         assert answered.code == 0 and "is listed" in answered.out, answered

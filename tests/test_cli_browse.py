@@ -22,17 +22,43 @@ def site(mymoment_server):  # type: ignore[no-untyped-def]
     state.add_account("pupil-b", "other-pass", "pupil", [82])
     state.add_account(TEACHER, PASSWORD, "teacher", [82, 91])
     ids = {
-        "regen": state.add_article("Der Regenschirm", "Lea-S", 82, category_id=9, task_id=4,
-                                   paragraphs=["Es regnet.", "Ich bleibe trocken."], created="2026-03-01T10:00:00"),
-        "bienen": state.add_article("Wie Bienen Honig machen", "Timo-R", 82, category_id=7,
-                                    paragraphs=["Bienen sammeln Nektar."], created="2026-03-02T10:00:00"),
-        "garten": state.add_article("Unser Schulgarten", "Ayla-M", 82, category_id=8,
-                                    paragraphs=["Wir giessen."], created="2026-03-03T10:00:00"),
-        "b5": state.add_article("Mein Hund", "Nico-B", 91, category_id=9,
-                                paragraphs=["Er bellt."], created="2026-03-04T10:00:00"),
-        "own": state.add_article("Mein Entwurf", PUPIL, 82, status="entwurf",
-                                 paragraphs=["Noch nicht fertig."], created="2026-03-05T10:00:00"),
-    }  # fmt: skip
+        "regen": state.add_article(
+            "Der Regenschirm",
+            "Lea-S",
+            82,
+            category_id=9,
+            task_id=4,
+            paragraphs=["Es regnet.", "Ich bleibe trocken."],
+            created="2026-03-01T10:00:00",
+        ),
+        "bienen": state.add_article(
+            "Wie Bienen Honig machen",
+            "Timo-R",
+            82,
+            category_id=7,
+            paragraphs=["Bienen sammeln Nektar."],
+            created="2026-03-02T10:00:00",
+        ),
+        "garten": state.add_article(
+            "Unser Schulgarten",
+            "Ayla-M",
+            82,
+            category_id=8,
+            paragraphs=["Wir giessen."],
+            created="2026-03-03T10:00:00",
+        ),
+        "b5": state.add_article(
+            "Mein Hund", "Nico-B", 91, category_id=9, paragraphs=["Er bellt."], created="2026-03-04T10:00:00"
+        ),
+        "own": state.add_article(
+            "Mein Entwurf",
+            PUPIL,
+            82,
+            status="entwurf",
+            paragraphs=["Noch nicht fertig."],
+            created="2026-03-05T10:00:00",
+        ),
+    }
     state.add_comment(ids["regen"], "pupil-b", "<p>Sehr <strong>lustig</strong>!</p>")
     state.add_comment(ids["regen"], TEACHER, "<p>Bitte Rechtschreibung prüfen.</p>", hidden=True)
     return ids
@@ -173,10 +199,16 @@ def test_unknown_login_and_unreachable_site_are_one_line(env, run_cli) -> None: 
     assert PASSWORD not in unreachable.err
 
 
-@pytest.mark.parametrize("command", [("browse", "tabs", "--login", "pupil"),
-                                     ("browse", "articles", "--login", "pupil", "--tab", "82"),
-                                     ("browse", "article", "--login", "pupil", "1"),
-                                     ("login", "test", "pupil"), ("login", "test", "pupil", "--fresh")])  # fmt: skip
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("browse", "tabs", "--login", "pupil"),
+        ("browse", "articles", "--login", "pupil", "--tab", "82"),
+        ("browse", "article", "--login", "pupil", "1"),
+        ("login", "test", "pupil"),
+        ("login", "test", "pupil", "--fresh"),
+    ],
+)
 def test_commands_refuse_the_real_site_without_a_contact(logins, run_cli, command) -> None:  # type: ignore[no-untyped-def]
     logins.set(MYMOMENT_BASE_URL="https://WWW.mymoment.ch:443/", CONTACT=None)
     line = one_error_line(run_cli(*command))

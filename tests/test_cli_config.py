@@ -42,16 +42,38 @@ def configured(env, run_cli):  # type: ignore[no-untyped-def]
         run_cli("login", "add", "bot-1", "--username", "pupil1", "--password-stdin", stdin=PASSWORD).code == 0
     )
     assert run_cli("login", "add", "teacher", "--username", "lp", "--admin", stdin=PASSWORD).code == 0
-    result = run_cli("provider", "add", "gpt", "--provider", "openai", "--model", "gpt-4o-mini",
-                     "--api-key-stdin", stdin=API_KEY)  # fmt: skip
+    result = run_cli(
+        "provider",
+        "add",
+        "gpt",
+        "--provider",
+        "openai",
+        "--model",
+        "gpt-4o-mini",
+        "--api-key-stdin",
+        stdin=API_KEY,
+    )
     assert result.code == 0, result
     assert run_cli("template", "seed").code == 0
     return env
 
 
 def create_process(run_cli, *extra: str):  # type: ignore[no-untyped-def]
-    return run_cli("process", "create", "--name", "Klasse 82", "--tab", "82", "--provider", "gpt",
-                   "--login", "bot-1", "--prompt", f"{TEMPLATE}:2", *extra)  # fmt: skip
+    return run_cli(
+        "process",
+        "create",
+        "--name",
+        "Klasse 82",
+        "--tab",
+        "82",
+        "--provider",
+        "gpt",
+        "--login",
+        "bot-1",
+        "--prompt",
+        f"{TEMPLATE}:2",
+        *extra,
+    )
 
 
 # --- entry point, keys, database -----------------------------------------------------------------------
@@ -62,7 +84,9 @@ def test_starter_help_runs_as_a_real_process() -> None:
         [sys.executable, "starter.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
-    listed = [line.split()[0] for line in proc.stdout.splitlines() if line.startswith("    ") and line.strip()]
+    listed = [
+        line.split()[0] for line in proc.stdout.splitlines() if line.startswith("    ") and line.strip()
+    ]
     # The configuration groups come from three modules (setup, account, process), in this order.
     groups = ["db", "keygen", "user", "login", "provider", "template", "process", "browse"]
     assert [name for name in listed if name in groups] == groups, proc.stdout
@@ -173,8 +197,10 @@ def test_users_add_list_and_choosing_among_several(env, run_cli) -> None:  # typ
 
 def test_login_add_list_remove(configured, run_cli) -> None:  # type: ignore[no-untyped-def]
     listed = run_cli("login", "list", "--json").json()
-    assert [(r["name"], r["username"], r["admin"]) for r in listed] == [("bot-1", "pupil1", False),
-                                                                        ("teacher", "lp", True)]  # fmt: skip
+    assert [(r["name"], r["username"], r["admin"]) for r in listed] == [
+        ("bot-1", "pupil1", False),
+        ("teacher", "lp", True),
+    ]
     assert all(set(r) == {"id", "name", "username", "admin", "last_used"} for r in listed)
     dup = run_cli("login", "add", "bot-1", "--username", "x", stdin=PASSWORD)
     assert "exists already" in one_error_line(dup)
@@ -205,15 +231,38 @@ def test_provider_rules(any_db_url, env, run_cli) -> None:  # type: ignore[no-un
     assert "needs an API key" in one_error_line(no_key)
     no_url = run_cli("provider", "add", "l", "--provider", "openai-compatible", "--model", "m")
     assert "needs --base-url" in one_error_line(no_url)
-    hot = run_cli("provider", "add", "m", "--provider", "mistral", "--model", "m", "--temperature", "2.5",
-                  "--max-tokens", "0", stdin=API_KEY)  # fmt: skip
+    hot = run_cli(
+        "provider",
+        "add",
+        "m",
+        "--provider",
+        "mistral",
+        "--model",
+        "m",
+        "--temperature",
+        "2.5",
+        "--max-tokens",
+        "0",
+        stdin=API_KEY,
+    )
     line = one_error_line(hot)
     assert "--temperature must be a number between 0 and 2, not 2.5" in line
     assert "--max-tokens must be a whole number between 1 and 2147483647, not 0" in line
     unknown = run_cli("provider", "add", "x", "--provider", "anthropic", "--model", "m")
     assert unknown.code == 2 and "invalid choice" in unknown.err
-    ok = run_cli("provider", "add", "local", "--provider", "openai-compatible", "--model", "llama3",
-                 "--base-url", "http://localhost:11434/v1/", "--rpm", "30")  # fmt: skip
+    ok = run_cli(
+        "provider",
+        "add",
+        "local",
+        "--provider",
+        "openai-compatible",
+        "--model",
+        "llama3",
+        "--base-url",
+        "http://localhost:11434/v1/",
+        "--rpm",
+        "30",
+    )
     assert ok.code == 0, ok
     [row] = run_cli("provider", "list", "--json").json()
     assert row["base_url"] == "http://localhost:11434/v1" and row["api_key_set"] is False
@@ -224,8 +273,19 @@ def test_provider_test_lists_models_from_the_llm_imitation(env, run_cli, llm_ser
     assert run_cli("user", "add", EMAIL).code == 0
     llm_server.state.required_api_key = API_KEY
     for name, key in (("good", API_KEY), ("bad", "sk-wrong-key-000000000")):
-        added = run_cli("provider", "add", name, "--provider", "openai-compatible", "--model", "imitation-mini",
-                        "--base-url", f"{llm_server.url}/v1", "--api-key-stdin", stdin=key)  # fmt: skip
+        added = run_cli(
+            "provider",
+            "add",
+            name,
+            "--provider",
+            "openai-compatible",
+            "--model",
+            "imitation-mini",
+            "--base-url",
+            f"{llm_server.url}/v1",
+            "--api-key-stdin",
+            stdin=key,
+        )
         assert added.code == 0, added
     good = run_cli("provider", "test", "good")
     assert good.code == 0 and "imitation-mini" in good.out and "is listed" in good.out
@@ -298,18 +358,45 @@ def test_process_cannot_use_another_users_login_or_provider(any_db_url, configur
     other = ("--user", "other@example.ch")
     assert run_cli("user", "add", "other@example.ch").code == 0
     assert run_cli(*other, "login", "add", "fremd", "--username", "x", stdin=PASSWORD).code == 0
-    assert run_cli(*other, "provider", "add", "fremd-llm", "--provider", "openai", "--model", "m",
-                   stdin=API_KEY).code == 0  # fmt: skip
-    refused = run_cli("--user", EMAIL, "process", "create", "--name", "x", "--tab", "82",
-                      "--provider", "fremd-llm", "--login", "fremd", "--prompt", TEMPLATE)  # fmt: skip
+    assert (
+        run_cli(
+            *other, "provider", "add", "fremd-llm", "--provider", "openai", "--model", "m", stdin=API_KEY
+        ).code
+        == 0
+    )
+    refused = run_cli(
+        "--user",
+        EMAIL,
+        "process",
+        "create",
+        "--name",
+        "x",
+        "--tab",
+        "82",
+        "--provider",
+        "fremd-llm",
+        "--login",
+        "fremd",
+        "--prompt",
+        TEMPLATE,
+    )
     line = one_error_line(refused)
     assert "login 'fremd' is not one of your active logins" in line
     assert "provider 'fremd-llm' is not one of your active providers" in line
 
 
 def test_process_create_show_update_delete(any_db_url, configured, run_cli) -> None:  # type: ignore[no-untyped-def]
-    created = create_process(run_cli, "--prompt", "Sprache und Stil", "--category", "9", "--search", "Regen",
-                             "--description", "Test")  # fmt: skip
+    created = create_process(
+        run_cli,
+        "--prompt",
+        "Sprache und Stil",
+        "--category",
+        "9",
+        "--search",
+        "Regen",
+        "--description",
+        "Test",
+    )
     assert created.code == 0, created
     process_id = created.out.strip()
     assert len(process_id) == 36
@@ -326,15 +413,41 @@ def test_process_create_show_update_delete(any_db_url, configured, run_cli) -> N
     # Work items show up in the counts.
     with session_scope(configured.database_url) as session:
         login_id = session.scalar(select(MyMomentLogin.id).where(MyMomentLogin.name == "bot-1"))
-        arts = [ArticleSummary(id=str(i), title="t", author="a", status="Publiziert", visibility="K", date="d",
-                               url=f"http://x/article/{i}/") for i in (4501, 4502)]  # fmt: skip
+        arts = [
+            ArticleSummary(
+                id=str(i),
+                title="t",
+                author="a",
+                status="Publiziert",
+                visibility="K",
+                date="d",
+                url=f"http://x/article/{i}/",
+            )
+            for i in (4501, 4502)
+        ]
         items.record_discovered(session, process_id, login_id, "k" * 64, arts, [""], baseline=False)
     text = run_cli("process", "show", "Klasse 82")
     assert text.code == 0 and "discovered 2" in text.out and f"{TEMPLATE} (weight 2)" in text.out
 
-    updated = run_cli("process", "update", process_id, "--post", "--hide", "--prompt-mode", "all",
-                      "--no-comment-on-existing", "--clear", "category", "--clear", "search",
-                      "--max-duration", "90", "--prompt", "Frage zum Weiterdenken:0.5", "--json")  # fmt: skip
+    updated = run_cli(
+        "process",
+        "update",
+        process_id,
+        "--post",
+        "--hide",
+        "--prompt-mode",
+        "all",
+        "--no-comment-on-existing",
+        "--clear",
+        "category",
+        "--clear",
+        "search",
+        "--max-duration",
+        "90",
+        "--prompt",
+        "Frage zum Weiterdenken:0.5",
+        "--json",
+    )
     assert updated.code == 0, updated
     data = updated.json()
     assert data["generate_only"] is False and data["hide_comments"] is True and data["prompt_mode"] == "all"
@@ -366,8 +479,14 @@ def test_listings_parse_as_json_and_never_show_secrets(configured, run_cli) -> N
     assert created.code == 0
     process_id = created.json()["id"]
     outputs = []
-    for command in (("user", "list"), ("login", "list"), ("provider", "list"), ("template", "list"),
-                    ("process", "list"), ("process", "show", process_id)):  # fmt: skip
+    for command in (
+        ("user", "list"),
+        ("login", "list"),
+        ("provider", "list"),
+        ("template", "list"),
+        ("process", "list"),
+        ("process", "show", process_id),
+    ):
         as_json = run_cli(*command, "--json")
         assert as_json.code == 0, (command, as_json)
         as_json.json()  # parses

@@ -27,8 +27,14 @@ from yourmoment.temporal_client import temporal_connect_config
 
 pytestmark = pytest.mark.slow
 CLOSED_PORT = "127.0.0.1:9"  # the discard port: nothing listens, connections are refused at once
-TEMPORAL_VARS = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_PROFILE",
-                 "TEMPORAL_TLS", "TEMPORAL_CONFIG_FILE")  # fmt: skip
+TEMPORAL_VARS = (
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_PROFILE",
+    "TEMPORAL_TLS",
+    "TEMPORAL_CONFIG_FILE",
+)
 
 
 @pytest.fixture
@@ -37,8 +43,11 @@ def temporal_env(env: Any, tmp_path: Path) -> Any:
     empty = tmp_path / "temporal.toml"
     empty.write_text("")
     env.set(**{name: None for name in TEMPORAL_VARS})
-    env.set(TEMPORAL_CONFIG_FILE=empty, TEMPORAL_TASK_QUEUE_PREFIX=f"t{uuid.uuid4().hex[:8]}-",
-            TEMPORAL_SEARCH_ATTRIBUTES="false")  # fmt: skip
+    env.set(
+        TEMPORAL_CONFIG_FILE=empty,
+        TEMPORAL_TASK_QUEUE_PREFIX=f"t{uuid.uuid4().hex[:8]}-",
+        TEMPORAL_SEARCH_ATTRIBUTES="false",
+    )
     return env
 
 
@@ -59,12 +68,41 @@ async def configure(run_cli: Any, mymoment: Any, llm_url: str, *, password: str 
     steps: list[tuple[list[str], str | None]] = [
         (["user", "add", "t@example.org"], None),
         (["login", "add", "bot", "--username", "pupil-1", "--password-stdin"], password + "\n"),
-        (["provider", "add", "imit", "--provider", "openai-compatible", "--model", "imitation-1",
-          "--base-url", f"{llm_url}/v1"], None),
+        (
+            [
+                "provider",
+                "add",
+                "imit",
+                "--provider",
+                "openai-compatible",
+                "--model",
+                "imitation-1",
+                "--base-url",
+                f"{llm_url}/v1",
+            ],
+            None,
+        ),
         (["template", "seed"], None),
-        (["process", "create", "--name", "Klasse 82", "--tab", "82", "--provider", "imit", "--login", "bot",
-          "--prompt", "Ermutigendes Feedback:1", "--interval", "5"], None),
-    ]  # fmt: skip
+        (
+            [
+                "process",
+                "create",
+                "--name",
+                "Klasse 82",
+                "--tab",
+                "82",
+                "--provider",
+                "imit",
+                "--login",
+                "bot",
+                "--prompt",
+                "Ermutigendes Feedback:1",
+                "--interval",
+                "5",
+            ],
+            None,
+        ),
+    ]
     for args, stdin in steps:
         result = await cli(run_cli, *args, stdin=stdin)
         assert result.code == 0, (args, result.err)
@@ -89,9 +127,16 @@ def set_row(database_url: str, process_id: str, **values: Any) -> None:
 
 def previous_run(database_url: str, process_id: str) -> None:
     """The row as an earlier run left it: stopped, with its reason, times and last error."""
-    set_row(database_url, process_id, status="stopped", stop_reason="stopped by user", last_error="an old error",
-            started_at=datetime(2024, 5, 1, 8, 0, tzinfo=UTC), stopped_at=datetime(2024, 5, 1, 9, 0, tzinfo=UTC),
-            workflow_run_id="old-run")  # fmt: skip
+    set_row(
+        database_url,
+        process_id,
+        status="stopped",
+        stop_reason="stopped by user",
+        last_error="an old error",
+        started_at=datetime(2024, 5, 1, 8, 0, tzinfo=UTC),
+        stopped_at=datetime(2024, 5, 1, 9, 0, tzinfo=UTC),
+        workflow_run_id="old-run",
+    )
 
 
 # --- 4. a failed start changes nothing ---------------------------------------------------------------------
@@ -131,10 +176,16 @@ async def test_a_workflow_started_without_the_cli_marks_its_row_running(
     settings = get_settings()
     async with running_worker(dev_env.client, settings):
         handle = await processes_client.start_monitoring(
-        dev_env.client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
-    )
-        await wait_until(lambda: row_values(temporal_env.database_url, process_id)["status"] == "running",
-                         20, "the row marked running by the workflow")  # fmt: skip
+            dev_env.client,
+            settings,
+            process_id,
+            inp=MonitorInput(process_id=process_id, use_search_attributes=False),
+        )
+        await wait_until(
+            lambda: row_values(temporal_env.database_url, process_id)["status"] == "running",
+            20,
+            "the row marked running by the workflow",
+        )
         row = row_values(temporal_env.database_url, process_id)
         assert row["stop_reason"] is None and row["stopped_at"] is None and row["last_error"] is None
         assert row["workflow_run_id"] == handle.result_run_id
@@ -162,8 +213,10 @@ async def test_temporal_address_in_dotenv_is_used_and_the_environment_wins(
 
 def test_connection_order_environment_dotenv_profile_default(temporal_env, tmp_path) -> None:
     config_file = tmp_path / "temporal.toml"
-    config_file.write_text('[profile.default]\naddress = "file-host:7001"\nnamespace = "file-ns"\n'
-                           '[profile.school]\naddress = "school-host:7002"\n')  # fmt: skip
+    config_file.write_text(
+        '[profile.default]\naddress = "file-host:7001"\nnamespace = "file-ns"\n'
+        '[profile.school]\naddress = "school-host:7002"\n'
+    )
     temporal_env.set(TEMPORAL_CONFIG_FILE=config_file)
     assert temporal_connect_config() == {"target_host": "file-host:7001", "namespace": "file-ns"}
 
@@ -221,8 +274,11 @@ async def test_all_logins_rejected_status_shows_failed_and_why(
     temporal_env.set(TEMPORAL_ADDRESS=address(dev_env))
     async with running_worker(dev_env.client, get_settings()):
         assert (await cli(run_cli, "start", "Klasse 82")).code == 0
-        await wait_until(lambda: row_values(temporal_env.database_url, process_id)["status"] == "failed",
-                         30, "the process failing")  # fmt: skip
+        await wait_until(
+            lambda: row_values(temporal_env.database_url, process_id)["status"] == "failed",
+            30,
+            "the process failing",
+        )
     for env_address in (address(dev_env), CLOSED_PORT):  # the answer is in the database either way
         temporal_env.set(TEMPORAL_ADDRESS=env_address)
         shown = (await cli(run_cli, "status", "Klasse 82", "--json")).json()

@@ -290,12 +290,27 @@ def test_codec_server_serves_only_allowed_host_names() -> None:
     app = create_codec_app(codec, [UI_ORIGIN], allowed_hosts=["codec.internal"])
     with serve_in_thread(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
         port = server.port
-        for host in (f"localhost:{port}", f"127.0.0.1:{port}", "LOCALHOST", f"[::1]:{port}", "codec.internal:8081",
-                     "Codec.Internal."):  # fmt: skip
+        for host in (
+            f"localhost:{port}",
+            f"127.0.0.1:{port}",
+            "LOCALHOST",
+            f"[::1]:{port}",
+            "codec.internal:8081",
+            "Codec.Internal.",
+        ):
             assert http.post("/decode", content=body, headers={"Host": host}).status_code == 200, host
         # A DNS-rebinding page, a look-alike name, a malformed header: refused before anything else.
-        for host in ("evil.example", f"evil.example:{port}", "localhost.evil.example", "127.0.0.1.nip.io",
-                     "codec.internal.evil", "localhost:80:80", "[::1", "", "localhost@evil.example"):  # fmt: skip
+        for host in (
+            "evil.example",
+            f"evil.example:{port}",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io",
+            "codec.internal.evil",
+            "localhost:80:80",
+            "[::1",
+            "",
+            "localhost@evil.example",
+        ):
             answer = http.post("/decode", content=body, headers={"Host": host})
             assert answer.status_code == 421, host
             assert http.get("/health", headers={"Host": host}).status_code == 421
@@ -315,8 +330,9 @@ def test_codec_server_cors_answers_only_the_configured_origin(guarded_server) ->
         assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == UI_ORIGIN
         allowed = {h.strip().lower() for h in answer.headers["access-control-allow-headers"].split(",")}
         assert {"authorization", "content-type", "x-namespace"} <= allowed
-        actual = http.post("/decode", content=body,
-                           headers={"Origin": UI_ORIGIN, "Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+        actual = http.post(
+            "/decode", content=body, headers={"Origin": UI_ORIGIN, "Authorization": f"Bearer {TOKEN}"}
+        )
         assert actual.status_code == 200 and actual.headers["access-control-allow-origin"] == UI_ORIGIN
         # A refusal reaches the UI readable, so it can show why.
         refused = http.post("/decode", content=body, headers={"Origin": UI_ORIGIN})
@@ -371,8 +387,12 @@ def start_codec_server(tmp_path, port: int, *args: str, **env_values: str) -> su
     env = hermetic_env(DATABASE_URL=f"sqlite:///{tmp_path / 'n.db'}", **env_values)
     return subprocess.Popen(
         [sys.executable, str(REPO / "starter.py"), "codec-server", "--port", str(port), *args],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "codec.example.org"])
@@ -394,8 +414,16 @@ def test_codec_server_refuses_a_non_loopback_bind_without_a_token(tmp_path, host
 
 def test_codec_server_on_all_interfaces_requires_its_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
     key, port = generate_payload_key(), free_port()
-    proc = start_codec_server(tmp_path, port, "--host", "0.0.0.0", "--cors-origin", UI_ORIGIN,
-                              YOURMOMENT_PAYLOAD_KEY=key, YOURMOMENT_CODEC_TOKEN=TOKEN)  # fmt: skip
+    proc = start_codec_server(
+        tmp_path,
+        port,
+        "--host",
+        "0.0.0.0",
+        "--cors-origin",
+        UI_ORIGIN,
+        YOURMOMENT_PAYLOAD_KEY=key,
+        YOURMOMENT_CODEC_TOKEN=TOKEN,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(proc, url)
@@ -443,9 +471,21 @@ def test_starter_codec_server_serves_the_protocol(tmp_path) -> None:  # type: ig
         YOURMOMENT_PAYLOAD_KEY=f"{new_key},{old_key}", DATABASE_URL=f"sqlite:///{tmp_path / 'n.db'}"
     )
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "starter.py"), "codec-server", "--port", str(port), "--cors-origin", UI_ORIGIN],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "starter.py"),
+            "codec-server",
+            "--port",
+            str(port),
+            "--cors-origin",
+            UI_ORIGIN,
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 20
@@ -546,13 +586,19 @@ def comment_body(html: str) -> str:
 
 
 @pytest.mark.parametrize("encrypted", [True, False], ids=["with-codec", "without-codec"])
-async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(tmp_path, site, encrypted, ts_env) -> None:  # type: ignore[no-untyped-def]
+async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(
+    tmp_path, site, encrypted, ts_env
+) -> None:  # type: ignore[no-untyped-def]
     mm_state, mm_url, llm_url = site
     db_url = f"sqlite:///{tmp_path / 'h.db'}"
     upgrade(db_url)
     payload_key = generate_payload_key() if encrypted else None
-    settings = fast_settings(db_url, mm_url, temporal_task_queue_prefix=f"c{uuid.uuid4().hex[:8]}-",
-                             yourmoment_payload_key=payload_key)  # fmt: skip
+    settings = fast_settings(
+        db_url,
+        mm_url,
+        temporal_task_queue_prefix=f"c{uuid.uuid4().hex[:8]}-",
+        yourmoment_payload_key=payload_key,
+    )
     world = Harness.seed(settings, mm_state, llm_url)
     article_id = mm_state.add_article(
         title=TITLE, author="Lina", class_id=82, category_id=7, paragraphs=[PARAGRAPH, "Ende."]
@@ -563,8 +609,8 @@ async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(tmp_path
     client = client_with(ts_env, data_converter(settings))
     async with running_worker(client, settings):
         handle = await processes_client.start_monitoring(
-    client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
-)
+            client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
+        )
         await wait_until(lambda: _posted(db_url, process_id), what="the comment posted")
         await processes_client.stop(handle)
         assert (await handle.result()).status == "stopped"
@@ -600,8 +646,12 @@ async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(tmp_path
     codec = data_converter(settings).payload_codec
     assert codec is not None
     with serve_in_thread(create_codec_app(codec, [UI_ORIGIN])) as server:
-        answer = httpx.post(f"{server.url}/decode", content=payloads_json(*payloads),
-                            headers={"X-Namespace": "default"}, timeout=10)  # fmt: skip
+        answer = httpx.post(
+            f"{server.url}/decode",
+            content=payloads_json(*payloads),
+            headers={"X-Namespace": "default"},
+            timeout=10,
+        )
     decoded = parse_payloads(answer.text)
     assert len(decoded) == len(payloads)
     configs = [p for p in decoded if CANARY_NAME.encode() in p.data]
@@ -643,10 +693,22 @@ async def test_temporal_cli_reads_encrypted_history_through_the_codec_server(dev
 
 def _show(address: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [temporal_binary("temporal"), "workflow", "show", "-w", "codec-cli", "--address", address, "--output", "json",
-         *extra],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            temporal_binary("temporal"),
+            "workflow",
+            "show",
+            "-w",
+            "codec-cli",
+            "--address",
+            address,
+            "--output",
+            "json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _start_input(address: str, *extra: str) -> Payload:

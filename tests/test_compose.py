@@ -25,12 +25,23 @@ COMPOSE = REPO / "docker-compose.temporal.yml"
 APP_SERVICES = ("worker", "codec-server", "migrate")
 # Temporal's own client env config (temporalio.envconfig), read by connect() in every app container.
 TEMPORAL_ENV = {
-    "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE",
-    "TEMPORAL_TLS", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_CERT_DATA",
-    "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_CLIENT_KEY_DATA", "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
-    "TEMPORAL_TLS_SERVER_CA_CERT_DATA", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
-    "TEMPORAL_CODEC_ENDPOINT", "TEMPORAL_CODEC_AUTH",
-}  # fmt: skip
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_PROFILE",
+    "TEMPORAL_CONFIG_FILE",
+    "TEMPORAL_TLS",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_CERT_DATA",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_DATA",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
+    "TEMPORAL_TLS_SERVER_NAME",
+    "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
+    "TEMPORAL_CODEC_ENDPOINT",
+    "TEMPORAL_CODEC_AUTH",
+}
 SETTINGS_ENV = {name.upper() for name in Settings.model_fields}
 INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?::?(?P<op>[-?])(?P<arg>[^}]*))?\}")
 
@@ -236,8 +247,14 @@ def test_the_typo_check_can_fail() -> None:
 
 def test_worker_environment_is_complete_and_keys_come_from_outside(services) -> None:  # type: ignore[no-untyped-def]
     env = environment(services["worker"])
-    needed = {"DATABASE_URL", "REDIS_URL", "YOURMOMENT_ENCRYPTION_KEY", "YOURMOMENT_PAYLOAD_KEY",
-              "TEMPORAL_ADDRESS", "MYMOMENT_BASE_URL"}  # fmt: skip
+    needed = {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "YOURMOMENT_ENCRYPTION_KEY",
+        "YOURMOMENT_PAYLOAD_KEY",
+        "TEMPORAL_ADDRESS",
+        "MYMOMENT_BASE_URL",
+    }
     assert needed <= set(env)
     assert env["TEMPORAL_ADDRESS"].split(":")[0] == "temporal"
     assert (
@@ -274,8 +291,11 @@ def test_the_disclosure_is_fixed_and_only_a_valid_extra_line_is_offered(services
         assert "AI_COMMENT_PREFIX" not in environment(services[name]), name
     match = INTERPOLATION.fullmatch(environment(services["worker"])["AI_COMMENT_EXTRA_LINE"])
     assert match and match["name"] == "AI_COMMENT_EXTRA_LINE" and match["op"] == "-" and match["arg"] == ""
-    example = [line.lstrip("# ").split("=", 1)[1] for line in (REPO / "deploy" / "env.example").read_text().splitlines()
-               if line.lstrip("# ").startswith("AI_COMMENT_EXTRA_LINE=")]  # fmt: skip
+    example = [
+        line.lstrip("# ").split("=", 1)[1]
+        for line in (REPO / "deploy" / "env.example").read_text().splitlines()
+        if line.lstrip("# ").startswith("AI_COMMENT_EXTRA_LINE=")
+    ]
     assert example and extra_line_problems(example[0]) == []
 
 

@@ -18,10 +18,26 @@ pytestmark = pytest.mark.slow
 def test_demo_runs_to_completion_twice(tmp_path) -> None:
     for run in (1, 2):  # a second run works too
         proc = subprocess.run(
-            [sys.executable, str(REPO / "starter.py"), "demo", "--exit-when-done", "--dir", str(tmp_path / "demo"),
-             "--port", str(free_port()), "--ui-port", str(free_port()), "--timeout", "180"],
-            cwd=tmp_path, env=hermetic_env(), capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(REPO / "starter.py"),
+                "demo",
+                "--exit-when-done",
+                "--dir",
+                str(tmp_path / "demo"),
+                "--port",
+                str(free_port()),
+                "--ui-port",
+                str(free_port()),
+                "--timeout",
+                "180",
+            ],
+            cwd=tmp_path,
+            env=hermetic_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, f"run {run}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         assert "done: all 8 demo comments posted exactly once" in proc.stdout
         assert "Temporal Web UI" in proc.stdout and "payloads decoded by" in proc.stdout
@@ -49,11 +65,26 @@ def _read_until(proc: subprocess.Popen, marker: str, timeout: float) -> list[str
 def test_try_next_lines_work_when_pasted_as_printed(tmp_path) -> None:
     """Each printed line runs in a plain shell (no venv on PATH, another directory) after the first one."""
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "starter.py"), "demo", "--dir", str(tmp_path / "demo"),
-         "--port", str(free_port()), "--ui-port", str(free_port()), "--timeout", "180"],
-        cwd=tmp_path, env=hermetic_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            str(REPO / "starter.py"),
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--port",
+            str(free_port()),
+            "--ui-port",
+            str(free_port()),
+            "--timeout",
+            "180",
+        ],
+        cwd=tmp_path,
+        env=hermetic_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         output = _read_until(proc, "Ctrl-C ends it", 300)
         block = output[next(i for i, line in enumerate(output) if line.startswith("Try next")) + 1 :]
@@ -63,8 +94,14 @@ def test_try_next_lines_work_when_pasted_as_printed(tmp_path) -> None:
         shell_env = {**hermetic_env(), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
         results = {}
         for command in rest:
-            done = subprocess.run(["bash", "-c", f"{setup}\n{command}"], cwd="/", env=shell_env,
-                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+            done = subprocess.run(
+                ["bash", "-c", f"{setup}\n{command}"],
+                cwd="/",
+                env=shell_env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
             results[command] = done.stdout
     finally:

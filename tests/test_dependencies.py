@@ -16,15 +16,24 @@ from yourmoment.store.db import session_scope
 
 def _deps_with_logins(db_url: str, names: list[str]) -> tuple[Dependencies, list[str]]:
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, database_url=db_url, yourmoment_encryption_key=generate_key(),
+        _env_file=None,
+        database_url=db_url,
+        yourmoment_encryption_key=generate_key(),
         mymoment_base_url="http://127.0.0.1:9",
-    )  # fmt: skip
+    )
     deps = Dependencies.from_settings(settings)
     with session_scope(db_url) as session:
         user = accounts.add_user(session, "lehrerin@example.ch")
         ids = [
             accounts.add_login(
-                session, deps.encryptor, user, name, f"{name}-user", "secret", False, base_url=settings.mymoment_base_url
+                session,
+                deps.encryptor,
+                user,
+                name,
+                f"{name}-user",
+                "secret",
+                False,
+                base_url=settings.mymoment_base_url,
             ).id
             for name in names
         ]

@@ -94,8 +94,12 @@ async def kill_mid_discovery(
     before = len(item_rows(dep.db_url, dep.process_id))
     add_articles(site, n, batch=batch)
     await discover_now(client, dep.process_id)
-    await wait_until(lambda: len(item_rows(dep.db_url, dep.process_id)) > before, 60, "the discovery's first row",
-                     every=0.003)  # fmt: skip
+    await wait_until(
+        lambda: len(item_rows(dep.db_url, dep.process_id)) > before,
+        60,
+        "the discovery's first row",
+        every=0.003,
+    )
     kill = kill_all(dep, site, "mid-discovery", started)
     kill["items_recorded"] = len(item_rows(dep.db_url, dep.process_id)) - before
     return kill
@@ -147,10 +151,18 @@ async def test_drill_worker_killed_at_random_moments(tmp_path, dev_server) -> No
     # A POST stored while its worker died was found on the page instead of being sent again.
     assert outcomes.get("already_posted", 0) >= 1, (outcomes, kills)
     emit_summary(
-        "kill-9", started, seed=SEED, kills=len(kills), kill_log=kills, post_requests=stats["by_kind"]["post"],
-        post_outcomes=outcomes, posted=counts["posted"], failed=counts.get("failed", 0), logins=stats["logins"],
+        "kill-9",
+        started,
+        seed=SEED,
+        kills=len(kills),
+        kill_log=kills,
+        post_requests=stats["by_kind"]["post"],
+        post_outcomes=outcomes,
+        posted=counts["posted"],
+        failed=counts.get("failed", 0),
+        logins=stats["logins"],
         leak_scan_bytes=leak_scan,
-    )  # fmt: skip
+    )
 
 
 # --- drill 2: Temporal dev server restart ---------------------------------------------------------------
@@ -201,10 +213,16 @@ async def test_drill_dev_server_restarted_mid_run(tmp_path) -> None:  # type: ig
         server.stop()
     assert counts == {"posted": 24}, counts
     emit_summary(
-        "temporal-restart", started, restarts=server.restarts, restart_log=restarts, posted=counts["posted"],
-        failed=counts.get("failed", 0), post_outcomes=post_outcomes(dep.workers), logins=logins,
+        "temporal-restart",
+        started,
+        restarts=server.restarts,
+        restart_log=restarts,
+        posted=counts["posted"],
+        failed=counts.get("failed", 0),
+        post_outcomes=post_outcomes(dep.workers),
+        logins=logins,
         leak_scan_bytes=leak_scan,
-    )  # fmt: skip
+    )
 
 
 # --- drill 3: a faulty myMoment -------------------------------------------------------------------------
@@ -233,8 +251,13 @@ async def test_drill_faulty_mymoment(tmp_path, dev_server) -> None:  # type: ign
     with imitations(["a", "b"]) as site:
         db_url = sqlite_url(tmp_path)
         dep = configure(deployment_env(db_url, site, dev_server.address), db_url, site)
-        site.mm.set_faults(error_rate=0.1, seed=SEED, latency_ms=20, session_expiry_seconds=SESSION_EXPIRY_S,
-                           backslash_redirects=True)  # fmt: skip
+        site.mm.set_faults(
+            error_rate=0.1,
+            seed=SEED,
+            latency_ms=20,
+            session_expiry_seconds=SESSION_EXPIRY_S,
+            backslash_redirects=True,
+        )
         add_articles(site, batches[0], batch=0)
         spikes = asyncio.create_task(latency_spikes(site, rng, spike_log))
         try:
@@ -266,10 +289,20 @@ async def test_drill_faulty_mymoment(tmp_path, dev_server) -> None:  # type: ign
     assert sum(logins.values()) > len(logins), logins  # sessions did expire and were renewed
     assert errors > 0 and redirects > 0, (errors, redirects)
     emit_summary(
-        "mymoment-faults", started, seed=SEED, posted=counts.get("posted", 0), failed=counts.get("failed", 0),
-        requests=stats["total"], injected_5xx=errors, latency_spikes_ms=spike_log, redirects=redirects, logins=logins,
-        login_allowance=allowed, session_expiry_s=SESSION_EXPIRY_S, leak_scan_bytes=leak_scan,
-    )  # fmt: skip
+        "mymoment-faults",
+        started,
+        seed=SEED,
+        posted=counts.get("posted", 0),
+        failed=counts.get("failed", 0),
+        requests=stats["total"],
+        injected_5xx=errors,
+        latency_spikes_ms=spike_log,
+        redirects=redirects,
+        logins=logins,
+        login_allowance=allowed,
+        session_expiry_s=SESSION_EXPIRY_S,
+        leak_scan_bytes=leak_scan,
+    )
 
 
 # --- drill 4: a faulty LLM ------------------------------------------------------------------------------
@@ -303,10 +336,16 @@ async def test_drill_faulty_llm(tmp_path, dev_server) -> None:  # type: ignore[n
     assert llm["by_status"].get("429") == rounds and llm["by_status"].get("500") == rounds, llm
     assert llm["calls"] >= articles + 3 * rounds, llm
     emit_summary(
-        "llm-faults", started, faults={"429": rounds, "500": rounds, "malformed": rounds}, llm_calls=llm["calls"],
-        llm_by_status=llm["by_status"], posted=counts["posted"], failed=counts.get("failed", 0),
-        max_post_attempts=attempts[-1], leak_scan_bytes=leak_scan,
-    )  # fmt: skip
+        "llm-faults",
+        started,
+        faults={"429": rounds, "500": rounds, "malformed": rounds},
+        llm_calls=llm["calls"],
+        llm_by_status=llm["by_status"],
+        posted=counts["posted"],
+        failed=counts.get("failed", 0),
+        max_post_attempts=attempts[-1],
+        leak_scan_bytes=leak_scan,
+    )
 
 
 # --- drill 5: two workers, PostgreSQL and Redis, global pacing ------------------------------------------
@@ -336,8 +375,14 @@ async def test_drill_two_workers_postgres_redis(pg_url, dev_server) -> None:  # 
     flush_rate_limits(redis_url)
     articles = 12
     with imitations(["a", "b"]) as site:
-        env = deployment_env(pg_url, site, dev_server.address, redis_url,
-                             SCRAPING_RATE_LIMIT=str(RATE), SCRAPING_BURST_LIMIT=str(BURST))  # fmt: skip
+        env = deployment_env(
+            pg_url,
+            site,
+            dev_server.address,
+            redis_url,
+            SCRAPING_RATE_LIMIT=str(RATE),
+            SCRAPING_BURST_LIMIT=str(BURST),
+        )
         dep = configure(env, pg_url, site)
         add_articles(site, articles, batch=0)
         try:
@@ -364,11 +409,22 @@ async def test_drill_two_workers_postgres_redis(pg_url, dev_server) -> None:  # 
     assert len(times) <= RATE * span + BURST + 1, (len(times), span)
     assert min(share) > 0, share  # both workers posted, so the pace was shared, not one worker's own
     emit_summary(
-        "two-workers-pacing", started, workers=2, posts_per_worker=share, posted=counts["posted"],
-        failed=counts.get("failed", 0), requests=len(times), span_s=round(span, 1),
-        peak_1s=peak_1s, peak_10s=peak_10s, average_rps=round(average, 2), rate=RATE, burst=BURST, logins=logins,
+        "two-workers-pacing",
+        started,
+        workers=2,
+        posts_per_worker=share,
+        posted=counts["posted"],
+        failed=counts.get("failed", 0),
+        requests=len(times),
+        span_s=round(span, 1),
+        peak_1s=peak_1s,
+        peak_10s=peak_10s,
+        average_rps=round(average, 2),
+        rate=RATE,
+        burst=BURST,
+        logins=logins,
         leak_scan_bytes=leak_scan,
-    )  # fmt: skip
+    )
 
 
 # --- drill 6: failures at every activity leak nothing ---------------------------------------------------
@@ -390,8 +446,15 @@ def corrupt_stored_session(dep: Deployment, login_name: str, cookie: str) -> Non
     enc = Encryptor(dep.env["YOURMOMENT_ENCRYPTION_KEY"])
     with session_scope(dep.db_url) as session:
         login = session.scalars(select(MyMomentLogin).where(MyMomentLogin.name == login_name)).one()
-        session.add(MyMomentSession(login_id=login.id, session_enc=enc.encrypt(jar), saved_at=utcnow(),
-                                    expires_at=utcnow() + timedelta(hours=1), is_active=True))  # fmt: skip
+        session.add(
+            MyMomentSession(
+                login_id=login.id,
+                session_enc=enc.encrypt(jar),
+                saved_at=utcnow(),
+                expires_at=utcnow() + timedelta(hours=1),
+                is_active=True,
+            )
+        )
 
 
 async def test_drill_failures_leak_nothing(tmp_path, dev_server) -> None:  # type: ignore[no-untyped-def]
@@ -405,17 +468,30 @@ async def test_drill_failures_leak_nothing(tmp_path, dev_server) -> None:  # typ
     cookie = f"c00kie-{secret_tag}"
     with imitations(["a", "b"]) as site:
         db_url = sqlite_url(tmp_path)
-        env = deployment_env(db_url, site, dev_server.address, redis_url, YOURMOMENT_PAYLOAD_KEY=generate_payload_key(),
-                             LOG_LEVEL="DEBUG")  # fmt: skip
+        env = deployment_env(
+            db_url,
+            site,
+            dev_server.address,
+            redis_url,
+            YOURMOMENT_PAYLOAD_KEY=generate_payload_key(),
+            LOG_LEVEL="DEBUG",
+        )
         dep = configure(env, db_url, site, api_key=f"sk-leak-{secret_tag}")
         ids = {
             kind: site.mm.add_article(
-                title=f"Geheimer Titel {kind} {secret_tag}", author=f"Kind{kind}{secret_tag}", class_id=CLASS_ID,
-                category_id=7, paragraphs=[f"Mein Hund {kind} heisst Bello-{secret_tag}.", second],
+                title=f"Geheimer Titel {kind} {secret_tag}",
+                author=f"Kind{kind}{secret_tag}",
+                class_id=CLASS_ID,
+                category_id=7,
+                paragraphs=[f"Mein Hund {kind} heisst Bello-{secret_tag}.", second],
             )
-            for kind, second in [("db", "Sperrvermerk: ich schreibe weiter."), ("parse", "Ich mag Katzen."),
-                               ("llm", "Ich mag Pferde."), ("ok", "Ich mag Fische.")]
-        }  # fmt: skip
+            for kind, second in [
+                ("db", "Sperrvermerk: ich schreibe weiter."),
+                ("parse", "Ich mag Katzen."),
+                ("llm", "Ich mag Pferde."),
+                ("ok", "Ich mag Fische."),
+            ]
+        }
         with get_engine(db_url).begin() as conn:
             conn.execute(text(REFUSE_ARTICLE))
         site.mm.set_faults(broken_article_ids=[ids["parse"]])
@@ -444,7 +520,12 @@ async def test_drill_failures_leak_nothing(tmp_path, dev_server) -> None:  # typ
     worker_log = "".join(line for w in dep.workers for line in w.output)
     assert "Completing activity as failed" in worker_log  # the SDK's failure lines were there to scan
     emit_summary(
-        "failures-leak-nothing", started, failed=counts["failed"], posted=counts["posted"],
-        errors={kind: rows[i]["error"] for kind, i in ids.items()}, login_b=login_b["error"],
-        secrets_checked=len(secrets), leak_scan_bytes=leak_scan,
-    )  # fmt: skip
+        "failures-leak-nothing",
+        started,
+        failed=counts["failed"],
+        posted=counts["posted"],
+        errors={kind: rows[i]["error"] for kind, i in ids.items()},
+        login_b=login_b["error"],
+        secrets_checked=len(secrets),
+        leak_scan_bytes=leak_scan,
+    )

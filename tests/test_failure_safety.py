@@ -29,18 +29,22 @@ COOKIE = "sessionid-c00kie-9b1e"
 def add_blocking_trigger(db_url: str) -> None:
     """A write the database refuses, as the issue's drill does (a trigger that raises)."""
     with get_engine(db_url).begin() as conn:
-        conn.execute(text(
-            "CREATE TRIGGER refuse_text BEFORE INSERT ON users WHEN NEW.email LIKE '%geheim%' "
-            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        ))  # fmt: skip
+        conn.execute(
+            text(
+                "CREATE TRIGGER refuse_text BEFORE INSERT ON users WHEN NEW.email LIKE '%geheim%' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+        )
 
 
 def refused_write(db_url: str) -> Exception:
     add_blocking_trigger(db_url)
     try:
         with session_scope(db_url) as session:
-            session.execute(text("INSERT INTO users (id, email, created_at) VALUES (:id, :email, CURRENT_TIMESTAMP)"),
-                            {"id": "u-1", "email": PUPIL_TEXT})  # fmt: skip
+            session.execute(
+                text("INSERT INTO users (id, email, created_at) VALUES (:id, :email, CURRENT_TIMESTAMP)"),
+                {"id": "u-1", "email": PUPIL_TEXT},
+            )
     except Exception as exc:
         return exc
     raise AssertionError("the trigger did not refuse the write")

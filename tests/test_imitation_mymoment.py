@@ -498,8 +498,14 @@ def test_request_kinds_and_login_counts(site: Site) -> None:
 
     stats = site.state.stats()
     assert stats["by_kind"] == {
-        "login": 2, "probe": 2, "list": 1, "article": 2, "post": 1, "redirect": 1, "other": 1,
-    }  # fmt: skip
+        "login": 2,
+        "probe": 2,
+        "list": 1,
+        "article": 2,
+        "post": 1,
+        "redirect": 1,
+        "other": 1,
+    }
     assert stats["total"] == 10
     assert stats["logins"] == {"demo-pupil-1": 1}
     assert stats["by_login"] == {"": 3, "demo-pupil-1": 7}
@@ -604,9 +610,16 @@ def test_admin_api(site: Site) -> None:
     assert account == {"uid": 2000, "username": "lehrer", "role": "teacher", "class_ids": [5]}
     created = admin.post(
         "/_admin/articles",
-        json={"title": "Neu", "author": "Kim", "class_id": 5, "category_id": 4, "task_id": None,
-              "status": "publiziert", "paragraphs": ["Eins", "Zwei"]},
-    ).json()  # fmt: skip
+        json={
+            "title": "Neu",
+            "author": "Kim",
+            "class_id": 5,
+            "category_id": 4,
+            "task_id": None,
+            "status": "publiziert",
+            "paragraphs": ["Eins", "Zwei"],
+        },
+    ).json()
     assert created == {"id": 4501, "url": f"{site.url}/article/4501/"}
     assert admin.post("/_admin/articles", json={"title": "X", "author": "Y", "id": 7000}).json()["id"] == 7000
     bad = admin.post("/_admin/articles", json={"title": "X", "author": "Y", "status": "geheim"})
@@ -618,9 +631,17 @@ def test_admin_api(site: Site) -> None:
     assert parse_table(soup_of(client.get("/articles/?tab=5").text), "5")[0][1] == "Neu"
     post_comment(client, 4501, "<p>Gut gemacht</p>", hide=True)
     assert admin.get("/_admin/articles/4501/comments").json() == [
-        {"id": 9001, "article_id": 4501, "author": "lehrer", "text": "<p>Gut gemacht</p>", "hidden": True,
-         "status": 20, "highlight": "", "created": site.state.all_comments()[0]["created"]},
-    ]  # fmt: skip
+        {
+            "id": 9001,
+            "article_id": 4501,
+            "author": "lehrer",
+            "text": "<p>Gut gemacht</p>",
+            "hidden": True,
+            "status": 20,
+            "highlight": "",
+            "created": site.state.all_comments()[0]["created"],
+        },
+    ]
     assert len(admin.get("/_admin/comments").json()) == 1
     assert admin.get("/_admin/articles/1/comments").status_code == 404
 
@@ -638,8 +659,10 @@ def test_admin_api(site: Site) -> None:
 
     assert admin.post("/_admin/reset", json={"demo": True}).status_code == 200
     assert {a["username"] for a in admin.get("/_admin/accounts").json()} == {
-        "demo-pupil-1", "demo-pupil-2", "demo-teacher",
-    }  # fmt: skip
+        "demo-pupil-1",
+        "demo-pupil-2",
+        "demo-teacher",
+    }
     assert site.state.latency_ms == 0
 
 

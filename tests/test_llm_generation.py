@@ -372,7 +372,9 @@ async def test_an_answer_cut_off_at_the_token_limit_is_regenerated_never_stored(
         reports.append(report)
 
     async with make_client(server, provider) as client:
-        generated = await generate_comment(client, messages, min_length=50, max_length=5000, on_attempt=record)
+        generated = await generate_comment(
+            client, messages, min_length=50, max_length=5000, on_attempt=record
+        )
     assert [(r.accepted, r.finish_reason) for r in reports] == [(False, "length"), (True, "stop")]
     assert reports[0].problems[0].check == "cut_off"
     assert generated.attempts == 2 and generated.html.endswith("</p>")

@@ -121,10 +121,13 @@ def test_render_refuses_an_unknown_placeholder() -> None:
 
 def test_context_is_read_off_the_work_item_row() -> None:
     """The stored article fields carry the names the templates use; a missing one renders empty."""
-    item = AIComment(article_title="Herbst", article_author="Mia", article_task="Elfchen", article_category=None)
+    item = AIComment(
+        article_title="Herbst", article_author="Mia", article_task="Elfchen", article_category=None
+    )
     ctx = ArticleContext.model_validate(item).model_copy(update={"mymoment_username": "bot_1"})
     assert (ctx.article_title, ctx.article_author, ctx.article_task) == ("Herbst", "Mia", "Elfchen")
     assert (ctx.article_category, ctx.article_content, ctx.mymoment_username) == ("", "", "bot_1")
+
 
 def test_plain_text_becomes_paragraphs_and_is_escaped() -> None:
     html = normalize_comment("  Hallo Mia!\n\n  Das ist **toll** <3 & mehr.\n")

@@ -445,10 +445,18 @@ async def test_clients_sharing_a_limiter_keep_the_global_pace(site: Site, store:
     shared = LocalRateLimiter()
     rate, burst = 20.0, 2
     clients = [
-        MyMomentClient(site.url, login_id=f"login-{n}", username=PUPIL, password=PUPIL_PASSWORD,
-                       session_store=store, limiter=shared, rate_per_second=rate, burst=burst)
+        MyMomentClient(
+            site.url,
+            login_id=f"login-{n}",
+            username=PUPIL,
+            password=PUPIL_PASSWORD,
+            session_store=store,
+            limiter=shared,
+            rate_per_second=rate,
+            burst=burst,
+        )
         for n in range(2)
-    ]  # fmt: skip
+    ]
     try:
         await asyncio.gather(*(c.list_articles("82") for c in clients))
         await asyncio.gather(*(c.get_article(a) for c in clients for a in site.class_a))

@@ -44,8 +44,10 @@ def checks(result: Any) -> dict[str, dict[str, Any]]:
 async def test_health_ok_with_a_worker_and_failing_for_a_broken_key(dev_env, env, run_cli) -> None:
     point_at(env, dev_env)
     env.set(TEMPORAL_SEARCH_ATTRIBUTES="false")  # not registered on this dev server (see test_stuck)
-    for args, stdin in ((["user", "add", "t@example.org"], None),
-                        (["login", "add", "a", "--username", "pupil-a", "--password-stdin"], "secret\n")):  # fmt: skip
+    for args, stdin in (
+        (["user", "add", "t@example.org"], None),
+        (["login", "add", "a", "--username", "pupil-a", "--password-stdin"], "secret\n"),
+    ):
         assert (await cli(run_cli, *args, stdin=stdin)).code == 0
     settings = get_settings()
     async with running_worker(dev_env.client, settings):
@@ -53,8 +55,14 @@ async def test_health_ok_with_a_worker_and_failing_for_a_broken_key(dev_env, env
         result = await cli(run_cli, "health", "--json")
         assert result.code == 0, result.out
         by_name = checks(result)
-        assert set(by_name) == {"temporal", "database", "encryption_key", "schedules", "workflows",
-                                *(f"pollers:{q}" for q in ALL_QUEUES)}  # fmt: skip
+        assert set(by_name) == {
+            "temporal",
+            "database",
+            "encryption_key",
+            "schedules",
+            "workflows",
+            *(f"pollers:{q}" for q in ALL_QUEUES),
+        }
         assert all(c["ok"] for c in by_name.values())
         assert "1 workflow poller, 1 activity poller" in by_name["pollers:monitoring"]["detail"]
         assert "workflow" not in by_name["pollers:comments"]["detail"]  # activities only

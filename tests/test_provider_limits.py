@@ -383,8 +383,11 @@ async def generate_through_the_worker(
 
     async with running_worker(dev_env.client, settings):
         handle = await processes_client.start_monitoring(
-        dev_env.client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
-    )
+            dev_env.client,
+            settings,
+            process_id,
+            inp=MonitorInput(process_id=process_id, use_search_attributes=False),
+        )
         await wait_until(generated, 90, f"{n} comments generated")
         await processes_client.stop(handle)
         await handle.result()

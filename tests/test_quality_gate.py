@@ -375,7 +375,9 @@ def test_every_code_is_listed_once_and_has_a_hint() -> None:
 
 # answers.jsonl: answers reconstructed from the report; recorded.jsonl: real answers of
 # SmolLM2-135M on llama.cpp recorded by `make test-real-llm`, each verdict reviewed by hand.
-FIXTURES = [Path(__file__).parent / "fixtures" / "real_llm" / name for name in ("answers.jsonl", "recorded.jsonl")]
+FIXTURES = [
+    Path(__file__).parent / "fixtures" / "real_llm" / name for name in ("answers.jsonl", "recorded.jsonl")
+]
 
 
 def _recorded() -> list[Any]:

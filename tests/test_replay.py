@@ -79,7 +79,10 @@ async def test_record_histories(tmp_path, ts_env) -> None:  # type: ignore[no-un
         db_url = f"sqlite:///{tmp_path / 'record.db'}"
         upgrade(db_url)
         settings = fast_settings(
-            db_url, imitations.mm_url, temporal_task_queue_prefix=f"r{uuid.uuid4().hex[:6]}-", temporal_search_attributes=False
+            db_url,
+            imitations.mm_url,
+            temporal_task_queue_prefix=f"r{uuid.uuid4().hex[:6]}-",
+            temporal_search_attributes=False,
         )
         world = Harness.seed(settings, mm_state, imitations.llm_url)
         add_articles(mm_state, 2)
@@ -102,13 +105,19 @@ async def test_record_histories(tmp_path, ts_env) -> None:  # type: ignore[no-un
             await wait_until(lambda: _count(db_url, reviewing, "generated") >= 3, what="three comments")
             await stop(handle, "recorded")
             await handle.result()
-            first, second, third = [item for item in _items(db_url, reviewing) if item.status == "generated"][:3]
+            first, second, third = [item for item in _items(db_url, reviewing) if item.status == "generated"][
+                :3
+            ]
             post = await start_post(client, settings, first.id, first.login_id, hide=False)
             assert (await post.result()).outcome == PostOutcome.POSTED
             recorded["post_comment"] = post.id
             old_style = await client.start_workflow(
                 PostCommentWorkflow.run,
-                args=[PostInput(item_id=second.id, hide=False), second.login_id, settings.temporal_task_queue_prefix],
+                args=[
+                    PostInput(item_id=second.id, hide=False),
+                    second.login_id,
+                    settings.temporal_task_queue_prefix,
+                ],
                 id=workflow_id_for_post(second.id),
                 task_queue=settings.task_queue(QUEUE_MONITORING),
             )
@@ -116,7 +125,9 @@ async def test_record_histories(tmp_path, ts_env) -> None:  # type: ignore[no-un
             recorded["post_comment_release1_arguments"] = old_style.id
             with session_scope(db_url) as session:
                 assert review.begin_regeneration(session, session.get(AIComment, third.id))
-            regenerate = RegenerateInput(item_id=third.id, template_id=third.prompt_template_id, actor="recorder")
+            regenerate = RegenerateInput(
+                item_id=third.id, template_id=third.prompt_template_id, actor="recorder"
+            )
             regenerated = await start_regenerate(client, settings, regenerate)
             assert (await regenerated.result()).regenerated
             recorded["regenerate_comment"] = regenerated.id

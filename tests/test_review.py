@@ -26,8 +26,14 @@ from yourmoment.store.db import session_scope
 from yourmoment.store.models import AIComment
 
 pytestmark = pytest.mark.slow
-TEMPORAL_VARS = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_PROFILE",
-                 "TEMPORAL_TLS", "TEMPORAL_CONFIG_FILE")  # fmt: skip
+TEMPORAL_VARS = (
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_PROFILE",
+    "TEMPORAL_TLS",
+    "TEMPORAL_CONFIG_FILE",
+)
 
 EDITED_BODY = (
     "<p>Deine Geschichte über die Hunde und Katzen hat mir sehr gut gefallen. Besonders der Anfang "
@@ -45,9 +51,13 @@ def review_env(env: Any, dev_env: Any, tmp_path: Path) -> Any:
     empty = tmp_path / "temporal.toml"
     empty.write_text("")
     env.set(**{name: None for name in TEMPORAL_VARS})
-    env.set(TEMPORAL_CONFIG_FILE=empty, TEMPORAL_TASK_QUEUE_PREFIX=f"r{uuid.uuid4().hex[:8]}-",
-            TEMPORAL_SEARCH_ATTRIBUTES="false", TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
-            YOURMOMENT_DEFAULT_USER="t@example.org")  # fmt: skip
+    env.set(
+        TEMPORAL_CONFIG_FILE=empty,
+        TEMPORAL_TASK_QUEUE_PREFIX=f"r{uuid.uuid4().hex[:8]}-",
+        TEMPORAL_SEARCH_ATTRIBUTES="false",
+        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        YOURMOMENT_DEFAULT_USER="t@example.org",
+    )
     return env
 
 
@@ -74,12 +84,42 @@ async def configure(run_cli: Any, mymoment: Any, llm_url: str, *process_options:
     steps: list[tuple[list[str], str | None]] = [
         (["user", "add", "t@example.org"], None),
         (["login", "add", "bot", "--username", "pupil-1", "--password-stdin"], "right-password\n"),
-        (["provider", "add", "imit", "--provider", "openai-compatible", "--model", "imitation-1",
-          "--base-url", f"{llm_url}/v1"], None),
+        (
+            [
+                "provider",
+                "add",
+                "imit",
+                "--provider",
+                "openai-compatible",
+                "--model",
+                "imitation-1",
+                "--base-url",
+                f"{llm_url}/v1",
+            ],
+            None,
+        ),
         (["template", "seed"], None),
-        (["process", "create", "--name", "Klasse 82", "--tab", "82", "--provider", "imit", "--login", "bot",
-          "--prompt", "Ermutigendes Feedback:1", "--interval", "5", *process_options], None),
-    ]  # fmt: skip
+        (
+            [
+                "process",
+                "create",
+                "--name",
+                "Klasse 82",
+                "--tab",
+                "82",
+                "--provider",
+                "imit",
+                "--login",
+                "bot",
+                "--prompt",
+                "Ermutigendes Feedback:1",
+                "--interval",
+                "5",
+                *process_options,
+            ],
+            None,
+        ),
+    ]
     for args, stdin in steps:
         await ok(run_cli, *args, stdin=stdin)
     return (await ok(run_cli, "process", "show", "Klasse 82", "--json")).json()["id"]
@@ -100,8 +140,11 @@ def set_status(database_url: str, item_id: str, status: str) -> None:
 async def generate(run_cli: Any, database_url: str, process_id: str, n: int) -> list[AIComment]:
     """Runs the process until n comments are generated, then stops it."""
     await ok(run_cli, "start", "Klasse 82")
-    await wait_until(lambda: sum(r.status == "generated" for r in rows(database_url, process_id)) >= n, 60,
-                     f"{n} generated comments")  # fmt: skip
+    await wait_until(
+        lambda: sum(r.status == "generated" for r in rows(database_url, process_id)) >= n,
+        60,
+        f"{n} generated comments",
+    )
     await ok(run_cli, "stop", "Klasse 82", "--wait")
     return [r for r in rows(database_url, process_id) if r.status == "generated"]
 
@@ -115,8 +158,11 @@ async def test_edit_reject_and_post_the_edited_text_once(
         edited, rejected = await generate(run_cli, review_env.database_url, process_id, 2)
 
         # The listing is as before, with or without the action's name, options before or after.
-        for args in (["comments", "Klasse 82", "--json"], ["comments", "--status", "generated", "Klasse 82", "--json"],
-                     ["comments", "list", "Klasse 82", "--status", "generated", "--json"]):  # fmt: skip
+        for args in (
+            ["comments", "Klasse 82", "--json"],
+            ["comments", "--status", "generated", "Klasse 82", "--json"],
+            ["comments", "list", "Klasse 82", "--status", "generated", "--json"],
+        ):
             assert {r["id"] for r in (await ok(run_cli, *args)).json()} == {edited.id, rejected.id}
 
         # The gate refuses an edit with a link, or without the disclosure first; nothing changes.
@@ -155,8 +201,10 @@ async def test_edit_reject_and_post_the_edited_text_once(
 
         # In $EDITOR: the comment one paragraph per line; what the editor saves is the new text.
         script = Path(review_env.database_url.removeprefix("sqlite:///")).parent / "editor.py"
-        script.write_text("import sys\nwith open(sys.argv[1], 'a', encoding='utf-8') as f:\n"
-                          f"    f.write('<p>{ADDED_IN_EDITOR}</p>')\n")  # fmt: skip
+        script.write_text(
+            "import sys\nwith open(sys.argv[1], 'a', encoding='utf-8') as f:\n"
+            f"    f.write('<p>{ADDED_IN_EDITOR}</p>')\n"
+        )
         review_env.set(VISUAL=None, EDITOR=f"{sys.executable} {script}")
         shown = (await ok(run_cli, "comments", "edit", edited.id, "--json")).json()
         assert shown["comment_html"] == EDITED + f"<p>{ADDED_IN_EDITOR}</p>"
@@ -176,8 +224,12 @@ async def test_edit_reject_and_post_the_edited_text_once(
         page = mymoment_server.state.comments_for(int(edited.mymoment_article_id))
         assert len(page) == 1 and EDITED_SENTENCE in page[0]["text"] and DISCLOSURE in page[0]["text"]
         assert mymoment_server.state.comments_for(int(rejected.mymoment_article_id)) == []
-        for action in (["edit", edited.id, "--text-file", "-"], ["regenerate", edited.id],
-                       ["reject", edited.id, "--reason", "zu spät"], ["approve", edited.id]):  # fmt: skip
+        for action in (
+            ["edit", edited.id, "--text-file", "-"],
+            ["regenerate", edited.id],
+            ["reject", edited.id, "--reason", "zu spät"],
+            ["approve", edited.id],
+        ):
             line = one_error_line(await cli(run_cli, "comments", *action, stdin=EDITED))
             assert "has been posted on myMoment" in line, line
         shown = (await ok(run_cli, "comments", "show", edited.id, "--json")).json()
@@ -221,8 +273,12 @@ async def test_approval_regenerate_and_post_approved(
         # While it is being regenerated (or posted), nothing else may change it.
         for status, words in (("regenerating", "being regenerated"), ("posting", "being posted")):
             set_status(review_env.database_url, second.id, status)
-            for action in (["edit", second.id, "--text-file", "-"], ["regenerate", second.id],
-                           ["reject", second.id, "--reason", "nein"], ["approve", second.id]):  # fmt: skip
+            for action in (
+                ["edit", second.id, "--text-file", "-"],
+                ["regenerate", second.id],
+                ["reject", second.id, "--reason", "nein"],
+                ["approve", second.id],
+            ):
                 if action[0] == "regenerate" and status == "regenerating":
                     continue  # a regeneration left without its workflow is started again (see below)
                 assert words in one_error_line(await cli(run_cli, "comments", *action, stdin=EDITED))
@@ -280,8 +336,10 @@ def judge(text: str, extra_line: str | None = None) -> Any:
 
 
 def test_an_edit_keeps_the_disclosure_first_and_passes_the_gate_as_text_or_html() -> None:
-    plain = f"{DISCLOSURE}\n\nDeine Geschichte über die Hunde hat mir sehr gut gefallen.\n" \
-            "Vielleicht erzählst du beim nächsten Mal, was die Tiere zusammen erleben."  # fmt: skip
+    plain = (
+        f"{DISCLOSURE}\n\nDeine Geschichte über die Hunde hat mir sehr gut gefallen.\n"
+        "Vielleicht erzählst du beim nächsten Mal, was die Tiere zusammen erleben."
+    )
     for text in (EDITED, plain, f"  {EDITED}\n"):
         verdict = judge(text)
         assert verdict.accepted, verdict.problems

@@ -118,21 +118,44 @@ def seed(settings: Settings, world: Any) -> dict[str, str]:
     """Sessions, items and processes in the states each schedule deals with; returns their ids."""
     now = utcnow()
     login_a, login_b = world.login_ids["pupil-1"], world.login_ids["pupil-2"]
-    ids = {"retention": world.create_process(name="retention"), "orphan": world.create_process(name="orphan"),
-           "unrecorded": world.create_process(name="unrecorded")}  # fmt: skip
+    ids = {
+        "retention": world.create_process(name="retention"),
+        "orphan": world.create_process(name="orphan"),
+        "unrecorded": world.create_process(name="unrecorded"),
+    }
     with session_scope(settings.database_url) as s:
-        s.add(MyMomentSession(login_id=login_a, session_enc="x", saved_at=now - timedelta(hours=25),
-                              expires_at=now - timedelta(hours=1), is_active=True))  # fmt: skip
-        s.add(MyMomentSession(login_id=login_b, session_enc="x", saved_at=now - timedelta(days=40),
-                              expires_at=now - timedelta(days=39), is_active=False))  # fmt: skip
+        s.add(
+            MyMomentSession(
+                login_id=login_a,
+                session_enc="x",
+                saved_at=now - timedelta(hours=25),
+                expires_at=now - timedelta(hours=1),
+                is_active=True,
+            )
+        )
+        s.add(
+            MyMomentSession(
+                login_id=login_b,
+                session_enc="x",
+                saved_at=now - timedelta(days=40),
+                expires_at=now - timedelta(days=39),
+                is_active=False,
+            )
+        )
 
         def item(process: str, article: str, status: str, age_days: float) -> str:
             row = AIComment(
-                process_id=ids[process], login_id=login_a, mymoment_article_id=article, status=status,
-                article_title=f"Titel {article}", article_content="Der Text eines Kindes.",
-                article_raw_html="<p>Der Text eines Kindes.</p>", comment_html="<p>Kommentar</p>",
-                reasoning="Begründung", created_at=now - timedelta(days=age_days),
-            )  # fmt: skip
+                process_id=ids[process],
+                login_id=login_a,
+                mymoment_article_id=article,
+                status=status,
+                article_title=f"Titel {article}",
+                article_content="Der Text eines Kindes.",
+                article_raw_html="<p>Der Text eines Kindes.</p>",
+                comment_html="<p>Kommentar</p>",
+                reasoning="Begründung",
+                created_at=now - timedelta(days=age_days),
+            )
             s.add(row)
             s.flush()
             return row.id
@@ -155,9 +178,12 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
     prefix = unique_prefix()
     # This dev server has no yourMoment search attributes (the health check would report them).
     settings = fast_settings(
-        db_url, mymoment_server.url, temporal_task_queue_prefix=prefix, retention_days=90,
+        db_url,
+        mymoment_server.url,
+        temporal_task_queue_prefix=prefix,
+        retention_days=90,
         temporal_search_attributes=False,
-    )  # fmt: skip
+    )
     world = Harness.seed(settings, mymoment_server.state, llm_server.url, logins=("pupil-1", "pupil-2"))
     ids = seed(settings, world)
     sid = {name: schedule_id(settings, d) for name, d in DEFS.items()}
@@ -177,8 +203,16 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
             # Blanked: old_posted, ancient_generated; deleted: ancient_failed.
             assert result.counts == {"blanked": 2, "deleted": 1}
             with session_scope(db_url) as s:
-                rows = {i: s.get(AIComment, ids[i]) for i in
-                        ("old_posted", "old_prepared", "recent_posted", "ancient_failed", "ancient_generated")}  # fmt: skip
+                rows = {
+                    i: s.get(AIComment, ids[i])
+                    for i in (
+                        "old_posted",
+                        "old_prepared",
+                        "recent_posted",
+                        "ancient_failed",
+                        "ancient_generated",
+                    )
+                }
             assert rows["ancient_failed"] is None
             old = rows["old_posted"]
             assert old.article_content is None and old.article_raw_html is None and old.reasoning is None
@@ -255,10 +289,12 @@ async def test_worker_applies_schedules_at_start_unless_told_not_to(dev_env, db_
     prefix = unique_prefix()
     settings = fast_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=prefix)
     env = hermetic_env(
-        DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=settings.yourmoment_encryption_key or "",
-        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host, TEMPORAL_TASK_QUEUE_PREFIX=prefix,
+        DATABASE_URL=db_url,
+        YOURMOMENT_ENCRYPTION_KEY=settings.yourmoment_encryption_key or "",
+        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        TEMPORAL_TASK_QUEUE_PREFIX=prefix,
         MYMOMENT_BASE_URL="http://127.0.0.1:9",  # not the real site, which needs a CONTACT
-    )  # fmt: skip
+    )
     worker = WorkerProcess(env, "--task-queues", "comments,maintenance", "--no-schedules")
     worker.start()
     try:

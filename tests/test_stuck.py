@@ -36,8 +36,12 @@ COMMAND_BOUND = 60.0  # no command may take longer: the hangs of issue 9 were en
 def point_at(env: Any, dev_env: WorkflowEnvironment, namespace: str = "default", **more: str) -> str:
     """The CLI (and a worker started from os.environ) use this server, namespace and a fresh prefix."""
     prefix = f"s{uuid.uuid4().hex[:8]}-"
-    env.set(TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host, TEMPORAL_NAMESPACE=namespace,
-            TEMPORAL_TASK_QUEUE_PREFIX=prefix, **more)  # fmt: skip
+    env.set(
+        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        TEMPORAL_NAMESPACE=namespace,
+        TEMPORAL_TASK_QUEUE_PREFIX=prefix,
+        **more,
+    )
     return prefix
 
 
@@ -56,17 +60,25 @@ async def new_namespace(dev_env: WorkflowEnvironment, keyword_fillers: int = 0) 
         await dev_env.client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
                 namespace=name,
-                search_attributes={f"Filler{i}": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for i in range(keyword_fillers)},
+                search_attributes={
+                    f"Filler{i}": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for i in range(keyword_fillers)
+                },
             )
-        )  # fmt: skip
+        )
     client = await Client.connect(dev_env.client.service_client.config.target_host, namespace=name)
     return name, client
 
 
 def run_worker(timeout: float = 45) -> subprocess.CompletedProcess[str]:
     """worker.py with the test's environment; a worker that does not refuse runs into the timeout."""
-    return subprocess.run([sys.executable, str(REPO / "worker.py"), "--no-schedules"], cwd=Path.cwd(),
-                          env=dict(os.environ), capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(REPO / "worker.py"), "--no-schedules"],
+        cwd=Path.cwd(),
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def row_status(process_id: str) -> str:
@@ -183,13 +195,18 @@ async def test_a_failing_workflow_task_shows_stuck_everywhere(
             world.mark_running(process_id)
         # An input the workflow cannot decode (an old or foreign starter), and a search attribute that
         # this service does not know (a starter configured for another service).
-        await client.start_workflow("MonitoringProcessWorkflow", {"process": "Mein Hund heisst Bello"},
-                                    id=workflow_id_for_process(undecodable), task_queue=f"{prefix}monitoring")  # fmt: skip
+        await client.start_workflow(
+            "MonitoringProcessWorkflow",
+            {"process": "Mein Hund heisst Bello"},
+            id=workflow_id_for_process(undecodable),
+            task_queue=f"{prefix}monitoring",
+        )
         await client.start_workflow(
             "MonitoringProcessWorkflow",
             MonitorInput(process_id=bad_attribute, queue_prefix=prefix, use_search_attributes=True),
-            id=workflow_id_for_process(bad_attribute), task_queue=f"{prefix}monitoring",
-        )  # fmt: skip
+            id=workflow_id_for_process(bad_attribute),
+            task_queue=f"{prefix}monitoring",
+        )
         expected = {undecodable: "Failed decoding arguments", bad_attribute: "BadSearchAttributes"}
 
         async def both_stuck() -> bool:
@@ -250,8 +267,13 @@ async def test_without_a_worker_commands_warn_and_waits_end(
     assert "klasse-leer: not stopped within 3 s: no worker polls" in stop.err
 
     with session_scope(get_settings().database_url) as session:
-        item = AIComment(process_id=process_id, login_id=next(iter(world.login_ids.values())),
-                         mymoment_article_id="4711", status="generated", comment_html="<p>x</p>")  # fmt: skip
+        item = AIComment(
+            process_id=process_id,
+            login_id=next(iter(world.login_ids.values())),
+            mymoment_article_id="4711",
+            status="generated",
+            comment_html="<p>x</p>",
+        )
         session.add(item)
         session.flush()
         item_id = item.id

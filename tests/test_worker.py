@@ -18,8 +18,9 @@ from yourmoment.worker_main import parse_args
 
 
 def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(REPO / "worker.py"), *args], env=env, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(REPO / "worker.py"), *args], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_refuses_without_encryption_key(tmp_path) -> None:
@@ -32,8 +33,12 @@ def test_refuses_without_encryption_key(tmp_path) -> None:
 
 
 def test_refuses_unmigrated_database(tmp_path) -> None:
-    env = hermetic_env(DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}", YOURMOMENT_ENCRYPTION_KEY=generate_key(),
-                   TEMPORAL_ADDRESS="127.0.0.1:1", MYMOMENT_BASE_URL="http://127.0.0.1:9")  # fmt: skip
+    env = hermetic_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}",
+        YOURMOMENT_ENCRYPTION_KEY=generate_key(),
+        TEMPORAL_ADDRESS="127.0.0.1:1",
+        MYMOMENT_BASE_URL="http://127.0.0.1:9",
+    )
     proc = run_worker(env)
     assert proc.returncode == 2
     assert "not migrated" in proc.stderr and "db upgrade" in proc.stderr
@@ -43,8 +48,12 @@ def test_refuses_unmigrated_database(tmp_path) -> None:
 def test_unreachable_temporal_is_one_line(tmp_path) -> None:
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
-    env = hermetic_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1",
-                   MYMOMENT_BASE_URL="http://127.0.0.1:9")  # fmt: skip
+    env = hermetic_env(
+        DATABASE_URL=db_url,
+        YOURMOMENT_ENCRYPTION_KEY=generate_key(),
+        TEMPORAL_ADDRESS="127.0.0.1:1",
+        MYMOMENT_BASE_URL="http://127.0.0.1:9",
+    )
     proc = run_worker(env)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot reach Temporal at 127.0.0.1:1")
@@ -71,8 +80,13 @@ def test_refuses_a_replaced_disclosure_or_a_bad_extra_line(
 ) -> None:  # type: ignore[no-untyped-def]
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
-    env = hermetic_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1",
-                   MYMOMENT_BASE_URL="http://127.0.0.1:9", **{name: value})  # fmt: skip
+    env = hermetic_env(
+        DATABASE_URL=db_url,
+        YOURMOMENT_ENCRYPTION_KEY=generate_key(),
+        TEMPORAL_ADDRESS="127.0.0.1:1",
+        MYMOMENT_BASE_URL="http://127.0.0.1:9",
+        **{name: value},
+    )
     proc = run_worker(env)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -87,12 +101,17 @@ def test_refuses_a_replaced_disclosure_or_a_bad_extra_line(
 @pytest.mark.parametrize(
     ("name", "value"),
     [("AI_COMMENT_PREFIX", DISCLOSURE), ("AI_COMMENT_EXTRA_LINE", "Ein Projekt der Klasse 82.")],
-)  # fmt: skip
+)
 def test_accepts_the_disclosure_itself_and_a_good_extra_line(tmp_path, name: str, value: str) -> None:  # type: ignore[no-untyped-def]
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
-    env = hermetic_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1",
-                   MYMOMENT_BASE_URL="http://127.0.0.1:9", **{name: value})  # fmt: skip
+    env = hermetic_env(
+        DATABASE_URL=db_url,
+        YOURMOMENT_ENCRYPTION_KEY=generate_key(),
+        TEMPORAL_ADDRESS="127.0.0.1:1",
+        MYMOMENT_BASE_URL="http://127.0.0.1:9",
+        **{name: value},
+    )
     proc = run_worker(env)
     # The settings pass; the worker gets as far as connecting to Temporal.
     assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot reach Temporal at 127.0.0.1:1")
@@ -100,8 +119,13 @@ def test_accepts_the_disclosure_itself_and_a_good_extra_line(tmp_path, name: str
 
 # --- the contact in the User-Agent: required for the real myMoment site ---------------------------------
 
-REAL_SITE_SPELLINGS = ["https://www.mymoment.ch", "HTTPS://WWW.MyMoment.CH/", "http://mymoment.ch:443/",
-                       "https://mymoment.ch./", "https://app.mymoment.ch:8443/x"]  # fmt: skip
+REAL_SITE_SPELLINGS = [
+    "https://www.mymoment.ch",
+    "HTTPS://WWW.MyMoment.CH/",
+    "http://mymoment.ch:443/",
+    "https://mymoment.ch./",
+    "https://app.mymoment.ch:8443/x",
+]
 
 
 def refusing_env(tmp_path, **values: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -125,9 +149,14 @@ def test_refuses_the_real_site_without_a_contact(tmp_path, base_url: str) -> Non
 
 @pytest.mark.parametrize(
     ("contact", "problem"),
-    [("ops@example.org", "placeholder"), ("https://example.com/kontakt", "placeholder"),
-     ("someone@localhost", "neither"), ("bitte anrufen", "neither"), ("ftp://schule.ch", "neither")],
-)  # fmt: skip
+    [
+        ("ops@example.org", "placeholder"),
+        ("https://example.com/kontakt", "placeholder"),
+        ("someone@localhost", "neither"),
+        ("bitte anrufen", "neither"),
+        ("ftp://schule.ch", "neither"),
+    ],
+)
 def test_refuses_the_real_site_with_a_placeholder_or_invalid_contact(
     tmp_path, contact: str, problem: str
 ) -> None:  # type: ignore[no-untyped-def]
@@ -148,10 +177,12 @@ def test_a_real_contact_passes_the_check(tmp_path) -> None:  # type: ignore[no-u
 
 @pytest.mark.parametrize(
     ("contact", "agent"),
-    [("it@schule-muster.ch", "yourMoment-Temporal/0.1 (+mailto:it@schule-muster.ch)"),
-     ("mailto:it@schule-muster.ch", "yourMoment-Temporal/0.1 (+mailto:it@schule-muster.ch)"),
-     ("https://schule-muster.ch/kontakt", "yourMoment-Temporal/0.1 (+https://schule-muster.ch/kontakt)")],
-)  # fmt: skip
+    [
+        ("it@schule-muster.ch", "yourMoment-Temporal/0.1 (+mailto:it@schule-muster.ch)"),
+        ("mailto:it@schule-muster.ch", "yourMoment-Temporal/0.1 (+mailto:it@schule-muster.ch)"),
+        ("https://schule-muster.ch/kontakt", "yourMoment-Temporal/0.1 (+https://schule-muster.ch/kontakt)"),
+    ],
+)
 def test_user_agent_names_the_contact(contact: str, agent: str) -> None:
     for base_url in ("https://www.mymoment.ch", "http://127.0.0.1:9"):
         settings = Settings(_env_file=None, mymoment_base_url=base_url, contact=contact)  # type: ignore[call-arg]
@@ -165,8 +196,15 @@ def test_the_imitation_needs_no_contact_and_gets_no_made_up_one() -> None:
     assert placeholder.user_agent.endswith("(+mailto:demo@example.org)")
 
 
-@pytest.mark.parametrize("url", ["https://mymoment.ch.evil.example", "http://127.0.0.1:9", "https://notmymoment.ch",
-                                 "https://mymoment.chx"])  # fmt: skip
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://mymoment.ch.evil.example",
+        "http://127.0.0.1:9",
+        "https://notmymoment.ch",
+        "https://mymoment.chx",
+    ],
+)
 def test_other_hosts_are_not_the_real_site(url: str) -> None:
     from yourmoment.settings import is_real_mymoment
 
@@ -179,8 +217,11 @@ def test_other_hosts_are_not_the_real_site(url: str) -> None:
 
 
 def listening_addresses(pid: int, port: int) -> set[str]:
-    return {c.laddr.ip for c in psutil.Process(pid).net_connections("tcp")
-            if c.status == psutil.CONN_LISTEN and c.laddr.port == port}  # fmt: skip
+    return {
+        c.laddr.ip
+        for c in psutil.Process(pid).net_connections("tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+    }
 
 
 @pytest.mark.parametrize(("metrics_host", "expected"), [(None, "127.0.0.1"), ("0.0.0.0", "0.0.0.0")])
@@ -190,9 +231,14 @@ async def test_metrics_endpoint_binds_loopback_by_default(
     db_url = f"sqlite:///{tmp_path / 'm.db'}"
     upgrade(db_url)
     port = free_port()
-    env = hermetic_env(DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), METRICS_PORT=str(port),
-                   MYMOMENT_BASE_URL="http://127.0.0.1:9", TEMPORAL_TASK_QUEUE_PREFIX=f"m{port}-",
-                   TEMPORAL_ADDRESS=dev_server.address)  # fmt: skip
+    env = hermetic_env(
+        DATABASE_URL=db_url,
+        YOURMOMENT_ENCRYPTION_KEY=generate_key(),
+        METRICS_PORT=str(port),
+        MYMOMENT_BASE_URL="http://127.0.0.1:9",
+        TEMPORAL_TASK_QUEUE_PREFIX=f"m{port}-",
+        TEMPORAL_ADDRESS=dev_server.address,
+    )
     env.pop("METRICS_HOST", None)
     if metrics_host:
         env["METRICS_HOST"] = metrics_host

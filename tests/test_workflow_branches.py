@@ -100,15 +100,29 @@ class FakeActivities:
     async def wait_for(
         self, name: str, count: int = 1, where: Callable[[Any], bool] = lambda _: True
     ) -> None:
-        await wait_until(lambda: len([inp for inp in self.inputs(name) if where(inp)]) >= count, WAIT_SECONDS,
-                         f"{name} called {count} times", explain=lambda: f"calls: {self.names()}", every=0.05)  # fmt: skip
+        await wait_until(
+            lambda: len([inp for inp in self.inputs(name) if where(inp)]) >= count,
+            WAIT_SECONDS,
+            f"{name} called {count} times",
+            explain=lambda: f"calls: {self.names()}",
+            every=0.05,
+        )
 
     def all(self) -> list[Callable[..., Any]]:
         return [
-            self.load_process_config, self.record_process, self.finish_process, self.resume_items,
-            self.mark_item, self.open_session, self.close_sessions, self.discover_articles,
-            self.prepare_article, self.generate_comment, self.reserve_post_slot, self.post_comment,
-        ]  # fmt: skip
+            self.load_process_config,
+            self.record_process,
+            self.finish_process,
+            self.resume_items,
+            self.mark_item,
+            self.open_session,
+            self.close_sessions,
+            self.discover_articles,
+            self.prepare_article,
+            self.generate_comment,
+            self.reserve_post_slot,
+            self.post_comment,
+        ]
 
     async def _enter(self, name: str, inp: BaseModel) -> None:
         self.calls.append((name, inp))
@@ -122,15 +136,25 @@ class FakeActivities:
     async def load_process_config(self, inp: LoadProcessInput) -> ProcessConfig:
         await self._enter("load_process_config", inp)
         return ProcessConfig(
-            process_id=inp.process_id, name="Klasse 82", tab="82",
-            category_id=None, task_id=None, search=None,
+            process_id=inp.process_id,
+            name="Klasse 82",
+            tab="82",
+            category_id=None,
+            task_id=None,
+            search=None,
             logins=[LoginRef(login_id=LOGIN_ID, name="bot-1")],
             prompts=[PromptChoice(template_id=TEMPLATE_ID, weight=1)],
-            prompt_mode="weighted", generate_only=False, hide_comments=False, comment_on_existing=True,
+            prompt_mode="weighted",
+            generate_only=False,
+            hide_comments=False,
+            comment_on_existing=True,
             # One discovery per test: the next one would come after the test is over.
-            discovery_interval_seconds=3600, max_duration_minutes=60, started_at=datetime.now(UTC),
-            max_articles=10, pace_comments=False,
-        )  # fmt: skip
+            discovery_interval_seconds=3600,
+            max_duration_minutes=60,
+            started_at=datetime.now(UTC),
+            max_articles=10,
+            pace_comments=False,
+        )
 
     @activity.defn(name="record_process")
     async def record_process(self, inp: RecordProcessInput) -> None:
@@ -181,8 +205,14 @@ class FakeActivities:
         await self._enter("generate_comment", inp)
         if self.generate_error is not None:
             raise self.generate_error
-        return GenerateResult(item_id=inp.item_id, model="fake", prompt_tokens=1, completion_tokens=1,
-                              generation_ms=1, attempts=1)  # fmt: skip
+        return GenerateResult(
+            item_id=inp.item_id,
+            model="fake",
+            prompt_tokens=1,
+            completion_tokens=1,
+            generation_ms=1,
+            attempts=1,
+        )
 
     @activity.defn(name="reserve_post_slot")
     async def reserve_post_slot(self, inp: ReserveSlotInput) -> ReserveSlotResult:
@@ -220,10 +250,17 @@ async def start_article(
     client: Client, prefix: str, **overrides: Any
 ) -> WorkflowHandle[Any, ArticleWorkflowResult]:
     inp = ArticleWorkflowInput(
-        item_id=f"item-{uuid.uuid4().hex[:8]}", process_id="process-1", login_id=LOGIN_ID, article_id="4711",
-        prompt_slot="", prompts=[PromptChoice(template_id=TEMPLATE_ID, weight=1)], generate_only=False,
-        hide=False, queue_prefix=prefix, **overrides,
-    )  # fmt: skip
+        item_id=f"item-{uuid.uuid4().hex[:8]}",
+        process_id="process-1",
+        login_id=LOGIN_ID,
+        article_id="4711",
+        prompt_slot="",
+        prompts=[PromptChoice(template_id=TEMPLATE_ID, weight=1)],
+        generate_only=False,
+        hide=False,
+        queue_prefix=prefix,
+        **overrides,
+    )
     return await client.start_workflow(
         ArticleCommentWorkflow.run,
         inp,

@@ -51,8 +51,9 @@ def world_factory(tmp_path, servers):  # type: ignore[no-untyped-def]
     upgrade(db_url)
 
     def make(**kw: Any) -> Harness:
-        settings = fast_settings(db_url, mm_url, temporal_task_queue_prefix=f"t{uuid.uuid4().hex[:8]}-",
-                                 **kw.pop("settings", {}))  # fmt: skip
+        settings = fast_settings(
+            db_url, mm_url, temporal_task_queue_prefix=f"t{uuid.uuid4().hex[:8]}-", **kw.pop("settings", {})
+        )
         return Harness.seed(settings, mm_state, llm_url, **kw)
 
     return make
@@ -61,7 +62,10 @@ def world_factory(tmp_path, servers):  # type: ignore[no-untyped-def]
 async def start(env: WorkflowEnvironment, world: Harness, process_id: str, **kw: Any) -> WorkflowHandle:
     world.mark_running(process_id)
     return await processes_client.start_monitoring(
-        env.client, world.settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False, **kw)
+        env.client,
+        world.settings,
+        process_id,
+        inp=MonitorInput(process_id=process_id, use_search_attributes=False, **kw),
     )
 
 
@@ -354,8 +358,11 @@ async def test_comment_pacing_waits_on_durable_timers(ts_env, world_factory, ser
             history = await ts_env.client.get_workflow_handle(
                 f"article-{process_id}-{login_id}-{article_id}"
             ).fetch_history()
-            waits += [e.timer_started_event_attributes.start_to_fire_timeout.ToSeconds()
-                      for e in history.events if e.HasField("timer_started_event_attributes")]  # fmt: skip
+            waits += [
+                e.timer_started_event_attributes.start_to_fire_timeout.ToSeconds()
+                for e in history.events
+                if e.HasField("timer_started_event_attributes")
+            ]
     assert len(waits) == 2  # the first post goes at once, the next two wait for their slots
     assert sorted(round(w / 5) for w in waits) == [1, 2]
 

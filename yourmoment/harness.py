@@ -135,9 +135,10 @@ def hermetic_env(**values: str) -> dict[str, str]:
 
     drop = {name.upper() for name in Settings.model_fields} | {"REDIS_URL", "DATABASE_URL"}
     env = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if k not in drop and not k.startswith(("YOURMOMENT_", "TEMPORAL_"))
-    }  # fmt: skip
+    }
     env.update(values)
     return env
 
@@ -182,11 +183,20 @@ class DevServer:
 
     def args(self) -> list[str]:
         args = [
-            temporal_binary(), "server", "start-dev", "--port", str(self.port), "--ip", "127.0.0.1",
-            "--log-level", self.log_level,
-            "--search-attribute", f"{SEARCH_ATTR_PROCESS_ID}=Keyword",
-            "--search-attribute", f"{SEARCH_ATTR_STATUS}=Keyword",
-        ]  # fmt: skip
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--port",
+            str(self.port),
+            "--ip",
+            "127.0.0.1",
+            "--log-level",
+            self.log_level,
+            "--search-attribute",
+            f"{SEARCH_ATTR_PROCESS_ID}=Keyword",
+            "--search-attribute",
+            f"{SEARCH_ATTR_STATUS}=Keyword",
+        ]
         if self.db_file is not None:
             args += ["--db-filename", str(self.db_file)]
         if self.ui_port is None:
@@ -323,8 +333,12 @@ class WorkerProcess:
         began = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, str(REPO / "worker.py"), *self.args],
-            cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         ready = threading.Event()
 
         def pump() -> None:
@@ -486,9 +500,15 @@ class Harness:
             harness.user_email = f"teacher-{uuid.uuid4().hex[:10]}@example.org"
             user = accounts.add_user(session, harness.user_email)
             provider = accounts.add_provider(
-                session, Encryptor(settings.yourmoment_encryption_key), user, name="imitation",
-                provider="openai-compatible", model="imitation-1", base_url=f"{llm_url}/v1", api_key=None,
-            )  # fmt: skip
+                session,
+                Encryptor(settings.yourmoment_encryption_key),
+                user,
+                name="imitation",
+                provider="openai-compatible",
+                model="imitation-1",
+                base_url=f"{llm_url}/v1",
+                api_key=None,
+            )
             harness.provider_id = provider.id
             accounts.seed_system_templates(session)
             harness.template_ids = [t.id for t in accounts.list_templates(session, user)]
@@ -519,10 +539,17 @@ class Harness:
                 client = await server.connect()
                 settings.setdefault("temporal_task_queue_prefix", f"h{uuid.uuid4().hex[:6]}-")
                 harness = cls.seed(
-                    fast_settings(database_url, imitations.mm_url, **settings), imitations.mm, imitations.llm_url,
-                    logins=(), temporal_address=server.address, extra_env=dict(extra_env or {}), workdir=workdir,
-                    client=client, server=server, imitations=imitations,
-                )  # fmt: skip
+                    fast_settings(database_url, imitations.mm_url, **settings),
+                    imitations.mm,
+                    imitations.llm_url,
+                    logins=(),
+                    temporal_address=server.address,
+                    extra_env=dict(extra_env or {}),
+                    workdir=workdir,
+                    client=client,
+                    server=server,
+                    imitations=imitations,
+                )
                 yield harness
             finally:
                 if harness is not None:
@@ -644,8 +671,11 @@ def add_articles(
     """`n` short articles of class `class_id` on the myMoment imitation, numbered from `first`."""
     return [
         mm_state.add_article(
-            title=f"Mein Text {i}", author=f"{author}{i}", class_id=class_id, category_id=7,
+            title=f"Mein Text {i}",
+            author=f"{author}{i}",
+            class_id=class_id,
+            category_id=7,
             paragraphs=[f"Das ist Absatz eins von Text {i}.", "Ich mag Hunde und Katzen sehr."],
         )
         for i in range(first, first + n)
-    ]  # fmt: skip
+    ]

@@ -33,8 +33,11 @@ LATE_ARTICLE_AFTER_SECONDS = 8
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run everything locally against imitation servers (Ctrl-C to end)")
     p.add_argument("--dir", default=".demo", help="where the demo keeps its database, keys and logs")
-    p.add_argument("--exit-when-done", action="store_true",
-                   help="exit 0 once every demo article has its comments (non-zero with the reason otherwise)")  # fmt: skip
+    p.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="exit 0 once every demo article has its comments (non-zero with the reason otherwise)",
+    )
     p.add_argument(
         "--timeout", type=number(1, 86400), default=300, help="seconds to wait for the comments (default 300)"
     )
@@ -88,8 +91,10 @@ def _start_servers(site: DemoSite, stack: ExitStack, payload_key: str) -> None:
     site.mm_state = imitations.mm  # type: ignore[attr-defined]
     site.mymoment_url, site.llm_url = imitations.mm_url, imitations.llm_url
     site.ui_port = _port(site.ui_port)
-    codec_app = create_codec_app(EncryptionCodec.from_keys(payload_key), [f"http://localhost:{site.ui_port}",
-                                                                          f"http://127.0.0.1:{site.ui_port}"])  # fmt: skip
+    codec_app = create_codec_app(
+        EncryptionCodec.from_keys(payload_key),
+        [f"http://localhost:{site.ui_port}", f"http://127.0.0.1:{site.ui_port}"],
+    )
     site.codec_url = stack.enter_context(serve_in_thread(codec_app)).url
 
 
@@ -97,19 +102,21 @@ def _environment(site: DemoSite, enc_key: str, payload_key: str) -> dict[str, st
     keep = {
         k: v for k, v in os.environ.items() if not k.startswith(("YOURMOMENT_", "TEMPORAL_", "DATABASE_URL"))
     }
-    keep.update({
-        "DATABASE_URL": f"sqlite:///{site.dir / 'yourmoment.db'}",
-        "YOURMOMENT_ENCRYPTION_KEY": enc_key,
-        "YOURMOMENT_PAYLOAD_KEY": payload_key,
-        "MYMOMENT_BASE_URL": site.mymoment_url,
-        # The environment outranks `.env` and Temporal's profile (temporal_connect_config): the demo
-        # talks to its own dev server whatever the user configured for real use.
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{site.temporal_port}",
-        "TEMPORAL_NAMESPACE": "default",
-        "TEMPORAL_TLS": "false",
-        "COMMENT_RATE_LIMIT_SECONDS": "3",  # pacing stays visible but the demo ends in about a minute
-        "REDIS_URL": "",
-    })  # fmt: skip
+    keep.update(
+        {
+            "DATABASE_URL": f"sqlite:///{site.dir / 'yourmoment.db'}",
+            "YOURMOMENT_ENCRYPTION_KEY": enc_key,
+            "YOURMOMENT_PAYLOAD_KEY": payload_key,
+            "MYMOMENT_BASE_URL": site.mymoment_url,
+            # The environment outranks `.env` and Temporal's profile (temporal_connect_config): the demo
+            # talks to its own dev server whatever the user configured for real use.
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{site.temporal_port}",
+            "TEMPORAL_NAMESPACE": "default",
+            "TEMPORAL_TLS": "false",
+            "COMMENT_RATE_LIMIT_SECONDS": "3",  # pacing stays visible but the demo ends in about a minute
+            "REDIS_URL": "",
+        }
+    )
     return keep
 
 
@@ -123,16 +130,47 @@ def _configure(site: DemoSite) -> str:
     steps: list[tuple[list[str], str | None]] = [
         (["db", "upgrade"], None),
         (["user", "add", "demo@example.org"], None),
-        *((["login", "add", name, "--username", name, "--password-stdin"], "demo-pass\n") for name in DEMO_LOGINS),
-        (["provider", "add", "imitation", "--provider", "openai-compatible", "--model", "imitation-1",
-          "--base-url", f"{site.llm_url}/v1"], None),
+        *(
+            (["login", "add", name, "--username", name, "--password-stdin"], "demo-pass\n")
+            for name in DEMO_LOGINS
+        ),
+        (
+            [
+                "provider",
+                "add",
+                "imitation",
+                "--provider",
+                "openai-compatible",
+                "--model",
+                "imitation-1",
+                "--base-url",
+                f"{site.llm_url}/v1",
+            ],
+            None,
+        ),
         (["template", "seed"], None),
-    ]  # fmt: skip
+    ]
     for args, stdin in steps:
         _run_quiet(run, args, stdin)
-    args = ["process", "create", "--name", "Demo Klasse A", "--tab", "82", "--provider", "imitation",
-            "--prompt", "Ermutigendes Feedback:3", "--prompt", "Frage zum Weiterdenken:1", "--post",
-            "--interval", "10", "--max-duration", "60"]  # fmt: skip
+    args = [
+        "process",
+        "create",
+        "--name",
+        "Demo Klasse A",
+        "--tab",
+        "82",
+        "--provider",
+        "imitation",
+        "--prompt",
+        "Ermutigendes Feedback:3",
+        "--prompt",
+        "Frage zum Weiterdenken:1",
+        "--post",
+        "--interval",
+        "10",
+        "--max-duration",
+        "60",
+    ]
     for name in DEMO_LOGINS:
         args += ["--login", name]
     _run_quiet(run, args, None)
@@ -176,17 +214,28 @@ async def _watch(site: DemoSite, process_id: str, timeout: float, exit_when_done
     while True:
         elapsed = time.monotonic() - started
         if not late_added and elapsed > LATE_ARTICLE_AFTER_SECONDS:
-            state.add_article(title="Ein neuer Text kommt dazu", author="demo-autor", class_id=82, category_id=9,
-                              paragraphs=["Heute haben wir im Wald einen Igel gesehen.",
-                                          "Er war klein und hat geschnauft."])  # fmt: skip
+            state.add_article(
+                title="Ein neuer Text kommt dazu",
+                author="demo-autor",
+                class_id=82,
+                category_id=9,
+                paragraphs=[
+                    "Heute haben wir im Wald einen Igel gesehen.",
+                    "Er war klein und hat geschnauft.",
+                ],
+            )
             late_added = True
         status = await process_status(ctx, client, process_id)
         posted_on_site = sum(len(state.comments_for(a)) for a in state.articles)
         c = status.totals
         # On a terminal the line updates in place; in a log, one line per update.
-        print(f"{start}[{elapsed:5.0f} s] {status.status}: posted {c.posted}/{expected} "
-              f"(on the site: {posted_on_site}), generated {c.generated}, failed {c.failed}, "
-              f"in flight {status.in_flight}   ", end="" if tty else "\n", flush=True)  # fmt: skip
+        print(
+            f"{start}[{elapsed:5.0f} s] {status.status}: posted {c.posted}/{expected} "
+            f"(on the site: {posted_on_site}), generated {c.generated}, failed {c.failed}, "
+            f"in flight {status.in_flight}   ",
+            end="" if tty else "\n",
+            flush=True,
+        )
         if c.posted >= expected and posted_on_site == expected:
             print()
             return True, f"all {expected} demo comments posted exactly once"
@@ -211,8 +260,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(
             f"starting the Temporal dev server on 127.0.0.1:{site.temporal_port} (Web UI on {site.ui_port})"
         )
-        dev = DevServer(site.dir / "temporal.db", site.temporal_port, site.ui_port, site.codec_url,
-                        log_file=site.dir / "temporal.log")  # fmt: skip
+        dev = DevServer(
+            site.dir / "temporal.db",
+            site.temporal_port,
+            site.ui_port,
+            site.codec_url,
+            log_file=site.dir / "temporal.log",
+        )
         stack.callback(dev.stop)
         dev.start()
         site.env = _environment(site, enc_key, payload_key)
