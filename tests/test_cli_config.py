@@ -132,6 +132,10 @@ def test_keygen_needs_neither_database_nor_key(run_cli, monkeypatch, tmp_path) -
 def test_db_upgrade_prints_the_revision_and_unmigrated_database_is_one_line(env, run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
     env.set(DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}")
     line = one_error_line(run_cli("user", "list"))
+    assert "does not exist" in line and "db upgrade" in line
+    assert not (tmp_path / "fresh.db").exists()  # a read does not create the file
+    (tmp_path / "fresh.db").touch()  # an empty database: there, but not migrated
+    line = one_error_line(run_cli("user", "list"))
     assert "not migrated" in line and "db upgrade" in line
     first = run_cli("db", "upgrade")
     assert first.code == 0 and first.out.strip() == head_revision()  # the newest migration
