@@ -33,6 +33,7 @@ def test_refuses_without_encryption_key(tmp_path) -> None:
 
 
 def test_refuses_unmigrated_database(tmp_path) -> None:
+    (tmp_path / "empty.db").touch()  # there, but no schema (a missing file is named as such: test_bad_input)
     env = hermetic_env(
         DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}",
         YOURMOMENT_ENCRYPTION_KEY=generate_key(),
