@@ -8,7 +8,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from yourmoment.cli.common import Context, add_json_flag, command_group, emit, print_json, read_secret
+from yourmoment.cli.common import (
+    Context,
+    add_command,
+    command_group,
+    emit,
+    print_json,
+    read_secret,
+)
 from yourmoment.store import accounts
 from yourmoment.store.models import User
 
@@ -23,13 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _register_user(sub: argparse._SubParsersAction) -> None:
     user = command_group(sub, "user", "users the CLI acts for")
-    add = user.add_parser("add", help="add a user")
+    add = add_command(user, "add", "add a user", cmd_user_add)
     add.add_argument("email")
-    add_json_flag(add)
-    add.set_defaults(handler=cmd_user_add)
-    lst = user.add_parser("list", help="list users")
-    add_json_flag(lst)
-    lst.set_defaults(handler=cmd_user_list)
+    add_command(user, "list", "list users", cmd_user_list)
 
 
 def _user_dict(user: User) -> dict[str, Any]:
@@ -57,25 +60,27 @@ def cmd_user_list(args: argparse.Namespace) -> None:
 
 def _register_login(sub: argparse._SubParsersAction) -> None:
     login = command_group(sub, "login", "myMoment logins (credentials stored encrypted)")
-    add = login.add_parser("add", help="store a myMoment login; the password is asked for or read from stdin")
+    add = add_command(
+        login,
+        "add",
+        "store a myMoment login; the password is asked for or read from stdin",
+        cmd_login_add,
+        json_flag=False,
+    )
     add.add_argument("name", help="your name for this login, e.g. bot-1")
     add.add_argument("--username", required=True, help="the myMoment username")
     add.add_argument("--admin", action="store_true", help="an admin/teacher login (never used by processes)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    add.set_defaults(handler=cmd_login_add)
-    lst = login.add_parser("list", help="list logins (never their passwords)")
-    add_json_flag(lst)
-    lst.set_defaults(handler=cmd_login_list)
-    test = login.add_parser("test", help="open the login's myMoment session and check it")
+    add_command(login, "list", "list logins (never their passwords)", cmd_login_list)
+    test = add_command(login, "test", "open the login's myMoment session and check it", cmd_login_test)
     test.add_argument("name")
     test.add_argument(
         "--fresh", action="store_true", help="log in anew instead of reusing the stored session"
     )
-    add_json_flag(test)
-    test.set_defaults(handler=cmd_login_test)
-    remove = login.add_parser("remove", help="deactivate a login and drop its stored session")
+    remove = add_command(
+        login, "remove", "deactivate a login and drop its stored session", cmd_login_remove, json_flag=False
+    )
     remove.add_argument("name")
-    remove.set_defaults(handler=cmd_login_remove)
 
 
 def cmd_login_add(args: argparse.Namespace) -> None:

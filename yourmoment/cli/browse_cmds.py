@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from yourmoment.cli.common import Context, add_json_flag, emit, print_json
+from yourmoment.cli.common import Context, add_command, emit, print_json
 from yourmoment.errors import PermanentError, YourMomentError
 from yourmoment.mymoment.client import MyMomentClient
 from yourmoment.mymoment.parsers import html_to_plain
@@ -23,12 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = browse.add_subparsers(dest="browse_command", metavar="ACTION")
     actions.required = True
 
-    tabs = actions.add_parser("tabs", help="the article list tabs of a login (home, classes, alle)")
+    tabs = add_command(actions, "tabs", "the article list tabs of a login (home, classes, alle)", cmd_tabs)
     tabs.add_argument("--login", required=True, help="login name")
-    add_json_flag(tabs)
-    tabs.set_defaults(handler=cmd_tabs)
 
-    articles = actions.add_parser("articles", help="the articles of one tab, newest first")
+    articles = add_command(actions, "articles", "the articles of one tab, newest first", cmd_articles)
     articles.add_argument("--login", required=True, help="login name")
     articles.add_argument("--tab", required=True, help="'home', a class id or 'alle'")
     articles.add_argument("--category", type=int, help="category id filter")
@@ -37,14 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     articles.add_argument(
         "--limit", type=_positive_int, help="at most N articles (default MAX_ARTICLES_PER_REQUEST)"
     )
-    add_json_flag(articles)
-    articles.set_defaults(handler=cmd_articles)
 
-    article = actions.add_parser("article", help="one article with its comments")
+    article = add_command(actions, "article", "one article with its comments", cmd_article)
     article.add_argument("id", type=_article_id, help="myMoment article id")
     article.add_argument("--login", required=True, help="login name")
-    add_json_flag(article)
-    article.set_defaults(handler=cmd_article)
 
 
 def _positive_int(value: str) -> int:

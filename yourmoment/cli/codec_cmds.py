@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from yourmoment.cli.common import Context, number
+from yourmoment.cli.common import Context, add_command, number
 from yourmoment.codec import (
     DEFAULT_CORS_ORIGINS,
     ENV_NAME,
@@ -20,9 +20,12 @@ from yourmoment.errors import ConfigurationError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    server = sub.add_parser(
+    server = add_command(
+        sub,
         "codec-server",
-        help="serve Temporal's codec protocol so the Web UI and 'temporal --codec-endpoint' can read payloads",
+        "serve Temporal's codec protocol so the Web UI and 'temporal --codec-endpoint' can read payloads",
+        cmd_codec_server,
+        json_flag=False,
     )
     server.add_argument(
         "--host",
@@ -57,12 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help=f"also serve requests whose Host header names NAME; repeatable (always: {', '.join(LOOPBACK_NAMES)})",
     )
-    server.set_defaults(handler=cmd_codec_server)
 
-    keygen = sub.add_parser(
-        "payload-keygen", help=f"print a new key for {ENV_NAME} (Temporal payload encryption)"
+    add_command(
+        sub,
+        "payload-keygen",
+        f"print a new key for {ENV_NAME} (Temporal payload encryption)",
+        cmd_payload_keygen,
+        json_flag=False,
     )
-    keygen.set_defaults(handler=cmd_payload_keygen)
 
 
 def cmd_payload_keygen(_args: argparse.Namespace) -> None:

@@ -63,6 +63,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def add_command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    help_text: str,
+    handler: Callable[[argparse.Namespace], Any],
+    *,
+    json_flag: bool = True,
+) -> argparse.ArgumentParser:
+    """One command or action: its parser with `--json` (unless it prints no data) and its handler."""
+    parser = sub.add_parser(name, help=help_text)
+    if json_flag:
+        add_json_flag(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def command_group(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse._SubParsersAction:
     """A command with required actions (`NAME ACTION …`); the chosen action lands in `args.NAME_command`."""
     parser = sub.add_parser(name, help=help_text)

@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yourmoment.cli.common import PORT, number
+from yourmoment.cli.common import PORT, add_command, number
 from yourmoment.crypto import generate_key
 from yourmoment.errors import ConfigurationError
 from yourmoment.harness import (
@@ -31,7 +31,13 @@ LATE_ARTICLE_AFTER_SECONDS = 8
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run everything locally against imitation servers (Ctrl-C to end)")
+    p = add_command(
+        sub,
+        "demo",
+        "run everything locally against imitation servers (Ctrl-C to end)",
+        cmd_demo,
+        json_flag=False,
+    )
     p.add_argument("--dir", default=".demo", help="where the demo keeps its database, keys and logs")
     p.add_argument(
         "--exit-when-done",
@@ -43,7 +49,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--port", type=PORT, default=7233, help="Temporal frontend port (a free one if taken)")
     p.add_argument("--ui-port", type=PORT, default=8233, help="Temporal Web UI port (a free one if taken)")
-    p.set_defaults(handler=cmd_demo)
 
 
 @dataclass

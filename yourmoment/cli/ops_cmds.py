@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 
-from yourmoment.cli.common import Context, add_json_flag, emit, number, print_json, print_table
+from yourmoment.cli.common import Context, add_command, emit, number, print_json, print_table
 from yourmoment.errors import ConfigurationError, TemporalUnavailableError
 from yourmoment.messages import ALL_QUEUES
 from yourmoment.settings import Settings
@@ -25,30 +25,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schedules", help="the periodic maintenance work (Temporal Schedules)")
     actions = p.add_subparsers(dest="schedules_action", metavar="ACTION")
     actions.required = True
-    a = actions.add_parser("apply", help="create the schedules, or update them to this version (idempotent)")
-    add_json_flag(a)
-    a.set_defaults(handler=cmd_schedules_apply)
-    a = actions.add_parser("list", help="the schedules with their next and last run")
-    add_json_flag(a)
-    a.set_defaults(handler=cmd_schedules_list)
-
-    p = sub.add_parser(
-        "health", help="check Temporal, workers, database, Redis, key and schedules (exit 1 if unhealthy)"
+    add_command(
+        actions,
+        "apply",
+        "create the schedules, or update them to this version (idempotent)",
+        cmd_schedules_apply,
     )
-    add_json_flag(p)
-    p.set_defaults(handler=cmd_health)
+    add_command(actions, "list", "the schedules with their next and last run", cmd_schedules_list)
 
-    p = sub.add_parser("info", help="task queues, workflows, activities and schedules")
-    add_json_flag(p)
-    p.set_defaults(handler=cmd_info)
+    p = add_command(
+        sub,
+        "health",
+        "check Temporal, workers, database, Redis, key and schedules (exit 1 if unhealthy)",
+        cmd_health,
+    )
 
-    p = sub.add_parser("monitor", help="live table of running processes (Ctrl-C to quit)")
+    p = add_command(sub, "info", "task queues, workflows, activities and schedules", cmd_info)
+
+    p = add_command(sub, "monitor", "live table of running processes (Ctrl-C to quit)", cmd_monitor)
     p.add_argument(
         "--interval", type=number(0.1, 3600), default=2.0, help="seconds between refreshes (default 2)"
     )
     p.add_argument("--once", action="store_true", help="print the table once and exit")
-    add_json_flag(p)
-    p.set_defaults(handler=cmd_monitor)
 
 
 async def try_connect(settings: Settings) -> tuple[Client | None, str | None]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from yourmoment.cli.common import Context, add_json_flag, command_group, emit, print_json
+from yourmoment.cli.common import Context, add_command, command_group, emit, print_json
 from yourmoment.errors import ValidationError
 from yourmoment.messages import ProcessSettings
 from yourmoment.store import items, processes
@@ -28,26 +28,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _register_process(sub: argparse._SubParsersAction) -> None:
     process = command_group(sub, "process", "monitoring process configuration")
-    create = process.add_parser("create", help="configure a new monitoring process")
+    create = add_command(process, "create", "configure a new monitoring process", cmd_process_create)
     _add_process_options(create, creating=True)
-    add_json_flag(create)
-    create.set_defaults(handler=cmd_process_create)
-    lst = process.add_parser("list", help="list processes")
-    add_json_flag(lst)
-    lst.set_defaults(handler=cmd_process_list)
-    show = process.add_parser("show", help="a process's settings, logins, prompts and work item counts")
+    add_command(process, "list", "list processes", cmd_process_list)
+    show = add_command(
+        process, "show", "a process's settings, logins, prompts and work item counts", cmd_process_show
+    )
     show.add_argument("id", help="process id, id prefix (8+ characters) or name")
-    add_json_flag(show)
-    show.set_defaults(handler=cmd_process_show)
-    update = process.add_parser("update", help="change a process that is not running")
+    update = add_command(process, "update", "change a process that is not running", cmd_process_update)
     update.add_argument("id", help="process id, id prefix (8+ characters) or name")
     _add_process_options(update, creating=False)
-    add_json_flag(update)
-    update.set_defaults(handler=cmd_process_update)
-    delete = process.add_parser("delete", help="delete a process that is not running, with its work items")
+    delete = add_command(
+        process,
+        "delete",
+        "delete a process that is not running, with its work items",
+        cmd_process_delete,
+        json_flag=False,
+    )
     delete.add_argument("id", help="process id, id prefix (8+ characters) or name")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    delete.set_defaults(handler=cmd_process_delete)
 
 
 def _add_process_options(parser: argparse.ArgumentParser, creating: bool) -> None:
@@ -71,8 +70,10 @@ def _add_process_options(parser: argparse.ArgumentParser, creating: bool) -> Non
         help=f"template name or id with an optional weight (default 1); repeat{replaces}",
     )
     # Each option's dest is the ProcessSpec field it sets, so the spec is read off the namespace.
-    parser.add_argument("--category", dest="category_id", type=int, help="myMoment category id filter")
-    parser.add_argument("--task", dest="task_id", type=int, help="myMoment task id filter")
+    parser.add_argument(
+        "--category", dest="category_id", metavar="CATEGORY", type=int, help="myMoment category id filter"
+    )
+    parser.add_argument("--task", dest="task_id", metavar="TASK", type=int, help="myMoment task id filter")
     parser.add_argument("--search", help="only articles whose title contains this text")
     parser.add_argument(
         "--max-duration",

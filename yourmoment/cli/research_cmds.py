@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from sqlalchemy.orm import Session
 
-from yourmoment.cli.common import Context, add_json_flag, print_json
+from yourmoment.cli.common import Context, add_command, print_json
 from yourmoment.errors import ValidationError
 from yourmoment.research.export import (
     COLUMNS,
@@ -32,10 +32,12 @@ PROGRESS_EVERY = 500  # rows between progress lines on a terminal
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "export",
-        help="one row per work item of the processes, for analysis (CSV or JSON Lines); authors "
+        "one row per work item of the processes, for analysis (CSV or JSON Lines); authors "
         "pseudonymised and article texts left out unless asked for",
+        cmd_export,
     )
     p.add_argument("processes", nargs="+", metavar="PROCESS", help="process id, id prefix or name")
     p.add_argument("--format", choices=FORMATS, default="csv", help="csv (default) or jsonl")
@@ -52,17 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="real author names instead of pseudonyms (never for items older than RETENTION_DAYS)",
     )
-    add_json_flag(p)
-    p.set_defaults(handler=cmd_export)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "report",
-        help="a process in figures: items by status, gate acceptance, time to generation and posting, "
+        "a process in figures: items by status, gate acceptance, time to generation and posting, "
         "tokens and estimated cost per provider, requests to myMoment",
+        cmd_report,
     )
     p.add_argument("process", metavar="PROCESS", help="process id, id prefix or name")
-    add_json_flag(p)
-    p.set_defaults(handler=cmd_report)
 
 
 # --- export -------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from yourmoment import processes_client
-from yourmoment.cli.common import Context, emit, fail, print_json
+from yourmoment.cli.common import Context, add_command, emit, fail, print_json
 from yourmoment.cli.run_cmds import TIMED_OUT, _add_timeout, _warn, cmd_comments, why_waiting
 from yourmoment.errors import ValidationError
 from yourmoment.llm.comments import visible_lines
@@ -112,41 +112,63 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = group.add_subparsers(dest="comments_command", metavar="ACTION", action=_ActionOrListing)
     actions.required = True
 
-    p = actions.add_parser(LIST_ACTION, help="the process's comments (the default: 'comments PROCESS')")
+    p = add_command(
+        actions,
+        LIST_ACTION,
+        "the process's comments (the default: 'comments PROCESS')",
+        cmd_list,
+        json_flag=False,
+    )
     p.add_argument("process", help="process id, id prefix or name")
     _listing_options(p)
-    p.set_defaults(handler=cmd_list)
 
-    p = actions.add_parser("show", help="one comment as it will appear, how it was made, and its history")
+    p = add_command(
+        actions,
+        "show",
+        "one comment as it will appear, how it was made, and its history",
+        cmd_show,
+        json_flag=False,
+    )
     p.add_argument("id", help="the comment (work item) id")
     _json_flag(p)
-    p.set_defaults(handler=cmd_show)
 
-    p = actions.add_parser("edit", help="correct a generated comment ($EDITOR, or --text-file)")
+    p = add_command(
+        actions, "edit", "correct a generated comment ($EDITOR, or --text-file)", cmd_edit, json_flag=False
+    )
     p.add_argument("id", help="the comment (work item) id")
     p.add_argument(
         "--text-file", metavar="FILE", help="the new text from FILE ('-': stdin) instead of $EDITOR"
     )
     _json_flag(p)
-    p.set_defaults(handler=cmd_edit)
 
-    p = actions.add_parser("regenerate", help="a new text from the model (needs a running worker)")
+    p = add_command(
+        actions,
+        "regenerate",
+        "a new text from the model (needs a running worker)",
+        cmd_regenerate,
+        json_flag=False,
+    )
     p.add_argument("id", help="the comment (work item) id")
     p.add_argument("--prompt", metavar="TEMPLATE", help="template name or id (default: the comment's own)")
     _add_timeout(p, "the new text")
     _json_flag(p)
-    p.set_defaults(handler=cmd_regenerate)
 
-    p = actions.add_parser("reject", help="never post this comment: it ends skipped with the reason")
+    p = add_command(
+        actions,
+        "reject",
+        "never post this comment: it ends skipped with the reason",
+        cmd_reject,
+        json_flag=False,
+    )
     p.add_argument("id", help="the comment (work item) id")
     p.add_argument("--reason", required=True, help="why (kept in the comment's error and history)")
     _json_flag(p)
-    p.set_defaults(handler=cmd_reject)
 
-    p = actions.add_parser("approve", help="approve comments for 'post --approved'")
+    p = add_command(
+        actions, "approve", "approve comments for 'post --approved'", cmd_approve, json_flag=False
+    )
     p.add_argument("ids", nargs="+", metavar="ID", help="comment (work item) ids")
     _json_flag(p)
-    p.set_defaults(handler=cmd_approve)
     actions._name_parser_map.any_word = True  # type: ignore[attr-defined]
 
 

@@ -19,7 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from yourmoment import processes_client
-from yourmoment.cli.common import Context, add_json_flag, emit, fail, table_lines
+from yourmoment.cli.common import Context, add_command, emit, fail, table_lines
 from yourmoment.errors import NotFoundError, ValidationError
 from yourmoment.llm.comments import comment_plain_text
 from yourmoment.messages import (
@@ -66,18 +66,15 @@ def _add_timeout(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("start", help="start a monitoring process (returns at once)")
+    p = add_command(sub, "start", "start a monitoring process (returns at once)", cmd_start)
     p.add_argument("process", help="process id, id prefix or name")
-    add_json_flag(p)
-    p.set_defaults(handler=cmd_start)
 
-    p = sub.add_parser("stop", help="stop a running process gracefully")
+    p = add_command(sub, "stop", "stop a running process gracefully", cmd_stop, json_flag=False)
     p.add_argument("process", nargs="?", help="process id, id prefix or name")
     p.add_argument("--all", action="store_true", help="stop every running process of the user")
     p.add_argument("--reason", default="stopped by user")
     p.add_argument("--wait", action="store_true", help="wait until the process has stopped")
     _add_timeout(p, "the stop with --wait")
-    p.set_defaults(handler=cmd_stop)
 
     for name, helptext in (
         ("pause", "pause discovery"),
@@ -88,20 +85,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("process")
         p.set_defaults(handler=cmd_signal, signal=name.replace("-", "_"))
 
-    p = sub.add_parser("status", help="live status of one process")
+    p = add_command(sub, "status", "live status of one process", cmd_status)
     p.add_argument("process")
-    add_json_flag(p)
-    p.set_defaults(handler=cmd_status)
 
-    p = sub.add_parser("list", help="processes with their status and counts")
+    p = add_command(sub, "list", "processes with their status and counts", cmd_list)
     p.add_argument("--status", choices=[s.value for s in ProcessStatus])
-    add_json_flag(p)
-    p.set_defaults(handler=cmd_list)
 
     # `comments` (listing and reviewing) is registered by yourmoment/cli/review_cmds.py.
 
-    p = sub.add_parser(
-        "post", help="post reviewed 'generated' comments exactly once (needs a running worker)"
+    p = add_command(
+        sub, "post", "post reviewed 'generated' comments exactly once (needs a running worker)", cmd_post
     )
     p.add_argument("comment_id", nargs="?", help="the comment (work item) id")
     p.add_argument(
@@ -111,8 +104,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--approved", action="store_true", help="post every approved comment (of --process)")
     _add_timeout(p, "the posts")
-    add_json_flag(p)
-    p.set_defaults(handler=cmd_post)
 
 
 # --- start / stop / signals ----------------------------------------------------------------------------

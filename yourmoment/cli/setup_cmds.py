@@ -10,7 +10,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yourmoment.cli.common import Context, add_json_flag, command_group, emit, print_json, read_secret
+from yourmoment.cli.common import (
+    Context,
+    add_command,
+    command_group,
+    emit,
+    print_json,
+    read_secret,
+)
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.errors import ValidationError
 from yourmoment.store import accounts
@@ -21,8 +28,9 @@ from yourmoment.store.models import LLMProvider, MyMomentLogin, MyMomentSession,
 def register_database_and_keys(sub: argparse._SubParsersAction) -> None:
     """`db` and `keygen`: first in `--help`, what a new installation runs first."""
     _register_db(sub)
-    keygen = sub.add_parser("keygen", help="print a new encryption key for YOURMOMENT_ENCRYPTION_KEY")
-    keygen.set_defaults(handler=cmd_keygen)
+    add_command(
+        sub, "keygen", "print a new encryption key for YOURMOMENT_ENCRYPTION_KEY", cmd_keygen, json_flag=False
+    )
 
 
 def register_providers_and_templates(sub: argparse._SubParsersAction) -> None:
@@ -36,14 +44,13 @@ def register_providers_and_templates(sub: argparse._SubParsersAction) -> None:
 
 def _register_db(sub: argparse._SubParsersAction) -> None:
     db = command_group(sub, "db", "database schema and stored secrets")
-    up = db.add_parser("upgrade", help="migrate the database to the newest schema")
-    add_json_flag(up)
-    up.set_defaults(handler=cmd_db_upgrade)
-    reenc = db.add_parser(
-        "reencrypt", help="re-encrypt every stored secret with the first key of YOURMOMENT_ENCRYPTION_KEY"
+    add_command(db, "upgrade", "migrate the database to the newest schema", cmd_db_upgrade)
+    add_command(
+        db,
+        "reencrypt",
+        "re-encrypt every stored secret with the first key of YOURMOMENT_ENCRYPTION_KEY",
+        cmd_db_reencrypt,
     )
-    add_json_flag(reenc)
-    reenc.set_defaults(handler=cmd_db_reencrypt)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
@@ -90,8 +97,12 @@ def cmd_keygen(args: argparse.Namespace) -> None:
 
 def _register_provider(sub: argparse._SubParsersAction) -> None:
     provider = command_group(sub, "provider", "LLM providers (API keys stored encrypted)")
-    add = provider.add_parser(
-        "add", help="store an LLM provider; the API key is asked for or read from stdin"
+    add = add_command(
+        provider,
+        "add",
+        "store an LLM provider; the API key is asked for or read from stdin",
+        cmd_provider_add,
+        json_flag=False,
     )
     add.add_argument("name")
     add.add_argument("--provider", required=True, choices=accounts.PROVIDER_KINDS, dest="kind")
@@ -103,9 +114,11 @@ def _register_provider(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--rpm", type=int, help="requests per minute allowed by the provider")
     _add_load_options(add)
     _add_price_options(add)
-    add.set_defaults(handler=cmd_provider_add)
-    change = provider.add_parser(
-        "set", help="change settings of a stored provider; running workers use them from the next comment on"
+    change = add_command(
+        provider,
+        "set",
+        "change settings of a stored provider; running workers use them from the next comment on",
+        cmd_provider_set,
     )
     change.add_argument("name")
     change.add_argument("--model")
@@ -120,19 +133,15 @@ def _register_provider(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace the API key with one read from stdin (an empty line removes it)",
     )
-    add_json_flag(change)
-    change.set_defaults(handler=cmd_provider_set)
-    lst = provider.add_parser("list", help="list providers (never their keys)")
-    add_json_flag(lst)
-    lst.set_defaults(handler=cmd_provider_list)
-    test = provider.add_parser(
+    add_command(provider, "list", "list providers (never their keys)", cmd_provider_list)
+    test = add_command(
+        provider,
         "test",
-        help="send one chat request about an invented article as the worker would: latency, tokens, the "
+        "send one chat request about an invented article as the worker would: latency, tokens, the "
         "quality gate's verdict and what normalising changes; exit 1 when the request fails",
+        cmd_provider_test,
     )
     test.add_argument("name")
-    add_json_flag(test)
-    test.set_defaults(handler=cmd_provider_test)
 
 
 def _add_price_options(parser: argparse.ArgumentParser) -> None:
@@ -342,7 +351,7 @@ async def cmd_provider_test(args: argparse.Namespace) -> int:
 
 def _register_template(sub: argparse._SubParsersAction) -> None:
     template = command_group(sub, "template", "prompt templates")
-    add = template.add_parser("add", help="add one of your own templates")
+    add = add_command(template, "add", "add one of your own templates", cmd_template_add)
     add.add_argument("name")
     system = add.add_mutually_exclusive_group(required=True)
     system.add_argument("--system-file", type=Path, help="file with the system prompt")
@@ -350,14 +359,8 @@ def _register_template(sub: argparse._SubParsersAction) -> None:
     user = add.add_mutually_exclusive_group(required=True)
     user.add_argument("--user-file", type=Path, help="file with the user prompt template")
     user.add_argument("--user", dest="user_prompt", help="the user prompt template")
-    add_json_flag(add)
-    add.set_defaults(handler=cmd_template_add)
-    lst = template.add_parser("list", help="your templates and the shared system templates")
-    add_json_flag(lst)
-    lst.set_defaults(handler=cmd_template_list)
-    seed = template.add_parser("seed", help="add the German system templates that are missing")
-    add_json_flag(seed)
-    seed.set_defaults(handler=cmd_template_seed)
+    add_command(template, "list", "your templates and the shared system templates", cmd_template_list)
+    add_command(template, "seed", "add the German system templates that are missing", cmd_template_seed)
 
 
 def _text_of(text: str | None, path: Path | None) -> str:
