@@ -111,7 +111,9 @@ def _register_provider(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--api-key-stdin", action="store_true", help="read the API key from stdin")
     add.add_argument("--temperature", type=float, default=0.7, help="0-2 (default 0.7)")
     add.add_argument("--max-tokens", type=int, default=800, help="default 800")
-    add.add_argument("--rpm", type=int, help="requests per minute allowed by the provider")
+    add.add_argument(
+        "--rpm", dest="requests_per_minute", type=int, help="requests per minute allowed by the provider"
+    )
     _add_load_options(add)
     _add_price_options(add)
     change = add_command(
@@ -125,7 +127,9 @@ def _register_provider(sub: argparse._SubParsersAction) -> None:
     change.add_argument("--base-url", help="empty: the kind's default URL (openai, mistral)")
     change.add_argument("--temperature", type=float, help="0-2")
     change.add_argument("--max-tokens", type=int)
-    change.add_argument("--rpm", type=int, help="requests per minute allowed by the provider")
+    change.add_argument(
+        "--rpm", dest="requests_per_minute", type=int, help="requests per minute allowed by the provider"
+    )
     _add_load_options(change)
     _add_price_options(change)
     change.add_argument(
@@ -174,11 +178,17 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--structured",
+        dest="structured_output",
         metavar="json_schema|off",
         help="json_schema: ask for the comment as JSON with a strict schema (the hosted APIs, llama.cpp, "
         "vLLM and Ollama support it); off: plain text (default: json_schema for openai and mistral, off "
         "for openai-compatible)",
     )
+
+
+def _provider_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The provider settings as given; each option's dest is the setting's name (accounts.PROVIDER_SETTINGS)."""
+    return {name: getattr(args, name) for name in accounts.PROVIDER_SETTINGS}
 
 
 def _read_api_key(args: argparse.Namespace) -> str | None:
@@ -201,16 +211,8 @@ def cmd_provider_add(args: argparse.Namespace) -> None:
             user,
             name=args.name,
             provider=args.kind,
-            model=args.model,
-            base_url=args.base_url,
             api_key=_read_api_key(args),
-            temperature=args.temperature,
-            max_tokens=args.max_tokens,
-            requests_per_minute=args.rpm,
-            max_concurrency=args.max_concurrency,
-            structured_output=args.structured,
-            price_prompt_per_million=args.price_prompt_per_million,
-            price_completion_per_million=args.price_completion_per_million,
+            **_provider_settings(args),
         )
         name, row_id = row.name, row.id
     print(f"provider '{name}' added (id {row_id})")
@@ -227,15 +229,7 @@ def cmd_provider_set(args: argparse.Namespace) -> None:
             enc,
             row,
             api_key=api_key,
-            model=args.model,
-            base_url=args.base_url,
-            temperature=args.temperature,
-            max_tokens=args.max_tokens,
-            requests_per_minute=args.rpm,
-            max_concurrency=args.max_concurrency,
-            structured_output=args.structured,
-            price_prompt_per_million=args.price_prompt_per_million,
-            price_completion_per_million=args.price_completion_per_million,
+            **_provider_settings(args),
         )
         data = {**_provider_dict(row), "changed": changed}
     if args.json:

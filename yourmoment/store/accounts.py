@@ -222,76 +222,7 @@ def _check_provider_fields(
     check_number(problems, "--price-completion", price_completion_per_million, 0, MAX_PRICE_PER_MILLION)
 
 
-def add_provider(
-    session: Session,
-    enc: Encryptor,
-    user: User,
-    *,
-    name: str,
-    provider: str,
-    model: str,
-    base_url: str | None,
-    api_key: str | None,
-    temperature: float = 0.7,
-    max_tokens: int = 800,
-    requests_per_minute: int | None = None,
-    max_concurrency: int | None = None,
-    structured_output: str | None = None,
-    price_prompt_per_million: float | None = None,
-    price_completion_per_million: float | None = None,
-) -> LLMProvider:
-    """Stores a provider; `max_concurrency` and `structured_output` left None follow the kind's default,
-    prices left None are unknown (`report` then shows the cost as unknown)."""
-    problems: list[str] = []
-    if not name.strip():
-        problems.append("the provider needs a name")
-    check_text(problems, "the provider name", name, LLMProvider.name)
-    if provider not in PROVIDER_KINDS:
-        problems.append(f"provider must be one of {', '.join(PROVIDER_KINDS)}, not '{provider}'")
-    if provider == "openai-compatible" and not base_url:
-        problems.append("an openai-compatible provider needs --base-url (e.g. http://localhost:11434/v1)")
-    if provider in ("openai", "mistral") and not api_key:
-        problems.append(f"a {provider} provider needs an API key")
-    _check_provider_fields(
-        problems,
-        model=model,
-        base_url=base_url,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        requests_per_minute=requests_per_minute,
-        max_concurrency=max_concurrency,
-        structured_output=structured_output,
-        price_prompt_per_million=price_prompt_per_million,
-        price_completion_per_million=price_completion_per_million,
-    )
-    if session.scalar(
-        select(LLMProvider).where(
-            LLMProvider.user_id == user.id, LLMProvider.name == name, LLMProvider.is_active
-        )
-    ):
-        problems.append(f"an active provider named '{name}' exists already")
-    if problems:
-        raise ValidationError(problems)
-    row = LLMProvider(
-        user_id=user.id,
-        name=name,
-        provider=provider,
-        model=model.strip(),
-        base_url=base_url.rstrip("/") if base_url else None,
-        api_key_enc=enc.encrypt(api_key) if api_key else None,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        requests_per_minute=requests_per_minute,
-        max_concurrency=max_concurrency,
-        structured_output=structured_output,
-        price_prompt_per_million=price_prompt_per_million,
-        price_completion_per_million=price_completion_per_million,
-    )
-    session.add(row)
-    session.flush()
-    return row
-
-
+# What a provider is configured with (besides its name, kind and key); the CLI's options carry these names.
 PROVIDER_SETTINGS = (
     "model",
     "base_url",
@@ -303,6 +234,61 @@ PROVIDER_SETTINGS = (
     "price_prompt_per_million",
     "price_completion_per_million",
 )
+PROVIDER_DEFAULTS: dict[str, Any] = dict.fromkeys(PROVIDER_SETTINGS) | {
+    "model": "",
+    "temperature": 0.7,
+    "max_tokens": 800,
+}
+
+
+def add_provider(
+    session: Session,
+    enc: Encryptor,
+    user: User,
+    *,
+    name: str,
+    provider: str,
+    api_key: str | None,
+    **given: Any,
+) -> LLMProvider:
+    """Stores a provider with the settings of PROVIDER_SETTINGS (`model` required; `base_url` for
+    openai-compatible). `max_concurrency` and `structured_output` left None follow the kind's default,
+    prices left None are unknown (`report` then shows the cost as unknown)."""
+    unknown = sorted(set(given) - set(PROVIDER_SETTINGS))
+    if unknown:
+        raise ValueError(f"unknown provider settings: {', '.join(unknown)}")
+    settings = {**PROVIDER_DEFAULTS, **{key: value for key, value in given.items() if value is not None}}
+    model, base_url = settings["model"], settings["base_url"]
+    problems: list[str] = []
+    if not name.strip():
+        problems.append("the provider needs a name")
+    check_text(problems, "the provider name", name, LLMProvider.name)
+    if provider not in PROVIDER_KINDS:
+        problems.append(f"provider must be one of {', '.join(PROVIDER_KINDS)}, not '{provider}'")
+    if provider == "openai-compatible" and not base_url:
+        problems.append("an openai-compatible provider needs --base-url (e.g. http://localhost:11434/v1)")
+    if provider in ("openai", "mistral") and not api_key:
+        problems.append(f"a {provider} provider needs an API key")
+    _check_provider_fields(problems, **settings)
+    if session.scalar(
+        select(LLMProvider).where(
+            LLMProvider.user_id == user.id, LLMProvider.name == name, LLMProvider.is_active
+        )
+    ):
+        problems.append(f"an active provider named '{name}' exists already")
+    if problems:
+        raise ValidationError(problems)
+    settings.update(model=model.strip(), base_url=base_url.rstrip("/") if base_url else None)
+    row = LLMProvider(
+        user_id=user.id,
+        name=name,
+        provider=provider,
+        api_key_enc=enc.encrypt(api_key) if api_key else None,
+        **settings,
+    )
+    session.add(row)
+    session.flush()
+    return row
 
 
 def update_provider(
