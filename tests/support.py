@@ -55,9 +55,12 @@ def provider_add(name: str, base_url: str, model: str, *extra: str) -> list[str]
 
 
 def process_create(
-    name: str, provider: str, login: str, prompt: str, *extra: str, tab: str = "82"
+    name: str, provider: str, login: str | list[str], prompt: str, *extra: str, tab: str = "82"
 ) -> list[str]:
-    """`process create` arguments for one process on myMoment tab `tab`; `extra` options follow."""
+    """`process create` arguments for one process on myMoment tab `tab` with one login or several;
+    `extra` options follow."""
+    logins = [login] if isinstance(login, str) else login
+    login_args = [arg for login_name in logins for arg in ("--login", login_name)]
     return [
         "process",
         "create",
@@ -67,8 +70,7 @@ def process_create(
         tab,
         "--provider",
         provider,
-        "--login",
-        login,
+        *login_args,
         "--prompt",
         prompt,
         *extra,

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from imitation import llm_server, mymoment
-from tests.support import run_starter
+from tests.support import process_create, provider_add, run_starter
 from tests.test_e2e import DEV_SERVER_ARGS, database_url
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.harness import Imitations, WorkerProcess, add_articles, hermetic_env, wait_until
@@ -145,42 +145,18 @@ def configure_user(env: dict[str, str], email: str, llm_url: str, logins: dict[s
             "--password-stdin",
             stdin=password + "\n",
         )
-    starter(
-        env,
-        "--user",
-        email,
-        "provider",
-        "add",
-        "local",
-        "--provider",
-        "openai-compatible",
-        "--model",
-        "imitation",
-        "--base-url",
-        f"{llm_url}/v1",
-    )
+    starter(env, "--user", email, *provider_add("local", f"{llm_url}/v1", "imitation"))
 
 
 def create_process(
     env: dict[str, str], email: str, logins: list[str], *extra: str, mode: str = "--post"
 ) -> str:
     template = json.loads(starter(env, "--user", email, "template", "list", "--json"))[0]["name"]
-    login_args = [arg for name in logins for arg in ("--login", name)]
     out = starter(
         env,
         "--user",
         email,
-        "process",
-        "create",
-        "--name",
-        f"p-{uuid.uuid4().hex[:6]}",
-        "--tab",
-        "82",
-        "--provider",
-        "local",
-        *login_args,
-        "--prompt",
-        template,
+        *process_create(f"p-{uuid.uuid4().hex[:6]}", "local", logins, template),
         mode,
         "--interval",
         "5",

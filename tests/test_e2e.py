@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from imitation import llm_server, mymoment
-from tests.support import run_starter
+from tests.support import process_create, provider_add, run_starter
 from yourmoment.crypto import generate_key
 from yourmoment.harness import (
     Imitations,
@@ -83,20 +83,7 @@ def configured(request, tmp_path, dev_server, site):  # type: ignore[no-untyped-
         (["user", "add", "teacher@example.org"], None),
         (["login", "add", "a", "--username", "pupil-a", "--password-stdin"], "pass-a\n"),
         (["login", "add", "b", "--username", "pupil-b", "--password-stdin"], "pass-b\n"),
-        (
-            [
-                "provider",
-                "add",
-                "local",
-                "--provider",
-                "openai-compatible",
-                "--model",
-                "imitation",
-                "--base-url",
-                f"{llm_url}/v1",
-            ],
-            None,
-        ),
+        (provider_add("local", f"{llm_url}/v1", "imitation"), None),
         (["template", "seed"], None),
     ]
     for args, stdin in steps:
@@ -106,20 +93,7 @@ def configured(request, tmp_path, dev_server, site):  # type: ignore[no-untyped-
     template = json.loads(out)[0]["name"]
     code, out, err = run_starter(
         env,
-        "process",
-        "create",
-        "--name",
-        "class-82",
-        "--tab",
-        "82",
-        "--provider",
-        "local",
-        "--login",
-        "a",
-        "--login",
-        "b",
-        "--prompt",
-        template,
+        *process_create("class-82", "local", ["a", "b"], template),
         "--post",
         "--interval",
         "5",
