@@ -152,7 +152,9 @@ def configure(
         )
     key_args, key_stdin = (["--api-key-stdin"], api_key + "\n") if api_key else ([], None)
     site.llm.required_api_key = api_key
-    deployment.starter(*provider_add("local", f"{site.llm_url}/v1", "imitation", *key_args), stdin=key_stdin)
+    deployment.starter(
+        *provider_add("local", "imitation", *key_args, base_url=f"{site.llm_url}/v1"), stdin=key_stdin
+    )
     deployment.starter("template", "seed")
     template = json.loads(deployment.starter("template", "list", "--json"))[0]["name"]
     out = deployment.starter(

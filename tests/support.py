@@ -9,7 +9,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import Client
+
+from yourmoment import processes_client
 from yourmoment.harness import REPO
+from yourmoment.messages import MonitorInput
+from yourmoment.processes_client import MonitoringHandle
+from yourmoment.settings import Settings
 
 # The Temporal connection settings a developer's shell may hold; tests that talk to Temporal clear them.
 TEMPORAL_VARS = (
@@ -38,18 +44,18 @@ def run_starter(
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def provider_add(name: str, base_url: str, model: str, *extra: str) -> list[str]:
-    """`provider add NAME` arguments for an OpenAI-compatible server (the LLM imitation's is `<url>/v1`)."""
+def provider_add(name: str, model: str, *extra: str, base_url: str | None = None) -> list[str]:
+    """`provider add NAME` arguments for an OpenAI-compatible server at `base_url` (the LLM imitation's is
+    `<url>/v1`), or for OpenAI itself without one; `extra` options follow."""
+    kind = ["--provider", "openai" if base_url is None else "openai-compatible"]
     return [
         "provider",
         "add",
         name,
-        "--provider",
-        "openai-compatible",
+        *kind,
         "--model",
         model,
-        "--base-url",
-        base_url,
+        *([] if base_url is None else ["--base-url", base_url]),
         *extra,
     ]
 
@@ -92,6 +98,13 @@ def isolate_temporal(env: Any, tmp_path: Path, queue_letter: str, **values: Any)
     return env
 
 
+async def start_monitoring(client: Client, settings: Settings, process_id: str) -> MonitoringHandle:
+    """The process's workflow started as `start` does, but without search attributes: the test servers
+    (`dev_env`, `ts_env`) register none."""
+    inp = MonitorInput(process_id=process_id, use_search_attributes=False)
+    return await processes_client.start_monitoring(client, settings, process_id, inp=inp)
+
+
 async def cli(run_cli: Any, *args: str, stdin: str | None = None) -> Any:
     """starter.py in a thread: it runs its own event loop while the test's loop drives the worker."""
     return await asyncio.to_thread(run_cli, *args, stdin=stdin)
@@ -115,7 +128,7 @@ async def configure_class_82(
     steps: list[tuple[list[str], str | None]] = [
         (["user", "add", "t@example.org"], None),
         (["login", "add", "bot", "--username", "pupil-1", "--password-stdin"], password + "\n"),
-        (provider_add("imit", f"{llm_url}/v1", "imitation-1"), None),
+        (provider_add("imit", "imitation-1", base_url=f"{llm_url}/v1"), None),
         (["template", "seed"], None),
         (
             process_create(

@@ -145,7 +145,7 @@ def configure_user(env: dict[str, str], email: str, llm_url: str, logins: dict[s
             "--password-stdin",
             stdin=password + "\n",
         )
-    starter(env, "--user", email, *provider_add("local", f"{llm_url}/v1", "imitation"))
+    starter(env, "--user", email, *provider_add("local", "imitation", base_url=f"{llm_url}/v1"))
 
 
 def create_process(

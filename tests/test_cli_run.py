@@ -14,10 +14,9 @@ import pytest
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support import cli, configure_class_82, isolate_temporal
-from yourmoment import processes_client
+from tests.support import cli, configure_class_82, isolate_temporal, start_monitoring
 from yourmoment.harness import add_articles, running_worker, wait_until
-from yourmoment.messages import MonitorInput, workflow_id_for_process
+from yourmoment.messages import workflow_id_for_process
 from yourmoment.settings import get_settings
 from yourmoment.store import items, processes
 from yourmoment.store.db import session_scope
@@ -103,12 +102,7 @@ async def test_a_workflow_started_without_the_cli_marks_its_row_running(
     temporal_env.set(TEMPORAL_ADDRESS=address(dev_env))
     settings = get_settings()
     async with running_worker(dev_env.client, settings):
-        handle = await processes_client.start_monitoring(
-            dev_env.client,
-            settings,
-            process_id,
-            inp=MonitorInput(process_id=process_id, use_search_attributes=False),
-        )
+        handle = await start_monitoring(dev_env.client, settings, process_id)
         await wait_until(
             lambda: row_values(temporal_env.database_url, process_id)["status"] == "running",
             20,

@@ -83,7 +83,7 @@ def configured(request, tmp_path, dev_server, site):  # type: ignore[no-untyped-
         (["user", "add", "teacher@example.org"], None),
         (["login", "add", "a", "--username", "pupil-a", "--password-stdin"], "pass-a\n"),
         (["login", "add", "b", "--username", "pupil-b", "--password-stdin"], "pass-b\n"),
-        (provider_add("local", f"{llm_url}/v1", "imitation"), None),
+        (provider_add("local", "imitation", base_url=f"{llm_url}/v1"), None),
         (["template", "seed"], None),
     ]
     for args, stdin in steps:

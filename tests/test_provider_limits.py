@@ -15,6 +15,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support import provider_add, start_monitoring
 from yourmoment import processes_client
 from yourmoment.crypto import Encryptor
 from yourmoment.errors import LLMPermanentError, LLMTransientError
@@ -24,7 +25,6 @@ from yourmoment.llm.generation import generate_comment
 from yourmoment.llm.slots import ConcurrencyLimiter, ProviderSlot
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import ArticleContext, render_messages
-from yourmoment.messages import MonitorInput
 from yourmoment.store import accounts, items
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import LLMProvider
@@ -256,34 +256,17 @@ def test_the_imitation_capacity_is_set_over_http(llm_server) -> None:  # type: i
 
 # --- the command line ------------------------------------------------------------------------------------
 
+LOCAL_PROVIDER = provider_add("local", "llama3", base_url="http://localhost:8080/v1")
+
 
 def test_provider_add_set_and_list_show_the_limits(env, run_cli) -> None:  # type: ignore[no-untyped-def]
     assert run_cli("user", "add", "lehrerin@example.ch").code == 0
-    added = run_cli(
-        "provider",
-        "add",
-        "local",
-        "--provider",
-        "openai-compatible",
-        "--model",
-        "llama3",
-        "--base-url",
-        "http://localhost:8080/v1",
-    )
+    added = run_cli(*LOCAL_PROVIDER)
     assert added.code == 0, added
     added = run_cli(
-        "provider",
-        "add",
-        "gpt",
-        "--provider",
-        "openai",
-        "--model",
-        "gpt-4o-mini",
-        "--api-key-stdin",
-        "--max-concurrency",
-        "3",
-        "--structured",
-        "off",
+        *provider_add(
+            "gpt", "gpt-4o-mini", "--api-key-stdin", "--max-concurrency", "3", "--structured", "off"
+        ),
         stdin=API_KEY,
     )
     assert added.code == 0, added
@@ -326,20 +309,7 @@ def test_provider_add_set_and_list_show_the_limits(env, run_cli) -> None:  # typ
 
 def test_provider_set_refuses_bad_values_and_changes_nothing(any_db_url, env, run_cli) -> None:  # type: ignore[no-untyped-def]
     assert run_cli("user", "add", "lehrerin@example.ch").code == 0
-    assert (
-        run_cli(
-            "provider",
-            "add",
-            "local",
-            "--provider",
-            "openai-compatible",
-            "--model",
-            "llama3",
-            "--base-url",
-            "http://localhost:8080/v1",
-        ).code
-        == 0
-    )
+    assert run_cli(*LOCAL_PROVIDER).code == 0
     before = run_cli("provider", "list", "--json").json()
     bad = run_cli(
         "provider", "set", "local", "--max-tokens", "300", "--max-concurrency", "0", "--structured", "yes"
@@ -382,12 +352,7 @@ async def generate_through_the_worker(
             return items.counts(session, process_id).generated == n
 
     async with running_worker(dev_env.client, settings):
-        handle = await processes_client.start_monitoring(
-            dev_env.client,
-            settings,
-            process_id,
-            inp=MonitorInput(process_id=process_id, use_search_attributes=False),
-        )
+        handle = await start_monitoring(dev_env.client, settings, process_id)
         await wait_until(generated, 90, f"{n} comments generated")
         await processes_client.stop(handle)
         await handle.result()

@@ -42,7 +42,7 @@ def configure(run_cli: Any, llm_url: str, *price: str) -> None:
     for args, stdin in [
         (("user", "add", EMAIL), None),
         (("login", "add", "a", "--username", "pupil-a", "--password-stdin"), "pass-a\n"),
-        (provider_add("local", f"{llm_url}/v1", "imitation", *price), None),
+        (provider_add("local", "imitation", *price, base_url=f"{llm_url}/v1"), None),
         (("template", "seed"), None),
     ]:
         result = run_cli(*args, stdin=stdin)
@@ -279,7 +279,7 @@ def test_bad_input_is_one_line_and_writes_nothing(env, run_cli, tmp_path) -> Non
         (("provider", "set", "local", "--price-prompt", "-1"), "--price-prompt must be a number between 0"),
         (("provider", "set", "local", "--price-completion", "inf"), "--price-completion must be a number"),
         (
-            provider_add("other", "http://127.0.0.1:9/v1", "m", "--price-prompt", "nan"),
+            provider_add("other", "m", "--price-prompt", "nan", base_url="http://127.0.0.1:9/v1"),
             "--price-prompt must be a number",
         ),
     ]
