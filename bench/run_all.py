@@ -19,11 +19,15 @@ from bench.output import REPO, RESULTS_DIR, emit, log, machine
 
 
 def throughput_args(articles: int, arrival_seconds: int) -> list[str]:
-    """bench.throughput with 2 processes of 2 logins and a 500 ms LLM, `articles` arriving over `arrival_seconds`."""
-    return [
-        *("--processes", "2", "--logins", "2", "--llm-latency-ms", "500"),
-        *("--articles", str(articles), "--arrival-seconds", str(arrival_seconds)),
-    ]
+    """bench.throughput: 2 processes of 2 logins, a 500 ms LLM, `articles` arriving over `arrival_seconds`."""
+    options = {
+        "--processes": 2,
+        "--logins": 2,
+        "--articles": articles,
+        "--llm-latency-ms": 500,
+        "--arrival-seconds": arrival_seconds,
+    }
+    return [str(part) for option in options.items() for part in option]
 
 
 # name -> (module, arguments)
