@@ -27,6 +27,9 @@ TEMPORAL_VARS = (
     "TEMPORAL_CONFIG_FILE",
 )
 
+# The end-to-end tests' process: it posts, discovers every 5 seconds and ends after 30 minutes.
+POSTING = ("--post", "--interval", "5", "--max-duration", "30")
+
 
 def run_starter(
     env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 120

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from imitation import llm_server, mymoment
-from tests.support import add_link_ordering_article, process_create, provider_add, run_starter
+from tests.support import POSTING, add_link_ordering_article, process_create, provider_add, run_starter
 from yourmoment.crypto import generate_key
 from yourmoment.harness import (
     Imitations,
@@ -92,14 +92,7 @@ def configured(request, tmp_path, dev_server, site):  # type: ignore[no-untyped-
     code, out, err = run_starter(env, "template", "list", "--json")
     template = json.loads(out)[0]["name"]
     code, out, err = run_starter(
-        env,
-        *process_create("class-82", "local", ["a", "b"], template),
-        "--post",
-        "--interval",
-        "5",
-        "--max-duration",
-        "30",
-        "--json",
+        env, *process_create("class-82", "local", ["a", "b"], template, *POSTING), "--json"
     )
     assert code == 0, out + err
     return env, json.loads(out)["id"], db_url

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.support import add_link_ordering_article, process_create, provider_add, run_starter
+from tests.support import POSTING, add_link_ordering_article, process_create, provider_add, run_starter
 from yourmoment.harness import WorkerProcess, add_articles, wait_until
 from yourmoment.research.export import COLUMNS, PSEUDONYM_PREFIX, Pseudonyms
 from yourmoment.research.report import percentile
@@ -51,15 +51,7 @@ def configure(run_cli: Any, llm_url: str, *price: str) -> None:
 
 def create_process(run_cli: Any, name: str = "klasse-82") -> tuple[str, str]:
     template = run_cli("template", "list", "--json").json()[0]["name"]
-    result = run_cli(
-        *process_create(name, "local", "a", template),
-        "--post",
-        "--interval",
-        "5",
-        "--max-duration",
-        "30",
-        "--json",
-    )
+    result = run_cli(*process_create(name, "local", "a", template, *POSTING), "--json")
     assert result.code == 0, result
     return result.json()["id"], template
 
