@@ -237,14 +237,18 @@ def assert_one_comment_per_article(mm_state: Any) -> None:
         assert comment["author"] == "pupil-a" and comment["text"].startswith(f"<p>{PREFIX}</p>")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def test_two_logins_of_one_account_in_one_process_comment_once(
-    backend, tmp_path, dev_server, site
-) -> None:  # type: ignore[no-untyped-def]
-    mm_state, mm_url, llm_url = site
-    env = environment(database_url(tmp_path, backend), mm_url, dev_server)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def migrated_env(request: pytest.FixtureRequest, tmp_path, dev_server, site) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The deployment's environment on SQLite and on PostgreSQL, its database migrated by `db upgrade`."""
+    env = environment(database_url(tmp_path, request.param), site[1], dev_server)
     starter(env, "db", "upgrade")
+    return env
+
+
+@pytest.mark.slow
+async def test_two_logins_of_one_account_in_one_process_comment_once(migrated_env, site) -> None:  # type: ignore[no-untyped-def]
+    env = migrated_env
+    mm_state, _mm_url, llm_url = site
     email = "lehrerin@example.ch"
     configure_user(env, email, llm_url, {"a": ("pupil-a", "pass-a")})
     add_legacy_login(env, email, "a-again", "pupil-a", "pass-a")  # ` pupil-a ` as `login add` stored it
@@ -259,13 +263,9 @@ async def test_two_logins_of_one_account_in_one_process_comment_once(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def test_two_users_with_one_account_running_at_once_comment_once(
-    backend, tmp_path, dev_server, site
-) -> None:  # type: ignore[no-untyped-def]
-    mm_state, mm_url, llm_url = site
-    env = environment(database_url(tmp_path, backend), mm_url, dev_server)
-    starter(env, "db", "upgrade")
+async def test_two_users_with_one_account_running_at_once_comment_once(migrated_env, site) -> None:  # type: ignore[no-untyped-def]
+    env = migrated_env
+    mm_state, _mm_url, llm_url = site
     runs = []
     for i, username in enumerate(["pupil-a", " pupil-a "]):  # the same account, spelt differently
         email = f"lehrerin{i}@example.ch"

@@ -281,25 +281,18 @@ CASES = [
         program="worker.py",
     ),
     # --- processes ----------------------------------------------------------------------------------
-    Case(
-        "weight-inf",
-        create("--prompt", f"{TEMPLATE}:inf"),
-        f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf",
-    ),
-    Case(
-        "weight-1e309",
-        create("--prompt", f"{TEMPLATE}:1e309"),
-        f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf",
-    ),
-    Case(
-        "weight-nan",
-        create("--prompt", f"{TEMPLATE}:nan"),
-        f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not nan",
-    ),
-    Case(
-        "weight-negative",
-        create("--prompt", f"{TEMPLATE}:-2"),
-        f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not -2",
+    *(
+        Case(
+            f"weight-{name}",
+            create("--prompt", f"{TEMPLATE}:{weight}"),
+            f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not {shown}",
+        )
+        for name, weight, shown in [
+            ("inf", "inf", "inf"),
+            ("1e309", "1e309", "inf"),
+            ("nan", "nan", "nan"),
+            ("negative", "-2", "-2"),
+        ]
     ),
     Case(
         "category-overflow",

@@ -337,7 +337,9 @@ def set_provider(settings: Any, provider_id: str, **changes: Any) -> None:
 async def generate_through_the_worker(
     dev_env: WorkflowEnvironment, db_url: str, mymoment_server: Any, llm_server: Any, n: int, limit: int
 ) -> str:
-    """A generate-only process over `n` articles, run by the real worker wiring until all are generated."""
+    """A generate-only process over `n` articles with the provider's concurrency at `limit`, run by the real
+    worker wiring against an LLM server with 2 slots and 300 ms per answer until all are generated."""
+    llm_server.state.capacity, llm_server.state.latency_ms = 2, 300
     settings = fast_settings(
         db_url, mymoment_server.url, temporal_task_queue_prefix=f"pl{uuid.uuid4().hex[:6]}-"
     )
@@ -365,10 +367,8 @@ async def test_concurrent_items_through_the_worker_queue_for_the_servers_slots(
 ) -> None:  # type: ignore[no-untyped-def]
     """8 articles at once, worker concurrency 20, a server with 2 slots: all generated, never flooded."""
     caplog.set_level(logging.INFO, logger="yourmoment.llm.slots")
-    state = llm_server.state
-    state.capacity, state.latency_ms = 2, 300
     process_id = await generate_through_the_worker(dev_env, db_url, mymoment_server, llm_server, 8, limit=2)
-    stats = state.stats()
+    stats = llm_server.state.stats()
     assert stats["max_in_flight"] == 2 and stats["overloaded"] == 0
     assert stats["by_status"] == {"200": 8}
     assert any(r.getMessage().startswith(WAIT_LINE) for r in caplog.records)
@@ -382,10 +382,8 @@ async def test_a_limit_above_the_servers_slots_is_retried_with_a_message_that_na
 ) -> None:  # type: ignore[no-untyped-def]
     """The same with the limit at 6: the server refuses, the worker log says why, retries finish the job."""
     caplog.set_level(logging.WARNING, logger="temporalio.activity")
-    state = llm_server.state
-    state.capacity, state.latency_ms = 2, 300
     await generate_through_the_worker(dev_env, db_url, mymoment_server, llm_server, 6, limit=6)
-    assert state.stats()["overloaded"] > 0
+    assert llm_server.state.stats()["overloaded"] > 0
     failures = [str(r.exc_info[1]) for r in caplog.records if r.exc_info and r.exc_info[1] is not None]
     assert failures and all("ran out of context" in f for f in failures), failures
     assert all("--max-concurrency 3" in f and ARTICLE_SENTINEL not in f for f in failures)
