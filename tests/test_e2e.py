@@ -158,7 +158,7 @@ async def test_end_to_end_commenting_stop_and_restart(configured, site) -> None:
 async def started_with_a_post_in_flight(
     env: dict[str, str], process_id: str, mm_state: Any, articles: int, post_latency_ms: int
 ) -> WorkerProcess:
-    """`articles` new articles, slow POSTs, a worker and the process started: returns once a POST is in flight."""
+    """`articles` new articles, slow POSTs, a worker, the process started; returns once a POST is in flight."""
     add_articles(mm_state, articles)
     mm_state.set_faults(post_latency_ms=post_latency_ms)
     worker = WorkerProcess(env)

@@ -25,7 +25,7 @@ def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
 
 
 def worker_env(tmp_path: Path, **values: str) -> dict[str, str]:
-    """A migrated SQLite file, a key, Temporal and myMoment at ports where nothing listens; `values` on top."""
+    """A migrated SQLite file, a key, Temporal and myMoment where nothing listens; `values` on top."""
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
     defaults = {
