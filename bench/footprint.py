@@ -21,8 +21,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from bench.harness import BenchHarness, MeasuredWorker, Politeness
-from bench.output import CELERY_REFERENCE, emit, log, machine
-from bench.small_run import CLASS_ID, LOGIN, add_common_args, measure_run
+from bench.output import CELERY_REFERENCE, log, machine, run_benchmark
+from bench.small_run import CLASS_ID, LOGIN, measure_run
 from yourmoment.harness import wait_until
 from yourmoment.messages import QUEUE_MONITORING
 
@@ -124,17 +124,19 @@ def human(r: dict[str, Any]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.footprint",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--starts", type=int, default=3, help="worker starts to measure (median reported)")
-    add_common_args(parser)
-    args = parser.parse_args(argv)
-    result = asyncio.run(footprint(args.starts, Politeness(args.rate, args.burst, 0.0), args.database_url))
-    emit(result, human(result), args.json_out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_benchmark(
+        "bench.footprint",
+        __doc__,
+        argv,
+        add_options,
+        lambda args: footprint(args.starts, Politeness(args.rate, args.burst, 0.0), args.database_url),
+        human,
+    )
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import os
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +48,32 @@ def machine() -> dict[str, Any]:
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rate", type=float, default=2.0, help="SCRAPING_RATE_LIMIT (default 2)")
+    parser.add_argument("--burst", type=int, default=5, help="SCRAPING_BURST_LIMIT (default 5)")
+    parser.add_argument(
+        "--database-url", help="a scratch PostgreSQL database instead of a temporary SQLite file"
+    )
+    parser.add_argument("--json-out", help="also write the JSON here")
+
+
+def run_benchmark(
+    module: str,
+    doc: str | None,
+    argv: list[str] | None,
+    add_options: Callable[[argparse.ArgumentParser], None],
+    measure: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
+    human: Callable[[dict[str, Any]], str],
+) -> None:
+    """`python -m MODULE`: its options (`add_options`, then the common ones), `measure(args)` run, and the
+    result emitted with its `human` line."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {module}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_options(parser)
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    result = asyncio.run(measure(args))
+    emit(result, human(result), args.json_out)

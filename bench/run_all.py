@@ -17,40 +17,25 @@ from typing import Any
 
 from bench.output import REPO, RESULTS_DIR, emit, log, machine
 
+
+def throughput_args(articles: int, arrival_seconds: int) -> list[str]:
+    """bench.throughput: 2 processes of 2 logins, a 500 ms LLM, `articles` arriving over `arrival_seconds`."""
+    options = {
+        "--processes": 2,
+        "--logins": 2,
+        "--articles": articles,
+        "--llm-latency-ms": 500,
+        "--arrival-seconds": arrival_seconds,
+    }
+    return [str(part) for option in options.items() for part in option]
+
+
 # name -> (module, arguments)
 RUNS: dict[str, tuple[str, list[str]]] = {
     "small_run": ("bench.small_run", []),
     "small_run_comment_interval_30": ("bench.small_run", ["--comment-interval", "30"]),
-    "throughput": (
-        "bench.throughput",
-        [
-            "--processes",
-            "2",
-            "--logins",
-            "2",
-            "--articles",
-            "20",
-            "--llm-latency-ms",
-            "500",
-            "--arrival-seconds",
-            "20",
-        ],
-    ),
-    "freshness": (
-        "bench.throughput",
-        [
-            "--processes",
-            "2",
-            "--logins",
-            "2",
-            "--articles",
-            "12",
-            "--llm-latency-ms",
-            "500",
-            "--arrival-seconds",
-            "120",
-        ],
-    ),
+    "throughput": ("bench.throughput", throughput_args(articles=20, arrival_seconds=20)),
+    "freshness": ("bench.throughput", throughput_args(articles=12, arrival_seconds=120)),
     "scale_100": ("bench.scale", ["--processes", "100", "--duration", "120"]),
     "footprint": ("bench.footprint", []),
     "temporal_cost": ("bench.temporal_cost", []),

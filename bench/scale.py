@@ -19,8 +19,7 @@ from typing import Any
 
 from bench.harness import BenchHarness, Politeness, tree_rss_mb
 from bench.history import HistoryFigures, fetch, per_discovery_run
-from bench.output import emit, log, machine
-from bench.small_run import add_common_args
+from bench.output import log, machine, run_benchmark
 from bench.stats import pacing_report, summary
 from workflows.monitoring import discovery_wait
 from yourmoment.harness import wait_until
@@ -218,25 +217,31 @@ def human(r: dict[str, Any]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.scale",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--processes", type=int, default=100, help="idle processes (default 100; try 1000)")
     parser.add_argument("--logins", type=int, default=10, help="logins shared by the processes (default 10)")
     parser.add_argument("--interval", type=int, default=10, help="discovery interval seconds (default 10)")
     parser.add_argument(
         "--duration", type=float, default=120.0, help="seconds observed after the first round"
     )
-    add_common_args(parser)
-    args = parser.parse_args(argv)
-    politeness = Politeness(args.rate, args.burst, 0.0)
-    result = asyncio.run(
-        scale(args.processes, args.logins, args.interval, args.duration, politeness, args.database_url)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_benchmark(
+        "bench.scale",
+        __doc__,
+        argv,
+        add_options,
+        lambda args: scale(
+            args.processes,
+            args.logins,
+            args.interval,
+            args.duration,
+            Politeness(args.rate, args.burst, 0.0),
+            args.database_url,
+        ),
+        human,
     )
-    emit(result, human(result), args.json_out)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 from typing import Any
 
 from bench.harness import BenchHarness, MeasuredWorker, Politeness
-from bench.output import CELERY_REFERENCE, emit, log, machine
+from bench.output import CELERY_REFERENCE, log, machine, run_benchmark
 from bench.stats import by_kind, pacing_report
 from yourmoment.harness import wait_until
 
@@ -136,17 +135,7 @@ def human(result: dict[str, Any]) -> str:
     )
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rate", type=float, default=2.0, help="SCRAPING_RATE_LIMIT (default 2)")
-    parser.add_argument("--burst", type=int, default=5, help="SCRAPING_BURST_LIMIT (default 5)")
-    parser.add_argument(
-        "--database-url", help="a scratch PostgreSQL database instead of a temporary SQLite file"
-    )
-    parser.add_argument("--json-out", help="also write the JSON here")
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.small_run", description=__doc__)
+def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--articles", type=int, default=3)
     parser.add_argument(
         "--comment-interval",
@@ -155,11 +144,22 @@ def main(argv: list[str] | None = None) -> None:
         help="COMMENT_RATE_LIMIT_SECONDS (default 0: measures the pipeline; production 30)",
     )
     parser.add_argument("--llm-latency-ms", type=int, default=0)
-    add_common_args(parser)
-    args = parser.parse_args(argv)
-    politeness = Politeness(args.rate, args.burst, args.comment_interval)
-    result = asyncio.run(small_run(args.articles, politeness, args.database_url, args.llm_latency_ms))
-    emit(result, human(result), args.json_out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_benchmark(
+        "bench.small_run",
+        __doc__,
+        argv,
+        add_options,
+        lambda args: small_run(
+            args.articles,
+            Politeness(args.rate, args.burst, args.comment_interval),
+            args.database_url,
+            args.llm_latency_ms,
+        ),
+        human,
+    )
 
 
 if __name__ == "__main__":

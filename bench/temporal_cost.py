@@ -9,13 +9,11 @@ each workflow's history is read. Payloads are measured as the worker writes them
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 from bench.harness import BenchHarness, Politeness
 from bench.history import HistoryFigures, fetch, totals
-from bench.output import emit, log, machine
-from bench.small_run import add_common_args
+from bench.output import log, machine, run_benchmark
 from yourmoment.harness import wait_until
 from yourmoment.messages import workflow_id_for_item, workflow_id_for_process
 from yourmoment.store import items
@@ -112,19 +110,19 @@ def human(r: dict[str, Any]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.temporal_cost",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--articles", type=int, default=5)
-    add_common_args(parser)
-    args = parser.parse_args(argv)
-    result = asyncio.run(
-        temporal_cost(args.articles, Politeness(args.rate, args.burst, 0.0), args.database_url)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_benchmark(
+        "bench.temporal_cost",
+        __doc__,
+        argv,
+        add_options,
+        lambda args: temporal_cost(args.articles, Politeness(args.rate, args.burst, 0.0), args.database_url),
+        human,
     )
-    emit(result, human(result), args.json_out)
 
 
 if __name__ == "__main__":

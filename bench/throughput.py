@@ -15,8 +15,7 @@ import time
 from typing import Any
 
 from bench.harness import BenchHarness, Politeness
-from bench.output import emit, log, machine
-from bench.small_run import add_common_args
+from bench.output import log, machine, run_benchmark
 from bench.stats import by_kind, pacing_report, post_times, summary
 from yourmoment import processes_client
 from yourmoment.harness import wait_until
@@ -192,12 +191,7 @@ def human(r: dict[str, Any]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.throughput",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--processes", type=int, default=2, help="K monitoring processes (default 2)")
     parser.add_argument("--logins", type=int, default=2, help="M logins per process (default 2)")
     parser.add_argument("--articles", type=int, default=20, help="N articles arriving (default 20)")
@@ -205,22 +199,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interval", type=int, default=10, help="discovery interval seconds (default 10)")
     parser.add_argument("--arrival-seconds", type=float, default=20.0, help="articles arrive over this time")
     parser.add_argument("--comment-interval", type=float, default=0.0, help="COMMENT_RATE_LIMIT_SECONDS")
-    add_common_args(parser)
-    args = parser.parse_args(argv)
-    politeness = Politeness(args.rate, args.burst, args.comment_interval)
-    result = asyncio.run(
-        throughput(
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_benchmark(
+        "bench.throughput",
+        __doc__,
+        argv,
+        add_options,
+        lambda args: throughput(
             args.processes,
             args.logins,
             args.articles,
             args.llm_latency_ms,
             args.interval,
             args.arrival_seconds,
-            politeness,
+            Politeness(args.rate, args.burst, args.comment_interval),
             args.database_url,
-        )
+        ),
+        human,
     )
-    emit(result, human(result), args.json_out)
 
 
 if __name__ == "__main__":

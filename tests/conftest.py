@@ -22,6 +22,7 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -149,14 +150,21 @@ class ImitationServer:
     state: Any
 
 
+@contextmanager
+def _served(state: Any, create_app: Callable[[Any], Any]) -> Iterator[ImitationServer]:
+    """The app `create_app(state)` over real HTTP in a thread, for as long as the block runs."""
+    from imitation.serve import serve_in_thread
+
+    with serve_in_thread(create_app(state)) as server:
+        yield ImitationServer(server.url, state)
+
+
 @pytest.fixture(scope="session")
 def _mymoment_running() -> Iterator[ImitationServer]:
     from imitation.mymoment import MyMomentState, create_app
-    from imitation.serve import serve_in_thread
 
-    state = MyMomentState()
-    with serve_in_thread(create_app(state)) as server:
-        yield ImitationServer(server.url, state)
+    with _served(MyMomentState(), create_app) as server:
+        yield server
 
 
 @pytest.fixture
@@ -169,11 +177,9 @@ def mymoment_server(_mymoment_running: ImitationServer) -> ImitationServer:
 @pytest.fixture(scope="session")
 def _llm_running() -> Iterator[ImitationServer]:
     from imitation.llm_server import LLMState, create_app
-    from imitation.serve import serve_in_thread
 
-    state = LLMState()
-    with serve_in_thread(create_app(state)) as server:
-        yield ImitationServer(server.url, state)
+    with _served(LLMState(), create_app) as server:
+        yield server
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from tests.support import run_starter
+from tests.support import process_create, provider_add, run_starter
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.harness import Imitations, WorkerProcess, hermetic_env, wait_until
 from yourmoment.messages import (
@@ -153,33 +153,12 @@ def configure(
     key_args, key_stdin = (["--api-key-stdin"], api_key + "\n") if api_key else ([], None)
     site.llm.required_api_key = api_key
     deployment.starter(
-        "provider",
-        "add",
-        "local",
-        "--provider",
-        "openai-compatible",
-        "--model",
-        "imitation",
-        "--base-url",
-        f"{site.llm_url}/v1",
-        *key_args,
-        stdin=key_stdin,
+        *provider_add("local", "imitation", *key_args, base_url=f"{site.llm_url}/v1"), stdin=key_stdin
     )
     deployment.starter("template", "seed")
     template = json.loads(deployment.starter("template", "list", "--json"))[0]["name"]
-    login_args = [arg for name in site.usernames for arg in ("--login", name)]
     out = deployment.starter(
-        "process",
-        "create",
-        "--name",
-        "drill",
-        "--tab",
-        str(CLASS_ID),
-        "--provider",
-        "local",
-        *login_args,
-        "--prompt",
-        template,
+        *process_create("drill", "local", list(site.usernames), template, tab=str(CLASS_ID)),
         "--post",
         "--interval",
         str(interval),

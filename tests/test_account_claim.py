@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from imitation import llm_server, mymoment
-from tests.support import run_starter
+from tests.support import process_create, provider_add, run_starter
 from tests.test_e2e import DEV_SERVER_ARGS, database_url
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.harness import Imitations, WorkerProcess, add_articles, hermetic_env, wait_until
@@ -145,42 +145,18 @@ def configure_user(env: dict[str, str], email: str, llm_url: str, logins: dict[s
             "--password-stdin",
             stdin=password + "\n",
         )
-    starter(
-        env,
-        "--user",
-        email,
-        "provider",
-        "add",
-        "local",
-        "--provider",
-        "openai-compatible",
-        "--model",
-        "imitation",
-        "--base-url",
-        f"{llm_url}/v1",
-    )
+    starter(env, "--user", email, *provider_add("local", "imitation", base_url=f"{llm_url}/v1"))
 
 
 def create_process(
     env: dict[str, str], email: str, logins: list[str], *extra: str, mode: str = "--post"
 ) -> str:
     template = json.loads(starter(env, "--user", email, "template", "list", "--json"))[0]["name"]
-    login_args = [arg for name in logins for arg in ("--login", name)]
     out = starter(
         env,
         "--user",
         email,
-        "process",
-        "create",
-        "--name",
-        f"p-{uuid.uuid4().hex[:6]}",
-        "--tab",
-        "82",
-        "--provider",
-        "local",
-        *login_args,
-        "--prompt",
-        template,
+        *process_create(f"p-{uuid.uuid4().hex[:6]}", "local", logins, template),
         mode,
         "--interval",
         "5",
@@ -261,14 +237,18 @@ def assert_one_comment_per_article(mm_state: Any) -> None:
         assert comment["author"] == "pupil-a" and comment["text"].startswith(f"<p>{PREFIX}</p>")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def test_two_logins_of_one_account_in_one_process_comment_once(
-    backend, tmp_path, dev_server, site
-) -> None:  # type: ignore[no-untyped-def]
-    mm_state, mm_url, llm_url = site
-    env = environment(database_url(tmp_path, backend), mm_url, dev_server)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def migrated_env(request: pytest.FixtureRequest, tmp_path, dev_server, site) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The deployment's environment on SQLite and on PostgreSQL, its database migrated by `db upgrade`."""
+    env = environment(database_url(tmp_path, request.param), site[1], dev_server)
     starter(env, "db", "upgrade")
+    return env
+
+
+@pytest.mark.slow
+async def test_two_logins_of_one_account_in_one_process_comment_once(migrated_env, site) -> None:  # type: ignore[no-untyped-def]
+    env = migrated_env
+    mm_state, _mm_url, llm_url = site
     email = "lehrerin@example.ch"
     configure_user(env, email, llm_url, {"a": ("pupil-a", "pass-a")})
     add_legacy_login(env, email, "a-again", "pupil-a", "pass-a")  # ` pupil-a ` as `login add` stored it
@@ -283,13 +263,9 @@ async def test_two_logins_of_one_account_in_one_process_comment_once(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def test_two_users_with_one_account_running_at_once_comment_once(
-    backend, tmp_path, dev_server, site
-) -> None:  # type: ignore[no-untyped-def]
-    mm_state, mm_url, llm_url = site
-    env = environment(database_url(tmp_path, backend), mm_url, dev_server)
-    starter(env, "db", "upgrade")
+async def test_two_users_with_one_account_running_at_once_comment_once(migrated_env, site) -> None:  # type: ignore[no-untyped-def]
+    env = migrated_env
+    mm_state, _mm_url, llm_url = site
     runs = []
     for i, username in enumerate(["pupil-a", " pupil-a "]):  # the same account, spelt differently
         email = f"lehrerin{i}@example.ch"

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import select, text
 
 from tests.conftest import client_with
+from tests.support import process_create, provider_add, start_monitoring
 from yourmoment import processes_client
 from yourmoment.codec import EncryptionCodec
 from yourmoment.crypto import Encryptor, generate_key
@@ -62,18 +63,7 @@ def create(*extra: str) -> tuple[str, ...]:
 
 
 def provider(*extra: str) -> tuple[str, ...]:
-    return (
-        "provider",
-        "add",
-        "local",
-        "--provider",
-        "openai-compatible",
-        "--model",
-        "llama3",
-        "--base-url",
-        "http://localhost:11434/v1",
-        *extra,
-    )
+    return tuple(provider_add("local", "llama3", *extra, base_url="http://localhost:11434/v1"))
 
 
 LONG = "x" * 201
@@ -291,25 +281,18 @@ CASES = [
         program="worker.py",
     ),
     # --- processes ----------------------------------------------------------------------------------
-    Case(
-        "weight-inf",
-        create("--prompt", f"{TEMPLATE}:inf"),
-        f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf",
-    ),
-    Case(
-        "weight-1e309",
-        create("--prompt", f"{TEMPLATE}:1e309"),
-        f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not inf",
-    ),
-    Case(
-        "weight-nan",
-        create("--prompt", f"{TEMPLATE}:nan"),
-        f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not nan",
-    ),
-    Case(
-        "weight-negative",
-        create("--prompt", f"{TEMPLATE}:-2"),
-        f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not -2",
+    *(
+        Case(
+            f"weight-{name}",
+            create("--prompt", f"{TEMPLATE}:{weight}"),
+            f"error: --prompt '{TEMPLATE}': the weight must be a number greater than 0 and at most 1000000, not {shown}",
+        )
+        for name, weight, shown in [
+            ("inf", "inf", "inf"),
+            ("1e309", "1e309", "inf"),
+            ("nan", "nan", "nan"),
+            ("negative", "-2", "-2"),
+        ]
     ),
     Case(
         "category-overflow",
@@ -341,22 +324,7 @@ CASES = [
     ),
     Case(
         "prompt-twice",
-        (
-            "process",
-            "create",
-            "--name",
-            "Klasse 9",
-            "--tab",
-            "82",
-            "--provider",
-            "gpt",
-            "--login",
-            "bot-1",
-            "--prompt",
-            f"{TEMPLATE}:1",
-            "--prompt",
-            f"{TEMPLATE}:2",
-        ),
+        tuple(process_create("Klasse 9", "gpt", "bot-1", f"{TEMPLATE}:1", "--prompt", f"{TEMPLATE}:2")),
         "error: --prompt names one template more than once",
     ),
     Case("login-twice", (*create(), "--login", "bot-1"), "error: --login names 'bot-1' more than once"),
@@ -441,17 +409,7 @@ CASES = [
     ),
     Case(
         "provider-name-long",
-        (
-            "provider",
-            "add",
-            "p" * 101,
-            "--provider",
-            "openai-compatible",
-            "--model",
-            "m",
-            "--base-url",
-            "http://localhost:11434/v1",
-        ),
+        tuple(provider_add("p" * 101, "m", base_url="http://localhost:11434/v1")),
         "error: the provider name must be at most 100 characters, not 101",
     ),
     # --- logins, templates, users, arguments ----------------------------------------------------------
@@ -735,7 +693,6 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
 ) -> None:  # type: ignore[no-untyped-def]
     """The real path: a worker encrypts with key A; `starter.py status` with key B, or with none, says so."""
     from yourmoment.codec import generate_payload_key
-    from yourmoment.messages import MonitorInput
     from yourmoment.temporal_client import data_converter
 
     db = tmp_path / "yourmoment.db"
@@ -752,9 +709,7 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
     world.mark_running(process_id)
     client = client_with(dev_env, data_converter(settings))
     async with running_worker(client, settings):
-        handle = await processes_client.start_monitoring(
-            client, settings, process_id, inp=MonitorInput(process_id=process_id, use_search_attributes=False)
-        )
+        handle = await start_monitoring(client, settings, process_id)
         await wait_until(lambda: _answers(handle), what="the workflow answering its status query")
         before = dump(db)
         common = {

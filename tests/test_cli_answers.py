@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from tests import test_cli_config
 from tests.conftest import reset_postgres
+from tests.support import process_create, provider_add
 from tests.test_cli_config import EMAIL, PASSWORD, create_process, one_error_line
 from yourmoment.harness import REPO
 from yourmoment.mymoment.account import account_key
@@ -113,38 +114,9 @@ def test_process_names_are_unique_per_user_whitespace_and_case_normalised(
         "Klasse 82\u200b",
         "Klasse\u00a082",
     ):
-        line = one_error_line(
-            run_cli(
-                "process",
-                "create",
-                "--name",
-                name,
-                "--tab",
-                "82",
-                "--provider",
-                "gpt",
-                "--login",
-                "bot-1",
-                "--prompt",
-                "Ermutigendes Feedback",
-            )
-        )
+        line = one_error_line(run_cli(*process_create(name, "gpt", "bot-1", "Ermutigendes Feedback")))
         assert "a process named 'Klasse 82' exists already" in line, name
-    other = run_cli(
-        "process",
-        "create",
-        "--name",
-        " Klasse   83 ",
-        "--tab",
-        "82",
-        "--provider",
-        "gpt",
-        "--login",
-        "bot-1",
-        "--prompt",
-        "Ermutigendes Feedback",
-        "--json",
-    )
+    other = run_cli(*process_create(" Klasse   83 ", "gpt", "bot-1", "Ermutigendes Feedback", "--json"))
     assert other.code == 0 and other.json()["name"] == "Klasse 83"  # stored stripped, inner spaces collapsed
     assert "exists already" in one_error_line(
         run_cli("process", "update", "Klasse 83", "--name", "klasse 82")
@@ -162,36 +134,9 @@ def test_process_names_are_unique_per_user_whitespace_and_case_normalised(
         run_cli("--user", "other@example.ch", "login", "add", "o", "--username", "x", stdin=PASSWORD).code
         == 0
     )
-    assert (
-        run_cli(
-            "--user",
-            "other@example.ch",
-            "provider",
-            "add",
-            "p",
-            "--provider",
-            "openai",
-            "--model",
-            "m",
-            stdin="sk-x",
-        ).code
-        == 0
-    )
+    assert run_cli("--user", "other@example.ch", *provider_add("p", "m"), stdin="sk-x").code == 0
     mine = run_cli(
-        "--user",
-        "other@example.ch",
-        "process",
-        "create",
-        "--name",
-        "Klasse 82",
-        "--tab",
-        "82",
-        "--provider",
-        "p",
-        "--login",
-        "o",
-        "--prompt",
-        "Ermutigendes Feedback",
+        "--user", "other@example.ch", *process_create("Klasse 82", "p", "o", "Ermutigendes Feedback")
     )
     assert mine.code == 0, mine
 
@@ -381,17 +326,7 @@ def test_imitation_servers_run_on_their_own_and_print_usable_accounts(env, run_c
         assert tested.code == 0, tested
         tabs = run_cli("browse", "tabs", "--login", "p1")
         assert tabs.code == 0 and "82" in tabs.out, tabs
-        provider = run_cli(
-            "provider",
-            "add",
-            "fake",
-            "--provider",
-            "openai-compatible",
-            "--model",
-            "imitation-mini",
-            "--base-url",
-            llm_url.group(1),
-        )
+        provider = run_cli(*provider_add("fake", "imitation-mini", base_url=llm_url.group(1)))
         assert provider.code == 0, provider
         answered = run_cli("provider", "test", "fake")
         assert answered.code == 0 and "is listed" in answered.out, answered

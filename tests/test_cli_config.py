@@ -10,6 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 
+from tests.support import process_create, provider_add
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.errors import ConfigurationError
 from yourmoment.mymoment.types import ArticleSummary
@@ -42,38 +43,14 @@ def configured(env, run_cli):  # type: ignore[no-untyped-def]
         run_cli("login", "add", "bot-1", "--username", "pupil1", "--password-stdin", stdin=PASSWORD).code == 0
     )
     assert run_cli("login", "add", "teacher", "--username", "lp", "--admin", stdin=PASSWORD).code == 0
-    result = run_cli(
-        "provider",
-        "add",
-        "gpt",
-        "--provider",
-        "openai",
-        "--model",
-        "gpt-4o-mini",
-        "--api-key-stdin",
-        stdin=API_KEY,
-    )
+    result = run_cli(*provider_add("gpt", "gpt-4o-mini", "--api-key-stdin"), stdin=API_KEY)
     assert result.code == 0, result
     assert run_cli("template", "seed").code == 0
     return env
 
 
 def create_process(run_cli, *extra: str):  # type: ignore[no-untyped-def]
-    return run_cli(
-        "process",
-        "create",
-        "--name",
-        "Klasse 82",
-        "--tab",
-        "82",
-        "--provider",
-        "gpt",
-        "--login",
-        "bot-1",
-        "--prompt",
-        f"{TEMPLATE}:2",
-        *extra,
-    )
+    return run_cli(*process_create("Klasse 82", "gpt", "bot-1", f"{TEMPLATE}:2", *extra))
 
 
 # --- entry point, keys, database -----------------------------------------------------------------------
@@ -254,19 +231,7 @@ def test_provider_rules(any_db_url, env, run_cli) -> None:  # type: ignore[no-un
     assert "--max-tokens must be a whole number between 1 and 2147483647, not 0" in line
     unknown = run_cli("provider", "add", "x", "--provider", "anthropic", "--model", "m")
     assert unknown.code == 2 and "invalid choice" in unknown.err
-    ok = run_cli(
-        "provider",
-        "add",
-        "local",
-        "--provider",
-        "openai-compatible",
-        "--model",
-        "llama3",
-        "--base-url",
-        "http://localhost:11434/v1/",
-        "--rpm",
-        "30",
-    )
+    ok = run_cli(*provider_add("local", "llama3", "--rpm", "30", base_url="http://localhost:11434/v1/"))
     assert ok.code == 0, ok
     [row] = run_cli("provider", "list", "--json").json()
     assert row["base_url"] == "http://localhost:11434/v1" and row["api_key_set"] is False
@@ -278,16 +243,7 @@ def test_provider_test_lists_models_from_the_llm_imitation(env, run_cli, llm_ser
     llm_server.state.required_api_key = API_KEY
     for name, key in (("good", API_KEY), ("bad", "sk-wrong-key-000000000")):
         added = run_cli(
-            "provider",
-            "add",
-            name,
-            "--provider",
-            "openai-compatible",
-            "--model",
-            "imitation-mini",
-            "--base-url",
-            f"{llm_server.url}/v1",
-            "--api-key-stdin",
+            *provider_add(name, "imitation-mini", "--api-key-stdin", base_url=f"{llm_server.url}/v1"),
             stdin=key,
         )
         assert added.code == 0, added
@@ -368,22 +324,7 @@ def test_process_cannot_use_another_users_login_or_provider(any_db_url, configur
         ).code
         == 0
     )
-    refused = run_cli(
-        "--user",
-        EMAIL,
-        "process",
-        "create",
-        "--name",
-        "x",
-        "--tab",
-        "82",
-        "--provider",
-        "fremd-llm",
-        "--login",
-        "fremd",
-        "--prompt",
-        TEMPLATE,
-    )
+    refused = run_cli("--user", EMAIL, *process_create("x", "fremd-llm", "fremd", TEMPLATE))
     line = one_error_line(refused)
     assert "login 'fremd' is not one of your active logins" in line
     assert "provider 'fremd-llm' is not one of your active providers" in line

@@ -5,9 +5,7 @@ Real components only: the local dev server, the worker wiring in-process, the im
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,9 +14,9 @@ import pytest
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
-from yourmoment import processes_client
+from tests.support import cli, configure_class_82, isolate_temporal, start_monitoring
 from yourmoment.harness import add_articles, running_worker, wait_until
-from yourmoment.messages import MonitorInput, workflow_id_for_process
+from yourmoment.messages import workflow_id_for_process
 from yourmoment.settings import get_settings
 from yourmoment.store import items, processes
 from yourmoment.store.db import session_scope
@@ -27,87 +25,16 @@ from yourmoment.temporal_client import temporal_connect_config
 
 pytestmark = pytest.mark.slow
 CLOSED_PORT = "127.0.0.1:9"  # the discard port: nothing listens, connections are refused at once
-TEMPORAL_VARS = (
-    "TEMPORAL_ADDRESS",
-    "TEMPORAL_NAMESPACE",
-    "TEMPORAL_API_KEY",
-    "TEMPORAL_PROFILE",
-    "TEMPORAL_TLS",
-    "TEMPORAL_CONFIG_FILE",
-)
 
 
 @pytest.fixture
 def temporal_env(env: Any, tmp_path: Path) -> Any:
     """No Temporal variable from the developer's shell, and an empty Temporal config file."""
-    empty = tmp_path / "temporal.toml"
-    empty.write_text("")
-    env.set(**{name: None for name in TEMPORAL_VARS})
-    env.set(
-        TEMPORAL_CONFIG_FILE=empty,
-        TEMPORAL_TASK_QUEUE_PREFIX=f"t{uuid.uuid4().hex[:8]}-",
-        TEMPORAL_SEARCH_ATTRIBUTES="false",
-    )
-    return env
+    return isolate_temporal(env, tmp_path, "t")
 
 
 def address(dev_env: WorkflowEnvironment) -> str:
     return dev_env.client.service_client.config.target_host
-
-
-async def cli(run_cli: Any, *args: str, stdin: str | None = None) -> Any:
-    """starter.py in a thread: it runs its own event loop while the test's loop drives the worker."""
-    return await asyncio.to_thread(run_cli, *args, stdin=stdin)
-
-
-async def configure(run_cli: Any, mymoment: Any, llm_url: str, *, password: str = "right-password") -> str:
-    """A user, one login (its password as given), a provider, the templates and a process; its id."""
-    if 82 not in mymoment.state.classes:
-        mymoment.state.add_class(82, "Beispielklasse A", "Testschule")
-    mymoment.state.add_account("pupil-1", "right-password", "pupil", [82])
-    steps: list[tuple[list[str], str | None]] = [
-        (["user", "add", "t@example.org"], None),
-        (["login", "add", "bot", "--username", "pupil-1", "--password-stdin"], password + "\n"),
-        (
-            [
-                "provider",
-                "add",
-                "imit",
-                "--provider",
-                "openai-compatible",
-                "--model",
-                "imitation-1",
-                "--base-url",
-                f"{llm_url}/v1",
-            ],
-            None,
-        ),
-        (["template", "seed"], None),
-        (
-            [
-                "process",
-                "create",
-                "--name",
-                "Klasse 82",
-                "--tab",
-                "82",
-                "--provider",
-                "imit",
-                "--login",
-                "bot",
-                "--prompt",
-                "Ermutigendes Feedback:1",
-                "--interval",
-                "5",
-            ],
-            None,
-        ),
-    ]
-    for args, stdin in steps:
-        result = await cli(run_cli, *args, stdin=stdin)
-        assert result.code == 0, (args, result.err)
-    result = await cli(run_cli, "process", "show", "Klasse 82", "--json")
-    return result.json()["id"]
 
 
 def row_values(database_url: str, process_id: str) -> dict[str, Any]:
@@ -145,7 +72,7 @@ def previous_run(database_url: str, process_id: str) -> None:
 async def test_failed_start_changes_nothing_and_the_next_start_works(
     any_db_url, dev_env, temporal_env, run_cli, mymoment_server, llm_server
 ) -> None:
-    process_id = await configure(run_cli, mymoment_server, llm_server.url)
+    process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
     previous_run(temporal_env.database_url, process_id)
     temporal_env.set(TEMPORAL_ADDRESS=CLOSED_PORT, MAX_RUNNING_PROCESSES_PER_USER=1)
     before = row_values(temporal_env.database_url, process_id)
@@ -170,17 +97,12 @@ async def test_a_workflow_started_without_the_cli_marks_its_row_running(
     dev_env, temporal_env, run_cli, mymoment_server, llm_server
 ) -> None:
     """The CLI killed right after Temporal accepted the start: the workflow's first activity marks the row."""
-    process_id = await configure(run_cli, mymoment_server, llm_server.url)
+    process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
     previous_run(temporal_env.database_url, process_id)
     temporal_env.set(TEMPORAL_ADDRESS=address(dev_env))
     settings = get_settings()
     async with running_worker(dev_env.client, settings):
-        handle = await processes_client.start_monitoring(
-            dev_env.client,
-            settings,
-            process_id,
-            inp=MonitorInput(process_id=process_id, use_search_attributes=False),
-        )
+        handle = await start_monitoring(dev_env.client, settings, process_id)
         await wait_until(
             lambda: row_values(temporal_env.database_url, process_id)["status"] == "running",
             20,
@@ -246,7 +168,7 @@ def test_an_unknown_profile_is_one_error_line(temporal_env, run_cli, tmp_path) -
 async def test_status_without_temporal_falls_back_to_the_database(
     temporal_env, run_cli, mymoment_server, llm_server
 ) -> None:
-    process_id = await configure(run_cli, mymoment_server, llm_server.url)
+    process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
     temporal_env.set(TEMPORAL_ADDRESS=CLOSED_PORT)
     for state in ("created", "stopped", "running"):
         set_row(temporal_env.database_url, process_id, status=state)
@@ -270,7 +192,7 @@ async def test_status_without_temporal_falls_back_to_the_database(
 async def test_all_logins_rejected_status_shows_failed_and_why(
     any_db_url, dev_env, temporal_env, run_cli, mymoment_server, llm_server
 ) -> None:
-    process_id = await configure(run_cli, mymoment_server, llm_server.url, password="wrong-password")
+    process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url, password="wrong-password")
     temporal_env.set(TEMPORAL_ADDRESS=address(dev_env))
     async with running_worker(dev_env.client, get_settings()):
         assert (await cli(run_cli, "start", "Klasse 82")).code == 0
@@ -297,7 +219,7 @@ async def test_all_logins_rejected_status_shows_failed_and_why(
 async def test_status_query_and_json_agree_and_counts_mean_one_thing(
     dev_env, temporal_env, run_cli, mymoment_server, llm_server
 ) -> None:
-    process_id = await configure(run_cli, mymoment_server, llm_server.url)
+    process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
     add_articles(mymoment_server.state, 2)
     temporal_env.set(TEMPORAL_ADDRESS=address(dev_env))
     handle = dev_env.client.get_workflow_handle(workflow_id_for_process(process_id))
@@ -347,7 +269,7 @@ async def test_start_leaves_a_row_alone_that_its_workflow_changed_first(
     any_db_url, temporal_env, run_cli, mymoment_server, llm_server
 ) -> None:
     """`start` marks the row only as it read it: a run that already ended (or marked it) has the newer word."""
-    process_id = await configure(run_cli, mymoment_server, llm_server.url)
+    process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
     seen = row_values(temporal_env.database_url, process_id)
     with session_scope(temporal_env.database_url) as session:
         read_at = session.get(MonitoringProcess, process_id).updated_at

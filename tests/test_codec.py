@@ -488,15 +488,7 @@ def test_starter_codec_server_serves_the_protocol(tmp_path) -> None:  # type: ig
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "codec server did not start"
-            time.sleep(0.1)
+        wait_healthy(proc, url)
         sealed_by_old = EncryptionCodec.from_keys(old_key).encrypt(plain_payload("alter Schlüssel"))
         answer = httpx.post(f"{url}/decode", content=payloads_json(sealed_by_old), timeout=10)
         assert parse_payloads(answer.text) == [plain_payload("alter Schlüssel")]

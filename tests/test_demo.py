@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -15,23 +16,28 @@ from yourmoment.harness import REPO, free_port, hermetic_env
 pytestmark = pytest.mark.slow
 
 
+def demo_command(tmp_path: Path, *options: str) -> list[str]:
+    """`starter.py demo` in `tmp_path/demo` on free ports, given three minutes to finish; `options` first."""
+    return [
+        sys.executable,
+        str(REPO / "starter.py"),
+        "demo",
+        *options,
+        "--dir",
+        str(tmp_path / "demo"),
+        "--port",
+        str(free_port()),
+        "--ui-port",
+        str(free_port()),
+        "--timeout",
+        "180",
+    ]
+
+
 def test_demo_runs_to_completion_twice(tmp_path) -> None:
     for run in (1, 2):  # a second run works too
         proc = subprocess.run(
-            [
-                sys.executable,
-                str(REPO / "starter.py"),
-                "demo",
-                "--exit-when-done",
-                "--dir",
-                str(tmp_path / "demo"),
-                "--port",
-                str(free_port()),
-                "--ui-port",
-                str(free_port()),
-                "--timeout",
-                "180",
-            ],
+            demo_command(tmp_path, "--exit-when-done"),
             cwd=tmp_path,
             env=hermetic_env(),
             capture_output=True,
@@ -65,19 +71,7 @@ def _read_until(proc: subprocess.Popen, marker: str, timeout: float) -> list[str
 def test_try_next_lines_work_when_pasted_as_printed(tmp_path) -> None:
     """Each printed line runs in a plain shell (no venv on PATH, another directory) after the first one."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "starter.py"),
-            "demo",
-            "--dir",
-            str(tmp_path / "demo"),
-            "--port",
-            str(free_port()),
-            "--ui-port",
-            str(free_port()),
-            "--timeout",
-            "180",
-        ],
+        demo_command(tmp_path),
         cwd=tmp_path,
         env=hermetic_env(),
         stdout=subprocess.PIPE,

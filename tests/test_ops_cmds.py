@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -11,6 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.deps import Dependencies
 from activities.registry import activities_by_queue
+from tests.support import cli
 from yourmoment.crypto import generate_key
 from yourmoment.harness import Harness, running_worker, wait_until
 from yourmoment.messages import ALL_QUEUES
@@ -27,11 +27,6 @@ def point_at(env: Any, dev_env: WorkflowEnvironment | None) -> str:
     address = dev_env.client.service_client.config.target_host if dev_env else UNREACHABLE_TEMPORAL
     env.set(TEMPORAL_ADDRESS=address, TEMPORAL_TASK_QUEUE_PREFIX=prefix)
     return prefix
-
-
-async def cli(run_cli: Any, *args: str, stdin: str | None = None) -> Any:
-    """starter.py in a thread: it runs its own event loop while the test's loop drives the worker."""
-    return await asyncio.to_thread(run_cli, *args, stdin=stdin)
 
 
 def checks(result: Any) -> dict[str, dict[str, Any]]:

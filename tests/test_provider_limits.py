@@ -15,6 +15,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support import provider_add, start_monitoring
 from yourmoment import processes_client
 from yourmoment.crypto import Encryptor
 from yourmoment.errors import LLMPermanentError, LLMTransientError
@@ -24,7 +25,6 @@ from yourmoment.llm.generation import generate_comment
 from yourmoment.llm.slots import ConcurrencyLimiter, ProviderSlot
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import ArticleContext, render_messages
-from yourmoment.messages import MonitorInput
 from yourmoment.store import accounts, items
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import LLMProvider
@@ -256,34 +256,17 @@ def test_the_imitation_capacity_is_set_over_http(llm_server) -> None:  # type: i
 
 # --- the command line ------------------------------------------------------------------------------------
 
+LOCAL_PROVIDER = provider_add("local", "llama3", base_url="http://localhost:8080/v1")
+
 
 def test_provider_add_set_and_list_show_the_limits(env, run_cli) -> None:  # type: ignore[no-untyped-def]
     assert run_cli("user", "add", "lehrerin@example.ch").code == 0
-    added = run_cli(
-        "provider",
-        "add",
-        "local",
-        "--provider",
-        "openai-compatible",
-        "--model",
-        "llama3",
-        "--base-url",
-        "http://localhost:8080/v1",
-    )
+    added = run_cli(*LOCAL_PROVIDER)
     assert added.code == 0, added
     added = run_cli(
-        "provider",
-        "add",
-        "gpt",
-        "--provider",
-        "openai",
-        "--model",
-        "gpt-4o-mini",
-        "--api-key-stdin",
-        "--max-concurrency",
-        "3",
-        "--structured",
-        "off",
+        *provider_add(
+            "gpt", "gpt-4o-mini", "--api-key-stdin", "--max-concurrency", "3", "--structured", "off"
+        ),
         stdin=API_KEY,
     )
     assert added.code == 0, added
@@ -326,20 +309,7 @@ def test_provider_add_set_and_list_show_the_limits(env, run_cli) -> None:  # typ
 
 def test_provider_set_refuses_bad_values_and_changes_nothing(any_db_url, env, run_cli) -> None:  # type: ignore[no-untyped-def]
     assert run_cli("user", "add", "lehrerin@example.ch").code == 0
-    assert (
-        run_cli(
-            "provider",
-            "add",
-            "local",
-            "--provider",
-            "openai-compatible",
-            "--model",
-            "llama3",
-            "--base-url",
-            "http://localhost:8080/v1",
-        ).code
-        == 0
-    )
+    assert run_cli(*LOCAL_PROVIDER).code == 0
     before = run_cli("provider", "list", "--json").json()
     bad = run_cli(
         "provider", "set", "local", "--max-tokens", "300", "--max-concurrency", "0", "--structured", "yes"
@@ -367,7 +337,9 @@ def set_provider(settings: Any, provider_id: str, **changes: Any) -> None:
 async def generate_through_the_worker(
     dev_env: WorkflowEnvironment, db_url: str, mymoment_server: Any, llm_server: Any, n: int, limit: int
 ) -> str:
-    """A generate-only process over `n` articles, run by the real worker wiring until all are generated."""
+    """A generate-only process over `n` articles with the provider's concurrency at `limit`, run by the real
+    worker wiring against an LLM server with 2 slots and 300 ms per answer until all are generated."""
+    llm_server.state.capacity, llm_server.state.latency_ms = 2, 300
     settings = fast_settings(
         db_url, mymoment_server.url, temporal_task_queue_prefix=f"pl{uuid.uuid4().hex[:6]}-"
     )
@@ -382,12 +354,7 @@ async def generate_through_the_worker(
             return items.counts(session, process_id).generated == n
 
     async with running_worker(dev_env.client, settings):
-        handle = await processes_client.start_monitoring(
-            dev_env.client,
-            settings,
-            process_id,
-            inp=MonitorInput(process_id=process_id, use_search_attributes=False),
-        )
+        handle = await start_monitoring(dev_env.client, settings, process_id)
         await wait_until(generated, 90, f"{n} comments generated")
         await processes_client.stop(handle)
         await handle.result()
@@ -400,10 +367,8 @@ async def test_concurrent_items_through_the_worker_queue_for_the_servers_slots(
 ) -> None:  # type: ignore[no-untyped-def]
     """8 articles at once, worker concurrency 20, a server with 2 slots: all generated, never flooded."""
     caplog.set_level(logging.INFO, logger="yourmoment.llm.slots")
-    state = llm_server.state
-    state.capacity, state.latency_ms = 2, 300
     process_id = await generate_through_the_worker(dev_env, db_url, mymoment_server, llm_server, 8, limit=2)
-    stats = state.stats()
+    stats = llm_server.state.stats()
     assert stats["max_in_flight"] == 2 and stats["overloaded"] == 0
     assert stats["by_status"] == {"200": 8}
     assert any(r.getMessage().startswith(WAIT_LINE) for r in caplog.records)
@@ -417,10 +382,8 @@ async def test_a_limit_above_the_servers_slots_is_retried_with_a_message_that_na
 ) -> None:  # type: ignore[no-untyped-def]
     """The same with the limit at 6: the server refuses, the worker log says why, retries finish the job."""
     caplog.set_level(logging.WARNING, logger="temporalio.activity")
-    state = llm_server.state
-    state.capacity, state.latency_ms = 2, 300
     await generate_through_the_worker(dev_env, db_url, mymoment_server, llm_server, 6, limit=6)
-    assert state.stats()["overloaded"] > 0
+    assert llm_server.state.stats()["overloaded"] > 0
     failures = [str(r.exc_info[1]) for r in caplog.records if r.exc_info and r.exc_info[1] is not None]
     assert failures and all("ran out of context" in f for f in failures), failures
     assert all("--max-concurrency 3" in f and ARTICLE_SENTINEL not in f for f in failures)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support import provider_add
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.llm.probe import describe_changes
 
@@ -14,18 +15,7 @@ def user(env, run_cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def add(run_cli, name: str, url: str, model: str = "imitation-mini", *extra: str) -> None:  # type: ignore[no-untyped-def]
-    added = run_cli(
-        "provider",
-        "add",
-        name,
-        "--provider",
-        "openai-compatible",
-        "--model",
-        model,
-        "--base-url",
-        url,
-        *extra,
-    )
+    added = run_cli(*provider_add(name, model, *extra, base_url=url))
     assert added.code == 0, added
 
 

@@ -6,15 +6,14 @@ starter.py in-process (in a thread, so the test's loop drives the worker meanwhi
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from imitation import llm_server as llm_imitation
+from tests.support import cli, cli_ok, configure_class_82, isolate_temporal
 from yourmoment import processes_client
 from yourmoment.cli import review_cmds
 from yourmoment.comment_rules import DISCLOSURE
@@ -26,15 +25,6 @@ from yourmoment.store.db import session_scope
 from yourmoment.store.models import AIComment
 
 pytestmark = pytest.mark.slow
-TEMPORAL_VARS = (
-    "TEMPORAL_ADDRESS",
-    "TEMPORAL_NAMESPACE",
-    "TEMPORAL_API_KEY",
-    "TEMPORAL_PROFILE",
-    "TEMPORAL_TLS",
-    "TEMPORAL_CONFIG_FILE",
-)
-
 EDITED_BODY = (
     "<p>Deine Geschichte über die Hunde und Katzen hat mir sehr gut gefallen. Besonders der Anfang "
     "macht neugierig, wie es weitergeht.</p>"
@@ -48,27 +38,13 @@ ADDED_IN_EDITOR = "Weiter so, ich freue mich schon auf deinen nächsten Text!"
 @pytest.fixture
 def review_env(env: Any, dev_env: Any, tmp_path: Path) -> Any:
     """The test's configuration pointed at the module's dev server, on a queue prefix of its own."""
-    empty = tmp_path / "temporal.toml"
-    empty.write_text("")
-    env.set(**{name: None for name in TEMPORAL_VARS})
-    env.set(
-        TEMPORAL_CONFIG_FILE=empty,
-        TEMPORAL_TASK_QUEUE_PREFIX=f"r{uuid.uuid4().hex[:8]}-",
-        TEMPORAL_SEARCH_ATTRIBUTES="false",
+    return isolate_temporal(
+        env,
+        tmp_path,
+        "r",
         TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
         YOURMOMENT_DEFAULT_USER="t@example.org",
     )
-    return env
-
-
-async def cli(run_cli: Any, *args: str, stdin: str | None = None) -> Any:
-    return await asyncio.to_thread(run_cli, *args, stdin=stdin)
-
-
-async def ok(run_cli: Any, *args: str, stdin: str | None = None) -> Any:
-    result = await cli(run_cli, *args, stdin=stdin)
-    assert result.code == 0, (args, result.out, result.err)
-    return result
 
 
 def one_error_line(result: Any, code: int = 2) -> str:
@@ -76,53 +52,6 @@ def one_error_line(result: Any, code: int = 2) -> str:
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.err
     return lines[0]
-
-
-async def configure(run_cli: Any, mymoment: Any, llm_url: str, *process_options: str) -> str:
-    mymoment.state.add_class(82, "Beispielklasse A", "Testschule")
-    mymoment.state.add_account("pupil-1", "right-password", "pupil", [82])
-    steps: list[tuple[list[str], str | None]] = [
-        (["user", "add", "t@example.org"], None),
-        (["login", "add", "bot", "--username", "pupil-1", "--password-stdin"], "right-password\n"),
-        (
-            [
-                "provider",
-                "add",
-                "imit",
-                "--provider",
-                "openai-compatible",
-                "--model",
-                "imitation-1",
-                "--base-url",
-                f"{llm_url}/v1",
-            ],
-            None,
-        ),
-        (["template", "seed"], None),
-        (
-            [
-                "process",
-                "create",
-                "--name",
-                "Klasse 82",
-                "--tab",
-                "82",
-                "--provider",
-                "imit",
-                "--login",
-                "bot",
-                "--prompt",
-                "Ermutigendes Feedback:1",
-                "--interval",
-                "5",
-                *process_options,
-            ],
-            None,
-        ),
-    ]
-    for args, stdin in steps:
-        await ok(run_cli, *args, stdin=stdin)
-    return (await ok(run_cli, "process", "show", "Klasse 82", "--json")).json()["id"]
 
 
 def rows(database_url: str, process_id: str) -> list[AIComment]:
@@ -139,20 +68,20 @@ def set_status(database_url: str, item_id: str, status: str) -> None:
 
 async def generate(run_cli: Any, database_url: str, process_id: str, n: int) -> list[AIComment]:
     """Runs the process until n comments are generated, then stops it."""
-    await ok(run_cli, "start", "Klasse 82")
+    await cli_ok(run_cli, "start", "Klasse 82")
     await wait_until(
         lambda: sum(r.status == "generated" for r in rows(database_url, process_id)) >= n,
         60,
         f"{n} generated comments",
     )
-    await ok(run_cli, "stop", "Klasse 82", "--wait")
+    await cli_ok(run_cli, "stop", "Klasse 82", "--wait")
     return [r for r in rows(database_url, process_id) if r.status == "generated"]
 
 
 async def test_edit_reject_and_post_the_edited_text_once(
     review_env, dev_env, run_cli, mymoment_server, llm_server
 ) -> None:
-    process_id = await configure(run_cli, mymoment_server, llm_server.url)
+    process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
     add_articles(mymoment_server.state, 2)
     async with running_worker(dev_env.client, get_settings()):
         edited, rejected = await generate(run_cli, review_env.database_url, process_id, 2)
@@ -163,7 +92,7 @@ async def test_edit_reject_and_post_the_edited_text_once(
             ["comments", "--status", "generated", "Klasse 82", "--json"],
             ["comments", "list", "Klasse 82", "--status", "generated", "--json"],
         ):
-            assert {r["id"] for r in (await ok(run_cli, *args)).json()} == {edited.id, rejected.id}
+            assert {r["id"] for r in (await cli_ok(run_cli, *args)).json()} == {edited.id, rejected.id}
 
         # The gate refuses an edit with a link, or without the disclosure first; nothing changes.
         with_link = EDITED + "<p>Schau dir dazu auch www.tiere-beispiel.ch an, dort gibt es mehr.</p>"
@@ -182,11 +111,13 @@ async def test_edit_reject_and_post_the_edited_text_once(
             edited.comment_html,
             rejected.comment_html,
         )
-        shown = (await ok(run_cli, "comments", "show", edited.id, "--json")).json()
+        shown = (await cli_ok(run_cli, "comments", "show", edited.id, "--json")).json()
         assert shown["comment_html"] == edited.comment_html and shown["original_html"] is None
 
         # An accepted edit: the text through the sanitiser, the original kept, who and when recorded.
-        result = await ok(run_cli, "comments", "edit", edited.id, "--text-file", "-", "--json", stdin=EDITED)
+        result = await cli_ok(
+            run_cli, "comments", "edit", edited.id, "--text-file", "-", "--json", stdin=EDITED
+        )
         shown = result.json()
         assert shown["comment_html"] == EDITED
         assert shown["original_html"] == edited.comment_html
@@ -196,7 +127,7 @@ async def test_edit_reject_and_post_the_edited_text_once(
         assert shown["prompt_template"]["name"] == "Ermutigendes Feedback"
         assert shown["prompt_template"]["version"] == 1 and shown["generated_at"]
         assert shown["generation_attempts"] and shown["generation_attempts"][0]["accepted"]
-        text = (await ok(run_cli, "comments", "show", edited.id)).out
+        text = (await cli_ok(run_cli, "comments", "show", edited.id)).out
         assert EDITED_SENTENCE in text and "edited by t@example.org" in text
 
         # In $EDITOR: the comment one paragraph per line; what the editor saves is the new text.
@@ -206,21 +137,21 @@ async def test_edit_reject_and_post_the_edited_text_once(
             f"    f.write('<p>{ADDED_IN_EDITOR}</p>')\n"
         )
         review_env.set(VISUAL=None, EDITOR=f"{sys.executable} {script}")
-        shown = (await ok(run_cli, "comments", "edit", edited.id, "--json")).json()
+        shown = (await cli_ok(run_cli, "comments", "edit", edited.id, "--json")).json()
         assert shown["comment_html"] == EDITED + f"<p>{ADDED_IN_EDITOR}</p>"
         assert [e["kind"] for e in shown["history"]] == ["generated", "edited", "edited"]
         assert shown["original_html"] == edited.comment_html
 
         # Rejected: skipped with the reason, never posted, not even by name.
-        await ok(run_cli, "comments", "reject", rejected.id, "--reason", "zu allgemein")
+        await cli_ok(run_cli, "comments", "reject", rejected.id, "--reason", "zu allgemein")
         row = next(r for r in rows(review_env.database_url, process_id) if r.id == rejected.id)
         assert (row.status, row.error) == ("skipped", "rejected: zu allgemein")
         one_error_line(await cli(run_cli, "post", rejected.id))
 
         # Posted once, with the edited text; then nothing about it changes any more.
         # A comment is named by its id or 8+ characters of it, as in every `comments` command.
-        assert (await ok(run_cli, "post", edited.id[:8], "--json")).json()[0]["outcome"] == "posted"
-        assert (await ok(run_cli, "post", "--process", "Klasse 82", "--json")).json() == []
+        assert (await cli_ok(run_cli, "post", edited.id[:8], "--json")).json()[0]["outcome"] == "posted"
+        assert (await cli_ok(run_cli, "post", "--process", "Klasse 82", "--json")).json() == []
         page = mymoment_server.state.comments_for(int(edited.mymoment_article_id))
         assert len(page) == 1 and EDITED_SENTENCE in page[0]["text"] and DISCLOSURE in page[0]["text"]
         assert mymoment_server.state.comments_for(int(rejected.mymoment_article_id)) == []
@@ -232,7 +163,7 @@ async def test_edit_reject_and_post_the_edited_text_once(
         ):
             line = one_error_line(await cli(run_cli, "comments", *action, stdin=EDITED))
             assert "has been posted on myMoment" in line, line
-        shown = (await ok(run_cli, "comments", "show", edited.id, "--json")).json()
+        shown = (await cli_ok(run_cli, "comments", "show", edited.id, "--json")).json()
         assert [e["kind"] for e in shown["history"]] == ["generated", "edited", "edited", "posted"]
         assert len(mymoment_server.state.comments_for(int(edited.mymoment_article_id))) == 1
 
@@ -241,8 +172,10 @@ async def test_approval_regenerate_and_post_approved(
     any_db_url, review_env, dev_env, run_cli, mymoment_server, llm_server, monkeypatch
 ) -> None:
     """A posting process that requires approval generates and waits; a new text, approved, is posted once."""
-    process_id = await configure(run_cli, mymoment_server, llm_server.url, "--post", "--require-approval")
-    shown = (await ok(run_cli, "process", "show", "Klasse 82", "--json")).json()
+    process_id = await configure_class_82(
+        run_cli, mymoment_server, llm_server.url, "--post", "--require-approval"
+    )
+    shown = (await cli_ok(run_cli, "process", "show", "Klasse 82", "--json")).json()
     assert shown["require_approval"] is True and shown["generate_only"] is False
     add_articles(mymoment_server.state, 2)
     async with running_worker(dev_env.client, get_settings()):
@@ -251,17 +184,17 @@ async def test_approval_regenerate_and_post_approved(
 
         line = one_error_line(await cli(run_cli, "post", first.id))
         assert "waits for approval" in line, line
-        assert (await ok(run_cli, "post", "--process", "Klasse 82", "--json")).json() == []
+        assert (await cli_ok(run_cli, "post", "--process", "Klasse 82", "--json")).json() == []
 
         # The model answers differently now; the new text replaces the old, which stays on record.
-        templates = (await ok(run_cli, "template", "list", "--json")).json()
+        templates = (await cli_ok(run_cli, "template", "list", "--json")).json()
         other = next(t["name"] for t in templates if t["name"] != "Ermutigendes Feedback")
         answer = llm_imitation.deterministic_comment
         added = "Mir gefällt besonders, wie lebendig du die Tiere in deinem Text beschreibst."
         monkeypatch.setattr(llm_imitation, "deterministic_comment", lambda m: answer(m) + f"<p>{added}</p>")
-        result = await ok(run_cli, "comments", "regenerate", first.id, "--prompt", other, "--json")
+        result = await cli_ok(run_cli, "comments", "regenerate", first.id, "--prompt", other, "--json")
         assert result.json()["regenerated"] is True
-        shown = (await ok(run_cli, "comments", "show", first.id, "--json")).json()
+        shown = (await cli_ok(run_cli, "comments", "show", first.id, "--json")).json()
         assert shown["status"] == "generated" and added in shown["comment_html"]
         assert shown["comment_html"] != first.comment_html and shown["original_html"] == first.comment_html
         assert [e["kind"] for e in shown["history"]] == ["generated", "regenerated"]
@@ -298,29 +231,31 @@ async def test_approval_regenerate_and_post_approved(
         # Approval is all or nothing, and only the approved comment is posted, once.
         line = one_error_line(await cli(run_cli, "comments", "approve", first.id, "no-such-comment"))
         assert "no comment no-such-comment" in line
-        assert (await ok(run_cli, "comments", "show", first.id, "--json")).json()["approved_at"] is None
-        await ok(run_cli, "comments", "approve", first.id)
-        posted = (await ok(run_cli, "post", "--approved", "--process", "Klasse 82", "--json")).json()
+        assert (await cli_ok(run_cli, "comments", "show", first.id, "--json")).json()["approved_at"] is None
+        await cli_ok(run_cli, "comments", "approve", first.id)
+        posted = (await cli_ok(run_cli, "post", "--approved", "--process", "Klasse 82", "--json")).json()
         assert [(p["item_id"], p["outcome"]) for p in posted] == [(first.id, "posted")]
-        assert (await ok(run_cli, "post", "--approved", "--json")).json() == []
+        assert (await cli_ok(run_cli, "post", "--approved", "--json")).json() == []
         page = mymoment_server.state.comments_for(int(first.mymoment_article_id))
         assert len(page) == 1 and added in page[0]["text"]
         assert mymoment_server.state.comments_for(int(second.mymoment_article_id)) == []
-        shown = (await ok(run_cli, "comments", "show", first.id, "--json")).json()
+        shown = (await cli_ok(run_cli, "comments", "show", first.id, "--json")).json()
         assert [e["kind"] for e in shown["history"]] == ["generated", "regenerated", "approved", "posted"]
         assert shown["approved_by"] == "t@example.org"
 
         # An item left in `regenerating` (a start that never happened) is regenerated when asked again.
         set_status(review_env.database_url, second.id, "regenerating")
-        assert (await ok(run_cli, "comments", "regenerate", second.id, "--json")).json()["regenerated"]
-        assert (await ok(run_cli, "comments", "show", second.id, "--json")).json()["status"] == "generated"
+        assert (await cli_ok(run_cli, "comments", "regenerate", second.id, "--json")).json()["regenerated"]
+        assert (await cli_ok(run_cli, "comments", "show", second.id, "--json")).json()[
+            "status"
+        ] == "generated"
 
         # A regeneration the gate keeps rejecting keeps the previous text and says why (exit 1).
-        before = (await ok(run_cli, "comments", "show", second.id, "--json")).json()["comment_html"]
+        before = (await cli_ok(run_cli, "comments", "show", second.id, "--json")).json()["comment_html"]
         llm_server.state.fail_next("link", 3)
         line = one_error_line(await cli(run_cli, "comments", "regenerate", second.id), code=1)
         assert "not regenerated" in line and "the previous text stays" in line, line
-        shown = (await ok(run_cli, "comments", "show", second.id, "--json")).json()
+        shown = (await cli_ok(run_cli, "comments", "show", second.id, "--json")).json()
         assert shown["status"] == "generated" and shown["comment_html"] == before
         assert shown["history"][-1]["kind"] == "regen_failed"
         assert [a["checks"] for a in shown["generation_attempts"][-3:]] == [["link"]] * 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import psutil
@@ -21,6 +22,19 @@ def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
     return subprocess.run(
         [sys.executable, str(REPO / "worker.py"), *args], env=env, capture_output=True, text=True, timeout=60
     )
+
+
+def worker_env(tmp_path: Path, **values: str) -> dict[str, str]:
+    """A migrated SQLite file, a key, Temporal and myMoment where nothing listens; `values` on top."""
+    db_url = f"sqlite:///{tmp_path / 'w.db'}"
+    upgrade(db_url)
+    defaults = {
+        "DATABASE_URL": db_url,
+        "YOURMOMENT_ENCRYPTION_KEY": generate_key(),
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+        "MYMOMENT_BASE_URL": "http://127.0.0.1:9",
+    }
+    return hermetic_env(**{**defaults, **values})
 
 
 def test_refuses_without_encryption_key(tmp_path) -> None:
@@ -47,15 +61,7 @@ def test_refuses_unmigrated_database(tmp_path) -> None:
 
 
 def test_unreachable_temporal_is_one_line(tmp_path) -> None:
-    db_url = f"sqlite:///{tmp_path / 'w.db'}"
-    upgrade(db_url)
-    env = hermetic_env(
-        DATABASE_URL=db_url,
-        YOURMOMENT_ENCRYPTION_KEY=generate_key(),
-        TEMPORAL_ADDRESS="127.0.0.1:1",
-        MYMOMENT_BASE_URL="http://127.0.0.1:9",
-    )
-    proc = run_worker(env)
+    proc = run_worker(worker_env(tmp_path))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot reach Temporal at 127.0.0.1:1")
 
@@ -79,16 +85,7 @@ def test_task_queue_selection() -> None:
 def test_refuses_a_replaced_disclosure_or_a_bad_extra_line(
     tmp_path, name: str, value: str, says: str
 ) -> None:  # type: ignore[no-untyped-def]
-    db_url = f"sqlite:///{tmp_path / 'w.db'}"
-    upgrade(db_url)
-    env = hermetic_env(
-        DATABASE_URL=db_url,
-        YOURMOMENT_ENCRYPTION_KEY=generate_key(),
-        TEMPORAL_ADDRESS="127.0.0.1:1",
-        MYMOMENT_BASE_URL="http://127.0.0.1:9",
-        **{name: value},
-    )
-    proc = run_worker(env)
+    proc = run_worker(worker_env(tmp_path, **{name: value}))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: invalid setting {name}: ") and says in lines[0], (
@@ -104,16 +101,7 @@ def test_refuses_a_replaced_disclosure_or_a_bad_extra_line(
     [("AI_COMMENT_PREFIX", DISCLOSURE), ("AI_COMMENT_EXTRA_LINE", "Ein Projekt der Klasse 82.")],
 )
 def test_accepts_the_disclosure_itself_and_a_good_extra_line(tmp_path, name: str, value: str) -> None:  # type: ignore[no-untyped-def]
-    db_url = f"sqlite:///{tmp_path / 'w.db'}"
-    upgrade(db_url)
-    env = hermetic_env(
-        DATABASE_URL=db_url,
-        YOURMOMENT_ENCRYPTION_KEY=generate_key(),
-        TEMPORAL_ADDRESS="127.0.0.1:1",
-        MYMOMENT_BASE_URL="http://127.0.0.1:9",
-        **{name: value},
-    )
-    proc = run_worker(env)
+    proc = run_worker(worker_env(tmp_path, **{name: value}))
     # The settings pass; the worker gets as far as connecting to Temporal.
     assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot reach Temporal at 127.0.0.1:1")
 
@@ -129,20 +117,9 @@ REAL_SITE_SPELLINGS = [
 ]
 
 
-def refusing_env(tmp_path, **values: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    db_url = f"sqlite:///{tmp_path / 'w.db'}"
-    upgrade(db_url)
-    env = hermetic_env(
-        DATABASE_URL=db_url, YOURMOMENT_ENCRYPTION_KEY=generate_key(), TEMPORAL_ADDRESS="127.0.0.1:1"
-    )
-    env.pop("CONTACT", None)
-    env.update(values)
-    return env
-
-
 @pytest.mark.parametrize("base_url", REAL_SITE_SPELLINGS)
 def test_refuses_the_real_site_without_a_contact(tmp_path, base_url: str) -> None:  # type: ignore[no-untyped-def]
-    proc = run_worker(refusing_env(tmp_path, MYMOMENT_BASE_URL=base_url))
+    proc = run_worker(worker_env(tmp_path, MYMOMENT_BASE_URL=base_url))
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: CONTACT is not set") and "Traceback" not in proc.stderr
@@ -161,14 +138,14 @@ def test_refuses_the_real_site_without_a_contact(tmp_path, base_url: str) -> Non
 def test_refuses_the_real_site_with_a_placeholder_or_invalid_contact(
     tmp_path, contact: str, problem: str
 ) -> None:  # type: ignore[no-untyped-def]
-    proc = run_worker(refusing_env(tmp_path, MYMOMENT_BASE_URL="https://www.mymoment.ch", CONTACT=contact))
+    proc = run_worker(worker_env(tmp_path, MYMOMENT_BASE_URL="https://www.mymoment.ch", CONTACT=contact))
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: CONTACT"), proc.stderr
     assert problem in lines[0]
 
 
 def test_a_real_contact_passes_the_check(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    env = refusing_env(
+    env = worker_env(
         tmp_path, MYMOMENT_BASE_URL="https://www.mymoment.ch", CONTACT="it-support@schule-muster.ch"
     )
     proc = run_worker(env)

@@ -69,6 +69,15 @@ async def start(env: WorkflowEnvironment, world: Harness, process_id: str, **kw:
     )
 
 
+async def started_and_discovered(
+    env: WorkflowEnvironment, world: Harness, process_id: str, **kw: Any
+) -> WorkflowHandle:
+    """`start`, returning once the first discovery has run."""
+    handle = await start(env, world, process_id, **kw)
+    await wait_until(lambda: _runs(handle, 1), what="first discovery")
+    return handle
+
+
 async def status_of(handle: WorkflowHandle) -> MonitorStatus:
     return await processes_client.status(handle)
 
@@ -121,8 +130,7 @@ async def test_hit_resets_backoff_and_items_are_generated(ts_env, world_factory,
     world = world_factory()
     process_id = world.create_process(max_duration_minutes=60, generate_only=True)
     async with running_worker(ts_env.client, world.settings):
-        handle = await start(ts_env, world, process_id)
-        await wait_until(lambda: _runs(handle, 1), what="first discovery")
+        handle = await started_and_discovered(ts_env, world, process_id)
         await ts_env.sleep(timedelta(seconds=200))  # runs at 0, 60, 180: streak 3, next at 420
         assert (await status_of(handle)).discovery_runs == 3
         add_articles(mm_state, 2)
@@ -167,8 +175,7 @@ async def test_stop_finishes_in_flight_posts_and_skips_the_rest(ts_env, world_fa
     llm_state.latency_ms = 1500  # generation is slow, so a stop catches items mid-way
     process_id = world.create_process(max_duration_minutes=30)
     async with running_worker(ts_env.client, world.settings):
-        handle = await start(ts_env, world, process_id, grace_seconds=0.5)
-        await wait_until(lambda: _runs(handle, 1), what="first discovery")
+        handle = await started_and_discovered(ts_env, world, process_id, grace_seconds=0.5)
         await processes_client.stop(handle)
         result = await handle.result()
     assert result.status == "stopped"
@@ -188,8 +195,7 @@ async def test_cancellation_cleans_up_like_stop(ts_env, world_factory, servers) 
     llm_state.latency_ms = 1500
     process_id = world.create_process(max_duration_minutes=30)
     async with running_worker(ts_env.client, world.settings):
-        handle = await start(ts_env, world, process_id, grace_seconds=0.5)
-        await wait_until(lambda: _runs(handle, 1), what="first discovery")
+        handle = await started_and_discovered(ts_env, world, process_id, grace_seconds=0.5)
         await handle.cancel()
         result = await handle.result()
     assert result.status == "stopped" and result.reason == "cancelled"
@@ -203,8 +209,7 @@ async def test_pause_and_resume(ts_env, world_factory, servers) -> None:
     world = world_factory()
     process_id = world.create_process(max_duration_minutes=600, generate_only=True)
     async with running_worker(ts_env.client, world.settings):
-        handle = await start(ts_env, world, process_id)
-        await wait_until(lambda: _runs(handle, 1), what="first discovery")
+        handle = await started_and_discovered(ts_env, world, process_id)
         await processes_client.send(handle, "pause")
         await wait_until(lambda: _paused(handle), what="paused")
         await ts_env.sleep(timedelta(hours=2))
@@ -224,8 +229,7 @@ async def test_details_follow_every_state_change(ts_env, world_factory) -> None:
     world = world_factory()
     process_id = world.create_process(max_duration_minutes=600, generate_only=True)
     async with running_worker(ts_env.client, world.settings):
-        handle = await start(ts_env, world, process_id)
-        await wait_until(lambda: _runs(handle, 1), what="first discovery")
+        handle = await started_and_discovered(ts_env, world, process_id)
         assert (await details_of(handle)).startswith("running: ")
         await processes_client.send(handle, "pause")
         await wait_until(lambda: _details_start(handle, "running (paused): "), what="paused in the details")
