@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from sqlalchemy import select
 from temporalio import activity
 
@@ -52,7 +54,7 @@ class CommentActivities:
             return _generate_result(item)
         generated = await self._generate(item, template, provider, username)
         await run_db(self._store, item.id, [S.PREPARED], generated, template, provider, EventKind.GENERATED)
-        return _result(item.id, generated)
+        return _result(GenerateResult, item.id, generated)
 
     @activity.defn(name="regenerate_comment")
     @translate_errors
@@ -80,14 +82,7 @@ class CommentActivities:
         )
         if not stored:
             return RegenerateResult(item_id=item.id, regenerated=False, reason="the item moved on meanwhile")
-        return RegenerateResult(
-            item_id=item.id,
-            regenerated=True,
-            model=generated.model,
-            prompt_tokens=generated.prompt_tokens,
-            completion_tokens=generated.completion_tokens,
-            generation_ms=generated.generation_ms,
-        )
+        return _result(RegenerateResult, item.id, generated, regenerated=True)
 
     @activity.defn(name="end_regeneration")
     @translate_errors
@@ -334,14 +329,15 @@ class CommentActivities:
             return item, first_try, items.account_comments(session, account_key, item)
 
 
-def _result(item_id: str, generated: GeneratedComment) -> GenerateResult:
-    return GenerateResult(
-        item_id=item_id,
-        model=generated.model,
-        prompt_tokens=generated.prompt_tokens,
-        completion_tokens=generated.completion_tokens,
-        generation_ms=generated.generation_ms,
-    )
+ResultT = TypeVar("ResultT", GenerateResult, RegenerateResult)
+
+
+def _result(
+    result_type: type[ResultT], item_id: str, generated: GeneratedComment, **extra: object
+) -> ResultT:
+    """The generation's figures for the workflow: model, tokens, time. The result types ignore the
+    comment's text and reasoning, which stay in the database."""
+    return result_type.model_validate({**generated.model_dump(), **extra, "item_id": item_id})
 
 
 def _generate_result(item: AIComment) -> GenerateResult:
