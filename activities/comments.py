@@ -7,7 +7,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from temporalio import activity
 
-from activities.deps import Dependencies, RequestTally
+from activities.deps import ActivityGroup, RequestTally
 from activities.errors import keep_alive, translate_errors
 from yourmoment.errors import NotFoundError, PermanentError
 from yourmoment.llm.comments import posting_problems
@@ -39,10 +39,7 @@ from yourmoment.store.models import (
 S = CommentStatus
 
 
-class CommentActivities:
-    def __init__(self, deps: Dependencies) -> None:
-        self.deps = deps
-
+class CommentActivities(ActivityGroup):
     # --- generation ---------------------------------------------------------------------------------
 
     @activity.defn(name="generate_comment")

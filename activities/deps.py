@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 from temporalio import activity
@@ -27,6 +28,9 @@ from yourmoment.store.sessions import DbSessionStore
 
 # Longer than any myMoment activity may run (3 minutes), so a client in use is never closed under it.
 CLIENT_IDLE_SECONDS = 15 * 60
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -68,6 +72,11 @@ class Dependencies:
     def db(self):  # type: ignore[no-untyped-def]
         return session_scope(self.settings.database_url)
 
+    def in_session(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`work(session, *args, **kwargs)` in a transaction of its own; blocking, so call it through run_db."""
+        with self.db() as session:
+            return work(session, *args, **kwargs)
+
     async def mymoment(self, login_id: str) -> MyMomentClient:
         """One client per login and worker: its cookies and tokens are reused by every activity.
 
@@ -79,7 +88,7 @@ class Dependencies:
             self._last_used[login_id] = time.monotonic()
             client = self._clients.get(login_id)
             if client is None:
-                creds = await run_db(self._credentials, login_id)
+                creds = await run_db(self.in_session, accounts.credentials, self.encryptor, login_id)
                 s = self.settings
                 client = MyMomentClient(
                     s.mymoment_base_url,
@@ -112,15 +121,7 @@ class Dependencies:
                 yield tally
             finally:
                 if not tally.stored and counter[0]:
-                    await run_db(self._store_tally, tally)
-
-    def _store_tally(self, tally: RequestTally) -> None:
-        with self.db() as session:
-            tally.store(session)
-
-    def _credentials(self, login_id: str) -> accounts.Credentials:
-        with self.db() as session:
-            return accounts.credentials(session, self.encryptor, login_id)
+                    await run_db(self.in_session, tally.store)
 
     async def drop_client(self, login_id: str) -> None:
         async with self._lock:
@@ -156,3 +157,10 @@ class Dependencies:
     async def close(self) -> None:
         for login_id in list(self._clients):
             await self.drop_client(login_id)
+
+
+class ActivityGroup:
+    """Base of the activity classes: each instance holds the worker's dependencies."""
+
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps

@@ -10,7 +10,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.deps import Dependencies
+from activities.deps import ActivityGroup, Dependencies
 from activities.errors import keep_alive, translate_errors
 from workflows.monitoring import MonitoringProcessWorkflow
 from yourmoment.errors import ConfigurationError
@@ -38,21 +38,21 @@ RECONCILE_GRACE = timedelta(minutes=2)
 WORKFLOW_ID_PREFIX = workflow_id_for_process("")
 
 
-class MaintenanceActivities:
+class MaintenanceActivities(ActivityGroup):
     def __init__(self, deps: Dependencies, client: Client | None = None) -> None:
-        self.deps = deps
+        super().__init__(deps)
         self.client = client
 
     @activity.defn(name="expire_sessions")
     @translate_errors
     async def expire_sessions(self, inp: MaintenanceInput) -> MaintenanceResult:
-        deactivated = await run_db(self._in_session, sessions.deactivate_expired)
+        deactivated = await run_db(self.deps.in_session, sessions.deactivate_expired)
         return _done(inp, deactivated=deactivated)
 
     @activity.defn(name="purge_sessions")
     @translate_errors
     async def purge_sessions(self, inp: MaintenanceInput) -> MaintenanceResult:
-        purged = await run_db(self._in_session, lambda s: sessions.purge_old(s, SESSION_PURGE_AGE))
+        purged = await run_db(self.deps.in_session, sessions.purge_old, SESSION_PURGE_AGE)
         return _done(inp, purged=purged)
 
     @activity.defn(name="retention_cleanup")
@@ -62,9 +62,9 @@ class MaintenanceActivities:
         days = self.deps.settings.retention_days
         now = utcnow()
         deleted = await run_db(
-            self._in_session, lambda s: delete_finished_items(s, now - timedelta(days=days * DELETE_FACTOR))
+            self.deps.in_session, delete_finished_items, now - timedelta(days=days * DELETE_FACTOR)
         )
-        blanked = await run_db(self._in_session, lambda s: blank_article_texts(s, now - timedelta(days=days)))
+        blanked = await run_db(self.deps.in_session, blank_article_texts, now - timedelta(days=days))
         return _done(inp, blanked=blanked, deleted=deleted)
 
     @activity.defn(name="health_check")
@@ -80,10 +80,8 @@ class MaintenanceActivities:
         by_name = {c.name: c for c in report.checks}
         # Running processes show a broken key on their status (their next activity would fail with it).
         if not by_name["encryption_key"].ok and by_name["database"].ok:
-            await run_db(
-                self._in_session,
-                lambda s: record_on_running(s, f"health check: {by_name['encryption_key'].detail}"),
-            )
+            message = f"health check: {by_name['encryption_key'].detail}"
+            await run_db(self.deps.in_session, record_on_running, message)
         return MaintenanceResult(
             task=inp.task,
             counts={"checks": len(report.checks), "failed": len(failed)},
@@ -99,7 +97,7 @@ class MaintenanceActivities:
             raise ConfigurationError("reconciliation needs the worker's Temporal client")
         before = utcnow() - RECONCILE_GRACE
         ended, notes = 0, []
-        for process_id in await run_db(self._in_session, lambda s: active_rows(s, before)):
+        for process_id in await run_db(self.deps.in_session, active_rows, before):
             verdict = await self._ended_verdict(process_id)
             if verdict is None:
                 continue
@@ -150,10 +148,6 @@ class MaintenanceActivities:
             if wf.id.startswith(WORKFLOW_ID_PREFIX):
                 ids.append(wf.id[len(WORKFLOW_ID_PREFIX) :])
         return ids
-
-    def _in_session(self, fn):  # type: ignore[no-untyped-def]
-        with self.deps.db() as session:
-            return fn(session)
 
     def _end_row(self, process_id: str, status: str, reason: str, before: datetime) -> bool:
         with self.deps.db() as session:

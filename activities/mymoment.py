@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 from temporalio import activity
 
-from activities.deps import Dependencies
+from activities.deps import ActivityGroup
 from activities.errors import keep_alive, translate_errors
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import BadCredentialsError, NotFoundError
@@ -26,10 +26,7 @@ from yourmoment.store.db import run_db
 from yourmoment.store.models import AIComment, PostingClaim, utcnow
 
 
-class MyMomentActivities:
-    def __init__(self, deps: Dependencies) -> None:
-        self.deps = deps
-
+class MyMomentActivities(ActivityGroup):
     @activity.defn(name="open_session")
     @translate_errors
     @keep_alive

@@ -6,7 +6,7 @@ import math
 
 from temporalio import activity
 
-from activities.deps import Dependencies
+from activities.deps import ActivityGroup
 from activities.errors import translate_errors
 from yourmoment.errors import NotFoundError
 from yourmoment.messages import (
@@ -36,10 +36,7 @@ class RowWith:
         return self._extra[name] if name in self._extra else getattr(self._row, name)
 
 
-class ProcessActivities:
-    def __init__(self, deps: Dependencies) -> None:
-        self.deps = deps
-
+class ProcessActivities(ActivityGroup):
     @activity.defn(name="load_process_config")
     @translate_errors
     async def load_process_config(self, inp: LoadProcessInput) -> ProcessConfig:
