@@ -11,7 +11,7 @@ from activities.deps import ActivityGroup, RequestTally
 from activities.errors import keep_alive, translate_errors
 from yourmoment.errors import NotFoundError, PermanentError
 from yourmoment.llm.comments import posting_problems
-from yourmoment.llm.generation import AttemptReport, GeneratedComment, generate_comment
+from yourmoment.llm.generation import AttemptReport, GeneratedComment, GenerationFigures, generate_comment
 from yourmoment.llm.templates import ArticleContext, render_messages
 from yourmoment.messages import (
     EndRegenerationInput,
@@ -50,7 +50,7 @@ class CommentActivities(ActivityGroup):
         if item.status != S.PREPARED:  # a retry after the result was stored
             return _generate_result(item)
         generated = await self._generate(item, template, provider, username)
-        await run_db(self._store, item.id, [S.PREPARED], generated, template, provider, EventKind.GENERATED)
+        await self._store(item, _stored_values(generated, template, provider), kind=EventKind.GENERATED)
         return _result(GenerateResult, item.id, generated)
 
     @activity.defn(name="regenerate_comment")
@@ -65,18 +65,9 @@ class CommentActivities(ActivityGroup):
         if item.status != S.REGENERATING:
             raise PermanentError(f"work item {item.id} is {item.status}, not waiting for a regeneration")
         generated = await self._generate(item, template, provider, username)
+        values = _stored_values(generated, template, provider)
         detail = f"template {template.name} (version {template.version})"
-        stored = await run_db(
-            self._store,
-            item.id,
-            [S.REGENERATING],
-            generated,
-            template,
-            provider,
-            EventKind.REGENERATED,
-            inp.actor,
-            detail,
-        )
+        stored = await self._store(item, values, kind=EventKind.REGENERATED, actor=inp.actor, detail=detail)
         if not stored:
             return RegenerateResult(item_id=item.id, regenerated=False, reason="the item moved on meanwhile")
         return _result(RegenerateResult, item.id, generated, regenerated=True)
@@ -85,12 +76,7 @@ class CommentActivities(ActivityGroup):
     @translate_errors
     async def end_regeneration(self, inp: EndRegenerationInput) -> bool:
         """A regeneration that failed or was cancelled: the item is `generated` again with its old text."""
-
-        def end() -> bool:
-            with self.deps.db() as session:
-                return review.end_regeneration(session, inp.item_id, inp.reason, inp.actor)
-
-        return await run_db(end)
+        return await run_db(self.deps.in_session, review.end_regeneration, inp.item_id, inp.reason, inp.actor)
 
     async def _generate(
         self, item: AIComment, template: PromptTemplate, provider: LLMProvider, username: str
@@ -101,7 +87,16 @@ class CommentActivities(ActivityGroup):
         llm = self.deps.llm(provider, acquire=self._llm_pacer(provider))
 
         async def record_attempt(report: AttemptReport) -> None:
-            await run_db(self._record_attempt, item.id, template.id, report)
+            # One row per answer, its own transaction: rejected answers stay on record if the activity fails.
+            # The store numbers the attempts itself, across retries of this activity.
+            await run_db(
+                self.deps.in_session,
+                attempts.record,
+                item.id,
+                prompt_template_id=template.id,
+                reasons=[p.model_dump() for p in report.problems],
+                **report.model_dump(exclude={"number", "problems"}),
+            )
 
         try:
             generated = await generate_comment(
@@ -128,55 +123,12 @@ class CommentActivities(ActivityGroup):
         self.deps.metrics.item("generated")
         return generated
 
-    def _store(
-        self,
-        item_id: str,
-        expected: list[str],
-        generated: GeneratedComment,
-        template: PromptTemplate,
-        provider: LLMProvider,
-        kind: str,
-        actor: str | None = None,
-        detail: str | None = None,
-    ) -> bool:
-        with self.deps.db() as session:
-            return review.store_generated(
-                session,
-                item_id,
-                expected,
-                dict(
-                    comment_html=generated.html,
-                    reasoning=generated.reasoning,
-                    model_name=generated.model,
-                    provider_name=generated.provider,
-                    prompt_tokens=generated.prompt_tokens,
-                    completion_tokens=generated.completion_tokens,
-                    generation_ms=generated.generation_ms,
-                    prompt_template_id=template.id,
-                    prompt_template_version=template.version,
-                    llm_provider_id=provider.id,
-                    error=None,
-                ),
-                kind=kind,
-                actor=actor,
-                detail=detail,
-            )
-
-    def _record_attempt(self, item_id: str, template_id: str, report: AttemptReport) -> None:
-        """One row per answer, its own transaction: rejected answers stay on record if the activity fails."""
-        with self.deps.db() as session:
-            attempts.record(
-                session,
-                item_id,
-                accepted=report.accepted,
-                reasons=[p.model_dump() for p in report.problems],
-                finish_reason=report.finish_reason,
-                model_name=report.model,
-                prompt_template_id=template_id,
-                prompt_tokens=report.prompt_tokens,
-                completion_tokens=report.completion_tokens,
-                generation_ms=report.generation_ms,
-            )
+    async def _store(self, item: AIComment, values: dict[str, object], **event: str) -> bool:
+        """A generation stored with its history event (`kind`; a regeneration's `actor` and `detail`),
+        unless the item left the status it was generated in (checked by the caller) meanwhile."""
+        return await run_db(
+            self.deps.in_session, review.store_generated, item.id, [item.status], values, **event
+        )
 
     def _generation_inputs(
         self, inp: GenerateInput | RegenerateInput
@@ -332,9 +284,23 @@ ResultT = TypeVar("ResultT", GenerateResult, RegenerateResult)
 def _result(
     result_type: type[ResultT], item_id: str, generated: GeneratedComment, **extra: object
 ) -> ResultT:
-    """The generation's figures for the workflow: model, tokens, time. The result types ignore the
-    comment's text and reasoning, which stay in the database."""
-    return result_type.model_validate({**generated.model_dump(), **extra, "item_id": item_id})
+    """The generation's figures for the workflow: model, tokens, time. Only GenerationFigures' fields
+    are taken: the comment's text and reasoning stay in the database."""
+    figures = generated.model_dump(include=set(GenerationFigures.model_fields))
+    return result_type(item_id=item_id, model=figures.pop("model_name"), **figures, **extra)
+
+
+def _stored_values(
+    generated: GeneratedComment, template: PromptTemplate, provider: LLMProvider
+) -> dict[str, object]:
+    """The ai_comments columns a generation sets: the comment, its figures, what produced it."""
+    return {
+        **generated.model_dump(),
+        "prompt_template_id": template.id,
+        "prompt_template_version": template.version,
+        "llm_provider_id": provider.id,
+        "error": None,
+    }
 
 
 def _generate_result(item: AIComment) -> GenerateResult:

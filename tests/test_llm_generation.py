@@ -80,10 +80,11 @@ async def test_generation_succeeds_with_prefix_once(
 ) -> None:
     async with make_client(server, provider) as client:
         result = await generate(client, messages)
-    assert result.html.startswith(WRAPPED) and result.html.count(PREFIX) == 1
-    assert validate_comment(result.html, 50, 5000) == []
-    assert TITLE in comment_plain_text(result.html)  # the imitation read the title between the markers
-    assert (result.provider, result.model, result.attempts) == (provider, "imitation-mini", 1)
+    assert result.comment_html.startswith(WRAPPED) and result.comment_html.count(PREFIX) == 1
+    assert validate_comment(result.comment_html, 50, 5000) == []
+    # The imitation read the title between the markers.
+    assert TITLE in comment_plain_text(result.comment_html)
+    assert (result.provider_name, result.model_name, result.attempts) == (provider, "imitation-mini", 1)
     stats = state.stats()
     assert stats["calls"] == 1
     assert (result.prompt_tokens, result.completion_tokens) == (
@@ -166,7 +167,7 @@ async def test_too_short_answer_is_regenerated(
     async with make_client(server, acquire=acquire) as client:
         result = await generate(client, messages)
     assert result.attempts == 2 and len(paced) == 2  # the pacing hook runs before every request
-    assert validate_comment(result.html, 50, 5000) == []
+    assert validate_comment(result.comment_html, 50, 5000) == []
     stats = state.stats()
     assert stats["calls"] == 2
     assert result.prompt_tokens == stats["tokens"]["prompt"]  # summed over both attempts
@@ -191,7 +192,7 @@ async def test_dangerous_html_is_stripped(
     state.fail_next("html")
     async with make_client(server, provider) as client:
         result = await generate(client, messages)
-    html = result.html
+    html = result.comment_html
     for forbidden in (
         "<a",
         "href",
@@ -215,7 +216,7 @@ async def test_double_prefix_from_the_model_ends_up_once(
     state.fail_next("double_prefix")
     async with make_client(server) as client:
         result = await generate(client, messages)
-    assert result.html.count(PREFIX) == 1 and result.html.startswith(WRAPPED)
+    assert result.comment_html.count(PREFIX) == 1 and result.comment_html.startswith(WRAPPED)
 
 
 async def test_imitation_is_deterministic_and_long_enough(server: RunningServer) -> None:
@@ -293,7 +294,7 @@ async def test_a_link_from_the_model_is_regenerated(
     state.fail_next("link")
     async with make_client(server) as client:
         result = await generate(client, messages)
-    assert result.attempts == 2 and "example.com" not in result.html
+    assert result.attempts == 2 and "example.com" not in result.comment_html
     assert state.stats()["calls"] == 2
 
 
@@ -332,8 +333,8 @@ async def test_the_extra_line_follows_the_disclosure(
     extra = "Ein Projekt der Klasse 82 mit Frau Meier."
     async with make_client(server) as client:
         result = await generate_comment(client, messages, min_length=50, max_length=5000, extra_line=extra)
-    assert result.html.startswith(f"{WRAPPED}<p>{extra}</p><p>")
-    assert validate_comment(result.html, 50, 5000, extra_line=extra) == []
+    assert result.comment_html.startswith(f"{WRAPPED}<p>{extra}</p><p>")
+    assert validate_comment(result.comment_html, 50, 5000, extra_line=extra) == []
 
 
 async def test_every_answer_is_reported_and_the_log_names_check_codes_only(
@@ -377,5 +378,5 @@ async def test_an_answer_cut_off_at_the_token_limit_is_regenerated_never_stored(
         )
     assert [(r.accepted, r.finish_reason) for r in reports] == [(False, "length"), (True, "stop")]
     assert reports[0].problems[0].check == "cut_off"
-    assert generated.attempts == 2 and generated.html.endswith("</p>")
+    assert generated.attempts == 2 and generated.comment_html.endswith("</p>")
     assert state.response_formats["json_schema" if provider == "openai" else "text"] == 2

@@ -244,7 +244,7 @@ async def test_structured_output_is_chosen_per_provider(
     assert llm_server.state.stats()["response_formats"] == {expected: 1}
     # The imitation answers a JSON schema with JSON; the comment and its reasoning come out of it.
     assert (result.reasoning is not None) is (expected == "json_schema")
-    assert "{" not in result.html
+    assert "{" not in result.comment_html
 
 
 def test_the_imitation_capacity_is_set_over_http(llm_server) -> None:  # type: ignore[no-untyped-def]
