@@ -82,8 +82,7 @@ async def test_generation_succeeds_with_prefix_once(
         result = await generate(client, messages)
     assert result.comment_html.startswith(WRAPPED) and result.comment_html.count(PREFIX) == 1
     assert validate_comment(result.comment_html, 50, 5000) == []
-    # The imitation read the title between the markers.
-    assert TITLE in comment_plain_text(result.comment_html)
+    assert TITLE in comment_plain_text(result.comment_html)  # the imitation read the title between markers
     assert (result.provider_name, result.model_name, result.attempts) == (provider, "imitation-mini", 1)
     stats = state.stats()
     assert stats["calls"] == 1

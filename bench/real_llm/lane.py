@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +57,7 @@ def imitation_state() -> mymoment.MyMomentState:
     for name in LOGINS:
         state.add_account(name, PASSWORD, "pupil", [CLASS_ID])
     for article in ARTICLES:
-        state.add_article(
-            title=article.title,
-            author=article.author,
-            class_id=CLASS_ID,
-            category_id=article.category_id,
-            task_id=article.task_id,
-            paragraphs=article.paragraphs,
-        )
+        state.add_article(class_id=CLASS_ID, **asdict(article))  # a LaneArticle's fields are add_article's
     return state
 
 

@@ -325,6 +325,10 @@ def _fallback_note(status: str, client_error: str | None) -> str:
     return "never started" if status == ProcessStatus.CREATED else "not running; the last run's outcome"
 
 
+# The process row's columns that the status view shows under the same name and meaning.
+_SAME_IN_ROW_AND_VIEW = ("name", "status", "stop_reason", "started_at", "last_error")
+
+
 def _status_from_db(
     session: Session, process: MonitoringProcess, totals: StatusCounts, note: str
 ) -> ProcessStatusView:
@@ -347,15 +351,11 @@ def _status_from_db(
     )
     return ProcessStatusView(
         process_id=process.id,
-        name=process.name,
-        status=process.status,
-        stop_reason=process.stop_reason,
-        started_at=process.started_at,
+        **{column: getattr(process, column) for column in _SAME_IN_ROW_AND_VIEW},
         deadline=deadline,
         logins=logins,
         last_discovery_at=None,
         next_discovery_at=None,
-        last_error=process.last_error,
         source="database",
         source_note=note,
         totals=totals,
