@@ -131,7 +131,7 @@ class BenchHarness(Harness):
 
     @property
     def database_kind(self) -> str:
-        """ "postgresql" for a scratch PostgreSQL database (--database-url), else "sqlite"."""
+        """The database the run used: "postgresql" for a scratch PostgreSQL one (--database-url), else "sqlite"."""
         return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
 
     @classmethod

@@ -1,4 +1,5 @@
-"""The benchmarks' output: JSON results on stdout (and in a file), progress lines and the machine on stderr."""
+"""The benchmarks' command line and output: options, a run in the harness, JSON results on stdout (and in a
+file), the summary line, progress lines and the machine on stderr."""
 
 from __future__ import annotations
 
