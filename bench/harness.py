@@ -131,7 +131,7 @@ class BenchHarness(Harness):
 
     @property
     def database_kind(self) -> str:
-        """The database the run used: "postgresql" for a scratch PostgreSQL one (--database-url), else "sqlite"."""
+        """The run's database: "postgresql" (a scratch one, --database-url) or "sqlite"."""
         return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
 
     @classmethod
