@@ -132,7 +132,7 @@ class BenchHarness(Harness):
     @property
     def database_kind(self) -> str:
         """The run's database: "postgresql" (a scratch one, --database-url) or "sqlite"."""
-        return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
+        return "sqlite" if self.database_url.startswith("sqlite") else "postgresql"
 
     @classmethod
     @asynccontextmanager
