@@ -27,6 +27,9 @@ TEMPORAL_VARS = (
     "TEMPORAL_CONFIG_FILE",
 )
 
+# The tab bar of an account in classes 82 and 91, on the captured site and the imitation alike: (id, kind).
+TABS_OF_CLASSES_82_AND_91 = [("home", "home"), ("82", "class"), ("91", "class"), ("alle", "alle")]
+
 # The end-to-end tests' process: it posts, discovers every 5 seconds and ends after 30 minutes.
 POSTING = ("--post", "--interval", "5", "--max-duration", "30")
 
