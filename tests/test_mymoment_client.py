@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import httpx
 import pytest
@@ -89,7 +89,7 @@ def store() -> MemorySessionStore:
 
 @dataclass(frozen=True)
 class Login:
-    """One of our logins: its id and the site account it signs in as."""
+    """One of our logins: its id and the site account it signs in as (named as MyMomentClient's arguments)."""
 
     login_id: str
     username: str
@@ -111,9 +111,7 @@ def make_client(
 ) -> MyMomentClient:
     return MyMomentClient(
         site.url,
-        login_id=login.login_id,
-        username=login.username,
-        password=login.password,
+        **asdict(login),
         session_store=store,
         limiter=limiter,
         rate_per_second=rate,
