@@ -159,39 +159,42 @@ def _served(state: Any, create_app: Callable[[Any], Any]) -> Iterator[ImitationS
         yield ImitationServer(server.url, state)
 
 
-@pytest.fixture(scope="session")
-def _mymoment_running() -> Iterator[ImitationServer]:
-    from imitation.mymoment import MyMomentState, create_app
+@dataclass
+class _RunningImitations:
+    mymoment: ImitationServer
+    llm: ImitationServer
 
-    with _served(MyMomentState(), create_app) as server:
-        yield server
+
+@pytest.fixture(scope="session")
+def _imitations_running() -> Iterator[_RunningImitations]:
+    """Both imitations, started once a session; each test resets the one it uses."""
+    from imitation import llm_server as llm_imitation
+    from imitation import mymoment as mymoment_imitation
+
+    with (
+        _served(mymoment_imitation.MyMomentState(), mymoment_imitation.create_app) as mymoment,
+        _served(llm_imitation.LLMState(), llm_imitation.create_app) as llm,
+    ):
+        yield _RunningImitations(mymoment=mymoment, llm=llm)
 
 
 @pytest.fixture
-def mymoment_server(_mymoment_running: ImitationServer) -> ImitationServer:
+def mymoment_server(_imitations_running: _RunningImitations) -> ImitationServer:
     """The myMoment imitation, emptied (no accounts, articles, sessions or faults) for this test."""
-    _mymoment_running.state.reset()
-    return _mymoment_running
-
-
-@pytest.fixture(scope="session")
-def _llm_running() -> Iterator[ImitationServer]:
-    from imitation.llm_server import LLMState, create_app
-
-    with _served(LLMState(), create_app) as server:
-        yield server
+    _imitations_running.mymoment.state.reset()
+    return _imitations_running.mymoment
 
 
 @pytest.fixture
-def llm_server(_llm_running: ImitationServer) -> ImitationServer:
+def llm_server(_imitations_running: _RunningImitations) -> ImitationServer:
     """The OpenAI-compatible imitation (base URL `<url>/v1`), with counters, faults and key check reset."""
     from imitation.llm_server import DEFAULT_MODELS
 
-    state = _llm_running.state
+    state = _imitations_running.llm.state
     state.reset()
     state.required_api_key = None
     state.models = DEFAULT_MODELS
-    return _llm_running
+    return _imitations_running.llm
 
 
 # --- the command line ----------------------------------------------------------------------------------

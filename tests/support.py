@@ -27,6 +27,9 @@ TEMPORAL_VARS = (
     "TEMPORAL_CONFIG_FILE",
 )
 
+# The tab bar of an account in classes 82 and 91, on the captured site and the imitation alike: (id, kind).
+TABS_OF_CLASSES_82_AND_91 = [("home", "home"), ("82", "class"), ("91", "class"), ("alle", "alle")]
+
 # The end-to-end tests' process: it posts, discovers every 5 seconds and ends after 30 minutes.
 POSTING = ("--post", "--interval", "5", "--max-duration", "30")
 
@@ -34,12 +37,13 @@ POSTING = ("--post", "--interval", "5", "--max-duration", "30")
 def run_starter(
     env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 120
 ) -> tuple[int, str, str]:
-    """`python starter.py ARGS` as a user runs it, in its own process with `env`."""
+    """`python starter.py ARGS` as a user runs it, in its own process with `env`, reading `stdin`."""
     proc = subprocess.run(
         [sys.executable, str(REPO / "starter.py"), *args],
         cwd=REPO,
         env=env,
-        input=stdin,
+        # Never the terminal, even under `pytest -s`: without `stdin` the command reads an empty input.
+        input=stdin or "",
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import func, select
 
@@ -10,6 +12,27 @@ from yourmoment.store.models import MyMomentSession
 
 PUPIL, TEACHER, PASSWORD = "pupil-a", "lehrer-t", "Pupil-Pass-5c4b"
 EMAIL = "forscherin@example.ch"
+
+# The site's articles, one a day from 2026-03-01 on: key, title, author, class, and what else they have.
+ARTICLES: list[tuple[str, str, str, int, dict[str, Any]]] = [
+    (
+        "regen",
+        "Der Regenschirm",
+        "Lea-S",
+        82,
+        {"category_id": 9, "task_id": 4, "paragraphs": ["Es regnet.", "Ich bleibe trocken."]},
+    ),
+    (
+        "bienen",
+        "Wie Bienen Honig machen",
+        "Timo-R",
+        82,
+        {"category_id": 7, "paragraphs": ["Bienen sammeln Nektar."]},
+    ),
+    ("garten", "Unser Schulgarten", "Ayla-M", 82, {"category_id": 8, "paragraphs": ["Wir giessen."]}),
+    ("b5", "Mein Hund", "Nico-B", 91, {"category_id": 9, "paragraphs": ["Er bellt."]}),
+    ("own", "Mein Entwurf", PUPIL, 82, {"status": "entwurf", "paragraphs": ["Noch nicht fertig."]}),
+]
 
 
 @pytest.fixture
@@ -22,42 +45,8 @@ def site(mymoment_server):  # type: ignore[no-untyped-def]
     state.add_account("pupil-b", "other-pass", "pupil", [82])
     state.add_account(TEACHER, PASSWORD, "teacher", [82, 91])
     ids = {
-        "regen": state.add_article(
-            "Der Regenschirm",
-            "Lea-S",
-            82,
-            category_id=9,
-            task_id=4,
-            paragraphs=["Es regnet.", "Ich bleibe trocken."],
-            created="2026-03-01T10:00:00",
-        ),
-        "bienen": state.add_article(
-            "Wie Bienen Honig machen",
-            "Timo-R",
-            82,
-            category_id=7,
-            paragraphs=["Bienen sammeln Nektar."],
-            created="2026-03-02T10:00:00",
-        ),
-        "garten": state.add_article(
-            "Unser Schulgarten",
-            "Ayla-M",
-            82,
-            category_id=8,
-            paragraphs=["Wir giessen."],
-            created="2026-03-03T10:00:00",
-        ),
-        "b5": state.add_article(
-            "Mein Hund", "Nico-B", 91, category_id=9, paragraphs=["Er bellt."], created="2026-03-04T10:00:00"
-        ),
-        "own": state.add_article(
-            "Mein Entwurf",
-            PUPIL,
-            82,
-            status="entwurf",
-            paragraphs=["Noch nicht fertig."],
-            created="2026-03-05T10:00:00",
-        ),
+        key: state.add_article(title, author, class_id, created=f"2026-03-0{day}T10:00:00", **details)
+        for day, (key, title, author, class_id, details) in enumerate(ARTICLES, start=1)
     }
     state.add_comment(ids["regen"], "pupil-b", "<p>Sehr <strong>lustig</strong>!</p>")
     state.add_comment(ids["regen"], TEACHER, "<p>Bitte Rechtschreibung prüfen.</p>", hidden=True)

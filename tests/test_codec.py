@@ -176,6 +176,20 @@ def parse_payloads(body: str) -> list[Payload]:
     return list(json_format.Parse(body, Payloads()).payloads)
 
 
+def preflight_headers(*request_headers: str) -> dict[str, str]:
+    """The Web UI's CORS preflight for a POST that sends `request_headers`."""
+    return {
+        "Origin": UI_ORIGIN,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": ",".join(request_headers),
+    }
+
+
+def allowed_headers(answer: httpx.Response) -> set[str]:
+    """The request headers a preflight's answer allows, lower case."""
+    return {h.strip().lower() for h in answer.headers["access-control-allow-headers"].split(",")}
+
+
 @pytest.fixture
 def codec_server() -> Iterator[tuple[str, EncryptionCodec]]:
     codec = EncryptionCodec.from_keys(generate_payload_key())
@@ -201,17 +215,12 @@ def test_codec_server_encodes_then_decodes(codec_server) -> None:  # type: ignor
 
 def test_codec_server_answers_the_web_ui_preflight(codec_server) -> None:  # type: ignore[no-untyped-def]
     url, _codec = codec_server
-    preflight = {
-        "Origin": UI_ORIGIN,
-        "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type,x-namespace",
-    }
+    preflight = preflight_headers("content-type", "x-namespace")
     with httpx.Client(base_url=url, timeout=10) as http:
         answer = http.options("/decode", headers=preflight)
         assert answer.status_code == 200
         assert answer.headers["access-control-allow-origin"] == UI_ORIGIN
-        allowed = {h.strip().lower() for h in answer.headers["access-control-allow-headers"].split(",")}
-        assert {"content-type", "x-namespace"} <= allowed
+        assert {"content-type", "x-namespace"} <= allowed_headers(answer)
         assert "POST" in answer.headers["access-control-allow-methods"]
         # The actual request carries the CORS header too, or the browser drops the answer.
         body = payloads_json(plain_payload("x"))
@@ -318,18 +327,13 @@ def test_codec_server_serves_only_allowed_host_names() -> None:
 
 def test_codec_server_cors_answers_only_the_configured_origin(guarded_server) -> None:  # type: ignore[no-untyped-def]
     url, codec = guarded_server
-    preflight = {
-        "Origin": UI_ORIGIN,
-        "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type,x-namespace",
-    }
+    preflight = preflight_headers("authorization", "content-type", "x-namespace")
     body = payloads_json(codec.encrypt(plain_payload("x")))
     with httpx.Client(base_url=url, timeout=10) as http:
         # Browsers send no credentials on a preflight: it is answered without the token.
         answer = http.options("/decode", headers=preflight)
         assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == UI_ORIGIN
-        allowed = {h.strip().lower() for h in answer.headers["access-control-allow-headers"].split(",")}
-        assert {"authorization", "content-type", "x-namespace"} <= allowed
+        assert {"authorization", "content-type", "x-namespace"} <= allowed_headers(answer)
         actual = http.post(
             "/decode", content=body, headers={"Origin": UI_ORIGIN, "Authorization": f"Bearer {TOKEN}"}
         )

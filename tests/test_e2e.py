@@ -10,6 +10,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -103,9 +104,29 @@ def comments_per_article(state: Any) -> dict[int, int]:
 
 
 def status_json(env: dict[str, str], process_id: str) -> dict[str, Any]:
-    code, out, err = run_starter(env, "status", process_id, "--json")
+    return json.loads(starter_ok(env, "status", process_id, "--json"))
+
+
+def starter_ok(env: dict[str, str], *args: str) -> str:
+    """starter.py ARGS, which must succeed; returns what it printed."""
+    code, out, err = run_starter(env, *args)
     assert code == 0, out + err
-    return json.loads(out)
+    return out
+
+
+@contextmanager
+def process_running(
+    env: dict[str, str], process_id: str, worker_env: dict[str, str] | None = None
+) -> Iterator[WorkerProcess]:
+    """A worker in its own process (with `worker_env`, else `env`) and the process started through
+    starter.py; the worker is terminated (SIGTERM) when the block ends."""
+    worker = WorkerProcess(worker_env or env)
+    worker.start()
+    try:
+        starter_ok(env, "start", process_id)
+        yield worker
+    finally:
+        worker.terminate()
 
 
 @pytest.mark.parametrize("configured", ["sqlite", "postgres"], indirect=True)
@@ -114,11 +135,8 @@ async def test_end_to_end_commenting_stop_and_restart(configured, site) -> None:
     mm_state = site[0]
     add_articles(mm_state, 2)
     metrics_port = free_port()
-    worker = WorkerProcess({**env, "METRICS_PORT": str(metrics_port), "LOG_LEVEL": "DEBUG"})
-    worker.start()
-    try:
-        code, out, err = run_starter(env, "start", process_id)
-        assert code == 0, out + err
+    worker_env = {**env, "METRICS_PORT": str(metrics_port), "LOG_LEVEL": "DEBUG"}
+    with process_running(env, process_id, worker_env) as worker:
         code, out, err = run_starter(env, "start", process_id)
         assert code != 0 and "already" in (out + err)  # a second run is refused
         # Two logins x two articles = four comments; more articles arrive while it runs.
@@ -136,13 +154,9 @@ async def test_end_to_end_commenting_stop_and_restart(configured, site) -> None:
         assert code == 0 and "stopped" in out, out + err
         assert status_json(env, process_id)["status"] == "stopped"
         # Start again: nothing new, nothing posted twice.
-        code, out, err = run_starter(env, "start", process_id)
-        assert code == 0, out + err
+        starter_ok(env, "start", process_id)
         await wait_until(lambda: status_json(env, process_id).get("discovery_runs", 0) >= 1, 30, "discovery")
-        code, out, err = run_starter(env, "stop", process_id, "--wait")
-        assert code == 0, out + err
-    finally:
-        worker.terminate()
+        starter_ok(env, "stop", process_id, "--wait")
     worker_log = "".join(worker.output)
     assert "pass-a" not in worker_log and "pass-b" not in worker_log  # even at DEBUG: no passwords
     assert "Ich mag Hunde" not in worker_log  # nor pupils' texts
@@ -150,7 +164,7 @@ async def test_end_to_end_commenting_stop_and_restart(configured, site) -> None:
     assert per_article and all(n == 2 for n in per_article.values()), per_article  # one per login
     for comment in mm_state.all_comments():
         assert comment["text"].startswith(f"<p>{PREFIX}</p>")
-    code, out, _ = run_starter(env, "comments", process_id, "--json")
+    out = starter_ok(env, "comments", process_id, "--json")
     rows = json.loads(out)
     assert len(rows) == 8 and {r["status"] for r in rows} == {"posted"}
 
@@ -163,8 +177,7 @@ async def started_with_a_post_in_flight(
     mm_state.set_faults(post_latency_ms=post_latency_ms)
     worker = WorkerProcess(env)
     worker.start()
-    code, out, err = run_starter(env, "start", process_id)
-    assert code == 0, out + err
+    starter_ok(env, "start", process_id)
     await wait_until(lambda: mm_state.stats()["by_kind"]["post"] >= 1, 60, "a POST in flight")
     return worker
 
@@ -198,11 +211,7 @@ async def test_continue_as_new_carries_state_and_signals(configured, site, dev_s
     env, process_id, _db_url = configured
     mm_state = site[0]
     add_articles(mm_state, 1)
-    worker = WorkerProcess(env)
-    worker.start()
-    try:
-        code, out, err = run_starter(env, "start", process_id)
-        assert code == 0, out + err
+    with process_running(env, process_id):
         handle = dev_server.client.get_workflow_handle(f"monitoring-process-{process_id}")
         first_run = (await handle.describe()).run_id
         deadline = status_json(env, process_id)["deadline"]
@@ -218,8 +227,6 @@ async def test_continue_as_new_carries_state_and_signals(configured, site, dev_s
         assert status["discovery_runs"] > 1  # carried over, not reset
         code, out, err = run_starter(env, "stop", process_id, "--wait")  # the signal reaches the new run
         assert code == 0 and "stopped" in out, out + err
-    finally:
-        worker.terminate()
     assert comments_per_article(mm_state) == dict.fromkeys(mm_state.articles, 2)
     _ = session_scope, upgrade
 
@@ -244,28 +251,21 @@ async def test_an_article_that_orders_a_link_never_gets_one(configured, site) ->
     add_articles(mm_state, 1)
     injected = add_link_ordering_article(mm_state)
     extra = "Ein Projekt der Klasse 82 mit Frau Meier."
-    worker = WorkerProcess({**env, "AI_COMMENT_EXTRA_LINE": extra})
-    worker.start()
-    try:
-        code, out, err = run_starter(env, "start", process_id)
-        assert code == 0, out + err
+    with process_running(env, process_id, {**env, "AI_COMMENT_EXTRA_LINE": extra}):
 
         def settled() -> bool:
             counts = status_json(env, process_id)["totals"]
             return counts["posted"] >= 2 and counts["failed"] >= 2
 
         await wait_until(settled, 90, "2 posted, 2 failed")
-        code, out, err = run_starter(env, "stop", process_id, "--wait")
-        assert code == 0, out + err
-    finally:
-        worker.terminate()
+        starter_ok(env, "stop", process_id, "--wait")
     assert mm_state.comments_for(injected) == []
     posted = mm_state.all_comments()
     assert len(posted) == 2
     for comment in posted:
         assert comment["text"].startswith(f"<p>{PREFIX}</p><p>{extra}</p><p>")
         assert "beispiel" not in comment["text"]
-    code, out, _ = run_starter(env, "comments", process_id, "--json")
+    out = starter_ok(env, "comments", process_id, "--json")
     failed = [row for row in json.loads(out) if row["status"] == "failed"]
     assert {row["article_id"] for row in failed} == {str(injected)} and len(failed) == 2
     for row in failed:
@@ -279,11 +279,7 @@ async def test_article_workflows_are_found_by_their_process_id(configured, site,
     """Filtering by YourMomentProcessId in the Web UI (or `temporal workflow list`) shows the articles too."""
     env, process_id, _db_url = configured
     add_articles(site[0], 2)
-    worker = WorkerProcess(env)
-    worker.start()
-    try:
-        code, out, err = run_starter(env, "start", process_id)
-        assert code == 0, out + err
+    with process_running(env, process_id):
         await wait_until(lambda: status_json(env, process_id)["totals"]["posted"] >= 4, 60, "4 posts")
         query = f'{SEARCH_ATTR_PROCESS_ID}="{process_id}"'
         found: set[str] = set()
@@ -294,10 +290,7 @@ async def test_article_workflows_are_found_by_their_process_id(configured, site,
             return len(found) == 5
 
         await wait_until(all_listed, 30, "the process and its 4 article workflows in the visibility store")
-        code, out, err = run_starter(env, "stop", process_id, "--wait")
-        assert code == 0, out + err
-    finally:
-        worker.terminate()
+        starter_ok(env, "stop", process_id, "--wait")
     articles = {wf for wf in found if wf.startswith(f"article-{process_id}-")}
     assert found == {f"monitoring-process-{process_id}", *articles} and len(articles) == 4
 
@@ -309,19 +302,12 @@ async def test_a_local_server_with_two_slots_is_never_flooded(configured, site) 
     env, process_id, _db_url = configured
     mm_state, llm_state = site[0], site[1]
     llm_state.capacity, llm_state.latency_ms = 2, 400
-    code, out, err = run_starter(env, "provider", "set", "local", "--max-concurrency", "2")
-    assert code == 0 and "max_concurrency 2" in out, out + err
+    out = starter_ok(env, "provider", "set", "local", "--max-concurrency", "2")
+    assert "max_concurrency 2" in out, out
     add_articles(mm_state, 4)
-    worker = WorkerProcess(env)
-    worker.start()
-    try:
-        code, out, err = run_starter(env, "start", process_id)
-        assert code == 0, out + err
+    with process_running(env, process_id) as worker:
         await wait_until(lambda: status_json(env, process_id)["totals"]["posted"] >= 8, 90, "8 posts")
-        code, out, err = run_starter(env, "stop", process_id, "--wait")
-        assert code == 0, out + err
-    finally:
-        worker.terminate()
+        starter_ok(env, "stop", process_id, "--wait")
     stats = llm_state.stats()
     assert stats["max_in_flight"] == 2 and stats["overloaded"] == 0 and stats["by_status"] == {"200": 8}
     assert "LLM request waits for a free slot" in "".join(worker.output)

@@ -48,6 +48,12 @@ def clean_state(state: LLMState) -> None:
     state.required_api_key = None
 
 
+@pytest.fixture(params=["openai-compatible", "openai"])
+def provider(request: pytest.FixtureRequest) -> str:
+    """Each kind of provider the client speaks to: a test that takes it runs once per kind."""
+    return str(request.param)
+
+
 @pytest.fixture
 def messages() -> list[dict[str, str]]:
     template = SYSTEM_TEMPLATES[0]
@@ -74,7 +80,19 @@ async def generate(client: LLMClient, messages: list[dict[str, str]]) -> Generat
     return await generate_comment(client, messages, min_length=50, max_length=5000)
 
 
-@pytest.mark.parametrize("provider", ["openai-compatible", "openai"])
+async def generate_after_fault(
+    server: RunningServer,
+    state: LLMState,
+    messages: list[dict[str, str]],
+    fault: str,
+    provider: str = "openai-compatible",
+) -> GeneratedComment:
+    """The comment generated when the model's next answer has `fault` (one of the imitation's faults)."""
+    state.fail_next(fault)
+    async with make_client(server, provider) as client:
+        return await generate(client, messages)
+
+
 async def test_generation_succeeds_with_prefix_once(
     server: RunningServer, state: LLMState, messages: list[dict[str, str]], provider: str
 ) -> None:
@@ -184,13 +202,10 @@ async def test_always_short_fails_after_three_attempts(
     assert state.stats()["calls"] == 3
 
 
-@pytest.mark.parametrize("provider", ["openai-compatible", "openai"])
 async def test_dangerous_html_is_stripped(
     server: RunningServer, state: LLMState, messages: list[dict[str, str]], provider: str
 ) -> None:
-    state.fail_next("html")
-    async with make_client(server, provider) as client:
-        result = await generate(client, messages)
+    result = await generate_after_fault(server, state, messages, "html", provider)
     html = result.comment_html
     for forbidden in (
         "<a",
@@ -212,9 +227,7 @@ async def test_dangerous_html_is_stripped(
 async def test_double_prefix_from_the_model_ends_up_once(
     server: RunningServer, state: LLMState, messages: list[dict[str, str]]
 ) -> None:
-    state.fail_next("double_prefix")
-    async with make_client(server) as client:
-        result = await generate(client, messages)
+    result = await generate_after_fault(server, state, messages, "double_prefix")
     assert result.comment_html.count(PREFIX) == 1 and result.comment_html.startswith(WRAPPED)
 
 
@@ -290,9 +303,7 @@ def injected_messages(order: str) -> list[dict[str, str]]:
 async def test_a_link_from_the_model_is_regenerated(
     server: RunningServer, state: LLMState, messages: list[dict[str, str]]
 ) -> None:
-    state.fail_next("link")
-    async with make_client(server) as client:
-        result = await generate(client, messages)
+    result = await generate_after_fault(server, state, messages, "link")
     assert result.attempts == 2 and "example.com" not in result.comment_html
     assert state.stats()["calls"] == 2
 
@@ -360,7 +371,6 @@ async def test_every_answer_is_reported_and_the_log_names_check_codes_only(
     assert state.stats()["calls"] == 2
 
 
-@pytest.mark.parametrize("provider", ["openai-compatible", "openai"])
 async def test_an_answer_cut_off_at_the_token_limit_is_regenerated_never_stored(
     server: RunningServer, state: LLMState, messages: list[dict[str, str]], provider: str
 ) -> None:

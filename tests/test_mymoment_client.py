@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 import httpx
 import pytest
 
 from imitation.mymoment import MyMomentState, create_app
 from imitation.serve import serve_in_thread
+from tests.support import TABS_OF_CLASSES_82_AND_91
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import (
     AmbiguousPostError,
@@ -86,26 +87,35 @@ def store() -> MemorySessionStore:
     return MemorySessionStore()
 
 
+@dataclass(frozen=True)
+class Login:
+    """One of our logins: its id and the site account it signs in as (named as MyMomentClient's arguments)."""
+
+    login_id: str
+    username: str
+    password: str
+
+
+PUPIL_LOGIN = Login("login-1", PUPIL, PUPIL_PASSWORD)
+
+
 def make_client(
     site: Site,
     store: MemorySessionStore,
     limiter: RateLimiter,
+    login: Login = PUPIL_LOGIN,
     *,
-    username: str = PUPIL,
-    password: str = PUPIL_PASSWORD,
-    login_id: str = "login-1",
     rate: float = 500.0,
+    burst: int = 50,
     timeout: float = 10.0,
 ) -> MyMomentClient:
     return MyMomentClient(
         site.url,
-        login_id=login_id,
-        username=username,
-        password=password,
+        **asdict(login),
         session_store=store,
         limiter=limiter,
         rate_per_second=rate,
-        burst=50,
+        burst=burst,
         timeout=timeout,
     )
 
@@ -148,7 +158,7 @@ async def test_ensure_session_logs_in_once_when_nothing_is_stored(site: Site, cl
 async def test_wrong_password_is_bad_credentials(
     site: Site, store: MemorySessionStore, limiter: RateLimiter
 ) -> None:
-    async with make_client(site, store, limiter, password="falsch-123") as wrong:
+    async with make_client(site, store, limiter, replace(PUPIL_LOGIN, password="falsch-123")) as wrong:
         with pytest.raises(BadCredentialsError) as caught:
             await wrong.list_articles("82")
     assert PUPIL in str(caught.value)
@@ -225,14 +235,9 @@ async def test_probe_reports_validity_and_drops_a_dead_session(
 
 
 async def test_tabs_and_teacher_table(site: Site, store: MemorySessionStore, limiter: RateLimiter) -> None:
-    async with make_client(site, store, limiter, username=TEACHER, password=TEACHER_PASSWORD) as teacher:
+    async with make_client(site, store, limiter, Login("login-1", TEACHER, TEACHER_PASSWORD)) as teacher:
         tabs = await teacher.tabs()
-        assert [(t.id, t.kind) for t in tabs] == [
-            ("home", "home"),
-            ("82", "class"),
-            ("91", "class"),
-            ("alle", "alle"),
-        ]
+        assert [(t.id, t.kind) for t in tabs] == TABS_OF_CLASSES_82_AND_91
         assert tabs[1].name == "Klasse 4a (Schule Nord)"
         rows = await teacher.list_articles("91")
     assert [(r.id, r.title, r.author, r.status) for r in rows] == [
@@ -445,16 +450,7 @@ async def test_clients_sharing_a_limiter_keep_the_global_pace(site: Site, store:
     shared = LocalRateLimiter()
     rate, burst = 20.0, 2
     clients = [
-        MyMomentClient(
-            site.url,
-            login_id=f"login-{n}",
-            username=PUPIL,
-            password=PUPIL_PASSWORD,
-            session_store=store,
-            limiter=shared,
-            rate_per_second=rate,
-            burst=burst,
-        )
+        make_client(site, store, shared, replace(PUPIL_LOGIN, login_id=f"login-{n}"), rate=rate, burst=burst)
         for n in range(2)
     ]
     try:

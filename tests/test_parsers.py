@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import TABS_OF_CLASSES_82_AND_91
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import NotFoundError, PageParseError
 from yourmoment.mymoment import parsers
@@ -27,12 +28,7 @@ def capture(name: str) -> str:
 
 def test_capture_tabs() -> None:
     tabs = parsers.parse_tabs(capture("articles_index.html"))
-    assert [(t.id, t.kind) for t in tabs] == [
-        ("home", "home"),
-        ("82", "class"),
-        ("91", "class"),
-        ("alle", "alle"),
-    ]
+    assert [(t.id, t.kind) for t in tabs] == TABS_OF_CLASSES_82_AND_91
     assert tabs[0].name == "Meine"
     assert tabs[1].name == "Beispielklasse A (Testschule)"
 

@@ -123,25 +123,22 @@ def seed(settings: Settings, world: Any) -> dict[str, str]:
         "orphan": world.create_process(name="orphan"),
         "unrecorded": world.create_process(name="unrecorded"),
     }
+    # pupil-1's session is active but expired an hour ago; pupil-2's ended long ago.
+    sessions = [
+        (login_a, timedelta(hours=25), timedelta(hours=1), True),
+        (login_b, timedelta(days=40), timedelta(days=39), False),
+    ]
     with session_scope(settings.database_url) as s:
-        s.add(
-            MyMomentSession(
-                login_id=login_a,
-                session_enc="x",
-                saved_at=now - timedelta(hours=25),
-                expires_at=now - timedelta(hours=1),
-                is_active=True,
+        for login_id, saved_ago, expired_ago, is_active in sessions:
+            s.add(
+                MyMomentSession(
+                    login_id=login_id,
+                    session_enc="x",
+                    saved_at=now - saved_ago,
+                    expires_at=now - expired_ago,
+                    is_active=is_active,
+                )
             )
-        )
-        s.add(
-            MyMomentSession(
-                login_id=login_b,
-                session_enc="x",
-                saved_at=now - timedelta(days=40),
-                expires_at=now - timedelta(days=39),
-                is_active=False,
-            )
-        )
 
         def item(process: str, article: str, status: str, age_days: float) -> str:
             row = AIComment(

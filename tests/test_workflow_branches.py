@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial, wraps
 from typing import Any
 
 import pytest
@@ -25,46 +26,24 @@ from temporalio.worker import Worker
 
 from workflows.article import ArticleCommentWorkflow
 from workflows.monitoring import MonitoringProcessWorkflow
+from yourmoment import messages
 from yourmoment.harness import wait_until
-from yourmoment.messages import (
-    ALL_QUEUES,
-    QUEUE_MONITORING,
-    ArticleWorkflowInput,
-    ArticleWorkflowResult,
-    CloseSessionsInput,
-    DiscoverInput,
-    DiscoverResult,
-    FinishProcessInput,
-    FinishProcessResult,
-    GenerateInput,
-    GenerateResult,
-    ItemInput,
-    LoadProcessInput,
-    LoginRef,
-    MarkItemInput,
-    MonitorInput,
-    MonitorResult,
-    OpenSessionInput,
-    OpenSessionResult,
-    PostInput,
-    PostResultMsg,
-    PrepareResult,
-    ProcessConfig,
-    PromptChoice,
-    RecordProcessInput,
-    ReserveSlotInput,
-    ReserveSlotResult,
-    ResumeItemsInput,
-    ResumeItemsResult,
-    StopRequest,
-    WorkItemRef,
-    workflow_id_for_process,
-)
 
 LOGIN_ID = "login-1"
 TEMPLATE_ID = "template-1"
 PROVIDER_REFUSAL = "the provider refused the prompt (content policy)"
 WAIT_SECONDS = 15.0  # real seconds a test waits for one expected step before it fails
+
+
+def recorded(fake: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
+    """`fake` as the activity of its name: each call is recorded first and waits while the test blocks it."""
+
+    @wraps(fake)
+    async def activity_fake(self: FakeActivities, inp: BaseModel) -> Any:
+        await self._enter(fake.__name__, inp)
+        return await fake(self, inp)
+
+    return activity.defn(name=fake.__name__)(activity_fake)
 
 
 class FakeActivities:
@@ -132,18 +111,17 @@ class FakeActivities:
 
     # --- the activities -----------------------------------------------------------------------------
 
-    @activity.defn(name="load_process_config")
-    async def load_process_config(self, inp: LoadProcessInput) -> ProcessConfig:
-        await self._enter("load_process_config", inp)
-        return ProcessConfig(
+    @recorded
+    async def load_process_config(self, inp: messages.LoadProcessInput) -> messages.ProcessConfig:
+        return messages.ProcessConfig(
             process_id=inp.process_id,
             name="Klasse 82",
             tab="82",
             category_id=None,
             task_id=None,
             search=None,
-            logins=[LoginRef(login_id=LOGIN_ID, name="bot-1")],
-            prompts=[PromptChoice(template_id=TEMPLATE_ID, weight=1)],
+            logins=[messages.LoginRef(login_id=LOGIN_ID, name="bot-1")],
+            prompts=[messages.PromptChoice(template_id=TEMPLATE_ID, weight=1)],
             prompt_mode="weighted",
             generate_only=False,
             hide_comments=False,
@@ -156,56 +134,51 @@ class FakeActivities:
             pace_comments=False,
         )
 
-    @activity.defn(name="record_process")
-    async def record_process(self, inp: RecordProcessInput) -> None:
-        await self._enter("record_process", inp)
+    @recorded
+    async def record_process(self, inp: messages.RecordProcessInput) -> None:
+        """The recorded call is all a test looks at."""
 
-    @activity.defn(name="finish_process")
-    async def finish_process(self, inp: FinishProcessInput) -> FinishProcessResult:
-        await self._enter("finish_process", inp)
+    @recorded
+    async def finish_process(self, inp: messages.FinishProcessInput) -> messages.FinishProcessResult:
         self.finished.append("finish_process")
-        return FinishProcessResult(skipped=0, returned_to_generated=0)
+        return messages.FinishProcessResult(skipped=0, returned_to_generated=0)
 
-    @activity.defn(name="resume_items")
-    async def resume_items(self, inp: ResumeItemsInput) -> ResumeItemsResult:
-        await self._enter("resume_items", inp)
-        return ResumeItemsResult(items=[])
+    @recorded
+    async def resume_items(self, inp: messages.ResumeItemsInput) -> messages.ResumeItemsResult:
+        return messages.ResumeItemsResult(items=[])
 
-    @activity.defn(name="mark_item")
-    async def mark_item(self, inp: MarkItemInput) -> bool:
-        await self._enter("mark_item", inp)
+    @recorded
+    async def mark_item(self, inp: messages.MarkItemInput) -> bool:
         return True
 
-    @activity.defn(name="open_session")
-    async def open_session(self, inp: OpenSessionInput) -> OpenSessionResult:
-        await self._enter("open_session", inp)
-        return OpenSessionResult(login_id=inp.login_id, restored=True, requests=0)
+    @recorded
+    async def open_session(self, inp: messages.OpenSessionInput) -> messages.OpenSessionResult:
+        return messages.OpenSessionResult(login_id=inp.login_id, restored=True, requests=0)
 
-    @activity.defn(name="close_sessions")
-    async def close_sessions(self, inp: CloseSessionsInput) -> None:
-        await self._enter("close_sessions", inp)
+    @recorded
+    async def close_sessions(self, inp: messages.CloseSessionsInput) -> None:
+        """The recorded call is all a test looks at."""
 
-    @activity.defn(name="discover_articles")
-    async def discover_articles(self, inp: DiscoverInput) -> DiscoverResult:
-        await self._enter("discover_articles", inp)
+    @recorded
+    async def discover_articles(self, inp: messages.DiscoverInput) -> messages.DiscoverResult:
         found, self._discovered = ([] if self._discovered else self.articles), True
         items = [
-            WorkItemRef(item_id=f"item-{article}", login_id=inp.login_id, article_id=article, prompt_slot="")
+            messages.WorkItemRef(
+                item_id=f"item-{article}", login_id=inp.login_id, article_id=article, prompt_slot=""
+            )
             for article in found
         ]
-        return DiscoverResult(listed=len(items), new_items=items, skipped=0)
+        return messages.DiscoverResult(listed=len(items), new_items=items, skipped=0)
 
-    @activity.defn(name="prepare_article")
-    async def prepare_article(self, inp: ItemInput) -> PrepareResult:
-        await self._enter("prepare_article", inp)
-        return PrepareResult(item_id=inp.item_id, status="prepared")
+    @recorded
+    async def prepare_article(self, inp: messages.ItemInput) -> messages.PrepareResult:
+        return messages.PrepareResult(item_id=inp.item_id, status="prepared")
 
-    @activity.defn(name="generate_comment")
-    async def generate_comment(self, inp: GenerateInput) -> GenerateResult:
-        await self._enter("generate_comment", inp)
+    @recorded
+    async def generate_comment(self, inp: messages.GenerateInput) -> messages.GenerateResult:
         if self.generate_error is not None:
             raise self.generate_error
-        return GenerateResult(
+        return messages.GenerateResult(
             item_id=inp.item_id,
             model="fake",
             prompt_tokens=1,
@@ -214,16 +187,14 @@ class FakeActivities:
             attempts=1,
         )
 
-    @activity.defn(name="reserve_post_slot")
-    async def reserve_post_slot(self, inp: ReserveSlotInput) -> ReserveSlotResult:
-        await self._enter("reserve_post_slot", inp)
-        return ReserveSlotResult(wait_seconds=0)
+    @recorded
+    async def reserve_post_slot(self, inp: messages.ReserveSlotInput) -> messages.ReserveSlotResult:
+        return messages.ReserveSlotResult(wait_seconds=0)
 
-    @activity.defn(name="post_comment")
-    async def post_comment(self, inp: PostInput) -> PostResultMsg:
-        await self._enter("post_comment", inp)
+    @recorded
+    async def post_comment(self, inp: messages.PostInput) -> messages.PostResultMsg:
         self.finished.append(f"post_comment {inp.item_id}")
-        return PostResultMsg(item_id=inp.item_id, outcome="posted", requests=1)
+        return messages.PostResultMsg(item_id=inp.item_id, outcome="posted", requests=1)
 
 
 @asynccontextmanager
@@ -231,9 +202,11 @@ async def fake_worker(client: Client, fakes: FakeActivities) -> AsyncIterator[st
     """Workers on every queue of a fresh prefix, the workflows on the monitoring queue; yields the prefix."""
     prefix = f"wb{uuid.uuid4().hex[:8]}-"
     async with AsyncExitStack() as stack:
-        for queue in ALL_QUEUES:
+        for queue in messages.ALL_QUEUES:
             workflows = (
-                [ArticleCommentWorkflow, MonitoringProcessWorkflow] if queue == QUEUE_MONITORING else []
+                [ArticleCommentWorkflow, MonitoringProcessWorkflow]
+                if queue == messages.QUEUE_MONITORING
+                else []
             )
             worker = Worker(
                 client, task_queue=f"{prefix}{queue}", workflows=workflows, activities=fakes.all()
@@ -248,14 +221,14 @@ async def fake_worker(client: Client, fakes: FakeActivities) -> AsyncIterator[st
 
 async def start_article(
     client: Client, prefix: str, **overrides: Any
-) -> WorkflowHandle[Any, ArticleWorkflowResult]:
-    inp = ArticleWorkflowInput(
+) -> WorkflowHandle[Any, messages.ArticleWorkflowResult]:
+    inp = messages.ArticleWorkflowInput(
         item_id=f"item-{uuid.uuid4().hex[:8]}",
         process_id="process-1",
         login_id=LOGIN_ID,
         article_id="4711",
         prompt_slot="",
-        prompts=[PromptChoice(template_id=TEMPLATE_ID, weight=1)],
+        prompts=[messages.PromptChoice(template_id=TEMPLATE_ID, weight=1)],
         generate_only=False,
         hide=False,
         queue_prefix=prefix,
@@ -265,8 +238,25 @@ async def start_article(
         ArticleCommentWorkflow.run,
         inp,
         id=f"article-test-{inp.item_id}",
-        task_queue=f"{prefix}{QUEUE_MONITORING}",
+        task_queue=f"{prefix}{messages.QUEUE_MONITORING}",
     )
+
+
+@asynccontextmanager
+async def held_in(
+    client: Client,
+    fakes: FakeActivities,
+    activity_name: str,
+    start: Callable[[str], Awaitable[WorkflowHandle[Any, Any]]],
+    count: int = 1,
+) -> AsyncIterator[WorkflowHandle[Any, Any]]:
+    """The fakes' workers running, a workflow started by `start(prefix)`; yields its handle once `count`
+    calls of `activity_name` are held there (until `fakes.release`)."""
+    fakes.block(activity_name)
+    async with fake_worker(client, fakes) as prefix:
+        handle = await start(prefix)
+        await fakes.wait_for(activity_name, count=count)
+        yield handle
 
 
 async def cancellation_handled(handle: WorkflowHandle[Any, Any]) -> None:
@@ -294,10 +284,10 @@ async def test_a_permanent_generate_failure_marks_the_item_failed_with_its_messa
         handle = await start_article(dev_env.client, prefix)
         result = await handle.result()
     item_id = handle.id.removeprefix("article-test-")
-    assert result == ArticleWorkflowResult(item_id=item_id, status="failed", error=PROVIDER_REFUSAL)
+    assert result == messages.ArticleWorkflowResult(item_id=item_id, status="failed", error=PROVIDER_REFUSAL)
     assert fakes.names() == ["prepare_article", "generate_comment", "mark_item"]  # not retried, never posted
     assert fakes.inputs("mark_item") == [
-        MarkItemInput(
+        messages.MarkItemInput(
             item_id=item_id,
             status="failed",
             reason=PROVIDER_REFUSAL,
@@ -310,10 +300,9 @@ async def test_cancelled_while_preparing_skips_only_unfinished_work_and_ends_can
     dev_env: WorkflowEnvironment,
 ) -> None:
     fakes = FakeActivities()
-    fakes.block("prepare_article")
-    async with fake_worker(dev_env.client, fakes) as prefix:
-        handle = await start_article(dev_env.client, prefix)
-        await fakes.wait_for("prepare_article")
+    async with held_in(
+        dev_env.client, fakes, "prepare_article", partial(start_article, dev_env.client)
+    ) as handle:
         assert await handle.query(ArticleCommentWorkflow.stage) == "preparing"
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as failure:
@@ -329,17 +318,15 @@ async def test_cancelled_while_posting_the_post_completes_and_its_result_counts(
     dev_env: WorkflowEnvironment,
 ) -> None:
     fakes = FakeActivities()
-    fakes.block("post_comment")
-    async with fake_worker(dev_env.client, fakes) as prefix:
-        handle = await start_article(dev_env.client, prefix, pace_comments=True)
-        await fakes.wait_for("post_comment")
+    start = partial(start_article, dev_env.client, pace_comments=True)
+    async with held_in(dev_env.client, fakes, "post_comment", start) as handle:
         await handle.cancel()
         await cancellation_handled(handle)  # the cancel reached the workflow while the post was in flight
         assert fakes.finished == []
         fakes.release("post_comment")
         result = await handle.result()
     item_id = handle.id.removeprefix("article-test-")
-    assert result == ArticleWorkflowResult(item_id=item_id, status="posted")
+    assert result == messages.ArticleWorkflowResult(item_id=item_id, status="posted")
     assert fakes.names() == ["prepare_article", "generate_comment", "reserve_post_slot", "post_comment"]
     assert fakes.finished == [f"post_comment {item_id}"]  # shielded: it ran to its end, no mark_item after it
 
@@ -349,17 +336,17 @@ async def test_cancelled_while_posting_the_post_completes_and_its_result_counts(
 
 async def start_monitor(
     client: Client, prefix: str, fakes: FakeActivities, grace_seconds: float
-) -> WorkflowHandle[Any, MonitorResult]:
+) -> WorkflowHandle[Any, messages.MonitorResult]:
     return await client.start_workflow(
         MonitoringProcessWorkflow.run,
-        MonitorInput(
+        messages.MonitorInput(
             process_id=fakes.process_id,
             grace_seconds=grace_seconds,
             use_search_attributes=False,
             queue_prefix=prefix,
         ),
-        id=workflow_id_for_process(fakes.process_id),
-        task_queue=f"{prefix}{QUEUE_MONITORING}",
+        id=messages.workflow_id_for_process(fakes.process_id),
+        task_queue=f"{prefix}{messages.QUEUE_MONITORING}",
     )
 
 
@@ -367,13 +354,11 @@ async def test_stop_lets_in_flight_articles_finish_within_the_grace_period(
     dev_env: WorkflowEnvironment,
 ) -> None:
     fakes = FakeActivities(articles=["101", "102"])
-    # Held in generation, which a cancelled child would abandon (a post is shielded and would finish anyway).
-    fakes.block("generate_comment")
+    start = partial(start_monitor, dev_env.client, fakes=fakes, grace_seconds=60)
     reason = "the lesson is over"
-    async with fake_worker(dev_env.client, fakes) as prefix:
-        handle = await start_monitor(dev_env.client, prefix, fakes, grace_seconds=60)
-        await fakes.wait_for("generate_comment", count=2)
-        await handle.signal(MonitoringProcessWorkflow.stop, StopRequest(reason=reason))
+    # Held in generation, which a cancelled child would abandon (a post is shielded and would finish anyway).
+    async with held_in(dev_env.client, fakes, "generate_comment", start, count=2) as handle:
+        await handle.signal(MonitoringProcessWorkflow.stop, messages.StopRequest(reason=reason))
         # Stopping, it tells the database and waits for its children instead of finishing the process.
         await fakes.wait_for("record_process", where=lambda inp: inp.status == "stopping")
         await asyncio.sleep(1.0)  # long enough for a premature finish to show
@@ -385,7 +370,7 @@ async def test_stop_lets_in_flight_articles_finish_within_the_grace_period(
     assert sorted(fakes.finished[:2]) == ["post_comment item-101", "post_comment item-102"]
     assert fakes.finished[2:] == ["finish_process"]  # finished only after both posts
     assert fakes.inputs("mark_item") == []  # nothing was cut short
-    assert fakes.inputs("close_sessions") == [CloseSessionsInput(login_ids=[LOGIN_ID])]
+    assert fakes.inputs("close_sessions") == [messages.CloseSessionsInput(login_ids=[LOGIN_ID])]
     [finish] = fakes.inputs("finish_process")
     assert (finish.process_id, finish.status, finish.reason) == (fakes.process_id, "stopped", reason)
     assert [login.state for login in finish.logins] == ["ready"]
@@ -395,17 +380,15 @@ async def test_stop_cancels_articles_still_unfinished_when_the_grace_period_ends
     dev_env: WorkflowEnvironment,
 ) -> None:
     fakes = FakeActivities(articles=["201"])
-    fakes.block("prepare_article")
-    async with fake_worker(dev_env.client, fakes) as prefix:
-        handle = await start_monitor(dev_env.client, prefix, fakes, grace_seconds=1)
-        await fakes.wait_for("prepare_article")
-        await handle.signal(MonitoringProcessWorkflow.stop, StopRequest())
+    start = partial(start_monitor, dev_env.client, fakes=fakes, grace_seconds=1)
+    async with held_in(dev_env.client, fakes, "prepare_article", start) as handle:
+        await handle.signal(MonitoringProcessWorkflow.stop, messages.StopRequest())
         result = await handle.result()
-    assert (result.status, result.reason) == ("stopped", StopRequest().reason)
+    assert (result.status, result.reason) == ("stopped", messages.StopRequest().reason)
     assert result.counts.skipped == 1 and result.counts.posted == 0
     assert "generate_comment" not in fakes.names()
     [mark] = fakes.inputs("mark_item")  # the cancelled child skipped its item before the process finished
     assert (mark.item_id, mark.status, mark.only_from) == ("item-201", "skipped", ["discovered", "prepared"])
     assert fakes.names().index("mark_item") < fakes.names().index("finish_process")
     [finish] = fakes.inputs("finish_process")
-    assert (finish.status, finish.reason) == ("stopped", StopRequest().reason)
+    assert (finish.status, finish.reason) == ("stopped", messages.StopRequest().reason)

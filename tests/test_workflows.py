@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from yourmoment import processes_client
 from yourmoment.harness import Harness, Imitations, add_articles, fast_settings, running_worker, wait_until
 from yourmoment.messages import (
     MonitorInput,
+    MonitorResult,
     MonitorStatus,
     PostInput,
     PostResultMsg,
@@ -45,6 +47,16 @@ def servers() -> Iterator[tuple[Any, Any, str, str]]:
 
 
 @pytest.fixture
+def mm_state(servers):  # type: ignore[no-untyped-def]
+    return servers[0]
+
+
+@pytest.fixture
+def llm_state(servers):  # type: ignore[no-untyped-def]
+    return servers[1]
+
+
+@pytest.fixture
 def world_factory(tmp_path, servers):  # type: ignore[no-untyped-def]
     mm_state, _llm_state, mm_url, llm_url = servers
     db_url = f"sqlite:///{tmp_path / 'test.db'}"
@@ -57,6 +69,12 @@ def world_factory(tmp_path, servers):  # type: ignore[no-untyped-def]
         return Harness.seed(settings, mm_state, llm_url, **kw)
 
     return make
+
+
+@pytest.fixture
+def world(world_factory) -> Harness:  # type: ignore[no-untyped-def]
+    """A world with the factory's defaults."""
+    return world_factory()
 
 
 async def start(env: WorkflowEnvironment, world: Harness, process_id: str, **kw: Any) -> WorkflowHandle:
@@ -76,6 +94,21 @@ async def started_and_discovered(
     handle = await start(env, world, process_id, **kw)
     await wait_until(lambda: _runs(handle, 1), what="first discovery")
     return handle
+
+
+@asynccontextmanager
+async def running_process(
+    env: WorkflowEnvironment, world: Harness, process_id: str, *, discovered: bool = False, **kw: Any
+) -> AsyncIterator[WorkflowHandle]:
+    """A worker running, the process started on it (and its first discovery run, if `discovered`)."""
+    async with running_worker(env.client, world.settings):
+        yield await (started_and_discovered if discovered else start)(env, world, process_id, **kw)
+
+
+async def stopped(handle: WorkflowHandle) -> MonitorResult:
+    """Stops the process and returns its result once it has ended."""
+    await processes_client.stop(handle)
+    return await handle.result()
 
 
 async def status_of(handle: WorkflowHandle) -> MonitorStatus:
@@ -110,12 +143,9 @@ def test_pick_prompt_follows_weights() -> None:
 # --- time-skipping runs --------------------------------------------------------------------------------
 
 
-async def test_day_long_process_backs_off_and_completes(ts_env, world_factory, servers) -> None:
-    mm_state = servers[0]
-    world = world_factory()
+async def test_day_long_process_backs_off_and_completes(ts_env, world, mm_state) -> None:
     process_id = world.create_process(max_duration_minutes=1440, generate_only=True)
-    async with running_worker(ts_env.client, world.settings):
-        handle = await start(ts_env, world, process_id)
+    async with running_process(ts_env, world, process_id) as handle:
         result = await handle.result()
     assert result.status == "completed" and result.reason == "max_duration"
     # Empty runs at 0, 60, 180, 420, 900, then every 600 s (capped) until the 24 h deadline.
@@ -125,12 +155,9 @@ async def test_day_long_process_backs_off_and_completes(ts_env, world_factory, s
     assert row.status == "completed" and row.stop_reason == "max_duration"
 
 
-async def test_hit_resets_backoff_and_items_are_generated(ts_env, world_factory, servers) -> None:
-    mm_state = servers[0]
-    world = world_factory()
+async def test_hit_resets_backoff_and_items_are_generated(ts_env, world, mm_state) -> None:
     process_id = world.create_process(max_duration_minutes=60, generate_only=True)
-    async with running_worker(ts_env.client, world.settings):
-        handle = await started_and_discovered(ts_env, world, process_id)
+    async with running_process(ts_env, world, process_id, discovered=True) as handle:
         await ts_env.sleep(timedelta(seconds=200))  # runs at 0, 60, 180: streak 3, next at 420
         assert (await status_of(handle)).discovery_runs == 3
         add_articles(mm_state, 2)
@@ -140,23 +167,18 @@ async def test_hit_resets_backoff_and_items_are_generated(ts_env, world_factory,
         assert status.empty_streak == 0 and status.discovery_runs == 4
         await ts_env.sleep(timedelta(seconds=61))  # plain interval again after a hit
         assert (await status_of(handle)).discovery_runs == 5
-        await processes_client.stop(handle)
-        result = await handle.result()
+        result = await stopped(handle)
     assert result.status == "stopped"
     assert db_counts(world, process_id).generated == 2
     assert mm_state.all_comments() == []  # generate-only never posts
 
 
-async def test_posting_process_posts_each_article_once_with_prefix(ts_env, world_factory, servers) -> None:
-    mm_state = servers[0]
-    world = world_factory()
+async def test_posting_process_posts_each_article_once_with_prefix(ts_env, world, mm_state) -> None:
     article_ids = add_articles(mm_state, 3)
     process_id = world.create_process(max_duration_minutes=30, hide_comments=True)
-    async with running_worker(ts_env.client, world.settings):
-        handle = await start(ts_env, world, process_id)
+    async with running_process(ts_env, world, process_id) as handle:
         await wait_until(lambda: _posted(world, process_id, 3), what="three posted comments")
-        await processes_client.stop(handle)
-        await handle.result()
+        await stopped(handle)
     for article_id in article_ids:
         comments = mm_state.comments_for(article_id)
         assert len(comments) == 1
@@ -168,16 +190,12 @@ async def test_posting_process_posts_each_article_once_with_prefix(ts_env, world
     assert by_kind["probe"] == 0
 
 
-async def test_stop_finishes_in_flight_posts_and_skips_the_rest(ts_env, world_factory, servers) -> None:
-    mm_state, llm_state = servers[0], servers[1]
-    world = world_factory()
+async def test_stop_finishes_in_flight_posts_and_skips_the_rest(ts_env, world, mm_state, llm_state) -> None:
     add_articles(mm_state, 4)
     llm_state.latency_ms = 1500  # generation is slow, so a stop catches items mid-way
     process_id = world.create_process(max_duration_minutes=30)
-    async with running_worker(ts_env.client, world.settings):
-        handle = await started_and_discovered(ts_env, world, process_id, grace_seconds=0.5)
-        await processes_client.stop(handle)
-        result = await handle.result()
+    async with running_process(ts_env, world, process_id, discovered=True, grace_seconds=0.5) as handle:
+        result = await stopped(handle)
     assert result.status == "stopped"
     counts = db_counts(world, process_id)
     assert counts.discovered == counts.prepared == counts.posting == 0
@@ -188,14 +206,11 @@ async def test_stop_finishes_in_flight_posts_and_skips_the_rest(ts_env, world_fa
         assert len(mm_state.comments_for(article_id)) <= 1
 
 
-async def test_cancellation_cleans_up_like_stop(ts_env, world_factory, servers) -> None:
-    mm_state, llm_state = servers[0], servers[1]
-    world = world_factory()
+async def test_cancellation_cleans_up_like_stop(ts_env, world, mm_state, llm_state) -> None:
     add_articles(mm_state, 3)
     llm_state.latency_ms = 1500
     process_id = world.create_process(max_duration_minutes=30)
-    async with running_worker(ts_env.client, world.settings):
-        handle = await started_and_discovered(ts_env, world, process_id, grace_seconds=0.5)
+    async with running_process(ts_env, world, process_id, discovered=True, grace_seconds=0.5) as handle:
         await handle.cancel()
         result = await handle.result()
     assert result.status == "stopped" and result.reason == "cancelled"
@@ -204,12 +219,9 @@ async def test_cancellation_cleans_up_like_stop(ts_env, world_factory, servers) 
     assert process_row(world, process_id).status == "stopped"
 
 
-async def test_pause_and_resume(ts_env, world_factory, servers) -> None:
-    mm_state = servers[0]
-    world = world_factory()
+async def test_pause_and_resume(ts_env, world, mm_state) -> None:
     process_id = world.create_process(max_duration_minutes=600, generate_only=True)
-    async with running_worker(ts_env.client, world.settings):
-        handle = await started_and_discovered(ts_env, world, process_id)
+    async with running_process(ts_env, world, process_id, discovered=True) as handle:
         await processes_client.send(handle, "pause")
         await wait_until(lambda: _paused(handle), what="paused")
         await ts_env.sleep(timedelta(hours=2))
@@ -220,86 +232,70 @@ async def test_pause_and_resume(ts_env, world_factory, servers) -> None:
         assert mm_state.stats()["by_kind"]["list"] == lists_before + 1
         await processes_client.send(handle, "discover_now")
         await wait_until(lambda: _runs(handle, 3), what="discover_now")
-        await processes_client.stop(handle)
-        assert (await handle.result()).status == "stopped"
+        assert (await stopped(handle)).status == "stopped"
 
 
-async def test_details_follow_every_state_change(ts_env, world_factory) -> None:
+async def test_details_follow_every_state_change(ts_env, world) -> None:
     """The Web UI's current details change with pause, resume and stop, not only after a discovery."""
-    world = world_factory()
     process_id = world.create_process(max_duration_minutes=600, generate_only=True)
-    async with running_worker(ts_env.client, world.settings):
-        handle = await started_and_discovered(ts_env, world, process_id)
+    async with running_process(ts_env, world, process_id, discovered=True) as handle:
         assert (await details_of(handle)).startswith("running: ")
         await processes_client.send(handle, "pause")
         await wait_until(lambda: _details_start(handle, "running (paused): "), what="paused in the details")
         assert "next -" in await details_of(handle)  # no stale next discovery
         await processes_client.send(handle, "resume")
         await wait_until(lambda: _details_start(handle, "running: "), what="resumed in the details")
-        await processes_client.stop(handle)
-        assert (await handle.result()).status == "stopped"
+        assert (await stopped(handle)).status == "stopped"
         assert (await details_of(handle)).startswith("stopped: ")
 
 
-async def test_bad_credentials_reported_and_left_out(ts_env, world_factory, servers) -> None:
-    mm_state = servers[0]
+async def test_bad_credentials_reported_and_left_out(ts_env, world_factory, mm_state) -> None:
     world = world_factory(logins=("good",), bad_logins=("bad",))
     add_articles(mm_state, 1)
     process_id = world.create_process(logins=["good", "bad"], max_duration_minutes=30, generate_only=True)
-    async with running_worker(ts_env.client, world.settings):
-        handle = await start(ts_env, world, process_id)
+    async with running_process(ts_env, world, process_id) as handle:
         await wait_until(lambda: _generated(world, process_id, 1), what="one generated comment")
         status = await status_of(handle)
         states = {login.name: login.state for login in status.logins}
         assert states == {"good": "ready", "bad": "failed"}
         bad = next(login for login in status.logins if login.name == "bad")
         assert bad.error and "right-password" not in bad.error and "wrong-password" not in bad.error
-        await processes_client.stop(handle)
-        await handle.result()
+        await stopped(handle)
 
 
 async def test_only_bad_credentials_fails_the_process(ts_env, world_factory) -> None:
     world = world_factory(logins=(), bad_logins=("bad",))
     process_id = world.create_process(logins=["bad"], max_duration_minutes=30)
-    async with running_worker(ts_env.client, world.settings):
-        handle = await start(ts_env, world, process_id)
+    async with running_process(ts_env, world, process_id) as handle:
         result = await handle.result()
     assert result.status == "failed" and "bad" in result.reason
     row = process_row(world, process_id)
     assert row.status == "failed" and "bad" in (row.last_error or "")
 
 
-async def test_prompt_weights_respected_over_many_articles(ts_env, world_factory, servers) -> None:
-    mm_state = servers[0]
-    world = world_factory()
+async def test_prompt_weights_respected_over_many_articles(ts_env, world, mm_state) -> None:
     add_articles(mm_state, 40)
     first, second = world.template_ids[:2]
     process_id = world.create_process(
         prompts=[(first, 3.0), (second, 1.0)], generate_only=True, max_duration_minutes=30
     )
     world.settings.max_articles_per_request = 40
-    async with running_worker(ts_env.client, world.settings):
-        handle = await start(ts_env, world, process_id)
+    async with running_process(ts_env, world, process_id) as handle:
         await wait_until(lambda: _generated(world, process_id, 40), timeout=60, what="40 generated comments")
-        await processes_client.stop(handle)
-        await handle.result()
+        await stopped(handle)
     with session_scope(world.settings.database_url) as session:
         used = Counter(i.prompt_template_id for i in items.list_items(session, process_id))
     assert used[first] + used[second] == 40
     assert used[first] > used[second] * 1.5  # 3:1 weights; a fair coin would give about 1:1
 
 
-async def test_generate_only_then_post_reviewed_comments_once(ts_env, world_factory, servers) -> None:
-    mm_state = servers[0]
-    world = world_factory()
+async def test_generate_only_then_post_reviewed_comments_once(ts_env, world, mm_state) -> None:
     add_articles(mm_state, 2)
     process_id = world.create_process(max_duration_minutes=30, generate_only=True)
     prefix = world.settings.temporal_task_queue_prefix
-    async with running_worker(ts_env.client, world.settings):
-        handle = await start(ts_env, world, process_id)
+    async with running_process(ts_env, world, process_id) as handle:
         await wait_until(lambda: _generated(world, process_id, 2), what="two generated comments")
-        await processes_client.stop(handle)
-        await handle.result()
+        await stopped(handle)
         assert mm_state.all_comments() == []
         with session_scope(world.settings.database_url) as session:
             generated = [(i.id, i.login_id) for i in items.list_items(session, process_id, "generated")]
@@ -319,42 +315,35 @@ async def test_generate_only_then_post_reviewed_comments_once(ts_env, world_fact
     assert db_counts(world, process_id).posted == 2
 
 
-async def test_login_comments_once_across_processes(ts_env, world_factory, servers) -> None:
-    mm_state = servers[0]
-    world = world_factory()
+async def test_login_comments_once_across_processes(ts_env, world, mm_state) -> None:
     add_articles(mm_state, 2)
     first = world.create_process(max_duration_minutes=30)
     second = world.create_process(max_duration_minutes=30)
     async with running_worker(ts_env.client, world.settings):
         handle = await start(ts_env, world, first)
         await wait_until(lambda: _posted(world, first, 2), what="first process posts")
-        await processes_client.stop(handle)
-        await handle.result()
+        await stopped(handle)
         handle = await start(ts_env, world, second)
         await wait_until(lambda: db_counts(world, second).skipped >= 2, what="second process skips")
-        await processes_client.stop(handle)
-        await handle.result()
+        await stopped(handle)
     assert all(len(mm_state.comments_for(a)) == 1 for a in mm_state.articles)
     assert db_counts(world, second).posted == 0
 
 
-async def test_comment_pacing_waits_on_durable_timers(ts_env, world_factory, servers) -> None:
+async def test_comment_pacing_waits_on_durable_timers(ts_env, world_factory, mm_state) -> None:
     """One login posts once per COMMENT_RATE_LIMIT_SECONDS: later posts wait on timers, not in a loop.
 
     The client checks the interval once more in real time right before each POST (the site's clock,
     not the skipped one), so the interval here is short enough to be waited for in real time too.
     """
-    mm_state = servers[0]
     world = world_factory(settings={"comment_rate_limit_seconds": 5})
     add_articles(mm_state, 3)
     process_id = world.create_process(max_duration_minutes=30)
-    async with running_worker(ts_env.client, world.settings):
-        handle = await start(ts_env, world, process_id)
+    async with running_process(ts_env, world, process_id) as handle:
         await wait_until(lambda: _posted(world, process_id, 1), what="the first post")
         await ts_env.sleep(timedelta(seconds=12))  # virtual time for the two later slots
         await wait_until(lambda: _posted(world, process_id, 3), what="three paced posts")
-        await processes_client.stop(handle)
-        await handle.result()
+        await stopped(handle)
         with session_scope(world.settings.database_url) as session:
             refs = [(i.login_id, i.mymoment_article_id) for i in items.list_items(session, process_id)]
         waits = []
