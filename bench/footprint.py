@@ -9,7 +9,6 @@ its own task-queue prefix, so an earlier worker's poller record cannot answer fo
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
@@ -20,13 +19,14 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from bench.harness import BenchHarness, MeasuredWorker, Politeness
-from bench.output import CELERY_REFERENCE, log, machine, run_benchmark
-from bench.small_run import CLASS_ID, LOGIN, measure_run
+from bench.harness import BenchHarness, MeasuredWorker
+from bench.output import CELERY_REFERENCE, Option, log, run_benchmark
+from bench.small_run import CLASS_ID, LOGIN, RUN_TIMEOUT_S, measure_run
 from yourmoment.harness import wait_until
 from yourmoment.messages import QUEUE_MONITORING
 
 SETTLE_SECONDS = 5.0
+OPTIONS = (Option("--starts", int, 3, "worker starts to measure (median reported)"),)
 
 
 async def has_poller(h: BenchHarness, task_queue: str) -> bool:
@@ -68,19 +68,15 @@ async def one_start(h: BenchHarness) -> dict[str, float]:
     return figures
 
 
-async def footprint(
-    starts: int = 3, politeness: Politeness | None = None, database_url: str | None = None
-) -> dict[str, Any]:
-    p = politeness or Politeness()
-    async with BenchHarness.running(p, database_url) as h:
-        samples = [await one_start(h) for _ in range(starts)]
-        log(f"{starts} starts measured; now the small run (cold) for CPU seconds")
-        h.add_logins([LOGIN], CLASS_ID)
-        ids = h.add_articles(3, CLASS_ID)
-        process_id = h.create_process(logins=[LOGIN], tab=str(CLASS_ID))
-        worker = h.start_worker()
-        cpu_at_start = worker.cpu_seconds()
-        run = await measure_run(h, worker, process_id, ids, via_cli=True, timeout=180)
+async def footprint(h: BenchHarness, starts: int) -> dict[str, Any]:
+    samples = [await one_start(h) for _ in range(starts)]
+    log(f"{starts} starts measured; now the small run (cold) for CPU seconds")
+    h.add_logins([LOGIN], CLASS_ID)
+    ids = h.add_articles(3, CLASS_ID)
+    process_id = h.create_process(logins=[LOGIN], tab=str(CLASS_ID))
+    worker = h.start_worker()
+    cpu_at_start = worker.cpu_seconds()
+    run = await measure_run(h, worker, process_id, ids, via_cli=True, timeout=RUN_TIMEOUT_S)
 
     def med(key: str) -> float:
         return round(statistics.median(s[key] for s in samples), 2)
@@ -88,7 +84,7 @@ async def footprint(
     return {
         "benchmark": "footprint",
         "command": f"python -m bench.footprint --starts {starts}",
-        "parameters": {"starts": starts, "task_queues": "all", **p.as_dict()},
+        "parameters": {"starts": starts, "task_queues": "all", **h.politeness.as_dict()},
         "startup_seconds_to_ready": {
             "median": med("ready_s"),
             "all": [round(s["ready_s"], 2) for s in samples],
@@ -112,32 +108,8 @@ async def footprint(
             "startup_le_2_s": med("first_poll_s") <= 2.0,
         },
         "celery_reference": CELERY_REFERENCE,
-        "machine": machine(),
     }
 
 
-def human(r: dict[str, Any]) -> str:
-    return (
-        f"footprint: start-up {r['startup_seconds_to_first_poll']['median']} s to first poll, idle worker "
-        f"{r['idle_worker_rss_mb']} MB RSS, small run {r['small_run']['worker_cpu_seconds_incl_stop']} CPU s "
-        f"(peak {r['small_run']['worker_peak_rss_mb']} MB)"
-    )
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--starts", type=int, default=3, help="worker starts to measure (median reported)")
-
-
-def main(argv: list[str] | None = None) -> None:
-    run_benchmark(
-        "bench.footprint",
-        __doc__,
-        argv,
-        add_options,
-        lambda args: footprint(args.starts, Politeness(args.rate, args.burst, 0.0), args.database_url),
-        human,
-    )
-
-
 if __name__ == "__main__":
-    main()
+    run_benchmark("bench.footprint", __doc__, OPTIONS, footprint)

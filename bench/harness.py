@@ -127,6 +127,12 @@ class BenchHarness(Harness):
 
     worker_class = MeasuredWorker
     politeness: Politeness = field(default_factory=Politeness)
+    llm_latency_ms: int = 0
+
+    @property
+    def database_kind(self) -> str:
+        """The run's database: "postgresql" (a scratch one, --database-url) or "sqlite"."""
+        return "sqlite" if self.database_url.startswith("sqlite") else "postgresql"
 
     @classmethod
     @asynccontextmanager
@@ -149,6 +155,7 @@ class BenchHarness(Harness):
             **politeness.as_dict(),
         ) as harness:
             harness.politeness = politeness
+            harness.llm_latency_ms = llm_latency_ms
             yield harness
 
     async def start_via_cli(self, process_id: str) -> None:

@@ -1,4 +1,5 @@
-"""The benchmarks' output: JSON results on stdout (and in a file), progress lines and the machine on stderr."""
+"""The benchmarks' command line and output: options, a run in the harness, JSON results on stdout (and in a
+file), the summary line, progress lines and the machine on stderr."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+from bench.harness import BenchHarness, Politeness
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
@@ -23,6 +27,38 @@ CELERY_REFERENCE = {
     "peak_rps_against_2_rps_policy": 3.9,
     "worker_rss_mb": 1500,
     "worker_startup_s": 10,
+}
+
+# The one line each benchmark prints on stderr: a str.format template filled from its result.
+SUMMARY_LINES = {
+    "small_run": (
+        "small run: cold {cold[seconds_start_to_all_posted]} s, {cold[requests_total]} requests, "
+        "{cold[full_logins]} login(s), {cold[steady_requests_per_comment]} req/comment steady, "
+        "peak {cold[pacing][peak_requests_in_1s]}/s; warm {warm[seconds_start_to_all_posted]} s, "
+        "{warm[requests_total]} requests, {warm[full_logins]} login(s), probes {warm[requests_by_kind][probe]}"
+    ),
+    "throughput": (
+        "throughput: {comments_posted} comments, {comments_per_minute}/min = {fraction_of_bound:.0%} of the "
+        "politeness bound {politeness_bound_per_minute[bound]}/min; freshness p50 {freshness_seconds[p50]} s, "
+        "p95 {freshness_seconds[p95]} s, max {freshness_seconds[max]} s"
+    ),
+    "scale": (
+        "scale: {parameters[processes]} idle processes: worker {worker[rss_mb_with_processes]} MB "
+        "({worker[rss_kb_per_process]} KB/process), CPU {worker[cpu_percent_in_window]} %, WFT latency p95 "
+        "{workflow_task_latency_seconds[p95]} s, {history[events_per_idle_discovery_run]} events per idle run, "
+        "{requests_per_idle_discovery} requests per idle discovery"
+    ),
+    "footprint": (
+        "footprint: start-up {startup_seconds_to_first_poll[median]} s to first poll, idle worker "
+        "{idle_worker_rss_mb} MB RSS, small run {small_run[worker_cpu_seconds_incl_stop]} CPU s "
+        "(peak {small_run[worker_peak_rss_mb]} MB)"
+    ),
+    "temporal_cost": (
+        "temporal cost: {per_article[events]} events and {per_article[payload_bytes]} payload bytes per article "
+        "(article workflow {article_workflow[events_mean]} events / {article_workflow[payload_bytes_mean]:.0f} B; "
+        "monitor {monitoring_workflow[events]} events / {monitoring_workflow[payload_bytes]} B for "
+        "{parameters[articles]} articles)"
+    ),
 }
 
 
@@ -59,21 +95,48 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json-out", help="also write the JSON here")
 
 
+@dataclass(frozen=True)
+class Option:
+    """One of a benchmark's own options; its value reaches the benchmark as the keyword argument `dest`."""
+
+    flag: str
+    type: Callable[[str], Any]
+    default: Any
+    help: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
 def run_benchmark(
     module: str,
     doc: str | None,
-    argv: list[str] | None,
-    add_options: Callable[[argparse.ArgumentParser], None],
-    measure: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
-    human: Callable[[dict[str, Any]], str],
+    options: Sequence[Option],
+    measure: Callable[..., Awaitable[dict[str, Any]]],
+    argv: list[str] | None = None,
 ) -> None:
-    """`python -m MODULE`: its options (`add_options`, then the common ones), `measure(args)` run, and the
-    result emitted with its `human` line."""
+    """`python -m MODULE`: its `options`, then the common ones; `measure(harness, **option values)` run in a
+    BenchHarness started as the options say, and its result emitted with the machine it ran on and its
+    line in SUMMARY_LINES."""
     parser = argparse.ArgumentParser(
         prog=f"python -m {module}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    add_options(parser)
+    for option in options:
+        parser.add_argument(option.flag, type=option.type, default=option.default, help=option.help)
     add_common_args(parser)
     args = parser.parse_args(argv)
-    result = asyncio.run(measure(args))
-    emit(result, human(result), args.json_out)
+    values = {option.dest: getattr(args, option.dest) for option in options}
+    # Two options configure the harness, not the benchmark; a benchmark without them runs with neither
+    # a pause between a login's comments nor LLM latency.
+    politeness = Politeness(args.rate, args.burst, values.pop("comment_interval", 0.0))
+    llm_latency_ms = values.pop("llm_latency_ms", 0)
+
+    async def measure_in_harness() -> dict[str, Any]:
+        async with BenchHarness.running(politeness, args.database_url, llm_latency_ms) as harness:
+            result = await measure(harness, **values)
+            result["machine"] = machine()
+            return result
+
+    result = asyncio.run(measure_in_harness())
+    emit(result, SUMMARY_LINES[result["benchmark"]].format_map(result), args.json_out)

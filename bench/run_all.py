@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import operator
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from functools import reduce
 from typing import Any
 
 from bench.output import REPO, RESULTS_DIR, emit, log, machine
@@ -60,60 +63,69 @@ def run_one(name: str, module: str, args: list[str], database_url: str | None) -
     return result
 
 
-def headline(name: str, r: dict[str, Any]) -> dict[str, Any]:
-    """The few figures of each benchmark that the README table quotes."""
-    if "error" in r:
-        return r
-    bench = r["benchmark"]
-    if bench == "small_run":
-        c, w = r["cold"], r["warm"]
-        return {
-            "cold_seconds_start_to_posted": c["seconds_start_to_all_posted"],
-            "cold_requests": c["requests_total"],
-            "cold_by_kind": c["requests_by_kind"],
-            "cold_full_logins": c["full_logins"],
-            "warm_seconds_start_to_posted": w["seconds_start_to_all_posted"],
-            "warm_requests": w["requests_total"],
-            "warm_full_logins": w["full_logins"],
-            "warm_probes": w["requests_by_kind"]["probe"],
-            "steady_requests_per_comment": c["steady_requests_per_comment"],
-            "peak_requests_in_1s": max(
-                c["pacing"]["peak_requests_in_1s"], w["pacing"]["peak_requests_in_1s"]
-            ),
-            "pacing_held": r["targets_met"]["pacing_held"],
-            "targets_met": r["targets_met"],
-        }
-    if bench == "throughput":
-        return {
-            "comments_per_minute": r["comments_per_minute"],
-            "fraction_of_bound": r["fraction_of_bound"],
-            "bound_per_minute": r["politeness_bound_per_minute"]["bound"],
-            "freshness_seconds": r["freshness_seconds"],
-            "steady_requests_per_comment": r["steady_requests_per_comment"],
-            "pacing_held": r["pacing"]["pacing_held"],
-        }
-    if bench == "scale":
-        return {
-            "processes": r["parameters"]["processes"],
-            "worker": r["worker"],
-            "workflow_task_latency_seconds": r["workflow_task_latency_seconds"],
-            "requests_per_idle_discovery": r["requests_per_idle_discovery"],
-            "history": r["history"],
-        }
-    if bench == "footprint":
-        return {
-            "startup_seconds_to_first_poll": r["startup_seconds_to_first_poll"]["median"],
-            "idle_worker_rss_mb": r["idle_worker_rss_mb"],
-            "small_run": r["small_run"],
-            "targets_met": r["targets_met"],
-        }
-    if bench == "temporal_cost":
-        return {
-            "per_article": r["per_article"],
-            "article_workflow_events": r["article_workflow"]["events_mean"],
-            "monitoring_events": r["monitoring_workflow"]["events"],
-        }
-    return {}
+Figure = Callable[[dict[str, Any]], Any]
+
+
+def at(*path: str) -> Figure:
+    """The figure at `path` in a benchmark's result: at("worker", "rss_mb") reads r["worker"]["rss_mb"]."""
+    return lambda result: reduce(operator.getitem, path, result)
+
+
+def busiest_second(result: dict[str, Any]) -> int:
+    """The small run's busiest 1 s window, of the cold and the warm run."""
+    return max(result[run]["pacing"]["peak_requests_in_1s"] for run in ("cold", "warm"))
+
+
+# benchmark -> the few figures of its result that the README table quotes, by name
+HEADLINES: dict[str, dict[str, Figure]] = {
+    "small_run": {
+        "cold_seconds_start_to_posted": at("cold", "seconds_start_to_all_posted"),
+        "cold_requests": at("cold", "requests_total"),
+        "cold_by_kind": at("cold", "requests_by_kind"),
+        "cold_full_logins": at("cold", "full_logins"),
+        "warm_seconds_start_to_posted": at("warm", "seconds_start_to_all_posted"),
+        "warm_requests": at("warm", "requests_total"),
+        "warm_full_logins": at("warm", "full_logins"),
+        "warm_probes": at("warm", "requests_by_kind", "probe"),
+        "steady_requests_per_comment": at("cold", "steady_requests_per_comment"),
+        "peak_requests_in_1s": busiest_second,
+        "pacing_held": at("targets_met", "pacing_held"),
+        "targets_met": at("targets_met"),
+    },
+    "throughput": {
+        "comments_per_minute": at("comments_per_minute"),
+        "fraction_of_bound": at("fraction_of_bound"),
+        "bound_per_minute": at("politeness_bound_per_minute", "bound"),
+        "freshness_seconds": at("freshness_seconds"),
+        "steady_requests_per_comment": at("steady_requests_per_comment"),
+        "pacing_held": at("pacing", "pacing_held"),
+    },
+    "scale": {
+        "processes": at("parameters", "processes"),
+        "worker": at("worker"),
+        "workflow_task_latency_seconds": at("workflow_task_latency_seconds"),
+        "requests_per_idle_discovery": at("requests_per_idle_discovery"),
+        "history": at("history"),
+    },
+    "footprint": {
+        "startup_seconds_to_first_poll": at("startup_seconds_to_first_poll", "median"),
+        "idle_worker_rss_mb": at("idle_worker_rss_mb"),
+        "small_run": at("small_run"),
+        "targets_met": at("targets_met"),
+    },
+    "temporal_cost": {
+        "per_article": at("per_article"),
+        "article_workflow_events": at("article_workflow", "events_mean"),
+        "monitoring_events": at("monitoring_workflow", "events"),
+    },
+}
+
+
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark's HEADLINES figures, or its error."""
+    if "error" in result:
+        return result
+    return {name: figure(result) for name, figure in HEADLINES.get(result["benchmark"], {}).items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     summary = {
         "benchmark": "run_all",
         "results_dir": str(RESULTS_DIR.relative_to(REPO)),
-        "headlines": {name: headline(name, r) for name, r in results.items()},
+        "headlines": {name: headline(r) for name, r in results.items()},
         "machine": machine(),
     }
     failed = [name for name, r in results.items() if "error" in r]

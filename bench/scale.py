@@ -12,14 +12,13 @@ Extrapolation to the production default (60 s interval, backoff doubling to 600 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from typing import Any
 
 from bench.harness import BenchHarness, Politeness, tree_rss_mb
 from bench.history import HistoryFigures, fetch, per_discovery_run
-from bench.output import log, machine, run_benchmark
+from bench.output import Option, log, run_benchmark
 from bench.stats import pacing_report, summary
 from workflows.monitoring import discovery_wait
 from yourmoment.harness import wait_until
@@ -27,6 +26,13 @@ from yourmoment.messages import workflow_id_for_process
 
 CLASS_ID = 82
 PRODUCTION_INTERVAL = 60
+FIRST_ROUND_TIMEOUT_S = 900.0  # for every process to run its first discovery
+OPTIONS = (
+    Option("--processes", int, 100, "idle processes (default 100; try 1000)"),
+    Option("--logins", int, 10, "logins shared by the processes (default 10)"),
+    Option("--interval", int, 10, "discovery interval seconds (default 10)"),
+    Option("--duration", float, 120.0, "seconds observed after the first round"),
+)
 
 
 def discovery_runs_per_hour(interval: int = PRODUCTION_INTERVAL, hours: int = 2) -> list[int]:
@@ -57,72 +63,65 @@ async def start_all(h: BenchHarness, process_ids: list[str], concurrency: int = 
 
 
 async def scale(
-    processes: int = 100,
-    logins: int = 10,
-    interval: int = 10,
-    duration: float = 120.0,
-    politeness: Politeness | None = None,
-    database_url: str | None = None,
-    first_round_timeout: float = 900.0,
+    h: BenchHarness,
+    processes: int,
+    logins: int,
+    interval: int,
+    duration: float,
 ) -> dict[str, Any]:
-    p = politeness or Politeness()
-    async with BenchHarness.running(p, database_url) as h:
-        names = [f"pupil-{i}" for i in range(min(logins, processes))]
-        h.add_logins(names, CLASS_ID)
-        for n in range(5):
-            h.add_articles(1, CLASS_ID, first=n)
-        spec = {
-            "discovery_interval_seconds": interval,
-            "max_duration_minutes": 600,
-            "comment_on_existing": False,
-        }
-        process_ids = [
-            h.create_process(logins=[names[i % len(names)]], tab=str(CLASS_ID), **spec)
-            for i in range(processes)
-        ]
-        worker = h.start_worker()
-        await asyncio.sleep(3)
-        idle_rss, idle_cpu = worker.rss_mb(), worker.cpu_seconds()
-        log(f"worker idle: {idle_rss:.0f} MB; starting {processes} processes")
-        began = time.monotonic()
-        start_s = await start_all(h, process_ids)
+    names = [f"pupil-{i}" for i in range(min(logins, processes))]
+    h.add_logins(names, CLASS_ID)
+    for n in range(5):
+        h.add_articles(1, CLASS_ID, first=n)
+    spec = {
+        "discovery_interval_seconds": interval,
+        "max_duration_minutes": 600,
+        "comment_on_existing": False,
+    }
+    process_ids = [
+        h.create_process(logins=[names[i % len(names)]], tab=str(CLASS_ID), **spec) for i in range(processes)
+    ]
+    worker = h.start_worker()
+    await asyncio.sleep(3)
+    idle_rss, idle_cpu = worker.rss_mb(), worker.cpu_seconds()
+    log(f"worker idle: {idle_rss:.0f} MB; starting {processes} processes")
+    began = time.monotonic()
+    start_s = await start_all(h, process_ids)
 
-        def lists() -> int:
-            return sum(1 for r in h.mm_state.stats()["requests"] if r["kind"] == "list")
+    def lists() -> int:
+        return sum(1 for r in h.mm_state.stats()["requests"] if r["kind"] == "list")
 
-        await wait_until(
-            lambda: lists() >= processes, first_round_timeout, "every first discovery", every=1.0
-        )
-        first_round_s = time.monotonic() - began
-        log(f"all {processes} processes discovered once; observing for {duration:.0f} s")
-        cpu0, wall0, window_began = worker.cpu_seconds(), time.monotonic(), time.time()
-        await asyncio.sleep(duration)
-        cpu_window, window, window_ended = worker.cpu_seconds() - cpu0, time.monotonic() - wall0, time.time()
-        rss, uss, peak = worker.rss_mb(), worker.uss_mb(), worker.peak_rss_mb()
-        server_rss = tree_rss_mb(h.server.pid)
-        # The worker drains and stops first, so requests and completed discoveries are counted alike.
-        h.stop_worker(worker)
-        stats = h.mm_state.stats()
-        histories = await fetch(h.client, [workflow_id_for_process(pid) for pid in process_ids])
-        observed = {
-            "processes": processes,
-            "logins": len(names),
-            "interval": interval,
-            "duration": duration,
-            "window": window,
-            "start_s": start_s,
-            "first_round_s": first_round_s,
-            "idle_rss": idle_rss,
-            "idle_cpu": idle_cpu,
-            "rss": rss,
-            "uss": uss,
-            "peak": peak,
-            "cpu_window": cpu_window,
-            "server_rss": server_rss,
-            "window_began": window_began,
-            "window_ended": window_ended,
-        }
-        return report(observed, histories, stats, p)
+    await wait_until(lambda: lists() >= processes, FIRST_ROUND_TIMEOUT_S, "every first discovery", every=1.0)
+    first_round_s = time.monotonic() - began
+    log(f"all {processes} processes discovered once; observing for {duration:.0f} s")
+    cpu0, wall0, window_began = worker.cpu_seconds(), time.monotonic(), time.time()
+    await asyncio.sleep(duration)
+    cpu_window, window, window_ended = worker.cpu_seconds() - cpu0, time.monotonic() - wall0, time.time()
+    rss, uss, peak = worker.rss_mb(), worker.uss_mb(), worker.peak_rss_mb()
+    server_rss = tree_rss_mb(h.server.pid)
+    # The worker drains and stops first, so requests and completed discoveries are counted alike.
+    h.stop_worker(worker)
+    stats = h.mm_state.stats()
+    histories = await fetch(h.client, [workflow_id_for_process(pid) for pid in process_ids])
+    observed = {
+        "processes": processes,
+        "logins": len(names),
+        "interval": interval,
+        "duration": duration,
+        "window": window,
+        "start_s": start_s,
+        "first_round_s": first_round_s,
+        "idle_rss": idle_rss,
+        "idle_cpu": idle_cpu,
+        "rss": rss,
+        "uss": uss,
+        "peak": peak,
+        "cpu_window": cpu_window,
+        "server_rss": server_rss,
+        "window_began": window_began,
+        "window_ended": window_ended,
+    }
+    return report(observed, histories, stats, h.politeness)
 
 
 def report(
@@ -203,46 +202,8 @@ def report(
             "requests_per_idle_discovery_eq_1": completed > 0 and kinds["list"] == completed,
             "worker_rss_lt_250_mb": v["rss"] < 250,
         },
-        "machine": machine(),
     }
 
 
-def human(r: dict[str, Any]) -> str:
-    w = r["worker"]
-    return (
-        f"scale: {r['parameters']['processes']} idle processes: worker {w['rss_mb_with_processes']} MB "
-        f"({w['rss_kb_per_process']} KB/process), CPU {w['cpu_percent_in_window']} %, WFT latency p95 "
-        f"{r['workflow_task_latency_seconds']['p95']} s, {r['history']['events_per_idle_discovery_run']} events "
-        f"per idle run, {r['requests_per_idle_discovery']} requests per idle discovery"
-    )
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--processes", type=int, default=100, help="idle processes (default 100; try 1000)")
-    parser.add_argument("--logins", type=int, default=10, help="logins shared by the processes (default 10)")
-    parser.add_argument("--interval", type=int, default=10, help="discovery interval seconds (default 10)")
-    parser.add_argument(
-        "--duration", type=float, default=120.0, help="seconds observed after the first round"
-    )
-
-
-def main(argv: list[str] | None = None) -> None:
-    run_benchmark(
-        "bench.scale",
-        __doc__,
-        argv,
-        add_options,
-        lambda args: scale(
-            args.processes,
-            args.logins,
-            args.interval,
-            args.duration,
-            Politeness(args.rate, args.burst, 0.0),
-            args.database_url,
-        ),
-        human,
-    )
-
-
 if __name__ == "__main__":
-    main()
+    run_benchmark("bench.scale", __doc__, OPTIONS, scale)

