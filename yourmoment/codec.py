@@ -28,6 +28,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
 from yourmoment.errors import ConfigurationError
+from yourmoment.settings import is_http_url
 
 log = logging.getLogger("yourmoment.codec")
 
@@ -185,8 +186,7 @@ def check_token(token: str) -> str:
 
 def check_origin(origin: str) -> str:
     """A Web UI origin as browsers send it: http(s)://host[:port], no path and no wildcard."""
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or "*" in origin:
+    if not is_http_url(origin) or urlsplit(origin).path.strip("/") or "*" in origin:
         raise ConfigurationError(
             f"--cors-origin {origin!r} is not an origin like https://temporal-ui.example.org"
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from yourmoment.errors import ConfigurationError
@@ -32,17 +34,17 @@ class Encryptor:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, token: str) -> str:
-        try:
-            return self._fernet.decrypt(token.encode()).decode()
-        except InvalidToken as exc:
-            raise ConfigurationError(
-                "a stored secret cannot be decrypted with YOURMOMENT_ENCRYPTION_KEY (wrong or rotated-out key)"
-            ) from exc
+        return self._with_any_key(self._fernet.decrypt, token)
 
     def rotate(self, token: str) -> str:
         """Re-encrypts a token under the first (newest) key."""
+        return self._with_any_key(self._fernet.rotate, token)
+
+    @staticmethod
+    def _with_any_key(operation: Callable[[bytes], bytes], token: str) -> str:
+        """Decrypting and rotating open the token with any of the keys; neither may show the token."""
         try:
-            return self._fernet.rotate(token.encode()).decode()
+            return operation(token.encode()).decode()
         except InvalidToken as exc:
             raise ConfigurationError(
                 "a stored secret cannot be decrypted with YOURMOMENT_ENCRYPTION_KEY (wrong or rotated-out key)"

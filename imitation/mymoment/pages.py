@@ -18,7 +18,7 @@ from imitation.mymoment.security import (
     csrf_failure,
     referer_failure,
 )
-from imitation.mymoment.state import Account, MyMomentState, Session
+from imitation.mymoment.state import Account, Article, MyMomentState, Session
 from imitation.mymoment.templates import (
     COMMENT_STATUSES,
     render_article,
@@ -206,31 +206,51 @@ def _hide_checked(form: Any) -> bool:
     return value != "" and value.lower() != "false"
 
 
-async def comment_create(request: Request) -> Response:
+@dataclass
+class _ArticlePost:
+    """A form POST on an article page that passed the checks Django makes before the view's own."""
+
+    state: MyMomentState
+    form: dict[str, str]
+    session: Session
+    account: Account
+    article: Article
+
+
+async def _article_post(request: Request) -> _ArticlePost | Response:
+    """The POST's checks in Django's order (CSRF middleware, login, article), or the refusal's response."""
     state = state_of(request)
     form = await _read_form(request)
-    # Django's CSRF middleware runs before the view's login check.
     failure = csrf_failure(request, form)
     if failure:
         return _forbidden(failure)
     session, account = _current(request)
     if account is None or session is None:
         return _login_redirect(request)
-    article_id = int(request.path_params["article_id"])
-    article = state.article(article_id)
+    article = state.article(int(request.path_params["article_id"]))
     if article is None:
         return not_found()
+    return _ArticlePost(state, form, session, account, article)
+
+
+async def comment_create(request: Request) -> Response:
+    post = await _article_post(request)
+    if isinstance(post, Response):
+        return post
+    state, form, article_id = post.state, post.form, post.article.id
     errors, status = _validate_comment(form)
     if errors:
         # Django re-renders an invalid form with status 200 (the reference client counts that as posted).
         csrf = CsrfContext(request)
-        body = render_article(account, csrf.token(), article, state.comment_objects(article_id), errors)
+        body = render_article(
+            post.account, csrf.token(), post.article, state.comment_objects(article_id), errors
+        )
         return _html(csrf, body)
     if state.post_latency_ms:
         await asyncio.sleep(state.post_latency_ms / 1000)
     state.add_comment(
         article_id,
-        author=account.username,
+        author=post.account.username,
         text=str(form.get("text")),
         status=status,
         hidden=_hide_checked(form),
@@ -239,24 +259,16 @@ async def comment_create(request: Request) -> Response:
     if state.take_drop():
         request.scope[CONTROL_KEY].drop = True
         return Response(status_code=500)
-    state.expect_redirect_follow(session, article_id)
+    state.expect_redirect_follow(post.session, article_id)
     return _redirect(request, f"/article/{article_id}/")
 
 
 async def increment_likes(request: Request) -> Response:
-    state = state_of(request)
-    form = await _read_form(request)
-    failure = csrf_failure(request, form)
-    if failure:
-        return _forbidden(failure)
-    _session, account = _current(request)
-    if account is None:
-        return _login_redirect(request)
-    article_id = int(request.path_params["article_id"])
-    if state.article(article_id) is None:
-        return not_found()
-    state.count_like(article_id)
-    return _redirect(request, f"/article/{article_id}/")
+    post = await _article_post(request)
+    if isinstance(post, Response):
+        return post
+    post.state.count_like(post.article.id)
+    return _redirect(request, f"/article/{post.article.id}/")
 
 
 def site_routes() -> list[Route]:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from yourmoment.cli.common import (
     Context,
     add_command,
+    add_plain_command,
     command_group,
     emit,
     print_json,
@@ -60,12 +61,8 @@ def cmd_user_list(args: argparse.Namespace) -> None:
 
 def _register_login(sub: argparse._SubParsersAction) -> None:
     login = command_group(sub, "login", "myMoment logins (credentials stored encrypted)")
-    add = add_command(
-        login,
-        "add",
-        "store a myMoment login; the password is asked for or read from stdin",
-        cmd_login_add,
-        json_flag=False,
+    add = add_plain_command(
+        login, "add", "store a myMoment login; the password is asked for or read from stdin", cmd_login_add
     )
     add.add_argument("name", help="your name for this login, e.g. bot-1")
     add.add_argument("--username", required=True, help="the myMoment username")
@@ -77,8 +74,8 @@ def _register_login(sub: argparse._SubParsersAction) -> None:
     test.add_argument(
         "--fresh", action="store_true", help="log in anew instead of reusing the stored session"
     )
-    remove = add_command(
-        login, "remove", "deactivate a login and drop its stored session", cmd_login_remove, json_flag=False
+    remove = add_plain_command(
+        login, "remove", "deactivate a login and drop its stored session", cmd_login_remove
     )
     remove.add_argument("name")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from yourmoment.cli.common import Context, add_command, number
+from yourmoment.cli.common import Context, add_plain_command, number
 from yourmoment.codec import (
     DEFAULT_CORS_ORIGINS,
     ENV_NAME,
@@ -20,12 +20,11 @@ from yourmoment.errors import ConfigurationError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    server = add_command(
+    server = add_plain_command(
         sub,
         "codec-server",
         "serve Temporal's codec protocol so the Web UI and 'temporal --codec-endpoint' can read payloads",
         cmd_codec_server,
-        json_flag=False,
     )
     server.add_argument(
         "--host",
@@ -61,12 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"also serve requests whose Host header names NAME; repeatable (always: {', '.join(LOOPBACK_NAMES)})",
     )
 
-    add_command(
+    add_plain_command(
         sub,
         "payload-keygen",
         f"print a new key for {ENV_NAME} (Temporal payload encryption)",
         cmd_payload_keygen,
-        json_flag=False,
     )
 
 

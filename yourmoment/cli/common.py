@@ -21,7 +21,8 @@ from yourmoment.store import accounts
 from yourmoment.store.db import require_migrated, session_scope
 from yourmoment.store.models import User
 
-Handler = Callable[[argparse.Namespace], int | None]
+# A command's handler: returns the exit code (None: 0), or a coroutine that does (main.run awaits it).
+Handler = Callable[[argparse.Namespace], Any]
 
 
 class Context:
@@ -47,8 +48,10 @@ class Context:
         )
 
 
-def add_json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+def add_json_flag(parser: argparse.ArgumentParser, default: Any = False) -> None:
+    """`--json`; default argparse.SUPPRESS on a group's action where the group has `--json` too, so
+    that `GROUP --json ACTION` is not undone by the action's default (read it with getattr)."""
+    parser.add_argument("--json", action="store_true", default=default, help="print JSON for scripts")
 
 
 def _plain(value: Any) -> Any:
@@ -64,17 +67,20 @@ def _plain(value: Any) -> Any:
 
 
 def add_command(
-    sub: argparse._SubParsersAction,
-    name: str,
-    help_text: str,
-    handler: Callable[[argparse.Namespace], Any],
-    *,
-    json_flag: bool = True,
+    sub: argparse._SubParsersAction, name: str, help_text: str, handler: Handler
 ) -> argparse.ArgumentParser:
-    """One command or action: its parser with `--json` (unless it prints no data) and its handler."""
+    """A command or action that prints data: a table or `key: value` lines, or JSON with `--json`."""
+    parser = add_plain_command(sub, name, help_text, handler)
+    add_json_flag(parser)
+    return parser
+
+
+def add_plain_command(
+    sub: argparse._SubParsersAction, name: str, help_text: str, handler: Handler
+) -> argparse.ArgumentParser:
+    """A command or action whose output is text for people only (a confirmation, a key, a server's
+    log), so it has no `--json`."""
     parser = sub.add_parser(name, help=help_text)
-    if json_flag:
-        add_json_flag(parser)
     parser.set_defaults(handler=handler)
     return parser
 

@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yourmoment.cli.common import PORT, add_command, number
+from yourmoment.cli.common import PORT, add_plain_command, number
 from yourmoment.crypto import generate_key
 from yourmoment.errors import ConfigurationError
 from yourmoment.harness import (
@@ -31,12 +31,8 @@ LATE_ARTICLE_AFTER_SECONDS = 8
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub,
-        "demo",
-        "run everything locally against imitation servers (Ctrl-C to end)",
-        cmd_demo,
-        json_flag=False,
+    p = add_plain_command(
+        sub, "demo", "run everything locally against imitation servers (Ctrl-C to end)", cmd_demo
     )
     p.add_argument("--dir", default=".demo", help="where the demo keeps its database, keys and logs")
     p.add_argument(

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from yourmoment.cli.common import Context, add_command, command_group, emit, print_json
+from yourmoment.cli.common import Context, add_command, add_plain_command, command_group, emit, print_json
 from yourmoment.errors import ValidationError
 from yourmoment.messages import ProcessSettings
 from yourmoment.store import items, processes
@@ -34,19 +34,20 @@ def _register_process(sub: argparse._SubParsersAction) -> None:
     show = add_command(
         process, "show", "a process's settings, logins, prompts and work item counts", cmd_process_show
     )
-    show.add_argument("id", help="process id, id prefix (8+ characters) or name")
+    _add_process_id(show)
     update = add_command(process, "update", "change a process that is not running", cmd_process_update)
-    update.add_argument("id", help="process id, id prefix (8+ characters) or name")
+    _add_process_id(update)
     _add_process_options(update, creating=False)
-    delete = add_command(
-        process,
-        "delete",
-        "delete a process that is not running, with its work items",
-        cmd_process_delete,
-        json_flag=False,
+    delete = add_plain_command(
+        process, "delete", "delete a process that is not running, with its work items", cmd_process_delete
     )
-    delete.add_argument("id", help="process id, id prefix (8+ characters) or name")
+    _add_process_id(delete)
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
+def _add_process_id(parser: argparse.ArgumentParser) -> None:
+    """The process an action works on."""
+    parser.add_argument("id", help="process id, id prefix (8+ characters) or name")
 
 
 def _add_process_options(parser: argparse.ArgumentParser, creating: bool) -> None:
@@ -162,27 +163,6 @@ def _spec(args: argparse.Namespace, default_interval: int | None = None) -> Proc
 def process_dict(session: Session, process: MonitoringProcess) -> dict[str, Any]:
     """Everything about a process a user may see (no secrets), for `show` and `--json`."""
     provider = session.get(LLMProvider, process.llm_provider_id) if process.llm_provider_id else None
-    logins = []
-    for link in process.logins:
-        login = session.get(MyMomentLogin, link.login_id)
-        logins.append(
-            {
-                "id": link.login_id,
-                "name": login.name if login else None,
-                "active": link.is_active and bool(login and login.is_active),
-            }
-        )
-    prompts = []
-    for link in process.prompts:
-        tpl = session.get(PromptTemplate, link.template_id)
-        prompts.append(
-            {
-                "template_id": link.template_id,
-                "name": tpl.name if tpl else None,
-                "weight": link.weight,
-                "active": link.is_active,
-            }
-        )
     return {
         "id": process.id,
         "name": process.name,  # first, as users read it; the settings below repeat it
@@ -193,14 +173,36 @@ def process_dict(session: Session, process: MonitoringProcess) -> dict[str, Any]
         "provider": provider.name if provider else None,
         "provider_id": process.llm_provider_id,
         **ProcessSettings.model_validate(process, from_attributes=True).model_dump(),
-        "logins": sorted(logins, key=lambda login: str(login["name"])),
-        "prompts": sorted(prompts, key=lambda prompt: str(prompt["name"])),
+        "logins": _login_entries(session, process),
+        "prompts": _prompt_entries(session, process),
         "totals": items.counts(session, process.id).model_dump(),  # work items of all runs by status
         "started_at": process.started_at,
         "stopped_at": process.stopped_at,
         "created_at": process.created_at,
         "updated_at": process.updated_at,
     }
+
+
+def _login_entries(session: Session, process: MonitoringProcess) -> list[dict[str, Any]]:
+    """The process's logins by name; one deactivated since it was linked counts as inactive."""
+    entries = []
+    for link in process.logins:
+        login = session.get(MyMomentLogin, link.login_id)
+        active = link.is_active and bool(login and login.is_active)
+        entries.append({"id": link.login_id, "name": login.name if login else None, "active": active})
+    return sorted(entries, key=lambda entry: str(entry["name"]))
+
+
+def _prompt_entries(session: Session, process: MonitoringProcess) -> list[dict[str, Any]]:
+    """The process's prompt templates by name, with their weights."""
+    entries = []
+    for link in process.prompts:
+        template = session.get(PromptTemplate, link.template_id)
+        name = template.name if template else None
+        entries.append(
+            {"template_id": link.template_id, "name": name, "weight": link.weight, "active": link.is_active}
+        )
+    return sorted(entries, key=lambda entry: str(entry["name"]))
 
 
 def _show_text(data: dict[str, Any]) -> dict[str, Any]:

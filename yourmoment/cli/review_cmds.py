@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from yourmoment import processes_client
-from yourmoment.cli.common import Context, add_command, emit, fail, print_json
-from yourmoment.cli.run_cmds import TIMED_OUT, _add_timeout, _warn, cmd_comments, why_waiting
+from yourmoment.cli.common import Context, Handler, add_json_flag, add_plain_command, emit, fail, print_json
+from yourmoment.cli.run_cmds import _add_timeout, _warn, cmd_comments, comment_timed_out
 from yourmoment.errors import ValidationError
 from yourmoment.llm.comments import visible_lines
 from yourmoment.llm.edits import judge_edit
@@ -92,13 +92,15 @@ def _listing_options(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="each comment's text under its row (--json: the HTML)",
     )
-    _json_flag(parser)
 
 
-def _json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts"
-    )
+def _add_comment_action(
+    actions: argparse._SubParsersAction, name: str, help_text: str, handler: Handler
+) -> argparse.ArgumentParser:
+    """An action on one comment, named by its id."""
+    parser = add_plain_command(actions, name, help_text, handler)
+    parser.add_argument("id", help="the comment (work item) id")
+    return parser
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -109,66 +111,45 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the other actions review one comment, named by its id (or 8+ characters of it).",
     )
     _listing_options(group)
+    add_json_flag(group, default=argparse.SUPPRESS)
     actions = group.add_subparsers(dest="comments_command", metavar="ACTION", action=_ActionOrListing)
     actions.required = True
 
-    p = add_command(
-        actions,
-        LIST_ACTION,
-        "the process's comments (the default: 'comments PROCESS')",
-        cmd_list,
-        json_flag=False,
+    # Each action's `--json` comes after its other options, added at the end of this function.
+    p = add_plain_command(
+        actions, LIST_ACTION, "the process's comments (the default: 'comments PROCESS')", cmd_list
     )
     p.add_argument("process", help="process id, id prefix or name")
     _listing_options(p)
 
-    p = add_command(
-        actions,
-        "show",
-        "one comment as it will appear, how it was made, and its history",
-        cmd_show,
-        json_flag=False,
+    _add_comment_action(
+        actions, "show", "one comment as it will appear, how it was made, and its history", cmd_show
     )
-    p.add_argument("id", help="the comment (work item) id")
-    _json_flag(p)
 
-    p = add_command(
-        actions, "edit", "correct a generated comment ($EDITOR, or --text-file)", cmd_edit, json_flag=False
+    p = _add_comment_action(
+        actions, "edit", "correct a generated comment ($EDITOR, or --text-file)", cmd_edit
     )
-    p.add_argument("id", help="the comment (work item) id")
     p.add_argument(
         "--text-file", metavar="FILE", help="the new text from FILE ('-': stdin) instead of $EDITOR"
     )
-    _json_flag(p)
 
-    p = add_command(
-        actions,
-        "regenerate",
-        "a new text from the model (needs a running worker)",
-        cmd_regenerate,
-        json_flag=False,
+    p = _add_comment_action(
+        actions, "regenerate", "a new text from the model (needs a running worker)", cmd_regenerate
     )
-    p.add_argument("id", help="the comment (work item) id")
     p.add_argument("--prompt", metavar="TEMPLATE", help="template name or id (default: the comment's own)")
     _add_timeout(p, "the new text")
-    _json_flag(p)
 
-    p = add_command(
-        actions,
-        "reject",
-        "never post this comment: it ends skipped with the reason",
-        cmd_reject,
-        json_flag=False,
+    p = _add_comment_action(
+        actions, "reject", "never post this comment: it ends skipped with the reason", cmd_reject
     )
-    p.add_argument("id", help="the comment (work item) id")
     p.add_argument("--reason", required=True, help="why (kept in the comment's error and history)")
-    _json_flag(p)
 
-    p = add_command(
-        actions, "approve", "approve comments for 'post --approved'", cmd_approve, json_flag=False
-    )
+    p = add_plain_command(actions, "approve", "approve comments for 'post --approved'", cmd_approve)
     p.add_argument("ids", nargs="+", metavar="ID", help="comment (work item) ids")
-    _json_flag(p)
+
+    for action in actions.choices.values():
+        # SUPPRESS: `comments --json ACTION …` (the group's flag) is not undone by the action's default.
+        add_json_flag(action, default=argparse.SUPPRESS)
     actions._name_parser_map.any_word = True  # type: ignore[attr-defined]
 
 
@@ -465,12 +446,7 @@ async def cmd_regenerate(args: argparse.Namespace) -> int:
     try:
         result = await asyncio.wait_for(handle.result(), args.timeout)
     except TimeoutError:
-        why = await why_waiting(ctx, client, handle.id)
-        return fail(
-            f"comment {inp.item_id} not regenerated within {args.timeout:g} s: {why}; the regeneration "
-            "goes on and its outcome lands in the comment's history ('comments show')",
-            TIMED_OUT,
-        )
+        return await comment_timed_out(ctx, client, handle.id, inp.item_id, "regenerated", args.timeout)
     with ctx.db() as session:
         item, process = review.item_for_user(session, accounts.get_user(session, inp.actor), inp.item_id)
         view = comment_view(session, item, process)

@@ -19,7 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from yourmoment import processes_client
-from yourmoment.cli.common import Context, add_command, emit, fail, table_lines
+from yourmoment.cli.common import Context, add_command, add_plain_command, emit, fail, table_lines
 from yourmoment.errors import NotFoundError, ValidationError
 from yourmoment.llm.comments import comment_plain_text
 from yourmoment.messages import (
@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "start", "start a monitoring process (returns at once)", cmd_start)
     p.add_argument("process", help="process id, id prefix or name")
 
-    p = add_command(sub, "stop", "stop a running process gracefully", cmd_stop, json_flag=False)
+    p = add_plain_command(sub, "stop", "stop a running process gracefully", cmd_stop)
     p.add_argument("process", nargs="?", help="process id, id prefix or name")
     p.add_argument("--all", action="store_true", help="stop every running process of the user")
     p.add_argument("--reason", default="stopped by user")
@@ -204,6 +204,26 @@ async def why_waiting(ctx: Context, client: Client, workflow_id: str) -> str:
         or await no_worker_warning(client, ctx.settings)
         or f"still running; see 'temporal workflow describe --workflow-id {workflow_id}'"
     )
+
+
+# What becomes of a comment's workflow that a command stopped waiting for: it goes on in Temporal.
+AFTER_TIMEOUT = {
+    "posted": "the post stays queued and runs exactly once when a worker takes it ('post' again waits for it)",
+    "regenerated": "the regeneration goes on and its outcome lands in the comment's history ('comments show')",
+}
+
+
+async def comment_timed_out(
+    ctx: Context,
+    client: Client,
+    workflow_id: str,
+    item_id: str,
+    done: Literal["posted", "regenerated"],
+    seconds: float,
+) -> int:
+    """Exit TIMED_OUT: the comment was not `done` in time, the likeliest reason, and what becomes of it."""
+    why = await why_waiting(ctx, client, workflow_id)
+    return fail(f"comment {item_id} not {done} within {seconds:g} s: {why}; {AFTER_TIMEOUT[done]}", TIMED_OUT)
 
 
 async def cmd_signal(args: argparse.Namespace) -> int:
@@ -597,12 +617,7 @@ async def cmd_post(args: argparse.Namespace) -> int:
             left = max(0.0, deadline - asyncio.get_running_loop().time())
             result = await asyncio.wait_for(handle.result(), left)
         except TimeoutError:
-            why = await why_waiting(ctx, client, handle.id)
-            return fail(
-                f"comment {item_id} not posted within {args.timeout:g} s: {why}; the post stays queued "
-                "and runs exactly once when a worker takes it ('post' again waits for it)",
-                TIMED_OUT,
-            )
+            return await comment_timed_out(ctx, client, handle.id, item_id, "posted", args.timeout)
         results.append(result)
         if not args.json:
             print(f"{item_id}: {result.outcome}{' - ' + result.reason if result.reason else ''}")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from yourmoment.cli.common import (
     Context,
     add_command,
+    add_plain_command,
     command_group,
     emit,
     print_json,
@@ -28,9 +29,7 @@ from yourmoment.store.models import LLMProvider, MyMomentLogin, MyMomentSession,
 def register_database_and_keys(sub: argparse._SubParsersAction) -> None:
     """`db` and `keygen`: first in `--help`, what a new installation runs first."""
     _register_db(sub)
-    add_command(
-        sub, "keygen", "print a new encryption key for YOURMOMENT_ENCRYPTION_KEY", cmd_keygen, json_flag=False
-    )
+    add_plain_command(sub, "keygen", "print a new encryption key for YOURMOMENT_ENCRYPTION_KEY", cmd_keygen)
 
 
 def register_providers_and_templates(sub: argparse._SubParsersAction) -> None:
@@ -97,12 +96,11 @@ def cmd_keygen(args: argparse.Namespace) -> None:
 
 def _register_provider(sub: argparse._SubParsersAction) -> None:
     provider = command_group(sub, "provider", "LLM providers (API keys stored encrypted)")
-    add = add_command(
+    add = add_plain_command(
         provider,
         "add",
         "store an LLM provider; the API key is asked for or read from stdin",
         cmd_provider_add,
-        json_flag=False,
     )
     add.add_argument("name")
     add.add_argument("--provider", required=True, choices=accounts.PROVIDER_KINDS, dest="kind")

@@ -324,30 +324,21 @@ class MyMomentClient:
                 raise TransientError("the myMoment account's comment interval is not over", retry_after=wait)
             await asyncio.sleep(wait)
 
-    async def _follow(
-        self,
-        method: str,
-        url: str,
-        *,
-        data: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-        stop_at_login: bool = False,
-    ) -> tuple[httpx.Response, str]:
-        """Send and follow redirects by hand (at most MAX_HOPS), returning the last response and URL.
+    async def _get_following(self, url: str, *, stop_at_login: bool = False) -> tuple[httpx.Response, str]:
+        """GET and follow redirects by hand (at most MAX_HOPS), returning the last response and URL.
 
+        Only GETs follow: a form POST's redirect (sent with `_send`) is itself the answer, read where it points.
         With `stop_at_login`, a redirect to the login page is returned unfollowed (its target as URL):
         it already proves the session expired, and the re-login fetches that page anyway.
         """
         for _ in range(MAX_HOPS + 1):
-            response = await self._send(method, url, data=data, headers=headers)
+            response = await self._send("GET", url)
             location = response.headers.get("location")
             if response.status_code not in REDIRECT_STATUSES or not location:
                 return response, url
             target = _fix_location(url, location)
             if stop_at_login and _is_login_url(target):
                 return response, target
-            if response.status_code in (301, 302, 303):
-                method, data, headers = "GET", None, None
             url = target
         raise TransientError(f"myMoment redirected more than {MAX_HOPS} times from {_path(url)}")
 
@@ -413,7 +404,7 @@ class MyMomentClient:
         self._http.cookies.clear()
         self._article_csrf.clear()
         login_url = self.base_url + parsers.LOGIN_PATH
-        response, url = await self._follow("GET", login_url)
+        response, url = await self._get_following(login_url)
         _raise_for_status(response, url)
         token = parsers.find_form_csrf(response.text)
         if token is None:
@@ -450,7 +441,7 @@ class MyMomentClient:
             self._mark_logged_in(None)
             if not follow:
                 return None
-            response, url = await self._follow("GET", url, stop_at_login=True)
+            response, url = await self._get_following(url, stop_at_login=True)
             if _is_login_url(url):
                 self._ready = False
                 raise SessionExpiredError("myMoment dropped the session right after the login")
@@ -479,7 +470,7 @@ class MyMomentClient:
             return landed
         for attempt in (1, 2):
             generation = self._generation
-            response, final_url = await self._follow("GET", url, stop_at_login=True)
+            response, final_url = await self._get_following(url, stop_at_login=True)
             if not _is_login_url(final_url):
                 _raise_for_status(response, final_url)
                 soup = parsers.soup_of(response.text)
@@ -496,7 +487,7 @@ class MyMomentClient:
     async def probe(self) -> bool:
         """GET / and report whether the session is valid (for `login test`; normal work never probes)."""
         await self.ensure_session()
-        response, url = await self._follow("GET", self.base_url + "/", stop_at_login=True)
+        response, url = await self._get_following(self.base_url + "/", stop_at_login=True)
         if not _is_login_url(url):
             _raise_for_status(response, url)
             if parsers.is_logged_in(response.text):
