@@ -1,4 +1,4 @@
-"""Account commands: the users the CLI acts for and their myMoment logins (SPEC §7)."""
+"""Account commands: the users the CLI acts for and their myMoment logins (README: Command line)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from yourmoment.cli.common import (
-    Context,
-    add_command,
-    add_plain_command,
-    command_group,
-    emit,
-    print_json,
-    read_secret,
-)
+from yourmoment.cli import common
 from yourmoment.store import accounts
 from yourmoment.store.models import User
 
@@ -30,10 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_user(sub: argparse._SubParsersAction) -> None:
-    user = command_group(sub, "user", "users the CLI acts for")
-    add = add_command(user, "add", "add a user", cmd_user_add)
+    user = common.command_group(sub, "user", "users the CLI acts for")
+    add = common.add_command(user, "add", "add a user", cmd_user_add)
     add.add_argument("email")
-    add_command(user, "list", "list users", cmd_user_list)
+    common.add_command(user, "list", "list users", cmd_user_list)
 
 
 def _user_dict(user: User) -> dict[str, Any]:
@@ -41,51 +33,51 @@ def _user_dict(user: User) -> dict[str, Any]:
 
 
 def cmd_user_add(args: argparse.Namespace) -> None:
-    with Context(args).db() as session:
+    with common.Context(args).db() as session:
         user = accounts.add_user(session, args.email)
         data = _user_dict(user)
     if args.json:
-        print_json(data)
+        common.print_json(data)
     else:
         print(f"user {data['email']} added (id {data['id']})")
 
 
 def cmd_user_list(args: argparse.Namespace) -> None:
-    with Context(args).db() as session:
+    with common.Context(args).db() as session:
         rows = [_user_dict(u) for u in session.scalars(select(User).order_by(User.email))]
-    emit(args, rows, ["email", "id", "created_at"])
+    common.emit(args, rows, ["email", "id", "created_at"])
 
 
 # --- myMoment logins ---------------------------------------------------------------------------------
 
 
 def _register_login(sub: argparse._SubParsersAction) -> None:
-    login = command_group(sub, "login", "myMoment logins (credentials stored encrypted)")
-    add = add_plain_command(
+    login = common.command_group(sub, "login", "myMoment logins (credentials stored encrypted)")
+    add = common.add_plain_command(
         login, "add", "store a myMoment login; the password is asked for or read from stdin", cmd_login_add
     )
     add.add_argument("name", help="your name for this login, e.g. bot-1")
     add.add_argument("--username", required=True, help="the myMoment username")
     add.add_argument("--admin", action="store_true", help="an admin/teacher login (never used by processes)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    add_command(login, "list", "list logins (never their passwords)", cmd_login_list)
-    test = add_command(login, "test", "open the login's myMoment session and check it", cmd_login_test)
+    common.add_command(login, "list", "list logins (never their passwords)", cmd_login_list)
+    test = common.add_command(login, "test", "open the login's myMoment session and check it", cmd_login_test)
     test.add_argument("name")
     test.add_argument(
         "--fresh", action="store_true", help="log in anew instead of reusing the stored session"
     )
-    remove = add_plain_command(
+    remove = common.add_plain_command(
         login, "remove", "deactivate a login and drop its stored session", cmd_login_remove
     )
     remove.add_argument("name")
 
 
 def cmd_login_add(args: argparse.Namespace) -> None:
-    ctx = Context(args)
+    ctx = common.Context(args)
     enc = ctx.encryptor  # a missing key fails before the password is asked for
     with ctx.db() as session:
         user = ctx.user(session)
-        password = read_secret(f"myMoment password for {args.username}: ", args.password_stdin)
+        password = common.read_secret(f"myMoment password for {args.username}: ", args.password_stdin)
         login = accounts.add_login(
             session,
             enc,
@@ -102,7 +94,7 @@ def cmd_login_add(args: argparse.Namespace) -> None:
 
 
 def cmd_login_list(args: argparse.Namespace) -> None:
-    ctx = Context(args)
+    ctx = common.Context(args)
     enc = ctx.encryptor
     with ctx.db() as session:
         rows = [
@@ -115,15 +107,15 @@ def cmd_login_list(args: argparse.Namespace) -> None:
             }
             for login in accounts.list_logins(session, ctx.user(session))
         ]
-    emit(args, rows, ["name", "username", "admin", "last_used"])
+    common.emit(args, rows, ["name", "username", "admin", "last_used"])
 
 
 async def cmd_login_test(args: argparse.Namespace) -> int:
     from yourmoment.cli.browse_cmds import check_login
 
-    result = await check_login(Context(args), args.name, fresh=args.fresh)
+    result = await check_login(common.Context(args), args.name, fresh=args.fresh)
     if args.json:
-        print_json(result)
+        common.print_json(result)
     elif result["ok"]:
         print(
             f"ok: login '{result['login']}' is logged in to {result['base_url']} ({result['session']} session)"
@@ -134,7 +126,7 @@ async def cmd_login_test(args: argparse.Namespace) -> int:
 
 
 def cmd_login_remove(args: argparse.Namespace) -> None:
-    ctx = Context(args)
+    ctx = common.Context(args)
     with ctx.db() as session:
         accounts.remove_login(session, accounts.get_login(session, ctx.user(session), args.name))
     print(f"login '{args.name}' removed")

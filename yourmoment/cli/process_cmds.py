@@ -1,4 +1,4 @@
-"""Process commands: create, list, show, update and delete monitoring process configurations (SPEC §7)."""
+"""Process commands: create, list, show, update and delete monitoring process configurations (README: Command line)."""
 
 from __future__ import annotations
 

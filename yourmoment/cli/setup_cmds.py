@@ -1,4 +1,4 @@
-"""Setup commands: database schema and key rotation, keygen, LLM providers, prompt templates (SPEC §7)."""
+"""Setup commands: database schema and key rotation, keygen, LLM providers, prompt templates (README: Command line)."""
 
 from __future__ import annotations
 
