@@ -1,7 +1,7 @@
 """Workflow branches end-to-end runs hardly reach: failures, cancellations and the stop's grace period.
 
 The real ArticleCommentWorkflow and MonitoringProcessWorkflow run on the module's dev server (`dev_env`,
-tests/conftest.py) with fake activities registered under the real activity names (workflows/options.py),
+tests/conftest.py) with fake activities registered under the real activity names (workflows/activity_stubs.py),
 so each test decides what an activity answers and when, and asserts on the calls the fakes recorded.
 """
 
