@@ -12,7 +12,7 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlr
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import activity_stubs as stubs
+    import workflows.activity_stubs as stubs  # `import a.b`: shared by every run (docs/architecture.md#sandbox)
     from workflows.article import ArticleCommentWorkflow, pick_prompt
     from workflows.common import failure_message, is_cancellation, is_permanent
     from yourmoment.messages import (

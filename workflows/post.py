@@ -7,7 +7,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import activity_stubs as stubs
+    import workflows.activity_stubs as stubs  # `import a.b`: shared by every run (docs/architecture.md#sandbox)
     from yourmoment.messages import PostInput, PostResultMsg, ReserveSlotInput
 
 

@@ -8,7 +8,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import activity_stubs as stubs
+    import workflows.activity_stubs as stubs  # `import a.b`: shared by every run (docs/architecture.md#sandbox)
     from workflows.common import failure_message, is_cancellation
     from yourmoment.messages import EndRegenerationInput, RegenerateInput, RegenerateResult
 

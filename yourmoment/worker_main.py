@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from yourmoment.cli.common import ArgumentParser, non_utf8_argument
 from yourmoment.errors import ConfigurationError, YourMomentError
 from yourmoment.messages import ALL_QUEUES, QUEUE_MAINTENANCE, QUEUE_MONITORING
+from yourmoment.sandbox_code import share_workflow_code
 from yourmoment.settings import Settings, get_settings
 from yourmoment.temporal_client import exit_process
 
@@ -58,6 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def workflows_for_queue(queue: str) -> list[type]:
     """The workflow classes a worker of this task queue runs (the other queues carry activities only)."""
+    share_workflow_code()
     from workflows.article import ArticleCommentWorkflow
     from workflows.maintenance import MaintenanceWorkflow
     from workflows.monitoring import MonitoringProcessWorkflow
