@@ -7,9 +7,9 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
 
-import openai
 import pydantic
 from pydantic import BaseModel, Field
 
@@ -19,10 +19,22 @@ from yourmoment.llm.server_hints import Load, status_hint, timeout_message
 from yourmoment.llm.slots import ProviderSlot
 from yourmoment.settings import get_settings
 
+if TYPE_CHECKING:
+    import openai
+
 log = logging.getLogger(__name__)
 
 ProviderName = Literal["openai", "mistral", "openai-compatible"]
 Acquire = Callable[[], Awaitable[None]]
+
+
+def openai_sdk() -> ModuleType:
+    """The `openai` package, imported with the first client: a worker that never generates (one serving
+    only idle processes) does without its 18 MB."""
+    import openai
+
+    return openai
+
 
 DEFAULT_BASE_URLS: dict[str, str] = {
     "openai": "https://api.openai.com/v1",
@@ -137,7 +149,7 @@ class LLMClient:
         self._acquire = acquire
         self._slot = slot
         # Temporal owns retries, so the SDK must not retry behind its back.
-        self._client = openai.AsyncOpenAI(
+        self._client = openai_sdk().AsyncOpenAI(
             base_url=config.resolved_base_url(),
             api_key=config.api_key or "not-needed",
             max_retries=0,
@@ -186,7 +198,7 @@ class LLMClient:
         Other errors are mapped like `complete`'s."""
         try:
             return sorted([model.id async for model in self._client.models.list()])
-        except openai.NotFoundError:
+        except openai_sdk().NotFoundError:
             return None
         except Exception as exc:
             raise self._map_error(exc, []) from None
@@ -238,7 +250,7 @@ class LLMClient:
         return Load(self.provider, self.config.name, limit, self.config.max_tokens, others)
 
     def _map_error(self, exc: Exception, messages: list[dict[str, str]]) -> Exception:
-        name = self._label
+        name, openai = self._label, openai_sdk()
         if isinstance(exc, openai.RateLimitError):
             return LLMTransientError(
                 f"{name}: rate limited (429).",
