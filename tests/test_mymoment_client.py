@@ -24,7 +24,12 @@ from yourmoment.errors import (
     TransientError,
 )
 from yourmoment.harness import wait_until
-from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient, _raise_for_status
+from yourmoment.mymoment.client import (
+    MemorySessionStore,
+    MyMomentClient,
+    _raise_for_status,
+    shared_tls_context,
+)
 from yourmoment.ratelimit import LocalRateLimiter, RateLimiter
 
 PUPIL, PUPIL_PASSWORD = "pupil-anna", "Geheim-Anna-42"
@@ -506,3 +511,16 @@ def test_status_mapping_and_retry_after() -> None:
     with pytest.raises(PermanentError):
         _raise_for_status(httpx.Response(403), url)
     _raise_for_status(httpx.Response(200), url)
+
+
+async def test_clients_share_one_tls_context(
+    site: Site, store: MemorySessionStore, limiter: RateLimiter
+) -> None:
+    """A client per login must not load the CA bundle again (0.9 MB each; README, Performance)."""
+    first, second = make_client(site, store, limiter), make_client(site, store, limiter)
+    try:
+        contexts = {id(c._http._transport._pool._ssl_context) for c in (first, second)}  # type: ignore[attr-defined]
+        assert contexts == {id(shared_tls_context())}
+    finally:
+        await first.close()
+        await second.close()
