@@ -7,7 +7,9 @@ Importer and `__import__`), twice, and compares the two loads.
 from __future__ import annotations
 
 import datetime
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from yourmoment.messages import QUEUE_MAINTENANCE, QUEUE_MONITORING
 from yourmoment.sandbox_code import SharedCodeFinder, share_workflow_code
 from yourmoment.worker_main import workflows_for_queue
 
+ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW_CLASSES = workflows_for_queue(QUEUE_MONITORING) + workflows_for_queue(QUEUE_MAINTENANCE)
 
 
@@ -68,3 +71,14 @@ def test_the_finder_is_installed_once_and_covers_only_the_workflow_packages() ->
     assert len(finders) == 1 and sys.meta_path[0] is finders[0]
     assert finders[0].covers("workflows") and finders[0].covers("workflows.monitoring")
     assert not finders[0].covers("workflows_extra") and not finders[0].covers("yourmoment.messages")
+
+
+def test_the_worker_installs_the_finder_before_it_loads_a_workflow_module() -> None:
+    probe = (
+        "import sys; from yourmoment.worker_main import workflows_for_queue; from yourmoment.messages "
+        "import QUEUE_MONITORING; from yourmoment.sandbox_code import SharedCodeFinder; "
+        "workflows_for_queue(QUEUE_MONITORING); "
+        "print(isinstance(sys.meta_path[0], SharedCodeFinder), type(sys.modules['workflows.monitoring'].__loader__).__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "SharedCodeLoader"]

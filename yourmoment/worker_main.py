@@ -81,6 +81,7 @@ def workflows_for_queue(queue: str) -> list[type]:
 def build_workers(
     client: Client, settings: Settings, queues: list[str], concurrency: int, deps
 ) -> list[Worker]:  # type: ignore[no-untyped-def]
+    share_workflow_code()  # before anything imports a workflow module, so each compiles only once
     from activities.registry import activities_by_queue
 
     by_queue = activities_by_queue(deps, client)
