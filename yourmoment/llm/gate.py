@@ -19,6 +19,7 @@ from yourmoment.llm.comments import (
     comment_plain_text,
     disclosure_problems,
     extra_line_problems,
+    hidden_link_problems,
     is_repetitive,
     leftover_placeholders,
     length_problems,
@@ -415,7 +416,7 @@ def _not_german(answer: _Answer, prompt: _Prompt) -> list[str]:
 
 
 def _link(answer: _Answer, prompt: _Prompt) -> list[str]:
-    return link_problems(answer.html)
+    return link_problems(answer.html) + hidden_link_problems(answer.raw)
 
 
 def _disclosure(answer: _Answer, prompt: _Prompt) -> list[str]:
