@@ -91,10 +91,14 @@ _CHAIN = re.compile(rf"(?<![\w-]){_LABEL}(?:{_DOT}{_LABEL})+")
 _EMAIL = re.compile(rf"[\w.%+-]{{1,64}}@({_LABEL}(?:{_DOT}{_LABEL})+)")
 # Four numbers joined by dots, also with spaces around the dots ("192 . 168 .1.1" once letters are joined).
 _IPV4 = re.compile(rf"(?<![\d.{SOFT_DOT}])\d{{1,3}}(?:\s*{_DOT}\s*\d{{1,3}}){{3}}(?![\d{SOFT_DOT}]|\.\d)")
-# "www." is a link; "www" and words is one when a country code or generic domain follows within
-# three words ("www beispiel ch"), unlike "Im WWW gibt es viel".
+# "www." is a link, and so is "www" followed by words ("www beispiel ch", "Gib www spielewelt ein"),
+# unless it is the noun after an article or preposition ("Im WWW gibt es viel", "das WWW") and no
+# country code or generic domain follows within three words.
 _WWW = re.compile(rf"\bwww\d{{0,3}}{_DOT}", re.IGNORECASE)
-_WWW_WORDS = re.compile(r"\bwww\d{0,3}((?:\s+[^\W_][\w-]*){1,3})", re.IGNORECASE)
+_WWW_WORDS = re.compile(r"(\w+\s+)?\bwww\d{0,3}((?:\s+[^\W_][\w-]*){1,3})", re.IGNORECASE)
+_WWW_AS_NOUN = re.compile(
+    r"(?:das|dem|des|im|ins|vom|zum|ans|am|aufs|übers|ueber|durchs|ein|kein)\s+", re.IGNORECASE
+)
 # A scheme needs no host to be a link; "http" and "https" are words only an address uses.
 _WEB_SCHEME = re.compile(r"\b(?:https?|hxxps?|ftps?)\b", re.IGNORECASE)
 _SCHEME_URL = re.compile(r"\b[a-z][a-z0-9+.-]{1,20}\s*(?::|\[:\]|\(:\))\s*/\s*/", re.IGNORECASE)
@@ -170,6 +174,12 @@ def _is_host(chain: str) -> bool:
     return any(_is_tld(parts[i - 1], parts[i], parts[i + 1]) for i in range(1, len(parts) - 1, 2))
 
 
+def _www_with_words(match: re.Match[str]) -> bool:
+    if not _WWW_AS_NOUN.fullmatch(match.group(1) or ""):
+        return True
+    return any(_spoken_tld(word.lower()) for word in match.group(2).split())
+
+
 def _has_ip_address(text: str) -> bool:
     for match in _IPV4.finditer(text):
         if all(int(part) <= 255 for part in re.split(rf"\s*{_DOT}\s*", match.group(0))):
@@ -190,7 +200,7 @@ def _kinds(read: str) -> list[str]:
         or _BARE_SCHEME.search(read)
         or _SCHEME_URL.search(despaced)
         or _WWW.search(read)
-        or any(_spoken_tld(w.lower()) for m in _WWW_WORDS.finditer(read) for w in m.group(1).split())
+        or any(_www_with_words(m) for m in _WWW_WORDS.finditer(read))
         or _has_ip_address(read)
         or (not kinds and any(_is_host(m.group(0)) for m in _CHAIN.finditer(read)))
     ):
