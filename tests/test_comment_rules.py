@@ -241,6 +241,8 @@ def test_the_extra_line_follows_the_disclosure_and_does_not_count() -> None:
         ("Zeile eins\nZeile zwei", "single line"),
         ("Zeile eins\u2028Zeile zwei", "single line"),
         ("Hallo\u200bWelt", "invisible"),
+        ("Hallo\u3164Welt", "invisible"),  # a Hangul filler: a letter that shows nothing
+        ("Klasse 82\ufe0f", "invisible"),  # a variation selector
         ("x" * 151, "longer than 150"),
         ("Mehr auf www.beispiel.ch", "web address"),
         ("Fragen an mia@example.org", "e-mail"),

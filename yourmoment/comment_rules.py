@@ -8,7 +8,7 @@ import unicodedata
 from typing import Final
 
 from yourmoment.links import find_links
-from yourmoment.visible_text import fold
+from yourmoment.visible_text import fold, invisible_characters
 
 DISCLOSURE: Final = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 EXTRA_LINE_MAX_LENGTH: Final = 150
@@ -77,7 +77,7 @@ def extra_line_problems(line: str) -> list[str]:
     problems: list[str] = []
     if _LINE_BREAKS.search(line):
         problems.append("must be a single line")
-    elif any(unicodedata.category(ch) in ("Cc", "Cf") for ch in line):
+    elif any(unicodedata.category(ch) in ("Cc", "Cf") for ch in line) or invisible_characters(line):
         problems.append("contains control or invisible characters")
     if len(line.strip()) > EXTRA_LINE_MAX_LENGTH:
         problems.append(f"is longer than {EXTRA_LINE_MAX_LENGTH} characters")
