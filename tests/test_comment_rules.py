@@ -1,7 +1,8 @@
 """What a generated comment must never show: links in any spelling, a second or altered disclosure.
 
-Tables run through the real path, model text -> normalize_comment -> validate_comment, so the rule is
-checked on the visible text after sanitising; and the operator's line and the fixed disclosure setting.
+The link corpora (tests/corpora/) run through the real path, model text -> the quality gate (`judge`),
+and again through the check before posting; what is posted is checked on the visible text after
+sanitising, without the characters it loses. Also the operator's line and the fixed disclosure setting.
 """
 
 from __future__ import annotations

@@ -71,21 +71,25 @@ _SPOKEN_SLASH = re.compile(rf"\s*(?:{_OPEN}\s*)?\b{_SLASH_WORDS}\b(?:\s*{_CLOSE}
 # Single characters with one space between each: "w w w . b e i s p i e l . c h", "c h".
 _SPACED_LETTERS = re.compile(r"(?<!\S)(?:\S )+\S(?=[.,;:!?)»\"']*(?!\S))")
 
-# The missing space: a full stop right after a word of two or more letters (not part of an address)
-# and before a capitalised word, or before a short German word that goes on with the sentence, with
-# no address structure after it (a further label, a path, an at sign, a port).
+# The missing space: a full stop right after a word (not part of an address: no "@", "/" or ":"
+# before it) and before a capitalised word, or before a short German word that goes on with the
+# sentence, with no address structure after it (a further label, a path, an at sign, a port).
 _CAPITALISED = (
     r"(?!(?i:" + "|".join(sorted(RFC1591_GENERIC)) + r")\b)"
     r"[A-ZÄÖÜ](?:[a-zäöüß]{2,}|[a-zäöüß](?<=(?i:" + "|".join(sorted(GERMAN_SHORT_WORDS)) + r")))"
 )
 _SHORT_WORD_GOING_ON = r"(?:" + "|".join(sorted(GERMAN_SHORT_WORDS)) + r")(?=\s+[^\W\d_])"
 _NO_ADDRESS_AFTER = rf"(?![\w-])(?!{_DOT}[^\W_]|/|@|:\d)"
-_MISSING_SPACE = re.compile(
-    rf"(?<![\w@/:-])([^\W\d_]+){_DOT}(?=(?:{_CAPITALISED}|{_SHORT_WORD_GOING_ON}){_NO_ADDRESS_AFTER})"
-)
-_MISSING_SPACE_IN_POST = re.compile(
-    rf"(?<![\w@/:-])([^\W\d_]+)\.(?=(?:{_CAPITALISED}|{_SHORT_WORD_GOING_ON}){_NO_ADDRESS_AFTER})"
-)
+
+
+def _missing_space(dot: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(?<![\w@/:-])([^\W\d_]+){dot}(?=(?:{_CAPITALISED}|{_SHORT_WORD_GOING_ON}){_NO_ADDRESS_AFTER})"
+    )
+
+
+_MISSING_SPACE = _missing_space(_DOT)  # in the reading: any dot, spoken ones too
+_MISSING_SPACE_IN_POST = _missing_space(r"\.")  # in the posted text: the full stop itself
 
 _CHAIN = re.compile(rf"(?<![\w-]){_LABEL}(?:{_DOT}{_LABEL})+")
 _EMAIL = re.compile(rf"[\w.%+-]{{1,64}}@({_LABEL}(?:{_DOT}{_LABEL})+)")
