@@ -1,6 +1,6 @@
 """Shared fixtures: migrated databases, a hermetic CLI environment, the imitation servers and `run_cli`.
 
-- `db_url`: a fresh, migrated SQLite file. `pg_url`: the PostgreSQL database named by
+- `db_url`: a fresh SQLite file at the newest schema (a copy of one migrated per session). `pg_url`: the PostgreSQL database named by
   YOURMOMENT_TEST_DATABASE_URL with a fresh public schema, migrated (skipped when unset).
   `any_db_url`: both, for store tests that must pass on SQLite and PostgreSQL alike.
 - `env`: DATABASE_URL, a fresh YOURMOMENT_ENCRYPTION_KEY, MYMOMENT_BASE_URL etc. set for one test
@@ -20,10 +20,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
@@ -56,12 +58,23 @@ CLEARED_ENV = (
 # --- databases -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def db_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
-    """A fresh SQLite file, migrated to the newest schema."""
-    url = f"sqlite:///{tmp_path / 'yourmoment.db'}"
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to the newest schema per session: migrating takes 1–2 s, copying none."""
+    template = tmp_path_factory.mktemp("template") / "yourmoment.db"
+    url = f"sqlite:///{template}"
     upgrade(url)
-    return url
+    get_engine(url).dispose()  # no open connection may hold pages back from the file copied below
+    return template
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, _migrated_sqlite: Path) -> str:
+    """A fresh SQLite file at the newest schema (a copy of the session's migrated template)."""
+    target = tmp_path / "yourmoment.db"
+    shutil.copyfile(_migrated_sqlite, target)
+    target.chmod(0o600)
+    return f"sqlite:///{target}"
 
 
 def reset_postgres(url: str) -> None:
