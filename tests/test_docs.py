@@ -256,6 +256,19 @@ def test_every_relative_link_reaches_a_file_and_heading() -> None:
     assert problems == []
 
 
+def test_code_points_only_at_existing_pages_and_headings() -> None:
+    """Comments and docstrings cite `docs/<page>.md#<heading>`; a moved or renamed heading must not strand them."""
+    problems = []
+    for source in REPO.rglob("*.py"):
+        if any(part.startswith(".") for part in source.relative_to(REPO).parts):
+            continue  # .venv and other tool folders
+        for page, anchor in set(re.findall(r"\b(docs/[\w-]+\.md)(?:#([\w-]+))?", source.read_text())):
+            target = REPO / page
+            if not target.exists() or (anchor and anchor not in anchors_of(target)):
+                problems.append(f"{source.relative_to(REPO)}: {page}#{anchor}")
+    assert problems == []
+
+
 def test_link_check_sees_a_broken_link(tmp_path: Path) -> None:
     """Guards the link check itself: a missing file and a missing heading are both reported."""
     page = tmp_path / "page.md"
