@@ -662,7 +662,7 @@ def _posted(db_url: str, process_id: str) -> bool:
 
 
 async def test_temporal_cli_reads_encrypted_history_through_the_codec_server(dev_env) -> None:  # type: ignore[no-untyped-def]
-    """`temporal workflow show --codec-endpoint URL/{namespace}`: the README's way to read a history."""
+    """`temporal workflow show --codec-endpoint URL/{namespace}`: docs/operations.md's way to read a history."""
     key = generate_payload_key()
     settings = fast_settings("sqlite://", "http://127.0.0.1:9", yourmoment_payload_key=key)
     client = client_with(dev_env, data_converter(settings))

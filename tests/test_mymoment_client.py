@@ -516,7 +516,7 @@ def test_status_mapping_and_retry_after() -> None:
 async def test_clients_share_one_tls_context(
     site: Site, store: MemorySessionStore, limiter: RateLimiter
 ) -> None:
-    """A client per login must not load the CA bundle again (0.9 MB each; README, Performance)."""
+    """A client per login must not load the CA bundle again (0.9 MB each; CHANGELOG.md)."""
     first, second = make_client(site, store, limiter), make_client(site, store, limiter)
     try:
         contexts = {id(c._http._transport._pool._ssl_context) for c in (first, second)}  # type: ignore[attr-defined]

@@ -52,7 +52,7 @@ async def test_committed_history_replays(path: Path) -> None:
 
 
 def test_histories_are_committed() -> None:
-    """Both releases: runs started by release 1 keep running on today's worker (see README, Upgrading)."""
+    """Both releases: runs started by release 1 keep running on today's worker (see docs/architecture.md, Versioning)."""
     names = {p.stem for p in history_files()}
     release1 = {"release1_monitoring_process", "release1_article_comment"}
     release2 = {f"release2_{name}" for name in RECORDED}

@@ -51,7 +51,7 @@ def judge_edit(
         )
         return Verdict(html="", problems=[problem])
     # Sanitising would quietly drop a link tag and keep its words; a reviewer who typed a link (in a
-    # tag's attribute or as text) is told instead, as the README promises.
+    # tag's attribute or as text) is told instead, as docs/reviewing.md promises.
     if kinds := find_links(text):
         problem = GateProblem(
             check=Check.LINK, message=f"The comment must not link anywhere; it holds {', '.join(kinds)}."
