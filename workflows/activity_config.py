@@ -1,17 +1,21 @@
-"""The typed contract between workflows and activities: one stub per activity, with its options.
+"""How workflows call activities: one named `workflow.ActivityConfig` per kind of call.
 
-Workflows call `await stubs.prepare_article(ItemInput(...))` and get a `PrepareResult` back: the stub
-names the activity, its task queue, timeouts and retry policy, and the result type, so workflows never
-import the modules that do I/O (activities/ registers the implementations under the same names, and
-tests/test_contract.py checks that both sides agree). The task queue's prefix is read off the queue
-the calling workflow runs on (see yourmoment.messages.queue_prefix_of), so no input carries it.
+A workflow calls an activity by its method, with one of these configs:
+
+    prep = await workflow.execute_activity_method(
+        MonitoringActivities.prepare_article, ItemInput(item_id=...), **deployed(READ_MYMOMENT)
+    )
+
+The method gives the activity's name, input and result type; the config its task queue, timeouts,
+retry policy and heartbeat timeout. A config names the queue without the deployment's prefix:
+`deployed` puts the calling workflow's own prefix in front (yourmoment.messages.queue_prefix_of), so
+no input carries it. tests/test_activity_calls.py checks that every call's config names the queue
+whose worker registers the activity (activities/by_queue.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -22,39 +26,9 @@ with workflow.unsafe.imports_passed_through():
         QUEUE_MAINTENANCE,
         QUEUE_MONITORING,
         QUEUE_SESSIONS,
-        CloseSessionsInput,
-        DiscoverInput,
-        DiscoverResult,
-        EndRegenerationInput,
-        FinishProcessInput,
-        FinishProcessResult,
-        GenerateInput,
-        GenerateResult,
-        ItemInput,
-        LoadProcessInput,
-        MaintenanceInput,
-        MaintenanceResult,
-        MarkItemInput,
-        Message,
-        OpenSessionInput,
-        OpenSessionResult,
-        PostInput,
-        PostResultMsg,
-        PrepareResult,
-        ProcessConfig,
-        RecordProcessInput,
-        RegenerateInput,
-        RegenerateResult,
-        ReserveSlotInput,
-        ReserveSlotResult,
-        ResumeItemsInput,
-        ResumeItemsResult,
         queue_prefix_of,
         task_queue,
     )
-
-InputT = TypeVar("InputT", bound=Message)
-ResultT = TypeVar("ResultT")
 
 # Errors that no retry can fix (see yourmoment/errors.py); activities raise them as non-retryable too.
 PERMANENT = [
@@ -90,31 +64,22 @@ _MAINTENANCE = _retry(2, 30, 3)
 _BEAT = timedelta(seconds=20)
 
 
-@dataclass(frozen=True)
-class ActivityStub(Generic[InputT, ResultT]):
-    """One activity as workflows see it: call it for its result, or `start` it for a handle."""
+def _config(
+    queue: str, start_to_close: timedelta, retry: RetryPolicy, heartbeat: timedelta | None = None
+) -> workflow.ActivityConfig:
+    return workflow.ActivityConfig(
+        task_queue=queue,
+        start_to_close_timeout=start_to_close,
+        retry_policy=retry,
+        heartbeat_timeout=heartbeat,
+    )
 
-    name: str
-    input_type: type[InputT]
-    result_type: type[ResultT]
-    queue: str
-    start_to_close: timedelta
-    retry: RetryPolicy
-    heartbeat: timedelta | None = None
 
-    def start(self, inp: InputT) -> workflow.ActivityHandle[ResultT]:
-        return workflow.start_activity(
-            self.name,
-            inp,
-            result_type=self.result_type,
-            task_queue=task_queue(_deployment_prefix(), self.queue),
-            start_to_close_timeout=self.start_to_close,
-            retry_policy=self.retry,
-            heartbeat_timeout=self.heartbeat,
-        )
-
-    async def __call__(self, inp: InputT) -> ResultT:
-        return await self.start(inp)
+def deployed(config: workflow.ActivityConfig) -> workflow.ActivityConfig:
+    """`config` with its task queue named as on the server: the calling workflow's prefix + queue."""
+    queue = config.get("task_queue")
+    assert queue is not None, "every config names its queue"
+    return {**config, "task_queue": task_queue(_deployment_prefix(), queue)}
 
 
 def _deployment_prefix() -> str:
@@ -128,129 +93,29 @@ def _deployment_prefix() -> str:
 
 REPLAYER_QUEUE_PREFIX = "replay-"
 
+# --- the monitoring queue: process bookkeeping (database) and reading myMoment ----------------------------
+BOOKKEEPING = _config(QUEUE_MONITORING, timedelta(seconds=30), _DB)
+FINISH_PROCESS = _config(QUEUE_MONITORING, timedelta(seconds=60), _DB)
+# A page read on the real site: with pacing and a slow site, allow two minutes.
+READ_MYMOMENT = _config(QUEUE_MONITORING, timedelta(minutes=2), _MYMOMENT, _BEAT)
 
-def _stub(
-    name: str,
-    types: tuple[type[InputT], type[ResultT]],
-    queue: str,
-    start_to_close: timedelta,
-    retry: RetryPolicy,
-    heartbeat: timedelta | None = None,
-) -> ActivityStub[InputT, ResultT]:
-    return ActivityStub(name, types[0], types[1], queue, start_to_close, retry, heartbeat)
-
-
-# --- process bookkeeping (database) -------------------------------------------------------------------
-load_process_config = _stub(
-    "load_process_config", (LoadProcessInput, ProcessConfig), QUEUE_MONITORING, timedelta(seconds=30), _DB
-)
-record_process = _stub(
-    "record_process", (RecordProcessInput, type(None)), QUEUE_MONITORING, timedelta(seconds=30), _DB
-)
-finish_process = _stub(
-    "finish_process", (FinishProcessInput, FinishProcessResult), QUEUE_MONITORING, timedelta(seconds=60), _DB
-)
-resume_items = _stub(
-    "resume_items", (ResumeItemsInput, ResumeItemsResult), QUEUE_MONITORING, timedelta(seconds=30), _DB
-)
-mark_item = _stub("mark_item", (MarkItemInput, bool), QUEUE_MONITORING, timedelta(seconds=30), _DB)
-
-# --- myMoment sessions and reading --------------------------------------------------------------------
+# --- the sessions queue ---------------------------------------------------------------------------------
 # A login on the real site takes 4–5 s; with pacing and a slow site, allow two minutes.
-open_session = _stub(
-    "open_session",
-    (OpenSessionInput, OpenSessionResult),
-    QUEUE_SESSIONS,
-    timedelta(minutes=2),
-    _MYMOMENT,
-    _BEAT,
-)
-close_sessions = _stub(
-    "close_sessions", (CloseSessionsInput, type(None)), QUEUE_SESSIONS, timedelta(seconds=30), _DB
-)
-discover_articles = _stub(
-    "discover_articles",
-    (DiscoverInput, DiscoverResult),
-    QUEUE_MONITORING,
-    timedelta(minutes=2),
-    _MYMOMENT,
-    _BEAT,
-)
-prepare_article = _stub(
-    "prepare_article", (ItemInput, PrepareResult), QUEUE_MONITORING, timedelta(minutes=2), _MYMOMENT, _BEAT
-)
+OPEN_SESSION = _config(QUEUE_SESSIONS, timedelta(minutes=2), _MYMOMENT, _BEAT)
+CLOSE_SESSIONS = _config(QUEUE_SESSIONS, timedelta(seconds=30), _DB)
 
-# --- comments -----------------------------------------------------------------------------------------
+# --- the comments queue ---------------------------------------------------------------------------------
 # Long: a generation may queue for a free slot of its provider (see yourmoment/llm/slots.py) while
-# others are answered; heartbeats still notice a dead worker within 20 s.
-generate_comment = _stub(
-    "generate_comment", (GenerateInput, GenerateResult), QUEUE_COMMENTS, timedelta(minutes=60), _LLM, _BEAT
-)
-reserve_post_slot = _stub(
-    "reserve_post_slot", (ReserveSlotInput, ReserveSlotResult), QUEUE_COMMENTS, timedelta(seconds=30), _DB
-)
+# others are answered; heartbeats still notice a dead worker within 20 s. Also a reviewer's
+# `comments regenerate` (workflows/regenerate.py).
+GENERATE = _config(QUEUE_COMMENTS, timedelta(minutes=60), _LLM, _BEAT)
+RESERVE_POST_SLOT = _config(QUEUE_COMMENTS, timedelta(seconds=30), _DB)
 # Longer than the client's own request timeout, so a retry never races a still-running POST.
-post_comment = _stub(
-    "post_comment", (PostInput, PostResultMsg), QUEUE_COMMENTS, timedelta(minutes=3), _MYMOMENT, _BEAT
-)
+POST_COMMENT = _config(QUEUE_COMMENTS, timedelta(minutes=3), _MYMOMENT, _BEAT)
 
-# A reviewer's `comments regenerate` (workflows/regenerate.py): a generation like the one above, and the
-# way back to the previous text when it fails.
-regenerate_comment = _stub(
-    "regenerate_comment",
-    (RegenerateInput, RegenerateResult),
-    QUEUE_COMMENTS,
-    timedelta(minutes=60),
-    _LLM,
-    _BEAT,
-)
-end_regeneration = _stub(
-    "end_regeneration", (EndRegenerationInput, bool), QUEUE_MONITORING, timedelta(seconds=30), _DB
-)
-
-# --- scheduled maintenance (yourmoment/schedules.py, workflows/maintenance.py) --------------------------
-
-
-def _task(
-    name: str, start_to_close: timedelta, heartbeat: timedelta | None = None
-) -> ActivityStub[MaintenanceInput, MaintenanceResult]:
-    """A maintenance task: its activity takes the task's input and returns its counts."""
-    types = (MaintenanceInput, MaintenanceResult)
-    return _stub(name, types, QUEUE_MAINTENANCE, start_to_close, _MAINTENANCE, heartbeat)
-
-
-expire_sessions = _task("expire_sessions", timedelta(seconds=60))
-purge_sessions = _task("purge_sessions", timedelta(minutes=5))
-retention_cleanup = _task("retention_cleanup", timedelta(minutes=15), timedelta(seconds=30))
-health_check = _task("health_check", timedelta(seconds=90))
-reconcile_processes = _task("reconcile_processes", timedelta(minutes=5), timedelta(seconds=30))
-
-ALL_STUBS: dict[str, ActivityStub[Any, Any]] = {
-    stub.name: stub
-    for stub in (
-        load_process_config,
-        record_process,
-        finish_process,
-        resume_items,
-        mark_item,
-        open_session,
-        close_sessions,
-        discover_articles,
-        prepare_article,
-        generate_comment,
-        reserve_post_slot,
-        post_comment,
-        regenerate_comment,
-        end_regeneration,
-        expire_sessions,
-        purge_sessions,
-        retention_cleanup,
-        health_check,
-        reconcile_processes,
-    )
-}
-# A maintenance task is the name of its activity (yourmoment.messages.MaintenanceTask).
-MAINTENANCE_STUBS = {
-    stub.name: stub
-    for stub in (expire_sessions, purge_sessions, retention_cleanup, health_check, reconcile_processes)
-}
+# --- the maintenance queue: scheduled tasks (yourmoment/schedules.py, workflows/maintenance.py) ------------
+EXPIRE_SESSIONS = _config(QUEUE_MAINTENANCE, timedelta(seconds=60), _MAINTENANCE)
+PURGE_SESSIONS = _config(QUEUE_MAINTENANCE, timedelta(minutes=5), _MAINTENANCE)
+RETENTION_CLEANUP = _config(QUEUE_MAINTENANCE, timedelta(minutes=15), _MAINTENANCE, timedelta(seconds=30))
+HEALTH_CHECK = _config(QUEUE_MAINTENANCE, timedelta(seconds=90), _MAINTENANCE)
+RECONCILE_PROCESSES = _config(QUEUE_MAINTENANCE, timedelta(minutes=5), _MAINTENANCE, timedelta(seconds=30))
