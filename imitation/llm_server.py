@@ -492,7 +492,7 @@ def create_app(state: LLMState | None = None) -> Starlette:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from imitation.serve import run_forever
+    from yourmoment.serving import run_forever
 
     parser = argparse.ArgumentParser(description="OpenAI-compatible imitation server for yourMoment.")
     parser.add_argument("--host", default="127.0.0.1")

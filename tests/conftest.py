@@ -10,9 +10,9 @@
   session and reset before each test.
 - `run_cli(*args, stdin=None)`: runs `starter.py` in-process, returns `CliResult(code, out, err)`.
 - Temporal: `dev_env` (a plain dev server per module), `ts_env` (a time-skipping test server per
-  test), `dev_server` (yourmoment.harness.DevServer with our search attributes, as installations run
+  test), `dev_server` (yourmoment_dev.harness.DevServer with our search attributes, as installations run
   it); `client_with(env, converter)` talks to one of them with another data converter.
-No test module starts a Temporal server of its own; servers, workers and polling come from yourmoment.harness.
+No test module starts a Temporal server of its own; servers, workers and polling come from yourmoment_dev.harness.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from yourmoment.crypto import generate_key
-from yourmoment.harness import DevServer, temporal_binary
 from yourmoment.settings import reset_settings_cache
 from yourmoment.store.db import get_engine, upgrade
+from yourmoment_dev.harness import DevServer, temporal_binary
 
 PG_ENV = "YOURMOMENT_TEST_DATABASE_URL"
 UNREACHABLE_URL = "http://127.0.0.1:9"  # the discard port: connections are refused at once
@@ -166,7 +166,7 @@ class ImitationServer:
 @contextmanager
 def _served(state: Any, create_app: Callable[[Any], Any]) -> Iterator[ImitationServer]:
     """The app `create_app(state)` over real HTTP in a thread, for as long as the block runs."""
-    from imitation.serve import serve_in_thread
+    from yourmoment.serving import serve_in_thread
 
     with serve_in_thread(create_app(state)) as server:
         yield ImitationServer(server.url, state)
@@ -268,7 +268,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[DevServer]:
-    """The dev server as an installation runs it (yourmoment.harness.DevServer): our search attributes, a
+    """The dev server as an installation runs it (yourmoment_dev.harness.DevServer): our search attributes, a
     SQLite file (`.db_file`, which the drills' leak scan reads), `.address` and a connected `.client`.
     A module adds server flags with `DEV_SERVER_ARGS = [...]`."""
     workdir = tmp_path_factory.mktemp("temporal")

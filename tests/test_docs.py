@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import starter
 from yourmoment.cli.main import USER_HELP, build_parser
 from yourmoment.worker_main import parse_args as parse_worker_args
 
@@ -91,7 +92,7 @@ def make_run_module() -> str:
     return module.group(1)
 
 
-STARTER = build_parser()
+STARTER = build_parser(starter.command_modules())  # as `starter.py` in a checkout builds it
 STARTER_COMMANDS = command_parsers(STARTER)
 LEAF_COMMANDS = {path: p for path, p in STARTER_COMMANDS.items() if not has_subcommands(p)}
 

@@ -19,7 +19,9 @@ import pytest
 from imitation import llm_server, mymoment
 from tests.support import POSTING, add_link_ordering_article, process_create, provider_add, run_starter
 from yourmoment.crypto import generate_key
-from yourmoment.harness import (
+from yourmoment.messages import SEARCH_ATTR_PROCESS_ID
+from yourmoment.store.db import session_scope, upgrade
+from yourmoment_dev.harness import (
     Imitations,
     WorkerProcess,
     add_articles,
@@ -27,8 +29,6 @@ from yourmoment.harness import (
     hermetic_env,
     wait_until,
 )
-from yourmoment.messages import SEARCH_ATTR_PROCESS_ID
-from yourmoment.store.db import session_scope, upgrade
 
 pytestmark = pytest.mark.slow
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"

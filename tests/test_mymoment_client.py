@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from imitation.mymoment import MyMomentState, create_app
-from imitation.serve import serve_in_thread
 from tests.support import TABS_OF_CLASSES_82_AND_91
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import (
@@ -23,7 +22,6 @@ from yourmoment.errors import (
     SessionExpiredError,
     TransientError,
 )
-from yourmoment.harness import wait_until
 from yourmoment.mymoment.client import (
     MemorySessionStore,
     MyMomentClient,
@@ -31,6 +29,8 @@ from yourmoment.mymoment.client import (
     shared_tls_context,
 )
 from yourmoment.ratelimit import LocalRateLimiter, RateLimiter
+from yourmoment.serving import serve_in_thread
+from yourmoment_dev.harness import wait_until
 
 PUPIL, PUPIL_PASSWORD = "pupil-anna", "Geheim-Anna-42"
 TEACHER, TEACHER_PASSWORD = "teacher-berg", "Geheim-Berg-77"

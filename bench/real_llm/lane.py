@@ -30,9 +30,9 @@ from bench.real_llm.proxy import Recorder, RecordingProxy
 from bench.real_llm.report import run_failed, summarise_run, table
 from bench.real_llm.servers import REPO, Cli, LlamaServer
 from imitation import mymoment
-from imitation.serve import serve_in_thread
 from yourmoment.crypto import generate_key
-from yourmoment.harness import DevServer, WorkerProcess, hermetic_env
+from yourmoment.serving import serve_in_thread
+from yourmoment_dev.harness import DevServer, WorkerProcess, hermetic_env
 
 RESULTS = REPO / "bench" / "results"
 FIXTURES = REPO / "tests" / "fixtures" / "real_llm" / "recorded.jsonl"
