@@ -197,13 +197,15 @@ def test_the_extra_line_follows_the_disclosure_and_does_not_count() -> None:
         ("Fragen an mia@example.org", "e-mail"),
         (DISCLOSURE, "disclosure"),
         ("[Dieser Kommentar stammt nicht von einem KI-ChatBot.]", "disclosure"),
+        # A signature contradicts the disclosure as much as a second one does (docs/rules.md#disclosure).
+        ("Liebe Grüsse von Frau Meier", "contradicts the AI disclosure"),
     ],
 )
 def test_a_bad_extra_line_is_refused(line: str, problem: str) -> None:
     assert any(problem in p for p in extra_line_problems(line)), extra_line_problems(line)
 
 
-@pytest.mark.parametrize("line", [EXTRA, "Liebe Grüsse von Frau Meier", "x" * 150])
+@pytest.mark.parametrize("line", [EXTRA, "Ein Projekt der Klasse 82 mit Frau Meier.", "x" * 150])
 def test_a_good_extra_line_is_accepted(line: str) -> None:
     assert extra_line_problems(line) == []
 
