@@ -813,7 +813,7 @@ def extra_line_problems(line: str) -> list[str]:
         problems.append(f"is longer than {EXTRA_LINE_MAX_LENGTH} characters")
     if is_disclosure_like(line):
         problems.append("looks like the AI disclosure; it may only add to it, never repeat or replace it")
-    elif kind := contradiction(line):
+    elif kind := contradiction(line, closing=True):  # a line of its own, like a comment's last
         problems.append(f"contradicts the AI disclosure: it {kind}")
     problems.extend(f"contains {kind}" for kind in find_links(line))
     return problems
