@@ -375,7 +375,7 @@ _COMPOUNDING_ROLES = _one_of(
 _PLAIN_ROLES = _one_of(
     "mensch person frau herr mann junge maedchen kind erwachsener erwachsene mama mami papa papi eltern "
     "elternteil oma omi grosi nani opa neni tante onkel gotti goetti bruder schwester geschwister cousin "
-    "cousine schulleiter schulleiterin rektor rektorin klassenleiter klassenleiterin logopaede logopaedin "
+    "cousine gotte goette schulleiter schulleiterin rektor rektorin klassenleiter klassenleiterin logopaede logopaedin "
     "trainer trainerin teacher human mom mum dad friend"
 )
 _ROLE = rf"(?:[a-z]*{_COMPOUNDING_ROLES}|{_PLAIN_ROLES})(?:innen|nen|en|er|e|n|s)?"
@@ -510,7 +510,8 @@ _NOT_FORGETTING = re.compile(r"\b(?:vergiss|vergesst) (?:\w+ )?nicht\b")
 _JOKE_WORDS = _word_set("scherz scherzchen witz spass april reingelegt reingefallen kidding")
 _LAUGHTER = re.compile(r"(?:h[aeiy])+h?|lol|xd")
 _FILLER_WORDS = _word_set(
-    "das war ist nur bloss ein kleiner natuerlich alles oben haha hihi hehe lol jk klar doch eh ja , - just"
+    "das war ist nur bloss ein kleiner natuerlich alles oben haha hihi hehe lol jk klar doch eh ja , - just "
+    "am anfang da ganz mit der dem ki"
 )
 
 # Sign-offs: a greeting that takes a signer ("Liebe Grüsse, Frau Meier") or a parting ("Bis bald").
@@ -523,13 +524,14 @@ _PARTING = re.compile(
     r"^(?:bis zum naechsten mal|bis \w+|tschuess|tschau|ciao|adieu|servus|bye|auf wiedersehen)\b"
 )
 _SIGNER = re.compile(
-    rf"(?:(?:dein|deine|euer|eure|von) )?(?:{_DET} )?(?:{_ADJ} )?(?P<role>{_ROLE})?(?: ?(?P<title>{_TITLE}))?"
+    rf"(?:(?:dein|deine|euer|eure|von|vom) )?(?:{_DET} )?(?:{_ADJ} )?(?P<role>{_ROLE})?(?: ?(?P<title>{_TITLE}))?"
 )
 _NOT_A_SIGNER = _word_set(
-    "an und zu zum zur fuer aus nach in im auf bis mit auch noch dir euch dich uns mir mich ins vom beim "
+    "an und zu zum zur fuer aus nach in im auf bis mit auch noch dir euch dich uns mir mich ins beim "
     "weiter so viel viele schreib willkommen gerne gern danke"
 )
 # A comma, a hyphen standing alone, and a signature dash (en or em dash, "--", "~").
+_RELATIVE = (("der",), ("die",), ("das",), ("welcher",), ("welche",))
 _MARKS = (",", "-")  # a comma, a dash standing alone (fold() makes every dash a hyphen)
 
 
@@ -716,8 +718,10 @@ def _is_signer(s: _Sentence, *, bare_name: bool, signing: bool = False) -> bool:
 
 
 def _before_affiliation(s: _Sentence) -> _Sentence:
+    """ "Frau Gerber aus Bern", "Anna, Klasse 4b", "Frau Gerber und der ganzen Klasse": the signer first."""
     for i, word in enumerate(s.words[1:], 1):
-        if word in ("aus", "klasse", "vom") or s.words[i : i + 2] == ("von", "der"):
+        joins_others = word == "und" and i + 1 < len(s.words) and not s.capitals[i + 1]
+        if word in ("aus", "klasse", "vom") or s.words[i : i + 2] == ("von", "der") or joins_others:
             return _Sentence(s.words[:i], s.capitals[:i])
     return s
 
@@ -746,8 +750,11 @@ def _signs(s: _Sentence, *, closing: bool) -> bool:
     after_dash = len(last.words) < len(s.words) and s.words[-len(last.words) - 1] == "-"
     if after_dash and _is_signer(last, bare_name=closing, signing=True):
         return True  # "Toll gemacht – Anna"
-    if len(_parts(s)) > 1 and last.words[:1] in (("dein",), ("deine",), ("euer",), ("eure",)):
+    parts = _parts(s)
+    if len(parts) > 1 and last.words[:1] in (("dein",), ("deine",), ("euer",), ("eure",)):
         return _is_signer(last, bare_name=False)  # "Ich bin stolz auf dich, deine Mama."
+    if len(parts) == 2 and s.words[:1] in (("dein",), ("deine",)) and parts[1].words[:1] in _RELATIVE:
+        return _is_signer(parts[0], bare_name=False)  # "Dein Papi, der stolz auf dich ist"
     return _is_signer(s, bare_name=closing and len(s.words) <= 3 and s.words[0] in ("dein", "deine", "von"))
 
 
