@@ -15,8 +15,8 @@ import pytest
 
 from tests.test_e2e import PREFIX, configured, process_running, site, starter_ok, status_json
 from yourmoment.comment_rules import contradictions
-from yourmoment.harness import add_articles, wait_until
 from yourmoment.llm.comments import visible_lines
+from yourmoment_dev.harness import add_articles, wait_until
 
 pytestmark = pytest.mark.slow
 _FIXTURES = (configured, site)  # imported for pytest, which finds fixtures by name in this module

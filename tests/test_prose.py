@@ -196,7 +196,7 @@ def test_a_cut_off_answer_is_not_also_unended_prose() -> None:
 
 def test_an_idle_worker_does_not_load_the_word_list_and_judging_does() -> None:
     probe = (
-        "import sys, yourmoment.worker_main, activities.registry, workflows.monitoring, yourmoment.llm.gate as g;"
+        "import sys, yourmoment.worker_main, activities.by_queue, workflows.monitoring, yourmoment.llm.gate as g;"
         "idle = 'wordfreq' in sys.modules;"
         "g.judge('<p>Deine Geschichte ist schön. Ich mag den Schluss sehr!</p>', 'stop', [],"
         " min_length=10, max_length=500);"
