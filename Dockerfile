@@ -7,12 +7,12 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-# Only what the package needs, so a local .venv, .env or database never ends up in the image.
+# Only what the package needs, so a local .venv, .env or database never ends up in the image (nor the
+# imitations and yourmoment_dev/: the product imports neither, tests/test_import_graph.py).
 COPY pyproject.toml ./
 COPY yourmoment ./yourmoment
 COPY workflows ./workflows
 COPY activities ./activities
-COPY imitation ./imitation
 RUN pip install . && rm -rf build *.egg-info
 COPY worker.py starter.py ./
 

@@ -49,10 +49,10 @@ demo: venv
 	$(PY) starter.py demo
 
 ## run: a persistent dev server and a worker for real use with your .env settings
-## (RUN_ARGS="--worker-concurrency 4" and the other options of python -m yourmoment.run_local)
+## (RUN_ARGS="--worker-concurrency 4" and the other options of python -m yourmoment_dev.run_local)
 RUN_ARGS ?=
 run: venv
-	$(PY) -m yourmoment.run_local $(RUN_ARGS)
+	$(PY) -m yourmoment_dev.run_local $(RUN_ARGS)
 
 ## bench: every benchmark, JSON results under bench/results/
 bench: venv

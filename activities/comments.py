@@ -1,4 +1,5 @@
-"""Comment activities: generate with the LLM, pace per login, post exactly once."""
+"""The comments queue's activities: generate with the LLM (also a reviewer's regeneration), pace per login,
+post exactly once."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from yourmoment.llm.comments import posting_problems
 from yourmoment.llm.generation import AttemptReport, GeneratedComment, GenerationFigures, generate_comment
 from yourmoment.llm.templates import ArticleContext, render_messages
 from yourmoment.messages import (
-    EndRegenerationInput,
     GenerateInput,
     GenerateResult,
     PostInput,
@@ -42,7 +42,7 @@ S = CommentStatus
 class CommentActivities(ActivityGroup):
     # --- generation ---------------------------------------------------------------------------------
 
-    @activity.defn(name="generate_comment")
+    @activity.defn
     @translate_errors
     @keep_alive
     async def generate_comment(self, inp: GenerateInput) -> GenerateResult:
@@ -53,7 +53,7 @@ class CommentActivities(ActivityGroup):
         await self._store(item, _stored_values(generated, template, provider), kind=EventKind.GENERATED)
         return _result(GenerateResult, item.id, generated)
 
-    @activity.defn(name="regenerate_comment")
+    @activity.defn
     @translate_errors
     @keep_alive
     async def regenerate_comment(self, inp: RegenerateInput) -> RegenerateResult:
@@ -71,12 +71,6 @@ class CommentActivities(ActivityGroup):
         if not stored:
             return RegenerateResult(item_id=item.id, regenerated=False, reason="the item moved on meanwhile")
         return _result(RegenerateResult, item.id, generated, regenerated=True)
-
-    @activity.defn(name="end_regeneration")
-    @translate_errors
-    async def end_regeneration(self, inp: EndRegenerationInput) -> bool:
-        """A regeneration that failed or was cancelled: the item is `generated` again with its old text."""
-        return await run_db(self.deps.in_session, review.end_regeneration, inp.item_id, inp.reason, inp.actor)
 
     async def _generate(
         self, item: AIComment, template: PromptTemplate, provider: LLMProvider, username: str
@@ -162,7 +156,7 @@ class CommentActivities(ActivityGroup):
 
     # --- posting ------------------------------------------------------------------------------------
 
-    @activity.defn(name="reserve_post_slot")
+    @activity.defn
     @translate_errors
     async def reserve_post_slot(self, inp: ReserveSlotInput) -> ReserveSlotResult:
         """Books the account's next comment slot; the workflow sleeps on a durable timer until then.
@@ -177,7 +171,7 @@ class CommentActivities(ActivityGroup):
         wait = await self.deps.limiter.reserve_interval(f"comment:{account}", interval)
         return ReserveSlotResult(wait_seconds=wait)
 
-    @activity.defn(name="post_comment")
+    @activity.defn
     @translate_errors
     @keep_alive
     async def post_comment(self, inp: PostInput) -> PostResultMsg:
@@ -276,6 +270,8 @@ class CommentActivities(ActivityGroup):
             if problems := posting_problems(item.comment_html or ""):
                 raise PermanentError(f"the stored comment is never posted: {' '.join(problems)}")
             return item, first_try, items.account_comments(session, account_key, item)
+
+    ACTIVITIES = (generate_comment, regenerate_comment, reserve_post_slot, post_comment)
 
 
 ResultT = TypeVar("ResultT", GenerateResult, RegenerateResult)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Concatenate, ParamSpec, TypeVar
+from types import MethodType
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 from temporalio import activity
@@ -25,6 +26,9 @@ from yourmoment.store import accounts, processes
 from yourmoment.store.db import run_db, session_scope
 from yourmoment.store.models import LLMProvider
 from yourmoment.store.sessions import DbSessionStore
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 # Longer than any myMoment activity may run (3 minutes), so a client in use is never closed under it.
 CLIENT_IDLE_SECONDS = 15 * 60
@@ -160,7 +164,17 @@ class Dependencies:
 
 
 class ActivityGroup:
-    """Base of the activity classes: each instance holds the worker's dependencies."""
+    """Base of the activity classes, one class per task queue (activities/by_queue.py): an instance holds
+    the worker's dependencies and its Temporal client (for activities that ask the server about workflows).
 
-    def __init__(self, deps: Dependencies) -> None:
+    A class lists its activities in ACTIVITIES; a worker of its queue registers them bound to one instance.
+    """
+
+    ACTIVITIES: ClassVar[tuple[Callable[..., Awaitable[Any]], ...]] = ()
+
+    def __init__(self, deps: Dependencies, client: Client | None = None) -> None:
         self.deps = deps
+        self.client = client
+
+    def activities(self) -> list[Callable[..., Awaitable[Any]]]:
+        return [MethodType(fn, self) for fn in self.ACTIVITIES]

@@ -1,4 +1,5 @@
-"""Scheduled maintenance activities: session clean-up, retention, health check, process reconciliation."""
+"""The maintenance queue's activities, one per scheduled task: session clean-up, retention, health check,
+process reconciliation."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.deps import ActivityGroup, Dependencies
+from activities.deps import ActivityGroup
 from activities.errors import keep_alive, translate_errors
 from workflows.monitoring import MonitoringProcessWorkflow
 from yourmoment.errors import ConfigurationError
@@ -39,23 +40,19 @@ WORKFLOW_ID_PREFIX = workflow_id_for_process("")
 
 
 class MaintenanceActivities(ActivityGroup):
-    def __init__(self, deps: Dependencies, client: Client | None = None) -> None:
-        super().__init__(deps)
-        self.client = client
-
-    @activity.defn(name="expire_sessions")
+    @activity.defn
     @translate_errors
     async def expire_sessions(self, inp: MaintenanceInput) -> MaintenanceResult:
         deactivated = await run_db(self.deps.in_session, sessions.deactivate_expired)
         return _done(inp, deactivated=deactivated)
 
-    @activity.defn(name="purge_sessions")
+    @activity.defn
     @translate_errors
     async def purge_sessions(self, inp: MaintenanceInput) -> MaintenanceResult:
         purged = await run_db(self.deps.in_session, sessions.purge_old, SESSION_PURGE_AGE)
         return _done(inp, purged=purged)
 
-    @activity.defn(name="retention_cleanup")
+    @activity.defn
     @translate_errors
     @keep_alive
     async def retention_cleanup(self, inp: MaintenanceInput) -> MaintenanceResult:
@@ -67,7 +64,7 @@ class MaintenanceActivities(ActivityGroup):
         blanked = await run_db(self.deps.in_session, blank_article_texts, now - timedelta(days=days))
         return _done(inp, blanked=blanked, deleted=deleted)
 
-    @activity.defn(name="health_check")
+    @activity.defn
     @translate_errors
     async def health_check(self, inp: MaintenanceInput) -> MaintenanceResult:
         from yourmoment.health import check_health
@@ -89,7 +86,7 @@ class MaintenanceActivities(ActivityGroup):
             healthy=report.ok,
         )
 
-    @activity.defn(name="reconcile_processes")
+    @activity.defn
     @translate_errors
     @keep_alive
     async def reconcile_processes(self, inp: MaintenanceInput) -> MaintenanceResult:
@@ -156,6 +153,8 @@ class MaintenanceActivities(ActivityGroup):
     def _resume_row(self, process_id: str, before: datetime) -> bool:
         with self.deps.db() as session:
             return resume_row(session, process_id, before)
+
+    ACTIVITIES = (expire_sessions, purge_sessions, retention_cleanup, health_check, reconcile_processes)
 
 
 def _done(inp: MaintenanceInput, **counts: int) -> MaintenanceResult:

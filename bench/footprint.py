@@ -22,8 +22,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from bench.harness import BenchHarness, MeasuredWorker
 from bench.output import CELERY_REFERENCE, Option, log, run_benchmark
 from bench.small_run import CLASS_ID, LOGIN, RUN_TIMEOUT_S, measure_run
-from yourmoment.harness import wait_until
 from yourmoment.messages import QUEUE_MONITORING
+from yourmoment_dev.harness import wait_until
 
 SETTLE_SECONDS = 5.0
 OPTIONS = (Option("--starts", int, 3, "worker starts to measure (median reported)"),)

@@ -1,4 +1,4 @@
-"""The benchmarks' side of the shared harness (yourmoment.harness): politeness, psutil-measured workers, starts."""
+"""The benchmarks' side of the shared harness (yourmoment_dev.harness): politeness, psutil-measured workers, starts."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import psutil
 
 from yourmoment import processes_client
-from yourmoment.harness import REPO, Harness, WorkerProcess
 from yourmoment.messages import (
     MonitorResult,
 )
+from yourmoment_dev.harness import REPO, Harness, WorkerProcess
 
 
 @dataclass
@@ -143,7 +143,7 @@ class BenchHarness(Harness):
         llm_latency_ms: int = 0,
         redis_url: str | None = None,
     ) -> AsyncIterator[BenchHarness]:
-        """Everything started (yourmoment.harness.Harness.started) with `politeness` for the workers."""
+        """Everything started (yourmoment_dev.harness.Harness.started) with `politeness` for the workers."""
         politeness = politeness or Politeness()
         limits = {"MAX_RUNNING_PROCESSES_PER_USER": "100000"}
         async with cls.started(

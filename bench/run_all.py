@@ -76,7 +76,7 @@ def busiest_second(result: dict[str, Any]) -> int:
     return max(result[run]["pacing"]["peak_requests_in_1s"] for run in ("cold", "warm"))
 
 
-# benchmark -> the few figures of its result that the README table quotes, by name
+# benchmark -> the few figures of its result that bench/README.md's summary table quotes, by name
 HEADLINES: dict[str, dict[str, Figure]] = {
     "small_run": {
         "cold_seconds_start_to_posted": at("cold", "seconds_start_to_all_posted"),

@@ -21,8 +21,8 @@ from bench.history import HistoryFigures, fetch, per_discovery_run
 from bench.output import Option, log, run_benchmark
 from bench.stats import pacing_report, summary
 from workflows.monitoring import discovery_wait
-from yourmoment.harness import wait_until
 from yourmoment.messages import workflow_id_for_process
+from yourmoment_dev.harness import wait_until
 
 CLASS_ID = 82
 PRODUCTION_INTERVAL = 60

@@ -11,7 +11,7 @@ from typing import Any
 from bench.harness import BenchHarness, MeasuredWorker, Politeness
 from bench.output import CELERY_REFERENCE, Option, log, run_benchmark
 from bench.stats import by_kind, pacing_report
-from yourmoment.harness import wait_until
+from yourmoment_dev.harness import wait_until
 
 CLASS_ID = 82
 LOGIN = "pupil-1"

@@ -13,10 +13,10 @@ from typing import Any
 from bench.harness import BenchHarness, Politeness
 from bench.history import HistoryFigures, fetch, totals
 from bench.output import Option, log, run_benchmark
-from yourmoment.harness import wait_until
 from yourmoment.messages import workflow_id_for_item, workflow_id_for_process
 from yourmoment.store import items
 from yourmoment.store.db import session_scope
+from yourmoment_dev.harness import wait_until
 
 CLASS_ID = 82
 LOGIN = "pupil-1"

@@ -17,7 +17,7 @@ from bench.harness import BenchHarness, Politeness
 from bench.output import Option, log, run_benchmark
 from bench.stats import by_kind, pacing_report, post_times, summary
 from yourmoment import processes_client
-from yourmoment.harness import wait_until
+from yourmoment_dev.harness import wait_until
 
 # The fewest myMoment requests one comment needs: read the article, POST, follow the POST's redirect.
 REQUESTS_PER_COMMENT_MIN = 3

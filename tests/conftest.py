@@ -1,6 +1,6 @@
 """Shared fixtures: migrated databases, a hermetic CLI environment, the imitation servers and `run_cli`.
 
-- `db_url`: a fresh, migrated SQLite file. `pg_url`: the PostgreSQL database named by
+- `db_url`: a fresh SQLite file at the newest schema (a copy of one migrated per session). `pg_url`: the PostgreSQL database named by
   YOURMOMENT_TEST_DATABASE_URL with a fresh public schema, migrated (skipped when unset).
   `any_db_url`: both, for store tests that must pass on SQLite and PostgreSQL alike.
 - `env`: DATABASE_URL, a fresh YOURMOMENT_ENCRYPTION_KEY, MYMOMENT_BASE_URL etc. set for one test
@@ -10,9 +10,9 @@
   session and reset before each test.
 - `run_cli(*args, stdin=None)`: runs `starter.py` in-process, returns `CliResult(code, out, err)`.
 - Temporal: `dev_env` (a plain dev server per module), `ts_env` (a time-skipping test server per
-  test), `dev_server` (yourmoment.harness.DevServer with our search attributes, as installations run
+  test), `dev_server` (yourmoment_dev.harness.DevServer with our search attributes, as installations run
   it); `client_with(env, converter)` talks to one of them with another data converter.
-No test module starts a Temporal server of its own; servers, workers and polling come from yourmoment.harness.
+No test module starts a Temporal server of its own; servers, workers and polling come from yourmoment_dev.harness.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
@@ -34,9 +36,9 @@ from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from yourmoment.crypto import generate_key
-from yourmoment.harness import DevServer, temporal_binary
 from yourmoment.settings import reset_settings_cache
 from yourmoment.store.db import get_engine, upgrade
+from yourmoment_dev.harness import DevServer, temporal_binary
 
 PG_ENV = "YOURMOMENT_TEST_DATABASE_URL"
 UNREACHABLE_URL = "http://127.0.0.1:9"  # the discard port: connections are refused at once
@@ -56,12 +58,23 @@ CLEARED_ENV = (
 # --- databases -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def db_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
-    """A fresh SQLite file, migrated to the newest schema."""
-    url = f"sqlite:///{tmp_path / 'yourmoment.db'}"
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to the newest schema per session: migrating takes 1–2 s, copying none."""
+    template = tmp_path_factory.mktemp("template") / "yourmoment.db"
+    url = f"sqlite:///{template}"
     upgrade(url)
-    return url
+    get_engine(url).dispose()  # no open connection may hold pages back from the file copied below
+    return template
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, _migrated_sqlite: Path) -> str:
+    """A fresh SQLite file at the newest schema (a copy of the session's migrated template)."""
+    target = tmp_path / "yourmoment.db"
+    shutil.copyfile(_migrated_sqlite, target)
+    target.chmod(0o600)
+    return f"sqlite:///{target}"
 
 
 def reset_postgres(url: str) -> None:
@@ -153,7 +166,7 @@ class ImitationServer:
 @contextmanager
 def _served(state: Any, create_app: Callable[[Any], Any]) -> Iterator[ImitationServer]:
     """The app `create_app(state)` over real HTTP in a thread, for as long as the block runs."""
-    from imitation.serve import serve_in_thread
+    from yourmoment.serving import serve_in_thread
 
     with serve_in_thread(create_app(state)) as server:
         yield ImitationServer(server.url, state)
@@ -255,7 +268,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[DevServer]:
-    """The dev server as an installation runs it (yourmoment.harness.DevServer): our search attributes, a
+    """The dev server as an installation runs it (yourmoment_dev.harness.DevServer): our search attributes, a
     SQLite file (`.db_file`, which the drills' leak scan reads), `.address` and a connected `.client`.
     A module adds server flags with `DEV_SERVER_ARGS = [...]`."""
     workdir = tmp_path_factory.mktemp("temporal")

@@ -21,7 +21,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tests.support import process_create, provider_add, run_starter
 from yourmoment.crypto import Encryptor, generate_key
-from yourmoment.harness import Imitations, WorkerProcess, hermetic_env, wait_until
 from yourmoment.messages import (
     SEARCH_ATTR_STATUS,
     workflow_id_for_item,
@@ -30,6 +29,7 @@ from yourmoment.messages import (
 from yourmoment.store import items
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import MonitoringProcess, MyMomentLogin, MyMomentSession
+from yourmoment_dev.harness import Imitations, WorkerProcess, hermetic_env, wait_until
 
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 CLASS_ID = 82
@@ -43,7 +43,7 @@ STATUS_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS)
 
 
 class Site(Imitations):
-    """Both imitations (yourmoment.harness.Imitations) with one pupil account per login name."""
+    """Both imitations (yourmoment_dev.harness.Imitations) with one pupil account per login name."""
 
     def __init__(self, usernames: dict[str, str]) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""Test-only helpers; everything else (servers, workers, polling, the harness) is in yourmoment.harness."""
+"""Test-only helpers; everything else (servers, workers, polling, the harness) is in yourmoment_dev.harness."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from typing import Any
 from temporalio.client import Client
 
 from yourmoment import processes_client
-from yourmoment.harness import REPO
 from yourmoment.messages import MonitorInput
 from yourmoment.processes_client import MonitoringHandle
 from yourmoment.settings import Settings
+from yourmoment_dev.harness import REPO
 
 # The Temporal connection settings a developer's shell may hold; tests that talk to Temporal clear them.
 TEMPORAL_VARS = (

@@ -23,8 +23,8 @@ from imitation import llm_server, mymoment
 from tests.support import process_create, provider_add, run_starter
 from tests.test_e2e import DEV_SERVER_ARGS, database_url
 from yourmoment.crypto import Encryptor, generate_key
-from yourmoment.harness import Imitations, WorkerProcess, add_articles, hermetic_env, wait_until
 from yourmoment.store.db import session_scope
+from yourmoment_dev.harness import Imitations, WorkerProcess, add_articles, hermetic_env, wait_until
 
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 __all__ = ["DEV_SERVER_ARGS"]  # the shared dev_server fixture runs as in test_e2e

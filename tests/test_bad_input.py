@@ -26,10 +26,10 @@ from tests.support import process_create, provider_add, start_monitoring
 from yourmoment import processes_client
 from yourmoment.codec import EncryptionCodec
 from yourmoment.crypto import Encryptor, generate_key
-from yourmoment.harness import REPO, Harness, fast_settings, running_worker, wait_until
 from yourmoment.settings import Settings
 from yourmoment.store import accounts, processes
 from yourmoment.store.db import get_engine, session_scope, upgrade
+from yourmoment_dev.harness import REPO, Harness, fast_settings, running_worker, wait_until
 
 TEMPLATE = "Ermutigendes Feedback"
 UNREACHABLE_TEMPORAL = "127.0.0.1:9"

@@ -20,12 +20,12 @@ from tests import test_cli_config
 from tests.conftest import reset_postgres
 from tests.support import process_create, provider_add
 from tests.test_cli_config import EMAIL, PASSWORD, create_process, one_error_line
-from yourmoment.harness import REPO
 from yourmoment.mymoment.account import account_key
 from yourmoment.mymoment.types import ArticleSummary
 from yourmoment.store import items
 from yourmoment.store.db import get_engine, session_scope, upgrade
 from yourmoment.store.models import AIComment, MonitoringProcess, MyMomentLogin, ProcessLogin, ProcessPrompt
+from yourmoment_dev.harness import REPO
 
 configured = test_cli_config.configured  # the same user, logins, provider and templates
 
@@ -287,7 +287,7 @@ def test_user_option_works_before_and_after_the_command(configured, run_cli) -> 
 
 def test_imitation_servers_run_on_their_own_and_print_usable_accounts(env, run_cli) -> None:  # type: ignore[no-untyped-def]
     """`python -m imitation.serve`: the printed accounts and addresses work for login and provider tests."""
-    from yourmoment.harness import free_port
+    from yourmoment_dev.harness import free_port
 
     proc = subprocess.Popen(
         [

@@ -15,13 +15,13 @@ from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support import cli, configure_class_82, isolate_temporal, start_monitoring
-from yourmoment.harness import add_articles, running_worker, wait_until
 from yourmoment.messages import workflow_id_for_process
 from yourmoment.settings import get_settings
 from yourmoment.store import items, processes
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import MonitoringProcess
 from yourmoment.temporal_client import temporal_connect_config
+from yourmoment_dev.harness import add_articles, running_worker, wait_until
 
 pytestmark = pytest.mark.slow
 CLOSED_PORT = "127.0.0.1:9"  # the discard port: nothing listens, connections are refused at once

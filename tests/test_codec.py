@@ -23,7 +23,6 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from imitation import mymoment
-from imitation.serve import serve_in_thread
 from tests.conftest import client_with
 from yourmoment import processes_client
 from yourmoment.codec import (
@@ -36,7 +35,12 @@ from yourmoment.codec import (
     parse_keys,
 )
 from yourmoment.errors import ConfigurationError
-from yourmoment.harness import (
+from yourmoment.messages import MonitorInput, ProcessConfig
+from yourmoment.serving import serve_in_thread
+from yourmoment.store import items
+from yourmoment.store.db import session_scope, upgrade
+from yourmoment.temporal_client import data_converter
+from yourmoment_dev.harness import (
     REPO,
     Harness,
     Imitations,
@@ -47,10 +51,6 @@ from yourmoment.harness import (
     temporal_binary,
     wait_until,
 )
-from yourmoment.messages import MonitorInput, ProcessConfig
-from yourmoment.store import items
-from yourmoment.store.db import session_scope, upgrade
-from yourmoment.temporal_client import data_converter
 
 UI_ORIGIN = "http://localhost:8080"
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
@@ -662,7 +662,7 @@ def _posted(db_url: str, process_id: str) -> bool:
 
 
 async def test_temporal_cli_reads_encrypted_history_through_the_codec_server(dev_env) -> None:  # type: ignore[no-untyped-def]
-    """`temporal workflow show --codec-endpoint URL/{namespace}`: the README's way to read a history."""
+    """`temporal workflow show --codec-endpoint URL/{namespace}`: docs/operations.md's way to read a history."""
     key = generate_payload_key()
     settings = fast_settings("sqlite://", "http://127.0.0.1:9", yourmoment_payload_key=key)
     client = client_with(dev_env, data_converter(settings))

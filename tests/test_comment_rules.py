@@ -122,8 +122,10 @@ def test_a_character_reference_is_no_way_around_it() -> None:
         ("Bei «Golf.Golf.Golf» hast du dich vertippt.", "Bei «Golf. Golf. Golf» hast du dich vertippt."),
         ("«Ende.Es war einmal»", "«Ende. Es war einmal»"),
         ("«ich ging in die schule.es war lustig»", "«ich ging in die schule. es war lustig»"),
-        ("In St.Gallen und bei Dr.Meier", "In St. Gallen und bei Dr. Meier"),
-        # Left as written: abbreviations, numbers, an address (refused, not repaired).
+        # Only where the word after the dot is a top-level domain; a quote is otherwise left as written.
+        ("«In Wien.Dort war es kalt.Golf spielten wir»", "«In Wien.Dort war es kalt. Golf spielten wir»"),
+        # Left as written: no domain after the dot, abbreviations, numbers.
+        ("In St.Gallen und bei Dr.Meier", None),
         ("Das ist z.B. am 12.03.2025 um 14.30 Uhr für Fr. 3.50 passiert.", None),
         ("Ich war im 2.OG und der 1.FC spielte, d.h. es war laut.", None),
     ],
@@ -249,13 +251,15 @@ def test_the_extra_line_follows_the_disclosure_and_does_not_count() -> None:
         ("Fragen an mia@example.org", "e-mail"),
         (DISCLOSURE, "disclosure"),
         ("[Dieser Kommentar stammt nicht von einem KI-ChatBot.]", "disclosure"),
+        # A signature contradicts the disclosure as much as a second one does (docs/rules.md#disclosure).
+        ("Liebe Grüsse von Frau Meier", "contradicts the AI disclosure"),
     ],
 )
 def test_a_bad_extra_line_is_refused(line: str, problem: str) -> None:
     assert any(problem in p for p in extra_line_problems(line)), extra_line_problems(line)
 
 
-@pytest.mark.parametrize("line", [EXTRA, "Liebe Grüsse von Frau Meier", "x" * 150])
+@pytest.mark.parametrize("line", [EXTRA, "Ein Projekt der Klasse 82 mit Frau Meier.", "x" * 150])
 def test_a_good_extra_line_is_accepted(line: str) -> None:
     assert extra_line_problems(line) == []
 

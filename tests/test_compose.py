@@ -339,7 +339,6 @@ def test_dockerfile_builds_every_package_the_app_imports(services) -> None:  # t
         "yourmoment",
         "workflows",
         "activities",
-        "imitation",
         "worker.py",
         "starter.py",
         "pyproject.toml",
@@ -347,4 +346,6 @@ def test_dockerfile_builds_every_package_the_app_imports(services) -> None:  # t
     for package in needed:
         assert package in sources, f"the image lacks {package}"
         assert (REPO / package).exists()
+    for development in ("imitation", "yourmoment_dev"):  # the product imports neither (test_import_graph)
+        assert development not in sources, f"the image carries {development}"
     assert re.search(r"^USER\s+(?!root)", dockerfile, re.M), "the app does not run as root"

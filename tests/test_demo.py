@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from yourmoment.harness import REPO, free_port, hermetic_env
+from yourmoment_dev.harness import REPO, free_port, hermetic_env
 
 pytestmark = pytest.mark.slow
 

@@ -47,9 +47,9 @@ from tests.drill_support import (
     wait_until_settled,
 )
 from yourmoment.codec import generate_payload_key
-from yourmoment.harness import DevServer, wait_until
 from yourmoment.ratelimit import KEY_PREFIX
 from yourmoment.store.db import get_engine
+from yourmoment_dev.harness import DevServer, wait_until
 
 pytestmark = pytest.mark.slow
 POST_LATENCY_MS = 1000

@@ -27,14 +27,6 @@ from tests.support import (
     run_starter,
 )
 from yourmoment.crypto import generate_key
-from yourmoment.harness import (
-    Imitations,
-    WorkerProcess,
-    add_articles,
-    free_port,
-    hermetic_env,
-    wait_until,
-)
 from yourmoment.links import find_links
 from yourmoment.llm.comments import comment_plain_text
 from yourmoment.messages import SEARCH_ATTR_PROCESS_ID
@@ -42,6 +34,14 @@ from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient
 from yourmoment.ratelimit import LocalRateLimiter
 from yourmoment.store.db import session_scope, upgrade
 from yourmoment.visible_text import invisible_characters
+from yourmoment_dev.harness import (
+    Imitations,
+    WorkerProcess,
+    add_articles,
+    free_port,
+    hermetic_env,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"

@@ -13,14 +13,14 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.errors import translate_errors
-from workflows.activity_stubs import PERMANENT
+from workflows.activity_config import PERMANENT
 from yourmoment.codec import ENCODING, generate_payload_key
 from yourmoment.errors import LLMTransientError, PageParseError, ValidationError
-from yourmoment.harness import fast_settings
 from yourmoment.logs import JsonFormatter, SafeFormatter
 from yourmoment.mymoment.types import SavedSession
 from yourmoment.store.db import get_engine, session_scope
 from yourmoment.temporal_client import data_converter
+from yourmoment_dev.harness import fast_settings
 
 PUPIL_TEXT = "Mein geheimer Aufsatz über Bello 7f3a"
 COOKIE = "sessionid-c00kie-9b1e"

@@ -16,12 +16,12 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from yourmoment import processes_client
-from yourmoment.harness import Harness, add_articles, running_worker, wait_until
 from yourmoment.messages import MonitorInput
 from yourmoment.settings import get_settings
 from yourmoment.store import items
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import GenerationAttempt
+from yourmoment_dev.harness import Harness, add_articles, running_worker, wait_until
 
 PROCESS = "Klasse 82"
 

@@ -14,7 +14,7 @@ import pytest
 from bs4 import BeautifulSoup, Tag
 
 from imitation.mymoment import MyMomentState, create_app, seed_demo
-from imitation.serve import RunningServer, serve_in_thread
+from yourmoment.serving import RunningServer, serve_in_thread
 
 CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "mymoment" / "captures"
 PASSWORD = "demo-pass"

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from imitation.llm_server import DEFAULT_MODELS, LLMState, create_app
-from imitation.serve import RunningServer, serve_in_thread
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import (
     CommentValidationError,
@@ -23,6 +22,7 @@ from yourmoment.llm.comments import comment_plain_text, validate_comment
 from yourmoment.llm.generation import AttemptReport, GeneratedComment, generate_comment
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import ArticleContext, render_messages
+from yourmoment.serving import RunningServer, serve_in_thread
 
 PREFIX = DISCLOSURE
 WRAPPED = f"<p>{PREFIX}</p>"

@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from imitation.mymoment import MyMomentState, create_app
-from imitation.serve import serve_in_thread
 from tests.support import TABS_OF_CLASSES_82_AND_91
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import (
@@ -23,7 +22,6 @@ from yourmoment.errors import (
     SessionExpiredError,
     TransientError,
 )
-from yourmoment.harness import wait_until
 from yourmoment.mymoment.client import (
     MemorySessionStore,
     MyMomentClient,
@@ -31,6 +29,8 @@ from yourmoment.mymoment.client import (
     shared_tls_context,
 )
 from yourmoment.ratelimit import LocalRateLimiter, RateLimiter
+from yourmoment.serving import serve_in_thread
+from yourmoment_dev.harness import wait_until
 
 PUPIL, PUPIL_PASSWORD = "pupil-anna", "Geheim-Anna-42"
 TEACHER, TEACHER_PASSWORD = "teacher-berg", "Geheim-Berg-77"
@@ -516,7 +516,7 @@ def test_status_mapping_and_retry_after() -> None:
 async def test_clients_share_one_tls_context(
     site: Site, store: MemorySessionStore, limiter: RateLimiter
 ) -> None:
-    """A client per login must not load the CA bundle again (0.9 MB each; README, Performance)."""
+    """A client per login must not load the CA bundle again (0.9 MB each; CHANGELOG.md)."""
     first, second = make_client(site, store, limiter), make_client(site, store, limiter)
     try:
         contexts = {id(c._http._transport._pool._ssl_context) for c in (first, second)}  # type: ignore[attr-defined]

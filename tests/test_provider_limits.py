@@ -19,7 +19,6 @@ from tests.support import provider_add, start_monitoring
 from yourmoment import processes_client
 from yourmoment.crypto import Encryptor
 from yourmoment.errors import LLMPermanentError, LLMTransientError
-from yourmoment.harness import Harness, add_articles, fast_settings, running_worker, wait_until
 from yourmoment.llm.client import LLMClient, ProviderConfig
 from yourmoment.llm.generation import generate_comment
 from yourmoment.llm.slots import ConcurrencyLimiter, ProviderSlot
@@ -28,6 +27,7 @@ from yourmoment.llm.templates import ArticleContext, render_messages
 from yourmoment.store import accounts, items
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import LLMProvider
+from yourmoment_dev.harness import Harness, add_articles, fast_settings, running_worker, wait_until
 
 ARTICLE_SENTINEL = "Geheimer Satz von Lina über ihren Hamster Krümel"
 API_KEY = "sk-test-0123456789abcdef-secret"

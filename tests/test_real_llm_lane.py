@@ -17,10 +17,10 @@ from bench.real_llm.junk import junk_reasons
 from bench.real_llm.proxy import Recorder, RecordingProxy
 from bench.real_llm.report import is_overload, run_failed, summarise_run, table
 from imitation import llm_server
-from imitation.serve import serve_in_thread
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import ArticleContext, render_messages
+from yourmoment.serving import serve_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "real_llm" / "recorded.jsonl"
@@ -288,8 +288,9 @@ def test_recorded_fixtures_have_the_agreed_fields() -> None:
         "article_title",
         "article_content",
         "expected_checks",
+        "junk",
     }
-    extras = {"template", "article_author", "article_category", "article_task"}
+    extras = {"template", "article_author", "article_category", "article_task", "known_miss"}
     entries = [json.loads(line) for line in FIXTURES.read_text(encoding="utf-8").splitlines() if line]
     assert entries and all(keys <= set(e) <= keys | extras for e in entries)
     assert {e["mode"] for e in entries} <= {"plain", "json_schema"}

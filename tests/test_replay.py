@@ -18,8 +18,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from imitation import llm_server, mymoment
+from workflows.by_queue import workflows_for_queue
 from workflows.post import PostCommentWorkflow, workflow_id_for_post
-from yourmoment.harness import (
+from yourmoment.messages import QUEUE_MONITORING, PostInput, RegenerateInput
+from yourmoment.processes_client import start_monitoring, start_post, start_regenerate, stop
+from yourmoment.statuses import PostOutcome
+from yourmoment.store import items, review
+from yourmoment.store.db import session_scope, upgrade
+from yourmoment.store.models import AIComment
+from yourmoment_dev.harness import (
     Harness,
     Imitations,
     add_articles,
@@ -27,13 +34,6 @@ from yourmoment.harness import (
     running_worker,
     wait_until,
 )
-from yourmoment.messages import QUEUE_MONITORING, PostInput, RegenerateInput
-from yourmoment.processes_client import start_monitoring, start_post, start_regenerate, stop
-from yourmoment.statuses import PostOutcome
-from yourmoment.store import items, review
-from yourmoment.store.db import session_scope, upgrade
-from yourmoment.store.models import AIComment
-from yourmoment.worker_main import workflows_for_queue
 
 HISTORIES = Path(__file__).parent / "histories"
 WORKFLOWS = workflows_for_queue(QUEUE_MONITORING)  # every workflow with a committed history
@@ -52,7 +52,7 @@ async def test_committed_history_replays(path: Path) -> None:
 
 
 def test_histories_are_committed() -> None:
-    """Both releases: runs started by release 1 keep running on today's worker (see README, Upgrading)."""
+    """Both releases: runs started by release 1 keep running on today's worker (see docs/architecture.md, Versioning)."""
     names = {p.stem for p in history_files()}
     release1 = {"release1_monitoring_process", "release1_article_comment"}
     release2 = {f"release2_{name}" for name in RECORDED}

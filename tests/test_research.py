@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support import POSTING, add_link_ordering_article, process_create, provider_add, run_starter
-from yourmoment.harness import WorkerProcess, add_articles, wait_until
 from yourmoment.research.export import COLUMNS, PSEUDONYM_PREFIX, Pseudonyms
 from yourmoment.research.report import percentile
 from yourmoment.store.db import session_scope
@@ -26,6 +25,7 @@ from yourmoment.store.models import (
     MyMomentLogin,
     utcnow,
 )
+from yourmoment_dev.harness import WorkerProcess, add_articles, wait_until
 
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 EMAIL = "forscherin@example.org"

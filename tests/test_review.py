@@ -18,11 +18,11 @@ from yourmoment import processes_client
 from yourmoment.cli import review_cmds
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import ValidationError
-from yourmoment.harness import add_articles, running_worker, wait_until
 from yourmoment.settings import get_settings
 from yourmoment.store import items
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import AIComment
+from yourmoment_dev.harness import add_articles, running_worker, wait_until
 
 pytestmark = pytest.mark.slow
 EDITED_BODY = (

@@ -1,4 +1,4 @@
-"""`make run` (python -m yourmoment.run_local): SIGTERM ends it as cleanly as Ctrl-C, and the worker's
+"""`make run` (python -m yourmoment_dev.run_local): SIGTERM ends it as cleanly as Ctrl-C, and the worker's
 concurrency can be set.
 
 Real processes: run_local starts the Temporal dev server and `worker.py`; the test signals run_local only
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from yourmoment.crypto import generate_key
-from yourmoment.harness import REPO, free_port, hermetic_env, port_free
 from yourmoment.store.db import upgrade
+from yourmoment_dev.harness import REPO, free_port, hermetic_env, port_free
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def test_a_termination_signal_stops_the_dev_server_and_the_worker(tmp_path, sign
         [
             sys.executable,
             "-m",
-            "yourmoment.run_local",
+            "yourmoment_dev.run_local",
             "--dir",
             str(tmp_path / "run"),
             "--ui-port",
@@ -110,7 +110,7 @@ def test_a_termination_signal_stops_the_dev_server_and_the_worker(tmp_path, sign
 
 def test_worker_concurrency_below_one_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     result = subprocess.run(
-        [sys.executable, "-m", "yourmoment.run_local", "--worker-concurrency", "0"],
+        [sys.executable, "-m", "yourmoment_dev.run_local", "--worker-concurrency", "0"],
         cwd=REPO,
         env=hermetic_env(),
         capture_output=True,

@@ -16,10 +16,10 @@ import pytest
 from temporalio.worker.workflow_sandbox._importer import Importer
 from temporalio.worker.workflow_sandbox._restrictions import RestrictionContext, SandboxRestrictions
 
+from workflows.by_queue import workflows_for_queue
 from workflows.monitoring import MonitoringProcessWorkflow
 from yourmoment.messages import QUEUE_MAINTENANCE, QUEUE_MONITORING
 from yourmoment.sandbox_code import SharedCodeFinder, share_workflow_code
-from yourmoment.worker_main import workflows_for_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW_CLASSES = workflows_for_queue(QUEUE_MONITORING) + workflows_for_queue(QUEUE_MAINTENANCE)
@@ -54,9 +54,11 @@ def test_a_run_of_the_monitoring_workflow_sees_the_restricted_datetime() -> None
 
 
 @pytest.mark.parametrize("cls", WORKFLOW_CLASSES, ids=lambda c: c.__name__)
-def test_the_activity_stubs_and_messages_are_passed_through_not_loaded_per_run(cls: type) -> None:
+def test_the_activities_their_configs_and_messages_are_passed_through_not_loaded_per_run(cls: type) -> None:
     _, modules = load_in_sandbox(cls)
-    for shared in ("workflows.activity_stubs", "yourmoment.messages"):
+    activity_modules = [name for name in modules if name.startswith("activities.")]
+    assert activity_modules  # the workflow calls activities by their classes' methods
+    for shared in ("workflows.activity_config", "yourmoment.messages", *activity_modules):
         assert modules[shared] is sys.modules[shared], shared
     loaded_per_run = {name for name, m in modules.items() if sys.modules.get(name) is not m}
     # The workflow's own module and package, and the sandbox's restricted stand-ins for the standard library.
@@ -75,7 +77,7 @@ def test_the_finder_is_installed_once_and_covers_only_the_workflow_packages() ->
 
 def test_the_worker_installs_the_finder_before_it_loads_a_workflow_module() -> None:
     probe = (
-        "import sys; from yourmoment.worker_main import workflows_for_queue; from yourmoment.messages "
+        "import sys; from workflows.by_queue import workflows_for_queue; from yourmoment.messages "
         "import QUEUE_MONITORING; from yourmoment.sandbox_code import SharedCodeFinder; "
         "workflows_for_queue(QUEUE_MONITORING); "
         "print(isinstance(sys.meta_path[0], SharedCodeFinder), type(sys.modules['workflows.monitoring'].__loader__).__name__)"

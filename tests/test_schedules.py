@@ -14,12 +14,20 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverl
 from temporalio.service import RPCError
 
 from yourmoment import processes_client
-from yourmoment.harness import Harness, WorkerProcess, fast_settings, hermetic_env, running_worker, wait_until
 from yourmoment.messages import MaintenanceResult, MonitorInput, MonitorResult
-from yourmoment.schedules import SCHEDULES, apply_schedules, build_schedule, list_schedules, schedule_id
+from yourmoment.schedules import SCHEDULES, list_schedules, schedule_id
+from yourmoment.schedules_apply import apply_schedules, build_schedule
 from yourmoment.settings import Settings
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import AIComment, MonitoringProcess, MyMomentSession, utcnow
+from yourmoment_dev.harness import (
+    Harness,
+    WorkerProcess,
+    fast_settings,
+    hermetic_env,
+    running_worker,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 DEFS = {d.name: d for d in SCHEDULES}

@@ -26,7 +26,7 @@ def test_the_worker_imports_neither_alembic_nor_openai_until_it_needs_them() -> 
     """18 MB (openai), 11 MB (alembic) and 12 MB (ICU, for the comment rules) a worker serving only idle
     processes never uses."""
     probe = (
-        "import sys, json, yourmoment.worker_main, activities.registry, workflows.monitoring;"
+        "import sys, json, yourmoment.worker_main, activities.by_queue, workflows.monitoring;"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'openai', 'mako', 'icu'})))"
     )
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)

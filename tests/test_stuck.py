@@ -22,12 +22,12 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from yourmoment.harness import REPO, Harness, WorkerProcess, running_worker, wait_until
 from yourmoment.messages import MonitorInput, workflow_id_for_process
 from yourmoment.settings import get_settings
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import AIComment, MonitoringProcess
 from yourmoment.temporal_checks import SEARCH_ATTRIBUTES, missing_search_attributes
+from yourmoment_dev.harness import REPO, Harness, WorkerProcess, running_worker, wait_until
 
 pytestmark = pytest.mark.slow
 COMMAND_BOUND = 60.0  # no command may take longer: the hangs of issue 9 were endless

@@ -12,10 +12,10 @@ import pytest
 
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.crypto import generate_key
-from yourmoment.harness import REPO, WorkerProcess, free_port, hermetic_env
 from yourmoment.settings import Settings
 from yourmoment.store.db import upgrade
 from yourmoment.worker_main import parse_args
+from yourmoment_dev.harness import REPO, WorkerProcess, free_port, hermetic_env
 
 
 def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

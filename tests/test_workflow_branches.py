@@ -1,7 +1,7 @@
 """Workflow branches end-to-end runs hardly reach: failures, cancellations and the stop's grace period.
 
 The real ArticleCommentWorkflow and MonitoringProcessWorkflow run on the module's dev server (`dev_env`,
-tests/conftest.py) with fake activities registered under the real activity names (workflows/activity_stubs.py),
+tests/conftest.py) with fake activities registered under the real activity names (the methods' names, activities/),
 so each test decides what an activity answers and when, and asserts on the calls the fakes recorded.
 """
 
@@ -27,7 +27,7 @@ from temporalio.worker import Worker
 from workflows.article import ArticleCommentWorkflow
 from workflows.monitoring import MonitoringProcessWorkflow
 from yourmoment import messages
-from yourmoment.harness import wait_until
+from yourmoment_dev.harness import wait_until
 
 LOGIN_ID = "login-1"
 TEMPLATE_ID = "template-1"

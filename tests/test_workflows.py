@@ -23,7 +23,6 @@ from imitation import llm_server, mymoment
 from workflows.article import pick_prompt
 from workflows.monitoring import discovery_wait
 from yourmoment import processes_client
-from yourmoment.harness import Harness, Imitations, add_articles, fast_settings, running_worker, wait_until
 from yourmoment.messages import (
     MonitorInput,
     MonitorResult,
@@ -35,6 +34,14 @@ from yourmoment.messages import (
 from yourmoment.store import items
 from yourmoment.store.db import session_scope, upgrade
 from yourmoment.store.models import MonitoringProcess
+from yourmoment_dev.harness import (
+    Harness,
+    Imitations,
+    add_articles,
+    fast_settings,
+    running_worker,
+    wait_until,
+)
 
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 

@@ -9,7 +9,16 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    import workflows.activity_stubs as stubs  # `import a.b`: shared by every run (docs/architecture.md#sandbox)
+    from activities.comments import CommentActivities
+    from activities.monitoring import MonitoringActivities
+    from workflows.activity_config import (
+        BOOKKEEPING,
+        GENERATE,
+        POST_COMMENT,
+        READ_MYMOMENT,
+        RESERVE_POST_SLOT,
+        deployed,
+    )
     from workflows.common import failure_message, is_cancellation
     from yourmoment.messages import (
         ArticleWorkflowInput,
@@ -66,21 +75,35 @@ class ArticleCommentWorkflow:
 
     async def _work(self, inp: ArticleWorkflowInput) -> ArticleWorkflowResult:
         self._stage = "preparing"
-        prep = await stubs.prepare_article(ItemInput(item_id=inp.item_id))
+        prep = await workflow.execute_activity_method(
+            MonitoringActivities.prepare_article, ItemInput(item_id=inp.item_id), **deployed(READ_MYMOMENT)
+        )
         if prep.status in (S.SKIPPED, S.FAILED, S.POSTED):
             return ArticleWorkflowResult(item_id=inp.item_id, status=prep.status, error=prep.reason)
         if prep.status == S.PREPARED:
             self._stage = "generating"
-            await stubs.generate_comment(GenerateInput(item_id=inp.item_id, template_id=self._template(inp)))
+            await workflow.execute_activity_method(
+                CommentActivities.generate_comment,
+                GenerateInput(item_id=inp.item_id, template_id=self._template(inp)),
+                **deployed(GENERATE),
+            )
         if inp.generate_only:
             return ArticleWorkflowResult(item_id=inp.item_id, status=S.GENERATED)
         if inp.pace_comments:
             self._stage = "waiting for the login's comment slot"
-            slot = await stubs.reserve_post_slot(ReserveSlotInput(login_id=inp.login_id))
+            slot = await workflow.execute_activity_method(
+                CommentActivities.reserve_post_slot,
+                ReserveSlotInput(login_id=inp.login_id),
+                **deployed(RESERVE_POST_SLOT),
+            )
             if slot.wait_seconds > 0:
                 await workflow.sleep(timedelta(seconds=slot.wait_seconds))
         self._stage = "posting"
-        post = stubs.post_comment.start(PostInput(item_id=inp.item_id, hide=inp.hide, login_id=inp.login_id))
+        post = workflow.start_activity_method(
+            CommentActivities.post_comment,
+            PostInput(item_id=inp.item_id, hide=inp.hide, login_id=inp.login_id),
+            **deployed(POST_COMMENT),
+        )
         try:
             result = await asyncio.shield(post)
         except asyncio.CancelledError:
@@ -103,4 +126,4 @@ class ArticleCommentWorkflow:
         self, inp: ArticleWorkflowInput, status: S, reason: str, only_from: tuple[CommentStatus, ...]
     ) -> None:
         mark = MarkItemInput(item_id=inp.item_id, status=status, reason=reason, only_from=list(only_from))
-        await stubs.mark_item(mark)
+        await workflow.execute_activity_method(MonitoringActivities.mark_item, mark, **deployed(BOOKKEEPING))

@@ -6,8 +6,28 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    import workflows.activity_stubs as stubs  # `import a.b`: shared by every run (docs/architecture.md#sandbox)
+    from activities.maintenance import MaintenanceActivities
+    from workflows.activity_config import (
+        EXPIRE_SESSIONS,
+        HEALTH_CHECK,
+        PURGE_SESSIONS,
+        RECONCILE_PROCESSES,
+        RETENTION_CLEANUP,
+        deployed,
+    )
     from yourmoment.messages import MaintenanceInput, MaintenanceResult
+
+# A task is named after its activity (yourmoment.messages.MaintenanceTask: the schedules carry the name).
+TASKS = {
+    task.__name__: (task, config)
+    for task, config in (
+        (MaintenanceActivities.expire_sessions, EXPIRE_SESSIONS),
+        (MaintenanceActivities.purge_sessions, PURGE_SESSIONS),
+        (MaintenanceActivities.retention_cleanup, RETENTION_CLEANUP),
+        (MaintenanceActivities.health_check, HEALTH_CHECK),
+        (MaintenanceActivities.reconcile_processes, RECONCILE_PROCESSES),
+    )
+}
 
 
 @workflow.defn
@@ -16,7 +36,8 @@ class MaintenanceWorkflow:
 
     @workflow.run
     async def run(self, inp: MaintenanceInput) -> MaintenanceResult:
-        result = await stubs.MAINTENANCE_STUBS[inp.task](inp)
+        task, config = TASKS[inp.task]
+        result = await workflow.execute_activity_method(task, inp, **deployed(config))
         summary = ", ".join(f"{k} {v}" for k, v in result.counts.items()) or "nothing to do"
         workflow.set_current_details(f"{inp.task}: {summary}")
         if not result.healthy:

@@ -12,7 +12,16 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlr
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    import workflows.activity_stubs as stubs  # `import a.b`: shared by every run (docs/architecture.md#sandbox)
+    from activities.monitoring import MonitoringActivities
+    from activities.sessions import SessionActivities
+    from workflows.activity_config import (
+        BOOKKEEPING,
+        CLOSE_SESSIONS,
+        FINISH_PROCESS,
+        OPEN_SESSION,
+        READ_MYMOMENT,
+        deployed,
+    )
     from workflows.article import ArticleCommentWorkflow, pick_prompt
     from workflows.common import failure_message, is_cancellation, is_permanent
     from yourmoment.messages import (
@@ -132,8 +141,10 @@ class MonitoringProcessWorkflow:
         self._state = inp.state or MonitorState()
         outcome: Outcome | None
         try:
-            self._config = await stubs.load_process_config(
-                LoadProcessInput(process_id=inp.process_id, mark_running=first_run)
+            self._config = await workflow.execute_activity_method(
+                MonitoringActivities.load_process_config,
+                LoadProcessInput(process_id=inp.process_id, mark_running=first_run),
+                **deployed(BOOKKEEPING),
             )
             cfg = self._config
             if self._state.deadline is None:
@@ -213,7 +224,11 @@ class MonitoringProcessWorkflow:
 
     async def _open_session(self, login: LoginState) -> None:
         try:
-            await stubs.open_session(OpenSessionInput(login_id=login.login_id))
+            await workflow.execute_activity_method(
+                SessionActivities.open_session,
+                OpenSessionInput(login_id=login.login_id),
+                **deployed(OPEN_SESSION),
+            )
             login.state = LoginSessionState.READY
         except ActivityError as err:
             login.state, login.error = LoginSessionState.FAILED, failure_message(err)
@@ -245,7 +260,7 @@ class MonitoringProcessWorkflow:
         self._state.empty_streak = 0 if new_items else self._state.empty_streak + 1
         if self._state.last_error and len(succeeded) == len(results):
             self._state.last_error = None
-            await stubs.record_process(RecordProcessInput(process_id=cfg.process_id, clear_error=True))
+            await self._record(RecordProcessInput(process_id=cfg.process_id, clear_error=True))
         for item in new_items:
             self._start_child(item)
 
@@ -263,13 +278,15 @@ class MonitoringProcessWorkflow:
             baseline=baseline,
         )
         try:
-            return await stubs.discover_articles(request)
+            return await workflow.execute_activity_method(
+                MonitoringActivities.discover_articles, request, **deployed(READ_MYMOMENT)
+            )
         except ActivityError as err:
             message = f"discovery failed for {login.name}: {failure_message(err)}"
             if is_permanent(err):
                 login.state, login.error = LoginSessionState.FAILED, failure_message(err)
             self._state.last_error = message
-            await stubs.record_process(RecordProcessInput(process_id=cfg.process_id, last_error=message))
+            await self._record(RecordProcessInput(process_id=cfg.process_id, last_error=message))
             return None
 
     # --- article children ---------------------------------------------------------------------------
@@ -277,8 +294,10 @@ class MonitoringProcessWorkflow:
     async def _resume_pending(self) -> None:
         cfg = self._config
         assert cfg is not None
-        pending = await stubs.resume_items(
-            ResumeItemsInput(process_id=cfg.process_id, include_posting=not cfg.generate_only)
+        pending = await workflow.execute_activity_method(
+            MonitoringActivities.resume_items,
+            ResumeItemsInput(process_id=cfg.process_id, include_posting=not cfg.generate_only),
+            **deployed(BOOKKEEPING),
         )
         ready = {login.login_id for login in self._ready_logins()}
         for item in pending.items:
@@ -345,9 +364,7 @@ class MonitoringProcessWorkflow:
         self._next_discovery_at = None
         self._show_progress()
         if self._children:
-            await stubs.record_process(
-                RecordProcessInput(process_id=inp.process_id, status=ProcessStatus.STOPPING)
-            )
+            await self._record(RecordProcessInput(process_id=inp.process_id, status=ProcessStatus.STOPPING))
             # Running article work may finish within the grace period; the rest is cancelled.
             try:
                 await workflow.wait_condition(
@@ -358,11 +375,17 @@ class MonitoringProcessWorkflow:
                     task.cancel()
                 await workflow.wait_condition(lambda: not self._children)
         login_ids = [login.login_id for login in self._state.logins]
-        await stubs.close_sessions(CloseSessionsInput(login_ids=login_ids))
-        await stubs.finish_process(
+        await workflow.execute_activity_method(
+            SessionActivities.close_sessions,
+            CloseSessionsInput(login_ids=login_ids),
+            **deployed(CLOSE_SESSIONS),
+        )
+        await workflow.execute_activity_method(
+            MonitoringActivities.finish_process,
             FinishProcessInput(
                 process_id=inp.process_id, status=status, reason=reason, logins=self._state.logins
-            )
+            ),
+            **deployed(FINISH_PROCESS),
         )
         self._status = status
         if inp.use_search_attributes:
@@ -370,6 +393,11 @@ class MonitoringProcessWorkflow:
         self._show_progress()
         return MonitorResult(
             process_id=inp.process_id, status=status, reason=reason, counts=self._state.counts
+        )
+
+    async def _record(self, record: RecordProcessInput) -> None:
+        await workflow.execute_activity_method(
+            MonitoringActivities.record_process, record, **deployed(BOOKKEEPING)
         )
 
     def _shown_status(self) -> ProcessStatus:

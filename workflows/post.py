@@ -7,7 +7,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    import workflows.activity_stubs as stubs  # `import a.b`: shared by every run (docs/architecture.md#sandbox)
+    from activities.comments import CommentActivities
+    from workflows.activity_config import POST_COMMENT, RESERVE_POST_SLOT, deployed
     from yourmoment.messages import PostInput, PostResultMsg, ReserveSlotInput
 
 
@@ -27,7 +28,13 @@ class PostCommentWorkflow:
         # read off this workflow's task queue.
         inp = PostInput.model_validate(inp)
         del queue_prefix
-        slot = await stubs.reserve_post_slot(ReserveSlotInput(login_id=inp.login_id or login_id))
+        slot = await workflow.execute_activity_method(
+            CommentActivities.reserve_post_slot,
+            ReserveSlotInput(login_id=inp.login_id or login_id),
+            **deployed(RESERVE_POST_SLOT),
+        )
         if slot.wait_seconds > 0:
             await workflow.sleep(timedelta(seconds=slot.wait_seconds))
-        return await stubs.post_comment(inp)
+        return await workflow.execute_activity_method(
+            CommentActivities.post_comment, inp, **deployed(POST_COMMENT)
+        )

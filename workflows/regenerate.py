@@ -8,7 +8,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    import workflows.activity_stubs as stubs  # `import a.b`: shared by every run (docs/architecture.md#sandbox)
+    from activities.comments import CommentActivities
+    from activities.monitoring import MonitoringActivities
+    from workflows.activity_config import BOOKKEEPING, GENERATE, deployed
     from workflows.common import failure_message, is_cancellation
     from yourmoment.messages import EndRegenerationInput, RegenerateInput, RegenerateResult
 
@@ -26,7 +28,9 @@ class RegenerateCommentWorkflow:
     @workflow.run
     async def run(self, inp: RegenerateInput) -> RegenerateResult:
         try:
-            return await stubs.regenerate_comment(inp)
+            return await workflow.execute_activity_method(
+                CommentActivities.regenerate_comment, inp, **deployed(GENERATE)
+            )
         except asyncio.CancelledError:
             await self._end(inp, "cancelled")
             raise
@@ -40,6 +44,8 @@ class RegenerateCommentWorkflow:
 
     @staticmethod
     async def _end(inp: RegenerateInput, reason: str) -> None:
-        await stubs.end_regeneration(
-            EndRegenerationInput(item_id=inp.item_id, reason=reason, actor=inp.actor)
+        await workflow.execute_activity_method(
+            MonitoringActivities.end_regeneration,
+            EndRegenerationInput(item_id=inp.item_id, reason=reason, actor=inp.actor),
+            **deployed(BOOKKEEPING),
         )

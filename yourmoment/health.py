@@ -12,9 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.client import Client
 
-from workflows.activity_stubs import ALL_STUBS
 from yourmoment.crypto import Encryptor
-from yourmoment.messages import ALL_QUEUES
+from yourmoment.messages import ALL_QUEUES, WORKFLOW_QUEUES
 from yourmoment.settings import Settings
 from yourmoment.temporal_checks import ensure_search_attributes, poller_count, stuck_workflows
 
@@ -92,10 +91,9 @@ async def _temporal(client: Client) -> str:
 
 
 def expected_pollers(queue: str) -> tuple[bool, bool]:
-    """(workflow pollers needed, activity pollers needed): comments and sessions carry activities only."""
-    from yourmoment.worker_main import workflows_for_queue
-
-    return bool(workflows_for_queue(queue)), any(stub.queue == queue for stub in ALL_STUBS.values())
+    """(workflow pollers needed, activity pollers needed): every queue carries activities, and the
+    WORKFLOW_QUEUES workflows too (comments and sessions carry activities only)."""
+    return queue in WORKFLOW_QUEUES, True
 
 
 async def _pollers(client: Client, settings: Settings, queue: str) -> str:

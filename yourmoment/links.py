@@ -84,7 +84,7 @@ _NO_ADDRESS_AFTER = rf"(?![\w-])(?!{_DOT}[^\W_]|/|@|:\d)"
 
 def _missing_space(dot: str) -> re.Pattern[str]:
     return re.compile(
-        rf"(?<![\w@/:-])([^\W\d_]+){dot}(?=(?:{_CAPITALISED}|{_SHORT_WORD_GOING_ON}){_NO_ADDRESS_AFTER})"
+        rf"(?<![\w@/:-])([^\W\d_]+){dot}(?=({_CAPITALISED}|{_SHORT_WORD_GOING_ON}){_NO_ADDRESS_AFTER})"
     )
 
 
@@ -114,10 +114,16 @@ _BARE_SCHEME = re.compile(
 _MARKDOWN = re.compile(r"!?\[[^\[\]\n]{0,300}\]\([^()\n]*\)")
 
 
+def _space_if_host_like(match: re.Match[str]) -> str:
+    """ "Schule.Jetzt" gets its space ("schule.jetzt" could be a host); "Berlin.Dort" stays as written."""
+    return f"{match.group(1)}. " if match.group(2).lower() in TLDS else match.group(0)
+
+
 def restore_missing_spaces(text: str) -> str:
-    """The text with a space after each full stop that `find_links` reads as a missing one ("Schule.Jetzt")."""
+    """The text with a space after each full stop that `find_links` reads as a missing one, where the
+    word after it is a top-level domain ("Schule.Jetzt" is posted as "Schule. Jetzt")."""
     for _ in range(3):  # "Reise.Reise.Reise": each pass restores every other one
-        repaired = _MISSING_SPACE_IN_POST.sub(r"\1. ", text)
+        repaired = _MISSING_SPACE_IN_POST.sub(_space_if_host_like, text)
         if repaired == text:
             break
         text = repaired

@@ -19,6 +19,8 @@ QUEUE_COMMENTS = "comments"
 QUEUE_SESSIONS = "sessions"
 QUEUE_MAINTENANCE = "maintenance"
 ALL_QUEUES = (QUEUE_MONITORING, QUEUE_COMMENTS, QUEUE_SESSIONS, QUEUE_MAINTENANCE)
+# The queues whose workers run workflows as well as activities (workflows/by_queue.py has their classes).
+WORKFLOW_QUEUES = (QUEUE_MONITORING, QUEUE_MAINTENANCE)
 DEFAULT_QUEUE_PREFIX = "yourmoment-"
 
 
@@ -380,7 +382,8 @@ class MonitorResult(Message):
 
 # --- maintenance (scheduled) ---------------------------------------------------------------------------
 
-# Each task is the name of the activity that does it (see workflows/activity_stubs.py for its options).
+# Each task is named after the activity that does it (workflows/maintenance.py TASKS; its options in
+# workflows/activity_config.py). The schedules on the server carry these names: they stay.
 MaintenanceTask = Literal[
     "expire_sessions", "purge_sessions", "retention_cleanup", "health_check", "reconcile_processes"
 ]

@@ -10,8 +10,8 @@ and the sandbox's restrictions apply as before.
 
 A second effect, wanted: a worker runs the workflow code it started with, even if the files change on
 disk while it runs (the SDK would otherwise pick up the new file at the next run it loads,
-temporalio/sdk-python#607). Deploying new workflow code means restarting the worker, as the README's
-"Upgrading" says.
+temporalio/sdk-python#607). Deploying new workflow code means restarting the worker, as docs/deployment.md's
+"Upgrading workflow code" says.
 """
 
 from __future__ import annotations

@@ -1,33 +1,17 @@
-"""The periodic work as Temporal Schedules: their definitions, idempotent apply, and listing (see docs/rules.md#periodic-work)."""
+"""The periodic work as Temporal Schedules: their definitions and listing (see docs/rules.md#periodic-work;
+creating and updating them: yourmoment/schedules_apply.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from pydantic import BaseModel
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionExecutionStartWorkflow,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
-)
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.maintenance import MaintenanceWorkflow
-from yourmoment.messages import QUEUE_MAINTENANCE, MaintenanceInput, MaintenanceTask
+from yourmoment.messages import MaintenanceTask
 from yourmoment.settings import Settings
-
-# A scheduled run that hangs (a stuck database, say) ends before it could pile up behind the next one.
-RUN_TIMEOUT = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -82,49 +66,6 @@ SCHEDULES: tuple[ScheduleDef, ...] = (
 def schedule_id(settings: Settings, definition: ScheduleDef) -> str:
     """With the default prefix `yourmoment-`; another prefix keeps deployments in one namespace apart."""
     return f"{settings.temporal_task_queue_prefix}{definition.name}"
-
-
-def build_schedule(settings: Settings, definition: ScheduleDef) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            MaintenanceWorkflow.run,
-            MaintenanceInput(task=definition.task),
-            id=schedule_id(settings, definition),  # the server appends the scheduled time
-            task_queue=settings.task_queue(QUEUE_MAINTENANCE),
-            execution_timeout=RUN_TIMEOUT,
-            static_summary=f"yourMoment maintenance: {definition.description}",
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=definition.every, offset=definition.offset)]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-
-
-class ScheduleOutcome(BaseModel):
-    id: str
-    outcome: Literal["created", "updated"]
-
-
-async def apply_schedules(client: Client, settings: Settings) -> list[ScheduleOutcome]:
-    """Creates each schedule; one that exists already is updated to the desired spec (idempotent)."""
-    return [await _apply_one(client, settings, definition) for definition in SCHEDULES]
-
-
-async def _apply_one(client: Client, settings: Settings, definition: ScheduleDef) -> ScheduleOutcome:
-    sid = schedule_id(settings, definition)
-    desired = build_schedule(settings, definition)
-    try:
-        await client.create_schedule(sid, desired)
-        return ScheduleOutcome(id=sid, outcome="created")
-    except ScheduleAlreadyRunningError:
-        pass
-
-    def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
-        # Spec, action and policy follow the code; a pause set by an operator stays as it is.
-        desired.state = current.description.schedule.state
-        return ScheduleUpdate(schedule=desired)
-
-    await client.get_schedule_handle(sid).update(update)
-    return ScheduleOutcome(id=sid, outcome="updated")
 
 
 class ScheduleRow(BaseModel):

@@ -144,6 +144,8 @@ def _fold_char(ch: str) -> str:
         return ""  # marks left over after NFKC composed what it could: the letter underneath is read
     if category == "Zs" or ch in _BLANK_GLYPHS:
         return " "
+    if category == "Pd":
+        return "-"  # every dash reads as one: en and em dashes, hyphens, the minus-like ones
     key = skeleton(ch)
     if key in DOT_SKELETONS or (category[0] in "PS" and _DOT_NAME.search(unicodedata.name(ch, ""))):
         return "."

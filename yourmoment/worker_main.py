@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from yourmoment.cli.common import ArgumentParser, non_utf8_argument
 from yourmoment.errors import ConfigurationError, YourMomentError
-from yourmoment.messages import ALL_QUEUES, QUEUE_MAINTENANCE, QUEUE_MONITORING
+from yourmoment.messages import ALL_QUEUES, QUEUE_MAINTENANCE
 from yourmoment.sandbox_code import share_workflow_code
 from yourmoment.settings import Settings, get_settings
 from yourmoment.temporal_client import exit_process
@@ -57,38 +57,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def workflows_for_queue(queue: str) -> list[type]:
-    """The workflow classes a worker of this task queue runs (the other queues carry activities only)."""
-    share_workflow_code()
-    from workflows.article import ArticleCommentWorkflow
-    from workflows.maintenance import MaintenanceWorkflow
-    from workflows.monitoring import MonitoringProcessWorkflow
-    from workflows.post import PostCommentWorkflow
-    from workflows.regenerate import RegenerateCommentWorkflow
-
-    if queue == QUEUE_MONITORING:
-        return [
-            MonitoringProcessWorkflow,
-            ArticleCommentWorkflow,
-            PostCommentWorkflow,
-            RegenerateCommentWorkflow,
-        ]
-    if queue == QUEUE_MAINTENANCE:
-        return [MaintenanceWorkflow]
-    return []
-
-
 def build_workers(
     client: Client, settings: Settings, queues: list[str], concurrency: int, deps
 ) -> list[Worker]:  # type: ignore[no-untyped-def]
     share_workflow_code()  # before anything imports a workflow module, so each compiles only once
-    from activities.registry import activities_by_queue
+    from activities.by_queue import ACTIVITY_CLASSES
+    from workflows.by_queue import workflows_for_queue
 
-    by_queue = activities_by_queue(deps, client)
     workers = []
     for queue in queues:
         workflows = workflows_for_queue(queue)
-        acts = by_queue.get(queue, [])
+        # `client`: the maintenance activities ask the server about workflows.
+        acts = ACTIVITY_CLASSES[queue](deps, client).activities()
         if not workflows and not acts:
             continue
         workers.append(
@@ -125,7 +105,7 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
 
 async def apply_schedules_logged(client: Client, settings: Settings) -> None:
     """At worker start: create or update the schedules; a failure is logged and the worker goes on."""
-    from yourmoment.schedules import apply_schedules
+    from yourmoment.schedules_apply import apply_schedules
 
     try:
         outcomes = await apply_schedules(client, settings)

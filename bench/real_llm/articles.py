@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imitation.mymoment.templates import CATEGORIES, TASKS
+from imitation.mymoment.vocabulary import CATEGORIES, TASKS
 
 
 @dataclass(frozen=True)

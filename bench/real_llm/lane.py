@@ -30,9 +30,9 @@ from bench.real_llm.proxy import Recorder, RecordingProxy
 from bench.real_llm.report import run_failed, summarise_run, table
 from bench.real_llm.servers import REPO, Cli, LlamaServer
 from imitation import mymoment
-from imitation.serve import serve_in_thread
 from yourmoment.crypto import generate_key
-from yourmoment.harness import DevServer, WorkerProcess, hermetic_env
+from yourmoment.serving import serve_in_thread
+from yourmoment_dev.harness import DevServer, WorkerProcess, hermetic_env
 
 RESULTS = REPO / "bench" / "results"
 FIXTURES = REPO / "tests" / "fixtures" / "real_llm" / "recorded.jsonl"
@@ -202,7 +202,12 @@ def save_fixtures(records: list[dict[str, Any]], source: str) -> int:
             if key in seen:
                 continue
             seen.add(key)
-            entry = {"source": source, **{k: r.get(k) for k in FIXTURE_KEYS[1:]}, "expected_checks": None}
+            entry = {
+                "source": source,
+                **{k: r.get(k) for k in FIXTURE_KEYS[1:]},
+                "expected_checks": None,
+                "junk": None,
+            }
             # What tests/test_quality_gate.py needs to render the same prompt again.
             entry.update({k: r[k] for k in FIXTURE_EXTRAS if r.get(k) is not None})
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from yourmoment.harness import free_port
+from yourmoment_dev.harness import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_ALIAS = "SmolLM2-135M-Instruct"

@@ -1,8 +1,8 @@
 """Local imitation of the myMoment site (see docs/protocol.md#the-imitation), with an admin API and fault switches.
 
-Modules: `state` (data, sessions, request log, faults), `security` (cookies, CSRF, Referer), `templates`
-(the HTML), `pages` (site routes), `admin` (the /_admin/ JSON API), `demo` (demo data), `app` (the
-ASGI app and `python -m imitation.mymoment`).
+Modules: `vocabulary` (categories, tasks, statuses), `state` (data, sessions, request log, faults),
+`security` (cookies, CSRF, Referer), `templates` (the HTML), `pages` (site routes), `admin` (the
+/_admin/ JSON API), `demo` (demo data), `app` (the ASGI app and `python -m imitation.mymoment`).
 """
 
 from imitation.mymoment.app import MyMomentApp, create_app, main

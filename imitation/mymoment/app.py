@@ -17,7 +17,7 @@ from imitation.mymoment.pages import CONTROL_KEY, RequestControl, not_found, sit
 from imitation.mymoment.security import SESSION_COOKIE
 from imitation.mymoment.state import MyMomentState
 from imitation.mymoment.templates import render_error
-from imitation.serve import run_forever
+from yourmoment.serving import run_forever
 
 
 class MyMomentApp(Starlette):

@@ -20,13 +20,13 @@ from imitation.mymoment.security import (
 )
 from imitation.mymoment.state import Account, Article, MyMomentState, Session
 from imitation.mymoment.templates import (
-    COMMENT_STATUSES,
     render_article,
     render_articles,
     render_error,
     render_landing,
     render_login,
 )
+from imitation.mymoment.vocabulary import COMMENT_STATUSES
 
 # Where a handler finds its RequestControl in the ASGI scope (set by the app's outer layer).
 CONTROL_KEY = "mymoment.control"

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from imitation.mymoment.security import random_string
-from imitation.mymoment.templates import ARTICLE_STATUSES, CATEGORIES, TASKS
+from imitation.mymoment.vocabulary import ARTICLE_STATUSES, CATEGORIES, TASKS
 
 REQUEST_KINDS = ("login", "probe", "list", "article", "post", "redirect", "other")
 

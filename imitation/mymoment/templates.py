@@ -6,45 +6,19 @@ import html
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from imitation.mymoment.vocabulary import (
+    ARTICLE_STATUSES,
+    CATEGORIES,
+    CATEGORY_IMAGES,
+    COMMENT_STATUSES,
+    TASKS,
+)
+
 if TYPE_CHECKING:
     from imitation.mymoment.state import Account, Article, Comment
 
 SITE_VERSION = "1.0.9"
 
-# --- Fixed site vocabulary (docs/protocol.md#categories-and-tasks) -----------------------------------
-
-CATEGORIES: dict[int, str] = {
-    4: "Anleiten",
-    14: "Berichten",
-    5: "Erklären",
-    6: "Fragen",
-    7: "Informieren",
-    8: "Überzeugen",
-    9: "Unterhalten",
-}
-# Card images are named after the category keyword (umlauts transliterated, as on the site).
-CATEGORY_IMAGES: dict[int, str] = {
-    4: "anleiten",
-    14: "berichten",
-    5: "erklaeren",
-    6: "fragen",
-    7: "informieren",
-    8: "ueberzeugen",
-    9: "unterhalten",
-}
-TASKS: dict[int, str] = {
-    4: "Fiktionaler Dialog zwischen zwei Gegenständen",
-    10: "Wo ist Hugo? (Anleitung schreiben)",
-    12: "Storymap: Mehrere Ideen für eine Geschichte",
-    13: "Verzweigte Geschichten",
-}
-ARTICLE_STATUSES = ("entwurf", "lehrpersonenkontrolle", "publiziert")
-COMMENT_STATUSES: dict[int, str] = {
-    10: "Entwurf",
-    11: "Lehrpersonenkontrolle",
-    20: "Publiziert",
-    30: "Archiviert",
-}
 MONTHS = (
     "Januar",
     "Februar",

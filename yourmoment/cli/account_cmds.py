@@ -1,4 +1,4 @@
-"""Account commands: the users the CLI acts for and their myMoment logins (README: Command line)."""
+"""Account commands: the users the CLI acts for and their myMoment logins (docs/cli.md)."""
 
 from __future__ import annotations
 

@@ -73,8 +73,8 @@ def cmd_payload_keygen(_args: argparse.Namespace) -> None:
 
 
 def cmd_codec_server(args: argparse.Namespace) -> None:
-    from imitation.serve import run_forever
     from yourmoment.logs import configure_logging
+    from yourmoment.serving import run_forever
 
     settings = Context(args).settings
     if not settings.yourmoment_payload_key:

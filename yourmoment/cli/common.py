@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from yourmoment.crypto import Encryptor
-from yourmoment.errors import ValidationError
+from yourmoment.errors import TemporalUnavailableError, ValidationError
 from yourmoment.settings import Settings, get_settings
 from yourmoment.store import accounts
 from yourmoment.store.db import require_migrated, session_scope
 from yourmoment.store.models import User
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 # A command's handler: returns the exit code (None: 0), or a coroutine that does (main.run awaits it).
 Handler = Callable[[argparse.Namespace], Any]
@@ -46,6 +50,33 @@ class Context:
         return accounts.get_user(
             session, getattr(self.args, "user", None) or self.settings.yourmoment_default_user
         )
+
+
+# --- Temporal ---------------------------------------------------------------------------------------
+
+CONNECT_TIMEOUT = 10.0
+
+
+async def try_connect(settings: Settings) -> tuple[Client | None, str | None]:
+    """The client, or None and a one-line reason (the commands that can work without Temporal go on)."""
+    from yourmoment.temporal_client import connect
+
+    try:
+        return await asyncio.wait_for(connect(settings), CONNECT_TIMEOUT), None
+    except TimeoutError:
+        return None, f"cannot reach Temporal: no answer within {CONNECT_TIMEOUT:.0f} s"
+    except Exception as exc:  # TemporalUnavailableError, or a TLS / API key problem from the SDK
+        return None, (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
+async def require_client(settings: Settings) -> Client:
+    client, error = await try_connect(settings)
+    if client is None:
+        raise TemporalUnavailableError(error or "cannot reach Temporal")
+    return client
+
+
+# --- arguments and output ---------------------------------------------------------------------------
 
 
 def add_json_flag(parser: argparse.ArgumentParser, default: Any = False) -> None:

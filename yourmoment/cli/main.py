@@ -30,7 +30,6 @@ COMMAND_MODULES = (
     "yourmoment.cli.research_cmds",
     "yourmoment.cli.ops_cmds",
     "yourmoment.cli.codec_cmds",
-    "yourmoment.cli.demo_cmds",
 )
 
 
@@ -53,7 +52,8 @@ class CommandModuleError(YourMomentError):
         self.module_name = module_name
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command_modules: tuple[str, ...] | None = None) -> argparse.ArgumentParser:
+    """The parser of `command_modules` (default COMMAND_MODULES; starter.py adds the development ones)."""
     import importlib
 
     parser = common.ArgumentParser(
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--user", help=USER_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for entry in COMMAND_MODULES:
+    for entry in COMMAND_MODULES if command_modules is None else command_modules:
         module_name, _, function_name = entry.partition(":")
         try:
             module = importlib.import_module(module_name)
@@ -87,7 +87,7 @@ def _accept_user_everywhere(parser: argparse.ArgumentParser) -> None:
                 _accept_user_everywhere(command)
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None, command_modules: tuple[str, ...] | None = None) -> int:
     """Runs one command and returns its exit code (tests call this in-process)."""
     if not logging.getLogger().handlers:
         # A user mistake is one line on stderr; library warnings would add a second.
@@ -99,7 +99,7 @@ def run(argv: list[str] | None = None) -> int:
     if problem:
         return common.fail(problem)
     try:
-        parser = build_parser()
+        parser = build_parser(command_modules)
     except CommandModuleError as exc:
         return common.fail(str(exc))
     args = parser.parse_args(argv)
@@ -126,9 +126,9 @@ def run(argv: list[str] | None = None) -> int:
     return int(result or 0)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, command_modules: tuple[str, ...] | None = None) -> None:
     try:
-        code = run(argv)
+        code = run(argv, command_modules)
         sys.stdout.flush()
     except SystemExit as exc:  # argparse: --help, usage errors
         code = exc.code if isinstance(exc.code, int) else 2

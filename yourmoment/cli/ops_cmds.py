@@ -9,15 +9,23 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 
-from yourmoment.cli.common import Context, add_command, emit, number, print_json, print_table
-from yourmoment.errors import ConfigurationError, TemporalUnavailableError
+from yourmoment.cli.common import (
+    Context,
+    add_command,
+    emit,
+    number,
+    print_json,
+    print_table,
+    require_client,
+    try_connect,
+)
+from yourmoment.errors import ConfigurationError
 from yourmoment.messages import ALL_QUEUES
 from yourmoment.settings import Settings
 
 if TYPE_CHECKING:
     from yourmoment.cli.run_cmds import ProcessStatusView
 
-CONNECT_TIMEOUT = 10.0
 CLEAR_SCREEN = "\033[H\033[2J"
 
 
@@ -49,30 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--once", action="store_true", help="print the table once and exit")
 
 
-async def try_connect(settings: Settings) -> tuple[Client | None, str | None]:
-    """The client, or None and a one-line reason (the commands that can work without Temporal go on)."""
-    from yourmoment.temporal_client import connect
-
-    try:
-        return await asyncio.wait_for(connect(settings), CONNECT_TIMEOUT), None
-    except TimeoutError:
-        return None, f"cannot reach Temporal: no answer within {CONNECT_TIMEOUT:.0f} s"
-    except Exception as exc:  # TemporalUnavailableError, or a TLS / API key problem from the SDK
-        return None, (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-
-
-async def require_client(settings: Settings) -> Client:
-    client, error = await try_connect(settings)
-    if client is None:
-        raise TemporalUnavailableError(error or "cannot reach Temporal")
-    return client
-
-
 # --- schedules ---------------------------------------------------------------------------------------
 
 
 async def cmd_schedules_apply(args: argparse.Namespace) -> int:
-    from yourmoment.schedules import apply_schedules
+    from yourmoment.schedules_apply import apply_schedules
 
     ctx = Context(args)
     outcomes = await apply_schedules(await require_client(ctx.settings), ctx.settings)
@@ -118,15 +107,16 @@ async def cmd_health(args: argparse.Namespace) -> int:
 
 def task_queue_info(settings: Settings) -> list[dict[str, Any]]:
     """Static: which workflows and activities each task queue carries (the worker wiring's own tables)."""
-    from workflows.activity_stubs import ALL_STUBS
-    from yourmoment.worker_main import workflows_for_queue
+    from activities.by_queue import ACTIVITY_CLASSES
+    from workflows.by_queue import workflows_for_queue
 
     return [
         {
             "queue": queue,
             "name": settings.task_queue(queue),
             "workflows": [wf.__name__ for wf in workflows_for_queue(queue)],
-            "activities": sorted(name for name, stub in ALL_STUBS.items() if stub.queue == queue),
+            # An activity is named after its method (`@activity.defn` without a name).
+            "activities": sorted(fn.__name__ for fn in ACTIVITY_CLASSES[queue].ACTIVITIES),
         }
         for queue in ALL_QUEUES
     ]

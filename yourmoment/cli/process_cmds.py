@@ -1,4 +1,4 @@
-"""Process commands: create, list, show, update and delete monitoring process configurations (README: Command line)."""
+"""Process commands: create, list, show, update and delete monitoring process configurations (docs/cli.md)."""
 
 from __future__ import annotations
 

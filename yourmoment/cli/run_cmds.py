@@ -19,7 +19,15 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from yourmoment import processes_client
-from yourmoment.cli.common import Context, add_command, add_plain_command, emit, fail, table_lines
+from yourmoment.cli.common import (
+    Context,
+    add_command,
+    add_plain_command,
+    emit,
+    fail,
+    table_lines,
+    try_connect,
+)
 from yourmoment.errors import NotFoundError, ValidationError
 from yourmoment.llm.comments import comment_plain_text
 from yourmoment.messages import (
@@ -383,7 +391,6 @@ def _status_from_db(
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
-    from yourmoment.cli.ops_cmds import try_connect
 
     ctx = Context(args)
     with ctx.db() as session:
@@ -457,7 +464,6 @@ async def cmd_list(args: argparse.Namespace) -> int:
 
 async def _mark_stuck(ctx: Context, rows: list[dict]) -> None:
     """Active rows whose workflow task keeps failing become `stuck`; without Temporal, a note says so."""
-    from yourmoment.cli.ops_cmds import try_connect
 
     if not rows:
         return

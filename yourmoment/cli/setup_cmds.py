@@ -1,4 +1,4 @@
-"""Setup commands: database schema and key rotation, keygen, LLM providers, prompt templates (README: Command line)."""
+"""Setup commands: database schema and key rotation, keygen, LLM providers, prompt templates (docs/cli.md)."""
 
 from __future__ import annotations
 

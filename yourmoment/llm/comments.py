@@ -8,7 +8,7 @@ from collections.abc import Collection
 
 import nh3
 
-from yourmoment.comment_rules import DISCLOSURE, is_disclosure_like
+from yourmoment.comment_rules import DISCLOSURE, IMITATES_THE_DISCLOSURE, contradictions
 from yourmoment.links import find_links, restore_missing_spaces
 from yourmoment.visible_text import invisible_characters, may_reorder, shown, visual
 
@@ -142,15 +142,18 @@ def visible_lines(comment_html: str) -> list[str]:
 
 
 def disclosure_problems(comment_html: str) -> list[str]:
-    """The disclosure first and only once: no copy, look-alike or counter-claim anywhere else."""
+    """The disclosure first and only once: no copy, look-alike or line contradicting it anywhere else."""
     problems: list[str] = []
     if not comment_html.startswith(disclosure_block()):
         problems.append("The comment does not start with the disclosure paragraph.")
     lines = visible_lines(comment_html)
     others = lines[1:] if lines and lines[0] == DISCLOSURE else lines
-    look_alikes = sum(1 for line in others if is_disclosure_like(line))
-    if look_alikes:
+    found = contradictions(others)
+    if look_alikes := found.count(IMITATES_THE_DISCLOSURE):
         problems.append(f"The comment has {look_alikes} more disclosure-like line(s) besides the disclosure.")
+    if contrary := [kind for kind in found if kind != IMITATES_THE_DISCLOSURE]:
+        kinds = "; ".join(dict.fromkeys(contrary))
+        problems.append(f"The comment has {len(contrary)} line(s) contradicting the disclosure ({kinds}).")
     return problems
 
 

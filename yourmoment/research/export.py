@@ -31,7 +31,7 @@ from yourmoment.store.models import (
 )
 
 FORMATS = ("csv", "jsonl")
-# Every row has these keys, in this order (the CSV header); the README's "Research exports" section
+# Every row has these keys, in this order (the CSV header); docs/research.md ("Export")
 # says what each holds. A new column goes at the end, so scripts reading by position keep working.
 COLUMNS = (
     "process",

@@ -16,7 +16,8 @@ from pathlib import Path
 from yourmoment.cli.common import PORT, add_plain_command, number
 from yourmoment.crypto import generate_key
 from yourmoment.errors import ConfigurationError
-from yourmoment.harness import (
+from yourmoment_dev.harness import (
+    REPO,
     DevServer,
     Imitations,
     WorkerProcess,
@@ -83,8 +84,8 @@ def _write_keys(site: DemoSite) -> tuple[str, str]:
 
 def _start_servers(site: DemoSite, stack: ExitStack, payload_key: str) -> None:
     from imitation import mymoment
-    from imitation.serve import serve_in_thread
     from yourmoment.codec import EncryptionCodec, create_codec_app
+    from yourmoment.serving import serve_in_thread
 
     imitations = Imitations()
     mymoment.seed_demo(imitations.mm)
@@ -319,7 +320,7 @@ def _write_shell_env(site: DemoSite) -> Path:
 
 def _print_next_steps(site: DemoSite, process_id: str) -> None:
     """Lines that work when pasted as printed (tests/test_demo.py runs each one)."""
-    env_file, repo = _write_shell_env(site), Path(__file__).resolve().parents[2]
+    env_file, repo = _write_shell_env(site), REPO
     codec = f"{site.codec_url}/{{namespace}}"
     print(f"""
 Try next, in another terminal (first line once, then any other):

@@ -1,29 +1,47 @@
-"""Process bookkeeping activities: load the configuration, record progress, settle a run's end."""
+"""The monitoring queue's activities: a process's configuration and bookkeeping, and reading myMoment
+(the article list, an article before its comment)."""
 
 from __future__ import annotations
 
 import math
 
+from sqlalchemy.orm import Session
 from temporalio import activity
 
 from activities.deps import ActivityGroup
-from activities.errors import translate_errors
+from activities.errors import keep_alive, translate_errors
+from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import NotFoundError
 from yourmoment.messages import (
+    DiscoverInput,
+    DiscoverResult,
+    EndRegenerationInput,
     FinishProcessInput,
     FinishProcessResult,
+    ItemInput,
     LoadProcessInput,
     LoginRef,
     MarkItemInput,
+    PrepareResult,
     ProcessConfig,
     PromptChoice,
     RecordProcessInput,
     ResumeItemsInput,
     ResumeItemsResult,
+    WorkItemRef,
 )
-from yourmoment.store import items, processes
+from yourmoment.mymoment import parsers
+from yourmoment.statuses import CommentStatus
+from yourmoment.store import items, processes, review
 from yourmoment.store.db import run_db
-from yourmoment.store.models import MonitoringProcess, MyMomentLogin, PromptTemplate, utcnow
+from yourmoment.store.models import (
+    AIComment,
+    MonitoringProcess,
+    MyMomentLogin,
+    PostingClaim,
+    PromptTemplate,
+    utcnow,
+)
 
 
 class RowWith:
@@ -36,8 +54,10 @@ class RowWith:
         return self._extra[name] if name in self._extra else getattr(self._row, name)
 
 
-class ProcessActivities(ActivityGroup):
-    @activity.defn(name="load_process_config")
+class MonitoringActivities(ActivityGroup):
+    # --- process bookkeeping ------------------------------------------------------------------------
+
+    @activity.defn
     @translate_errors
     async def load_process_config(self, inp: LoadProcessInput) -> ProcessConfig:
         run_id = activity.info().workflow_run_id if inp.mark_running else None
@@ -74,7 +94,7 @@ class ProcessActivities(ActivityGroup):
             )
             return ProcessConfig.model_validate(row, from_attributes=True)
 
-    @activity.defn(name="record_process")
+    @activity.defn
     @translate_errors
     async def record_process(self, inp: RecordProcessInput) -> None:
         await run_db(self._record, inp)
@@ -91,7 +111,7 @@ class ProcessActivities(ActivityGroup):
             elif inp.clear_error:
                 process.last_error = None
 
-    @activity.defn(name="finish_process")
+    @activity.defn
     @translate_errors
     async def finish_process(self, inp: FinishProcessInput) -> FinishProcessResult:
         result = await run_db(self._finish, inp)
@@ -123,7 +143,7 @@ class ProcessActivities(ActivityGroup):
         )
         return FinishProcessResult(skipped=skipped, returned_to_generated=returned)
 
-    @activity.defn(name="resume_items")
+    @activity.defn
     @translate_errors
     async def resume_items(self, inp: ResumeItemsInput) -> ResumeItemsResult:
         def pending() -> ResumeItemsResult:
@@ -133,7 +153,7 @@ class ProcessActivities(ActivityGroup):
 
         return await run_db(pending)
 
-    @activity.defn(name="mark_item")
+    @activity.defn
     @translate_errors
     async def mark_item(self, inp: MarkItemInput) -> bool:
         def mark() -> bool:
@@ -142,3 +162,99 @@ class ProcessActivities(ActivityGroup):
                 return items.cas(session, inp.item_id, allowed, inp.status, error=inp.reason[:2000])
 
         return await run_db(mark)
+
+    @activity.defn
+    @translate_errors
+    async def end_regeneration(self, inp: EndRegenerationInput) -> bool:
+        """A regeneration that failed or was cancelled: the item is `generated` again with its old text."""
+        return await run_db(self.deps.in_session, review.end_regeneration, inp.item_id, inp.reason, inp.actor)
+
+    # --- reading myMoment ---------------------------------------------------------------------------
+
+    @activity.defn
+    @translate_errors
+    @keep_alive
+    async def discover_articles(self, inp: DiscoverInput) -> DiscoverResult:
+        client = await self.deps.mymoment(inp.login_id)
+        async with self.deps.tally_requests(inp.process_id) as tally:
+            articles = await client.list_articles(
+                inp.tab, category_id=inp.category_id, task_id=inp.task_id, search=inp.search, limit=inp.limit
+            )
+
+            def record() -> tuple[list[WorkItemRef], int]:
+                with self.deps.db() as session:
+                    tally.store(session)
+                    return items.record_discovered(
+                        session,
+                        inp.process_id,
+                        inp.login_id,
+                        client.account_key,
+                        articles,
+                        inp.prompt_slots,
+                        inp.baseline,
+                    )
+
+            new_items, set_aside = await run_db(record)
+        activity.logger.info(
+            "discovery process_id=%s login_id=%s listed=%d new=%d set_aside=%d",
+            inp.process_id,
+            inp.login_id,
+            len(articles),
+            len(new_items),
+            set_aside,
+        )
+        return DiscoverResult(listed=len(articles), new_items=new_items, skipped=set_aside)
+
+    @activity.defn
+    @translate_errors
+    @keep_alive
+    async def prepare_article(self, inp: ItemInput) -> PrepareResult:
+        """Fetches the article page once: its text for the prompt, its comments for the duplicate check."""
+        item = await run_db(self._item, inp.item_id)
+        if item.status != CommentStatus.DISCOVERED:
+            return PrepareResult(item_id=item.id, status=item.status, reason="already prepared")
+        client = await self.deps.mymoment(item.login_id)
+        async with self.deps.tally_requests(item.process_id) as tally:
+            detail = await client.get_article(item.mymoment_article_id)
+            own_ai_comment = bool(parsers.own_ai_comments(detail, client.username, DISCLOSURE))
+
+            def store() -> PrepareResult:
+                with self.deps.db() as session:
+                    tally.store(session)
+                    if own_ai_comment and not _sibling_claimed(session, item, client.account_key):
+                        reason = "this myMoment account already has an AI comment on the article"
+                        items.cas(
+                            session, item.id, [CommentStatus.DISCOVERED], CommentStatus.SKIPPED, error=reason
+                        )
+                        return PrepareResult(item_id=item.id, status=CommentStatus.SKIPPED, reason=reason)
+                    items.store_article(session, item.id, detail, utcnow())
+                    return PrepareResult(item_id=item.id, status=CommentStatus.PREPARED)
+
+            return await run_db(store)
+
+    def _item(self, item_id: str) -> AIComment:
+        with self.deps.db() as session:
+            item = items.get_item(session, item_id)
+            if item is None:
+                raise NotFoundError(f"work item {item_id} does not exist")
+            return item
+
+    ACTIVITIES = (
+        load_process_config,
+        record_process,
+        finish_process,
+        resume_items,
+        mark_item,
+        end_regeneration,
+        discover_articles,
+        prepare_article,
+    )
+
+
+def _sibling_claimed(session: Session, item: AIComment, account_key: str) -> bool:
+    """In `all` mode the account posts one comment per prompt: once this process holds the article's
+    claim, the comments of its other prompts are expected on the page."""
+    if item.prompt_slot == items.ARTICLE_CLAIM:
+        return False
+    article = session.get(PostingClaim, (account_key, item.mymoment_article_id, items.ARTICLE_CLAIM))
+    return article is not None and article.process_id == item.process_id

@@ -293,7 +293,7 @@ class Imitations:
 
     def start(self) -> Imitations:
         from imitation import llm_server, mymoment
-        from imitation.serve import serve_in_thread
+        from yourmoment.serving import serve_in_thread
 
         self._servers = [serve_in_thread(mymoment.create_app(self.mm))]
         self._servers.append(serve_in_thread(llm_server.create_app(self.llm)))

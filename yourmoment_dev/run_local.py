@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from yourmoment.harness import REPO, DevServer, stop_process, wait_for_port
 from yourmoment.settings import get_settings
+from yourmoment_dev.harness import REPO, DevServer, stop_process, wait_for_port
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m yourmoment.run_local", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m yourmoment_dev.run_local", description=__doc__)
     parser.add_argument("--dir", default=".run", help="where the dev server keeps its database and logs")
     parser.add_argument("--port", type=int, help="the dev server's port (default: the configured address's)")
     parser.add_argument("--ui-port", type=int, default=8233)

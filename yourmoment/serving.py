@@ -1,0 +1,101 @@
+"""Serving an ASGI app with uvicorn: in the foreground (the codec server, the imitations' own commands)
+or in a background thread (tests, benchmarks, the demo). Depends on nothing of the project."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+_START_TIMEOUT_S = 10.0
+_STOP_TIMEOUT_S = 5.0
+
+
+class BackgroundServer:
+    """A uvicorn server in a daemon thread; `url` carries the real bound port."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
+        self.app = app
+        self.host = host
+        self._requested_port = port
+        self._config = uvicorn.Config(
+            app,
+            log_level=log_level,
+            access_log=False,
+            lifespan="auto",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(self._config)
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> BackgroundServer:
+        # Binding the socket ourselves tells us the real port before uvicorn starts (port=0 works).
+        # proto=IPPROTO_TCP makes asyncio set TCP_NODELAY on accepted sockets (else ~40 ms per keep-alive request).
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._requested_port))
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{self.port}", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"server on {self.url} exited during start-up")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"server on {self.url} did not start within {_START_TIMEOUT_S} s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(_STOP_TIMEOUT_S)
+        if self._thread.is_alive():
+            # Lingering keep-alive connections must not keep a test run waiting.
+            self._server.force_exit = True
+            self._thread.join(_STOP_TIMEOUT_S)
+        self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def __enter__(self) -> BackgroundServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+RunningServer = BackgroundServer
+
+
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Start `app` and return once it accepts connections; use `.stop()` or a `with` block to end it."""
+    return BackgroundServer(app, host=host, port=port).start()
+
+
+def run_forever(app: Any, host: str, port: int) -> None:
+    """Serve `app` in the foreground until interrupted (CLI entry points)."""
+    uvicorn.run(app, host=host, port=port, log_level="info")
