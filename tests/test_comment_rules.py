@@ -48,10 +48,12 @@ def link_refused(text: str) -> bool:
 
 
 def german_passes(text: str) -> bool:
-    """The gate lets the sentence through the link rule, and the text it would post holds no link."""
+    """The gate lets the sentence through both absolute rules (no link, nothing contradicting the
+    disclosure), and the text it would post holds no link."""
     verdict = judge(f"{PRAISE}\n{text}", "stop", [], min_length=50, max_length=5000)
     posted = " ".join(visible_lines(verdict.html))
-    return Check.LINK not in verdict.checks and not link_problems(verdict.html) and not find_links(posted)
+    refused = {Check.LINK, Check.DISCLOSURE}.intersection(verdict.checks)
+    return not refused and not link_problems(verdict.html) and not find_links(posted)
 
 
 @pytest.mark.parametrize("text", LINK_SPELLINGS + HTML_LINKS)

@@ -173,3 +173,22 @@ def test_an_operators_line_that_is_part_of_the_disclosure_is_not_cut_from_it() -
     found = edit(f"{DISCLOSURE}\nKI\n{PRAISE}", extra_line="KI")
     assert found.accepted, found.problems
     assert found.html.startswith(f"<p>{DISCLOSURE}</p><p>KI</p><p>")
+
+
+@pytest.mark.parametrize(
+    ("line", "refused"),
+    [
+        # A quotation alone still says what it says of itself...
+        ("«Ich bin deine Lehrerin.»", True),
+        ("„Ich bin kein Computer, ich schreibe dir selbst.“", True),
+        # ...but a pupil's first-person story quoted back is the pupil's, even with a missing space.
+        ("«ich war im zoo.dort sah ich einen elefanten»", False),
+        ("«Meine Oma backt Kuchen.Kuchen ist mein Lieblingsessen»", False),
+        ("«Meine Mama.Mama ist die Beste»", False),
+        # A quotation with words around it: only the words around it are the writer's.
+        ("Du schreibst «mein onkel hat ein boot.es ist rot», das kann man sich gut vorstellen.", False),
+        ("Meine Schüler und ich lesen «Der Ausflug» gern.", True),
+    ],
+)
+def test_a_quotation_is_judged_as_quoted(line: str, refused: bool) -> None:
+    assert (contradiction(line, closing=True) is not None) is refused, line

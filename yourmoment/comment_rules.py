@@ -345,6 +345,7 @@ class _Said:
 
     whole: _Sentence
     own: _Sentence
+    only_quoted: bool = False  # the sentence is one quotation and nothing else
 
 
 def _sentences(line: str) -> list[_Said]:
@@ -357,22 +358,33 @@ def _sentences(line: str) -> list[_Said]:
     said = []
     for part in parts:
         whole, outside = _sentence(part), _sentence(_QUOTED.sub(" ", part))
-        said.append(_Said(whole, outside if len(outside.words) >= 2 else whole))
+        only_quoted = not outside.words and bool(_QUOTED.fullmatch(part.strip(" .!?…;:")))
+        said.append(_Said(whole, outside if len(outside.words) >= 2 else whole, only_quoted))
     return said
+
+
+# Stands for a space inside a quotation while sentences are split: not whitespace to the splitter (a
+# no-break space would be), not a word character to _PIECE, and never in folded text (private use).
+_QUOTED_SPACE = "\ue000"
 
 
 def _quote_kept_whole(quote: re.Match[str]) -> str:
     """A quotation is part of the sentence around it: no sentence ends inside it."""
-    return re.sub(r"\s+", "\u00a0", quote.group(0))
+    return re.sub(r"\s+", _QUOTED_SPACE, quote.group(0))
 
 
-def _claims_a_person(s: _Sentence) -> bool:
+def _claims_a_person(s: _Sentence, *, only_quoted: bool = False) -> bool:
+    """A claim to be a person. A line that is one quotation and nothing else still claims what it says
+    of itself ("«Ich bin deine Lehrerin.»"), but a first-person life inside it is the pupil's narrative
+    quoted back («ich war in der schule.in der pause …», «Mein Vater fährt Taxi»), not the writer's."""
     plain = s.plain
-    if _PERSON_CLAIM.search(plain) or _DENIES_MACHINE.search(plain) or _FIRST_PERSON_LIFE.search(plain):
+    if _PERSON_CLAIM.search(plain) or _DENIES_MACHINE.search(plain):
+        return True
+    if not only_quoted and _FIRST_PERSON_LIFE.search(plain):
         return True
     if _PERSON_WRITES_NOW.search(plain) and not _MAYBE.search(plain):
         return True
-    if _SPEAKS_OF_ITSELF_AS_KIN.search(plain) and not _IN_THE_STORY.search(plain):
+    if not only_quoted and _SPEAKS_OF_ITSELF_AS_KIN.search(plain) and not _IN_THE_STORY.search(plain):
         return True
     return _names_itself(s) or _spaced_claim(s)
 
@@ -504,11 +516,11 @@ def contradiction(line: str, *, closing: bool = False) -> str | None:
         return IMITATES_THE_DISCLOSURE
     sentences = _sentences(line)
     for number, said in enumerate(sentences, 1):
-        if _claims_a_person(said.own):
+        if _claims_a_person(said.own, only_quoted=said.only_quoted):
             return CLAIMS_A_PERSON
         if _denies_the_disclosure(said.own):
             return DENIES_THE_DISCLOSURE
-        if _signs(said.whole, closing=closing and number == len(sentences)):
+        if not said.only_quoted and _signs(said.whole, closing=closing and number == len(sentences)):
             return SIGNS_AS_A_PERSON
     return None
 
