@@ -16,6 +16,7 @@ from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
 
 from yourmoment.errors import ConfigurationError, TemporalUnavailableError
+from yourmoment.logs import redact_url
 from yourmoment.settings import Settings
 
 
@@ -78,7 +79,8 @@ def temporal_connect_config(
         config["namespace"] = namespace
     if "://" in config["target_host"]:  # the SDK only warns and then fails to dial; say so at once
         raise ConfigurationError(
-            f"TEMPORAL_ADDRESS (or --address) {config['target_host']!r} is a URL; give HOST:PORT, e.g. localhost:7233"
+            f"TEMPORAL_ADDRESS (or --address) {redact_url(config['target_host'])!r} is a URL; "
+            "give HOST:PORT, e.g. localhost:7233"
         )
     return config
 
@@ -95,10 +97,12 @@ async def connect(
     try:
         return await Client.connect(**config, data_converter=data_converter(settings), runtime=runtime)
     except RuntimeError as exc:  # the SDK reports an unreachable server as a RuntimeError
-        raise TemporalUnavailableError(f"cannot reach Temporal at {config['target_host']}: {exc}") from exc
+        address = redact_url(config["target_host"])
+        raise TemporalUnavailableError(f"cannot reach Temporal at {address}: {exc}") from exc
     except ValueError:  # a target that is not host:port (the SDK's parser refuses it before dialling)
         raise ConfigurationError(
-            f"TEMPORAL_ADDRESS (or --address) {config['target_host']!r} is not HOST:PORT, e.g. localhost:7233"
+            f"TEMPORAL_ADDRESS (or --address) {redact_url(config['target_host'])!r} is not HOST:PORT, "
+            "e.g. localhost:7233"
         ) from None
 
 

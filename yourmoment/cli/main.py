@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from yourmoment.cli import common
 from yourmoment.errors import YourMomentError, database_error, is_database_error, type_name
-from yourmoment.logs import SafeFormatter, format_exception_safely
+from yourmoment.logs import SafeFormatter, format_exception_safely, safe_handler
 from yourmoment.temporal_client import exit_process
 
 # Each entry is "module" (its `register`) or "module:function"; the order here is the order of `--help`.
@@ -91,8 +91,7 @@ def run(argv: list[str] | None = None) -> int:
     """Runs one command and returns its exit code (tests call this in-process)."""
     if not logging.getLogger().handlers:
         # A user mistake is one line on stderr; library warnings would add a second.
-        log_handler = logging.StreamHandler()
-        log_handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+        log_handler = safe_handler(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
         logging.basicConfig(level=logging.ERROR, handlers=[log_handler])
     argv = sys.argv[1:] if argv is None else argv
     problem = common.non_utf8_argument(argv)
