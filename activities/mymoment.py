@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.orm import Session
 from temporalio import activity
 
@@ -56,6 +58,7 @@ class MyMomentActivities(ActivityGroup):
             articles = await client.list_articles(
                 inp.tab, category_id=inp.category_id, task_id=inp.task_id, search=inp.search, limit=inp.limit
             )
+            left_out = [reason for article in articles if (reason := items.left_out_reason(article))]
 
             def record() -> tuple[list[WorkItemRef], int]:
                 with self.deps.db() as session:
@@ -71,15 +74,17 @@ class MyMomentActivities(ActivityGroup):
                     )
 
             new_items, set_aside = await run_db(record)
-        activity.logger.info(
-            "discovery process_id=%s login_id=%s listed=%d new=%d set_aside=%d",
+        activity.logger.log(
+            logging.WARNING if left_out else logging.INFO,
+            "discovery process_id=%s login_id=%s listed=%d new=%d set_aside=%d left_out=%d",
             inp.process_id,
             inp.login_id,
             len(articles),
             len(new_items),
             set_aside,
+            len(left_out),
         )
-        return DiscoverResult(listed=len(articles), new_items=new_items, skipped=set_aside)
+        return DiscoverResult(listed=len(articles), new_items=new_items, skipped=set_aside, left_out=left_out)
 
     @activity.defn(name="prepare_article")
     @translate_errors

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from yourmoment.cli.common import ArgumentParser, non_utf8_argument
+from yourmoment.cli.common import ArgumentParser, fail, non_utf8_argument
 from yourmoment.errors import ConfigurationError, YourMomentError
 from yourmoment.messages import ALL_QUEUES, QUEUE_MAINTENANCE, QUEUE_MONITORING
 from yourmoment.sandbox_code import share_workflow_code
@@ -189,17 +189,14 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     problem = non_utf8_argument(argv)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        exit_process(2)
+        exit_process(fail(problem))
     args = parse_args(argv)
     try:
         asyncio.run(serve(args))
     except YourMomentError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        exit_process(2)
+        exit_process(fail(str(exc)))
     except OperationalError as exc:
-        print(f"error: database unavailable: {exc.orig}", file=sys.stderr)
-        exit_process(2)
+        exit_process(fail(f"database unavailable: {exc.orig}"))
     except KeyboardInterrupt:
         exit_process(130)
     except Exception:

@@ -46,6 +46,20 @@ def check_text(problems: list[str], label: str, value: str | None, attribute: An
         problems.append(f"{label} must be at most {limit} characters, not {len(value)}")
 
 
+CUT_MARK = "…"
+
+
+def fit_text(value: str, attribute: Any) -> str:
+    """A value read from elsewhere (a myMoment page) as its column holds it, alike on both databases:
+    without NUL (PostgreSQL refuses it) and cut to the column's length, the cut marked with "…"
+    (PostgreSQL would refuse a longer value; SQLite would store it whole)."""
+    value = value.replace("\x00", "")
+    limit = max_length(attribute)
+    if limit is not None and len(value) > limit:
+        value = value[: limit - len(CUT_MARK)] + CUT_MARK
+    return value
+
+
 def check_int(
     problems: list[str], label: str, value: int | None, attribute: Any, low: int = 1, high: int | None = None
 ) -> None:
