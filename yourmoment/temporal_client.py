@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -110,8 +111,10 @@ def exit_process(code: int) -> NoReturn:
     """Ends the process without interpreter teardown.
 
     The Temporal client's Rust threads can outlive the event loop, and CPython's finalisation then
-    aborts with "PyGILState_Release" (temporalio/sdk-python#300). Output is flushed first.
+    aborts with "PyGILState_Release" (temporalio/sdk-python#300). Output is flushed first, where it
+    can be (a full disk or a closed pipe was reported already, or has nobody to tell).
     """
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # OSError, or the starter's OutputError
+            stream.flush()
     os._exit(code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -15,7 +16,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from yourmoment.cli.common import ArgumentParser, fail, non_utf8_argument
+from yourmoment.cli.common import ArgumentParser, non_utf8_argument
 from yourmoment.errors import ConfigurationError, YourMomentError
 from yourmoment.messages import ALL_QUEUES, QUEUE_MAINTENANCE, QUEUE_MONITORING
 from yourmoment.sandbox_code import share_workflow_code
@@ -170,10 +171,11 @@ async def serve(args: argparse.Namespace) -> None:
         args.concurrency,
         time.monotonic() - started,
     )
-    print(
-        f"worker ready: queues {','.join(args.queues)} (started in {time.monotonic() - started:.2f} s)",
-        flush=True,
-    )
+    with contextlib.suppress(OSError):  # a full or closed stdout is no reason to stop serving (logs: stderr)
+        print(
+            f"worker ready: queues {','.join(args.queues)} (started in {time.monotonic() - started:.2f} s)",
+            flush=True,
+        )
     await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     log.info("worker shutting down: running activities finish or are handed back")
     if schedules_task is not None and not schedules_task.done():
@@ -189,14 +191,17 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     problem = non_utf8_argument(argv)
     if problem:
-        exit_process(fail(problem))
+        print(f"error: {problem}", file=sys.stderr)
+        exit_process(2)
     args = parse_args(argv)
     try:
         asyncio.run(serve(args))
     except YourMomentError as exc:
-        exit_process(fail(str(exc)))
+        print(f"error: {exc}", file=sys.stderr)
+        exit_process(2)
     except OperationalError as exc:
-        exit_process(fail(f"database unavailable: {exc.orig}"))
+        print(f"error: database unavailable: {exc.orig}", file=sys.stderr)
+        exit_process(2)
     except KeyboardInterrupt:
         exit_process(130)
     except Exception:

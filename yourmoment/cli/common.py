@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from yourmoment.crypto import Encryptor
 from yourmoment.errors import ValidationError
-from yourmoment.logs import redact_urls
 from yourmoment.settings import Settings, get_settings
 from yourmoment.store import accounts
 from yourmoment.store.db import require_migrated, session_scope
@@ -143,8 +142,7 @@ def emit(args: argparse.Namespace, rows: Any, columns: Sequence[str] | None = No
 
 
 def fail(message: str, code: int = 2) -> int:
-    """The one `error:` line of a failed command; a URL in it is shown without user-info or query."""
-    print(f"error: {redact_urls(message)}", file=sys.stderr)
+    print(f"error: {message}", file=sys.stderr)
     return code
 
 
