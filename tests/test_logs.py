@@ -55,11 +55,11 @@ def credentialed(url: str) -> str:
     return url.replace("://", f"://reader:{SECRET}@", 1)
 
 
-def configured_logs(level: str, libraries_at: int | None = None) -> list[logging.LogRecord]:
-    """The worker's logging (configure_logging) to stderr at `level`; with `libraries_at`, the HTTP
+def configured_logs(level: str, log_format: str, libraries_at: int | None) -> list[logging.LogRecord]:
+    """The worker's logging (configure_logging) to stderr at `level` as `log_format`; with `libraries_at`, the HTTP
     libraries' loggers turned up as an operator debugging a connection would. Returns the records the
     worker's handler passed on, as any later handler sees them."""
-    configure_logging(Settings(_env_file=None, log_level=level))  # type: ignore[call-arg]
+    configure_logging(Settings(_env_file=None, log_level=level, log_format=log_format))  # type: ignore[call-arg]
     if libraries_at is not None:
         for name in ("httpx", "httpx2", "httpcore", "openai"):
             logging.getLogger(name).setLevel(libraries_at)
@@ -74,15 +74,18 @@ def assert_no_secret(text: str) -> None:
     assert SECRET not in text and QUERY_SECRET not in text, text
 
 
-@pytest.mark.parametrize("level,libraries_at", [("INFO", None), ("DEBUG", logging.DEBUG)])
+@pytest.mark.parametrize(
+    "level,log_format,libraries_at",
+    [("INFO", "text", None), ("DEBUG", "text", logging.DEBUG), ("DEBUG", "json", logging.DEBUG)],
+)
 async def test_requests_through_the_real_clients_log_no_secret_of_their_url(  # type: ignore[no-untyped-def]
-    level, libraries_at, restored_logging, capsys, llm_server, mymoment_server
+    level, log_format, libraries_at, restored_logging, capsys, llm_server, mymoment_server
 ) -> None:
     """The LLM provider's URL holds a password (as stored before such URLs were refused) and the myMoment
     list is searched for a term in its query string: neither reaches a log line or a record, at the
     worker's default level and with every HTTP library's logger at DEBUG. (A myMoment base URL with a
     password is refused by the settings: the site's Referer check would refuse it anyway.)"""
-    records = configured_logs(level, libraries_at)
+    records = configured_logs(level, log_format, libraries_at)
     llm = LLMClient(
         ProviderConfig(
             provider="openai-compatible",
