@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from yourmoment.cli.run_cmds import ProcessStatusView
 
 CONNECT_TIMEOUT = 10.0
+# For a look that only adds a note (a queued post no worker takes): the command works without it.
+QUICK_CONNECT_SECONDS = 3.0
 CLEAR_SCREEN = "\033[H\033[2J"
 
 
@@ -36,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(
         sub,
         "health",
-        "check Temporal, workers, database, Redis, key and schedules (exit 1 if unhealthy)",
+        "check Temporal, workers, database, Redis, the site, the LLMs in use, key and schedules (exit 1 if unhealthy)",
         cmd_health,
     )
 
@@ -49,14 +51,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--once", action="store_true", help="print the table once and exit")
 
 
-async def try_connect(settings: Settings) -> tuple[Client | None, str | None]:
+async def try_connect(
+    settings: Settings, timeout: float = CONNECT_TIMEOUT
+) -> tuple[Client | None, str | None]:
     """The client, or None and a one-line reason (the commands that can work without Temporal go on)."""
     from yourmoment.temporal_client import connect
 
     try:
-        return await asyncio.wait_for(connect(settings), CONNECT_TIMEOUT), None
+        return await asyncio.wait_for(connect(settings), timeout), None
     except TimeoutError:
-        return None, f"cannot reach Temporal: no answer within {CONNECT_TIMEOUT:.0f} s"
+        return None, f"cannot reach Temporal: no answer within {timeout:.0f} s"
     except Exception as exc:  # TemporalUnavailableError, or a TLS / API key problem from the SDK
         return None, (str(exc).splitlines() or [type(exc).__name__])[0][:300]
 
