@@ -20,6 +20,8 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, W
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from workflows.post import PostCommentWorkflow, workflow_id_for_post
+from workflows.regenerate import RegenerateCommentWorkflow, workflow_id_for_regenerate
 from yourmoment import processes_client
 from yourmoment.cli.common import Context, add_command, add_plain_command, emit, fail, table_lines
 from yourmoment.errors import NotFoundError, ValidationError
@@ -206,37 +208,36 @@ async def _wait_stopped(
 
 
 async def why_waiting(ctx: Context, client: Client, workflow_id: str) -> str:
-    """The likeliest reason a workflow has not answered: a failing task, a task queue nobody polls, no
-    worker at all, or just still busy."""
+    """The likeliest reason a workflow has not answered: a failing task, no worker at all, a task queue
+    of its activities that nobody polls, or just still busy."""
+    if reason := await stuck_reason(client, workflow_id) or await no_worker_warning(client, ctx.settings):
+        return reason
     unpolled = await unpolled_note(client, workflow_id)
     return (
-        await stuck_reason(client, workflow_id)
-        or (f"it {unpolled}" if unpolled else None)
-        or await no_worker_warning(client, ctx.settings)
-        or f"still running; see 'temporal workflow describe --workflow-id {workflow_id}'"
+        f"it {unpolled}"
+        if unpolled
+        else f"still running; see 'temporal workflow describe --workflow-id {workflow_id}'"
     )
-
-
-# A comment's own workflows (`post`, `comments regenerate`): what each is called in a message.
-COMMENT_WORKFLOWS = {"PostCommentWorkflow": "post", "RegenerateCommentWorkflow": "regeneration"}
 
 
 async def queued_comment_notes(client: Client, settings: Settings, item_ids: Collection[str]) -> list[str]:
     """One line per running post or regeneration of these comments that waits on a task queue no worker
-    polls: every later `post`, `status` and `comments show` names the queue until a worker serves it."""
-    if not item_ids:
+    polls: every later `post`, `status` and `comments show` names the queue until a worker serves it.
+    One visibility query finds the running ones, so a process with many comments costs no describe each."""
+    ours = {workflow_id_for_post(i): ("post", i) for i in item_ids} | {
+        workflow_id_for_regenerate(i): ("regeneration", i) for i in item_ids
+    }
+    if not ours:
         return []
-    kinds = " OR ".join(f"WorkflowType = '{kind}'" for kind in COMMENT_WORKFLOWS)
     query = (
-        f"ExecutionStatus = 'Running' AND TaskQueue = '{settings.task_queue(QUEUE_MONITORING)}' AND ({kinds})"
+        f"ExecutionStatus = 'Running' AND TaskQueue = '{settings.task_queue(QUEUE_MONITORING)}' AND "
+        f"(WorkflowType = '{PostCommentWorkflow.__name__}' OR WorkflowType = '{RegenerateCommentWorkflow.__name__}')"
     )
     notes = []
     async for wf in client.list_workflows(query):
-        item_id = wf.id.rsplit("-comment-", 1)[-1]
-        if item_id not in item_ids:
-            continue
-        if note := await unpolled_note(client, wf.id):
-            notes.append(f"the queued {COMMENT_WORKFLOWS[wf.workflow_type]} of comment {item_id} {note}")
+        if wf.id in ours and (note := await unpolled_note(client, wf.id)):
+            what, item_id = ours[wf.id]
+            notes.append(f"the queued {what} of comment {item_id} {note}")
     return notes
 
 
@@ -437,8 +438,9 @@ async def cmd_status(args: argparse.Namespace) -> int:
         client, error = await try_connect(ctx.settings, CONNECT_TIMEOUT if active else QUICK_CONNECT_SECONDS)
     no_worker = await no_worker_warning(client, ctx.settings) if client is not None and active else None
     _warn(no_worker)
-    for note in await queued_comment_notes(client, ctx.settings, queued) if client is not None else []:
-        _warn(note)
+    if client is not None and no_worker is None:  # with no worker at all, that one line says it
+        for note in await queued_comment_notes(client, ctx.settings, queued):
+            _warn(note)
     status = await process_status(ctx, client, process_id, error, query=no_worker is None)
     if args.json:
         emit(args, status)
@@ -656,14 +658,14 @@ async def cmd_post(args: argparse.Namespace) -> int:
         else:
             raise ValidationError(["name a comment id, or use --process or --approved"])
     client = await connect(ctx.settings)
-    if targets:
-        _warn(await no_worker_warning(client, ctx.settings))
+    no_worker = await no_worker_warning(client, ctx.settings) if targets else None
+    _warn(no_worker)
     deadline = asyncio.get_running_loop().time() + args.timeout
     results = []
     for item_id, login_id, hide in targets:
         handle = await processes_client.start_post(client, ctx.settings, item_id, login_id, hide)
         # A post queued by an earlier call may wait where no worker polls (only its activities' queue).
-        if note := await unpolled_note(client, handle.id):
+        if no_worker is None and (note := await unpolled_note(client, handle.id)):
             _warn(f"the queued post of comment {item_id} {note}")
         try:
             left = max(0.0, deadline - asyncio.get_running_loop().time())
