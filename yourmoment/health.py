@@ -1,4 +1,4 @@
-"""Health checks shared by `starter.py health` and the scheduled health check: one entry per check."""
+"""Health checks shared by `starter.py health`, the scheduled health check and the worker's start-up."""
 
 from __future__ import annotations
 

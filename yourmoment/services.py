@@ -54,13 +54,14 @@ def address(url: str) -> str:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return "(an invalid address)"
+        return "an invalid address"
     if parts.scheme == "unix":
         return f"unix socket {parts.path}"
     return host_port(parts.hostname or "localhost", port or DEFAULT_PORTS.get(parts.scheme))
 
 
 def host_port(host: str, port: int | None) -> str:
+    """`host:port` as in a URL: an IPv6 host in brackets (`[::1]:6379`)."""
     shown = f"[{host}]" if ":" in host else host
     return f"{shown}:{port}" if port else shown
 
@@ -121,10 +122,13 @@ async def probe(service: str, url: str, note: str | None = None) -> str:
     URL is not probed. Raises ServiceUnavailableError when nothing answers.
     """
     where = address(url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme, 80)
+    except ValueError:  # a row stored before URLs were checked as strictly as today
+        raise ServiceUnavailableError(service, "an invalid address", "cannot be reached", note) from None
     if parts.scheme == "unix" or not parts.hostname:
         return f"{where} (not probed)"
-    port = parts.port or DEFAULT_PORTS.get(parts.scheme, 80)
     try:
         _reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), PROBE_SECONDS)
     except (OSError, TimeoutError) as exc:
