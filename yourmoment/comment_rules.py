@@ -339,6 +339,12 @@ def is_disclosure_like(line: str) -> bool:
     return difflib.SequenceMatcher(None, skeleton, _DISCLOSURE_SKELETON).ratio() >= 0.75
 
 
+def carries_disclosure(text: str) -> bool:
+    """Whether a visible text holds the disclosure however it is spaced, bracketed, cased or spelt with
+    look-alike letters: how an AI comment is recognised on a page, ours or another installation's."""
+    return _DISCLOSURE_SKELETON in _skeleton(text)
+
+
 # --- the operator's own line ------------------------------------------------------------------------
 
 _LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
