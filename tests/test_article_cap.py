@@ -101,6 +101,48 @@ def test_keys_of_the_real_site_are_unchanged_and_old_loopback_keys_are_known() -
     assert account_key("http://127.0.0.1:8000", "pupil-a") == old_account_key("localhost:8000", "pupil-a")
 
 
+@pytest.mark.parametrize(
+    ("saved_by", "restored_by"),
+    [
+        ("http://localhost:{port}", "http://127.0.0.1:{port}/"),
+        ("http://127.0.0.1:{port}", "http://LOCALHOST:{port}"),
+    ],
+)
+async def test_a_session_saved_through_one_spelling_serves_a_worker_on_another(
+    mymoment_server, saved_by, restored_by
+) -> None:  # type: ignore[no-untyped-def]
+    """No second login: the stored cookies belong to the site, whichever spelling stored them."""
+    from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient
+    from yourmoment.ratelimit import LocalRateLimiter
+
+    state = mymoment_server.state
+    state.add_class(82, "Beispielklasse A", "Testschule")
+    state.add_account("pupil-a", "pass-a", "pupil", [82])
+    port = urlsplit(mymoment_server.url).port
+    store, limiter = MemorySessionStore(), LocalRateLimiter()
+    clients = [
+        MyMomentClient(
+            base.format(port=port),
+            login_id="login-1",
+            username="pupil-a",
+            password="pass-a",
+            session_store=store,
+            limiter=limiter,
+            rate_per_second=100,
+        )
+        for base in (saved_by, restored_by)
+    ]
+    try:
+        for client in clients:
+            assert [tab.id for tab in await client.tabs()][:2] == ["home", "82"]
+    finally:
+        for client in clients:
+            await client.close()
+    assert state.stats()["logins"] == {"pupil-a": 1}
+    assert clients[1].requests == 1  # the tab page, with the restored session
+    assert clients[0].site == clients[1].site == f"localhost:{port}"
+
+
 # --- the setting and the process warning -------------------------------------------------------------
 
 

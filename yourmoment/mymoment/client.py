@@ -212,6 +212,17 @@ def _cookie_from_dict(saved: dict[str, str | None], default_domain: str) -> Cook
     )
 
 
+def _jar_domain(host: str) -> str:
+    """The domain the cookie jar gives a host-only cookie of `host`: it adds `.local` to a name without
+    a dot (`localhost` → `localhost.local`, http.cookiejar's effective request host)."""
+    return host if "." in host or ":" in host else f"{host}.local"
+
+
+def _host_of_jar_domain(domain: str) -> str:
+    name = domain.removesuffix(".local")
+    return name if name != domain and "." not in name else domain
+
+
 # Told of every response (method, path, status), e.g. to count requests for the metrics.
 RequestObserver = Callable[[str, str, int | None], None]
 # Judges the article page read right before a POST: a reason not to post, or None (the article's cap).
@@ -394,8 +405,8 @@ class MyMomentClient:
         cookies = [c for c in (_cookie_from_dict(d, host) for d in saved.cookies) if c is not None]
         for cookie in cookies:
             # Saved by a worker that spells the site otherwise (`localhost` for `127.0.0.1`): still ours.
-            if canonical_host(cookie.domain) == canonical_host(host):
-                cookie.domain = host
+            if canonical_host(_host_of_jar_domain(cookie.domain)) == canonical_host(host):
+                cookie.domain = _jar_domain(host)
         for cookie in cookies:
             self._http.cookies.jar.set_cookie(cookie)
         self._csrf = saved.csrf_token
