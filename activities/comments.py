@@ -10,6 +10,7 @@ from temporalio import activity
 
 from activities.deps import ActivityGroup, RequestTally
 from activities.errors import keep_alive, translate_errors
+from yourmoment import comment_cap
 from yourmoment.errors import NotFoundError, PermanentError
 from yourmoment.llm.comments import posting_problems
 from yourmoment.llm.generation import AttemptReport, GeneratedComment, GenerationFigures, generate_comment
@@ -24,6 +25,8 @@ from yourmoment.messages import (
     ReserveSlotInput,
     ReserveSlotResult,
 )
+from yourmoment.mymoment.client import MyMomentClient
+from yourmoment.mymoment.types import ArticleDetail
 from yourmoment.statuses import CommentStatus, EventKind
 from yourmoment.store import accounts, attempts, items, review
 from yourmoment.store.db import run_db
@@ -178,23 +181,41 @@ class CommentActivities(ActivityGroup):
         # Release 1's inputs carried no login: read it off the item then.
         login_id = inp.login_id or await run_db(self._login_of, inp.item_id)
         client = await self.deps.mymoment(login_id)
-        claim = await run_db(self._claim_for_posting, inp.item_id, login_id, client.account_key)
+        claim = await run_db(self._claim_for_posting, inp.item_id, client)
         if isinstance(claim, PostResultMsg):
             return claim
         item, first_try, expected = claim
+        # Read after the claim's commit: of two items claiming at once, the later reader sees the other.
+        held = await run_db(self._places_held_by_others, client.site, item)
+        cap = self.deps.settings.max_ai_comments_per_article
+        # On the first try, no POST was ever sent for this item and the page read when it was prepared,
+        # if recent, is the check; every later try (a retry, a run after a crash) reads the page first.
+        prepared_accounts = comment_cap.from_column(item.page_ai_accounts)
+        use_prepared = (
+            first_try
+            and prepared_accounts is not None
+            and comment_cap.page_is_recent(item.scraped_at, utcnow())
+        )
+        if use_prepared and (reason := comment_cap.cap_refusal(cap, held, prepared_accounts or [])):
+            await run_db(self._settle, item.id, S.SKIPPED, {"error": reason}, None, True)
+            return PostResultMsg(item_id=item.id, outcome="skipped", requests=0, reason=reason)
+
+        def page_check(page: ArticleDetail) -> str | None:
+            return comment_cap.cap_refusal(cap, held, comment_cap.page_ai_accounts(page, client.base_url))
+
         async with self.deps.tally_requests(item.process_id) as tally:
-            # On the first try the page was read when the item was prepared and no POST was ever sent for
-            # this item; every later try (a retry, or a run after a crash) reads the page before posting.
             result = await client.post_comment(
                 item.mymoment_article_id,
                 item.comment_html or "",
                 hide=inp.hide,
-                verify_first=not first_try,
+                verify_first=not use_prepared,
                 account_comments=expected,
+                page_check=page_check,
             )
-            if result.outcome == "account_commented":
-                reason = "the page already shows an AI comment by this myMoment account"
-                await run_db(self._settle, item.id, S.SKIPPED, {"error": reason}, tally)
+            if result.outcome in ("account_commented", "page_refused"):
+                reason = result.reason or "the page already shows an AI comment by this myMoment account"
+                # Nothing was sent in this try and the page shows no comment of this item: its place is free.
+                await run_db(self._settle, item.id, S.SKIPPED, {"error": reason}, tally, True)
                 return PostResultMsg(
                     item_id=item.id, outcome="skipped", requests=result.requests, reason=reason
                 )
@@ -218,27 +239,42 @@ class CommentActivities(ActivityGroup):
             return item.login_id
 
     def _settle(
-        self, item_id: str, status: str, values: dict[str, object], tally: RequestTally | None = None
+        self,
+        item_id: str,
+        status: str,
+        values: dict[str, object],
+        tally: RequestTally | None = None,
+        release_place: bool = False,
     ) -> None:
+        """The item's outcome; `release_place` gives its place on the article back (it ends unposted)."""
         with self.deps.db() as session:
             if tally is not None:
                 tally.store(session)
-            if items.cas(session, item_id, [S.POSTING], status, **values) and status == S.POSTED:
+            moved = items.cas(session, item_id, [S.POSTING], status, **values)
+            if moved and release_place:
+                items.release_article_slot(session, item_id)
+            if moved and status == S.POSTED:
                 item = session.get(AIComment, item_id)
                 review.add_event(
                     session, item_id, EventKind.POSTED, comment_html=item.comment_html if item else None
                 )
 
+    def _places_held_by_others(self, site: str, item: AIComment) -> list[str]:
+        with self.deps.db() as session:
+            return items.slot_holders(session, site, item.mymoment_article_id, but=item.id)
+
     def _claim_for_posting(
-        self, item_id: str, client_login_id: str, account_key: str
+        self, item_id: str, client: MyMomentClient
     ) -> tuple[AIComment, bool, list[str]] | PostResultMsg:
-        """Moves the item to `posting` once it holds the account's claim on the article (a database
-        constraint across users, processes and workers); an item that loses the claim is skipped."""
+        """Moves the item to `posting` once it holds the account's claim on the article and one of the
+        article's places (database constraints across users, processes and workers); an item that
+        loses either is skipped."""
+        account_key, aliases = client.account_key, client.legacy_account_keys
         with self.deps.db() as session:
             item = session.get(AIComment, item_id)
             if item is None:
                 raise NotFoundError(f"work item {item_id} does not exist")
-            if item.login_id != client_login_id:
+            if item.login_id != client.login_id:
                 raise PermanentError(f"work item {item_id} belongs to another login than the one posting")
             if item.status == S.POSTED:
                 return PostResultMsg(item_id=item_id, outcome="already_posted", requests=0)
@@ -249,13 +285,23 @@ class CommentActivities(ActivityGroup):
             if review.waits_for_approval(session, item):
                 reason = "the comment waits for a reviewer's approval ('starter.py comments approve')"
                 return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
-            if reason := items.claim_for_posting(session, item, account_key):
+            if reason := items.claim_for_posting(session, item, account_key, aliases):
+                items.cas(session, item_id, [S.GENERATED, S.POSTING], S.SKIPPED, error=reason)
+                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
+            cap = self.deps.settings.max_ai_comments_per_article
+            # The places left by the AI comments from elsewhere the prepared page showed.
+            others = items.slot_holders(session, client.site, item.mymoment_article_id, but=item.id)
+            shown = comment_cap.from_column(item.page_ai_accounts) or []
+            elsewhere = comment_cap.from_elsewhere(others, shown)
+            if reason := items.take_article_slot(session, client.site, item, account_key, cap, elsewhere):
+                session.rollback()  # the account's claim goes back too: this comment never comes
                 items.cas(session, item_id, [S.GENERATED, S.POSTING], S.SKIPPED, error=reason)
                 return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
             first_try = item.status == S.GENERATED and item.attempts == 0
             if not items.cas(
                 session, item_id, [S.GENERATED, S.POSTING], S.POSTING, attempts=item.attempts + 1
             ):
+                session.rollback()  # another call moved the item meanwhile: it holds what the item needs
                 return PostResultMsg(
                     item_id=item_id, outcome="skipped", requests=0, reason="claimed elsewhere"
                 )
@@ -269,7 +315,7 @@ class CommentActivities(ActivityGroup):
             # Checked again here: a comment stored by an older version or edited in the database.
             if problems := posting_problems(item.comment_html or ""):
                 raise PermanentError(f"the stored comment is never posted: {' '.join(problems)}")
-            return item, first_try, items.account_comments(session, account_key, item)
+            return item, first_try, items.account_comments(session, account_key, item, aliases)
 
     ACTIVITIES = (generate_comment, regenerate_comment, reserve_post_slot, post_comment)
 

@@ -11,6 +11,7 @@ from temporalio import activity
 
 from activities.deps import ActivityGroup
 from activities.errors import keep_alive, translate_errors
+from yourmoment import comment_cap
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import NotFoundError
 from yourmoment.messages import (
@@ -32,6 +33,7 @@ from yourmoment.messages import (
     WorkItemRef,
 )
 from yourmoment.mymoment import parsers
+from yourmoment.mymoment.client import MyMomentClient
 from yourmoment.statuses import CommentStatus
 from yourmoment.store import items, processes, review
 from yourmoment.store.db import run_db
@@ -39,7 +41,6 @@ from yourmoment.store.models import (
     AIComment,
     MonitoringProcess,
     MyMomentLogin,
-    PostingClaim,
     PromptTemplate,
     utcnow,
 )
@@ -194,6 +195,8 @@ class MonitoringActivities(ActivityGroup):
                         articles,
                         inp.prompt_slots,
                         inp.baseline,
+                        aliases=client.legacy_account_keys,
+                        cap=(client.site, self.deps.settings.max_ai_comments_per_article),
                     )
 
             new_items, set_aside = await run_db(record)
@@ -221,17 +224,25 @@ class MonitoringActivities(ActivityGroup):
         async with self.deps.tally_requests(item.process_id) as tally:
             detail = await client.get_article(item.mymoment_article_id)
             own_ai_comment = bool(parsers.own_ai_comments(detail, client.username, DISCLOSURE))
+            ai_accounts = comment_cap.page_ai_accounts(detail, client.base_url)
+            cap = self.deps.settings.max_ai_comments_per_article
 
             def store() -> PrepareResult:
                 with self.deps.db() as session:
                     tally.store(session)
-                    if own_ai_comment and not _sibling_claimed(session, item, client.account_key):
+                    reason = None
+                    if own_ai_comment and not _sibling_claimed(session, item, client):
                         reason = "this myMoment account already has an AI comment on the article"
+                    else:  # early, to spare the LLM; the places taken at posting decide
+                        held = items.slot_holders(session, client.site, item.mymoment_article_id)
+                        reason = comment_cap.cap_refusal(cap, held, ai_accounts)
+                    if reason:
                         items.cas(
                             session, item.id, [CommentStatus.DISCOVERED], CommentStatus.SKIPPED, error=reason
                         )
                         return PrepareResult(item_id=item.id, status=CommentStatus.SKIPPED, reason=reason)
-                    items.store_article(session, item.id, detail, utcnow())
+                    accounts = comment_cap.to_column(ai_accounts)
+                    items.store_article(session, item.id, detail, utcnow(), page_ai_accounts=accounts)
                     return PrepareResult(item_id=item.id, status=CommentStatus.PREPARED)
 
             return await run_db(store)
@@ -255,10 +266,12 @@ class MonitoringActivities(ActivityGroup):
     )
 
 
-def _sibling_claimed(session: Session, item: AIComment, account_key: str) -> bool:
+def _sibling_claimed(session: Session, item: AIComment, client: MyMomentClient) -> bool:
     """In `all` mode the account posts one comment per prompt: once this process holds the article's
     claim, the comments of its other prompts are expected on the page."""
     if item.prompt_slot == items.ARTICLE_CLAIM:
         return False
-    article = session.get(PostingClaim, (account_key, item.mymoment_article_id, items.ARTICLE_CLAIM))
+    article = items.claim_row(
+        session, client.account_key, item.mymoment_article_id, items.ARTICLE_CLAIM, client.legacy_account_keys
+    )
     return article is not None and article.process_id == item.process_id

@@ -68,6 +68,12 @@ def is_disclosure_like(line: str) -> bool:
     return difflib.SequenceMatcher(None, skeleton, _DISCLOSURE_SKELETON).ratio() >= 0.75
 
 
+def carries_disclosure(text: str) -> bool:
+    """Whether a visible text holds the disclosure however it is spaced, bracketed, cased or spelt with
+    look-alike letters: how an AI comment is recognised on a page, ours or another installation's."""
+    return _DISCLOSURE_SKELETON in _skeleton(text)
+
+
 # --- lines that contradict the disclosure --------------------------------------------------------------
 #
 # The disclosure says an AI wrote the comment; no other line may say otherwise. Three speech acts do:

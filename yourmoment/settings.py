@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     # Recognised only to refuse a replaced disclosure with a clear message.
     ai_comment_prefix: str | None = None
     llm_timeout: float = Field(60.0, gt=0, le=3600)
+    # AI comments one article may carry, all accounts and installations together (docs/rules.md#ai-comments-per-article).
+    max_ai_comments_per_article: int = Field(2, ge=1, le=5)
 
     retention_days: int = Field(90, ge=1, le=36500)
     max_running_processes_per_user: int = Field(10, ge=1, le=1_000_000)

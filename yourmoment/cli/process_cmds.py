@@ -220,10 +220,28 @@ def cmd_process_create(args: argparse.Namespace) -> None:
         spec = _spec(args, default_interval=ctx.settings.article_discovery_interval_seconds)
         process = processes.create_process(session, ctx.user(session), spec)
         data = process_dict(session, process)
+    if warning := _cap_warning(data, ctx.settings.max_ai_comments_per_article):
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print_json(data)
     else:
         print(data["id"])
+
+
+def _cap_warning(data: dict[str, Any], cap: int) -> str | None:
+    """A process that asks for more AI comments per article than the cap lets through (it still runs:
+    the cap skips the others, docs/rules.md#ai-comments-per-article)."""
+    logins = sum(1 for login in data["logins"] if login["active"])
+    prompts = sum(1 for prompt in data["prompts"] if prompt["active"])
+    per_login = prompts if data["prompt_mode"] == "all" else 1
+    wanted = logins * per_login
+    if wanted <= cap:
+        return None
+    how = f"{logins} login(s) x {prompts} prompt(s) in 'all' mode" if per_login > 1 else f"{logins} logins"
+    return (
+        f"{how} ask for {wanted} AI comments per article, but MAX_AI_COMMENTS_PER_ARTICLE={cap}: "
+        f"the comments beyond {cap} per article will be skipped"
+    )
 
 
 def cmd_process_list(args: argparse.Namespace) -> None:
@@ -272,6 +290,8 @@ def cmd_process_update(args: argparse.Namespace) -> None:
         processes.update_process(session, user, process, _spec(args))
         session.flush()
         data = process_dict(session, process)
+    if warning := _cap_warning(data, ctx.settings.max_ai_comments_per_article):
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print_json(data)
     else:

@@ -33,7 +33,13 @@ from yourmoment.errors import (
 from yourmoment.http_hints import retry_after_seconds
 from yourmoment.llm.comments import posting_problems
 from yourmoment.mymoment import parsers
-from yourmoment.mymoment.account import account_key
+from yourmoment.mymoment.account import (
+    account_key,
+    canonical_host,
+    legacy_account_keys,
+    request_base_url,
+    site_identity,
+)
 from yourmoment.mymoment.types import (
     ArticleDetail,
     ArticleSummary,
@@ -207,8 +213,21 @@ def _cookie_from_dict(saved: dict[str, str | None], default_domain: str) -> Cook
     )
 
 
+def _jar_domain(host: str) -> str:
+    """The domain the cookie jar gives a host-only cookie of `host`: it adds `.local` to a name without
+    a dot (`localhost` → `localhost.local`, http.cookiejar's effective request host)."""
+    return host if "." in host or ":" in host else f"{host}.local"
+
+
+def _host_of_jar_domain(domain: str) -> str:
+    name = domain.removesuffix(".local")
+    return name if name != domain and "." not in name else domain
+
+
 # Told of every response (method, path, status), e.g. to count requests for the metrics.
 RequestObserver = Callable[[str, str, int | None], None]
+# Judges the article page read right before a POST: a reason not to post, or None (the article's cap).
+PageCheck = Callable[[ArticleDetail], str | None]
 
 
 class MyMomentClient:
@@ -233,11 +252,14 @@ class MyMomentClient:
         observer: RequestObserver | None = None,
         comment_interval: float = 0.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = request_base_url(base_url)
         self.login_id = login_id
         self.username = username
+        # The site however the base URL spells it: the key of the article's places and of pacing.
+        self.site = site_identity(self.base_url)
         # The unit of "one comment per article" and of the comment interval: the site's account.
         self.account_key = account_key(self.base_url, username)
+        self.legacy_account_keys = legacy_account_keys(self.base_url, username)
         self._comment_interval = comment_interval
         self._password = password
         self._store = session_store
@@ -325,7 +347,7 @@ class MyMomentClient:
         A POST that must still wait gives its pacing turn back by waiting and pacing again.
         """
         while True:
-            await self._limiter.acquire(f"host:{urlsplit(url).hostname}", self._rate, self._burst)
+            await self._limiter.acquire(f"host:{site_identity(url)}", self._rate, self._burst)
             if not comment or self._comment_interval <= 0:
                 return
             interval = self._comment_interval + SEND_MARGIN_SECONDS
@@ -382,6 +404,10 @@ class MyMomentClient:
         self._http.cookies.clear()
         host = urlsplit(self.base_url).hostname or ""
         cookies = [c for c in (_cookie_from_dict(d, host) for d in saved.cookies) if c is not None]
+        for cookie in cookies:
+            # Saved by a worker that spells the site otherwise (`localhost` for `127.0.0.1`): still ours.
+            if canonical_host(_host_of_jar_domain(cookie.domain)) == canonical_host(host):
+                cookie.domain = _jar_domain(host)
         for cookie in cookies:
             self._http.cookies.jar.set_cookie(cookie)
         self._csrf = saved.csrf_token
@@ -557,6 +583,7 @@ class MyMomentClient:
         known_page: ArticleDetail | None = None,
         verify_first: bool = True,
         account_comments: Sequence[str] = (),
+        page_check: PageCheck | None = None,
     ) -> PostResult:
         """Post `html` exactly once: skip when the page already shows it, confirm it on the page after.
 
@@ -564,11 +591,14 @@ class MyMomentClient:
         `verify_first` is False (the caller knows no POST was ever sent for this item) and a token
         is at hand. After an AmbiguousPostError, retry with the defaults: the page is read first.
         A page that shows an AI comment by this account with another text than `html` and the
-        `account_comments` (this account's other expected comments there) is "account_commented".
+        `account_comments` (this account's other expected comments there) is "account_commented";
+        one that `page_check` refuses (the article's cap of AI comments) is "page_refused", with its reason.
         """
         with counting_requests() as counter:
-            outcome = await self._post(article_id, html, hide, known_page, verify_first, account_comments)
-        return PostResult(outcome=outcome, requests=counter[0])
+            outcome, reason = await self._post(
+                article_id, html, hide, known_page, verify_first, account_comments, page_check
+            )
+        return PostResult(outcome=outcome, requests=counter[0], reason=reason)
 
     async def _post(
         self,
@@ -578,7 +608,8 @@ class MyMomentClient:
         known_page: ArticleDetail | None,
         verify_first: bool,
         expected: Sequence[str],
-    ) -> PostOutcome:
+        page_check: PageCheck | None,
+    ) -> tuple[PostOutcome, str | None]:
         article = parsers.article_url(self.base_url, _checked(article_id))
         if problems := posting_problems(html):  # the last gate before a child's page
             raise CommentValidationError(f"comment for article {article_id} refused: {' '.join(problems)}")
@@ -592,10 +623,12 @@ class MyMomentClient:
             page = known_page
         outcome: SubmitOutcome = "stale_token"
         for attempt in (1, 2):
-            verdict = self._page_verdict(page, html, expected) if page is not None else None
+            verdict, reason = (None, None)
+            if page is not None:
+                verdict, reason = self._page_verdict(page, html, expected, page_check)
             if verdict is not None:
                 log.info("mymoment login=%s article=%s: %s", self.login_id, article_id, verdict)
-                return verdict
+                return verdict, reason
             token = self._article_csrf.get(article_id) or self._csrf
             if token is None:
                 raise PageParseError(f"article page {article_id} has no comment form")
@@ -604,19 +637,24 @@ class MyMomentClient:
             if outcome == "stored":
                 await self._confirm(article_id, html, location)
                 log.info("mymoment login=%s article=%s: comment posted", self.login_id, article_id)
-                return "posted"
+                return "posted", None
             if attempt == 1:
                 page = await self._reread(article_id, article, outcome, generation)
         raise TransientError(f"myMoment refused the comment on article {article_id} twice ({outcome})")
 
-    def _page_verdict(self, page: ArticleDetail, html: str, expected: Sequence[str]) -> PostOutcome | None:
-        """What the page says before a POST: ours is there, another AI comment of the account is, or neither."""
+    def _page_verdict(
+        self, page: ArticleDetail, html: str, expected: Sequence[str], page_check: PageCheck | None
+    ) -> tuple[PostOutcome | None, str | None]:
+        """What the page says before a POST: ours is there, another AI comment of the account is, the
+        caller's check refuses the page, or none of these (None: post)."""
         mine = parsers.own_ai_comments(page, self.username, DISCLOSURE)
         if any(parsers.same_text(c.text, html) for c in mine):
-            return "already_posted"
+            return "already_posted", None
         if any(not any(parsers.same_text(c.text, other) for other in expected) for c in mine):
-            return "account_commented"
-        return None
+            return "account_commented", None
+        if page_check is not None and (reason := page_check(page)):
+            return "page_refused", reason
+        return None, None
 
     async def _reread(
         self, article_id: str, article: str, outcome: SubmitOutcome, generation: int

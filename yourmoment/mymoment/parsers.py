@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup, Tag
 
+from yourmoment.comment_rules import carries_disclosure
 from yourmoment.errors import NotFoundError, PageParseError
 from yourmoment.mymoment.account import same_username
 from yourmoment.mymoment.types import ArticleDetail, ArticleSummary, ExistingComment, Tab
@@ -313,6 +314,11 @@ def parse_article_detail(document: Document, article_id: str, base_url: str) -> 
 
 
 # --- comment matching ---------------------------------------------------------------------------
+
+
+def ai_comments(detail: ArticleDetail) -> list[ExistingComment]:
+    """Every comment on the page that carries the AI disclosure, whoever posted it (hidden ones too)."""
+    return [c for c in detail.comments if carries_disclosure(html_to_plain(c.text))]
 
 
 def own_ai_comments(detail: ArticleDetail, username: str, prefix: str) -> list[ExistingComment]:

@@ -80,9 +80,11 @@ class SavedSession(BaseModel):
 
 
 # account_commented: the page shows another AI comment by this myMoment account; nothing was sent.
-PostOutcome = Literal["posted", "already_posted", "account_commented"]
+# page_refused: the caller's check of the page (the article's cap of AI comments) said no; nothing was sent.
+PostOutcome = Literal["posted", "already_posted", "account_commented", "page_refused"]
 
 
 class PostResult(BaseModel):
     outcome: PostOutcome
     requests: int  # myMoment requests this call made, for the benchmarks
+    reason: str | None = None  # page_refused: why

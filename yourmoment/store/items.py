@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
+from yourmoment.comment_cap import over_cap_reason
 from yourmoment.messages import StatusCounts, WorkItemRef
 from yourmoment.mymoment.types import ArticleDetail, ArticleSummary
 from yourmoment.statuses import CommentStatus
 from yourmoment.store.limits import max_length
-from yourmoment.store.models import AIComment, PostingClaim, new_id, utcnow
+from yourmoment.store.models import AIComment, ArticleCommentSlot, PostingClaim, new_id, utcnow
 
 S = CommentStatus
 BASELINE_REASON = "on the page when the process started (comment_on_existing is off)"
@@ -46,38 +48,56 @@ ANOTHER_PROCESS = "this myMoment account already comments on the article in anot
 ANOTHER_LOGIN = "another login of this myMoment account already comments on the article"
 
 
-def _claim_row(session: Session, account_key: str, article_id: str, slot: str) -> PostingClaim | None:
-    return session.get(PostingClaim, (account_key, article_id, slot), populate_existing=True)
+def claim_row(
+    session: Session, account_key: str, article_id: str, slot: str, aliases: Sequence[str] = ()
+) -> PostingClaim | None:
+    """The claim under the account's key, else under one of its older keys (account.legacy_account_keys):
+    claims stored by an older version stay in force. Old keys are never written, so no race needs them."""
+    for key in (account_key, *aliases):
+        row = session.get(PostingClaim, (key, article_id, slot), populate_existing=True)
+        if row is not None:
+            return row
+    return None
 
 
 def claim_refusal(
-    session: Session, account_key: str, article_id: str, slot: str, process_id: str, item_id: str | None
+    session: Session,
+    account_key: str,
+    article_id: str,
+    slot: str,
+    process_id: str,
+    item_id: str | None,
+    aliases: Sequence[str] = (),
 ) -> str | None:
     """Why an item (None: one not yet recorded) may not comment, judged from the claims already held.
 
     The article's claim belongs to one process: in `weighted` mode to one item, in `all` mode the
     process's items then claim one prompt each.
     """
-    article = _claim_row(session, account_key, article_id, ARTICLE_CLAIM)
+    article = claim_row(session, account_key, article_id, ARTICLE_CLAIM, aliases)
     if article is None:
         return None
     if article.process_id != process_id:
         return ANOTHER_PROCESS
     if slot == ARTICLE_CLAIM:
         return None if article.item_id == item_id else ANOTHER_LOGIN
-    held = _claim_row(session, account_key, article_id, slot)
+    held = claim_row(session, account_key, article_id, slot, aliases)
     return None if held is None or held.item_id == item_id else ANOTHER_LOGIN
 
 
-def claim_for_posting(session: Session, item: AIComment, account_key: str) -> str | None:
+def claim_for_posting(
+    session: Session, item: AIComment, account_key: str, aliases: Sequence[str] = ()
+) -> str | None:
     """Takes the item's claims (inserts that the primary key lets only one item win); returns None when
     the item holds them, else why it may not post. Concurrent callers wait for each other's insert."""
     article_id, slot = item.mymoment_article_id, item.prompt_slot
+    if refusal := claim_refusal(session, account_key, article_id, slot, item.process_id, item.id, aliases):
+        return refusal  # held already, maybe under an older key: nothing to insert
     _insert_claim(session, account_key, item, ARTICLE_CLAIM)
-    article = _claim_row(session, account_key, article_id, ARTICLE_CLAIM)
+    article = claim_row(session, account_key, article_id, ARTICLE_CLAIM)
     if slot != ARTICLE_CLAIM and article is not None and article.process_id == item.process_id:
         _insert_claim(session, account_key, item, slot)  # `all` mode: this process's prompt, once
-    return claim_refusal(session, account_key, article_id, slot, item.process_id, item.id)
+    return claim_refusal(session, account_key, article_id, slot, item.process_id, item.id, aliases)
 
 
 def _insert_claim(session: Session, account_key: str, item: AIComment, slot: str) -> None:
@@ -98,14 +118,16 @@ def _insert_claim(session: Session, account_key: str, item: AIComment, slot: str
     session.execute(statement)
 
 
-def account_comments(session: Session, account_key: str, item: AIComment) -> list[str]:
+def account_comments(
+    session: Session, account_key: str, item: AIComment, aliases: Sequence[str] = ()
+) -> list[str]:
     """The texts of the account's other claimed comments on the item's article (`all` mode siblings):
     the page may show them; any other AI comment by the account there stops a retry."""
     rows = session.scalars(
         select(AIComment.comment_html)
         .join(PostingClaim, PostingClaim.item_id == AIComment.id)
         .where(
-            PostingClaim.account_key == account_key,
+            PostingClaim.account_key.in_([account_key, *aliases]),
             PostingClaim.mymoment_article_id == item.mymoment_article_id,
             AIComment.id != item.id,
             AIComment.comment_html.is_not(None),
@@ -123,6 +145,72 @@ def left_out_reason(article: ArticleSummary) -> str | None:
     return f"article {article.id[:12]}… left out: its id is longer than {limit} characters"
 
 
+# --- the article's places: at most MAX_AI_COMMENTS_PER_ARTICLE AI comments, all accounts together ------
+
+
+def take_article_slot(
+    session: Session, site: str, item: AIComment, account_key: str, cap: int, from_elsewhere: int = 0
+) -> str | None:
+    """Takes a free place for the item's comment (it keeps one it holds already); returns why it may not
+    have one. Places are numbered 1..cap, less the AI comments from elsewhere its page showed. Call it
+    in the transaction that takes the account's claim, and roll that transaction back on a refusal, so
+    the account's claim is not spent on a comment that never comes.
+
+    Each number is an INSERT … ON CONFLICT DO NOTHING on the primary key: two workers trying one number
+    wait for each other and one of them moves on, so however many try at once, at most `cap` hold one.
+    """
+    if _held_slot(session, item.id) is not None:
+        return None
+    room = cap - from_elsewhere
+    for number in range(1, room + 1):
+        if _insert_slot(session, site, item, account_key, number):
+            break
+    else:
+        return over_cap_reason(cap)
+    # The cap may have been lowered since other places were taken: they all count.
+    if len(slot_holders(session, site, item.mymoment_article_id)) > room:
+        return over_cap_reason(cap)
+    return None
+
+
+def _held_slot(session: Session, item_id: str) -> ArticleCommentSlot | None:
+    return session.scalar(select(ArticleCommentSlot).where(ArticleCommentSlot.item_id == item_id))
+
+
+def _insert_slot(session: Session, site: str, item: AIComment, account_key: str, number: int) -> bool:
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = (
+        insert(ArticleCommentSlot)
+        .values(
+            site=site,
+            mymoment_article_id=item.mymoment_article_id,
+            slot=number,
+            account_key=account_key,
+            process_id=item.process_id,
+            item_id=item.id,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["site", "mymoment_article_id", "slot"])
+    )
+    return inserted(session, statement)
+
+
+def slot_holders(session: Session, site: str, article_id: str, but: str | None = None) -> list[str]:
+    """The accounts holding the article's places, one entry per place; `but` leaves out one item's."""
+    query = select(ArticleCommentSlot.account_key).where(
+        ArticleCommentSlot.site == site, ArticleCommentSlot.mymoment_article_id == article_id
+    )
+    if but is not None:
+        query = query.where((ArticleCommentSlot.item_id != but) | ArticleCommentSlot.item_id.is_(None))
+    return list(session.scalars(query))
+
+
+def release_article_slot(session: Session, item_id: str) -> None:
+    """Gives the item's place back: only for an item that ends before its POST was sent."""
+    session.execute(delete(ArticleCommentSlot).where(ArticleCommentSlot.item_id == item_id))
+
+
 def record_discovered(
     session: Session,
     process_id: str,
@@ -131,8 +219,14 @@ def record_discovered(
     articles: list[ArticleSummary],
     prompt_slots: list[str],
     baseline: bool,
+    *,
+    aliases: Sequence[str] = (),
+    cap: tuple[str, int] | None = None,
 ) -> tuple[list[WorkItemRef], int]:
     """Records one item per new (article, slot); returns the items to work on and how many were set aside.
+
+    Items the account's claims or the article's full places (`cap`: site and MAX_AI_COMMENTS_PER_ARTICLE)
+    already rule out are recorded as skipped, to spare the LLM; the claims at posting decide.
 
     The items to work on include every item of this process and login still in `discovered`: an
     earlier attempt may have recorded them and died before the workflow learnt of them. Starting
@@ -156,8 +250,10 @@ def record_discovered(
             status, error = S.DISCOVERED, None
             if baseline:
                 status, error = S.SKIPPED, BASELINE_REASON
-            elif refusal := claim_refusal(session, account_key, article.id, slot, process_id, None):
-                status, error = S.SKIPPED, refusal  # early, to spare the LLM; the claim at posting decides
+            elif refusal := claim_refusal(session, account_key, article.id, slot, process_id, None, aliases):
+                status, error = S.SKIPPED, refusal
+            elif cap is not None and len(slot_holders(session, cap[0], article.id)) >= cap[1]:
+                status, error = S.SKIPPED, over_cap_reason(cap[1])
             if (
                 _insert_once(session, process_id, login_id, article, slot, status, error)
                 and status != S.DISCOVERED
@@ -214,19 +310,41 @@ def _insert_once(
             index_elements=["process_id", "login_id", "mymoment_article_id", "prompt_slot"]
         )
     )
-    return (session.execute(statement).rowcount or 0) == 1
+    return inserted(session, statement)
+
+
+def inserted(session: Session, statement: Executable) -> bool:
+    """Runs an INSERT … ON CONFLICT DO NOTHING; True when it inserted the row. SQLAlchemy reads an
+    INSERT's row count only when asked to (`preserve_rowcount`); without it PostgreSQL's reads as -1."""
+    result = session.execute(statement.execution_options(preserve_rowcount=True))
+    return result.rowcount == 1
 
 
 # The page's fields a work item keeps, each in the column `article_<field>` (read back by the prompt).
 STORED_ARTICLE_FIELDS = ("title", "author", "url", "category", "task", "content", "raw_html")
 
 
-def store_article(session: Session, item_id: str, detail: ArticleDetail, scraped_at: datetime) -> bool:
+def store_article(
+    session: Session,
+    item_id: str,
+    detail: ArticleDetail,
+    scraped_at: datetime,
+    page_ai_accounts: str | None = None,
+) -> bool:
+    """The page's fields, when it was read and (comment_cap.to_column) whose AI comments it showed."""
     columns = {
         f"article_{name}": value
         for name, value in detail.model_dump(include=set(STORED_ARTICLE_FIELDS)).items()
     }
-    return cas(session, item_id, [S.DISCOVERED], S.PREPARED, scraped_at=scraped_at, **columns)
+    return cas(
+        session,
+        item_id,
+        [S.DISCOVERED],
+        S.PREPARED,
+        scraped_at=scraped_at,
+        page_ai_accounts=page_ai_accounts,
+        **columns,
+    )
 
 
 def get_item(session: Session, item_id: str) -> AIComment | None:

@@ -233,6 +233,9 @@ class AIComment(Base):
     article_content: Mapped[str | None] = mapped_column(Text, nullable=True)
     article_raw_html: Mapped[str | None] = mapped_column(Text, nullable=True)
     scraped_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    # The accounts (account_key digests, a JSON list) of the AI comments on the page when it was scraped:
+    # the first POST counts them against the article's cap while that page is recent (yourmoment/comment_cap.py).
+    page_ai_accounts: Mapped[str | None] = mapped_column(Text, nullable=True)
     prompt_template_id: Mapped[str | None] = mapped_column(
         ForeignKey("prompt_templates.id", ondelete="SET NULL"), nullable=True
     )
@@ -313,6 +316,31 @@ class PostingClaim(Base):
     mymoment_article_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     # "" is the article's claim, which every comment needs; a template id is one prompt's in `all` mode.
     prompt_slot: Mapped[str] = mapped_column(String(36), primary_key=True)
+    process_id: Mapped[str | None] = mapped_column(
+        ForeignKey("monitoring_processes.id", ondelete="SET NULL"), nullable=True
+    )
+    item_id: Mapped[str | None] = mapped_column(
+        ForeignKey("ai_comments.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class ArticleCommentSlot(Base):
+    """One of the article's MAX_AI_COMMENTS_PER_ARTICLE places for an AI comment, all accounts together.
+
+    The primary key is the rule's half that the database enforces: slot numbers run from 1 to the cap, so
+    however many workers claim at once, no more than the cap hold a place. A place is taken in the
+    transaction that takes the account's claim and given back only when its item ends before its POST
+    was sent; a posted comment (or one whose POST may have arrived) keeps it, even after its item is
+    deleted. The page's AI comments from elsewhere are counted on the page (docs/rules.md#ai-comments-per-article).
+    """
+
+    __tablename__ = "article_comment_slots"
+    # yourmoment.mymoment.account.site_identity: `mymoment.ch`, `localhost:8000`.
+    site: Mapped[str] = mapped_column(String(300), primary_key=True)
+    mymoment_article_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(64))
     process_id: Mapped[str | None] = mapped_column(
         ForeignKey("monitoring_processes.id", ondelete="SET NULL"), nullable=True
     )
