@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -46,7 +47,7 @@ async def check_health(
         checks.append(await _run("temporal", lambda: _temporal(client)))
         if checks[-1].ok:
             for queue in ALL_QUEUES:
-                checks.append(await _run(f"pollers:{queue}", lambda q=queue: _pollers(client, settings, q)))  # type: ignore[misc]
+                checks.append(await _run(f"pollers:{queue}", partial(_pollers, client, settings, queue)))
             if settings.temporal_search_attributes:
                 checks.append(
                     await _run("search_attributes", lambda: ensure_search_attributes(client, register=False))

@@ -109,7 +109,7 @@ def run(argv: list[str] | None = None, command_modules: tuple[str, ...] | None =
         return 2
     try:
         result = handler(args)
-        if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):  # an async handler
             result = asyncio.run(result)
     except YourMomentError as exc:
         return common.fail(str(exc))
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None, command_modules: tuple[str, ...] | None 
         code = 128 + signal.SIGPIPE
     except Exception:
         # A bug: where it happened, but not its message, which may quote what the command handled.
-        print(format_exception_safely(sys.exc_info()), file=sys.stderr)  # type: ignore[arg-type]
+        print(format_exception_safely(sys.exc_info()), file=sys.stderr)
         code = 1
     exit_process(code)
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from yourmoment.messages import StatusCounts, WorkItemRef
 from yourmoment.mymoment.types import ArticleDetail, ArticleSummary
 from yourmoment.statuses import CommentStatus
+from yourmoment.store.db import row_count
 from yourmoment.store.models import AIComment, PostingClaim, new_id, utcnow
 
 S = CommentStatus
@@ -26,7 +27,7 @@ def cas(session: Session, item_id: str, expected: Iterable[str], new: str, **val
         .where(AIComment.id == item_id, AIComment.status.in_(list(expected)))
         .values(status=new, updated_at=utcnow(), **values)
     )
-    return (result.rowcount or 0) == 1
+    return row_count(result) == 1
 
 
 def _ref(item: AIComment) -> WorkItemRef:
@@ -202,7 +203,7 @@ def _insert_once(
             index_elements=["process_id", "login_id", "mymoment_article_id", "prompt_slot"]
         )
     )
-    return (session.execute(statement).rowcount or 0) == 1
+    return row_count(session.execute(statement)) == 1
 
 
 # The page's fields a work item keeps, each in the column `article_<field>` (read back by the prompt).
@@ -258,7 +259,7 @@ def settle_leftovers(session: Session, process_id: str, reason: str) -> tuple[in
         update(AIComment)
         .where(AIComment.process_id == process_id, AIComment.status.in_([S.DISCOVERED, S.PREPARED]))
         .values(status=S.SKIPPED, error=reason, updated_at=utcnow())
-    ).rowcount
+    )
     returned = session.execute(
         update(AIComment)
         .where(AIComment.process_id == process_id, AIComment.status == S.POSTING)
@@ -267,5 +268,5 @@ def settle_leftovers(session: Session, process_id: str, reason: str) -> tuple[in
             error="post interrupted; the page is checked before the next try",
             updated_at=utcnow(),
         )
-    ).rowcount
-    return skipped or 0, returned or 0
+    )
+    return row_count(skipped), row_count(returned)
