@@ -68,10 +68,10 @@ def messages() -> list[dict[str, str]]:
 
 def make_client(server: RunningServer, provider: str = "openai-compatible", **kwargs: object) -> LLMClient:
     config = ProviderConfig(
-        provider=provider,  # type: ignore[arg-type]
+        provider=provider,
         model="imitation-mini",
         base_url=f"{server.url}/v1",
-        api_key=kwargs.pop("api_key", API_KEY),  # type: ignore[arg-type]
+        api_key=kwargs.pop("api_key", API_KEY),
     )
     return LLMClient(config, timeout=kwargs.pop("timeout", 2.0), **kwargs)  # type: ignore[arg-type]
 

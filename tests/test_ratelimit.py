@@ -146,7 +146,9 @@ async def test_redis_reserve_interval_gives_successive_slots(
     assert 89_000 < ttl_ms <= 91_100
 
 
-async def test_claim_interval_spaces_sends_from_the_moment_they_are_allowed(redis_clients) -> None:  # type: ignore[no-untyped-def]
+async def test_claim_interval_spaces_sends_from_the_moment_they_are_allowed(
+    redis_clients: tuple[object, object, str],
+) -> None:
     """The comment gate: the second of two workers is told the time left, and records nothing meanwhile."""
     first, second, namespace = redis_clients
     for limiters in ([LocalRateLimiter()] * 2, [RedisRateLimiter(first), RedisRateLimiter(second)]):

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverlapPolicy, WorkflowFailureError
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
+from tests.conftest import CliEnv, LLMServer, MyMomentServer, RunCli
 from yourmoment import processes_client
 from yourmoment.messages import MaintenanceResult, MonitorInput, MonitorResult
 from yourmoment.schedules import SCHEDULES, list_schedules, schedule_id
@@ -65,14 +67,16 @@ async def run_schedule_now(client: Client, sid: str) -> MaintenanceResult:
 # --- apply -------------------------------------------------------------------------------------------
 
 
-async def test_apply_twice_is_idempotent_and_updates_a_changed_spec(dev_env, db_url, env, run_cli) -> None:
+async def test_apply_twice_is_idempotent_and_updates_a_changed_spec(
+    dev_env: WorkflowEnvironment, db_url: str, env: CliEnv, run_cli: RunCli
+) -> None:
     client = dev_env.client
     prefix = unique_prefix()
     settings = fast_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=prefix)
     # An older version of the cleanup schedule: hourly, and paused by an operator.
     cleanup_id = schedule_id(settings, DEFS["cleanup-expired-sessions"])
     stale = build_schedule(settings, DEFS["cleanup-expired-sessions"])
-    stale.spec.intervals[0].every = timedelta(hours=1)  # type: ignore[index]
+    stale.spec.intervals[0].every = timedelta(hours=1)
     stale.state.paused = True
     await client.create_schedule(cleanup_id, stale)
     try:
@@ -113,7 +117,7 @@ async def test_apply_twice_is_idempotent_and_updates_a_changed_spec(dev_env, db_
         await delete_schedules(client, settings)
 
 
-async def test_list_reports_missing_schedules(dev_env, db_url) -> None:
+async def test_list_reports_missing_schedules(dev_env: WorkflowEnvironment, db_url: str) -> None:
     settings = fast_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=unique_prefix())
     rows = await list_schedules(dev_env.client, settings)
     assert [r.present for r in rows] == [False] * len(SCHEDULES)
@@ -178,7 +182,9 @@ def seed(settings: Settings, world: Any) -> dict[str, str]:
     return ids
 
 
-async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm_server) -> None:
+async def test_each_schedule_does_its_work(
+    dev_env: WorkflowEnvironment, db_url: str, mymoment_server: MyMomentServer, llm_server: LLMServer
+) -> None:
     client = dev_env.client
     prefix = unique_prefix()
     # This dev server has no yourMoment search attributes (the health check would report them).
@@ -272,7 +278,9 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
     assert final.status == "stopped"
 
 
-async def test_scheduled_health_check_fails_visibly_without_pollers(dev_env, db_url) -> None:
+async def test_scheduled_health_check_fails_visibly_without_pollers(
+    dev_env: WorkflowEnvironment, db_url: str
+) -> None:
     client = dev_env.client
     settings = fast_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=unique_prefix())
     async with running_worker(client, settings, queues=("monitoring", "maintenance")):
@@ -290,7 +298,9 @@ async def test_scheduled_health_check_fails_visibly_without_pollers(dev_env, db_
 # --- the worker applies them at start ------------------------------------------------------------------
 
 
-async def test_worker_applies_schedules_at_start_unless_told_not_to(dev_env, db_url) -> None:
+async def test_worker_applies_schedules_at_start_unless_told_not_to(
+    dev_env: WorkflowEnvironment, db_url: str
+) -> None:
     prefix = unique_prefix()
     settings = fast_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=prefix)
     env = hermetic_env(
