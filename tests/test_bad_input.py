@@ -533,10 +533,10 @@ def dump(path: Path) -> list[str]:
         conn.close()
 
 
-def clean_env(**values: str | bytes) -> dict[str | bytes, str | bytes]:
+def clean_env(**values: str | bytes) -> dict[str, str | bytes]:
     """The developer's environment without any setting of ours, plus `values`."""
     ours = {name.upper() for name in Settings.model_fields} | {"DEFAULT_USER"}
-    env: dict[str | bytes, str | bytes] = {
+    env: dict[str, str | bytes] = {
         k: v
         for k, v in os.environ.items()
         if k not in ours and not k.startswith(("YOURMOMENT_", "TEMPORAL_"))

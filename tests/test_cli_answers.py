@@ -37,7 +37,7 @@ LONG_PARAGRAPH = " ".join(
 
 def _items_for(database_url: str, process_id: str, login_name: str, article_ids: list[int]) -> list[str]:
     with session_scope(database_url) as session:
-        login_id = session.scalar(select(MyMomentLogin.id).where(MyMomentLogin.name == login_name))
+        login_id = session.scalars(select(MyMomentLogin.id).where(MyMomentLogin.name == login_name)).one()
         arts = [
             ArticleSummary(
                 id=str(i),
@@ -152,12 +152,15 @@ def test_the_database_refuses_a_duplicate_name_too(
         values = {c.name: getattr(row, c.name) for c in MonitoringProcess.__table__.columns}
     values.update(id=str(uuid.uuid4()), name="KLASSE 82")
     with pytest.raises(sa.exc.IntegrityError), session_scope(configured.database_url) as session:
-        session.execute(sa.insert(MonitoringProcess.__table__).values(**values))
+        session.execute(sa.insert(PROCESSES).values(**values))
+
+
+PROCESSES = MonitoringProcess.metadata.tables[MonitoringProcess.__tablename__]
 
 
 def _reassign_id(database_url: str, old: str, new: str) -> None:
     """Gives a process a chosen id (to make two ids share a prefix), its links moved along."""
-    table = MonitoringProcess.__table__
+    table = PROCESSES
     with session_scope(database_url) as session:
         row = dict(session.execute(select(table).where(table.c.id == old)).mappings().one())
         session.execute(update(table).where(table.c.id == old).values(name=f"{row['name']} (old)"))
@@ -250,7 +253,7 @@ def test_migration_renames_existing_duplicates_deterministically(
     capsys.readouterr()
     upgrade(url)
     with get_engine(url).connect() as conn:
-        names = dict(conn.execute(sa.text("SELECT id, name FROM monitoring_processes")).all())
+        names: dict[str, str] = dict(conn.execute(sa.text("SELECT id, name FROM monitoring_processes")).all())
     get_engine(url).dispose()
     # The oldest keeps its name; later ones get the next free " (n)" in order of creation.
     assert names == {

@@ -77,8 +77,8 @@ def test_starter_help_runs_as_a_real_process() -> None:
         (None, "No module named 'yourmoment_cli_missing_cmds'"),  # the module itself is missing
     ],
 )
-def test_a_command_module_that_fails_to_import_is_one_error_line_not_dropped(  # type: ignore[no-untyped-def]
-    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, source, cause
+def test_a_command_module_that_fails_to_import_is_one_error_line_not_dropped(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, source: str | None, cause: str
 ) -> None:
     from yourmoment.cli import main
 
@@ -149,7 +149,9 @@ def test_key_rotation_old_key_still_decrypts_and_reencrypt_uses_the_new_key(
     assert listed.code == 0 and {r["username"] for r in listed.json()} == {"pupil1", "lp"}
     assert run_cli("login", "add", "bot-2", "--username", "pupil2", stdin=PASSWORD).code == 0
     with session_scope(configured.database_url) as session:
-        new_token = session.scalar(select(MyMomentLogin.password_enc).where(MyMomentLogin.name == "bot-2"))
+        new_token = session.scalars(
+            select(MyMomentLogin.password_enc).where(MyMomentLogin.name == "bot-2")
+        ).one()
     assert Encryptor(key_b).decrypt(new_token) == PASSWORD  # new secrets are written with the first key
     with pytest.raises(ConfigurationError):
         Encryptor(key_a).decrypt(new_token)
@@ -159,8 +161,9 @@ def test_key_rotation_old_key_still_decrypts_and_reencrypt_uses_the_new_key(
     configured.set(YOURMOMENT_ENCRYPTION_KEY=key_b)  # the old key can go now
     assert {r["username"] for r in run_cli("login", "list", "--json").json()} == {"pupil1", "pupil2", "lp"}
     with session_scope(configured.database_url) as session:
-        old_login = session.scalar(select(MyMomentLogin).where(MyMomentLogin.name == "bot-1"))
-        api_key_token = session.scalar(select(LLMProvider.api_key_enc))
+        old_login = session.scalars(select(MyMomentLogin).where(MyMomentLogin.name == "bot-1")).one()
+        api_key_token = session.scalars(select(LLMProvider.api_key_enc)).one()
+    assert api_key_token is not None
     assert Encryptor(key_b).decrypt(old_login.password_enc) == PASSWORD
     assert Encryptor(key_b).decrypt(api_key_token) == API_KEY
     with pytest.raises(ConfigurationError):
@@ -370,7 +373,7 @@ def test_process_create_show_update_delete(any_db_url: str, configured: CliEnv, 
 
     # Work items show up in the counts.
     with session_scope(configured.database_url) as session:
-        login_id = session.scalar(select(MyMomentLogin.id).where(MyMomentLogin.name == "bot-1"))
+        login_id = session.scalars(select(MyMomentLogin.id).where(MyMomentLogin.name == "bot-1")).one()
         arts = [
             ArticleSummary(
                 id=str(i),

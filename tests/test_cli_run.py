@@ -15,7 +15,7 @@ from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import LLMServer, MyMomentServer, RunCli
-from tests.support import cli, configure_class_82, isolate_temporal, start_monitoring
+from tests.support import cli, configure_class_82, isolate_temporal, start_monitoring, stored
 from yourmoment.messages import workflow_id_for_process
 from yourmoment.settings import get_settings
 from yourmoment.store import items, processes
@@ -295,7 +295,7 @@ async def test_start_leaves_a_row_alone_that_its_workflow_changed_first(
     process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
     seen = row_values(temporal_env.database_url, process_id)
     with session_scope(temporal_env.database_url) as session:
-        read_at = session.get(MonitoringProcess, process_id).updated_at
+        read_at = stored(session, MonitoringProcess, process_id).updated_at
     set_row(temporal_env.database_url, process_id, status="failed", stop_reason="no login can sign in")
     ended = row_values(temporal_env.database_url, process_id)
     assert ended != seen
@@ -303,6 +303,6 @@ async def test_start_leaves_a_row_alone_that_its_workflow_changed_first(
         assert not processes.mark_running(session, process_id, "run-1", unchanged_since=read_at)
     assert row_values(temporal_env.database_url, process_id) == ended
     with session_scope(temporal_env.database_url) as session:
-        read_at = session.get(MonitoringProcess, process_id).updated_at
+        read_at = stored(session, MonitoringProcess, process_id).updated_at
         assert processes.mark_running(session, process_id, "run-2", unchanged_since=read_at)
     assert row_values(temporal_env.database_url, process_id)["workflow_run_id"] == "run-2"

@@ -230,7 +230,7 @@ def test_app_environment_holds_only_real_settings(services: dict[str, dict[str, 
     assert env, f"{name} sets no environment"
     assert unknown_variables(env) == [], f"{name} sets variables nothing reads"
     # Literal values (and the defaults of ${VAR:-default}) must also be valid values of their settings.
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in env.items():
         match = INTERPOLATION.fullmatch(value)
         if match and match["op"] != "-":

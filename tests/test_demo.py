@@ -50,7 +50,7 @@ def test_demo_runs_to_completion_twice(tmp_path: Path) -> None:
     assert (tmp_path / "demo" / "encryption.key").read_text().strip()  # the demo writes its key explicitly
 
 
-def _read_until(proc: subprocess.Popen, marker: str, timeout: float) -> list[str]:
+def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
     """The demo's output lines up to the one containing `marker` (read in a thread: no hang on silence)."""
     lines: list[str] = []
     found = threading.Event()

@@ -47,7 +47,7 @@ async def test_a_client_unused_for_the_idle_time_is_closed_on_the_next_use(
     idle_client = await deps.mymoment(idle_login)
     assert await deps.mymoment(idle_login) is idle_client  # one client per login, reused
     now = time.monotonic()
-    monkeypatch.setattr(deps_module.time, "monotonic", lambda: now + deps_module.CLIENT_IDLE_SECONDS + 1)
+    monkeypatch.setattr(time, "monotonic", lambda: now + deps_module.CLIENT_IDLE_SECONDS + 1)
     busy_client = await deps.mymoment(busy_login)
     assert idle_client._http.is_closed
     assert not busy_client._http.is_closed
@@ -62,7 +62,7 @@ async def test_a_recently_used_client_stays_open(
     deps, (login,) = _deps_with_logins(db_url, ["pupil"])
     client = await deps.mymoment(login)
     now = time.monotonic()
-    monkeypatch.setattr(deps_module.time, "monotonic", lambda: now + unused_for)
+    monkeypatch.setattr(time, "monotonic", lambda: now + unused_for)
     assert await deps.mymoment(login) is client
     assert not client._http.is_closed
     await deps.close()

@@ -109,6 +109,7 @@ async def kill_mid_discovery(
 async def test_drill_worker_killed_at_random_moments(tmp_path: Path, dev_server: DevServer) -> None:
     """50 articles (arriving in three batches), one login, the worker killed -9 five times: twice while
     the site stores a POST, once while discovery writes its work items, twice at seeded random moments."""
+    assert dev_server.client is not None  # the fixture has connected it
     started, rng = time.monotonic(), random.Random(SEED)
     batches = [20, 15, 15]
     kills: list[dict[str, object]] = []
@@ -246,6 +247,7 @@ async def latency_spikes(site: Site, rng: random.Random, spikes: list[int], base
 @pytest.mark.drill
 async def test_drill_faulty_mymoment(tmp_path: Path, dev_server: DevServer) -> None:
     """10 % 5xx, latency spikes, sessions expiring every 20 s, backslash redirects; two logins."""
+    assert dev_server.client is not None  # the fixture has connected it
     started, rng = time.monotonic(), random.Random(SEED)
     batches = [6, 5, 5]
     spike_log: list[int] = []
@@ -311,6 +313,7 @@ async def test_drill_faulty_mymoment(tmp_path: Path, dev_server: DevServer) -> N
 @pytest.mark.drill
 async def test_drill_faulty_llm(tmp_path: Path, dev_server: DevServer) -> None:
     """429 with Retry-After, 500 and malformed JSON, interleaved, more faults than articles."""
+    assert dev_server.client is not None  # the fixture has connected it
     started = time.monotonic()
     articles, rounds = 15, 8
     with imitations(["a"]) as site:
@@ -367,6 +370,7 @@ def flush_rate_limits(redis_url: str) -> int:
 @pytest.mark.drill
 async def test_drill_two_workers_postgres_redis(pg_url: str, dev_server: DevServer) -> None:
     """Two worker processes share PostgreSQL and the Redis pacing; the site sees ≤ 2 req/s (burst 5)."""
+    assert dev_server.client is not None  # the fixture has connected it
     redis_url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")
     if not redis_url:
         print("drill skipped: set YOURMOMENT_TEST_REDIS_URL (and YOURMOMENT_TEST_DATABASE_URL); .ci/run does")
@@ -462,6 +466,7 @@ async def test_drill_failures_leak_nothing(tmp_path: Path, dev_server: DevServer
     a page myMoment changed (parse error), an LLM error that quotes the prompt (generate_comment) and an
     unexpected exception quoting a cookie (open_session). Each ends as a readable failure, and the leak
     scan finds none of the texts, the password, the API key or the cookies anywhere."""
+    assert dev_server.client is not None  # the fixture has connected it
     started = time.monotonic()
     redis_url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")
     secret_tag = os.urandom(4).hex()

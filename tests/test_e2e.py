@@ -225,6 +225,7 @@ async def test_continue_as_new_carries_state_and_signals(
     site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
     dev_server: DevServer,
 ) -> None:
+    assert dev_server.client is not None  # the fixture has connected it
     env, process_id, _db_url = configured
     mm_state = site[0]
     add_articles(mm_state, 1)
@@ -304,6 +305,8 @@ async def test_article_workflows_are_found_by_their_process_id(
     dev_server: DevServer,
 ) -> None:
     """Filtering by YourMomentProcessId in the Web UI (or `temporal workflow list`) shows the articles too."""
+    client = dev_server.client
+    assert client is not None  # the fixture has connected it
     env, process_id, _db_url = configured
     add_articles(site[0], 2)
     with process_running(env, process_id):
@@ -313,7 +316,7 @@ async def test_article_workflows_are_found_by_their_process_id(
 
         async def all_listed() -> bool:
             found.clear()
-            found.update([wf.id async for wf in dev_server.client.list_workflows(query)])
+            found.update([wf.id async for wf in client.list_workflows(query)])
             return len(found) == 5
 
         await wait_until(all_listed, 30, "the process and its 4 article workflows in the visibility store")

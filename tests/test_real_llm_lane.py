@@ -158,7 +158,7 @@ def _row(
     error: str | None = None,
     attempts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    row = {
+    row: dict[str, Any] = {
         "id": f"item-{status}-{error}",
         "title": BELLO.title,
         "status": status,

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from imitation import llm_server, mymoment
+from tests.support import stored
 from workflows.by_queue import workflows_for_queue
 from workflows.post import PostCommentWorkflow, workflow_id_for_post
 from yourmoment.messages import QUEUE_MONITORING, PostInput, RegenerateInput
@@ -125,7 +126,7 @@ async def test_record_histories(tmp_path: Path, ts_env: WorkflowEnvironment) -> 
             assert (await old_style.result()).outcome == PostOutcome.POSTED
             recorded["post_comment_release1_arguments"] = old_style.id
             with session_scope(db_url) as session:
-                assert review.begin_regeneration(session, session.get(AIComment, third.id))
+                assert review.begin_regeneration(session, stored(session, AIComment, third.id))
             regenerate = RegenerateInput(
                 item_id=third.id, template_id=third.prompt_template_id, actor="recorder"
             )

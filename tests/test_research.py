@@ -179,9 +179,11 @@ async def test_export_and_report_of_a_finished_process(
     assert gate["acceptance_rate"] == round(4 / 7, 4) and gate["first_try_rate"] == round(4 / 5, 4)
     assert gate["rejections_by_check"]["link"] == 3
     to_post = [(i.posted_at - i.created_at).total_seconds() for i in items if i.posted_at]
+    median = percentile(to_post, 50)
+    assert median is not None
     assert data["timing"]["discovery_to_posting"] == {
         "count": 4,
-        "p50_seconds": round(percentile(to_post, 50), 3),
+        "p50_seconds": round(median, 3),
         "p95_seconds": round(max(to_post), 3),
     }
     assert data["timing"]["discovery_to_generation"]["count"] == 4

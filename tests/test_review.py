@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from imitation import llm_server as llm_imitation
 from tests.conftest import LLMServer, MyMomentServer, RunCli
-from tests.support import cli, cli_ok, configure_class_82, isolate_temporal
+from tests.support import cli, cli_ok, configure_class_82, isolate_temporal, stored
 from yourmoment import processes_client
 from yourmoment.cli import review_cmds
 from yourmoment.comment_rules import DISCLOSURE
@@ -213,7 +213,7 @@ async def test_approval_regenerate_and_post_approved(
         assert shown["history"][0]["comment_html"] == first.comment_html
         assert other in shown["history"][1]["detail"] and shown["prompt_template"]["name"] == other
         with session_scope(review_env.database_url) as session:  # research timings keep the first generation
-            assert session.get(AIComment, first.id).generated_at == first.generated_at
+            assert stored(session, AIComment, first.id).generated_at == first.generated_at
 
         # While it is being regenerated (or posted), nothing else may change it.
         for status, words in (("regenerating", "being regenerated"), ("posting", "being posted")):

@@ -218,7 +218,7 @@ async def test_a_failing_workflow_task_shows_stuck_everywhere(
         )
         await client.start_workflow(
             "MonitoringProcessWorkflow",
-            MonitorInput(process_id=bad_attribute, queue_prefix=prefix, use_search_attributes=True),
+            MonitorInput(process_id=bad_attribute, use_search_attributes=True),
             id=workflow_id_for_process(bad_attribute),
             task_queue=f"{prefix}monitoring",
         )

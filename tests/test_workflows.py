@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from imitation import llm_server, mymoment
@@ -33,6 +32,7 @@ from yourmoment.messages import (
     PromptChoice,
     StatusCounts,
 )
+from yourmoment.processes_client import MonitoringHandle
 from yourmoment.store import items
 from yourmoment.store.db import session_scope, upgrade
 from yourmoment.store.models import MonitoringProcess
@@ -88,7 +88,7 @@ def world(world_factory: Callable[..., Harness]) -> Harness:
     return world_factory()
 
 
-async def start(env: WorkflowEnvironment, world: Harness, process_id: str, **kw: Any) -> WorkflowHandle:
+async def start(env: WorkflowEnvironment, world: Harness, process_id: str, **kw: Any) -> MonitoringHandle:
     world.mark_running(process_id)
     return await processes_client.start_monitoring(
         env.client,
@@ -100,7 +100,7 @@ async def start(env: WorkflowEnvironment, world: Harness, process_id: str, **kw:
 
 async def started_and_discovered(
     env: WorkflowEnvironment, world: Harness, process_id: str, **kw: Any
-) -> WorkflowHandle:
+) -> MonitoringHandle:
     """`start`, returning once the first discovery has run."""
     handle = await start(env, world, process_id, **kw)
     await wait_until(lambda: _runs(handle, 1), what="first discovery")
@@ -110,19 +110,19 @@ async def started_and_discovered(
 @asynccontextmanager
 async def running_process(
     env: WorkflowEnvironment, world: Harness, process_id: str, *, discovered: bool = False, **kw: Any
-) -> AsyncIterator[WorkflowHandle]:
+) -> AsyncIterator[MonitoringHandle]:
     """A worker running, the process started on it (and its first discovery run, if `discovered`)."""
     async with running_worker(env.client, world.settings):
         yield await (started_and_discovered if discovered else start)(env, world, process_id, **kw)
 
 
-async def stopped(handle: WorkflowHandle) -> MonitorResult:
+async def stopped(handle: MonitoringHandle) -> MonitorResult:
     """Stops the process and returns its result once it has ended."""
     await processes_client.stop(handle)
     return await handle.result()
 
 
-async def status_of(handle: WorkflowHandle) -> MonitorStatus:
+async def status_of(handle: MonitoringHandle) -> MonitorStatus:
     return await processes_client.status(handle)
 
 
@@ -404,21 +404,21 @@ async def test_comment_pacing_waits_on_durable_timers(
 # --- helpers -----------------------------------------------------------------------------------------
 
 
-async def _runs(handle: WorkflowHandle, n: int) -> bool:
+async def _runs(handle: MonitoringHandle, n: int) -> bool:
     return (await status_of(handle)).discovery_runs >= n
 
 
-async def details_of(handle: WorkflowHandle) -> str:
+async def details_of(handle: MonitoringHandle) -> str:
     """The workflow's current details, as the Web UI reads them (the SDK's metadata query)."""
     metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
     return metadata.current_details
 
 
-async def _details_start(handle: WorkflowHandle, prefix: str) -> bool:
+async def _details_start(handle: MonitoringHandle, prefix: str) -> bool:
     return (await details_of(handle)).startswith(prefix)
 
 
-async def _paused(handle: WorkflowHandle) -> bool:
+async def _paused(handle: MonitoringHandle) -> bool:
     return (await status_of(handle)).paused
 
 
