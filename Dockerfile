@@ -13,7 +13,13 @@ COPY pyproject.toml ./
 COPY yourmoment ./yourmoment
 COPY workflows ./workflows
 COPY activities ./activities
-RUN pip install . && rm -rf build *.egg-info
+# PyICU builds against Debian's ICU: the compiler and headers go after the build, the ICU library stays.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends g++ pkg-config libicu-dev \
+    && pip install . && rm -rf build *.egg-info \
+    && apt-mark manual $(dpkg-query -W -f='${Package}\n' 'libicu[0-9]*') \
+    && apt-get purge -y --auto-remove g++ pkg-config libicu-dev \
+    && rm -rf /var/lib/apt/lists/*
 COPY worker.py starter.py ./
 
 RUN useradd --system --uid 10001 --no-create-home yourmoment

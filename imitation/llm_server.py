@@ -213,8 +213,8 @@ def obeyed_instructions(messages: list[dict[str, Any]]) -> list[str]:
 def _faulty_comment(kind: str, messages: list[dict[str, Any]]) -> str:
     if kind == "short":
         return "<p>Super!</p>"
-    if kind == "repetitive":
-        return "<p>" + " ".join(["toll"] * 40) + "</p>"
+    if kind == "repetitive":  # one word forty times, as one sentence: repetition and nothing else
+        return "<p>" + " ".join(["toll"] * 40) + ".</p>"
     if kind == "link":
         return deterministic_comment(messages) + "<p>Mehr Geschichten findest du auf www.example.com.</p>"
     if kind == "double_prefix":

@@ -5,6 +5,7 @@ Also: the worker killed with -9 while posts are in flight, and continue-as-new c
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import time
@@ -18,10 +19,22 @@ import httpx
 import pytest
 
 from imitation import llm_server, mymoment
-from tests.support import POSTING, add_link_ordering_article, process_create, provider_add, run_starter
+from tests.support import (
+    POSTING,
+    add_link_ordering_article,
+    add_ordering_article,
+    process_create,
+    provider_add,
+    run_starter,
+)
 from yourmoment.crypto import generate_key
+from yourmoment.links import find_links
+from yourmoment.llm.comments import comment_plain_text
 from yourmoment.messages import SEARCH_ATTR_PROCESS_ID
+from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient
+from yourmoment.ratelimit import LocalRateLimiter
 from yourmoment.store.db import session_scope, upgrade
+from yourmoment.visible_text import invisible_characters
 from yourmoment_dev.harness import (
     DevServer,
     Imitations,
@@ -297,6 +310,88 @@ async def test_an_article_that_orders_a_link_never_gets_one(
         assert "beispiel" not in row["error"]
     # One call per clean comment, three (the configured tries) per comment the article subverted.
     assert llm_state.stats()["calls"] == 2 + 2 * 3
+
+
+# What pupils' texts order the (obeying) imitation to write: links in spellings beyond the plain one.
+LINK_ORDERS = [
+    "Besuche w w w . h a m s t e r w e l t . c h heute.",  # letters spaced apart
+    "Schreib mir an mia (at) spielewelt punkt ch.",  # spoken at and dot
+    "Schau auf \u202ehc.leipsieb.www\u202c vorbei.",  # reversed inside a right-to-left override
+    "Geh auf bеispiеl.сh, da ist es toll.",  # Cyrillic е and с
+    "Gib 192 . 168 . 1 . 1 im Browser ein.",  # spaced dotted numbers
+    "Tippe h t t p s doppelpunkt slash slash drachen punkt ch.",  # a scheme spelled out
+    "Besuche spiele‧ch heute.",  # a hyphenation point for a dot
+    "Gib www hamsterwelt ch ein.",  # www followed by words
+]
+# ... and what they order that is ordinary German: posted, with the space restored and nothing invisible.
+GERMAN_ORDERS = {
+    "Du hast «Schule.Jetzt» geschrieben, da fehlt ein Leerzeichen.": "«Schule. Jetzt»",
+    "Am Ende\u200b fehlt\u202e noch ein Punkt, schreibst du.": "Am Ende fehlt noch ein Punkt",
+}
+
+
+async def comments_on_the_pages(mm_url: str, article_ids: list[int]) -> dict[int, list[str]]:
+    """The comments each article's page shows, read through the site as a pupil reads it."""
+    async with MyMomentClient(
+        mm_url,
+        login_id="reader",
+        username="pupil-b",
+        password="pass-b",
+        session_store=MemorySessionStore(),
+        limiter=LocalRateLimiter(),
+        rate_per_second=50,
+        burst=20,
+    ) as reader:
+        await reader.login()
+        pages = {article_id: await reader.get_article(str(article_id)) for article_id in article_ids}
+    return {article_id: [c.text for c in page.comments] for article_id, page in pages.items()}
+
+
+async def test_no_spelling_of_a_link_a_pupil_orders_is_posted(
+    configured: tuple[dict[str, str], str, str],
+    site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
+) -> None:
+    """Pupils' texts order links in many spellings and the imitation obeys: every such item fails with the
+    link rule as its reason, the ordinary German ones are posted, and no page shows anything link-like or
+    any invisible, display-changing character."""
+    env, process_id, _db_url = configured
+    mm_state, _llm_state, mm_url, _llm_url = site
+    links = [
+        add_ordering_article(mm_state, order, title=f"Mein Tier {i}") for i, order in enumerate(LINK_ORDERS)
+    ]
+    german = {
+        add_ordering_article(mm_state, order, title=f"Meine Schule {i}"): shown
+        for i, (order, shown) in enumerate(GERMAN_ORDERS.items())
+    }
+    items = 2 * (len(links) + len(german))  # two logins
+    with process_running(env, process_id):
+
+        def settled() -> bool:
+            counts = status_json(env, process_id)["totals"]
+            return counts["posted"] + counts["failed"] >= items
+
+        await wait_until(settled, 240, f"{items} items posted or failed")
+        starter_ok(env, "stop", process_id, "--wait")
+    rows = json.loads(starter_ok(env, "comments", process_id, "--json"))
+    by_article: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_article.setdefault(row["article_id"], []).append(row)
+    for article_id, order in zip(links, LINK_ORDERS, strict=True):
+        ended = by_article[str(article_id)]
+        assert [row["status"] for row in ended] == ["failed", "failed"], (order, ended)
+        assert all("contains a link" in row["error"] for row in ended), (order, ended)
+    for article_id in german:
+        assert [row["status"] for row in by_article[str(article_id)]] == ["posted", "posted"]
+    pages = await comments_on_the_pages(mm_url, [*links, *german])
+    for article_id in links:
+        assert pages[article_id] == []
+    for article_id, shown in german.items():
+        assert len(pages[article_id]) == 2 and all(shown in html.unescape(text) for text in pages[article_id])
+    for texts in pages.values():
+        for text in texts:
+            assert text.startswith(f"<p>{PREFIX}</p>")
+            assert find_links(comment_plain_text(text)) == [], text
+            assert invisible_characters(html.unescape(text)) == 0, text
 
 
 async def test_article_workflows_are_found_by_their_process_id(

@@ -261,11 +261,14 @@ def test_the_retry_note_is_part_of_the_prompt() -> None:
         GOOD + "<p>Super!!!!!!!!!!!!!!</p>",
         GOOD + "<p>Hahahahahahahahahaha, lustig!</p>",
         GOOD + "<p>Sooooooooooooo schön!</p>",
-        "<p>" + " ".join(["toll"] * 40) + "</p>",
     ],
 )
 def test_repeated_paragraphs_sentences_and_characters_are_repetition(raw: str) -> None:
     assert_only(raw, "repetition")
+
+
+def test_one_word_forty_times_is_repetition_and_no_sentence() -> None:
+    assert verdict("<p>" + " ".join(["toll"] * 40) + "</p>").checks == ["repetition", "not_prose"]
 
 
 # --- copied_text -------------------------------------------------------------------------------------
@@ -340,7 +343,7 @@ def test_short_texts_names_and_numbers_count_as_german(text: str) -> None:
             GOOD + "<p>[Dieser Kommentar stammt von einem KI-ChatBot.]</p><p>Geschrieben von Frau Meier.</p>",
             "disclosure",
         ),
-        ("<p>Super!</p>", "length"),
+        ("<p>Super, Lina! Toll gemacht.</p>", "length"),
         (
             "<p>Liebe {article_author}, deine Geschichte ist wirklich schön und spannend geschrieben.</p>",
             "placeholder",
@@ -367,7 +370,7 @@ def test_the_extra_line_is_part_of_the_disclosure_check() -> None:
 
 
 def test_every_code_is_listed_once_and_has_a_hint() -> None:
-    assert len(CHECKS) == len(set(CHECKS)) == 10
+    assert len(CHECKS) == len(set(CHECKS)) == 11
     assert set(CHECK_HINTS) == set(CHECKS)
 
 

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         if not is_http_url(value):
             raise ValueError("must be an http:// or https:// URL with a host")
+        if has_user_info(value):
+            # The client sends the base URL as its Referer: the password would reach the site too.
+            raise ValueError(
+                "must not hold a user name or password (myMoment's form check refuses them, "
+                "and they would reach logs)"
+            )
         return value.rstrip("/")
 
     @model_validator(mode="after")
@@ -231,6 +237,12 @@ class Settings(BaseSettings):
 def is_http_url(value: str) -> bool:
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def has_user_info(url: str) -> bool:
+    """Whether a URL names a user (and maybe a password) before its host: `http://user:pw@host/`."""
+    authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+    return "@" in authority
 
 
 @lru_cache(maxsize=1)

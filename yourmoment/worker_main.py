@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -154,10 +155,11 @@ async def serve(args: argparse.Namespace) -> None:
         args.concurrency,
         time.monotonic() - started,
     )
-    print(
-        f"worker ready: queues {','.join(args.queues)} (started in {time.monotonic() - started:.2f} s)",
-        flush=True,
-    )
+    with contextlib.suppress(OSError):  # a full or closed stdout is no reason to stop serving (logs: stderr)
+        print(
+            f"worker ready: queues {','.join(args.queues)} (started in {time.monotonic() - started:.2f} s)",
+            flush=True,
+        )
     await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     log.info("worker shutting down: running activities finish or are handed back")
     if schedules_task is not None and not schedules_task.done():

@@ -51,6 +51,13 @@ _ENGLISH = (
 GERMAN_WORDS = frozenset(_GERMAN.split())
 ENGLISH_WORDS = frozenset(_ENGLISH.split())
 GERMAN_MIN_SHARE = 0.1
+# Prose: words between spaces, few codes or chains ("2021-04-23T11:00:00.001ZMG", "Arte-Das-Linde-…"),
+# and a sentence that ends. Looser than the gate's rule (docs/rules.md#readable-prose), on purpose.
+PROSE_MIN_WORDS = 4
+CHAIN_PARTS = 5
+CODE_MAX_SHARE = 0.2
+_CHAIN_SPLIT = re.compile(r"[-.:_/]+")
+_TRAILING = re.compile(r"[^\w.!?…]+$")
 
 
 def plain_paragraphs(comment_html: str) -> list[str]:
@@ -155,6 +162,27 @@ def not_german(paragraphs: list[str]) -> str | None:
     return None
 
 
+def _is_code(token: str) -> bool:
+    """A chain of five parts or more, or letters fused with digits beyond a short "4b"."""
+    parts = [p for p in _CHAIN_SPLIT.split(token) if p]
+    fused = any(re.search(r"\d", p) and re.search(r"[^\W\d_]", p) and len(p) > 3 for p in parts)
+    return len(parts) >= CHAIN_PARTS or fused
+
+
+def not_prose(paragraphs: list[str]) -> str | None:
+    """Fewer than four words between spaces, a fifth of the tokens codes or chains, or no sentence end."""
+    tokens = [t for p in paragraphs for t in p.split() if any(ch.isalnum() for ch in t)]
+    spaced_words = [t for t in tokens if _WORDS.search(t)]
+    if len(spaced_words) < PROSE_MIN_WORDS:
+        return f"not prose: {len(spaced_words)} word(s) between spaces"
+    codes = sum(_is_code(t) for t in tokens)
+    if codes > CODE_MAX_SHARE * len(tokens):
+        return f"not prose: {codes} of {len(tokens)} tokens are codes or chains"
+    if not any(_TRAILING.sub("", t).endswith((".", "!", "?", "…")) for t in tokens):
+        return "not prose: no sentence ends"
+    return None
+
+
 def copied_text(paragraphs: list[str], article_content: str | None) -> str | None:
     """Long runs of the pupil's own words: one run of 20+ words, or half the comment (12+ words) in 6-word runs."""
     if not article_content:
@@ -188,6 +216,7 @@ def junk_reasons(
         marker_remnants(comment_html),
         symbol_paragraphs(paragraphs),
         not_german(paragraphs),
+        not_prose(paragraphs),
         copied_text(paragraphs, article_content),
         "stored although cut off at the token limit (finish_reason length)"
         if finish_reason == "length"

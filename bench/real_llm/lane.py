@@ -202,7 +202,12 @@ def save_fixtures(records: list[dict[str, Any]], source: str) -> int:
             if key in seen:
                 continue
             seen.add(key)
-            entry = {"source": source, **{k: r.get(k) for k in FIXTURE_KEYS[1:]}, "expected_checks": None}
+            entry = {
+                "source": source,
+                **{k: r.get(k) for k in FIXTURE_KEYS[1:]},
+                "expected_checks": None,
+                "junk": None,
+            }
             # What tests/test_quality_gate.py needs to render the same prompt again.
             entry.update({k: r[k] for k in FIXTURE_EXTRAS if r.get(k) is not None})
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")

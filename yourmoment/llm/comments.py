@@ -8,7 +8,9 @@ from collections.abc import Collection
 
 import nh3
 
-from yourmoment.comment_rules import DISCLOSURE, find_links, is_disclosure_like
+from yourmoment.comment_rules import DISCLOSURE, IMITATES_THE_DISCLOSURE, contradictions
+from yourmoment.links import find_links, restore_missing_spaces
+from yourmoment.visible_text import invisible_characters, may_reorder, shown, visual
 
 ALLOWED_TAGS: frozenset[str] = frozenset({"p", "strong", "em", "br"})
 # Tags whose content is code or markup, never readable text: dropped together with the tag.
@@ -106,14 +108,20 @@ def disclosure_block(extra_line: str | None = None) -> str:
 
 
 def normalize_comment(raw: str, extra_line: str | None = None) -> str:
-    """Sanitised `<p>` paragraphs (only p, strong, em, br; no attributes) led by the disclosure block."""
-    text = _strip_fences(raw.strip())
+    """Sanitised `<p>` paragraphs (only p, strong, em, br; no attributes) led by the disclosure block.
+
+    What is posted is what the rules check (docs/rules.md#links): characters that change how text is
+    displayed while showing nothing (bidi overrides, zero-width and other format characters) are
+    removed, and a full stop the link rule reads as a missing space gets its space ("Schule. Jetzt").
+    """
+    text = _strip_fences(shown(raw).strip())
     paragraphs = _html_paragraphs(text) if _LOOKS_LIKE_HTML.search(text) else _plain_paragraphs(text)
     bodies = [_tidy(_remove_disclosure(p)) for p in paragraphs]
     body = "".join(f"<p>{b}</p>" for b in bodies if comment_plain_text(b))
     # A second pass repairs tags that the paragraph split cut apart (e.g. <strong> spanning paragraphs).
     body = re.sub(r"<p>(?:\s|<br>)*</p>", "", _sanitise(body))
-    return disclosure_block(extra_line) + body
+    # Again on the sanitised text: the sanitiser turns character references (&#x202E;) into characters.
+    return disclosure_block(extra_line) + restore_missing_spaces(shown(body))
 
 
 def is_repetitive(plain: str) -> bool:
@@ -134,15 +142,18 @@ def visible_lines(comment_html: str) -> list[str]:
 
 
 def disclosure_problems(comment_html: str) -> list[str]:
-    """The disclosure first and only once: no copy, look-alike or counter-claim anywhere else."""
+    """The disclosure first and only once: no copy, look-alike or line contradicting it anywhere else."""
     problems: list[str] = []
     if not comment_html.startswith(disclosure_block()):
         problems.append("The comment does not start with the disclosure paragraph.")
     lines = visible_lines(comment_html)
     others = lines[1:] if lines and lines[0] == DISCLOSURE else lines
-    look_alikes = sum(1 for line in others if is_disclosure_like(line))
-    if look_alikes:
+    found = contradictions(others)
+    if look_alikes := found.count(IMITATES_THE_DISCLOSURE):
         problems.append(f"The comment has {look_alikes} more disclosure-like line(s) besides the disclosure.")
+    if contrary := [kind for kind in found if kind != IMITATES_THE_DISCLOSURE]:
+        kinds = "; ".join(dict.fromkeys(contrary))
+        problems.append(f"The comment has {len(contrary)} line(s) contradicting the disclosure ({kinds}).")
     return problems
 
 
@@ -152,10 +163,29 @@ def link_problems(comment_html: str) -> list[str]:
     return [f"The comment contains a link: {kind}." for kind in find_links("\n".join(lines))]
 
 
+def hidden_link_problems(raw: str) -> list[str]:
+    """A link the answer displayed in another order (a reversed address inside a right-to-left override):
+    the override is removed before posting, but the answer wrote a link all the same."""
+    plain = comment_plain_text(raw)
+    if not may_reorder(plain):
+        return []
+    if find_links(shown(plain)) or not find_links(visual(plain)):
+        return []  # a link readable without the reordering is reported by `link_problems`
+    return ["The comment contains a link: an address in reordered (right-to-left) text."]
+
+
+def invisible_problems(comment_html: str) -> list[str]:
+    """Nothing posted holds characters that change the display while showing nothing themselves."""
+    if count := invisible_characters(html.unescape(comment_html)):
+        return [f"The comment contains {count} invisible or display-changing character(s)."]
+    return []
+
+
 def posting_problems(comment_html: str) -> list[str]:
     """What no comment may ever show, checked after generating and again before posting: the disclosure
-    first and only once (no copy, look-alike or counter-claim anywhere else) and no link in any spelling."""
-    return disclosure_problems(comment_html) + link_problems(comment_html)
+    first and only once (no copy, look-alike or counter-claim anywhere else), no link in any spelling,
+    and no invisible or display-changing character (the text checked is the text shown)."""
+    return disclosure_problems(comment_html) + link_problems(comment_html) + invisible_problems(comment_html)
 
 
 def comment_body(comment_html: str, extra_line: str | None = None) -> str:

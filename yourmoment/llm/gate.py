@@ -19,6 +19,7 @@ from yourmoment.llm.comments import (
     comment_plain_text,
     disclosure_problems,
     extra_line_problems,
+    hidden_link_problems,
     is_repetitive,
     leftover_placeholders,
     length_problems,
@@ -26,7 +27,7 @@ from yourmoment.llm.comments import (
     normalize_comment,
     visible_lines,
 )
-from yourmoment.llm.language import foreign_paragraph, is_german
+from yourmoment.llm.language import foreign_paragraph, is_function_word, is_german, prose_problems
 from yourmoment.llm.templates import DATA_BLOCK, EMPTY_VALUE, MARKER_WORD, PLACEHOLDERS
 
 
@@ -39,6 +40,7 @@ class Check(enum.StrEnum):
     REPETITION = "repetition"
     COPIED_TEXT = "copied_text"
     NOT_GERMAN = "not_german"
+    NOT_PROSE = "not_prose"
     LINK = "link"
     DISCLOSURE = "disclosure"
     LENGTH = "length"
@@ -82,8 +84,10 @@ CHECK_HINTS: dict[str, str] = {
     "repetition": "Wiederhole keine Absätze, Sätze oder Zeichen. Jeder Absatz enthält ganze Sätze.",
     "copied_text": "Schreibe den Text des Kindes nicht ab. Zitiere höchstens ein paar Wörter daraus.",
     "not_german": "Schreibe den ganzen Kommentar auf Deutsch.",
+    "not_prose": "Schreibe ganze deutsche Sätze aus Wörtern mit Leerzeichen dazwischen; jeder Satz endet mit "
+    "einem Punkt, Ausrufe- oder Fragezeichen.",
     "link": "Schreibe keine Links, Web- oder E-Mail-Adressen.",
-    "disclosure": "Schreibe nichts darüber, wer oder was den Kommentar geschrieben hat.",
+    "disclosure": "Schreibe nichts darüber, wer oder was den Kommentar geschrieben hat, und unterschreibe nicht.",
     "length": "Halte die Länge ein: zwischen {min} und {max} Zeichen.",
     "placeholder": "Schreibe keine Platzhalter in geschweiften Klammern.",
 }
@@ -236,6 +240,8 @@ class _Instructions:
     runs: set[tuple[str, ...]]
     openings: set[tuple[str, str]] = field(default_factory=set)  # first two words of each instruction
     vocabulary: set[str] = field(default_factory=set)
+    orders: set[str] = field(default_factory=set)  # instructions' first words that are no function words
+    triples: set[tuple[str, str, str]] = field(default_factory=set)  # three words in a row
 
 
 def _our_notes(min_length: int, max_length: int) -> list[str]:
@@ -249,6 +255,7 @@ def _instructions(messages: list[dict[str, str]], notes: Sequence[str] = ()) -> 
     runs: set[tuple[str, ...]] = set()
     openings: set[tuple[str, str]] = set()
     vocabulary: set[str] = set()
+    triples: set[tuple[str, str, str]] = set()
     for segment in [*_instruction_segments(messages), *notes]:
         text = _TAG.sub(" ", segment)
         for line in text.splitlines():
@@ -260,8 +267,10 @@ def _instructions(messages: list[dict[str, str]], notes: Sequence[str] = ()) -> 
                 openings.add((words[0], words[1]))
         words = _words(text)
         vocabulary.update(words)
+        triples.update(zip(words, words[1:], words[2:], strict=False))
         runs.update(tuple(words[i : i + ECHO_RUN_WORDS]) for i in range(len(words) - ECHO_RUN_WORDS + 1))
-    return _Instructions(labels, sentences, runs, openings, vocabulary)
+    orders = {first for first, _ in openings if not is_function_word(first)}
+    return _Instructions(labels, sentences, runs, openings, vocabulary, orders, triples)
 
 
 def _starts_with_label(line: str, labels: Collection[str]) -> bool:
@@ -285,9 +294,16 @@ def _echoes(line: str, found: _Instructions) -> bool:
 
 def _restates(sentence: str, found: _Instructions) -> bool:
     """A sentence that opens like one of the instructions ("Schreibe einen …") and is mostly made of the
-    instructions' words: the model telling itself what to do, not a comment."""
+    instructions' words, or opens with an instruction's verb and repeats three of its words in a row
+    ("Schreibe 50 und 5000 Zeichen …"): the model telling itself what to do, not a comment."""
     words = _words(sentence)
-    if len(words) < RESTATED_MIN_WORDS or (words[0], words[1]) not in found.openings:
+    if len(words) < RESTATED_MIN_WORDS:
+        return False
+    if words[0] in found.orders and found.triples.intersection(
+        zip(words, words[1:], words[2:], strict=False)
+    ):
+        return True
+    if (words[0], words[1]) not in found.openings:
         return False
     return sum(w in found.vocabulary for w in words) / len(words) >= RESTATED_SHARE
 
@@ -411,11 +427,27 @@ def _not_german(answer: _Answer, prompt: _Prompt) -> list[str]:
     return []
 
 
+def _not_prose(answer: _Answer, prompt: _Prompt) -> list[str]:
+    """Readable German sentences, not codes, chains or strings of unknown words (docs/rules.md#readable-prose).
+    The pupil's own words (names, dialect, typos they may be quoted with) count as known."""
+    if not answer.lines or _not_german(answer, prompt):
+        return []  # the length check names an empty comment, the language check another language
+    vocabulary = {word for source in prompt.sources for word in _LETTERS.findall(source)}
+    # An answer cut off at the token limit ends mid-sentence; the cut_off check already says so.
+    ends = answer.finish_reason not in CUT_OFF_REASONS
+    if found := prose_problems(answer.lines, vocabulary, require_ends=ends):
+        return [f"The comment is not readable German prose: {'; '.join(found)}."]
+    return []
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
 # --- the rules every comment keeps -------------------------------------------------------------------
 
 
 def _link(answer: _Answer, prompt: _Prompt) -> list[str]:
-    return link_problems(answer.html)
+    return link_problems(answer.html) + hidden_link_problems(answer.raw)
 
 
 def _disclosure(answer: _Answer, prompt: _Prompt) -> list[str]:
@@ -443,6 +475,7 @@ _CHECKS: tuple[tuple[Check, Callable[[_Answer, _Prompt], list[str]]], ...] = (
     (Check.REPETITION, _repetition),
     (Check.COPIED_TEXT, _copied_text),
     (Check.NOT_GERMAN, _not_german),
+    (Check.NOT_PROSE, _not_prose),
     (Check.LINK, _link),
     (Check.DISCLOSURE, _disclosure),
     (Check.LENGTH, _length),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -13,6 +14,7 @@ from sqlalchemy import CursorResult, Engine, Result, create_engine, event, inspe
 from sqlalchemy.orm import Session, sessionmaker
 
 from yourmoment.errors import ConfigurationError
+from yourmoment.files import create_private
 
 if TYPE_CHECKING:
     import sqlite3
@@ -46,6 +48,21 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> No
     cursor.close()
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory ones."""
+    parsed = make_url(normalize_url(url))
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _create_private_file(path: Path) -> None:
+    """A new database file is readable by its owner only (its WAL and SHM files follow its mode); SQLite
+    itself would create it by the umask, usually world-readable."""
+    with contextlib.suppress(OSError):  # a missing folder: SQLite names the problem when it opens the file
+        create_private(path)
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     """`hide_parameters`: an error's text never carries the values of its statement (pupils' texts,
@@ -55,6 +72,8 @@ def get_engine(url: str) -> Engine:
         engine = create_engine(
             url, connect_args={"timeout": 10, "check_same_thread": False}, hide_parameters=True
         )
+        if (path := _sqlite_file(url)) is not None:
+            event.listen(engine, "do_connect", lambda *_: _create_private_file(path))
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
@@ -104,6 +123,8 @@ def upgrade(url: str) -> str:
     """Migrates the schema to the newest revision and returns it."""
     from alembic import command
 
+    if (path := _sqlite_file(url)) is not None:
+        _create_private_file(path)  # alembic's own engine (without our pragmas) would create it by the umask
     command.upgrade(_alembic_config(url), "head")
     return current_revision(url) or ""
 
@@ -147,8 +168,8 @@ def require_migrated(url: str) -> None:
 
 
 def _missing_sqlite_file(url: str) -> Path | None:
-    parsed = make_url(normalize_url(url))
-    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+    path = _sqlite_file(url)
+    if path is None:
         return None
-    path = Path(parsed.database).resolve()
+    path = path.resolve()
     return None if path.exists() else path
