@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import LLMServer, MyMomentServer, client_with
 from tests.support import process_create, provider_add, start_monitoring
 from yourmoment import processes_client
-from yourmoment.codec import EncryptionCodec
+from yourmoment.codec import EncryptionCodec, generate_payload_key
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.settings import Settings
 from yourmoment.store import accounts, processes
@@ -35,6 +35,9 @@ from yourmoment_dev.harness import REPO, Harness, fast_settings, running_worker,
 TEMPLATE = "Ermutigendes Feedback"
 UNREACHABLE_TEMPORAL = "127.0.0.1:9"
 PORT_IN_USE = "{port_in_use}"  # replaced by a port this test holds open
+SECRET, DB_USER = "pw-Geheim-7", "dbuser-x7"  # in URLs below: an expected line that held them would fail
+POSTGRES_DOWN = f"postgresql://{DB_USER}:{SECRET}@127.0.0.1:1/yourmoment?connect_timeout=3"  # port 1: refused
+PAYLOAD_KEY = generate_payload_key()
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,38 @@ CASES = [
         dotenv=b"YOURMOMENT_DEFAULT_USER=lehrerin-\xe4@example.ch\n",
     ),
     Case(
+        "dotenv-garbage-line",
+        ("user", "list"),
+        "error: .env line 3 is not NAME=value (nor a comment); fix or remove it",
+        dotenv=b"LOG_FORMAT=text\n\nYOURMOMENT_ENCRYPTION_KEY sk-geheim-1\nLOG_LEVEL=INFO\n",
+    ),
+    Case(
+        "dotenv-unclosed-quote",
+        ("user", "list"),
+        "error: .env line 2 is not NAME=value (nor a comment); fix or remove it",
+        dotenv=b'# yourMoment\nCONTACT="ops@example.ch\nLOG_LEVEL=INFO\n',
+    ),
+    Case(
+        "db-url-sqlite-option",
+        ("user", "list"),
+        "error: invalid setting DATABASE_URL: option 'foo' is not used with SQLite (it takes none here); "
+        "remove it",
+        env={"DATABASE_URL": "sqlite:///yourmoment.db?foo=bar"},
+    ),
+    Case(
+        "db-url-postgres-option",
+        ("user", "list"),
+        "error: invalid setting DATABASE_URL: option 'pool' is not a PostgreSQL connection option "
+        "(libpq's, such as sslmode or connect_timeout); remove it",
+        env={"DATABASE_URL": f"postgresql://{DB_USER}:{SECRET}@127.0.0.1:1/ym?sslmode=require&pool=5"},
+    ),
+    Case(
+        "database-down",
+        ("process", "list"),
+        "error: PostgreSQL at 127.0.0.1:1 refused the connection (DATABASE_URL)",
+        env={"DATABASE_URL": POSTGRES_DOWN},
+    ),
+    Case(
         "env-not-utf8",
         ("user", "list"),
         "error: invalid setting YOURMOMENT_DEFAULT_USER: must be UTF-8 text",
@@ -252,6 +287,20 @@ CASES = [
         (),
         f"error: METRICS_PORT={PORT_IN_USE}: the port is in use; choose a free port or unset METRICS_PORT",
         env={"METRICS_PORT": PORT_IN_USE},
+        program="worker.py",
+    ),
+    Case(
+        "worker-redis-down",
+        (),
+        "error: Redis at 127.0.0.1:1 refused the connection (REDIS_URL)",
+        env={"REDIS_URL": f"redis://:{SECRET}@127.0.0.1:1/0"},
+        program="worker.py",
+    ),
+    Case(
+        "worker-database-down",
+        (),
+        "error: PostgreSQL at 127.0.0.1:1 refused the connection (DATABASE_URL)",
+        env={"DATABASE_URL": POSTGRES_DOWN},
         program="worker.py",
     ),
     Case(
@@ -331,6 +380,21 @@ CASES = [
         "error: --task must be a whole number between 1 and 2147483647, not -5",
     ),
     Case("name-long", create("--name", LONG), "error: --name must be at most 200 characters, not 201"),
+    Case(
+        "name-invisible",
+        create("--name", "\u200b \u2060"),
+        "error: --name is empty once invisible characters are removed",
+    ),
+    Case(
+        "name-control",
+        create("--name", "Klasse\x07 9"),
+        "error: --name must not contain control characters (U+0007)",
+    ),
+    Case(
+        "update-name-control",
+        ("process", "update", "Klasse 82", "--name", "Klasse\x1b[2J 82"),
+        "error: --name must not contain control characters (U+001B)",
+    ),
     Case("search-long", create("--search", LONG), "error: --search must be at most 200 characters, not 201"),
     Case("tab-long", create("--tab", "8" * 33), "error: --tab must be at most 32 characters, not 33"),
     Case(
@@ -492,6 +556,38 @@ CASES = [
         "email-long",
         ("user", "add", "a" * 310 + "@example.ch"),
         "error: the e-mail address must be at most 320 characters, not 321",
+    ),
+    Case(
+        "email-no-domain",
+        ("user", "add", "lehrerin@schule"),
+        "error: 'lehrerin@schule' is not an e-mail address (like lehrerin@schule.ch)",
+    ),
+    Case(
+        "email-display-name",
+        ("user", "add", "Anna <anna@schule.ch>"),
+        "error: 'anna <anna@schule.ch>' is not an e-mail address (like lehrerin@schule.ch)",
+    ),
+    Case(
+        "email-two-at",
+        ("user", "add", "anna@@schule.ch"),
+        "error: 'anna@@schule.ch' is not an e-mail address (like lehrerin@schule.ch)",
+    ),
+    Case(
+        "login-test-unknown",
+        ("login", "test", "nobody"),
+        "error: no active login named 'nobody'; see 'starter.py login list'",
+    ),
+    Case(
+        "codec-origin-ipv6-unclosed",
+        ("codec-server", "--port", "0", "--cors-origin", "http://[::1:8233"),
+        "error: --cors-origin 'http://[::1:8233' is not an origin like https://temporal-ui.example.org",
+        env={"YOURMOMENT_PAYLOAD_KEY": PAYLOAD_KEY},
+    ),
+    Case(
+        "codec-host-unclosed",
+        ("codec-server", "--host", "[::1", "--port", "0"),
+        "error: --host '[::1' is not an IP address or a host name",
+        env={"YOURMOMENT_PAYLOAD_KEY": PAYLOAD_KEY},
     ),
     Case(
         "unknown-action",

@@ -39,7 +39,7 @@ def checks(result: Any) -> dict[str, dict[str, Any]]:
 
 
 async def test_health_ok_with_a_worker_and_failing_for_a_broken_key(
-    dev_env: WorkflowEnvironment, env: CliEnv, run_cli: RunCli
+    dev_env: WorkflowEnvironment, env: CliEnv, run_cli: RunCli, mymoment_server: MyMomentServer
 ) -> None:
     point_at(env, dev_env)
     env.set(TEMPORAL_SEARCH_ATTRIBUTES="false")  # not registered on this dev server (see test_stuck)
@@ -58,6 +58,7 @@ async def test_health_ok_with_a_worker_and_failing_for_a_broken_key(
             "temporal",
             "database",
             "encryption_key",
+            "mymoment",
             "schedules",
             "workflows",
             *(f"pollers:{q}" for q in ALL_QUEUES),
@@ -85,7 +86,7 @@ async def test_health_ok_with_a_worker_and_failing_for_a_broken_key(
 
 
 async def test_health_fails_for_a_queue_without_pollers(
-    dev_env: WorkflowEnvironment, env: CliEnv, run_cli: RunCli
+    dev_env: WorkflowEnvironment, env: CliEnv, run_cli: RunCli, mymoment_server: MyMomentServer
 ) -> None:
     point_at(env, dev_env)
     env.set(TEMPORAL_SEARCH_ATTRIBUTES="false")

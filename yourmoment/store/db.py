@@ -10,11 +10,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event, inspect, make_url, text
+from sqlalchemy import URL, CursorResult, Engine, Result, create_engine, event, inspect, make_url, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
 from yourmoment.errors import ConfigurationError
 from yourmoment.files import create_private
+from yourmoment.services import host_port, unavailable
 
 if TYPE_CHECKING:
     import sqlite3
@@ -77,7 +79,32 @@ def get_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
+        name_connection_failures(engine)
     return engine
+
+
+def database_address(url: URL) -> str:
+    """Where a PostgreSQL URL points: `host:port`, or the Unix socket's folder; never user or password."""
+    host = url.host or str(url.query.get("host") or "") or None
+    if host is None or host.startswith("/"):
+        return f"unix socket {host or '(libpq default)'}"
+    port = url.port or int(str(url.query.get("port") or 5432).split(",")[0])
+    return host_port(host, port)
+
+
+def name_connection_failures(engine: Engine) -> None:
+    """A PostgreSQL server that cannot be reached, refuses the login or drops the connection becomes a
+    ServiceUnavailableError naming its host and port (`PostgreSQL at db:5432 refused the connection`).
+    libpq's own text is never shown: on a refused login it quotes the user name."""
+    where = database_address(engine.url)
+
+    @event.listens_for(engine, "handle_error")
+    def _name(context: ExceptionContext) -> None:
+        dbapi = engine.dialect.loaded_dbapi
+        if not isinstance(context.original_exception, dbapi.OperationalError):
+            return
+        if context.connection is None or context.is_disconnect:  # connecting, or the link broke
+            raise unavailable("PostgreSQL", where, context.original_exception, "DATABASE_URL") from None
 
 
 @lru_cache(maxsize=8)

@@ -243,6 +243,14 @@ def counts(session: Session, process_id: str) -> StatusCounts:
     return StatusCounts(**{status: n for status, n in rows})
 
 
+def ids_with_status(session: Session, process_id: str, statuses: Iterable[str]) -> set[str]:
+    """The ids of the process's items in one of `statuses` (ids only: no text is loaded)."""
+    query = select(AIComment.id).where(
+        AIComment.process_id == process_id, AIComment.status.in_(list(statuses))
+    )
+    return set(session.scalars(query))
+
+
 def list_items(session: Session, process_id: str, status: str | None = None) -> list[AIComment]:
     query = select(AIComment).where(AIComment.process_id == process_id).order_by(AIComment.created_at)
     if status:
