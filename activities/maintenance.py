@@ -24,7 +24,7 @@ from yourmoment.messages import (
 from yourmoment.processes_client import monitoring_handle
 from yourmoment.statuses import CommentStatus, ProcessStatus
 from yourmoment.store import items, sessions
-from yourmoment.store.db import run_db
+from yourmoment.store.db import row_count, run_db
 from yourmoment.store.models import AIComment, MonitoringProcess, utcnow
 from yourmoment.store.processes import ACTIVE_STATUSES
 
@@ -181,7 +181,7 @@ def blank_article_texts(session: Session, before: datetime) -> int:
         )
         .values(article_content=None, article_raw_html=None, reasoning=None)
     )
-    return result.rowcount or 0
+    return row_count(result)
 
 
 def delete_finished_items(session: Session, before: datetime) -> int:
@@ -193,7 +193,7 @@ def delete_finished_items(session: Session, before: datetime) -> int:
     result = session.execute(
         delete(AIComment).where(AIComment.created_at < before, AIComment.status.in_(list(FINISHED)))
     )
-    return result.rowcount or 0
+    return row_count(result)
 
 
 def active_rows(session: Session, before: datetime) -> list[str]:
@@ -234,4 +234,4 @@ def record_on_running(session: Session, message: str) -> int:
         .where(MonitoringProcess.status.in_(list(ACTIVE_STATUSES)))
         .values(last_error=message[:2000])
     )
-    return result.rowcount or 0
+    return row_count(result)

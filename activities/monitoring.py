@@ -34,7 +34,7 @@ from yourmoment.messages import (
 )
 from yourmoment.mymoment import parsers
 from yourmoment.mymoment.client import MyMomentClient
-from yourmoment.statuses import CommentStatus
+from yourmoment.statuses import UNFINISHED_STATUSES, CommentStatus, ProcessStatus
 from yourmoment.store import items, processes, review
 from yourmoment.store.db import run_db
 from yourmoment.store.models import (
@@ -78,11 +78,11 @@ class MonitoringActivities(ActivityGroup):
                 if link.is_active and login is not None and login.is_active and not login.is_admin:
                     logins.append(LoginRef(login_id=login.id, name=login.name))
             prompts = []
-            for link in process.prompts:
-                tpl = session.get(PromptTemplate, link.template_id)
+            for choice in process.prompts:
+                tpl = session.get(PromptTemplate, choice.template_id)
                 # A non-finite weight (stored before weights were checked) could not travel as JSON.
-                if link.is_active and 0 < link.weight < math.inf and tpl is not None and tpl.is_active:
-                    prompts.append(PromptChoice(template_id=tpl.id, weight=link.weight))
+                if choice.is_active and 0 < choice.weight < math.inf and tpl is not None and tpl.is_active:
+                    prompts.append(PromptChoice(template_id=tpl.id, weight=choice.weight))
             # The row's columns by name; what is not a column (the usable logins and prompts, and two
             # settings of this worker) is laid over it.
             row = RowWith(
@@ -129,7 +129,7 @@ class MonitoringActivities(ActivityGroup):
                 process.status = inp.status
                 process.stop_reason = inp.reason
                 process.stopped_at = utcnow()
-                if inp.status == "failed":
+                if inp.status == ProcessStatus.FAILED:
                     process.last_error = inp.reason
                 states = {login.login_id: login for login in inp.logins}
                 for link in process.logins:  # kept for `status` once the workflow has ended
@@ -160,7 +160,7 @@ class MonitoringActivities(ActivityGroup):
     async def mark_item(self, inp: MarkItemInput) -> bool:
         def mark() -> bool:
             with self.deps.db() as session:
-                allowed = inp.only_from or ["discovered", "prepared", "generated", "posting"]
+                allowed = inp.only_from or list(UNFINISHED_STATUSES)
                 return items.cas(session, inp.item_id, allowed, inp.status, error=inp.reason[:2000])
 
         return await run_db(mark)

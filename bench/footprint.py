@@ -35,6 +35,7 @@ async def has_poller(h: BenchHarness, task_queue: str) -> bool:
         task_queue=TaskQueue(name=task_queue),
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     )
+    assert h.client is not None  # a harness from Harness.started
     response = await h.client.workflow_service.describe_task_queue(request)
     return bool(response.pollers)
 

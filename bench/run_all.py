@@ -58,7 +58,7 @@ def run_one(name: str, module: str, args: list[str], database_url: str | None) -
     proc = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True)  # stderr passes through
     if proc.returncode != 0:
         return {"error": f"exit code {proc.returncode}", "command": f"python -m {module} {' '.join(args)}"}
-    result = json.loads(proc.stdout)
+    result: dict[str, Any] = json.loads(proc.stdout)
     result["wall_seconds"] = round(time.monotonic() - began, 1)
     return result
 
@@ -73,7 +73,8 @@ def at(*path: str) -> Figure:
 
 def busiest_second(result: dict[str, Any]) -> int:
     """The small run's busiest 1 s window, of the cold and the warm run."""
-    return max(result[run]["pacing"]["peak_requests_in_1s"] for run in ("cold", "warm"))
+    peaks: list[int] = [result[run]["pacing"]["peak_requests_in_1s"] for run in ("cold", "warm")]
+    return max(peaks)
 
 
 # benchmark -> the few figures of its result that bench/README.md's summary table quotes, by name

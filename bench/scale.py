@@ -98,6 +98,7 @@ async def scale(
     await asyncio.sleep(duration)
     cpu_window, window, window_ended = worker.cpu_seconds() - cpu0, time.monotonic() - wall0, time.time()
     rss, uss, peak = worker.rss_mb(), worker.uss_mb(), worker.peak_rss_mb()
+    assert h.server is not None and h.client is not None  # a harness from Harness.started
     server_rss = tree_rss_mb(h.server.pid)
     # The worker drains and stops first, so requests and completed discoveries are counted alike.
     h.stop_worker(worker)

@@ -29,7 +29,7 @@ OPTIONS = (Option("--articles", int, 5),)
 
 
 def article_workflow_ids(h: BenchHarness, process_id: str) -> list[str]:
-    with session_scope(h.database_url) as session:  # type: ignore[arg-type]
+    with session_scope(h.database_url) as session:
         rows = items.list_items(session, process_id)
         return [
             workflow_id_for_item(process_id, r.login_id, r.mymoment_article_id, r.prompt_slot) for r in rows
@@ -50,6 +50,7 @@ async def temporal_cost(h: BenchHarness, articles: int) -> dict[str, Any]:
     await h.stop_process(process_id)
     log(f"{articles} comments posted, process stopped; reading histories")
     article_ids = article_workflow_ids(h, process_id)
+    assert h.client is not None  # a harness from Harness.started
     per_article = await fetch(h.client, article_ids)
     monitor = (await fetch(h.client, [workflow_id_for_process(process_id)]))[0]
     return report(articles, per_article, monitor, h.politeness)

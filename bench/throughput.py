@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, TypedDict
 
 from bench.harness import BenchHarness, Politeness
 from bench.output import Option, log, run_benchmark
@@ -34,7 +34,15 @@ OPTIONS = (
 )
 
 
-def politeness_bound(p: Politeness, total_logins: int) -> dict[str, float | None]:
+class Bound(TypedDict):
+    """Comments per minute allowed by the request rate, by the comment interval, and the lower of both."""
+
+    by_request_rate: float
+    by_comment_interval: float | None
+    bound: float
+
+
+def politeness_bound(p: Politeness, total_logins: int) -> Bound:
     """Comments per minute the politeness limits allow at most (discovery requests not counted)."""
     by_requests = p.rate * 60 / REQUESTS_PER_COMMENT_MIN
     by_comment_interval = total_logins * 60 / p.comment_interval if p.comment_interval > 0 else None

@@ -231,7 +231,7 @@ def _error(
     status: int,
     message: str,
     kind: str,
-    code: str | int,
+    code: str | int | None,
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
@@ -291,7 +291,8 @@ def _wants_json(body: dict[str, Any]) -> bool:
 
 
 def _status_fault(kind: str, state: LLMState) -> Response | None:
-    faults = {
+    # status, message, error type, error code, headers
+    faults: dict[str, tuple[int, str, str, str | int | None, dict[str, str] | None]] = {
         "429": (
             429,
             "Rate limit reached for requests.",

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import pytest
 from sqlalchemy import text
@@ -39,6 +39,10 @@ from yourmoment.crypto import generate_key
 from yourmoment.settings import reset_settings_cache
 from yourmoment.store.db import get_engine, upgrade
 from yourmoment_dev.harness import DevServer, temporal_binary
+
+if TYPE_CHECKING:
+    from imitation.llm_server import LLMState
+    from imitation.mymoment import MyMomentState
 
 PG_ENV = "YOURMOMENT_TEST_DATABASE_URL"
 UNREACHABLE_URL = "http://127.0.0.1:9"  # the discard port: connections are refused at once
@@ -101,7 +105,8 @@ def pg_url() -> str:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_db_url(request: pytest.FixtureRequest) -> str:
     """Runs the test on SQLite and on PostgreSQL (the latter skipped without YOURMOMENT_TEST_DATABASE_URL)."""
-    return request.getfixturevalue("db_url" if request.param == "sqlite" else "pg_url")
+    url: str = request.getfixturevalue("db_url" if request.param == "sqlite" else "pg_url")
+    return url
 
 
 # --- environment ---------------------------------------------------------------------------------------
@@ -126,7 +131,7 @@ class CliEnv:
 
 
 @pytest.fixture
-def env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[CliEnv]:  # type: ignore[no-untyped-def]
+def env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[CliEnv]:
     """A hermetic configuration: its own database and key, no Redis, no developer `.env` (cwd is tmp_path)."""
     database_url = request.getfixturevalue("any_db_url" if "any_db_url" in request.fixturenames else "db_url")
     base_url = (
@@ -157,14 +162,21 @@ def env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_pat
 # --- imitation servers ---------------------------------------------------------------------------------
 
 
+StateT = TypeVar("StateT")
+
+
 @dataclass
-class ImitationServer:
+class ImitationServer(Generic[StateT]):
     url: str
-    state: Any
+    state: StateT
+
+
+MyMomentServer: TypeAlias = "ImitationServer[MyMomentState]"
+LLMServer: TypeAlias = "ImitationServer[LLMState]"
 
 
 @contextmanager
-def _served(state: Any, create_app: Callable[[Any], Any]) -> Iterator[ImitationServer]:
+def _served(state: StateT, create_app: Callable[[StateT], Any]) -> Iterator[ImitationServer[StateT]]:
     """The app `create_app(state)` over real HTTP in a thread, for as long as the block runs."""
     from yourmoment.serving import serve_in_thread
 
@@ -174,8 +186,8 @@ def _served(state: Any, create_app: Callable[[Any], Any]) -> Iterator[ImitationS
 
 @dataclass
 class _RunningImitations:
-    mymoment: ImitationServer
-    llm: ImitationServer
+    mymoment: MyMomentServer
+    llm: LLMServer
 
 
 @pytest.fixture(scope="session")
@@ -192,14 +204,14 @@ def _imitations_running() -> Iterator[_RunningImitations]:
 
 
 @pytest.fixture
-def mymoment_server(_imitations_running: _RunningImitations) -> ImitationServer:
+def mymoment_server(_imitations_running: _RunningImitations) -> MyMomentServer:
     """The myMoment imitation, emptied (no accounts, articles, sessions or faults) for this test."""
     _imitations_running.mymoment.state.reset()
     return _imitations_running.mymoment
 
 
 @pytest.fixture
-def llm_server(_imitations_running: _RunningImitations) -> ImitationServer:
+def llm_server(_imitations_running: _RunningImitations) -> LLMServer:
     """The OpenAI-compatible imitation (base URL `<url>/v1`), with counters, faults and key check reset."""
     from imitation.llm_server import DEFAULT_MODELS
 
@@ -222,8 +234,14 @@ class CliResult(NamedTuple):
         return json.loads(self.out)
 
 
+class RunCli(Protocol):
+    """The `run_cli` fixture: starter.py's arguments (each turned into a string) and its standard input."""
+
+    def __call__(self, *args: object, stdin: str | None = None) -> CliResult: ...
+
+
 @pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> RunCli:
     """`run_cli("login", "list", "--json", stdin=None)`: starter.py in-process (sync tests only)."""
     from yourmoment.cli.main import run as run_starter
 

@@ -399,7 +399,8 @@ def redis_dump(redis_url: str) -> bytes:
     """Every key and value in the Redis database (read only; other tests' keys hold no secret of ours)."""
     import redis
 
-    client = redis.Redis.from_url(redis_url)
+    # Declared as str or bytes throughout; without decode_responses every answer is bytes.
+    client: Any = redis.Redis.from_url(redis_url)
     try:
         chunks: list[bytes] = []
         for key in client.scan_iter(count=500):

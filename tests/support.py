@@ -8,8 +8,9 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy.orm import Session
 from temporalio.client import Client
 
 from yourmoment import processes_client
@@ -188,3 +189,13 @@ async def configure_class_82(
     for args, stdin in steps:
         await cli_ok(run_cli, *args, stdin=stdin)
     return (await cli_ok(run_cli, "process", "show", "Klasse 82", "--json")).json()["id"]
+
+
+RowT = TypeVar("RowT")
+
+
+def stored(session: Session, model: type[RowT], key: str) -> RowT:
+    """The row `key` of `model`; the test fails when there is none."""
+    row = session.get(model, key)
+    assert row is not None, f"no {model.__name__} {key}"
+    return row

@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,11 +21,19 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from imitation import llm_server, mymoment
+from tests.conftest import CliEnv, RunCli
 from tests.support import process_create, provider_add, run_starter
 from tests.test_e2e import DEV_SERVER_ARGS, database_url
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.store.db import session_scope
-from yourmoment_dev.harness import Imitations, WorkerProcess, add_articles, hermetic_env, wait_until
+from yourmoment_dev.harness import (
+    DevServer,
+    Imitations,
+    WorkerProcess,
+    add_articles,
+    hermetic_env,
+    wait_until,
+)
 
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 __all__ = ["DEV_SERVER_ARGS"]  # the shared dev_server fixture runs as in test_e2e
@@ -40,7 +49,9 @@ def one_error_line(result: Any) -> str:
 # --- storing logins ----------------------------------------------------------------------------------
 
 
-def test_login_add_refuses_a_second_login_of_one_account(env, run_cli, any_db_url) -> None:  # type: ignore[no-untyped-def]
+def test_login_add_refuses_a_second_login_of_one_account(
+    env: CliEnv, run_cli: RunCli, any_db_url: str
+) -> None:
     assert run_cli("user", "add", "lehrerin@example.ch").code == 0
     first = run_cli("login", "add", "a", "--username", "pupil-a", "--password-stdin", stdin="pw")
     assert first.code == 0, first
@@ -78,7 +89,7 @@ def test_account_key_normalises_host_and_username() -> None:
 # --- the claim in the database -----------------------------------------------------------------------
 
 
-def test_database_rejects_a_second_claim_for_one_account_article_and_prompt(any_db_url) -> None:  # type: ignore[no-untyped-def]
+def test_database_rejects_a_second_claim_for_one_account_article_and_prompt(any_db_url: str) -> None:
     """The rule is a primary key, not a query: a plain INSERT of a duplicate claim fails on both databases."""
     key, now = "a" * 64, "2026-01-01 00:00:00"
     row = "INSERT INTO posting_claims (account_key, mymoment_article_id, prompt_slot, created_at) VALUES "
@@ -100,7 +111,7 @@ def test_database_rejects_a_second_claim_for_one_account_article_and_prompt(any_
 
 
 @pytest.fixture
-def site() -> Iterator[tuple[Any, str, str]]:
+def site() -> Iterator[tuple[mymoment.MyMomentState, str, str]]:
     mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     mm_state.add_class(82, "Beispielklasse A", "Testschule")
     mm_state.add_account("pupil-a", "pass-a", "pupil", [82])
@@ -238,7 +249,12 @@ def assert_one_comment_per_article(mm_state: Any) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def migrated_env(request: pytest.FixtureRequest, tmp_path, dev_server, site) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def migrated_env(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    dev_server: DevServer,
+    site: tuple[mymoment.MyMomentState, str, str],
+) -> dict[str, str]:
     """The deployment's environment on SQLite and on PostgreSQL, its database migrated by `db upgrade`."""
     env = environment(database_url(tmp_path, request.param), site[1], dev_server)
     starter(env, "db", "upgrade")
@@ -246,7 +262,9 @@ def migrated_env(request: pytest.FixtureRequest, tmp_path, dev_server, site) -> 
 
 
 @pytest.mark.slow
-async def test_two_logins_of_one_account_in_one_process_comment_once(migrated_env, site) -> None:  # type: ignore[no-untyped-def]
+async def test_two_logins_of_one_account_in_one_process_comment_once(
+    migrated_env: dict[str, str], site: tuple[mymoment.MyMomentState, str, str]
+) -> None:
     env = migrated_env
     mm_state, _mm_url, llm_url = site
     email = "lehrerin@example.ch"
@@ -263,7 +281,9 @@ async def test_two_logins_of_one_account_in_one_process_comment_once(migrated_en
 
 
 @pytest.mark.slow
-async def test_two_users_with_one_account_running_at_once_comment_once(migrated_env, site) -> None:  # type: ignore[no-untyped-def]
+async def test_two_users_with_one_account_running_at_once_comment_once(
+    migrated_env: dict[str, str], site: tuple[mymoment.MyMomentState, str, str]
+) -> None:
     env = migrated_env
     mm_state, _mm_url, llm_url = site
     runs = []
@@ -279,7 +299,9 @@ async def test_two_users_with_one_account_running_at_once_comment_once(migrated_
 
 
 @pytest.mark.slow
-async def test_post_exits_1_when_the_account_has_commented_already(tmp_path, dev_server, site) -> None:  # type: ignore[no-untyped-def]
+async def test_post_exits_1_when_the_account_has_commented_already(
+    tmp_path: Path, dev_server: DevServer, site: tuple[mymoment.MyMomentState, str, str]
+) -> None:
     """A reviewed comment whose account claimed the article meanwhile ends skipped, which is not success."""
     from yourmoment.mymoment.account import account_key
 
@@ -328,8 +350,8 @@ async def test_post_exits_1_when_the_account_has_commented_already(tmp_path, dev
 @pytest.mark.slow
 @pytest.mark.parametrize("limiter", ["local", pytest.param("redis", marks=pytest.mark.redis)])
 async def test_comment_interval_holds_between_posts_as_the_site_sees_them(
-    limiter, tmp_path, dev_server
-) -> None:  # type: ignore[no-untyped-def]
+    limiter: str, tmp_path: Path, dev_server: DevServer
+) -> None:
     """With pacing on, one account's POSTs reach the imitation at least COMMENT_RATE_LIMIT_SECONDS apart."""
     interval = 2.0
     extra = {

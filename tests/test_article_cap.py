@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from imitation import llm_server, mymoment
+from tests.conftest import CliEnv, CliResult, MyMomentServer, RunCli
 from tests.support import run_starter
 from tests.test_account_claim import (
     configure_user,
@@ -46,7 +48,7 @@ from yourmoment.store.models import (
     User,
     utcnow,
 )
-from yourmoment_dev.harness import Imitations, WorkerProcess, add_articles, wait_until
+from yourmoment_dev.harness import DevServer, Imitations, WorkerProcess, add_articles, wait_until
 
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 SITE = "localhost:8000"
@@ -109,8 +111,8 @@ def test_keys_of_the_real_site_are_unchanged_and_old_loopback_keys_are_known() -
     ],
 )
 async def test_a_session_saved_through_one_spelling_serves_a_worker_on_another(
-    mymoment_server, saved_by, restored_by
-) -> None:  # type: ignore[no-untyped-def]
+    mymoment_server: MyMomentServer, saved_by: str, restored_by: str
+) -> None:
     """No second login: the stored cookies belong to the site, whichever spelling stored them."""
     from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient
     from yourmoment.ratelimit import LocalRateLimiter
@@ -147,7 +149,9 @@ async def test_a_session_saved_through_one_spelling_serves_a_worker_on_another(
 
 
 @pytest.mark.parametrize("value", ["0", "6", "", "two", "2.5", "-1"])
-def test_max_ai_comments_per_article_allows_1_to_5_and_nothing_turns_it_off(env, run_cli, value) -> None:  # type: ignore[no-untyped-def]
+def test_max_ai_comments_per_article_allows_1_to_5_and_nothing_turns_it_off(
+    env: CliEnv, run_cli: RunCli, value: str
+) -> None:
     env.set(MAX_AI_COMMENTS_PER_ARTICLE=value)
     result = run_cli("user", "list")
     assert result.code == 2, result
@@ -156,7 +160,9 @@ def test_max_ai_comments_per_article_allows_1_to_5_and_nothing_turns_it_off(env,
     ]
 
 
-def test_process_create_warns_when_all_mode_asks_for_more_comments_than_the_cap(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_process_create_warns_when_all_mode_asks_for_more_comments_than_the_cap(
+    env: CliEnv, run_cli: RunCli
+) -> None:
     assert run_cli("user", "add", "lehrerin@example.ch").code == 0
     for name in ("bot-1", "bot-2"):
         added = run_cli("login", "add", name, "--username", f"pupil-{name}", "--password-stdin", stdin="pw")
@@ -171,7 +177,7 @@ def test_process_create_warns_when_all_mode_asks_for_more_comments_than_the_cap(
     templates = [row["name"] for row in run_cli("template", "list", "--json").json()][:3]
     prompts = [arg for name in templates for arg in ("--prompt", name)]
 
-    def create(name: str, *extra: str):  # type: ignore[no-untyped-def]
+    def create(name: str, *extra: str) -> CliResult:
         return run_cli("process", "create", "--name", name, "--tab", "82", "--provider", "gpt", *extra)
 
     fits = create("eins", "--login", "bot-1", *prompts[:4], "--prompt-mode", "all")  # 1 x 2 = the cap
@@ -271,7 +277,7 @@ def places(url: str, article: str) -> list[tuple[int, str | None]]:
 
 
 @pytest.mark.parametrize("cap", [1, 2, 3])
-def test_workers_racing_for_an_article_never_hold_more_places_than_the_cap(any_db_url, cap) -> None:  # type: ignore[no-untyped-def]
+def test_workers_racing_for_an_article_never_hold_more_places_than_the_cap(any_db_url: str, cap: int) -> None:
     accounts, articles = 8, [str(4500 + n) for n in range(6)]
     seeded = seed_items(any_db_url, accounts, articles)
     for article in articles:
@@ -285,14 +291,14 @@ def test_workers_racing_for_an_article_never_hold_more_places_than_the_cap(any_d
         assert all(CAP_REASON + str(cap) in r for r in reasons if r is not None), reasons
         held = places(any_db_url, article)
         assert [slot for slot, _ in held] == list(range(1, cap + 1))
-        assert sorted(item for _, item in held) == sorted(winners)
+        assert sorted(item or "" for _, item in held) == sorted(winners)
     # The losers' account claims went back with their transactions: only the winners hold one.
     with session_scope(any_db_url) as session:
         claims = session.scalar(sa.select(sa.func.count()).select_from(PostingClaim))
     assert claims == cap * len(articles)
 
 
-def test_a_second_worker_waits_for_the_first_ones_place_and_then_is_refused(any_db_url) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_worker_waits_for_the_first_ones_place_and_then_is_refused(any_db_url: str) -> None:
     """Two transactions at once: the database makes the second wait for the first, so both cannot win."""
     (first, first_key), (second, second_key) = seed_items(any_db_url, 2, ["4601"])["4601"]
     release = threading.Event()
@@ -308,7 +314,7 @@ def test_a_second_worker_waits_for_the_first_ones_place_and_then_is_refused(any_
     assert places(any_db_url, "4601") == [(1, first)]
 
 
-def test_a_place_given_back_is_taken_again_and_a_lowered_cap_counts_every_place(any_db_url) -> None:  # type: ignore[no-untyped-def]
+def test_a_place_given_back_is_taken_again_and_a_lowered_cap_counts_every_place(any_db_url: str) -> None:
     contenders = seed_items(any_db_url, 5, ["4701"])["4701"]
     assert [claim(any_db_url, item, key, 3) for item, key in contenders[:3]] == [None, None, None]
     with session_scope(any_db_url) as session:
@@ -323,7 +329,7 @@ def test_a_place_given_back_is_taken_again_and_a_lowered_cap_counts_every_place(
     assert claim(any_db_url, *contenders[1], 1) is None
 
 
-def test_claims_stored_under_an_old_spelling_of_the_site_still_hold(any_db_url) -> None:  # type: ignore[no-untyped-def]
+def test_claims_stored_under_an_old_spelling_of_the_site_still_hold(any_db_url: str) -> None:
     """A claim made through `127.0.0.1` by the previous release keeps a worker on `localhost` off the article."""
     [(old_item, _)] = seed_items(any_db_url, 1, ["4801"])["4801"]  # another user's process
     [(new_item, _)] = seed_items(any_db_url, 1, ["4801"])["4801"]
@@ -371,7 +377,7 @@ def site() -> Iterator[tuple[Any, str, str]]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database on SQLite and on PostgreSQL (`db upgrade` migrates it in each test)."""
     return database_url(tmp_path, request.param)
 
@@ -386,8 +392,8 @@ def comments_per_article(mm_state: Any) -> dict[int, int]:
 
 @pytest.mark.slow
 async def test_three_bot_accounts_with_a_cap_of_one_post_one_comment_per_article(
-    backend, dev_server, site
-) -> None:  # type: ignore[no-untyped-def]
+    backend: str, dev_server: DevServer, site: tuple[Any, str, str]
+) -> None:
     """Two users, two processes, three accounts, MAX_AI_COMMENTS_PER_ARTICLE=1: one AI comment per article."""
     mm_state, mm_url, llm_url = site
     env = environment(backend, mm_url, dev_server, MAX_AI_COMMENTS_PER_ARTICLE="1")
@@ -412,8 +418,8 @@ async def test_three_bot_accounts_with_a_cap_of_one_post_one_comment_per_article
 
 @pytest.mark.slow
 async def test_a_page_that_carries_the_cap_in_ai_comments_from_elsewhere_gets_none(
-    backend, dev_server, site
-) -> None:  # type: ignore[no-untyped-def]
+    backend: str, dev_server: DevServer, site: tuple[Any, str, str]
+) -> None:
     """The cap (2) counts the AI comments another installation left on the page; a pupil's comment does not."""
     mm_state, mm_url, llm_url = site
     env = environment(backend, mm_url, dev_server)
@@ -444,8 +450,8 @@ async def test_a_page_that_carries_the_cap_in_ai_comments_from_elsewhere_gets_no
 
 @pytest.mark.slow
 async def test_the_page_is_read_again_before_a_post_whose_prepared_page_is_old(
-    backend, dev_server, site
-) -> None:  # type: ignore[no-untyped-def]
+    backend: str, dev_server: DevServer, site: tuple[Any, str, str]
+) -> None:
     """A comment posted long after its article was read (a reviewer's, say) is checked on the page as it is
     then: AI comments that arrived meanwhile from elsewhere fill the cap, and it is skipped, not posted."""
     mm_state, mm_url, llm_url = site
@@ -485,8 +491,8 @@ async def test_the_page_is_read_again_before_a_post_whose_prepared_page_is_old(
 
 @pytest.mark.slow
 async def test_two_workers_spelling_the_site_differently_post_once_per_account(
-    backend, dev_server, site
-) -> None:  # type: ignore[no-untyped-def]
+    backend: str, dev_server: DevServer, site: tuple[Any, str, str]
+) -> None:
     """One installation, two workers: one says `localhost` with a slash, the other `127.0.0.1`. Two users
     with the same pupil account run at once and POST answers are slow: one comment per article."""
     mm_state, mm_url, llm_url = site
@@ -510,10 +516,10 @@ async def test_two_workers_spelling_the_site_differently_post_once_per_account(
         try:
             await wait_until(lambda: settled(env, runs, 10), 150, "every item posted or skipped")
         except AssertionError:
-            rows = [(r["status"], r["error"]) for r in rows_of(env, runs)]
+            statuses = [(r["status"], r["error"]) for r in rows_of(env, runs)]
             states = [run_starter(env, "--user", email, "status", pid, "--json")[1] for email, pid in runs]
             logs = ["".join(w.output[-15:]) for w in workers]
-            raise AssertionError(f"items: {rows}\nprocesses: {states}\nworkers: {logs}") from None
+            raise AssertionError(f"items: {statuses}\nprocesses: {states}\nworkers: {logs}") from None
         for email, process_id in runs:
             starter(env, "--user", email, "stop", process_id, "--wait")
     finally:

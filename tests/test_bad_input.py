@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
+from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import client_with
+from tests.conftest import LLMServer, MyMomentServer, client_with
 from tests.support import process_create, provider_add, start_monitoring
 from yourmoment import processes_client
 from yourmoment.codec import EncryptionCodec, generate_payload_key
@@ -674,10 +675,10 @@ def dump(path: Path) -> list[str]:
         conn.close()
 
 
-def clean_env(**values: str | bytes) -> dict[str | bytes, str | bytes]:
+def clean_env(**values: str | bytes) -> dict[str, str | bytes]:
     """The developer's environment without any setting of ours, plus `values`."""
     ours = {name.upper() for name in Settings.model_fields} | {"DEFAULT_USER"}
-    env: dict[str | bytes, str | bytes] = {
+    env: dict[str, str | bytes] = {
         k: v
         for k, v in os.environ.items()
         if k not in ours and not k.startswith(("YOURMOMENT_", "TEMPORAL_"))
@@ -695,7 +696,7 @@ def port_in_use() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def test_a_missing_database_file_is_named_and_not_created(seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_database_file_is_named_and_not_created(seeded: tuple[Path, str], tmp_path: Path) -> None:
     """Run from another folder, a relative SQLite URL points at nothing: say so, create nothing."""
     _seed_path, key = seeded
     env = clean_env(DATABASE_URL="sqlite:///yourmoment.db", YOURMOMENT_ENCRYPTION_KEY=key)
@@ -719,8 +720,8 @@ def test_a_missing_database_file_is_named_and_not_created(seeded, tmp_path) -> N
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_error_line_exit_2_and_changes_nothing(
-    case: Case, seeded, tmp_path, port_in_use
-) -> None:  # type: ignore[no-untyped-def]
+    case: Case, seeded: tuple[Path, str], tmp_path: Path, port_in_use: int
+) -> None:
     seed_path, key = seeded
     db = tmp_path / "yourmoment.db"
     shutil.copy(seed_path, db)
@@ -784,7 +785,7 @@ def test_every_message_refuses_inf_and_nan() -> None:
         messages.ReserveSlotResult(wait_seconds=math.inf)
 
 
-def test_a_weight_stored_before_the_checks_keeps_the_process_from_starting(db_url) -> None:  # type: ignore[no-untyped-def]
+def test_a_weight_stored_before_the_checks_keeps_the_process_from_starting(db_url: str) -> None:
     from yourmoment.errors import ValidationError
     from yourmoment.store.models import ProcessPrompt
 
@@ -809,8 +810,8 @@ def test_a_weight_stored_before_the_checks_keeps_the_process_from_starting(db_ur
 
 @pytest.mark.slow
 async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_line(
-    tmp_path, mymoment_server, llm_server, dev_env
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, mymoment_server: MyMomentServer, llm_server: LLMServer, dev_env: WorkflowEnvironment
+) -> None:
     """The real path: a worker encrypts with key A; `starter.py status` with key B, or with none, says so."""
     from yourmoment.codec import generate_payload_key
     from yourmoment.temporal_client import data_converter
@@ -870,7 +871,7 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
     assert dump(db) == before
 
 
-async def _answers(handle) -> bool:  # type: ignore[no-untyped-def]
+async def _answers(handle: processes_client.MonitoringHandle) -> bool:
     """The workflow answers, its login is ready and discovery ran: the worker has written what it writes."""
 
     try:

@@ -11,13 +11,14 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import select, update
 
 from tests import test_cli_config
-from tests.conftest import reset_postgres
+from tests.conftest import CliEnv, RunCli, reset_postgres
 from tests.support import process_create, provider_add
 from tests.test_cli_config import EMAIL, PASSWORD, create_process, one_error_line
 from yourmoment.mymoment.account import account_key
@@ -36,7 +37,7 @@ LONG_PARAGRAPH = " ".join(
 
 def _items_for(database_url: str, process_id: str, login_name: str, article_ids: list[int]) -> list[str]:
     with session_scope(database_url) as session:
-        login_id = session.scalar(select(MyMomentLogin.id).where(MyMomentLogin.name == login_name))
+        login_id = session.scalars(select(MyMomentLogin.id).where(MyMomentLogin.name == login_name)).one()
         arts = [
             ArticleSummary(
                 id=str(i),
@@ -57,7 +58,7 @@ def _items_for(database_url: str, process_id: str, login_name: str, article_ids:
 # --- item 8: comments --full --------------------------------------------------------------------------
 
 
-def test_comments_full_shows_the_wrapped_text_and_the_login_name(configured, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_comments_full_shows_the_wrapped_text_and_the_login_name(configured: CliEnv, run_cli: RunCli) -> None:
     assert run_cli("login", "add", "bot-2", "--username", "pupil2", stdin=PASSWORD).code == 0
     created = create_process(run_cli, "--login", "bot-2")
     assert created.code == 0, created
@@ -102,8 +103,8 @@ def test_comments_full_shows_the_wrapped_text_and_the_login_name(configured, run
 
 
 def test_process_names_are_unique_per_user_whitespace_and_case_normalised(
-    any_db_url, configured, run_cli
-) -> None:  # type: ignore[no-untyped-def]
+    any_db_url: str, configured: CliEnv, run_cli: RunCli
+) -> None:
     assert create_process(run_cli).code == 0
     for name in (
         "Klasse 82",
@@ -141,7 +142,9 @@ def test_process_names_are_unique_per_user_whitespace_and_case_normalised(
     assert mine.code == 0, mine
 
 
-def test_the_database_refuses_a_duplicate_name_too(any_db_url, configured, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_the_database_refuses_a_duplicate_name_too(
+    any_db_url: str, configured: CliEnv, run_cli: RunCli
+) -> None:
     """Two CLIs racing past the check: the unique index is the backstop."""
     assert create_process(run_cli).code == 0
     with session_scope(configured.database_url) as session:
@@ -149,12 +152,15 @@ def test_the_database_refuses_a_duplicate_name_too(any_db_url, configured, run_c
         values = {c.name: getattr(row, c.name) for c in MonitoringProcess.__table__.columns}
     values.update(id=str(uuid.uuid4()), name="KLASSE 82")
     with pytest.raises(sa.exc.IntegrityError), session_scope(configured.database_url) as session:
-        session.execute(sa.insert(MonitoringProcess.__table__).values(**values))
+        session.execute(sa.insert(PROCESSES).values(**values))
+
+
+PROCESSES = MonitoringProcess.metadata.tables[MonitoringProcess.__tablename__]
 
 
 def _reassign_id(database_url: str, old: str, new: str) -> None:
     """Gives a process a chosen id (to make two ids share a prefix), its links moved along."""
-    table = MonitoringProcess.__table__
+    table = PROCESSES
     with session_scope(database_url) as session:
         row = dict(session.execute(select(table).where(table.c.id == old)).mappings().one())
         session.execute(update(table).where(table.c.id == old).values(name=f"{row['name']} (old)"))
@@ -164,7 +170,9 @@ def _reassign_id(database_url: str, old: str, new: str) -> None:
         session.execute(sa.delete(table).where(table.c.id == old))
 
 
-def test_ambiguous_id_prefix_lists_the_candidates(any_db_url, configured, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_ambiguous_id_prefix_lists_the_candidates(
+    any_db_url: str, configured: CliEnv, run_cli: RunCli
+) -> None:
     ids = {}
     for name, new_id in (
         ("Klasse 82", "deadbeef-0001-4000-8000-000000000001"),
@@ -187,7 +195,7 @@ def test_ambiguous_id_prefix_lists_the_candidates(any_db_url, configured, run_cl
 # --- the migration: existing duplicates get distinct names ------------------------------------------
 
 
-def _database_at_0001(backend: str, tmp_path) -> str:  # type: ignore[no-untyped-def]
+def _database_at_0001(backend: str, tmp_path: Path) -> str:
     from alembic import command
 
     from yourmoment.store.db import _alembic_config
@@ -204,7 +212,9 @@ def _database_at_0001(backend: str, tmp_path) -> str:  # type: ignore[no-untyped
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_migration_renames_existing_duplicates_deterministically(backend, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_migration_renames_existing_duplicates_deterministically(
+    backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = _database_at_0001(backend, tmp_path)
     users = {"u1": "a@example.ch", "u2": "b@example.ch"}
     rows = [  # (id, user, name, created second)
@@ -243,7 +253,7 @@ def test_migration_renames_existing_duplicates_deterministically(backend, tmp_pa
     capsys.readouterr()
     upgrade(url)
     with get_engine(url).connect() as conn:
-        names = dict(conn.execute(sa.text("SELECT id, name FROM monitoring_processes")).all())
+        names: dict[str, str] = dict(conn.execute(sa.text("SELECT id, name FROM monitoring_processes")).all())
     get_engine(url).dispose()
     # The oldest keeps its name; later ones get the next free " (n)" in order of creation.
     assert names == {
@@ -262,7 +272,7 @@ def test_migration_renames_existing_duplicates_deterministically(backend, tmp_pa
 # --- item 13: --user before or after the command -------------------------------------------------------
 
 
-def test_user_option_works_before_and_after_the_command(configured, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_user_option_works_before_and_after_the_command(configured: CliEnv, run_cli: RunCli) -> None:
     assert create_process(run_cli).code == 0
     other = "other@example.ch"
     assert run_cli("user", "add", other).code == 0
@@ -285,7 +295,7 @@ def test_user_option_works_before_and_after_the_command(configured, run_cli) -> 
 # --- item 14: the imitation servers on their own, with their accounts --------------------------------
 
 
-def test_imitation_servers_run_on_their_own_and_print_usable_accounts(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_imitation_servers_run_on_their_own_and_print_usable_accounts(env: CliEnv, run_cli: RunCli) -> None:
     """`python -m imitation.serve`: the printed accounts and addresses work for login and provider tests."""
     from yourmoment_dev.harness import free_port
 

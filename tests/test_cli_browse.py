@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import CliEnv, CliResult, MyMomentServer, RunCli
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import MyMomentSession
 
@@ -36,7 +37,7 @@ ARTICLES: list[tuple[str, str, str, int, dict[str, Any]]] = [
 
 
 @pytest.fixture
-def site(mymoment_server):  # type: ignore[no-untyped-def]
+def site(mymoment_server: MyMomentServer) -> dict[str, int]:
     """Two classes, a pupil in class 82, a teacher of both, articles and comments (one hidden)."""
     state = mymoment_server.state
     state.add_class(82, "Klasse 4a", "Schulhaus Test")
@@ -54,21 +55,21 @@ def site(mymoment_server):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def logins(site, env, run_cli):  # type: ignore[no-untyped-def]
+def logins(site: dict[str, int], env: CliEnv, run_cli: RunCli) -> CliEnv:
     assert run_cli("user", "add", EMAIL).code == 0
     assert run_cli("login", "add", "pupil", "--username", PUPIL, stdin=PASSWORD).code == 0
     assert run_cli("login", "add", "teacher", "--username", TEACHER, "--admin", stdin=PASSWORD).code == 0
     return env
 
 
-def one_error_line(result) -> str:  # type: ignore[no-untyped-def]
+def one_error_line(result: CliResult) -> str:
     assert result.code != 0, result
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.err, result.err
     return lines[0]
 
 
-def test_tabs_for_pupil_and_teacher(logins, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_tabs_for_pupil_and_teacher(logins: CliEnv, run_cli: RunCli) -> None:
     pupil = run_cli("browse", "tabs", "--login", "pupil", "--json")
     assert pupil.code == 0, pupil
     assert [(t["id"], t["kind"]) for t in pupil.json()] == [
@@ -81,7 +82,9 @@ def test_tabs_for_pupil_and_teacher(logins, run_cli) -> None:  # type: ignore[no
     assert teacher.code == 0 and "Klasse 5b" in teacher.out and teacher.out.startswith("ID")
 
 
-def test_articles_in_the_pupil_card_view(logins, run_cli, mymoment_server, site) -> None:  # type: ignore[no-untyped-def]
+def test_articles_in_the_pupil_card_view(
+    logins: CliEnv, run_cli: RunCli, mymoment_server: MyMomentServer, site: dict[str, int]
+) -> None:
     listed = run_cli("browse", "articles", "--login", "pupil", "--tab", "82", "--json")
     assert listed.code == 0, listed
     rows = listed.json()
@@ -106,7 +109,7 @@ def test_articles_in_the_pupil_card_view(logins, run_cli, mymoment_server, site)
     assert home.code == 0 and "Mein Entwurf" in home.out and "Unser Schulgarten" not in home.out
 
 
-def test_articles_in_the_teacher_table_view(logins, run_cli, site) -> None:  # type: ignore[no-untyped-def]
+def test_articles_in_the_teacher_table_view(logins: CliEnv, run_cli: RunCli, site: dict[str, int]) -> None:
     listed = run_cli("browse", "articles", "--login", "teacher", "--tab", "91", "--json")
     assert listed.code == 0, listed
     [row] = listed.json()
@@ -115,7 +118,9 @@ def test_articles_in_the_teacher_table_view(logins, run_cli, site) -> None:  # t
     assert "2026" in row["date"]
 
 
-def test_article_with_comments_including_hidden_ones(logins, run_cli, site) -> None:  # type: ignore[no-untyped-def]
+def test_article_with_comments_including_hidden_ones(
+    logins: CliEnv, run_cli: RunCli, site: dict[str, int]
+) -> None:
     shown = run_cli("browse", "article", site["regen"], "--login", "pupil", "--json")
     assert shown.code == 0, shown
     data = shown.json()
@@ -138,7 +143,9 @@ def test_article_with_comments_including_hidden_ones(logins, run_cli, site) -> N
     assert not_a_number.code == 2 and "is a number" in not_a_number.err
 
 
-def test_browsing_reuses_the_stored_session(logins, run_cli, mymoment_server, site) -> None:  # type: ignore[no-untyped-def]
+def test_browsing_reuses_the_stored_session(
+    logins: CliEnv, run_cli: RunCli, mymoment_server: MyMomentServer, site: dict[str, int]
+) -> None:
     assert run_cli("browse", "tabs", "--login", "pupil").code == 0
     assert run_cli("browse", "articles", "--login", "pupil", "--tab", "82").code == 0
     assert run_cli("browse", "article", site["bienen"], "--login", "pupil").code == 0
@@ -153,7 +160,9 @@ def test_browsing_reuses_the_stored_session(logins, run_cli, mymoment_server, si
     assert mymoment_server.state.logins[PUPIL] == 2
 
 
-def test_login_test_restores_relogs_and_reports_bad_passwords(logins, run_cli, mymoment_server) -> None:  # type: ignore[no-untyped-def]
+def test_login_test_restores_relogs_and_reports_bad_passwords(
+    logins: CliEnv, run_cli: RunCli, mymoment_server: MyMomentServer
+) -> None:
     first = run_cli("login", "test", "pupil")
     assert first.code == 0 and first.out.startswith("ok:") and "new session" in first.out
     again = run_cli("login", "test", "pupil", "--json")
@@ -182,7 +191,7 @@ def test_login_test_restores_relogs_and_reports_bad_passwords(logins, run_cli, m
         ]
 
 
-def test_unknown_login_and_unreachable_site_are_one_line(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_login_and_unreachable_site_are_one_line(env: CliEnv, run_cli: RunCli) -> None:
     assert run_cli("user", "add", EMAIL).code == 0
     assert run_cli("login", "add", "pupil", "--username", PUPIL, stdin=PASSWORD).code == 0
     assert "no active login named 'ghost'" in one_error_line(run_cli("browse", "tabs", "--login", "ghost"))
@@ -206,7 +215,9 @@ def test_unknown_login_and_unreachable_site_are_one_line(env, run_cli) -> None: 
         ("login", "test", "pupil", "--fresh"),
     ],
 )
-def test_commands_refuse_the_real_site_without_a_contact(logins, run_cli, command) -> None:  # type: ignore[no-untyped-def]
+def test_commands_refuse_the_real_site_without_a_contact(
+    logins: CliEnv, run_cli: RunCli, command: tuple[str, ...]
+) -> None:
     logins.set(MYMOMENT_BASE_URL="https://WWW.mymoment.ch:443/", CONTACT=None)
     line = one_error_line(run_cli(*command))
     assert run_cli(*command).code == 2 and line.startswith("error: CONTACT is not set")
@@ -214,7 +225,9 @@ def test_commands_refuse_the_real_site_without_a_contact(logins, run_cli, comman
     assert "placeholder" in one_error_line(run_cli(*command))
 
 
-def test_the_imitation_sees_the_contact_in_the_user_agent(logins, run_cli, mymoment_server) -> None:  # type: ignore[no-untyped-def]
+def test_the_imitation_sees_the_contact_in_the_user_agent(
+    logins: CliEnv, run_cli: RunCli, mymoment_server: MyMomentServer
+) -> None:
     logins.set(CONTACT="forschung@schule-muster.ch")
     assert run_cli("login", "test", "pupil").code == 0
     agents = {request.user_agent for request in mymoment_server.state.requests}

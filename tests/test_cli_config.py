@@ -10,6 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 
+from tests.conftest import CliEnv, CliResult, LLMServer, RunCli
 from tests.support import process_create, provider_add
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.errors import ConfigurationError
@@ -25,7 +26,7 @@ EMAIL = "lehrerin@example.ch"
 TEMPLATE = "Ermutigendes Feedback"
 
 
-def one_error_line(result) -> str:  # type: ignore[no-untyped-def]
+def one_error_line(result: CliResult) -> str:
     """The command failed with exactly one line on stderr, `error: …`, and no traceback."""
     assert result.code != 0, result
     lines = result.err.strip().splitlines()
@@ -36,7 +37,7 @@ def one_error_line(result) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def configured(env, run_cli):  # type: ignore[no-untyped-def]
+def configured(env: CliEnv, run_cli: RunCli) -> CliEnv:
     """A user with a pupil login, an admin login, an OpenAI provider and the seeded system templates."""
     assert run_cli("user", "add", EMAIL).code == 0
     assert (
@@ -49,7 +50,7 @@ def configured(env, run_cli):  # type: ignore[no-untyped-def]
     return env
 
 
-def create_process(run_cli, *extra: str):  # type: ignore[no-untyped-def]
+def create_process(run_cli: RunCli, *extra: str) -> CliResult:
     return run_cli(*process_create("Klasse 82", "gpt", "bot-1", f"{TEMPLATE}:2", *extra))
 
 
@@ -76,8 +77,8 @@ def test_starter_help_runs_as_a_real_process() -> None:
         (None, "No module named 'yourmoment_cli_missing_cmds'"),  # the module itself is missing
     ],
 )
-def test_a_command_module_that_fails_to_import_is_one_error_line_not_dropped(  # type: ignore[no-untyped-def]
-    run_cli, monkeypatch, tmp_path, source, cause
+def test_a_command_module_that_fails_to_import_is_one_error_line_not_dropped(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, source: str | None, cause: str
 ) -> None:
     from yourmoment.cli import main
 
@@ -96,7 +97,9 @@ def test_a_command_module_that_fails_to_import_is_one_error_line_not_dropped(  #
     assert isinstance(raised.value.__cause__, ModuleNotFoundError)
 
 
-def test_keygen_needs_neither_database_nor_key(run_cli, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_keygen_needs_neither_database_nor_key(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("YOURMOMENT_ENCRYPTION_KEY", raising=False)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/missing/dir/x.db")
     first, second = run_cli("keygen"), run_cli("keygen")
@@ -106,7 +109,9 @@ def test_keygen_needs_neither_database_nor_key(run_cli, monkeypatch, tmp_path) -
     assert key != second.out.strip()
 
 
-def test_db_upgrade_prints_the_revision_and_unmigrated_database_is_one_line(env, run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_db_upgrade_prints_the_revision_and_unmigrated_database_is_one_line(
+    env: CliEnv, run_cli: RunCli, tmp_path: Path
+) -> None:
     env.set(DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}")
     line = one_error_line(run_cli("user", "list"))
     assert "does not exist" in line and "db upgrade" in line
@@ -121,7 +126,7 @@ def test_db_upgrade_prints_the_revision_and_unmigrated_database_is_one_line(env,
     assert run_cli("user", "list", "--json").json() == []
 
 
-def test_missing_or_invalid_key_is_one_clear_line(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_missing_or_invalid_key_is_one_clear_line(env: CliEnv, run_cli: RunCli) -> None:
     assert run_cli("user", "add", EMAIL).code == 0
     env.set(YOURMOMENT_ENCRYPTION_KEY=None)
     line = one_error_line(run_cli("login", "add", "bot-1", "--username", "u", stdin=PASSWORD))
@@ -132,7 +137,9 @@ def test_missing_or_invalid_key_is_one_clear_line(env, run_cli) -> None:  # type
     assert run_cli("login", "list", "--json").json() == []  # nothing was stored by the failed attempts
 
 
-def test_key_rotation_old_key_still_decrypts_and_reencrypt_uses_the_new_key(configured, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_key_rotation_old_key_still_decrypts_and_reencrypt_uses_the_new_key(
+    configured: CliEnv, run_cli: RunCli
+) -> None:
     key_a, key_b = configured.encryption_key, generate_key()
     configured.set(YOURMOMENT_ENCRYPTION_KEY=key_b)
     assert "cannot be decrypted" in one_error_line(run_cli("login", "list"))
@@ -142,7 +149,9 @@ def test_key_rotation_old_key_still_decrypts_and_reencrypt_uses_the_new_key(conf
     assert listed.code == 0 and {r["username"] for r in listed.json()} == {"pupil1", "lp"}
     assert run_cli("login", "add", "bot-2", "--username", "pupil2", stdin=PASSWORD).code == 0
     with session_scope(configured.database_url) as session:
-        new_token = session.scalar(select(MyMomentLogin.password_enc).where(MyMomentLogin.name == "bot-2"))
+        new_token = session.scalars(
+            select(MyMomentLogin.password_enc).where(MyMomentLogin.name == "bot-2")
+        ).one()
     assert Encryptor(key_b).decrypt(new_token) == PASSWORD  # new secrets are written with the first key
     with pytest.raises(ConfigurationError):
         Encryptor(key_a).decrypt(new_token)
@@ -152,8 +161,9 @@ def test_key_rotation_old_key_still_decrypts_and_reencrypt_uses_the_new_key(conf
     configured.set(YOURMOMENT_ENCRYPTION_KEY=key_b)  # the old key can go now
     assert {r["username"] for r in run_cli("login", "list", "--json").json()} == {"pupil1", "pupil2", "lp"}
     with session_scope(configured.database_url) as session:
-        old_login = session.scalar(select(MyMomentLogin).where(MyMomentLogin.name == "bot-1"))
-        api_key_token = session.scalar(select(LLMProvider.api_key_enc))
+        old_login = session.scalars(select(MyMomentLogin).where(MyMomentLogin.name == "bot-1")).one()
+        api_key_token = session.scalars(select(LLMProvider.api_key_enc)).one()
+    assert api_key_token is not None
     assert Encryptor(key_b).decrypt(old_login.password_enc) == PASSWORD
     assert Encryptor(key_b).decrypt(api_key_token) == API_KEY
     with pytest.raises(ConfigurationError):
@@ -163,7 +173,7 @@ def test_key_rotation_old_key_still_decrypts_and_reencrypt_uses_the_new_key(conf
 # --- users and logins ----------------------------------------------------------------------------------
 
 
-def test_users_add_list_and_choosing_among_several(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_users_add_list_and_choosing_among_several(env: CliEnv, run_cli: RunCli) -> None:
     assert "not an e-mail address" in one_error_line(run_cli("user", "add", "nobody"))
     added = run_cli("user", "add", "A@Example.ch", "--json")
     assert added.code == 0 and added.json()["email"] == "a@example.ch"
@@ -176,7 +186,7 @@ def test_users_add_list_and_choosing_among_several(env, run_cli) -> None:  # typ
     assert run_cli("login", "list", "--json").code == 0
 
 
-def test_login_add_list_remove(configured, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_login_add_list_remove(configured: CliEnv, run_cli: RunCli) -> None:
     listed = run_cli("login", "list", "--json").json()
     assert [(r["name"], r["username"], r["admin"]) for r in listed] == [
         ("bot-1", "pupil1", False),
@@ -196,7 +206,7 @@ def test_login_add_list_remove(configured, run_cli) -> None:  # type: ignore[no-
     assert run_cli("login", "add", "bot-1", "--username", "pupil9", stdin=PASSWORD).code == 0
 
 
-def test_password_is_never_an_argument(configured, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_password_is_never_an_argument(configured: CliEnv, run_cli: RunCli) -> None:
     result = run_cli("login", "add", "bot-2", "--username", "u", "--password", PASSWORD)
     assert result.code == 2 and "unrecognized arguments" in result.err
 
@@ -204,7 +214,7 @@ def test_password_is_never_an_argument(configured, run_cli) -> None:  # type: ig
 # --- providers -----------------------------------------------------------------------------------------
 
 
-def test_provider_rules(any_db_url, env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_provider_rules(any_db_url: str, env: CliEnv, run_cli: RunCli) -> None:
     assert run_cli("user", "add", EMAIL).code == 0
     no_key = run_cli(
         "provider", "add", "o", "--provider", "openai", "--model", "m", "--api-key-stdin", stdin=""
@@ -238,7 +248,9 @@ def test_provider_rules(any_db_url, env, run_cli) -> None:  # type: ignore[no-un
     assert row["requests_per_minute"] == 30
 
 
-def test_a_provider_url_stored_with_a_password_is_never_shown(env, run_cli, llm_server) -> None:  # type: ignore[no-untyped-def]
+def test_a_provider_url_stored_with_a_password_is_never_shown(
+    env: CliEnv, run_cli: RunCli, llm_server: LLMServer
+) -> None:
     """A URL with user-info stored before such URLs were refused: `provider list` and `provider test`
     show it without its password or query (the worker's log redaction is in tests/test_logs.py)."""
     assert run_cli("user", "add", EMAIL).code == 0
@@ -254,7 +266,9 @@ def test_a_provider_url_stored_with_a_password_is_never_shown(env, run_cli, llm_
         assert PASSWORD not in result.out + result.err, result
 
 
-def test_provider_test_lists_models_from_the_llm_imitation(env, run_cli, llm_server) -> None:  # type: ignore[no-untyped-def]
+def test_provider_test_lists_models_from_the_llm_imitation(
+    env: CliEnv, run_cli: RunCli, llm_server: LLMServer
+) -> None:
     assert run_cli("user", "add", EMAIL).code == 0
     llm_server.state.required_api_key = API_KEY
     for name, key in (("good", API_KEY), ("bad", "sk-wrong-key-000000000")):
@@ -280,7 +294,9 @@ def test_provider_test_lists_models_from_the_llm_imitation(env, run_cli, llm_ser
 # --- templates -----------------------------------------------------------------------------------------
 
 
-def test_templates_seed_add_and_placeholder_check(any_db_url, env, run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_templates_seed_add_and_placeholder_check(
+    any_db_url: str, env: CliEnv, run_cli: RunCli, tmp_path: Path
+) -> None:
     assert run_cli("user", "add", EMAIL).code == 0
     seeded = run_cli("template", "seed", "--json").json()["added"]
     assert seeded >= 1
@@ -312,7 +328,7 @@ def test_templates_seed_add_and_placeholder_check(any_db_url, env, run_cli, tmp_
 # --- processes -----------------------------------------------------------------------------------------
 
 
-def test_process_rules_are_one_line_each(any_db_url, configured, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_process_rules_are_one_line_each(any_db_url: str, configured: CliEnv, run_cli: RunCli) -> None:
     def refused(*extra: str) -> str:
         return one_error_line(create_process(run_cli, *extra))
 
@@ -330,7 +346,9 @@ def test_process_rules_are_one_line_each(any_db_url, configured, run_cli) -> Non
     assert run_cli("process", "list", "--json").json() == []  # nothing half-created
 
 
-def test_process_cannot_use_another_users_login_or_provider(any_db_url, configured, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_process_cannot_use_another_users_login_or_provider(
+    any_db_url: str, configured: CliEnv, run_cli: RunCli
+) -> None:
     other = ("--user", "other@example.ch")
     assert run_cli("user", "add", "other@example.ch").code == 0
     assert run_cli(*other, "login", "add", "fremd", "--username", "x", stdin=PASSWORD).code == 0
@@ -346,7 +364,7 @@ def test_process_cannot_use_another_users_login_or_provider(any_db_url, configur
     assert "provider 'fremd-llm' is not one of your active providers" in line
 
 
-def test_process_create_show_update_delete(any_db_url, configured, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_process_create_show_update_delete(any_db_url: str, configured: CliEnv, run_cli: RunCli) -> None:
     created = create_process(
         run_cli,
         "--prompt",
@@ -373,7 +391,7 @@ def test_process_create_show_update_delete(any_db_url, configured, run_cli) -> N
 
     # Work items show up in the counts.
     with session_scope(configured.database_url) as session:
-        login_id = session.scalar(select(MyMomentLogin.id).where(MyMomentLogin.name == "bot-1"))
+        login_id = session.scalars(select(MyMomentLogin.id).where(MyMomentLogin.name == "bot-1")).one()
         arts = [
             ArticleSummary(
                 id=str(i),
@@ -435,7 +453,7 @@ def test_process_create_show_update_delete(any_db_url, configured, run_cli) -> N
     assert "no process" in one_error_line(run_cli("process", "show", process_id))
 
 
-def test_listings_parse_as_json_and_never_show_secrets(configured, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_listings_parse_as_json_and_never_show_secrets(configured: CliEnv, run_cli: RunCli) -> None:
     created = create_process(run_cli, "--json")
     assert created.code == 0
     process_id = created.json()["id"]

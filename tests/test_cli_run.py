@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support import cli, configure_class_82, isolate_temporal, start_monitoring
+from tests.conftest import LLMServer, MyMomentServer, RunCli
+from tests.support import cli, configure_class_82, isolate_temporal, start_monitoring, stored
 from yourmoment.messages import workflow_id_for_process
 from yourmoment.settings import get_settings
 from yourmoment.store import items, processes
@@ -70,7 +71,12 @@ def previous_run(database_url: str, process_id: str) -> None:
 
 
 async def test_failed_start_changes_nothing_and_the_next_start_works(
-    any_db_url, dev_env, temporal_env, run_cli, mymoment_server, llm_server
+    any_db_url: str,
+    dev_env: WorkflowEnvironment,
+    temporal_env: Any,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
 ) -> None:
     process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
     previous_run(temporal_env.database_url, process_id)
@@ -94,7 +100,11 @@ async def test_failed_start_changes_nothing_and_the_next_start_works(
 
 
 async def test_a_workflow_started_without_the_cli_marks_its_row_running(
-    dev_env, temporal_env, run_cli, mymoment_server, llm_server
+    dev_env: WorkflowEnvironment,
+    temporal_env: Any,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
 ) -> None:
     """The CLI killed right after Temporal accepted the start: the workflow's first activity marks the row."""
     process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
@@ -119,7 +129,7 @@ async def test_a_workflow_started_without_the_cli_marks_its_row_running(
 
 
 async def test_temporal_address_in_dotenv_is_used_and_the_environment_wins(
-    dev_env, temporal_env, run_cli, tmp_path
+    dev_env: WorkflowEnvironment, temporal_env: Any, run_cli: RunCli, tmp_path: Path
 ) -> None:
     (tmp_path / ".env").write_text(f"TEMPORAL_ADDRESS={address(dev_env)}\nTEMPORAL_NAMESPACE=default\n")
     result = await cli(run_cli, "info", "--json")
@@ -133,7 +143,7 @@ async def test_temporal_address_in_dotenv_is_used_and_the_environment_wins(
     assert CLOSED_PORT in result.json()["temporal"]["error"]
 
 
-def test_connection_order_environment_dotenv_profile_default(temporal_env, tmp_path) -> None:
+def test_connection_order_environment_dotenv_profile_default(temporal_env: Any, tmp_path: Path) -> None:
     config_file = tmp_path / "temporal.toml"
     config_file.write_text(
         '[profile.default]\naddress = "file-host:7001"\nnamespace = "file-ns"\n'
@@ -155,7 +165,7 @@ def test_connection_order_environment_dotenv_profile_default(temporal_env, tmp_p
     assert temporal_connect_config() == {"target_host": "localhost:7233"}
 
 
-def test_an_unknown_profile_is_one_error_line(temporal_env, run_cli, tmp_path) -> None:
+def test_an_unknown_profile_is_one_error_line(temporal_env: Any, run_cli: RunCli, tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("TEMPORAL_PROFILE=nowhere\n")
     result = run_cli("schedules", "list")
     assert result.code == 2
@@ -166,7 +176,7 @@ def test_an_unknown_profile_is_one_error_line(temporal_env, run_cli, tmp_path) -
 
 
 async def test_status_without_temporal_falls_back_to_the_database(
-    temporal_env, run_cli, mymoment_server, llm_server
+    temporal_env: Any, run_cli: RunCli, mymoment_server: MyMomentServer, llm_server: LLMServer
 ) -> None:
     process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
     temporal_env.set(TEMPORAL_ADDRESS=CLOSED_PORT)
@@ -190,7 +200,12 @@ async def test_status_without_temporal_falls_back_to_the_database(
 
 
 async def test_all_logins_rejected_status_shows_failed_and_why(
-    any_db_url, dev_env, temporal_env, run_cli, mymoment_server, llm_server
+    any_db_url: str,
+    dev_env: WorkflowEnvironment,
+    temporal_env: Any,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
 ) -> None:
     process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url, password="wrong-password")
     temporal_env.set(TEMPORAL_ADDRESS=address(dev_env))
@@ -217,7 +232,11 @@ async def test_all_logins_rejected_status_shows_failed_and_why(
 
 
 async def test_status_query_and_json_agree_and_counts_mean_one_thing(
-    dev_env, temporal_env, run_cli, mymoment_server, llm_server
+    dev_env: WorkflowEnvironment,
+    temporal_env: Any,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
 ) -> None:
     process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
     add_articles(mymoment_server.state, 2)
@@ -266,13 +285,17 @@ async def _discovered_once(query: Any) -> bool:
 
 
 async def test_start_leaves_a_row_alone_that_its_workflow_changed_first(
-    any_db_url, temporal_env, run_cli, mymoment_server, llm_server
+    any_db_url: str,
+    temporal_env: Any,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
 ) -> None:
     """`start` marks the row only as it read it: a run that already ended (or marked it) has the newer word."""
     process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
     seen = row_values(temporal_env.database_url, process_id)
     with session_scope(temporal_env.database_url) as session:
-        read_at = session.get(MonitoringProcess, process_id).updated_at
+        read_at = stored(session, MonitoringProcess, process_id).updated_at
     set_row(temporal_env.database_url, process_id, status="failed", stop_reason="no login can sign in")
     ended = row_values(temporal_env.database_url, process_id)
     assert ended != seen
@@ -280,6 +303,6 @@ async def test_start_leaves_a_row_alone_that_its_workflow_changed_first(
         assert not processes.mark_running(session, process_id, "run-1", unchanged_since=read_at)
     assert row_values(temporal_env.database_url, process_id) == ended
     with session_scope(temporal_env.database_url) as session:
-        read_at = session.get(MonitoringProcess, process_id).updated_at
+        read_at = stored(session, MonitoringProcess, process_id).updated_at
         assert processes.mark_running(session, process_id, "run-2", unchanged_since=read_at)
     assert row_values(temporal_env.database_url, process_id)["workflow_run_id"] == "run-2"

@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,9 +21,10 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from imitation import mymoment
-from tests.conftest import client_with
+from tests.conftest import CliEnv, RunCli, client_with
 from yourmoment import processes_client
 from yourmoment.codec import (
     ENCODING,
@@ -145,8 +146,8 @@ def test_generated_keys_are_random_256_bit_and_accept_both_alphabets() -> None:
 
 
 async def test_data_converter_encrypts_only_with_a_key_and_without_one_names_the_missing_key(
-    tmp_path,
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     without = data_converter(fast_settings(url, "http://127.0.0.1:9")).payload_codec
     assert isinstance(without, RefuseEncryptedCodec)
@@ -197,7 +198,7 @@ def codec_server() -> Iterator[tuple[str, EncryptionCodec]]:
         yield server.url, codec
 
 
-def test_codec_server_encodes_then_decodes(codec_server) -> None:  # type: ignore[no-untyped-def]
+def test_codec_server_encodes_then_decodes(codec_server: tuple[str, EncryptionCodec]) -> None:
     url, _codec = codec_server
     original = plain_payload("Mein Hund heisst Bello")
     with httpx.Client(base_url=url, timeout=10) as http:
@@ -213,7 +214,7 @@ def test_codec_server_encodes_then_decodes(codec_server) -> None:  # type: ignor
         assert http.get("/health").json() == {"status": "ok"}
 
 
-def test_codec_server_answers_the_web_ui_preflight(codec_server) -> None:  # type: ignore[no-untyped-def]
+def test_codec_server_answers_the_web_ui_preflight(codec_server: tuple[str, EncryptionCodec]) -> None:
     url, _codec = codec_server
     preflight = preflight_headers("content-type", "x-namespace")
     with httpx.Client(base_url=url, timeout=10) as http:
@@ -231,7 +232,7 @@ def test_codec_server_answers_the_web_ui_preflight(codec_server) -> None:  # typ
         assert "access-control-allow-origin" not in foreign.headers
 
 
-def test_codec_server_rejects_bad_requests_clearly(codec_server) -> None:  # type: ignore[no-untyped-def]
+def test_codec_server_rejects_bad_requests_clearly(codec_server: tuple[str, EncryptionCodec]) -> None:
     url, _codec = codec_server
     foreign = EncryptionCodec.from_keys(generate_payload_key())
     with httpx.Client(base_url=url, timeout=10) as http:
@@ -267,7 +268,7 @@ def guarded_server() -> Iterator[tuple[str, EncryptionCodec]]:
         yield server.url, codec
 
 
-def test_codec_server_with_a_token_requires_it(guarded_server) -> None:  # type: ignore[no-untyped-def]
+def test_codec_server_with_a_token_requires_it(guarded_server: tuple[str, EncryptionCodec]) -> None:
     url, codec = guarded_server
     body = payloads_json(codec.encrypt(plain_payload("Mein Geheimnis")))
     refused = [
@@ -325,7 +326,9 @@ def test_codec_server_serves_only_allowed_host_names() -> None:
             assert http.get("/health", headers={"Host": host}).status_code == 421
 
 
-def test_codec_server_cors_answers_only_the_configured_origin(guarded_server) -> None:  # type: ignore[no-untyped-def]
+def test_codec_server_cors_answers_only_the_configured_origin(
+    guarded_server: tuple[str, EncryptionCodec],
+) -> None:
     url, codec = guarded_server
     preflight = preflight_headers("authorization", "content-type", "x-namespace")
     body = payloads_json(codec.encrypt(plain_payload("x")))
@@ -375,19 +378,19 @@ def test_codec_server_refuses_a_weak_token(token: str) -> None:
 # --- starter.py codec-server and payload-keygen ------------------------------------------------------
 
 
-def test_payload_keygen_prints_a_usable_key(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_payload_keygen_prints_a_usable_key(env: CliEnv, run_cli: RunCli) -> None:
     result = run_cli("payload-keygen")
     assert result.code == 0
     assert len(parse_keys(result.out.strip())[0]) == 32
 
 
-def test_codec_server_without_a_key_is_one_clear_line(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_codec_server_without_a_key_is_one_clear_line(env: CliEnv, run_cli: RunCli) -> None:
     result = run_cli("codec-server", "--port", "0")
     assert result.code == 2
     assert "YOURMOMENT_PAYLOAD_KEY is not set" in result.err and "Traceback" not in result.err
 
 
-def start_codec_server(tmp_path, port: int, *args: str, **env_values: str) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
+def start_codec_server(tmp_path: Path, port: int, *args: str, **env_values: str) -> subprocess.Popen[str]:
     env = hermetic_env(DATABASE_URL=f"sqlite:///{tmp_path / 'n.db'}", **env_values)
     return subprocess.Popen(
         [sys.executable, str(REPO / "starter.py"), "codec-server", "--port", str(port), *args],
@@ -400,7 +403,7 @@ def start_codec_server(tmp_path, port: int, *args: str, **env_values: str) -> su
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "codec.example.org"])
-def test_codec_server_refuses_a_non_loopback_bind_without_a_token(tmp_path, host: str) -> None:  # type: ignore[no-untyped-def]
+def test_codec_server_refuses_a_non_loopback_bind_without_a_token(tmp_path: Path, host: str) -> None:
     proc = start_codec_server(
         tmp_path, free_port(), "--host", host, YOURMOMENT_PAYLOAD_KEY=generate_payload_key()
     )
@@ -416,7 +419,7 @@ def test_codec_server_refuses_a_non_loopback_bind_without_a_token(tmp_path, host
     assert "YOURMOMENT_CODEC_TOKEN" in lines[0]
 
 
-def test_codec_server_on_all_interfaces_requires_its_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_codec_server_on_all_interfaces_requires_its_token(tmp_path: Path) -> None:
     key, port = generate_payload_key(), free_port()
     proc = start_codec_server(
         tmp_path,
@@ -443,7 +446,7 @@ def test_codec_server_on_all_interfaces_requires_its_token(tmp_path) -> None:  #
     assert TOKEN not in out + err and key not in out + err
 
 
-def test_codec_server_refuses_the_payload_key_as_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_codec_server_refuses_the_payload_key_as_token(tmp_path: Path) -> None:
     key = generate_payload_key()
     proc = start_codec_server(tmp_path, free_port(), YOURMOMENT_PAYLOAD_KEY=key, YOURMOMENT_CODEC_TOKEN=key)
     try:
@@ -468,7 +471,7 @@ def wait_healthy(proc: subprocess.Popen[str], url: str) -> None:
         time.sleep(0.1)
 
 
-def test_starter_codec_server_serves_the_protocol(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_starter_codec_server_serves_the_protocol(tmp_path: Path) -> None:
     old_key, new_key = generate_payload_key(), generate_payload_key()
     port = free_port()
     env = hermetic_env(
@@ -508,7 +511,7 @@ def test_starter_codec_server_serves_the_protocol(tmp_path) -> None:  # type: ig
 
 
 @pytest.mark.parametrize("host", ["[::1]", "::1"])
-def test_codec_server_listens_on_an_ipv6_loopback_literal(tmp_path, host: str) -> None:  # type: ignore[no-untyped-def]
+def test_codec_server_listens_on_an_ipv6_loopback_literal(tmp_path: Path, host: str) -> None:
     """`--host [::1]` (as in a URL) or `::1`: loopback, so no token; a Web UI at [::1] is an origin too."""
     key, port, ui = generate_payload_key(), free_port(), "http://[::1]:8233"
     proc = start_codec_server(tmp_path, port, "--host", host, "--cors-origin", ui, YOURMOMENT_PAYLOAD_KEY=key)
@@ -537,7 +540,7 @@ PARAGRAPH = "Gestern hat meine Oma einen blauen Hut im Garten vergraben."
 
 
 @pytest.fixture
-def site() -> Iterator[tuple[Any, str, str]]:
+def site() -> Iterator[tuple[mymoment.MyMomentState, str, str]]:
     mm_state = mymoment.MyMomentState()
     with Imitations(mm_state) as imitations:
         yield mm_state, imitations.mm_url, imitations.llm_url
@@ -588,7 +591,7 @@ def payloads_in(message: Message) -> Iterator[Payload]:
             continue
         if isinstance(value, Message):
             values = [value]
-        elif field.message_type.GetOptions().map_entry:
+        elif field.message_type is not None and field.message_type.GetOptions().map_entry:
             values = value.values()
         else:
             values = value  # a repeated field
@@ -605,8 +608,11 @@ def comment_body(html: str) -> str:
 
 @pytest.mark.parametrize("encrypted", [True, False], ids=["with-codec", "without-codec"])
 async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(
-    tmp_path, site, encrypted, ts_env
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    site: tuple[mymoment.MyMomentState, str, str],
+    encrypted: bool,
+    ts_env: WorkflowEnvironment,
+) -> None:
     mm_state, mm_url, llm_url = site
     db_url = f"sqlite:///{tmp_path / 'h.db'}"
     upgrade(db_url)
@@ -641,6 +647,7 @@ async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(
     # The reader saw the whole run, children included.
     assert len({e.event_type for e in events}) > 5 and b"ArticleCommentWorkflow" in raw
     # Pupils' texts and secrets never enter a payload, with or without the codec (activities load them by id).
+    assert settings.yourmoment_encryption_key
     never_in_history = (
         TITLE,
         PARAGRAPH,
@@ -683,7 +690,9 @@ def _posted(db_url: str, process_id: str) -> bool:
         return items.counts(session, process_id).posted >= 1
 
 
-async def test_temporal_cli_reads_encrypted_history_through_the_codec_server(dev_env) -> None:  # type: ignore[no-untyped-def]
+async def test_temporal_cli_reads_encrypted_history_through_the_codec_server(
+    dev_env: WorkflowEnvironment,
+) -> None:
     """`temporal workflow show --codec-endpoint URL/{namespace}`: docs/operations.md's way to read a history."""
     key = generate_payload_key()
     settings = fast_settings("sqlite://", "http://127.0.0.1:9", yourmoment_payload_key=key)

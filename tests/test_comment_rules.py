@@ -8,6 +8,8 @@ sanitising, without the characters it loses. Also the operator's line and the fi
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -270,7 +272,7 @@ def test_a_good_extra_line_is_accepted(line: str) -> None:
 
 
 @pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path):  # type: ignore[no-untyped-def]
+def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
     monkeypatch.chdir(tmp_path)  # no .env from the working directory
     for name in ("AI_COMMENT_PREFIX", "AI_COMMENT_EXTRA_LINE"):
         monkeypatch.delenv(name, raising=False)
@@ -282,7 +284,7 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path):  # type: ignore[no-
 @pytest.mark.parametrize(
     "value", ["Liebe Grüsse von Frau Meier:", " ", "", DISCLOSURE + " Klasse 82", DISCLOSURE.lower()]
 )
-def test_the_disclosure_cannot_be_replaced(settings_env, value: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_disclosure_cannot_be_replaced(settings_env: pytest.MonkeyPatch, value: str) -> None:
     settings_env.setenv("AI_COMMENT_PREFIX", value)
     with pytest.raises(ConfigurationError) as info:
         get_settings()
@@ -291,18 +293,18 @@ def test_the_disclosure_cannot_be_replaced(settings_env, value: str) -> None:  #
     assert "Frau Meier" not in message  # the setting's value is not echoed
 
 
-def test_the_disclosure_itself_and_an_extra_line_are_accepted(settings_env) -> None:  # type: ignore[no-untyped-def]
+def test_the_disclosure_itself_and_an_extra_line_are_accepted(settings_env: pytest.MonkeyPatch) -> None:
     settings_env.setenv("AI_COMMENT_PREFIX", DISCLOSURE)
     settings_env.setenv("AI_COMMENT_EXTRA_LINE", f"  {EXTRA}  ")
     assert get_settings().ai_comment_extra_line == EXTRA
 
 
-def test_an_empty_extra_line_means_none(settings_env) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_extra_line_means_none(settings_env: pytest.MonkeyPatch) -> None:
     settings_env.setenv("AI_COMMENT_EXTRA_LINE", "")
     assert get_settings().ai_comment_extra_line is None
 
 
-def test_a_bad_extra_line_stops_the_settings(settings_env) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_extra_line_stops_the_settings(settings_env: pytest.MonkeyPatch) -> None:
     settings_env.setenv("AI_COMMENT_EXTRA_LINE", "Spiele auf www.beispiel.ch")
     with pytest.raises(ConfigurationError, match=r"AI_COMMENT_EXTRA_LINE.*web address"):
         get_settings()

@@ -95,7 +95,7 @@ def unknown_variables(env: dict[str, str]) -> list[str]:
 # --- services and ports ------------------------------------------------------------------------------
 
 
-def test_the_expected_services_exist(services) -> None:  # type: ignore[no-untyped-def]
+def test_the_expected_services_exist(services: dict[str, dict[str, Any]]) -> None:
     expected = {
         "postgresql",
         "temporal",
@@ -111,7 +111,7 @@ def test_the_expected_services_exist(services) -> None:  # type: ignore[no-untyp
     assert len(setup) >= 2, "schema setup and namespace/search-attribute setup run as admin-tools one-shots"
 
 
-def test_ports_are_published_on_loopback(services) -> None:  # type: ignore[no-untyped-def]
+def test_ports_are_published_on_loopback(services: dict[str, dict[str, Any]]) -> None:
     by_port = {
         port: (name, ip, target) for name, svc in services.items() for ip, port, target in published(svc)
     }
@@ -124,7 +124,7 @@ def test_ports_are_published_on_loopback(services) -> None:  # type: ignore[no-u
         assert not published(services[name]), f"{name} needs no published port"
 
 
-def test_images_are_pinned(services) -> None:  # type: ignore[no-untyped-def]
+def test_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
     for name, svc in services.items():
         image = svc.get("image")
         assert image, f"{name} has no image"
@@ -136,7 +136,7 @@ def test_images_are_pinned(services) -> None:  # type: ignore[no-untyped-def]
 # --- start order and health --------------------------------------------------------------------------
 
 
-def test_dependencies_wait_for_health_or_completion(services) -> None:  # type: ignore[no-untyped-def]
+def test_dependencies_wait_for_health_or_completion(services: dict[str, dict[str, Any]]) -> None:
     one_shots = set()
     for name, svc in services.items():
         depends = svc.get("depends_on") or {}
@@ -172,7 +172,7 @@ def _assert_no_cycle(services: dict[str, dict[str, Any]]) -> None:
         visit(name, ())
 
 
-def test_worker_starts_after_temporal_is_set_up(services) -> None:  # type: ignore[no-untyped-def]
+def test_worker_starts_after_temporal_is_set_up(services: dict[str, dict[str, Any]]) -> None:
     """The worker needs the database migrated, Redis up and the namespace with its search attributes."""
 
     def upstream(name: str) -> set[str]:
@@ -188,7 +188,7 @@ def test_worker_starts_after_temporal_is_set_up(services) -> None:  # type: igno
 # --- the codec server and the Web UI -----------------------------------------------------------------
 
 
-def test_codec_server_beyond_loopback_requires_a_token(services) -> None:  # type: ignore[no-untyped-def]
+def test_codec_server_beyond_loopback_requires_a_token(services: dict[str, dict[str, Any]]) -> None:
     from yourmoment.codec import is_loopback
 
     args = build_parser().parse_args(command(services["codec-server"])[2:])
@@ -209,12 +209,12 @@ def test_codec_server_beyond_loopback_requires_a_token(services) -> None:  # typ
     assert "TEMPORAL_CODEC_ENDPOINT" not in environment(services["temporal-ui"])
 
 
-def test_worker_needs_a_contact_for_the_real_site(services) -> None:  # type: ignore[no-untyped-def]
+def test_worker_needs_a_contact_for_the_real_site(services: dict[str, dict[str, Any]]) -> None:
     contact = INTERPOLATION.fullmatch(environment(services["worker"])["CONTACT"])
     assert contact and contact["name"] == "CONTACT" and contact["op"] == "?"
 
 
-def test_codec_server_gets_the_payload_key_and_nothing_more(services) -> None:  # type: ignore[no-untyped-def]
+def test_codec_server_gets_the_payload_key_and_nothing_more(services: dict[str, dict[str, Any]]) -> None:
     env = environment(services["codec-server"])
     assert {"YOURMOMENT_PAYLOAD_KEY", "YOURMOMENT_CODEC_TOKEN"} <= set(env)
     assert not {"YOURMOMENT_ENCRYPTION_KEY", "DATABASE_URL"} & set(env)
@@ -225,19 +225,19 @@ def test_codec_server_gets_the_payload_key_and_nothing_more(services) -> None:  
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
-def test_app_environment_holds_only_real_settings(services, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_app_environment_holds_only_real_settings(services: dict[str, dict[str, Any]], name: str) -> None:
     env = environment(services[name])
     assert env, f"{name} sets no environment"
     assert unknown_variables(env) == [], f"{name} sets variables nothing reads"
     # Literal values (and the defaults of ${VAR:-default}) must also be valid values of their settings.
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in env.items():
         match = INTERPOLATION.fullmatch(value)
         if match and match["op"] != "-":
             continue
         if key.lower() in Settings.model_fields:
             values[key.lower()] = match["arg"] if match else value
-    Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    Settings(_env_file=None, **values)
 
 
 def test_the_typo_check_can_fail() -> None:
@@ -245,7 +245,9 @@ def test_the_typo_check_can_fail() -> None:
     assert unknown_variables(env) == ["TEMPORAL_ADRESS", "YOURMOMENT_PAYLOD_KEY"]
 
 
-def test_worker_environment_is_complete_and_keys_come_from_outside(services) -> None:  # type: ignore[no-untyped-def]
+def test_worker_environment_is_complete_and_keys_come_from_outside(
+    services: dict[str, dict[str, Any]],
+) -> None:
     env = environment(services["worker"])
     needed = {
         "DATABASE_URL",
@@ -286,7 +288,9 @@ def test_env_example_names_real_settings() -> None:
     assert unknown_variables(dict.fromkeys(names, "")) == []
 
 
-def test_the_disclosure_is_fixed_and_only_a_valid_extra_line_is_offered(services) -> None:  # type: ignore[no-untyped-def]
+def test_the_disclosure_is_fixed_and_only_a_valid_extra_line_is_offered(
+    services: dict[str, dict[str, Any]],
+) -> None:
     for name in APP_SERVICES:
         assert "AI_COMMENT_PREFIX" not in environment(services[name]), name
     match = INTERPOLATION.fullmatch(environment(services["worker"])["AI_COMMENT_EXTRA_LINE"])
@@ -302,7 +306,7 @@ def test_the_disclosure_is_fixed_and_only_a_valid_extra_line_is_offered(services
 # --- commands, mounted files and the image -----------------------------------------------------------
 
 
-def test_app_commands_are_real_commands(services) -> None:  # type: ignore[no-untyped-def]
+def test_app_commands_are_real_commands(services: dict[str, dict[str, Any]]) -> None:
     assert command(services["worker"]) == ["python", "worker.py"]
     migrate = command(services["migrate"])
     assert migrate[:2] == ["python", "starter.py"]
@@ -310,7 +314,7 @@ def test_app_commands_are_real_commands(services) -> None:  # type: ignore[no-un
     assert (args.command, args.db_command) == ("db", "upgrade")
 
 
-def test_mounted_files_exist(services) -> None:  # type: ignore[no-untyped-def]
+def test_mounted_files_exist(services: dict[str, dict[str, Any]]) -> None:
     mounts = [
         (name, str(volume).split(":")[0])
         for name, svc in services.items()
@@ -329,7 +333,7 @@ def test_setup_registers_the_search_attributes_the_workflows_use() -> None:
     assert "--type Keyword" in script and "operator namespace create" in script
 
 
-def test_dockerfile_builds_every_package_the_app_imports(services) -> None:  # type: ignore[no-untyped-def]
+def test_dockerfile_builds_every_package_the_app_imports(services: dict[str, dict[str, Any]]) -> None:
     assert all(services[name].get("build") in (".", {"context": "."}) for name in APP_SERVICES)
     dockerfile = (REPO / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11", dockerfile, re.M)

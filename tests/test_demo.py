@@ -34,7 +34,7 @@ def demo_command(tmp_path: Path, *options: str) -> list[str]:
     ]
 
 
-def test_demo_runs_to_completion_twice(tmp_path) -> None:
+def test_demo_runs_to_completion_twice(tmp_path: Path) -> None:
     for run in (1, 2):  # a second run works too
         proc = subprocess.run(
             demo_command(tmp_path, "--exit-when-done"),
@@ -50,7 +50,7 @@ def test_demo_runs_to_completion_twice(tmp_path) -> None:
     assert (tmp_path / "demo" / "encryption.key").read_text().strip()  # the demo writes its key explicitly
 
 
-def _read_until(proc: subprocess.Popen, marker: str, timeout: float) -> list[str]:
+def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
     """The demo's output lines up to the one containing `marker` (read in a thread: no hang on silence)."""
     lines: list[str] = []
     found = threading.Event()
@@ -68,7 +68,7 @@ def _read_until(proc: subprocess.Popen, marker: str, timeout: float) -> list[str
     return lines
 
 
-def test_try_next_lines_work_when_pasted_as_printed(tmp_path) -> None:
+def test_try_next_lines_work_when_pasted_as_printed(tmp_path: Path) -> None:
     """Each printed line runs in a plain shell (no venv on PATH, another directory) after the first one."""
     proc = subprocess.Popen(
         demo_command(tmp_path),

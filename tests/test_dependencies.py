@@ -15,7 +15,7 @@ from yourmoment.store.db import session_scope
 
 
 def _deps_with_logins(db_url: str, names: list[str]) -> tuple[Dependencies, list[str]]:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         database_url=db_url,
         yourmoment_encryption_key=generate_key(),
@@ -40,12 +40,14 @@ def _deps_with_logins(db_url: str, names: list[str]) -> tuple[Dependencies, list
     return deps, ids
 
 
-async def test_a_client_unused_for_the_idle_time_is_closed_on_the_next_use(db_url: str, monkeypatch) -> None:
+async def test_a_client_unused_for_the_idle_time_is_closed_on_the_next_use(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     deps, (idle_login, busy_login) = _deps_with_logins(db_url, ["idle", "busy"])
     idle_client = await deps.mymoment(idle_login)
     assert await deps.mymoment(idle_login) is idle_client  # one client per login, reused
     now = time.monotonic()
-    monkeypatch.setattr(deps_module.time, "monotonic", lambda: now + deps_module.CLIENT_IDLE_SECONDS + 1)
+    monkeypatch.setattr(time, "monotonic", lambda: now + deps_module.CLIENT_IDLE_SECONDS + 1)
     busy_client = await deps.mymoment(busy_login)
     assert idle_client._http.is_closed
     assert not busy_client._http.is_closed
@@ -54,11 +56,13 @@ async def test_a_client_unused_for_the_idle_time_is_closed_on_the_next_use(db_ur
 
 
 @pytest.mark.parametrize("unused_for", [0, deps_module.CLIENT_IDLE_SECONDS - 1])
-async def test_a_recently_used_client_stays_open(db_url: str, monkeypatch, unused_for: float) -> None:
+async def test_a_recently_used_client_stays_open(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, unused_for: float
+) -> None:
     deps, (login,) = _deps_with_logins(db_url, ["pupil"])
     client = await deps.mymoment(login)
     now = time.monotonic()
-    monkeypatch.setattr(deps_module.time, "monotonic", lambda: now + unused_for)
+    monkeypatch.setattr(time, "monotonic", lambda: now + unused_for)
     assert await deps.mymoment(login) is client
     assert not client._http.is_closed
     await deps.close()

@@ -24,7 +24,7 @@ from yourmoment.comment_rules import (
 )
 from yourmoment.llm.comments import normalize_comment, posting_problems
 from yourmoment.llm.edits import judge_edit
-from yourmoment.llm.gate import Check, judge
+from yourmoment.llm.gate import Check, Verdict, judge
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import ArticleContext, render_messages
 
@@ -50,7 +50,7 @@ CONTRADICTING = corpus("disclosure_contradictions.txt")
 ORDINARY = corpus("persons_ok.txt")
 
 
-def gate(raw: str, extra_line: str | None = None):  # type: ignore[no-untyped-def]
+def gate(raw: str, extra_line: str | None = None) -> Verdict:
     return judge(
         raw,
         "stop",
@@ -62,7 +62,7 @@ def gate(raw: str, extra_line: str | None = None):  # type: ignore[no-untyped-de
     )
 
 
-def edit(text: str, extra_line: str | None = None):  # type: ignore[no-untyped-def]
+def edit(text: str, extra_line: str | None = None) -> Verdict:
     return judge_edit(
         text,
         MESSAGES,

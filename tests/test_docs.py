@@ -195,7 +195,7 @@ def command_of(words: list[str]) -> tuple[tuple[str, ...], list[str]] | None:
         words = words[2:]
     if not words or not re.fullmatch(r"[a-z][a-z-]*", words[0]):
         return None
-    path = (words[0],)
+    path: tuple[str, ...] = (words[0],)
     rest = words[1:]
     parser = STARTER_COMMANDS.get(path)
     if parser is not None and has_subcommands(parser) and rest and re.fullmatch(r"[a-z][a-z-]*", rest[0]):

@@ -106,9 +106,10 @@ async def kill_mid_discovery(
     return kill
 
 
-async def test_drill_worker_killed_at_random_moments(tmp_path, dev_server) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_worker_killed_at_random_moments(tmp_path: Path, dev_server: DevServer) -> None:
     """50 articles (arriving in three batches), one login, the worker killed -9 five times: twice while
     the site stores a POST, once while discovery writes its work items, twice at seeded random moments."""
+    assert dev_server.client is not None  # the fixture has connected it
     started, rng = time.monotonic(), random.Random(SEED)
     batches = [20, 15, 15]
     kills: list[dict[str, object]] = []
@@ -170,7 +171,7 @@ async def test_drill_worker_killed_at_random_moments(tmp_path, dev_server) -> No
 
 
 @pytest.mark.drill
-async def test_drill_dev_server_restarted_mid_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_dev_server_restarted_mid_run(tmp_path: Path) -> None:
     """The server stops (SIGTERM) and later crashes (SIGKILL) mid-run; the same worker reconnects."""
     started = time.monotonic()
     server = DevServer(
@@ -244,8 +245,9 @@ async def latency_spikes(site: Site, rng: random.Random, spikes: list[int], base
 
 
 @pytest.mark.drill
-async def test_drill_faulty_mymoment(tmp_path, dev_server) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_faulty_mymoment(tmp_path: Path, dev_server: DevServer) -> None:
     """10 % 5xx, latency spikes, sessions expiring every 20 s, backslash redirects; two logins."""
+    assert dev_server.client is not None  # the fixture has connected it
     started, rng = time.monotonic(), random.Random(SEED)
     batches = [6, 5, 5]
     spike_log: list[int] = []
@@ -309,8 +311,9 @@ async def test_drill_faulty_mymoment(tmp_path, dev_server) -> None:  # type: ign
 
 
 @pytest.mark.drill
-async def test_drill_faulty_llm(tmp_path, dev_server) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_faulty_llm(tmp_path: Path, dev_server: DevServer) -> None:
     """429 with Retry-After, 500 and malformed JSON, interleaved, more faults than articles."""
+    assert dev_server.client is not None  # the fixture has connected it
     started = time.monotonic()
     articles, rounds = 15, 8
     with imitations(["a"]) as site:
@@ -365,8 +368,9 @@ def flush_rate_limits(redis_url: str) -> int:
 
 
 @pytest.mark.drill
-async def test_drill_two_workers_postgres_redis(pg_url, dev_server) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_two_workers_postgres_redis(pg_url: str, dev_server: DevServer) -> None:
     """Two worker processes share PostgreSQL and the Redis pacing; the site sees ≤ 2 req/s (burst 5)."""
+    assert dev_server.client is not None  # the fixture has connected it
     redis_url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")
     if not redis_url:
         print("drill skipped: set YOURMOMENT_TEST_REDIS_URL (and YOURMOMENT_TEST_DATABASE_URL); .ci/run does")
@@ -457,11 +461,12 @@ def corrupt_stored_session(dep: Deployment, login_name: str, cookie: str) -> Non
         )
 
 
-async def test_drill_failures_leak_nothing(tmp_path, dev_server) -> None:  # type: ignore[no-untyped-def]
+async def test_drill_failures_leak_nothing(tmp_path: Path, dev_server: DevServer) -> None:
     """A failure at each kind of activity, with a payload key: a database write refused (prepare_article),
     a page myMoment changed (parse error), an LLM error that quotes the prompt (generate_comment) and an
     unexpected exception quoting a cookie (open_session). Each ends as a readable failure, and the leak
     scan finds none of the texts, the password, the API key or the cookies anywhere."""
+    assert dev_server.client is not None  # the fixture has connected it
     started = time.monotonic()
     redis_url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")
     secret_tag = os.urandom(4).hex()

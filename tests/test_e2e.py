@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,6 +36,7 @@ from yourmoment.ratelimit import LocalRateLimiter
 from yourmoment.store.db import session_scope, upgrade
 from yourmoment.visible_text import invisible_characters
 from yourmoment_dev.harness import (
+    DevServer,
     Imitations,
     WorkerProcess,
     add_articles,
@@ -50,7 +52,7 @@ DEV_SERVER_ARGS = ["--dynamic-config-value", "limit.historyCount.suggestContinue
 
 
 @pytest.fixture
-def site() -> Iterator[tuple[Any, Any, str, str]]:
+def site() -> Iterator[tuple[mymoment.MyMomentState, llm_server.LLMState, str, str]]:
     mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     mm_state.add_class(82, "Beispielklasse A", "Testschule")
     mm_state.add_account("pupil-a", "pass-a", "pupil", [82])
@@ -59,7 +61,7 @@ def site() -> Iterator[tuple[Any, Any, str, str]]:
         yield mm_state, llm_state, imitations.mm_url, imitations.llm_url
 
 
-def database_url(tmp_path, backend: str) -> str:  # type: ignore[no-untyped-def]
+def database_url(tmp_path: Path, backend: str) -> str:
     """SQLite, or the PostgreSQL test database (YOURMOMENT_TEST_DATABASE_URL, set by .ci/run), emptied."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'e2e.db'}"
@@ -78,7 +80,12 @@ def database_url(tmp_path, backend: str) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def configured(request, tmp_path, dev_server, site):  # type: ignore[no-untyped-def]
+def configured(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    dev_server: DevServer,
+    site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
+) -> tuple[dict[str, str], str, str]:
     """A user, two logins, a provider and a posting process, all made through starter.py."""
     _mm_state, _llm_state, mm_url, llm_url = site
     db_url = database_url(tmp_path, getattr(request, "param", "sqlite"))
@@ -143,7 +150,10 @@ def process_running(
 
 
 @pytest.mark.parametrize("configured", ["sqlite", "postgres"], indirect=True)
-async def test_end_to_end_commenting_stop_and_restart(configured, site) -> None:
+async def test_end_to_end_commenting_stop_and_restart(
+    configured: tuple[dict[str, str], str, str],
+    site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
+) -> None:
     env, process_id, _db_url = configured
     mm_state = site[0]
     add_articles(mm_state, 2)
@@ -208,7 +218,10 @@ async def finish_with_a_new_worker(env: dict[str, str], process_id: str, posts: 
         replacement.terminate()
 
 
-async def test_worker_killed_during_posts_loses_nothing_and_posts_once(configured, site) -> None:
+async def test_worker_killed_during_posts_loses_nothing_and_posts_once(
+    configured: tuple[dict[str, str], str, str],
+    site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
+) -> None:
     env, process_id, _db_url = configured
     mm_state = site[0]
     # posts are in flight when the worker dies
@@ -220,7 +233,12 @@ async def test_worker_killed_during_posts_loses_nothing_and_posts_once(configure
     assert counts["posted"] == 10 and counts["posting"] == counts["discovered"] == counts["prepared"] == 0
 
 
-async def test_continue_as_new_carries_state_and_signals(configured, site, dev_server) -> None:
+async def test_continue_as_new_carries_state_and_signals(
+    configured: tuple[dict[str, str], str, str],
+    site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
+    dev_server: DevServer,
+) -> None:
+    assert dev_server.client is not None  # the fixture has connected it
     env, process_id, _db_url = configured
     mm_state = site[0]
     add_articles(mm_state, 1)
@@ -244,7 +262,10 @@ async def test_continue_as_new_carries_state_and_signals(configured, site, dev_s
     _ = session_scope, upgrade
 
 
-async def test_sigterm_lets_running_posts_finish(configured, site) -> None:
+async def test_sigterm_lets_running_posts_finish(
+    configured: tuple[dict[str, str], str, str],
+    site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
+) -> None:
     env, process_id, _db_url = configured
     mm_state = site[0]
     worker = await started_with_a_post_in_flight(env, process_id, mm_state, articles=2, post_latency_ms=2000)
@@ -256,7 +277,10 @@ async def test_sigterm_lets_running_posts_finish(configured, site) -> None:
     assert comments_per_article(mm_state) == dict.fromkeys(mm_state.articles, 2)
 
 
-async def test_an_article_that_orders_a_link_never_gets_one(configured, site) -> None:
+async def test_an_article_that_orders_a_link_never_gets_one(
+    configured: tuple[dict[str, str], str, str],
+    site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
+) -> None:
     """A pupil's text tells the model to write a link and the imitation obeys: nothing is posted there;
     after the configured tries the items fail with the link rule; other articles get disclosed comments."""
     env, process_id, _db_url = configured
@@ -323,7 +347,10 @@ async def comments_on_the_pages(mm_url: str, article_ids: list[int]) -> dict[int
     return {article_id: [c.text for c in page.comments] for article_id, page in pages.items()}
 
 
-async def test_no_spelling_of_a_link_a_pupil_orders_is_posted(configured, site) -> None:
+async def test_no_spelling_of_a_link_a_pupil_orders_is_posted(
+    configured: tuple[dict[str, str], str, str],
+    site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
+) -> None:
     """Pupils' texts order links in many spellings and the imitation obeys: every such item fails with the
     link rule as its reason, the ordinary German ones are posted, and no page shows anything link-like or
     any invisible, display-changing character."""
@@ -367,8 +394,14 @@ async def test_no_spelling_of_a_link_a_pupil_orders_is_posted(configured, site) 
             assert invisible_characters(html.unescape(text)) == 0, text
 
 
-async def test_article_workflows_are_found_by_their_process_id(configured, site, dev_server) -> None:
+async def test_article_workflows_are_found_by_their_process_id(
+    configured: tuple[dict[str, str], str, str],
+    site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
+    dev_server: DevServer,
+) -> None:
     """Filtering by YourMomentProcessId in the Web UI (or `temporal workflow list`) shows the articles too."""
+    client = dev_server.client
+    assert client is not None  # the fixture has connected it
     env, process_id, _db_url = configured
     add_articles(site[0], 2)
     with process_running(env, process_id):
@@ -378,7 +411,7 @@ async def test_article_workflows_are_found_by_their_process_id(configured, site,
 
         async def all_listed() -> bool:
             found.clear()
-            found.update([wf.id async for wf in dev_server.client.list_workflows(query)])
+            found.update([wf.id async for wf in client.list_workflows(query)])
             return len(found) == 5
 
         await wait_until(all_listed, 30, "the process and its 4 article workflows in the visibility store")
@@ -387,7 +420,10 @@ async def test_article_workflows_are_found_by_their_process_id(configured, site,
     assert found == {f"monitoring-process-{process_id}", *articles} and len(articles) == 4
 
 
-async def test_a_local_server_with_two_slots_is_never_flooded(configured, site) -> None:
+async def test_a_local_server_with_two_slots_is_never_flooded(
+    configured: tuple[dict[str, str], str, str],
+    site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
+) -> None:
     """llama-server at its defaults, as the imitation plays it: 2 requests at once, the 3rd refused with
     'Context size has been exceeded.'. With `provider set --max-concurrency 2` a real worker queues the
     other comments (and logs the wait): all 8 posted, none refused."""

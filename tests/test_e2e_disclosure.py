@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from imitation import llm_server, mymoment
 from tests.test_e2e import PREFIX, configured, process_running, site, starter_ok, status_json
 from yourmoment.comment_rules import contradictions
 from yourmoment.llm.comments import visible_lines
@@ -43,7 +44,10 @@ def add_ordering_articles(mm_state: Any) -> dict[str, int]:
     }
 
 
-async def test_an_article_that_orders_a_contradiction_never_gets_one(configured, site) -> None:  # type: ignore[no-untyped-def]
+async def test_an_article_that_orders_a_contradiction_never_gets_one(
+    configured: tuple[dict[str, str], str, str],
+    site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
+) -> None:
     env, process_id, _db_url = configured
     mm_state, llm_state = site[0], site[1]
     add_articles(mm_state, 1)

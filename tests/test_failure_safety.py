@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import traceback
+from collections.abc import Callable
 
 import pydantic
 import pytest
@@ -13,6 +14,7 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.errors import translate_errors
+from tests.conftest import CliEnv, RunCli
 from workflows.activity_config import PERMANENT
 from yourmoment.codec import ENCODING, generate_payload_key
 from yourmoment.errors import LLMTransientError, PageParseError, ValidationError
@@ -103,7 +105,7 @@ async def test_a_database_error_leaves_an_activity_as_one_transient_error(db_url
     ],
     ids=["ValueError", "KeyError", "pydantic"],
 )
-async def test_an_unexpected_error_is_reduced_to_its_type(make) -> None:  # type: ignore[no-untyped-def]
+async def test_an_unexpected_error_is_reduced_to_its_type(make: Callable[[], Exception]) -> None:
     original = make()
     error = await raised_by_activity(original)
     said = everything_said(error)
@@ -187,7 +189,7 @@ def test_logged_tracebacks_show_types_not_messages(formatter: logging.Formatter,
     assert PUPIL_TEXT not in out and "refused by the test" not in out
 
 
-def test_a_database_error_in_the_cli_is_one_line_without_values(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_database_error_in_the_cli_is_one_line_without_values(env: CliEnv, run_cli: RunCli) -> None:
     add_blocking_trigger(env.database_url)
     result = run_cli("user", "add", "geheim@example.org")
     assert result.code == 1, result

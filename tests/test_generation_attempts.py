@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
+from tests.conftest import LLMServer, MyMomentServer, RunCli
 from yourmoment import processes_client
 from yourmoment.messages import MonitorInput
 from yourmoment.settings import get_settings
@@ -65,7 +66,12 @@ async def cli(run_cli: Any, *args: str) -> Any:
 
 
 async def test_a_rejected_answer_then_an_accepted_one_are_recorded_and_shown(
-    any_db_url, ts_env, world, run_cli, mymoment_server, llm_server
+    any_db_url: str,
+    ts_env: WorkflowEnvironment,
+    world: Harness,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
 ) -> None:
     """The first answer repeats itself (rejected), the second request hits a server error (no answer: the
     activity is retried), the retry's first answer is accepted: attempt numbers go on across the retry."""
@@ -96,7 +102,11 @@ async def test_a_rejected_answer_then_an_accepted_one_are_recorded_and_shown(
 
 
 async def test_an_item_that_fails_every_attempt_fails_with_the_last_reasons(
-    ts_env, world, run_cli, mymoment_server, llm_server
+    ts_env: WorkflowEnvironment,
+    world: Harness,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
 ) -> None:
     add_articles(mymoment_server.state, 1)
     llm_server.state.fail_next("repetitive", 2)

@@ -62,6 +62,13 @@ def soup_of(markup: str) -> BeautifulSoup:
     return BeautifulSoup(markup, "html.parser")
 
 
+def one(node: Tag, selector: str) -> Tag:
+    """The first element `selector` matches in `node`; the test fails when none does."""
+    found = node.select_one(selector)
+    assert found is not None, selector
+    return found
+
+
 def csrf_in(markup: str, form_selector: str = "form") -> str:
     form = soup_of(markup).select_one(form_selector)
     assert form is not None, f"no {form_selector}"
@@ -132,16 +139,18 @@ def parse_cards(soup: BeautifulSoup, tab: str) -> list[dict[str, str]]:
         if "/article/" not in href:
             continue
         header = card.find("div", class_=re.compile(r"card-header"))
-        status_classes = [c for c in header.get("class", []) if c != "card-header"] if header else []
+        status_classes = (
+            [c for c in header.get_attribute_list("class") if c != "card-header"] if header else []
+        )
         cards.append(
             {
                 "id": [p for p in href.split("/") if p][-1],
-                "title": card.select_one("div.article-title").get_text(strip=True),
-                "author": card.select_one("div.article-author").get_text(strip=True),
-                "date": card.select_one("div.article-date").get_text(strip=True),
-                "visibility": card.select_one("div.article-classroom").get_text(strip=True),
+                "title": one(card, "div.article-title").get_text(strip=True),
+                "author": one(card, "div.article-author").get_text(strip=True),
+                "date": one(card, "div.article-date").get_text(strip=True),
+                "visibility": one(card, "div.article-classroom").get_text(strip=True),
                 "status": status_classes[0].capitalize() if status_classes else "Unknown",
-                "image": str(card.select_one("div.card-body img")["src"]),
+                "image": str(one(card, "div.card-body img")["src"]),
             }
         )
     return cards
@@ -157,7 +166,7 @@ def parse_table(soup: BeautifulSoup, tab: str) -> list[list[str]]:
     for row in table.select("tbody tr"):
         cells = row.find_all("td")
         if len(cells) >= 7:
-            href = str(cells[0].find("a")["href"])
+            href = str(one(cells[0], "a")["href"])
             rows.append([href, *[c.get_text(" ", strip=True) for c in cells]])
     return rows
 
@@ -165,7 +174,7 @@ def parse_table(soup: BeautifulSoup, tab: str) -> list[list[str]]:
 def parse_detail(markup: str) -> dict[str, Any]:
     """docs/protocol.md#article-page and #existing-comments."""
     soup = soup_of(markup)
-    heading = soup.find("h1").get_text(strip=True)
+    heading = one(soup, "h1").get_text(strip=True)
     title, _, rest = heading.partition(" von ")
     facts = {}
     for item in soup.select("li.list-group-item"):
@@ -175,17 +184,18 @@ def parse_detail(markup: str) -> dict[str, Any]:
                 facts[key[:-1]] = text[len(key) :].strip()
     comments = []
     for comment in soup.select("div.comment"):
-        body = comment.select_one("div.card.mb-4 > div.card-body")
-        span = body.select_one("span.card-text")
+        body = one(comment, "div.card.mb-4 > div.card-body")
+        span = one(body, "span.card-text")
         following = span.find_next_sibling()
         comments.append(
             {
-                "author": body.select_one("h5.card-title.d-flex").get_text(strip=True).removeprefix("von "),
-                "date": body.select_one("h6.card-subtitle.mb-2.text-body-secondary").get_text(strip=True),
+                "author": one(body, "h5.card-title.d-flex").get_text(strip=True).removeprefix("von "),
+                "date": one(body, "h6.card-subtitle.mb-2.text-body-secondary").get_text(strip=True),
                 "html": span.decode_contents(),
-                "hidden": "d-none" in span.get("class", []),
-                "button_after": following is not None and "comment-show" in following.get("class", []),
-                "edit": str(body.select_one("a.card-link")["href"]),
+                "hidden": "d-none" in span.get_attribute_list("class"),
+                "button_after": following is not None
+                and "comment-show" in following.get_attribute_list("class"),
+                "edit": str(one(body, "a.card-link")["href"]),
             }
         )
     return {
@@ -193,7 +203,7 @@ def parse_detail(markup: str) -> dict[str, Any]:
         "author": rest.split(" von ")[0] if rest else "Unknown Author",
         "facts": facts,
         "paragraphs": [p.get_text(strip=True) for p in soup.select(".article .highlight-target p")],
-        "speech": soup.select_one("textarea#text-to-speech").get_text(),
+        "speech": one(soup, "textarea#text-to-speech").get_text(),
         "comments": comments,
     }
 
@@ -242,8 +252,8 @@ def test_login_needs_csrf_cookie_token_and_referer(site: Site) -> None:
     home = client.get("/")
     assert home.status_code == 200 and has_logout_form(home.text)
     soup = soup_of(home.text)
-    assert soup.title.get_text() == "myMoment | demo-pupil-1"
-    assert soup.find("a", href="/accounts/2000/profile/").get_text(strip=True) == "demo-pupil-1"
+    assert one(soup, "title").get_text() == "myMoment | demo-pupil-1"
+    assert one(soup, 'a[href="/accounts/2000/profile/"]').get_text(strip=True) == "demo-pupil-1"
     assert site.state.stats()["logins"] == {"demo-pupil-1": 1}
 
 
@@ -332,7 +342,7 @@ def test_pupil_sees_cards_in_all_panes(site: Site) -> None:
     panes = soup.select("div.tab-content > div.tab-pane.fade")
     assert [p["id"] for p in panes] == ["pills-home", "pills-82", "pills-alle"]
     assert [p["id"] for p in panes if "show" in p["class"] and "active" in p["class"]] == ["pills-82"]
-    assert soup.select_one("form.article-filter input#active-tab")["value"] == "82"
+    assert one(soup, "form.article-filter input#active-tab")["value"] == "82"
     assert [o["value"] for o in soup.select("select[name=kategorie] option")] == [
         "",
         "4",
@@ -397,7 +407,7 @@ def test_filters_apply_to_every_pane(site: Site) -> None:
     assert [c["title"] for c in parse_cards(soup, "home")] == ["Eigener Bericht"]
     assert [c["id"] for c in parse_cards(soup, "82")] == ["4502"]
     assert [c["id"] for c in parse_cards(soup, "alle")] == ["4502"]
-    assert soup.select_one("select[name=kategorie] option[selected]")["value"] == "7"
+    assert one(soup, "select[name=kategorie] option[selected]")["value"] == "7"
 
     soup = soup_of(client.get("/articles/?aufgabe=4").text)
     assert [c["id"] for c in parse_cards(soup, "82")] == ["4501"]
@@ -425,15 +435,15 @@ def test_article_page_structure(site: Site) -> None:
     assert detail["comments"] == []
     soup = soup_of(first.text)
     assert soup.find("h2", string="Alle Kommentare") is None
-    assert soup.select_one("h6").get_text() == "Aktualisiert am: 4. Februar 2026, 18:04 Uhr"
-    form = soup.select_one('form#comment-create[action="/article/4501/comment/"][method=post]')
+    assert one(soup, "h6").get_text() == "Aktualisiert am: 4. Februar 2026, 18:04 Uhr"
+    form = one(soup, 'form#comment-create[action="/article/4501/comment/"][method=post]')
     names = [e.get("name") for e in form.find_all(["input", "textarea", "select"])]
     assert names == ["csrfmiddlewaretoken", "text", "status", "hide", "highlight"]
-    assert form.select_one("select#id_status option[selected]")["value"] == "20"
+    assert one(form, "select#id_status option[selected]")["value"] == "20"
     assert [o["value"] for o in form.select("select#id_status option")] == ["10", "11", "20", "30"]
-    hide = form.select_one("input#id_hide")
+    hide = one(form, "input#id_hide")
     assert hide["type"] == "checkbox" and not hide.has_attr("value")
-    assert form.select_one("input#id_highlight")["type"] == "hidden"
+    assert one(form, "input#id_highlight")["type"] == "hidden"
     assert csrf_in(client.get("/article/4501/").text, "form#comment-create") != csrf_in(
         first.text, "form#comment-create"
     )
@@ -464,7 +474,7 @@ def test_comment_post_is_stored_and_rendered(site: Site) -> None:
         ("demo-pupil-1", hidden, True, True),
     ]
     assert comments[1]["edit"] == f"/comment/{stored[1]['id']}/"
-    assert soup_of(final.text).find("h2", class_="mt-5").get_text() == "Alle Kommentare"
+    assert one(soup_of(final.text), "h2.mt-5").get_text() == "Alle Kommentare"
 
 
 def test_comment_post_rejects_bad_csrf_and_invalid_form(site: Site) -> None:
@@ -679,13 +689,9 @@ def test_list_page_matches_capture_structure(site: Site) -> None:
     assert parse_tabs(captured)[0][0] == "home" and parse_tabs(captured)[-1][0] == "alle"
     assert parse_cards(ours, "82")[0]["id"] == "4503"
     # One card: identical tags and classes in identical order.
-    assert signature(ours.select_one("#pills-82 .col-lg-4")) == signature(
-        captured.select_one("#pills-82 .col-lg-4")
-    )
-    assert signature(ours.select_one("#pills-tab li")) == signature(captured.select_one("#pills-tab li"))
-    assert signature(ours.select_one("form.article-filter")) == signature(
-        captured.select_one("form.article-filter")
-    )
+    assert signature(one(ours, "#pills-82 .col-lg-4")) == signature(one(captured, "#pills-82 .col-lg-4"))
+    assert signature(one(ours, "#pills-tab li")) == signature(one(captured, "#pills-tab li"))
+    assert signature(one(ours, "form.article-filter")) == signature(one(captured, "form.article-filter"))
 
 
 def test_detail_page_matches_capture_structure(site: Site) -> None:
@@ -703,7 +709,7 @@ def test_detail_page_matches_capture_structure(site: Site) -> None:
     captured, ours = soup_of(captured_html), soup_of(ours_html)
 
     def comment_shape(soup: BeautifulSoup) -> list[tuple[str, tuple[str, ...]]]:
-        body = soup.select_one("div.comment > div.card > div.card-body")
+        body = one(soup, "div.comment > div.card > div.card-body")
         return [
             (child.name, tuple(child.get("class") or ())) for child in body.find_all(True, recursive=False)
         ]
@@ -712,7 +718,7 @@ def test_detail_page_matches_capture_structure(site: Site) -> None:
 
     def order(soup: BeautifulSoup) -> list[str]:
         wanted = ["h1", "h6", "ul.social", "div.article", "form#comment-create", "h2.mt-5", "div.comment"]
-        positions = {sel: soup.select_one(sel).sourceline for sel in wanted}
+        positions = {sel: one(soup, sel).sourceline or 0 for sel in wanted}
         return sorted(wanted, key=lambda sel: positions[sel])
 
     assert order(ours) == order(captured)
@@ -722,7 +728,10 @@ def test_login_page_matches_capture_structure(site: Site) -> None:
     captured = soup_of(capture("accounts_login.html"))
     ours = soup_of(site.client().get("/accounts/login/").text)
     for soup in (captured, ours):
-        form = soup.find("h2", string="Anmeldung").find_next("form")
+        heading = soup.find("h2", string="Anmeldung")
+        assert isinstance(heading, Tag)
+        form = heading.find_next("form")
+        assert isinstance(form, Tag)
         assert form.get("method") == "post" and not form.has_attr("action")
         assert [i.get("name") for i in form.find_all("input")] == [
             "csrfmiddlewaretoken",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -66,14 +67,14 @@ def messages() -> list[dict[str, str]]:
     return render_messages(template.system_prompt, template.user_prompt_template, ctx)
 
 
-def make_client(server: RunningServer, provider: str = "openai-compatible", **kwargs: object) -> LLMClient:
+def make_client(server: RunningServer, provider: str = "openai-compatible", **kwargs: Any) -> LLMClient:
     config = ProviderConfig(
-        provider=provider,  # type: ignore[arg-type]
+        provider=provider,
         model="imitation-mini",
         base_url=f"{server.url}/v1",
-        api_key=kwargs.pop("api_key", API_KEY),  # type: ignore[arg-type]
+        api_key=kwargs.pop("api_key", API_KEY),
     )
-    return LLMClient(config, timeout=kwargs.pop("timeout", 2.0), **kwargs)  # type: ignore[arg-type]
+    return LLMClient(config, timeout=kwargs.pop("timeout", 2.0), **kwargs)
 
 
 async def generate(client: LLMClient, messages: list[dict[str, str]]) -> GeneratedComment:

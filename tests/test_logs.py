@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import LLMServer, MyMomentServer
 from yourmoment.errors import ConfigurationError
 from yourmoment.llm.client import LLMClient, ProviderConfig
 from yourmoment.logs import JsonFormatter, configure_logging, redact_url
@@ -55,19 +56,28 @@ def credentialed(url: str) -> str:
     return url.replace("://", f"://reader:{SECRET}@", 1)
 
 
+class RecordCollector(logging.Handler):
+    """Keeps every record it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def configured_logs(level: str, log_format: str, libraries_at: int | None) -> list[logging.LogRecord]:
     """The worker's logging (configure_logging) to stderr at `level` as `log_format`; with `libraries_at`, the HTTP
     libraries' loggers turned up as an operator debugging a connection would. Returns the records the
     worker's handler passed on, as any later handler sees them."""
-    configure_logging(Settings(_env_file=None, log_level=level, log_format=log_format))  # type: ignore[call-arg]
+    configure_logging(Settings(_env_file=None, log_level=level, log_format=log_format))
     if libraries_at is not None:
         for name in ("httpx", "httpx2", "httpcore", "openai"):
             logging.getLogger(name).setLevel(libraries_at)
-    records: list[logging.LogRecord] = []
-    collector = logging.Handler()
-    collector.emit = records.append  # type: ignore[method-assign]
+    collector = RecordCollector()
     logging.getLogger().addHandler(collector)
-    return records
+    return collector.records
 
 
 def assert_no_secret(text: str) -> None:
@@ -78,8 +88,14 @@ def assert_no_secret(text: str) -> None:
     "level,log_format,libraries_at",
     [("INFO", "text", None), ("DEBUG", "text", logging.DEBUG), ("DEBUG", "json", logging.DEBUG)],
 )
-async def test_requests_through_the_real_clients_log_no_secret_of_their_url(  # type: ignore[no-untyped-def]
-    level, log_format, libraries_at, restored_logging, capsys, llm_server, mymoment_server
+async def test_requests_through_the_real_clients_log_no_secret_of_their_url(
+    level: str,
+    log_format: str,
+    libraries_at: int | None,
+    restored_logging: None,
+    capsys: pytest.CaptureFixture[str],
+    llm_server: LLMServer,
+    mymoment_server: MyMomentServer,
 ) -> None:
     """The LLM provider's URL holds a password (as stored before such URLs were refused) and the myMoment
     list is searched for a term in its query string: neither reaches a log line or a record, at the

@@ -519,7 +519,7 @@ async def test_clients_share_one_tls_context(
     """A client per login must not load the CA bundle again (0.9 MB each; CHANGELOG.md)."""
     first, second = make_client(site, store, limiter), make_client(site, store, limiter)
     try:
-        contexts = {id(c._http._transport._pool._ssl_context) for c in (first, second)}  # type: ignore[attr-defined]
+        contexts = {id(c._http._transport._pool._ssl_context) for c in (first, second)}  # type: ignore[attr-defined]  # httpx's private pool
         assert contexts == {id(shared_tls_context())}
     finally:
         await first.close()

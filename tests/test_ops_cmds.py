@@ -10,6 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.by_queue import ACTIVITY_CLASSES
 from activities.deps import Dependencies
+from tests.conftest import CliEnv, LLMServer, MyMomentServer, RunCli
 from tests.support import cli
 from yourmoment.crypto import generate_key
 from yourmoment.messages import ALL_QUEUES
@@ -38,7 +39,7 @@ def checks(result: Any) -> dict[str, dict[str, Any]]:
 
 
 async def test_health_ok_with_a_worker_and_failing_for_a_broken_key(
-    dev_env, env, run_cli, mymoment_server
+    dev_env: WorkflowEnvironment, env: CliEnv, run_cli: RunCli, mymoment_server: MyMomentServer
 ) -> None:
     point_at(env, dev_env)
     env.set(TEMPORAL_SEARCH_ATTRIBUTES="false")  # not registered on this dev server (see test_stuck)
@@ -84,7 +85,9 @@ async def test_health_ok_with_a_worker_and_failing_for_a_broken_key(
         assert text.code == 1 and "UNHEALTHY: 1 check failed" in text.out
 
 
-async def test_health_fails_for_a_queue_without_pollers(dev_env, env, run_cli, mymoment_server) -> None:
+async def test_health_fails_for_a_queue_without_pollers(
+    dev_env: WorkflowEnvironment, env: CliEnv, run_cli: RunCli, mymoment_server: MyMomentServer
+) -> None:
     point_at(env, dev_env)
     env.set(TEMPORAL_SEARCH_ATTRIBUTES="false")
     settings = get_settings()
@@ -100,7 +103,7 @@ async def test_health_fails_for_a_queue_without_pollers(dev_env, env, run_cli, m
     )
 
 
-async def test_health_without_temporal_still_checks_the_rest(env, run_cli) -> None:
+async def test_health_without_temporal_still_checks_the_rest(env: CliEnv, run_cli: RunCli) -> None:
     point_at(env, None)
     result = await cli(run_cli, "health", "--json")
     assert result.code == 1
@@ -113,7 +116,7 @@ async def test_health_without_temporal_still_checks_the_rest(env, run_cli) -> No
 # --- info --------------------------------------------------------------------------------------------
 
 
-async def test_info_lists_every_activity_queue_and_schedule(env, run_cli) -> None:
+async def test_info_lists_every_activity_queue_and_schedule(env: CliEnv, run_cli: RunCli) -> None:
     prefix = point_at(env, None)  # the static part needs no server
     result = await cli(run_cli, "info", "--json")
     assert result.code == 0, result.err
@@ -135,7 +138,9 @@ async def test_info_lists_every_activity_queue_and_schedule(env, run_cli) -> Non
     assert text.code == 0 and "reconcile_processes" in text.out and f"{prefix}health-check" in text.out
 
 
-async def test_info_shows_schedules_from_the_server(dev_env, env, run_cli) -> None:
+async def test_info_shows_schedules_from_the_server(
+    dev_env: WorkflowEnvironment, env: CliEnv, run_cli: RunCli
+) -> None:
     point_at(env, dev_env)
     await apply_schedules(dev_env.client, get_settings())
     info = (await cli(run_cli, "info", "--json")).json()
@@ -147,7 +152,11 @@ async def test_info_shows_schedules_from_the_server(dev_env, env, run_cli) -> No
 
 
 async def test_monitor_once_shows_the_running_process(
-    dev_env, env, run_cli, mymoment_server, llm_server
+    dev_env: WorkflowEnvironment,
+    env: CliEnv,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
 ) -> None:
     point_at(env, dev_env)
     env.set(TEMPORAL_SEARCH_ATTRIBUTES="false")  # not registered on this dev server

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from tests.conftest import CliEnv, LLMServer, MyMomentServer, RunCli
 from tests.support import provider_add, start_monitoring
 from yourmoment import processes_client
 from yourmoment.crypto import Encryptor
@@ -131,8 +132,8 @@ async def test_a_slot_wait_that_runs_out_is_transient_and_says_why() -> None:
 
 
 async def test_limit_at_the_capacity_lets_every_generation_through_and_logs_the_wait(
-    llm_server, messages, caplog
-) -> None:  # type: ignore[no-untyped-def]
+    llm_server: LLMServer, messages: list[dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
     state = llm_server.state
     state.capacity, state.latency_ms = 2, 150
     caplog.set_level(logging.INFO, logger="yourmoment.llm.slots")
@@ -145,7 +146,9 @@ async def test_limit_at_the_capacity_lets_every_generation_through_and_logs_the_
     assert not any(ARTICLE_SENTINEL in r.getMessage() or API_KEY in r.getMessage() for r in caplog.records)
 
 
-async def test_the_wait_for_a_slot_does_not_count_against_the_request_timeout(llm_server, messages) -> None:  # type: ignore[no-untyped-def]
+async def test_the_wait_for_a_slot_does_not_count_against_the_request_timeout(
+    llm_server: LLMServer, messages: list[dict[str, str]]
+) -> None:
     llm_server.state.latency_ms = 300
     started = time.monotonic()
     results = await generate_many(llm_server.url, messages, 4, limit=1, timeout=0.6)
@@ -155,8 +158,8 @@ async def test_the_wait_for_a_slot_does_not_count_against_the_request_timeout(ll
 
 
 async def test_a_limit_above_the_capacity_floods_and_the_message_names_cause_and_fix(
-    llm_server, messages
-) -> None:  # type: ignore[no-untyped-def]
+    llm_server: LLMServer, messages: list[dict[str, str]]
+) -> None:
     state = llm_server.state
     state.capacity, state.latency_ms = 2, 150
     results = await generate_many(llm_server.url, messages, 6, limit=6)
@@ -190,8 +193,8 @@ async def test_a_limit_above_the_capacity_floods_and_the_message_names_cause_and
     ],
 )
 async def test_what_local_servers_say_about_context_and_slots_becomes_a_fix(
-    llm_server, messages, fault: str, permanent: bool, says: list[str]
-) -> None:  # type: ignore[no-untyped-def]
+    llm_server: LLMServer, messages: list[dict[str, str]], fault: str, permanent: bool, says: list[str]
+) -> None:
     llm_server.state.fail_next(fault)
     async with client_for(llm_server.url, name="mein llama") as client:
         with pytest.raises(LLMTransientError if not permanent else LLMPermanentError) as info:
@@ -203,7 +206,9 @@ async def test_what_local_servers_say_about_context_and_slots_becomes_a_fix(
     assert ARTICLE_SENTINEL not in text and len(text) < 700
 
 
-async def test_a_timeout_with_others_in_flight_points_at_the_load(llm_server, messages) -> None:  # type: ignore[no-untyped-def]
+async def test_a_timeout_with_others_in_flight_points_at_the_load(
+    llm_server: LLMServer, messages: list[dict[str, str]]
+) -> None:
     llm_server.state.latency_ms = 1500
     results = await generate_many(llm_server.url, messages, 3, limit=3, timeout=0.4)
     texts = [str(r) for r in results]
@@ -214,7 +219,9 @@ async def test_a_timeout_with_others_in_flight_points_at_the_load(llm_server, me
     assert any("starter.py provider set local --max-concurrency 1" in t for t in texts)
 
 
-async def test_a_timeout_alone_on_a_local_server_suggests_time_and_tokens(llm_server, messages) -> None:  # type: ignore[no-untyped-def]
+async def test_a_timeout_alone_on_a_local_server_suggests_time_and_tokens(
+    llm_server: LLMServer, messages: list[dict[str, str]]
+) -> None:
     llm_server.state.fail_next("timeout")
     llm_server.state.timeout_sleep_s = 1.0
     async with client_for(llm_server.url, ConcurrencyLimiter(), timeout=0.3) as client:
@@ -237,8 +244,8 @@ async def test_a_timeout_alone_on_a_local_server_suggests_time_and_tokens(llm_se
     ],
 )
 async def test_structured_output_is_chosen_per_provider(
-    llm_server, messages, provider: str, mode: str | None, expected: str
-) -> None:  # type: ignore[no-untyped-def]
+    llm_server: LLMServer, messages: list[dict[str, str]], provider: str, mode: str | None, expected: str
+) -> None:
     async with client_for(llm_server.url, provider=provider, structured_output=mode) as client:
         result = await generate_comment(client, messages, min_length=50, max_length=5000)
     assert llm_server.state.stats()["response_formats"] == {expected: 1}
@@ -247,7 +254,7 @@ async def test_structured_output_is_chosen_per_provider(
     assert "{" not in result.comment_html
 
 
-def test_the_imitation_capacity_is_set_over_http(llm_server) -> None:  # type: ignore[no-untyped-def]
+def test_the_imitation_capacity_is_set_over_http(llm_server: LLMServer) -> None:
     answer = httpx.post(f"{llm_server.url}/_admin/capacity", json={"capacity": 2})
     assert answer.status_code == 200 and answer.json()["capacity"] == 2
     assert httpx.post(f"{llm_server.url}/_admin/capacity", json={"capacity": 0}).status_code == 400
@@ -259,7 +266,7 @@ def test_the_imitation_capacity_is_set_over_http(llm_server) -> None:  # type: i
 LOCAL_PROVIDER = provider_add("local", "llama3", base_url="http://localhost:8080/v1")
 
 
-def test_provider_add_set_and_list_show_the_limits(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_provider_add_set_and_list_show_the_limits(env: CliEnv, run_cli: RunCli) -> None:
     assert run_cli("user", "add", "lehrerin@example.ch").code == 0
     added = run_cli(*LOCAL_PROVIDER)
     assert added.code == 0, added
@@ -307,7 +314,9 @@ def test_provider_add_set_and_list_show_the_limits(env, run_cli) -> None:  # typ
     assert run_cli("provider", "set", "--help").out.count("per worker process") == 1
 
 
-def test_provider_set_refuses_bad_values_and_changes_nothing(any_db_url, env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_provider_set_refuses_bad_values_and_changes_nothing(
+    any_db_url: str, env: CliEnv, run_cli: RunCli
+) -> None:
     assert run_cli("user", "add", "lehrerin@example.ch").code == 0
     assert run_cli(*LOCAL_PROVIDER).code == 0
     before = run_cli("provider", "list", "--json").json()
@@ -363,8 +372,12 @@ async def generate_through_the_worker(
 
 @pytest.mark.slow
 async def test_concurrent_items_through_the_worker_queue_for_the_servers_slots(
-    dev_env, db_url, mymoment_server, llm_server, caplog
-) -> None:  # type: ignore[no-untyped-def]
+    dev_env: WorkflowEnvironment,
+    db_url: str,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """8 articles at once, worker concurrency 20, a server with 2 slots: all generated, never flooded."""
     caplog.set_level(logging.INFO, logger="yourmoment.llm.slots")
     process_id = await generate_through_the_worker(dev_env, db_url, mymoment_server, llm_server, 8, limit=2)
@@ -378,8 +391,12 @@ async def test_concurrent_items_through_the_worker_queue_for_the_servers_slots(
 
 @pytest.mark.slow
 async def test_a_limit_above_the_servers_slots_is_retried_with_a_message_that_names_the_fix(
-    dev_env, db_url, mymoment_server, llm_server, caplog
-) -> None:  # type: ignore[no-untyped-def]
+    dev_env: WorkflowEnvironment,
+    db_url: str,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """The same with the limit at 6: the server refuses, the worker log says why, retries finish the job."""
     caplog.set_level(logging.WARNING, logger="temporalio.activity")
     await generate_through_the_worker(dev_env, db_url, mymoment_server, llm_server, 6, limit=6)

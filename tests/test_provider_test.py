@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import CliEnv, LLMServer, RunCli
 from tests.support import provider_add
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.llm.probe import describe_changes
 
 
 @pytest.fixture
-def user(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def user(env: CliEnv, run_cli: RunCli) -> None:
     assert run_cli("user", "add", "lehrerin@example.ch").code == 0
 
 
-def add(run_cli, name: str, url: str, model: str = "imitation-mini", *extra: str) -> None:  # type: ignore[no-untyped-def]
+def add(run_cli: RunCli, name: str, url: str, model: str = "imitation-mini", *extra: str) -> None:
     added = run_cli(*provider_add(name, model, *extra, base_url=url))
     assert added.code == 0, added
 
 
-def test_a_served_model_answers_and_the_gate_judges_it(user, run_cli, llm_server) -> None:  # type: ignore[no-untyped-def]
+def test_a_served_model_answers_and_the_gate_judges_it(
+    user: None, run_cli: RunCli, llm_server: LLMServer
+) -> None:
     add(run_cli, "local", f"{llm_server.url}/v1")
     result = run_cli("provider", "test", "local")
     assert result.code == 0, result
@@ -40,14 +43,16 @@ def test_a_served_model_answers_and_the_gate_judges_it(user, run_cli, llm_server
     assert data["comment_lines"][0] == DISCLOSURE
 
 
-def test_structured_mode_is_the_one_the_worker_uses(user, run_cli, llm_server) -> None:  # type: ignore[no-untyped-def]
+def test_structured_mode_is_the_one_the_worker_uses(
+    user: None, run_cli: RunCli, llm_server: LLMServer
+) -> None:
     add(run_cli, "local", f"{llm_server.url}/v1", "imitation-mini", "--structured", "json_schema")
     data = run_cli("provider", "test", "local", "--json").json()
     assert data["structured_output"] == "json_schema" and data["accepted"]
     assert llm_server.state.response_formats["json_schema"] == 1
 
 
-def test_a_rejected_answer_shows_each_check(user, run_cli, llm_server) -> None:  # type: ignore[no-untyped-def]
+def test_a_rejected_answer_shows_each_check(user: None, run_cli: RunCli, llm_server: LLMServer) -> None:
     add(run_cli, "local", f"{llm_server.url}/v1")
     llm_server.state.fail_next("cut_off")
     result = run_cli("provider", "test", "local")
@@ -56,7 +61,9 @@ def test_a_rejected_answer_shows_each_check(user, run_cli, llm_server) -> None: 
     assert "  cut_off: " in result.out and "finish_reason length" in result.out
 
 
-def test_an_unknown_model_is_an_error_unless_the_server_ignores_names(user, run_cli, llm_server) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_model_is_an_error_unless_the_server_ignores_names(
+    user: None, run_cli: RunCli, llm_server: LLMServer
+) -> None:
     add(run_cli, "typo", f"{llm_server.url}/v1", "imitation-mnii")
     lenient = run_cli("provider", "test", "typo")  # llama-server answers whatever the name
     assert lenient.code == 0
@@ -75,7 +82,7 @@ def test_an_unknown_model_is_an_error_unless_the_server_ignores_names(user, run_
     assert "(it serves: imitation-large, imitation-mini)" in lines[0]
 
 
-def test_an_unreachable_endpoint_is_one_error_line_and_exit_1(user, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreachable_endpoint_is_one_error_line_and_exit_1(user: None, run_cli: RunCli) -> None:
     add(run_cli, "down", "http://127.0.0.1:9/v1")
     result = run_cli("provider", "test", "down")
     assert result.code == 1 and result.out == ""

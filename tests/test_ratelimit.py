@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +19,9 @@ from yourmoment.ratelimit import (
     gcra_reserve,
     make_rate_limiter,
 )
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 # asyncio.sleep may wake a hair early or late; this is far below the 50 ms slot width tested.
 JITTER = 0.005
@@ -103,7 +107,7 @@ def test_make_rate_limiter_without_redis_shares_one_local_limiter() -> None:
 
 
 @pytest.fixture
-async def redis_clients() -> AsyncIterator[tuple[object, object, str]]:
+async def redis_clients() -> AsyncIterator[tuple[Redis, Redis, str]]:
     """Two independent Redis clients on db 15 and a key namespace owned by this test only."""
     url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")
     if not url:
@@ -121,7 +125,7 @@ async def redis_clients() -> AsyncIterator[tuple[object, object, str]]:
 
 
 @pytest.mark.redis
-async def test_two_redis_limiters_together_keep_the_pace(redis_clients: tuple[object, object, str]) -> None:
+async def test_two_redis_limiters_together_keep_the_pace(redis_clients: tuple[Redis, Redis, str]) -> None:
     first, second, namespace = redis_clients
     workers = [RedisRateLimiter(first), RedisRateLimiter(second)]
     rate, burst, n = 20.0, 3, 12
@@ -132,7 +136,7 @@ async def test_two_redis_limiters_together_keep_the_pace(redis_clients: tuple[ob
 
 @pytest.mark.redis
 async def test_redis_reserve_interval_gives_successive_slots(
-    redis_clients: tuple[object, object, str],
+    redis_clients: tuple[Redis, Redis, str],
 ) -> None:
     first, second, namespace = redis_clients
     workers = [RedisRateLimiter(first), RedisRateLimiter(second)]
@@ -142,11 +146,13 @@ async def test_redis_reserve_interval_gives_successive_slots(
     assert waits[1] == pytest.approx(30.0, abs=0.1)
     assert waits[2] == pytest.approx(60.0, abs=0.1)
     # The key expires once the slot after the last one has come (90 s here) plus a second of margin.
-    ttl_ms = await first.pttl(KEY_PREFIX + key)  # type: ignore[attr-defined]
+    ttl_ms = await first.pttl(KEY_PREFIX + key)
     assert 89_000 < ttl_ms <= 91_100
 
 
-async def test_claim_interval_spaces_sends_from_the_moment_they_are_allowed(redis_clients) -> None:  # type: ignore[no-untyped-def]
+async def test_claim_interval_spaces_sends_from_the_moment_they_are_allowed(
+    redis_clients: tuple[Redis, Redis, str],
+) -> None:
     """The comment gate: the second of two workers is told the time left, and records nothing meanwhile."""
     first, second, namespace = redis_clients
     for limiters in ([LocalRateLimiter()] * 2, [RedisRateLimiter(first), RedisRateLimiter(second)]):

@@ -6,7 +6,9 @@ import io
 import json
 import tarfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -94,7 +96,7 @@ def test_an_answer_cut_off_at_the_token_limit_is_junk_when_stored() -> None:
 
 
 @pytest.fixture
-def proxied(tmp_path: Path):  # type: ignore[no-untyped-def]
+def proxied(tmp_path: Path) -> Iterator[tuple[str, Recorder, llm_server.LLMState]]:
     state = llm_server.LLMState()
     recorder = Recorder(tmp_path / "recording.jsonl", ARTICLES)
     with (
@@ -109,7 +111,9 @@ def _chat(url: str, messages: list[dict[str, str]], timeout: float = 10) -> http
     return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=timeout)
 
 
-def test_the_proxy_forwards_and_records_answer_finish_reason_and_article(proxied) -> None:  # type: ignore[no-untyped-def]
+def test_the_proxy_forwards_and_records_answer_finish_reason_and_article(
+    proxied: tuple[str, Recorder, llm_server.LLMState],
+) -> None:
     url, recorder, _ = proxied
     recorder.mode = "plain"
     template = SYSTEM_TEMPLATES[1]
@@ -132,7 +136,7 @@ def test_the_proxy_forwards_and_records_answer_finish_reason_and_article(proxied
     assert [json.loads(line) for line in recorder.path.read_text().splitlines()] == [first, second]
 
 
-def test_the_proxy_records_a_client_that_gave_up(proxied) -> None:  # type: ignore[no-untyped-def]
+def test_the_proxy_records_a_client_that_gave_up(proxied: tuple[str, Recorder, llm_server.LLMState]) -> None:
     url, recorder, state = proxied
     state.latency_ms = 1500
     with pytest.raises(httpx.TimeoutException):
@@ -148,8 +152,13 @@ def test_the_proxy_records_a_client_that_gave_up(proxied) -> None:  # type: igno
 # --- the report -----------------------------------------------------------------------------------------
 
 
-def _row(status: str, comment: str | None = None, error: str | None = None, attempts=None) -> dict:  # type: ignore[no-untyped-def]
-    row = {
+def _row(
+    status: str,
+    comment: str | None = None,
+    error: str | None = None,
+    attempts: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
         "id": f"item-{status}-{error}",
         "title": BELLO.title,
         "status": status,

@@ -9,11 +9,13 @@ import math
 import os
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import CliEnv, LLMServer, MyMomentServer, RunCli
 from tests.support import POSTING, add_link_ordering_article, process_create, provider_add, run_starter
 from yourmoment.research.export import COLUMNS, PSEUDONYM_PREFIX, Pseudonyms
 from yourmoment.research.report import percentile
@@ -25,7 +27,7 @@ from yourmoment.store.models import (
     MyMomentLogin,
     utcnow,
 )
-from yourmoment_dev.harness import WorkerProcess, add_articles, wait_until
+from yourmoment_dev.harness import DevServer, WorkerProcess, add_articles, wait_until
 
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 EMAIL = "forscherin@example.org"
@@ -66,8 +68,13 @@ def csv_rows(text: str) -> list[dict[str, str]]:
 
 
 @pytest.mark.slow
-async def test_export_and_report_of_a_finished_process(  # type: ignore[no-untyped-def]
-    env, run_cli, mymoment_server, llm_server, dev_server, tmp_path
+async def test_export_and_report_of_a_finished_process(
+    env: CliEnv,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
+    dev_server: DevServer,
+    tmp_path: Path,
 ) -> None:
     mm_state = mymoment_server.state
     mm_state.add_class(82, "Beispielklasse A", "Testschule")
@@ -172,9 +179,11 @@ async def test_export_and_report_of_a_finished_process(  # type: ignore[no-untyp
     assert gate["acceptance_rate"] == round(4 / 7, 4) and gate["first_try_rate"] == round(4 / 5, 4)
     assert gate["rejections_by_check"]["link"] == 3
     to_post = [(i.posted_at - i.created_at).total_seconds() for i in items if i.posted_at]
+    median = percentile(to_post, 50)
+    assert median is not None
     assert data["timing"]["discovery_to_posting"] == {
         "count": 4,
-        "p50_seconds": round(percentile(to_post, 50), 3),
+        "p50_seconds": round(median, 3),
         "p95_seconds": round(max(to_post), 3),
     }
     assert data["timing"]["discovery_to_generation"]["count"] == 4
@@ -242,7 +251,7 @@ def seed_items(database_url: str, process_id: str, n: int, **values: Any) -> lis
         return [row.id for row in rows]
 
 
-def test_bad_input_is_one_line_and_writes_nothing(env, run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_one_line_and_writes_nothing(env: CliEnv, run_cli: RunCli, tmp_path: Path) -> None:
     configure(run_cli, "http://127.0.0.1:9")
     process_id, _ = create_process(run_cli)
     target = tmp_path / "x.csv"
@@ -277,7 +286,7 @@ def test_bad_input_is_one_line_and_writes_nothing(env, run_cli, tmp_path) -> Non
     assert provider["price_prompt_per_million"] is None
 
 
-def test_report_of_seeded_items_and_unknown_prices(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_report_of_seeded_items_and_unknown_prices(env: CliEnv, run_cli: RunCli) -> None:
     configure(run_cli, "http://127.0.0.1:9")
     process_id, _ = create_process(run_cli)
     empty = run_cli("report", process_id, "--json").json()
@@ -338,7 +347,9 @@ def test_report_of_seeded_items_and_unknown_prices(env, run_cli) -> None:  # typ
     assert data["cost_total"] == round(5000 / 1e6 * 1.5 + 1000 / 1e6 * 4, 6)
 
 
-def test_export_of_seeded_rows_round_trips_and_keeps_retention(env, run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_of_seeded_rows_round_trips_and_keeps_retention(
+    env: CliEnv, run_cli: RunCli, tmp_path: Path
+) -> None:
     configure(run_cli, "http://127.0.0.1:9")
     process_id, _ = create_process(run_cli)
     html = f'<p>{PREFIX}</p><p>Zeile mit "Anführungszeichen", Komma; und</p><p>Umbruch.</p>'
@@ -389,7 +400,9 @@ def test_pseudonyms_and_percentiles() -> None:
     assert math.isclose(percentile(values, 100) or 0, 100.0)
 
 
-async def test_requests_of_a_failing_activity_count_for_its_process(env, run_cli, mymoment_server) -> None:  # type: ignore[no-untyped-def]
+async def test_requests_of_a_failing_activity_count_for_its_process(
+    env: CliEnv, run_cli: RunCli, mymoment_server: MyMomentServer
+) -> None:
     """What the client sent counts even when the activity then fails; nested counts (a post's own) add up."""
     from activities.deps import Dependencies
     from yourmoment.errors import NotFoundError

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from imitation import llm_server as llm_imitation
-from tests.support import cli, cli_ok, configure_class_82, isolate_temporal
+from tests.conftest import LLMServer, MyMomentServer, RunCli
+from tests.support import cli, cli_ok, configure_class_82, isolate_temporal, stored
 from yourmoment import processes_client
 from yourmoment.cli import review_cmds
 from yourmoment.comment_rules import DISCLOSURE
@@ -79,7 +81,11 @@ async def generate(run_cli: Any, database_url: str, process_id: str, n: int) -> 
 
 
 async def test_edit_reject_and_post_the_edited_text_once(
-    review_env, dev_env, run_cli, mymoment_server, llm_server
+    review_env: Any,
+    dev_env: WorkflowEnvironment,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
 ) -> None:
     process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
     add_articles(mymoment_server.state, 2)
@@ -169,7 +175,13 @@ async def test_edit_reject_and_post_the_edited_text_once(
 
 
 async def test_approval_regenerate_and_post_approved(
-    any_db_url, review_env, dev_env, run_cli, mymoment_server, llm_server, monkeypatch
+    any_db_url: str,
+    review_env: Any,
+    dev_env: WorkflowEnvironment,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A posting process that requires approval generates and waits; a new text, approved, is posted once."""
     process_id = await configure_class_82(
@@ -201,7 +213,7 @@ async def test_approval_regenerate_and_post_approved(
         assert shown["history"][0]["comment_html"] == first.comment_html
         assert other in shown["history"][1]["detail"] and shown["prompt_template"]["name"] == other
         with session_scope(review_env.database_url) as session:  # research timings keep the first generation
-            assert session.get(AIComment, first.id).generated_at == first.generated_at
+            assert stored(session, AIComment, first.id).generated_at == first.generated_at
 
         # While it is being regenerated (or posted), nothing else may change it.
         for status, words in (("regenerating", "being regenerated"), ("posting", "being posted")):
@@ -308,7 +320,7 @@ def test_an_edit_without_the_disclosure_first_or_with_a_link_is_refused() -> Non
         assert check in [p.check for p in verdict.problems], (text, verdict.problems)
 
 
-def test_an_editor_that_cannot_start_is_named(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_editor_that_cannot_start_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDITOR", "/nonexistent/ed --wait")
     monkeypatch.delenv("VISUAL", raising=False)
     with pytest.raises(ValidationError) as refused:

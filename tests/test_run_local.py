@@ -46,7 +46,9 @@ def _cmdline(pid: int) -> list[str]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
-def test_a_termination_signal_stops_the_dev_server_and_the_worker(tmp_path, signum) -> None:  # type: ignore[no-untyped-def]
+def test_a_termination_signal_stops_the_dev_server_and_the_worker(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
     db_url = f"sqlite:///{tmp_path / 'run.db'}"
     upgrade(db_url)
     port, ui_port = free_port(), free_port()
@@ -108,7 +110,7 @@ def test_a_termination_signal_stops_the_dev_server_and_the_worker(tmp_path, sign
     assert "stopping" in "".join(output)
 
 
-def test_worker_concurrency_below_one_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_worker_concurrency_below_one_is_refused(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "yourmoment_dev.run_local", "--worker-concurrency", "0"],
         cwd=REPO,

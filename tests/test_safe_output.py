@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import CliEnv, RunCli
 from tests.support import process_create, provider_add
 from yourmoment.crypto import generate_key
 from yourmoment_dev.demo_cmds import DemoSite, _write_keys, _write_shell_env
@@ -33,7 +34,7 @@ def private(path: Path) -> bool:
 
 
 @pytest.fixture
-def exported_process(env, run_cli) -> str:  # type: ignore[no-untyped-def]
+def exported_process(env: CliEnv, run_cli: RunCli) -> str:
     """A process of the CLI's user, to export (it has no rows: what matters is where they go)."""
     for args, stdin in [
         (("user", "add", EMAIL), None),
@@ -86,7 +87,9 @@ def _identity(path: Path) -> tuple[int, int, int]:
     return info.st_ino, info.st_mode, info.st_rdev
 
 
-def test_export_never_replaces_what_is_not_a_regular_file(exported_process, run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_never_replaces_what_is_not_a_regular_file(
+    exported_process: str, run_cli: RunCli, tmp_path: Path
+) -> None:
     for case, target, kind in list(_targets(tmp_path)):
         before = sorted(p.name for p in tmp_path.iterdir())
         identity = _identity(target)
@@ -117,7 +120,7 @@ PRINTING_COMMANDS = [
 
 
 @pytest.fixture
-def cli_env(exported_process, env) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def cli_env(exported_process: str, env: CliEnv) -> dict[str, str]:
     """The seeded database of `exported_process` for starter.py in its own process."""
     return hermetic_env(
         DATABASE_URL=env.database_url,
@@ -140,7 +143,9 @@ def run_into(stdout: Any, env: dict[str, str], cwd: Path, *args: str) -> subproc
 
 
 @pytest.mark.parametrize("args", PRINTING_COMMANDS, ids=" ".join)
-def test_output_to_a_full_disk_is_one_error_line(args, cli_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_output_to_a_full_disk_is_one_error_line(
+    args: tuple[str, ...], cli_env: dict[str, str], tmp_path: Path
+) -> None:
     with open("/dev/full", "w") as full:
         proc = run_into(full, cli_env, tmp_path, *args)
     assert one_error_line(proc.stderr) == f"error: cannot write the output: {NO_SPACE}"
@@ -148,7 +153,9 @@ def test_output_to_a_full_disk_is_one_error_line(args, cli_env, tmp_path) -> Non
 
 
 @pytest.mark.parametrize("args", PRINTING_COMMANDS, ids=" ".join)
-def test_output_to_a_closed_pipe_is_one_error_line(args, cli_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_output_to_a_closed_pipe_is_one_error_line(
+    args: tuple[str, ...], cli_env: dict[str, str], tmp_path: Path
+) -> None:
     """`starter.py … | head -c1` where the reader is gone before anything is written."""
     read_end, write_end = os.pipe()
     os.close(read_end)
@@ -171,7 +178,7 @@ def open_umask() -> Iterator[None]:
     os.umask(previous)
 
 
-def test_a_new_sqlite_database_and_its_wal_files_are_private(tmp_path, open_umask) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_sqlite_database_and_its_wal_files_are_private(tmp_path: Path, open_umask: None) -> None:
     db = tmp_path / "yourmoment.db"
     env = hermetic_env(DATABASE_URL=f"sqlite:///{db}", YOURMOMENT_ENCRYPTION_KEY=generate_key())
     for args in (("db", "upgrade"), ("user", "add", EMAIL)):
@@ -182,7 +189,7 @@ def test_a_new_sqlite_database_and_its_wal_files_are_private(tmp_path, open_umas
     assert all(private(f) for f in files), {f.name: oct(f.stat().st_mode) for f in files}
 
 
-def test_the_demos_key_files_are_private(tmp_path, open_umask) -> None:  # type: ignore[no-untyped-def]
+def test_the_demos_key_files_are_private(tmp_path: Path, open_umask: None) -> None:
     site = DemoSite(dir=tmp_path)
     enc_key, payload_key = _write_keys(site)
     site.env = {"YOURMOMENT_ENCRYPTION_KEY": enc_key, "YOURMOMENT_PAYLOAD_KEY": payload_key}
@@ -193,7 +200,7 @@ def test_the_demos_key_files_are_private(tmp_path, open_umask) -> None:  # type:
 
 
 @pytest.mark.slow
-def test_the_dev_servers_database_is_private(tmp_path, open_umask) -> None:  # type: ignore[no-untyped-def]
+def test_the_dev_servers_database_is_private(tmp_path: Path, open_umask: None) -> None:
     server = DevServer(tmp_path / "temporal.db", log_file=tmp_path / "temporal.log")
     server.start()
     try:

@@ -43,7 +43,7 @@ def test_each_run_executes_the_module_again_with_the_code_compiled_once(cls: typ
     first, _ = load_in_sandbox(cls)
     second, _ = load_in_sandbox(cls)
     assert first is not second and first is not cls  # the module body ran again, inside the sandbox
-    assert first.run.__code__ is second.run.__code__  # type: ignore[attr-defined]
+    assert first.run.__code__ is second.run.__code__  # type: ignore[attr-defined]  # any workflow class has run
 
 
 def test_a_run_of_the_monitoring_workflow_sees_the_restricted_datetime() -> None:

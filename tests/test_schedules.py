@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverlapPolicy, WorkflowFailureError
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
+from tests.conftest import CliEnv, LLMServer, MyMomentServer, RunCli
 from yourmoment import processes_client
 from yourmoment.messages import MaintenanceResult, MonitorInput, MonitorResult
 from yourmoment.schedules import SCHEDULES, list_schedules, schedule_id
@@ -65,14 +67,16 @@ async def run_schedule_now(client: Client, sid: str) -> MaintenanceResult:
 # --- apply -------------------------------------------------------------------------------------------
 
 
-async def test_apply_twice_is_idempotent_and_updates_a_changed_spec(dev_env, db_url, env, run_cli) -> None:
+async def test_apply_twice_is_idempotent_and_updates_a_changed_spec(
+    dev_env: WorkflowEnvironment, db_url: str, env: CliEnv, run_cli: RunCli
+) -> None:
     client = dev_env.client
     prefix = unique_prefix()
     settings = fast_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=prefix)
     # An older version of the cleanup schedule: hourly, and paused by an operator.
     cleanup_id = schedule_id(settings, DEFS["cleanup-expired-sessions"])
     stale = build_schedule(settings, DEFS["cleanup-expired-sessions"])
-    stale.spec.intervals[0].every = timedelta(hours=1)  # type: ignore[index]
+    stale.spec.intervals[0].every = timedelta(hours=1)
     stale.state.paused = True
     await client.create_schedule(cleanup_id, stale)
     try:
@@ -113,7 +117,7 @@ async def test_apply_twice_is_idempotent_and_updates_a_changed_spec(dev_env, db_
         await delete_schedules(client, settings)
 
 
-async def test_list_reports_missing_schedules(dev_env, db_url) -> None:
+async def test_list_reports_missing_schedules(dev_env: WorkflowEnvironment, db_url: str) -> None:
     settings = fast_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=unique_prefix())
     rows = await list_schedules(dev_env.client, settings)
     assert [r.present for r in rows] == [False] * len(SCHEDULES)
@@ -178,7 +182,9 @@ def seed(settings: Settings, world: Any) -> dict[str, str]:
     return ids
 
 
-async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm_server) -> None:
+async def test_each_schedule_does_its_work(
+    dev_env: WorkflowEnvironment, db_url: str, mymoment_server: MyMomentServer, llm_server: LLMServer
+) -> None:
     client = dev_env.client
     prefix = unique_prefix()
     # This dev server has no yourMoment search attributes (the health check would report them).
@@ -218,13 +224,15 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
                         "ancient_generated",
                     )
                 }
-            assert rows["ancient_failed"] is None
-            old = rows["old_posted"]
+            assert rows.pop("ancient_failed") is None
+            kept = {name: row for name, row in rows.items() if row is not None}
+            assert kept.keys() == rows.keys()
+            old = kept["old_posted"]
             assert old.article_content is None and old.article_raw_html is None and old.reasoning is None
             assert old.article_title == "Titel 1" and old.comment_html == "<p>Kommentar</p>"
-            assert rows["old_prepared"].article_content and rows["recent_posted"].article_content
+            assert kept["old_prepared"].article_content and kept["recent_posted"].article_content
             assert (
-                rows["ancient_generated"].comment_html and rows["ancient_generated"].article_content is None
+                kept["ancient_generated"].comment_html and kept["ancient_generated"].article_content is None
             )
 
             # A workflow that runs while its row says otherwise (say, a database restored from a backup).
@@ -235,11 +243,13 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
 
             def marked_by_workflow() -> bool:
                 with session_scope(db_url) as s:
-                    return s.get(MonitoringProcess, ids["unrecorded"]).status == "running"
+                    marked = s.get(MonitoringProcess, ids["unrecorded"])
+                    return marked is not None and marked.status == "running"
 
             await wait_until(marked_by_workflow, 30, "the workflow marking its row running")
             with session_scope(db_url) as s:
                 row = s.get(MonitoringProcess, ids["unrecorded"])
+                assert row is not None
                 row.status, row.stopped_at = "stopped", utcnow() - timedelta(hours=1)
 
             async def unrecorded_listed() -> bool:
@@ -254,6 +264,7 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
                 unrec = s.get(MonitoringProcess, ids["unrecorded"])
                 prepared = s.get(AIComment, ids["orphan_prepared"])
                 posting = s.get(AIComment, ids["orphan_posting"])
+            assert orphan and unrec and prepared and posting
             assert orphan.status == "stopped" and "no workflow" in (orphan.stop_reason or "")
             assert orphan.stopped_at is not None
             assert prepared.status == "skipped" and posting.status == "generated"  # leftovers settled
@@ -272,7 +283,9 @@ async def test_each_schedule_does_its_work(dev_env, db_url, mymoment_server, llm
     assert final.status == "stopped"
 
 
-async def test_scheduled_health_check_fails_visibly_without_pollers(dev_env, db_url) -> None:
+async def test_scheduled_health_check_fails_visibly_without_pollers(
+    dev_env: WorkflowEnvironment, db_url: str
+) -> None:
     client = dev_env.client
     settings = fast_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=unique_prefix())
     async with running_worker(client, settings, queues=("monitoring", "maintenance")):
@@ -290,7 +303,9 @@ async def test_scheduled_health_check_fails_visibly_without_pollers(dev_env, db_
 # --- the worker applies them at start ------------------------------------------------------------------
 
 
-async def test_worker_applies_schedules_at_start_unless_told_not_to(dev_env, db_url) -> None:
+async def test_worker_applies_schedules_at_start_unless_told_not_to(
+    dev_env: WorkflowEnvironment, db_url: str
+) -> None:
     prefix = unique_prefix()
     settings = fast_settings(db_url, "http://127.0.0.1:9", temporal_task_queue_prefix=prefix)
     env = hermetic_env(

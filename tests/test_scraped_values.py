@@ -7,8 +7,10 @@ import uuid
 from typing import Any
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
-from imitation.mymoment import templates as imitation_pages
+from imitation.mymoment import vocabulary
+from tests.conftest import LLMServer, MyMomentServer
 from tests.support import start_monitoring
 from yourmoment import processes_client
 from yourmoment.mymoment import parsers
@@ -20,10 +22,18 @@ from yourmoment_dev.harness import Harness, add_articles, fast_settings, running
 
 BASE = "https://www.mymoment.ch"
 LOGOUT_FORM = '<form action="/accounts/logout/" method="post"></form>'
-AUTHOR_LIMIT = max_length(AIComment.article_author)
-CATEGORY_LIMIT = max_length(AIComment.article_category)
-TASK_LIMIT = max_length(AIComment.article_task)
-ID_LIMIT = max_length(AIComment.mymoment_article_id)
+
+
+def declared_length(column: Any) -> int:
+    length = max_length(column)
+    assert length is not None, "a String column"
+    return length
+
+
+AUTHOR_LIMIT = declared_length(AIComment.article_author)
+CATEGORY_LIMIT = declared_length(AIComment.article_category)
+TASK_LIMIT = declared_length(AIComment.article_task)
+ID_LIMIT = declared_length(AIComment.mymoment_article_id)
 LONG_AUTHOR = "Lina" + "x" * 400  # one "word": usernames hold no spaces
 LONG_TITLE = "Mein sehr langer Titel " * 400  # a Text column: kept whole
 LONG_CATEGORY = "Kategorie" * 30
@@ -59,15 +69,19 @@ def test_the_parsers_bound_every_scraped_value_to_its_column() -> None:
 
 
 @pytest.mark.slow
-async def test_an_article_with_over_long_values_is_stored_bounded_and_blocks_no_other(  # type: ignore[no-untyped-def]
-    dev_env, any_db_url, mymoment_server, llm_server, monkeypatch
+async def test_an_article_with_over_long_values_is_stored_bounded_and_blocks_no_other(
+    dev_env: WorkflowEnvironment,
+    any_db_url: str,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """On PostgreSQL an author name longer than its column made every discovery of the process fail;
     SQLite stored it whole. Now both store the same bounded values, an article whose id cannot be
     stored is named in the status, and every other article (one added later too) is commented."""
     state = mymoment_server.state
-    monkeypatch.setitem(imitation_pages.CATEGORIES, 99, LONG_CATEGORY)
-    monkeypatch.setitem(imitation_pages.TASKS, 99, LONG_TASK)
+    monkeypatch.setitem(vocabulary.CATEGORIES, 99, LONG_CATEGORY)
+    monkeypatch.setitem(vocabulary.TASKS, 99, LONG_TASK)
     settings = fast_settings(
         any_db_url, mymoment_server.url, temporal_task_queue_prefix=f"sv{uuid.uuid4().hex[:6]}-"
     )

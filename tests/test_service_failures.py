@@ -16,9 +16,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import make_url
+from temporalio.testing import WorkflowEnvironment
 
 from activities.errors import to_application_error
-from tests.conftest import PG_ENV
+from tests.conftest import PG_ENV, CliEnv, LLMServer, MyMomentServer, RunCli
 from tests.support import cli, cli_ok, configure_class_82, isolate_temporal, process_create, provider_add
 from yourmoment.errors import LLMUnavailableError
 from yourmoment.llm.client import LLMClient, ProviderConfig
@@ -92,7 +93,7 @@ async def test_an_unreachable_llm_is_a_typed_error_naming_host_and_port() -> Non
 # --- health ----------------------------------------------------------------------------------------------
 
 
-def test_health_names_redis_postgresql_and_the_site_by_host_and_port(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_health_names_redis_postgresql_and_the_site_by_host_and_port(env: CliEnv, run_cli: RunCli) -> None:
     env.set(REDIS_URL=REDIS_DOWN, TEMPORAL_ADDRESS=UNREACHABLE_TEMPORAL)  # the site: http://127.0.0.1:9
     result = run_cli("health", "--json")
     assert result.code == 1
@@ -134,7 +135,7 @@ def add_running_process_with_llm_at(run_cli: Any, database_url: str, llm_url: st
             process.status = "running"
 
 
-def test_health_names_the_llm_a_running_process_uses(env, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_health_names_the_llm_a_running_process_uses(env: CliEnv, run_cli: RunCli) -> None:
     add_running_process_with_llm_at(run_cli, env.database_url, f"http://{CLOSED}/v1")
     env.set(TEMPORAL_ADDRESS=UNREACHABLE_TEMPORAL)
     result = run_cli("health", "--json")
@@ -146,7 +147,9 @@ def test_health_names_the_llm_a_running_process_uses(env, run_cli) -> None:  # t
 
 
 @pytest.mark.postgres
-def test_a_refused_postgresql_login_names_host_and_port_but_not_the_user(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_postgresql_login_names_host_and_port_but_not_the_user(
+    run_cli: RunCli, env: CliEnv
+) -> None:
     """libpq's text quotes the user name ('role "…" does not exist'); the line names the server only.
     The test server is only asked to log in (as nobody it knows): its database is left alone."""
     pg_url = os.environ.get(PG_ENV)
@@ -169,7 +172,9 @@ def test_a_refused_postgresql_login_names_host_and_port_but_not_the_user(run_cli
 
 
 @pytest.mark.slow
-async def test_the_worker_names_the_site_and_llm_it_cannot_reach(env, dev_env, run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_the_worker_names_the_site_and_llm_it_cannot_reach(
+    env: CliEnv, dev_env: WorkflowEnvironment, run_cli: RunCli, tmp_path: Path
+) -> None:
     """It starts (the site and the LLM come back; activities retry) but says what it cannot reach."""
     add_running_process_with_llm_at(run_cli, env.database_url, f"http://{CLOSED}/v1")
     isolate_temporal(env, tmp_path, "w", TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host)
@@ -188,8 +193,13 @@ async def test_the_worker_names_the_site_and_llm_it_cannot_reach(env, dev_env, r
 
 @pytest.mark.slow
 async def test_status_names_redis_while_its_activity_is_retried(
-    env, dev_env, run_cli, mymoment_server, llm_server, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    env: CliEnv,
+    dev_env: WorkflowEnvironment,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
+    tmp_path: Path,
+) -> None:
     """Redis went away after the worker started: every paced request fails. `status` says so at once,
     not only when the retries are used up, and names Redis' host and port."""
     process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url)
@@ -216,15 +226,20 @@ async def test_status_names_redis_while_its_activity_is_retried(
 
 @pytest.mark.slow
 async def test_a_queued_post_names_the_queue_no_worker_polls_on_every_later_call(
-    env, dev_env, run_cli, mymoment_server, llm_server, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    env: CliEnv,
+    dev_env: WorkflowEnvironment,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
+    tmp_path: Path,
+) -> None:
     process_id = await configure_class_82(run_cli, mymoment_server, llm_server.url, "--generate-only")
     temporal = dev_env.client.service_client.config.target_host
     add_articles(mymoment_server.state, 1)
     isolate_temporal(env, tmp_path, "g", TEMPORAL_ADDRESS=temporal)
     async with running_worker(dev_env.client, get_settings()):
         await cli_ok(run_cli, "start", "Klasse 82")
-        await wait_until(lambda: generated(env.database_url, process_id), 60, "a generated comment")
+        await wait_until(lambda: bool(generated(env.database_url, process_id)), 60, "a generated comment")
         await cli_ok(run_cli, "stop", "Klasse 82", "--wait")
     [item_id] = generated(env.database_url, process_id)
     # From here on, queues of another prefix: the server remembers a stopped worker's pollers for minutes.

@@ -22,6 +22,7 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from tests.conftest import CliEnv, LLMServer, MyMomentServer, RunCli
 from yourmoment.messages import MonitorInput, workflow_id_for_process
 from yourmoment.settings import get_settings
 from yourmoment.store.db import session_scope
@@ -92,7 +93,11 @@ def row_status(process_id: str) -> str:
 
 
 async def test_worker_registers_missing_search_attributes_and_the_process_runs(
-    dev_env, env, run_cli, mymoment_server, llm_server
+    dev_env: WorkflowEnvironment,
+    env: CliEnv,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
 ) -> None:
     namespace, ns_client = await new_namespace(dev_env)
     point_at(env, dev_env, namespace)
@@ -122,7 +127,11 @@ async def test_worker_registers_missing_search_attributes_and_the_process_runs(
 
 
 async def test_worker_start_and_health_refuse_when_the_service_cannot_register_them(
-    dev_env, env, run_cli, mymoment_server, llm_server
+    dev_env: WorkflowEnvironment,
+    env: CliEnv,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
 ) -> None:
     # A namespace whose 10 Keyword slots are taken: the service itself refuses to add ours.
     namespace, ns_client = await new_namespace(dev_env, keyword_fillers=10)
@@ -160,7 +169,9 @@ async def test_worker_start_and_health_refuse_when_the_service_cannot_register_t
     worker.terminate()
 
 
-async def test_worker_refuses_search_attributes_of_the_wrong_type(dev_env, env) -> None:
+async def test_worker_refuses_search_attributes_of_the_wrong_type(
+    dev_env: WorkflowEnvironment, env: CliEnv
+) -> None:
     namespace, _ = await new_namespace(dev_env)
     await dev_env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
@@ -179,7 +190,11 @@ async def test_worker_refuses_search_attributes_of_the_wrong_type(dev_env, env) 
 
 
 async def test_a_failing_workflow_task_shows_stuck_everywhere(
-    dev_env, env, run_cli, mymoment_server, llm_server
+    dev_env: WorkflowEnvironment,
+    env: CliEnv,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
 ) -> None:
     prefix = point_at(env, dev_env, TEMPORAL_SEARCH_ATTRIBUTES="false")
     settings = get_settings()
@@ -203,7 +218,7 @@ async def test_a_failing_workflow_task_shows_stuck_everywhere(
         )
         await client.start_workflow(
             "MonitoringProcessWorkflow",
-            MonitorInput(process_id=bad_attribute, queue_prefix=prefix, use_search_attributes=True),
+            MonitorInput(process_id=bad_attribute, use_search_attributes=True),
             id=workflow_id_for_process(bad_attribute),
             task_queue=f"{prefix}monitoring",
         )
@@ -247,7 +262,11 @@ async def test_a_failing_workflow_task_shows_stuck_everywhere(
 
 
 async def test_without_a_worker_commands_warn_and_waits_end(
-    dev_env, env, run_cli, mymoment_server, llm_server
+    dev_env: WorkflowEnvironment,
+    env: CliEnv,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
 ) -> None:
     prefix = point_at(env, dev_env, TEMPORAL_SEARCH_ATTRIBUTES="false")
     world = Harness.seed(get_settings(), mymoment_server.state, llm_server.url)
@@ -291,7 +310,13 @@ async def test_without_a_worker_commands_warn_and_waits_end(
 # --- 5. pause ----------------------------------------------------------------------------------------------
 
 
-async def test_discover_now_while_paused_says_so(dev_env, env, run_cli, mymoment_server, llm_server) -> None:
+async def test_discover_now_while_paused_says_so(
+    dev_env: WorkflowEnvironment,
+    env: CliEnv,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
+) -> None:
     point_at(env, dev_env, TEMPORAL_SEARCH_ATTRIBUTES="false")
     settings = get_settings()
     world = Harness.seed(settings, mymoment_server.state, llm_server.url)

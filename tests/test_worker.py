@@ -15,7 +15,7 @@ from yourmoment.crypto import generate_key
 from yourmoment.settings import Settings
 from yourmoment.store.db import upgrade
 from yourmoment.worker_main import parse_args
-from yourmoment_dev.harness import REPO, WorkerProcess, free_port, hermetic_env
+from yourmoment_dev.harness import REPO, DevServer, WorkerProcess, free_port, hermetic_env
 
 
 def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -37,7 +37,7 @@ def worker_env(tmp_path: Path, **values: str) -> dict[str, str]:
     return hermetic_env(**{**defaults, **values})
 
 
-def test_refuses_without_encryption_key(tmp_path) -> None:
+def test_refuses_without_encryption_key(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     upgrade(db_url)
     proc = run_worker(hermetic_env(DATABASE_URL=db_url, TEMPORAL_ADDRESS="127.0.0.1:1"))
@@ -46,7 +46,7 @@ def test_refuses_without_encryption_key(tmp_path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_refuses_unmigrated_database(tmp_path) -> None:
+def test_refuses_unmigrated_database(tmp_path: Path) -> None:
     (tmp_path / "empty.db").touch()  # there, but no schema (a missing file is named as such: test_bad_input)
     env = hermetic_env(
         DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}",
@@ -60,7 +60,7 @@ def test_refuses_unmigrated_database(tmp_path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_unreachable_temporal_is_one_line(tmp_path) -> None:
+def test_unreachable_temporal_is_one_line(tmp_path: Path) -> None:
     proc = run_worker(worker_env(tmp_path))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot reach Temporal at 127.0.0.1:1")
@@ -83,8 +83,8 @@ def test_task_queue_selection() -> None:
     ],
 )
 def test_refuses_a_replaced_disclosure_or_a_bad_extra_line(
-    tmp_path, name: str, value: str, says: str
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, name: str, value: str, says: str
+) -> None:
     proc = run_worker(worker_env(tmp_path, **{name: value}))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -100,7 +100,7 @@ def test_refuses_a_replaced_disclosure_or_a_bad_extra_line(
     ("name", "value"),
     [("AI_COMMENT_PREFIX", DISCLOSURE), ("AI_COMMENT_EXTRA_LINE", "Ein Projekt der Klasse 82.")],
 )
-def test_accepts_the_disclosure_itself_and_a_good_extra_line(tmp_path, name: str, value: str) -> None:  # type: ignore[no-untyped-def]
+def test_accepts_the_disclosure_itself_and_a_good_extra_line(tmp_path: Path, name: str, value: str) -> None:
     proc = run_worker(worker_env(tmp_path, **{name: value}))
     # The settings pass; the worker gets as far as connecting to Temporal.
     assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot reach Temporal at 127.0.0.1:1")
@@ -118,7 +118,7 @@ REAL_SITE_SPELLINGS = [
 
 
 @pytest.mark.parametrize("base_url", REAL_SITE_SPELLINGS)
-def test_refuses_the_real_site_without_a_contact(tmp_path, base_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_refuses_the_real_site_without_a_contact(tmp_path: Path, base_url: str) -> None:
     proc = run_worker(worker_env(tmp_path, MYMOMENT_BASE_URL=base_url))
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
@@ -136,15 +136,15 @@ def test_refuses_the_real_site_without_a_contact(tmp_path, base_url: str) -> Non
     ],
 )
 def test_refuses_the_real_site_with_a_placeholder_or_invalid_contact(
-    tmp_path, contact: str, problem: str
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, contact: str, problem: str
+) -> None:
     proc = run_worker(worker_env(tmp_path, MYMOMENT_BASE_URL="https://www.mymoment.ch", CONTACT=contact))
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: CONTACT"), proc.stderr
     assert problem in lines[0]
 
 
-def test_a_real_contact_passes_the_check(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_real_contact_passes_the_check(tmp_path: Path) -> None:
     env = worker_env(
         tmp_path, MYMOMENT_BASE_URL="https://www.mymoment.ch", CONTACT="it-support@schule-muster.ch"
     )
@@ -163,14 +163,14 @@ def test_a_real_contact_passes_the_check(tmp_path) -> None:  # type: ignore[no-u
 )
 def test_user_agent_names_the_contact(contact: str, agent: str) -> None:
     for base_url in ("https://www.mymoment.ch", "http://127.0.0.1:9"):
-        settings = Settings(_env_file=None, mymoment_base_url=base_url, contact=contact)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, mymoment_base_url=base_url, contact=contact)
         assert settings.user_agent == agent
 
 
 def test_the_imitation_needs_no_contact_and_gets_no_made_up_one() -> None:
-    settings = Settings(_env_file=None, mymoment_base_url="http://127.0.0.1:9")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, mymoment_base_url="http://127.0.0.1:9")
     assert settings.contact is None and settings.user_agent == "yourMoment-Temporal/0.1"
-    placeholder = Settings(_env_file=None, mymoment_base_url="http://127.0.0.1:9", contact="demo@example.org")  # type: ignore[call-arg]
+    placeholder = Settings(_env_file=None, mymoment_base_url="http://127.0.0.1:9", contact="demo@example.org")
     assert placeholder.user_agent.endswith("(+mailto:demo@example.org)")
 
 
@@ -204,8 +204,8 @@ def listening_addresses(pid: int, port: int) -> set[str]:
 
 @pytest.mark.parametrize(("metrics_host", "expected"), [(None, "127.0.0.1"), ("0.0.0.0", "0.0.0.0")])
 async def test_metrics_endpoint_binds_loopback_by_default(
-    dev_server, tmp_path, metrics_host, expected
-) -> None:  # type: ignore[no-untyped-def]
+    dev_server: DevServer, tmp_path: Path, metrics_host: str | None, expected: str
+) -> None:
     db_url = f"sqlite:///{tmp_path / 'm.db'}"
     upgrade(db_url)
     port = free_port()

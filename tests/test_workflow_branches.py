@@ -153,7 +153,7 @@ class FakeActivities:
 
     @recorded
     async def open_session(self, inp: messages.OpenSessionInput) -> messages.OpenSessionResult:
-        return messages.OpenSessionResult(login_id=inp.login_id, restored=True, requests=0)
+        return messages.OpenSessionResult(login_id=inp.login_id, restored=True)
 
     @recorded
     async def close_sessions(self, inp: messages.CloseSessionsInput) -> None:
@@ -184,7 +184,6 @@ class FakeActivities:
             prompt_tokens=1,
             completion_tokens=1,
             generation_ms=1,
-            attempts=1,
         )
 
     @recorded
@@ -231,7 +230,6 @@ async def start_article(
         prompts=[messages.PromptChoice(template_id=TEMPLATE_ID, weight=1)],
         generate_only=False,
         hide=False,
-        queue_prefix=prefix,
         **overrides,
     )
     return await client.start_workflow(
@@ -343,7 +341,6 @@ async def start_monitor(
             process_id=fakes.process_id,
             grace_seconds=grace_seconds,
             use_search_attributes=False,
-            queue_prefix=prefix,
         ),
         id=messages.workflow_id_for_process(fakes.process_id),
         task_queue=f"{prefix}{messages.QUEUE_MONITORING}",

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from imitation import llm_server, mymoment
@@ -30,7 +30,9 @@ from yourmoment.messages import (
     PostInput,
     PostResultMsg,
     PromptChoice,
+    StatusCounts,
 )
+from yourmoment.processes_client import MonitoringHandle
 from yourmoment.store import items
 from yourmoment.store.db import session_scope, upgrade
 from yourmoment.store.models import MonitoringProcess
@@ -47,24 +49,26 @@ PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 
 
 @pytest.fixture
-def servers() -> Iterator[tuple[Any, Any, str, str]]:
+def servers() -> Iterator[tuple[mymoment.MyMomentState, llm_server.LLMState, str, str]]:
     mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     with Imitations(mm_state, llm_state) as imitations:
         yield mm_state, llm_state, imitations.mm_url, imitations.llm_url
 
 
 @pytest.fixture
-def mm_state(servers):  # type: ignore[no-untyped-def]
+def mm_state(servers: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str]) -> mymoment.MyMomentState:
     return servers[0]
 
 
 @pytest.fixture
-def llm_state(servers):  # type: ignore[no-untyped-def]
+def llm_state(servers: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str]) -> llm_server.LLMState:
     return servers[1]
 
 
 @pytest.fixture
-def world_factory(tmp_path, servers):  # type: ignore[no-untyped-def]
+def world_factory(
+    tmp_path: Path, servers: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str]
+) -> Callable[..., Harness]:
     mm_state, _llm_state, mm_url, llm_url = servers
     db_url = f"sqlite:///{tmp_path / 'test.db'}"
     upgrade(db_url)
@@ -79,12 +83,12 @@ def world_factory(tmp_path, servers):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def world(world_factory) -> Harness:  # type: ignore[no-untyped-def]
+def world(world_factory: Callable[..., Harness]) -> Harness:
     """A world with the factory's defaults."""
     return world_factory()
 
 
-async def start(env: WorkflowEnvironment, world: Harness, process_id: str, **kw: Any) -> WorkflowHandle:
+async def start(env: WorkflowEnvironment, world: Harness, process_id: str, **kw: Any) -> MonitoringHandle:
     world.mark_running(process_id)
     return await processes_client.start_monitoring(
         env.client,
@@ -96,7 +100,7 @@ async def start(env: WorkflowEnvironment, world: Harness, process_id: str, **kw:
 
 async def started_and_discovered(
     env: WorkflowEnvironment, world: Harness, process_id: str, **kw: Any
-) -> WorkflowHandle:
+) -> MonitoringHandle:
     """`start`, returning once the first discovery has run."""
     handle = await start(env, world, process_id, **kw)
     await wait_until(lambda: _runs(handle, 1), what="first discovery")
@@ -106,23 +110,23 @@ async def started_and_discovered(
 @asynccontextmanager
 async def running_process(
     env: WorkflowEnvironment, world: Harness, process_id: str, *, discovered: bool = False, **kw: Any
-) -> AsyncIterator[WorkflowHandle]:
+) -> AsyncIterator[MonitoringHandle]:
     """A worker running, the process started on it (and its first discovery run, if `discovered`)."""
     async with running_worker(env.client, world.settings):
         yield await (started_and_discovered if discovered else start)(env, world, process_id, **kw)
 
 
-async def stopped(handle: WorkflowHandle) -> MonitorResult:
+async def stopped(handle: MonitoringHandle) -> MonitorResult:
     """Stops the process and returns its result once it has ended."""
     await processes_client.stop(handle)
     return await handle.result()
 
 
-async def status_of(handle: WorkflowHandle) -> MonitorStatus:
+async def status_of(handle: MonitoringHandle) -> MonitorStatus:
     return await processes_client.status(handle)
 
 
-def db_counts(world: Harness, process_id: str):  # type: ignore[no-untyped-def]
+def db_counts(world: Harness, process_id: str) -> StatusCounts:
     with session_scope(world.settings.database_url) as session:
         return items.counts(session, process_id)
 
@@ -150,7 +154,9 @@ def test_pick_prompt_follows_weights() -> None:
 # --- time-skipping runs --------------------------------------------------------------------------------
 
 
-async def test_day_long_process_backs_off_and_completes(ts_env, world, mm_state) -> None:
+async def test_day_long_process_backs_off_and_completes(
+    ts_env: WorkflowEnvironment, world: Harness, mm_state: mymoment.MyMomentState
+) -> None:
     process_id = world.create_process(max_duration_minutes=1440, generate_only=True)
     async with running_process(ts_env, world, process_id) as handle:
         result = await handle.result()
@@ -162,7 +168,9 @@ async def test_day_long_process_backs_off_and_completes(ts_env, world, mm_state)
     assert row.status == "completed" and row.stop_reason == "max_duration"
 
 
-async def test_hit_resets_backoff_and_items_are_generated(ts_env, world, mm_state) -> None:
+async def test_hit_resets_backoff_and_items_are_generated(
+    ts_env: WorkflowEnvironment, world: Harness, mm_state: mymoment.MyMomentState
+) -> None:
     process_id = world.create_process(max_duration_minutes=60, generate_only=True)
     async with running_process(ts_env, world, process_id, discovered=True) as handle:
         await ts_env.sleep(timedelta(seconds=200))  # runs at 0, 60, 180: streak 3, next at 420
@@ -180,7 +188,9 @@ async def test_hit_resets_backoff_and_items_are_generated(ts_env, world, mm_stat
     assert mm_state.all_comments() == []  # generate-only never posts
 
 
-async def test_posting_process_posts_each_article_once_with_prefix(ts_env, world, mm_state) -> None:
+async def test_posting_process_posts_each_article_once_with_prefix(
+    ts_env: WorkflowEnvironment, world: Harness, mm_state: mymoment.MyMomentState
+) -> None:
     article_ids = add_articles(mm_state, 3)
     process_id = world.create_process(max_duration_minutes=30, hide_comments=True)
     async with running_process(ts_env, world, process_id) as handle:
@@ -197,7 +207,12 @@ async def test_posting_process_posts_each_article_once_with_prefix(ts_env, world
     assert by_kind["probe"] == 0
 
 
-async def test_stop_finishes_in_flight_posts_and_skips_the_rest(ts_env, world, mm_state, llm_state) -> None:
+async def test_stop_finishes_in_flight_posts_and_skips_the_rest(
+    ts_env: WorkflowEnvironment,
+    world: Harness,
+    mm_state: mymoment.MyMomentState,
+    llm_state: llm_server.LLMState,
+) -> None:
     add_articles(mm_state, 4)
     llm_state.latency_ms = 1500  # generation is slow, so a stop catches items mid-way
     process_id = world.create_process(max_duration_minutes=30)
@@ -213,7 +228,12 @@ async def test_stop_finishes_in_flight_posts_and_skips_the_rest(ts_env, world, m
         assert len(mm_state.comments_for(article_id)) <= 1
 
 
-async def test_cancellation_cleans_up_like_stop(ts_env, world, mm_state, llm_state) -> None:
+async def test_cancellation_cleans_up_like_stop(
+    ts_env: WorkflowEnvironment,
+    world: Harness,
+    mm_state: mymoment.MyMomentState,
+    llm_state: llm_server.LLMState,
+) -> None:
     add_articles(mm_state, 3)
     llm_state.latency_ms = 1500
     process_id = world.create_process(max_duration_minutes=30)
@@ -226,7 +246,9 @@ async def test_cancellation_cleans_up_like_stop(ts_env, world, mm_state, llm_sta
     assert process_row(world, process_id).status == "stopped"
 
 
-async def test_pause_and_resume(ts_env, world, mm_state) -> None:
+async def test_pause_and_resume(
+    ts_env: WorkflowEnvironment, world: Harness, mm_state: mymoment.MyMomentState
+) -> None:
     process_id = world.create_process(max_duration_minutes=600, generate_only=True)
     async with running_process(ts_env, world, process_id, discovered=True) as handle:
         await processes_client.send(handle, "pause")
@@ -242,7 +264,7 @@ async def test_pause_and_resume(ts_env, world, mm_state) -> None:
         assert (await stopped(handle)).status == "stopped"
 
 
-async def test_details_follow_every_state_change(ts_env, world) -> None:
+async def test_details_follow_every_state_change(ts_env: WorkflowEnvironment, world: Harness) -> None:
     """The Web UI's current details change with pause, resume and stop, not only after a discovery."""
     process_id = world.create_process(max_duration_minutes=600, generate_only=True)
     async with running_process(ts_env, world, process_id, discovered=True) as handle:
@@ -256,7 +278,9 @@ async def test_details_follow_every_state_change(ts_env, world) -> None:
         assert (await details_of(handle)).startswith("stopped: ")
 
 
-async def test_bad_credentials_reported_and_left_out(ts_env, world_factory, mm_state) -> None:
+async def test_bad_credentials_reported_and_left_out(
+    ts_env: WorkflowEnvironment, world_factory: Callable[..., Harness], mm_state: mymoment.MyMomentState
+) -> None:
     world = world_factory(logins=("good",), bad_logins=("bad",))
     add_articles(mm_state, 1)
     process_id = world.create_process(logins=["good", "bad"], max_duration_minutes=30, generate_only=True)
@@ -270,7 +294,9 @@ async def test_bad_credentials_reported_and_left_out(ts_env, world_factory, mm_s
         await stopped(handle)
 
 
-async def test_only_bad_credentials_fails_the_process(ts_env, world_factory) -> None:
+async def test_only_bad_credentials_fails_the_process(
+    ts_env: WorkflowEnvironment, world_factory: Callable[..., Harness]
+) -> None:
     world = world_factory(logins=(), bad_logins=("bad",))
     process_id = world.create_process(logins=["bad"], max_duration_minutes=30)
     async with running_process(ts_env, world, process_id) as handle:
@@ -280,7 +306,9 @@ async def test_only_bad_credentials_fails_the_process(ts_env, world_factory) -> 
     assert row.status == "failed" and "bad" in (row.last_error or "")
 
 
-async def test_prompt_weights_respected_over_many_articles(ts_env, world, mm_state) -> None:
+async def test_prompt_weights_respected_over_many_articles(
+    ts_env: WorkflowEnvironment, world: Harness, mm_state: mymoment.MyMomentState
+) -> None:
     add_articles(mm_state, 40)
     first, second = world.template_ids[:2]
     process_id = world.create_process(
@@ -296,7 +324,9 @@ async def test_prompt_weights_respected_over_many_articles(ts_env, world, mm_sta
     assert used[first] > used[second] * 1.5  # 3:1 weights; a fair coin would give about 1:1
 
 
-async def test_generate_only_then_post_reviewed_comments_once(ts_env, world, mm_state) -> None:
+async def test_generate_only_then_post_reviewed_comments_once(
+    ts_env: WorkflowEnvironment, world: Harness, mm_state: mymoment.MyMomentState
+) -> None:
     add_articles(mm_state, 2)
     process_id = world.create_process(max_duration_minutes=30, generate_only=True)
     prefix = world.settings.temporal_task_queue_prefix
@@ -322,7 +352,9 @@ async def test_generate_only_then_post_reviewed_comments_once(ts_env, world, mm_
     assert db_counts(world, process_id).posted == 2
 
 
-async def test_login_comments_once_across_processes(ts_env, world, mm_state) -> None:
+async def test_login_comments_once_across_processes(
+    ts_env: WorkflowEnvironment, world: Harness, mm_state: mymoment.MyMomentState
+) -> None:
     add_articles(mm_state, 2)
     first = world.create_process(max_duration_minutes=30)
     second = world.create_process(max_duration_minutes=30)
@@ -337,7 +369,9 @@ async def test_login_comments_once_across_processes(ts_env, world, mm_state) -> 
     assert db_counts(world, second).posted == 0
 
 
-async def test_comment_pacing_waits_on_durable_timers(ts_env, world_factory, mm_state) -> None:
+async def test_comment_pacing_waits_on_durable_timers(
+    ts_env: WorkflowEnvironment, world_factory: Callable[..., Harness], mm_state: mymoment.MyMomentState
+) -> None:
     """One login posts once per COMMENT_RATE_LIMIT_SECONDS: later posts wait on timers, not in a loop.
 
     The client checks the interval once more in real time right before each POST (the site's clock,
@@ -370,21 +404,21 @@ async def test_comment_pacing_waits_on_durable_timers(ts_env, world_factory, mm_
 # --- helpers -----------------------------------------------------------------------------------------
 
 
-async def _runs(handle: WorkflowHandle, n: int) -> bool:
+async def _runs(handle: MonitoringHandle, n: int) -> bool:
     return (await status_of(handle)).discovery_runs >= n
 
 
-async def details_of(handle: WorkflowHandle) -> str:
+async def details_of(handle: MonitoringHandle) -> str:
     """The workflow's current details, as the Web UI reads them (the SDK's metadata query)."""
     metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
     return metadata.current_details
 
 
-async def _details_start(handle: WorkflowHandle, prefix: str) -> bool:
+async def _details_start(handle: MonitoringHandle, prefix: str) -> bool:
     return (await details_of(handle)).startswith(prefix)
 
 
-async def _paused(handle: WorkflowHandle) -> bool:
+async def _paused(handle: MonitoringHandle) -> bool:
     return (await status_of(handle)).paused
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, TypedSearchAttributes
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -29,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
         SEARCH_ATTR_STATUS,
         ArticleFilter,
         ArticleWorkflowInput,
-        ArticleWorkflowResult,
         CloseSessionsInput,
         DiscoverInput,
         DiscoverResult,
@@ -208,7 +208,7 @@ class MonitoringProcessWorkflow:
                 lambda: self._stop is not None or self._discover_now or self._state.paused, timeout=wait
             )
 
-    async def _wait(self, condition, timeout: float | None = None) -> None:  # type: ignore[no-untyped-def]
+    async def _wait(self, condition: Callable[[], bool], timeout: float | None = None) -> None:
         """Waits for a signal, the timeout, or the deadline, whichever comes first (durable timers)."""
         assert self._state.deadline is not None
         left = (self._state.deadline - workflow.now()).total_seconds()
@@ -352,7 +352,6 @@ class MonitoringProcessWorkflow:
                 child_input,
                 id=workflow_id_for_item(cfg.process_id, item.login_id, item.article_id, item.prompt_slot),
                 task_queue=workflow.info().task_queue,  # the monitoring queue this workflow runs on
-                result_type=ArticleWorkflowResult,
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"article {item.article_id}",
                 search_attributes=self._child_search_attributes(),
@@ -372,7 +371,7 @@ class MonitoringProcessWorkflow:
     def _child_search_attributes(self) -> TypedSearchAttributes | None:
         if not self._use_search_attributes or not workflow.patched(CHILD_ATTRIBUTES_PATCH):
             return None
-        return TypedSearchAttributes([PROCESS_ID_KEY.value_set(self._process_id)])
+        return TypedSearchAttributes([SearchAttributePair(PROCESS_ID_KEY, self._process_id)])
 
     def _count(self, status: CommentStatus) -> None:
         counts = self._state.counts

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
-from yourmoment.links import find_links
-from yourmoment.visible_text import fold, invisible_characters
+# find_links and fold are part of this module's interface (the link rule, the folding the rules compare by).
+from yourmoment.links import find_links as find_links
+from yourmoment.visible_text import fold as fold
+from yourmoment.visible_text import invisible_characters
 
 DISCLOSURE: Final = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 EXTRA_LINE_MAX_LENGTH: Final = 150
@@ -511,7 +513,7 @@ def _parts(s: _Sentence) -> list[_Sentence]:
 
 def _greets_only(s: _Sentence) -> bool:
     greeting = _GREETING.match(s.plain) or _PARTING.match(s.plain)
-    return bool(greeting) and not s.after(len(greeting.group(0).split())).without_marks().words
+    return greeting is not None and not s.after(len(greeting.group(0).split())).without_marks().words
 
 
 def contradiction(line: str, *, closing: bool = False) -> str | None:

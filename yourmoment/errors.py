@@ -92,7 +92,15 @@ class LLMUnavailableError(ServiceUnavailableError, LLMTransientError):
 
 
 class CommentValidationError(PermanentError):
-    """A generated comment failed validation even after regenerating."""
+    """A generated comment failed validation even after regenerating; `problems` (messages) and `checks`
+    (their codes) say why."""
+
+    def __init__(
+        self, message: str, problems: list[str] | None = None, checks: list[str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+        self.checks = checks or []
 
 
 class TemporalUnavailableError(YourMomentError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -48,7 +49,7 @@ async def check_health(
         checks.append(await _run("temporal", lambda: _temporal(client)))
         if checks[-1].ok:
             for queue in ALL_QUEUES:
-                checks.append(await _run(f"pollers:{queue}", lambda q=queue: _pollers(client, settings, q)))  # type: ignore[misc]
+                checks.append(await _run(f"pollers:{queue}", partial(_pollers, client, settings, queue)))
             if settings.temporal_search_attributes:
                 checks.append(
                     await _run("search_attributes", lambda: ensure_search_attributes(client, register=False))
@@ -165,7 +166,7 @@ async def service_checks(settings: Settings, database_ok: bool) -> list[HealthCh
         endpoints = await asyncio.to_thread(llm_endpoints_in_use, settings.database_url)
         for url, names in endpoints.items():
             note = f"provider {', '.join(sorted(names))}"
-            probes.append((f"llm:{address(url)}", lambda u=url, n=note: probe("LLM", u, n)))  # type: ignore[misc]
+            probes.append((f"llm:{address(url)}", partial(probe, "LLM", url, note)))
     return list(await asyncio.gather(*(_run(name, check) for name, check in probes)))
 
 

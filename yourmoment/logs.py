@@ -18,7 +18,8 @@ from temporalio.exceptions import TemporalError
 from yourmoment.errors import WITHHELD, YourMomentError, type_name
 from yourmoment.settings import Settings
 
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+# What sys.exc_info() returns and logging hands formatException (all None outside an except block).
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 # Exceptions whose text is ours or the network's: typed domain errors (safe by contract), Temporal's
 # (activity failures are reduced before they leave the activity) and OS errors (errno and address).
 SAFE_MESSAGES: tuple[type[BaseException], ...] = (YourMomentError, TemporalError, OSError)
@@ -102,7 +103,7 @@ _CONTEXT = "\nDuring handling of the above exception, another exception occurred
 class SafeFormatter(logging.Formatter):
     """The text format; exception tracebacks through format_exception_safely."""
 
-    def formatException(self, ei: ExcInfo) -> str:  # type: ignore[override]  # logging names it so
+    def formatException(self, ei: ExcInfo) -> str:
         return format_exception_safely(ei)
 
 

@@ -15,6 +15,7 @@ from temporalio.api.enums.v1 import (
     TaskQueueType,
     WorkflowTaskFailedCause,
 )
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
@@ -266,7 +267,7 @@ async def stuck_reason(client: Client, workflow_id: str) -> str | None:
     return None
 
 
-async def _last_task_problem(client: Client, workflow_id: str, run_id: str):  # type: ignore[no-untyped-def]
+async def _last_task_problem(client: Client, workflow_id: str, run_id: str) -> HistoryEvent | None:
     """The newest WorkflowTaskFailed/TimedOut event after the last completed workflow task, if any."""
     response = await client.workflow_service.get_workflow_execution_history_reverse(
         GetWorkflowExecutionHistoryReverseRequest(

@@ -15,6 +15,7 @@ import functools
 import re
 import unicodedata
 from types import ModuleType
+from typing import Protocol
 
 # Skeletons of the characters that read as a full stop: ".", the middle dot (skeleton of bullets,
 # hyphenation point, katakana middle dot, dot operator …) and the low ring ICU gives ideographic stops.
@@ -39,7 +40,8 @@ def _icu() -> ModuleType:
     """PyICU, imported with the first text that needs it (an idle worker never loads it)."""
     import icu
 
-    return icu
+    module: ModuleType = icu  # untyped: no stubs exist for PyICU
+    return module
 
 
 @functools.cache
@@ -91,14 +93,27 @@ def visual(text: str) -> str:
     return "\n".join(lines)
 
 
+class _SpoofChecker(Protocol):
+    """What this module uses of ICU's SpoofChecker."""
+
+    def getSkeleton(self, checks: int, text: str) -> str: ...
+
+
+class _Transliterator(Protocol):
+    """What this module uses of ICU's Transliterator."""
+
+    def transliterate(self, text: str) -> str: ...
+
+
 @functools.cache
-def _spoof_checker() -> object:
-    return _icu().SpoofChecker()
+def _spoof_checker() -> _SpoofChecker:
+    checker: _SpoofChecker = _icu().SpoofChecker()
+    return checker
 
 
 def skeleton(text: str) -> str:
     """Unicode's confusable skeleton (UTS #39): equal skeletons mean the texts can look alike."""
-    return str(_spoof_checker().getSkeleton(0, text))  # type: ignore[attr-defined]
+    return str(_spoof_checker().getSkeleton(0, text))
 
 
 @functools.cache
@@ -124,8 +139,9 @@ def _ascii_twin(ch: str, key: str) -> str | None:
 
 
 @functools.cache
-def _transliterator() -> object:
-    return _icu().Transliterator.createInstance("Any-Latin; Latin-ASCII")
+def _transliterator() -> _Transliterator:
+    transliterator: _Transliterator = _icu().Transliterator.createInstance("Any-Latin; Latin-ASCII")
+    return transliterator
 
 
 def _transliterated(ch: str) -> str | None:
@@ -133,7 +149,7 @@ def _transliterated(ch: str) -> str | None:
     Latin letter of its own (small capitals ʙ, ᴄ); letters with accents and umlauts stay as they are."""
     if not unicodedata.category(ch).startswith("L") or unicodedata.decomposition(ch):
         return None
-    latin = str(_transliterator().transliterate(ch))  # type: ignore[attr-defined]
+    latin = str(_transliterator().transliterate(ch))
     return latin if len(latin) == 1 and latin.isascii() and latin.isalpha() else None
 
 

@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
@@ -23,6 +24,9 @@ from yourmoment.ratelimit import ping_redis
 from yourmoment.sandbox_code import share_workflow_code
 from yourmoment.settings import Settings, get_settings
 from yourmoment.temporal_client import exit_process
+
+if TYPE_CHECKING:
+    from activities.deps import Dependencies
 
 log = logging.getLogger("yourmoment.worker")
 
@@ -60,8 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_workers(
-    client: Client, settings: Settings, queues: list[str], concurrency: int, deps
-) -> list[Worker]:  # type: ignore[no-untyped-def]
+    client: Client, settings: Settings, queues: list[str], concurrency: int, deps: Dependencies
+) -> list[Worker]:
     share_workflow_code()  # before anything imports a workflow module, so each compiles only once
     from activities.by_queue import ACTIVITY_CLASSES
     from workflows.by_queue import workflows_for_queue
@@ -178,8 +182,8 @@ async def serve(args: argparse.Namespace) -> None:
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
     await deps.close()
     for task in tasks:
-        if task.done() and task.exception():
-            raise task.exception()  # type: ignore[misc]
+        if task.done() and (error := task.exception()) is not None:
+            raise error
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -203,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         from yourmoment.logs import format_exception_safely
 
         # Where it happened, not its message: a database or library error can quote values.
-        print(format_exception_safely(sys.exc_info()), file=sys.stderr)  # type: ignore[arg-type]
+        print(format_exception_safely(sys.exc_info()), file=sys.stderr)
         exit_process(1)
     exit_process(0)
 

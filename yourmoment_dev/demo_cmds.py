@@ -9,9 +9,11 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yourmoment.cli.common import PORT, add_plain_command, number
 from yourmoment.crypto import generate_key
@@ -27,12 +29,15 @@ from yourmoment_dev.harness import (
     temporal_binary,
 )
 
+if TYPE_CHECKING:
+    from imitation.mymoment.state import MyMomentState
+
 DEMO_ARTICLES = 3
 DEMO_LOGINS = ("demo-pupil-1", "demo-pupil-2")
 LATE_ARTICLE_AFTER_SECONDS = 8
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_plain_command(
         sub, "demo", "run everything locally against imitation servers (Ctrl-C to end)", cmd_demo
     )
@@ -60,6 +65,7 @@ class DemoSite:
     llm_url: str = ""
     codec_url: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    mm_state: MyMomentState | None = None  # the myMoment imitation's, once started
 
 
 def _port(preferred: int) -> int:
@@ -91,7 +97,7 @@ def _start_servers(site: DemoSite, stack: ExitStack, payload_key: str) -> None:
     imitations = Imitations()
     mymoment.seed_demo(imitations.mm)
     stack.enter_context(imitations)
-    site.mm_state = imitations.mm  # type: ignore[attr-defined]
+    site.mm_state = imitations.mm
     site.mymoment_url, site.llm_url = imitations.mm_url, imitations.llm_url
     site.ui_port = _port(site.ui_port)
     codec_app = create_codec_app(
@@ -185,7 +191,7 @@ def _configure(site: DemoSite) -> str:
         return processes.get_process(session, ctx.user(session), "Demo Klasse A").id
 
 
-def _run_quiet(run, args: list[str], stdin: str | None) -> None:  # type: ignore[no-untyped-def]
+def _run_quiet(run: Callable[[list[str]], int], args: list[str], stdin: str | None) -> None:
     import contextlib
     import io
 
@@ -209,7 +215,8 @@ async def _watch(site: DemoSite, process_id: str, timeout: float, exit_when_done
 
     ctx = Context(argparse.Namespace(user=None))
     client = await connect(get_settings())
-    state = site.mm_state  # type: ignore[attr-defined]
+    state = site.mm_state
+    assert state is not None  # _start_servers has set it
     started, late_added = time.monotonic(), False
     tty = sys.stdout.isatty()
     start = "\r" if tty else ""

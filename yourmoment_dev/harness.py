@@ -65,10 +65,11 @@ def free_port() -> int:
     """A port nobody listens on now (the kernel's pick; another process may still take it later)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[Any] | None = None) -> None:
     """Blocks until something listens on `port`; fails early when `proc` exits meanwhile."""
     deadline = time.monotonic() + timeout
     while port_free(port):
@@ -117,7 +118,7 @@ def temporal_binary(name: str = "temporal") -> str:
     return found
 
 
-def stop_process(proc: subprocess.Popen | None, timeout: float = 20) -> None:
+def stop_process(proc: subprocess.Popen[Any] | None, timeout: float = 20) -> None:
     """SIGTERM, then kill -9 if it has not ended within `timeout` seconds."""
     if proc is None or proc.poll() is not None:
         return
@@ -448,7 +449,7 @@ def fast_settings(database_url: str, mymoment_url: str, **overrides: Any) -> Set
         "llm_timeout": 10.0,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @dataclass
@@ -609,8 +610,9 @@ class Harness:
 
     def mark_running(self, process_id: str) -> None:
         """What `starter.py start` does to the row before it starts the workflow."""
+        from yourmoment.statuses import ProcessStatus
         from yourmoment.store.db import session_scope
-        from yourmoment.store.models import MonitoringProcess, ProcessStatus, utcnow
+        from yourmoment.store.models import MonitoringProcess, utcnow
 
         with session_scope(self.database_url) as session:
             row = session.get(MonitoringProcess, process_id)

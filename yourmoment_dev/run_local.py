@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     data = Path(args.dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
-    children: list[subprocess.Popen] = []
+    children: list[subprocess.Popen[bytes]] = []
     codec_endpoint = None
     try:
         if settings.yourmoment_payload_key:
@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> None:
         dev = DevServer(
             data / "temporal.db", args.port, args.ui_port, codec_endpoint, log_file=data / "temporal.log"
         )
-        children.append(dev.start().proc)
+        dev.start()
+        assert dev.proc is not None  # start() has set it
+        children.append(dev.proc)
         print(f"Temporal dev server on 127.0.0.1:{args.port}, Web UI http://localhost:{args.ui_port}")
         worker_args = ["--address", f"127.0.0.1:{args.port}"]
         if args.worker_concurrency is not None:

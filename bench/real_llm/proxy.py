@@ -91,7 +91,7 @@ def _outcome(status: int, body: bytes, elapsed: float) -> dict[str, Any]:
         data = None
     choice = (data.get("choices") or [{}])[0] if isinstance(data, dict) else {}
     if status == 200 and isinstance(choice, dict) and choice:
-        usage = data.get("usage") or {}  # type: ignore[union-attr]
+        usage = data.get("usage") or {}
         outcome.update(
             content=(choice.get("message") or {}).get("content"),
             finish_reason=choice.get("finish_reason"),
@@ -109,7 +109,8 @@ async def _read_body(receive: Receive) -> bytes:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ConnectionAbortedError
-        body += message.get("body", b"")
+        chunk: bytes = message.get("body", b"")
+        body += chunk
         if not message.get("more_body"):
             return body
 

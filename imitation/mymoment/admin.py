@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -25,7 +26,10 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-def _admin(handler: Any) -> Any:
+AdminHandler = Callable[[Request, MyMomentState], Awaitable[Response]]
+
+
+def _admin(handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
     """Turn bad input into a 400 with a message instead of a 500."""
 
     async def wrapped(request: Request) -> Response:

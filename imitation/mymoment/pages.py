@@ -41,7 +41,8 @@ class RequestControl:
 
 def state_of(request: Request) -> MyMomentState:
     """The MyMomentState this app serves (`app.state.mymoment`, set by create_app)."""
-    return request.app.state.mymoment
+    state: MyMomentState = request.app.state.mymoment
+    return state
 
 
 def _current(request: Request) -> tuple[Session | None, Account | None]:

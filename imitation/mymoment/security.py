@@ -24,7 +24,7 @@ def random_string(length: int, alphabet: str) -> str:
 
 
 def _valid_secret(value: str | None) -> bool:
-    return bool(value) and len(value) == _CSRF_SECRET_LEN and all(c in _CSRF_CHARS for c in value)
+    return value is not None and len(value) == _CSRF_SECRET_LEN and all(c in _CSRF_CHARS for c in value)
 
 
 def mask_token(secret: str) -> str:

@@ -175,6 +175,7 @@ class MyMomentState:
     session_expiry_seconds: float | None
     backslash_redirects: bool
     drop_after_store: int
+    broken_article_ids: tuple[int, ...]
 
     def __init__(
         self, first_article_id: int = 4501, first_comment_id: int = 9001, first_uid: int = 2000

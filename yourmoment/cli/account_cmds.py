@@ -13,7 +13,7 @@ from yourmoment.store import accounts
 from yourmoment.store.models import User
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _register_user(sub)
     _register_login(sub)
 
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 # --- users -------------------------------------------------------------------------------------------
 
 
-def _register_user(sub: argparse._SubParsersAction) -> None:
+def _register_user(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     user = common.command_group(sub, "user", "users the CLI acts for")
     add = common.add_command(user, "add", "add a user", cmd_user_add)
     add.add_argument("email")
@@ -51,7 +51,7 @@ def cmd_user_list(args: argparse.Namespace) -> None:
 # --- myMoment logins ---------------------------------------------------------------------------------
 
 
-def _register_login(sub: argparse._SubParsersAction) -> None:
+def _register_login(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     login = common.command_group(sub, "login", "myMoment logins (credentials stored encrypted)")
     add = common.add_plain_command(
         login, "add", "store a myMoment login; the password is asked for or read from stdin", cmd_login_add

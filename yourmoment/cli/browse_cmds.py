@@ -19,7 +19,7 @@ from yourmoment.store.sessions import DbSessionStore, load_session
 ARTICLE_COLUMNS = ["id", "title", "author", "status", "visibility", "date"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     browse = sub.add_parser("browse", help="see what a login sees on myMoment (e.g. to find a class tab id)")
     actions = browse.add_subparsers(dest="browse_command", metavar="ACTION")
     actions.required = True

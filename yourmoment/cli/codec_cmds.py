@@ -21,7 +21,7 @@ from yourmoment.codec import (
 from yourmoment.errors import ConfigurationError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     server = add_plain_command(
         sub,
         "codec-server",

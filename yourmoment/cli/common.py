@@ -102,7 +102,7 @@ def _plain(value: Any) -> Any:
 
 
 def add_command(
-    sub: argparse._SubParsersAction, name: str, help_text: str, handler: Handler
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str, handler: Handler
 ) -> argparse.ArgumentParser:
     """A command or action that prints data: a table or `key: value` lines, or JSON with `--json`."""
     parser = add_plain_command(sub, name, help_text, handler)
@@ -111,7 +111,7 @@ def add_command(
 
 
 def add_plain_command(
-    sub: argparse._SubParsersAction, name: str, help_text: str, handler: Handler
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str, handler: Handler
 ) -> argparse.ArgumentParser:
     """A command or action whose output is text for people only (a confirmation, a key, a server's
     log), so it has no `--json`."""
@@ -120,7 +120,9 @@ def add_plain_command(
     return parser
 
 
-def command_group(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse._SubParsersAction:
+def command_group(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
     """A command with required actions (`NAME ACTION …`); the chosen action lands in `args.NAME_command`."""
     parser = sub.add_parser(name, help=help_text)
     actions = parser.add_subparsers(dest=f"{name}_command", metavar="ACTION")

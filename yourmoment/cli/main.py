@@ -110,7 +110,7 @@ def run(argv: list[str] | None = None, command_modules: tuple[str, ...] | None =
         return 2
     try:
         result = handler(args)
-        if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):  # an async handler
             result = asyncio.run(result)
     except YourMomentError as exc:
         return common.fail(str(exc))
@@ -169,7 +169,7 @@ def _output_failed(exc: OutputError) -> int:
 
 
 def main(argv: list[str] | None = None, command_modules: tuple[str, ...] | None = None) -> None:
-    sys.stdout = GuardedOutput(sys.stdout)  # type: ignore[assignment]
+    sys.stdout = GuardedOutput(sys.stdout)
     try:
         try:
             code = run(argv, command_modules)
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None, command_modules: tuple[str, ...] | None 
         code = _output_failed(exc)
     except Exception:
         # A bug: where it happened, but not its message, which may quote what the command handled.
-        print(format_exception_safely(sys.exc_info()), file=sys.stderr)  # type: ignore[arg-type]
+        print(format_exception_safely(sys.exc_info()), file=sys.stderr)
         code = 1
     exit_process(code)
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 CLEAR_SCREEN = "\033[H\033[2J"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("schedules", help="the periodic maintenance work (Temporal Schedules)")
     actions = p.add_subparsers(dest="schedules_action", metavar="ACTION")
     actions.required = True
@@ -223,6 +223,7 @@ def print_monitor(statuses: list[ProcessStatusView], error: str | None, interval
 
 def monitor_row(status: ProcessStatusView, now: datetime) -> dict[str, Any]:
     nxt = status.next_discovery_at
+    next_discovery: str | None
     if nxt is not None:
         seconds = max(0, int((nxt - now).total_seconds()))
         next_discovery = f"in {seconds} s" if seconds < 120 else f"in {seconds // 60} min"

@@ -19,14 +19,14 @@ from yourmoment.store.processes import ProcessSpec
 CLEARABLE_FILTERS = {"category": "category_id", "task": "task_id", "search": "search"}
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _register_process(sub)
 
 
 # --- monitoring processes ----------------------------------------------------------------------------
 
 
-def _register_process(sub: argparse._SubParsersAction) -> None:
+def _register_process(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     process = command_group(sub, "process", "monitoring process configuration")
     create = add_command(process, "create", "configure a new monitoring process", cmd_process_create)
     _add_process_options(create, creating=True)

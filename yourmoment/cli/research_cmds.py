@@ -32,7 +32,7 @@ from yourmoment.store.models import MonitoringProcess
 PROGRESS_EVERY = 500  # rows between progress lines on a terminal
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(
         sub,
         "export",
@@ -213,7 +213,7 @@ def _seconds(value: float | None) -> str:
 
 
 def _cost(value: float | str) -> str:
-    return value if value == UNKNOWN else f"{value:.4f}"  # type: ignore[str-bytes-safe]
+    return value if value == UNKNOWN else f"{value:.4f}"
 
 
 def report_lines(data: dict[str, Any]) -> list[str]:

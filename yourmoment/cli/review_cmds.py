@@ -78,12 +78,14 @@ class _ActionNames(dict[str, argparse.ArgumentParser]):
         return self.any_word or super().__contains__(key)
 
 
-class _ActionOrListing(argparse._SubParsersAction):  # type: ignore[type-arg]
+class _ActionOrListing(argparse._SubParsersAction):  # type: ignore[type-arg]  # generic in typeshed only
     """`comments PROCESS` (no action named) is `comments list PROCESS`, as it was before the actions."""
+
+    _name_parser_map: _ActionNames
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._name_parser_map = self.choices = _ActionNames()  # type: ignore[assignment]
+        self._name_parser_map = self.choices = _ActionNames()
 
     def __call__(
         self,
@@ -112,7 +114,7 @@ def _listing_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_comment_action(
-    actions: argparse._SubParsersAction, name: str, help_text: str, handler: Handler
+    actions: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str, handler: Handler
 ) -> argparse.ArgumentParser:
     """An action on one comment, named by its id."""
     parser = add_plain_command(actions, name, help_text, handler)
@@ -120,7 +122,7 @@ def _add_comment_action(
     return parser
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     group = sub.add_parser(
         "comments",
         help="work items (comments) of a process, and reviewing them (show, edit, regenerate, reject, approve)",
@@ -167,7 +169,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     for action in actions.choices.values():
         # SUPPRESS: `comments --json ACTION …` (the group's flag) is not undone by the action's default.
         add_json_flag(action, default=argparse.SUPPRESS)
-    actions._name_parser_map.any_word = True  # type: ignore[attr-defined]
+    assert isinstance(actions, _ActionOrListing)  # add_subparsers is declared to return the base class
+    actions._name_parser_map.any_word = True
 
 
 def _is_json(args: argparse.Namespace) -> bool:

@@ -11,7 +11,7 @@ import sys
 import textwrap
 from collections.abc import Collection
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from sqlalchemy import select
@@ -85,7 +85,7 @@ def _add_timeout(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "start", "start a monitoring process (returns at once)", cmd_start)
     p.add_argument("process", help="process id, id prefix or name")
 
@@ -301,7 +301,7 @@ async def _is_paused(handle: processes_client.MonitoringHandle) -> bool:
     return status.paused
 
 
-async def _is_running(handle: WorkflowHandle) -> bool:
+async def _is_running(handle: WorkflowHandle[Any, Any]) -> bool:
     try:
         desc = await handle.describe()
     except RPCError as exc:
@@ -336,18 +336,20 @@ class ProcessStatusView(MonitorStatus):
     could not be asked, `source_note` says which), what only the workflow knows is null.
     """
 
+    # The fields marked `widened` accept more than the query's (mypy's [assignment]): "stuck", or null
+    # when the database answers.
     # A process status, or "stuck" when the workflow's task keeps failing (see temporal_checks).
-    status: ProcessStatus | Literal["stuck"]  # type: ignore[assignment]
+    status: ProcessStatus | Literal["stuck"]  # type: ignore[assignment]  # widened
     source: Literal["workflow", "database"]
     source_note: str | None = None
     totals: StatusCounts  # every work item of the process, all runs, by current status
-    run_counts: RunCounts | None = None  # type: ignore[assignment]
-    paused: bool | None = None  # type: ignore[assignment]
+    run_counts: RunCounts | None = None  # type: ignore[assignment]  # widened
+    paused: bool | None = None  # type: ignore[assignment]  # widened
     # Activities of the running workflow that failed and wait for their next try (temporal_checks).
     retrying: list[str] = Field(default_factory=list)
-    in_flight: int | None = None  # type: ignore[assignment]
-    discovery_runs: int | None = None  # type: ignore[assignment]
-    empty_streak: int | None = None  # type: ignore[assignment]
+    in_flight: int | None = None  # type: ignore[assignment]  # widened
+    discovery_runs: int | None = None  # type: ignore[assignment]  # widened
+    empty_streak: int | None = None  # type: ignore[assignment]  # widened
 
 
 async def process_status(
@@ -418,7 +420,7 @@ def _status_from_db(
             state, error = "pending", None
         else:
             state, error = link.last_state or "unknown", link.last_error
-        logins.append(LoginState(login_id=login.id, name=login.name, state=state, error=error))  # type: ignore[arg-type]
+        logins.append(LoginState(login_id=login.id, name=login.name, state=state, error=error))
     deadline = (
         process.started_at + timedelta(minutes=process.max_duration_minutes) if process.started_at else None
     )
@@ -515,7 +517,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _mark_stuck(ctx: Context, rows: list[dict]) -> None:
+async def _mark_stuck(ctx: Context, rows: list[dict[str, Any]]) -> None:
     """Active rows whose workflow task keeps failing become `stuck`; without Temporal, a note says so."""
 
     if not rows:
@@ -555,7 +557,7 @@ def cmd_comments(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_with_text(rows: list[dict]) -> None:
+def _print_with_text(rows: list[dict[str, Any]]) -> None:
     """The table, each row followed by its generation attempts and its comment as readable text, wrapped
     to the terminal (at most 100)."""
     header, *lines = table_lines(rows, COMMENT_COLUMNS)
@@ -564,15 +566,17 @@ def _print_with_text(rows: list[dict]) -> None:
     for line, row in zip(lines, rows, strict=True):
         print(line)
         for attempt_line in _attempt_lines(row["generation_attempts"]):
-            indents = {"initial_indent": TEXT_INDENT, "subsequent_indent": TEXT_INDENT * 2}
-            print(textwrap.fill(attempt_line, width=width, **indents))
+            indent = TEXT_INDENT
+            print(
+                textwrap.fill(attempt_line, width=width, initial_indent=indent, subsequent_indent=indent * 2)
+            )
         for paragraph in _paragraphs(row.get("comment_html")) or ["(no comment yet)"]:
             for text_line in textwrap.wrap(paragraph, width=width):
                 print(TEXT_INDENT + text_line)
         print()
 
 
-def _attempt_lines(tries: list[dict]) -> list[str]:
+def _attempt_lines(tries: list[dict[str, Any]]) -> list[str]:
     """One line per answer the model gave, with the gate's reasons when it was rejected (never the text)."""
     if len(tries) < 2 and all(t["accepted"] for t in tries):
         return []  # accepted at once: nothing to explain
@@ -585,7 +589,7 @@ def _attempt_lines(tries: list[dict]) -> list[str]:
     return lines
 
 
-def _tries_cell(tries: list[dict]) -> str | None:
+def _tries_cell(tries: list[dict[str, Any]]) -> str | None:
     """Compact: how many answers it took, and the checks that rejected the others ("2 (repetition)")."""
     if not tries:
         return None
@@ -599,7 +603,9 @@ def _paragraphs(comment_html: str | None) -> list[str]:
     return [text for text in (comment_plain_text(part) for part in parts) if text]
 
 
-def _comment_row(item: AIComment, login: str | None, tries: list[dict], full: bool) -> dict:
+def _comment_row(
+    item: AIComment, login: str | None, tries: list[dict[str, Any]], full: bool
+) -> dict[str, Any]:
     row = {
         "id": item.id,
         "login": login,
@@ -640,8 +646,8 @@ async def cmd_post(args: argparse.Namespace) -> int:
                 if args.process
                 else (processes.list_processes(session, user))
             )
-            hide = {p.id: p.hide_comments for p in chosen}
-            targets = [(i.id, i.login_id, hide[i.process_id]) for i in review.approved_items(session, hide)]
+            hides = {p.id: p.hide_comments for p in chosen}
+            targets = [(i.id, i.login_id, hides[i.process_id]) for i in review.approved_items(session, hides)]
         elif args.process:
             process = processes.get_process(session, user, args.process)
             targets = [

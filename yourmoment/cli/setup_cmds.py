@@ -27,13 +27,13 @@ from yourmoment.store.db import upgrade
 from yourmoment.store.models import LLMProvider, MyMomentLogin, MyMomentSession, PromptTemplate
 
 
-def register_database_and_keys(sub: argparse._SubParsersAction) -> None:
+def register_database_and_keys(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`db` and `keygen`: first in `--help`, what a new installation runs first."""
     _register_db(sub)
     add_plain_command(sub, "keygen", "print a new encryption key for YOURMOMENT_ENCRYPTION_KEY", cmd_keygen)
 
 
-def register_providers_and_templates(sub: argparse._SubParsersAction) -> None:
+def register_providers_and_templates(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`provider` and `template`: in `--help` after the myMoment accounts (see main.COMMAND_MODULES)."""
     _register_provider(sub)
     _register_template(sub)
@@ -42,7 +42,7 @@ def register_providers_and_templates(sub: argparse._SubParsersAction) -> None:
 # --- db and keygen -----------------------------------------------------------------------------------
 
 
-def _register_db(sub: argparse._SubParsersAction) -> None:
+def _register_db(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = command_group(sub, "db", "database schema and stored secrets")
     add_command(db, "upgrade", "migrate the database to the newest schema", cmd_db_upgrade)
     add_command(
@@ -95,7 +95,7 @@ def cmd_keygen(args: argparse.Namespace) -> None:
 # --- LLM providers -----------------------------------------------------------------------------------
 
 
-def _register_provider(sub: argparse._SubParsersAction) -> None:
+def _register_provider(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     provider = command_group(sub, "provider", "LLM providers (API keys stored encrypted)")
     add = add_plain_command(
         provider,
@@ -342,7 +342,7 @@ async def cmd_provider_test(args: argparse.Namespace) -> int:
 # --- prompt templates --------------------------------------------------------------------------------
 
 
-def _register_template(sub: argparse._SubParsersAction) -> None:
+def _register_template(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     template = command_group(sub, "template", "prompt templates")
     add = add_command(template, "add", "add one of your own templates", cmd_template_add)
     add.add_argument("name")

@@ -369,7 +369,7 @@ def _repetition(answer: _Answer, prompt: _Prompt) -> list[str]:
 
 def _copied_runs(words: list[str], sources: Sequence[str]) -> list[int]:
     """Lengths of the answer's maximal word runs that also stand, word for word, in one of the sources."""
-    shingles = set()
+    shingles: set[tuple[str, ...]] = set()
     for source in sources:
         tokens = _words(source)
         shingles.update(tuple(tokens[i : i + COPY_MIN_RUN]) for i in range(len(tokens) - COPY_MIN_RUN + 1))

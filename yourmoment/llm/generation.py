@@ -144,9 +144,8 @@ async def generate_comment(
             ",".join(verdict.checks),
             completion.finish_reason,
         )
-    error = CommentValidationError(
-        f"Comment still invalid after {max_attempts} attempts: {describe(problems)}"
+    raise CommentValidationError(
+        f"Comment still invalid after {max_attempts} attempts: {describe(problems)}",
+        problems=[p.message for p in problems],
+        checks=[p.check for p in problems],
     )
-    error.problems = [p.message for p in problems]  # type: ignore[attr-defined]
-    error.checks = [p.check for p in problems]  # type: ignore[attr-defined]
-    raise error

@@ -94,8 +94,8 @@ def score(text: str) -> LanguageScore:
         if token not in _WORDS["de"] and _UMLAUT.search(token):
             counts["de"] += 1
     others = [(n, lang) for lang, n in counts.items() if lang != "de"]
-    other, language = max(others, default=(0, None))
-    return LanguageScore(len(tokens), counts["de"], other, language if other else None)
+    other, strongest = max(others, default=(0, None))
+    return LanguageScore(len(tokens), counts["de"], other, strongest if other else None)
 
 
 def is_function_word(word: str) -> bool:

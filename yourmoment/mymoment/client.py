@@ -185,8 +185,9 @@ def _cookie_from_dict(saved: dict[str, str | None], default_domain: str) -> Cook
     name, value = saved.get("name"), saved.get("value")
     if not name or value is None:
         return None
+    stored_expiry = saved.get("expires")
     try:
-        expires = int(datetime.fromisoformat(saved["expires"]).timestamp()) if saved.get("expires") else None
+        expires = int(datetime.fromisoformat(stored_expiry).timestamp()) if stored_expiry else None
     except ValueError:
         expires = None  # an unreadable date: let the server decide whether the cookie still works
     if expires is not None and expires <= datetime.now(UTC).timestamp():

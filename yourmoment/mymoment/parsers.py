@@ -152,7 +152,7 @@ def parse_tabs(document: Document) -> list[Tab]:
     for button in nav.find_all("button", attrs={"role": "tab"}):
         target = str(button.get("data-bs-target") or "")
         if target.startswith("#pills-") and (tab_id := target.removeprefix("#pills-")):
-            tabs.append(Tab(id=tab_id, name=collapse(button.get_text(" ")), kind=_tab_kind(tab_id)))  # type: ignore[arg-type]
+            tabs.append(Tab(id=tab_id, name=collapse(button.get_text(" ")), kind=_tab_kind(tab_id)))
     return tabs
 
 

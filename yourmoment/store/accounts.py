@@ -162,7 +162,7 @@ def get_login(session: Session, user: User, name: str) -> MyMomentLogin:
 
 def _active_by_name(session: Session, model: type[Owned], user: User) -> list[Owned]:
     """The user's active rows of a table with user_id, is_active and name, by name."""
-    query = select(model).where(model.user_id == user.id, model.is_active).order_by(model.name)  # type: ignore[attr-defined]
+    query = select(model).where(model.user_id == user.id, model.is_active).order_by(model.name)
     return list(session.scalars(query))
 
 

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import URL, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import URL, CursorResult, Engine, Result, create_engine, event, inspect, make_url, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,6 +19,8 @@ from yourmoment.files import create_private
 from yourmoment.services import host_port, unavailable
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -39,7 +41,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers and one writer work at once; the busy timeout waits for a lock instead of failing.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -122,6 +124,12 @@ def session_scope(url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def row_count(result: Result[Any]) -> int:
+    """The rows an UPDATE, INSERT or DELETE changed. Session.execute declares a plain Result; for these
+    statements it is a CursorResult, which counts them."""
+    return cast("CursorResult[Any]", result).rowcount or 0
 
 
 async def run_db(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -15,6 +15,7 @@ from yourmoment.comment_cap import over_cap_reason
 from yourmoment.messages import StatusCounts, WorkItemRef
 from yourmoment.mymoment.types import ArticleDetail, ArticleSummary
 from yourmoment.statuses import CommentStatus
+from yourmoment.store.db import row_count
 from yourmoment.store.limits import max_length
 from yourmoment.store.models import AIComment, ArticleCommentSlot, PostingClaim, new_id, utcnow
 
@@ -29,7 +30,7 @@ def cas(session: Session, item_id: str, expected: Iterable[str], new: str, **val
         .where(AIComment.id == item_id, AIComment.status.in_(list(expected)))
         .values(status=new, updated_at=utcnow(), **values)
     )
-    return (result.rowcount or 0) == 1
+    return row_count(result) == 1
 
 
 def _ref(item: AIComment) -> WorkItemRef:
@@ -317,7 +318,7 @@ def inserted(session: Session, statement: Executable) -> bool:
     """Runs an INSERT … ON CONFLICT DO NOTHING; True when it inserted the row. SQLAlchemy reads an
     INSERT's row count only when asked to (`preserve_rowcount`); without it PostgreSQL's reads as -1."""
     result = session.execute(statement.execution_options(preserve_rowcount=True))
-    return result.rowcount == 1
+    return row_count(result) == 1
 
 
 # The page's fields a work item keeps, each in the column `article_<field>` (read back by the prompt).
@@ -396,7 +397,7 @@ def settle_leftovers(session: Session, process_id: str, reason: str) -> tuple[in
         update(AIComment)
         .where(AIComment.process_id == process_id, AIComment.status.in_([S.DISCOVERED, S.PREPARED]))
         .values(status=S.SKIPPED, error=reason, updated_at=utcnow())
-    ).rowcount
+    )
     returned = session.execute(
         update(AIComment)
         .where(AIComment.process_id == process_id, AIComment.status == S.POSTING)
@@ -405,5 +406,5 @@ def settle_leftovers(session: Session, process_id: str, reason: str) -> tuple[in
             error="post interrupted; the page is checked before the next try",
             updated_at=utcnow(),
         )
-    ).rowcount
-    return skipped or 0, returned or 0
+    )
+    return row_count(skipped), row_count(returned)

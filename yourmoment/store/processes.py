@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from yourmoment.errors import NotFoundError, ValidationError
 from yourmoment.settings import DISCOVERY_INTERVAL_RANGE
+from yourmoment.statuses import ProcessStatus
 from yourmoment.store import accounts
+from yourmoment.store.db import row_count
 from yourmoment.store.limits import check_int, check_number, check_text
 from yourmoment.store.models import (
     LLMProvider,
@@ -21,7 +23,6 @@ from yourmoment.store.models import (
     MyMomentLogin,
     ProcessLogin,
     ProcessPrompt,
-    ProcessStatus,
     PromptTemplate,
     TemplateCategory,
     User,
@@ -363,7 +364,7 @@ def mark_running(
     conditions = [MonitoringProcess.id == process_id, MonitoringProcess.status.not_in(ACTIVE_STATUSES)]
     if unchanged_since is not None:
         conditions.append(MonitoringProcess.updated_at == unchanged_since)
-    changed = session.execute(
+    result = session.execute(
         update(MonitoringProcess)
         .where(*conditions)
         .values(
@@ -374,7 +375,8 @@ def mark_running(
             last_error=None,
             workflow_run_id=run_id,
         )
-    ).rowcount
+    )
+    changed = row_count(result)
     if changed:
         session.execute(
             update(ProcessLogin)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from yourmoment.errors import NotFoundError, ValidationError
 from yourmoment.statuses import CommentStatus, EventKind
+from yourmoment.store.db import row_count
 from yourmoment.store.models import AIComment, CommentEvent, MonitoringProcess, User, utcnow
 
 S = CommentStatus
@@ -58,7 +59,7 @@ def move(
         .where(AIComment.id == item_id, AIComment.status.in_(list(expected)), *conditions)
         .values(status=new, updated_at=utcnow(), **values)
     )
-    return (result.rowcount or 0) == 1
+    return row_count(result) == 1
 
 
 def item_for_user(session: Session, user: User, ref: str) -> tuple[AIComment, MonitoringProcess]:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from yourmoment.crypto import Encryptor
 from yourmoment.mymoment.types import SavedSession
-from yourmoment.store.db import run_db, session_scope
+from yourmoment.store.db import row_count, run_db, session_scope
 from yourmoment.store.models import MyMomentSession, utcnow
 
 SESSION_LIFETIME = timedelta(hours=24)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def load_session(session: Session, enc: Encryptor, login_id: str) -> SavedSession | None:
@@ -45,7 +50,7 @@ def deactivate_expired(session: Session) -> int:
         .where(MyMomentSession.is_active, MyMomentSession.expires_at <= utcnow())
         .values(is_active=False)
     )
-    return result.rowcount or 0
+    return row_count(result)
 
 
 def purge_old(session: Session, older_than: timedelta = timedelta(days=30)) -> int:
@@ -55,7 +60,7 @@ def purge_old(session: Session, older_than: timedelta = timedelta(days=30)) -> i
             MyMomentSession.is_active.is_(False), MyMomentSession.saved_at <= utcnow() - older_than
         )
     )
-    return result.rowcount or 0
+    return row_count(result)
 
 
 class DbSessionStore:
@@ -74,10 +79,12 @@ class DbSessionStore:
     async def invalidate(self, login_id: str) -> None:
         await run_db(self._tx_plain, delete_session, login_id)
 
-    def _tx(self, fn, *args):  # type: ignore[no-untyped-def]
+    def _tx(
+        self, fn: Callable[Concatenate[Session, Encryptor, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         with session_scope(self._url) as session:
-            return fn(session, self._enc, *args)
+            return fn(session, self._enc, *args, **kwargs)
 
-    def _tx_plain(self, fn, *args):  # type: ignore[no-untyped-def]
+    def _tx_plain(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         with session_scope(self._url) as session:
-            return fn(session, *args)
+            return fn(session, *args, **kwargs)
