@@ -171,6 +171,8 @@ def test_login_test_restores_relogs_and_reports_bad_passwords(logins, run_cli, m
     bad = run_cli("login", "test", "pupil", "--fresh")
     line = one_error_line(bad)
     assert "rejected the username or password" in line and PASSWORD not in bad.err
+    # The login is named by its name here, and the username as the site's username (not as the login).
+    assert f"of login 'pupil' (myMoment username '{PUPIL}')" in line, line
     bad_json = run_cli("login", "test", "pupil", "--fresh", "--json")
     assert bad_json.code == 1 and bad_json.json()["ok"] is False
     assert "no active login named 'nobody'" in run_cli("login", "test", "nobody", "--json").json()["error"]
