@@ -67,7 +67,8 @@ def run_review(args: argparse.Namespace) -> int:
             if args.process
             else processes.list_processes(session, user)
         )
-        item_ids = [item.id for item in review.waiting_items(session, [p.id for p in chosen])]
+        process_ids = [p.id for p in chosen]
+        item_ids = [item.id for item in review.waiting_items(session, process_ids)]
         actor = user.email
     console = Console(highlight=False)
     if not item_ids:
@@ -80,7 +81,7 @@ def run_review(args: argparse.Namespace) -> int:
         tally[outcome] += 1
         if outcome == "quit":
             break
-    loop.summary(tally, len(item_ids))
+    loop.summary(tally, process_ids)
     return 0
 
 
@@ -177,13 +178,11 @@ class ReviewLoop:
             return Text(f"not regenerated: {done.result.reason}; the previous text stays", "yellow")
         return Text(f"regenerated with {done.template_name}: the new text is shown above")
 
-    def summary(self, tally: Counter[str], total: int) -> None:
-        decided = ", ".join(
-            f"{name} {tally[name]}" for name in ("approved", "rejected", "skipped") if tally[name]
-        )
-        self.console.print(
-            f"Reviewed {sum(tally.values()) - tally['quit']} of {total}: {decided or 'nothing'}."
-        )
+    def summary(self, tally: Counter[str], process_ids: list[str]) -> None:
+        with self.ctx.db() as session:
+            left = len(review.waiting_items(session, process_ids))
+        decided = ", ".join(f"{name} {tally[name]}" for name in ("approved", "rejected", "skipped"))
+        self.console.print(f"Done: {decided}; {left} still wait for a decision.")
         if tally["approved"]:
             self.console.print("Post what was approved with: starter.py post --approved")
 

@@ -505,7 +505,7 @@ def cmd_comments(args: argparse.Namespace) -> int:
             MyMomentLogin.id.in_({i.login_id for i in found})
         )
         logins: dict[str, str] = {login_id: name for login_id, name in session.execute(query)}
-        names = dict(session.execute(select(PromptTemplate.id, PromptTemplate.name)).tuples())
+        names = {tid: name for tid, name in session.execute(select(PromptTemplate.id, PromptTemplate.name))}
         tries = attempts.for_items(session, [i.id for i in found])
         rows = [
             _comment_row(item, logins.get(item.login_id), tries[item.id], args.full or args.json)

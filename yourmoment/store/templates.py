@@ -44,8 +44,8 @@ def _same_name(session: Session, user: User | None, name: str) -> PromptTemplate
 def _taken(name: str) -> ValidationError:
     return ValidationError(
         [
-            f"a template named '{name}' exists already; change it with "
-            f"'starter.py template edit {shlex.quote(name)}', or choose another name"
+            f"a template named '{name}' exists already; choose another name, or change that one "
+            f"(a new version) with: starter.py template edit {shlex.quote(name)}"
         ]
     )
 
