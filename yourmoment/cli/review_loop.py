@@ -22,7 +22,7 @@ from rich.text import Text
 
 from yourmoment.cli import review_cmds
 from yourmoment.cli.common import Context, fail
-from yourmoment.errors import ValidationError
+from yourmoment.errors import YourMomentError
 from yourmoment.statuses import CommentStatus
 from yourmoment.store import accounts, processes, review
 from yourmoment.store.models import AIComment
@@ -117,8 +117,8 @@ class ReviewLoop:
             key = self.ask_key()
             try:
                 outcome, notice = self.apply(key, screen)
-            except ValidationError as exc:
-                outcome, notice = None, Text(f"refused: {exc}", style="bold red")
+            except YourMomentError as exc:  # a refusal, or Temporal out of reach: the comment stays
+                outcome, notice = None, Text(f"not done: {exc}", style="bold red")
             if outcome is not None:
                 return outcome
 
