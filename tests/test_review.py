@@ -15,7 +15,7 @@ import pytest
 from imitation import llm_server as llm_imitation
 from tests.support import cli, cli_ok, configure_class_82, isolate_temporal
 from yourmoment import processes_client
-from yourmoment.cli import review_cmds
+from yourmoment.cli import review_actions
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import ValidationError
 from yourmoment.settings import get_settings
@@ -329,6 +329,6 @@ def test_an_editor_that_cannot_start_is_named(monkeypatch) -> None:  # type: ign
     monkeypatch.setenv("EDITOR", "/nonexistent/ed --wait")
     monkeypatch.delenv("VISUAL", raising=False)
     with pytest.raises(ValidationError) as refused:
-        review_cmds.run_editor("<p>Text</p>")
+        review_actions.run_editor("<p>Text</p>")
     assert "cannot start the editor '/nonexistent/ed --wait'" in str(refused.value)
     assert "nothing changed" in str(refused.value)

@@ -1,6 +1,6 @@
 """`comments review`: the comments waiting for a decision, one screen each, drawn with rich.
 
-Each key runs the same function as the single command (yourmoment/cli/review_cmds.py), so every
+Each key runs the same function as the single command (yourmoment/cli/review_actions.py), so every
 decision is the same compare-and-set: a comment posted, being posted or regenerated meanwhile is
 refused on screen and left as it is. Pupils' texts are shown on the terminal only, never logged.
 """
@@ -20,7 +20,7 @@ from rich.prompt import Confirm, Prompt
 from rich.table import Table
 from rich.text import Text
 
-from yourmoment.cli import review_cmds
+from yourmoment.cli import review_actions
 from yourmoment.cli.common import Context, fail
 from yourmoment.errors import YourMomentError
 from yourmoment.statuses import CommentStatus
@@ -95,7 +95,7 @@ class ReviewLoop:
     def load(self, item_id: str) -> Screen:
         with self.ctx.db() as session:
             item, process = review.item_for_user(session, accounts.get_user(session, self.actor), item_id)
-            view = review_cmds.comment_view(session, item, process, self.ctx.encryptor)
+            view = review_actions.comment_view(session, item, process, self.ctx.encryptor)
             return Screen(view, item.article_title or "", _pupil_text(item))
 
     def decide(self, item_id: str, position: int, total: int) -> str:
@@ -135,12 +135,12 @@ class ReviewLoop:
         item_id = screen.view["id"]
         if key == "a":
             with self.ctx.db() as session:
-                review_cmds.approve_comment(session, accounts.get_user(session, self.actor), item_id)
+                review_actions.approve_comment(session, accounts.get_user(session, self.actor), item_id)
             self.console.print(f"approved {item_id}")
             return "approved", None
         if key == "x":
             reason = Prompt.ask("Why is it rejected", console=self.console)
-            review_cmds.reject_comment(self.ctx, self.actor, item_id, reason)
+            review_actions.reject_comment(self.ctx, self.actor, item_id, reason)
             self.console.print(f"rejected {item_id}")
             return "rejected", None
         if key == "s":
@@ -148,8 +148,8 @@ class ReviewLoop:
         if key == "q":
             return "quit", None
         if key == "e":
-            _id, changed, _approved = review_cmds.edit_comment(
-                self.ctx, self.actor, item_id, review_cmds.run_editor
+            _id, changed, _approved = review_actions.edit_comment(
+                self.ctx, self.actor, item_id, review_actions.run_editor
             )
             return None, Text("edited: the new text is shown above" if changed else "unchanged")
         return None, self.regenerate(screen)
@@ -168,7 +168,7 @@ class ReviewLoop:
                 return Text("not regenerated: the edit stays")
         self.console.print("asking the model for a new text …")
         done = asyncio.run(
-            review_cmds.regenerate_comment(
+            review_actions.regenerate_comment(
                 self.ctx, self.actor, item_id, self.args.prompt, self.args.timeout, discard
             )
         )
@@ -200,9 +200,9 @@ def draw(screen: Screen, position: int, total: int, width: int) -> Group:
     header = Text()
     header.append(f"Comment {position} of {total}", style="bold")
     header.append(f"  {view['id']}  process {view['process']['name']}, article {view['article']['id']}\n")
-    header.append(review_cmds.posting_line(view) + "\n")
+    header.append(review_actions.posting_line(view) + "\n")
     header.append(
-        f"template {review_cmds.template_label(view['prompt_template'])}, model {view['model'] or '-'}"
+        f"template {review_actions.template_label(view['prompt_template'])}, model {view['model'] or '-'}"
     )
     if view["edited_by"]:
         header.append(f"\nedited by {view['edited_by']} (version {view['version']})")
