@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 from sqlalchemy.orm import Session
@@ -180,6 +181,7 @@ class MonitoringActivities(ActivityGroup):
             articles = await client.list_articles(
                 inp.tab, category_id=inp.category_id, task_id=inp.task_id, search=inp.search, limit=inp.limit
             )
+            left_out = [reason for article in articles if (reason := items.left_out_reason(article))]
 
             def record() -> tuple[list[WorkItemRef], int]:
                 with self.deps.db() as session:
@@ -195,15 +197,17 @@ class MonitoringActivities(ActivityGroup):
                     )
 
             new_items, set_aside = await run_db(record)
-        activity.logger.info(
-            "discovery process_id=%s login_id=%s listed=%d new=%d set_aside=%d",
+        activity.logger.log(
+            logging.WARNING if left_out else logging.INFO,
+            "discovery process_id=%s login_id=%s listed=%d new=%d set_aside=%d left_out=%d",
             inp.process_id,
             inp.login_id,
             len(articles),
             len(new_items),
             set_aside,
+            len(left_out),
         )
-        return DiscoverResult(listed=len(articles), new_items=new_items, skipped=set_aside)
+        return DiscoverResult(listed=len(articles), new_items=new_items, skipped=set_aside, left_out=left_out)
 
     @activity.defn
     @translate_errors

@@ -175,7 +175,13 @@ def test_login_test_restores_relogs_and_reports_bad_passwords(logins, run_cli, m
     assert f"of login 'pupil' (myMoment username '{PUPIL}')" in line, line
     bad_json = run_cli("login", "test", "pupil", "--fresh", "--json")
     assert bad_json.code == 1 and bad_json.json()["ok"] is False
-    assert "no active login named 'nobody'" in run_cli("login", "test", "nobody", "--json").json()["error"]
+    # A login the user does not have is not a failed test but a mistake: one line, exit 2, as elsewhere.
+    for args in (("login", "test", "nobody"), ("login", "test", "nobody", "--json")):
+        missing = run_cli(*args)
+        assert missing.code == 2 and missing.out == "", missing
+        assert missing.err.strip().splitlines() == [
+            "error: no active login named 'nobody'; see 'starter.py login list'"
+        ]
 
 
 def test_unknown_login_and_unreachable_site_are_one_line(env, run_cli) -> None:  # type: ignore[no-untyped-def]
@@ -186,7 +192,9 @@ def test_unknown_login_and_unreachable_site_are_one_line(env, run_cli) -> None: 
     assert unreachable.code == 2
     # The client also logs a warning (ids only); the user-facing message is the last line.
     last = unreachable.err.strip().splitlines()[-1]
-    assert last.startswith("error: myMoment unreachable") and "Traceback" not in unreachable.err
+    # The site is named by host and port (the setting MYMOMENT_BASE_URL is http://127.0.0.1:9).
+    assert last.startswith("error: myMoment at 127.0.0.1:9 refused the connection (GET /"), last
+    assert "Traceback" not in unreachable.err
     assert PASSWORD not in unreachable.err
 
 

@@ -238,6 +238,22 @@ def test_provider_rules(any_db_url, env, run_cli) -> None:  # type: ignore[no-un
     assert row["requests_per_minute"] == 30
 
 
+def test_a_provider_url_stored_with_a_password_is_never_shown(env, run_cli, llm_server) -> None:  # type: ignore[no-untyped-def]
+    """A URL with user-info stored before such URLs were refused: `provider list` and `provider test`
+    show it without its password or query (the worker's log redaction is in tests/test_logs.py)."""
+    assert run_cli("user", "add", EMAIL).code == 0
+    assert run_cli(*provider_add("old", "imitation-mini", base_url=f"{llm_server.url}/v1")).code == 0
+    stored = f"{llm_server.url}/v1".replace("://", f"://reader:{PASSWORD}@", 1)
+    with session_scope(env.database_url) as session:
+        session.execute(update(LLMProvider).values(base_url=stored))
+    listed = run_cli("provider", "list", "--json")
+    [row] = listed.json()
+    assert row["base_url"] == stored.replace(f"reader:{PASSWORD}@", "***@")
+    tested = run_cli("provider", "test", "old")
+    for result in (listed, run_cli("provider", "list"), tested, run_cli("provider", "test", "old", "--json")):
+        assert PASSWORD not in result.out + result.err, result
+
+
 def test_provider_test_lists_models_from_the_llm_imitation(env, run_cli, llm_server) -> None:  # type: ignore[no-untyped-def]
     assert run_cli("user", "add", EMAIL).code == 0
     llm_server.state.required_api_key = API_KEY

@@ -507,6 +507,28 @@ def test_starter_codec_server_serves_the_protocol(tmp_path) -> None:  # type: ig
     assert new_key not in output and old_key not in output
 
 
+@pytest.mark.parametrize("host", ["[::1]", "::1"])
+def test_codec_server_listens_on_an_ipv6_loopback_literal(tmp_path, host: str) -> None:  # type: ignore[no-untyped-def]
+    """`--host [::1]` (as in a URL) or `::1`: loopback, so no token; a Web UI at [::1] is an origin too."""
+    key, port, ui = generate_payload_key(), free_port(), "http://[::1]:8233"
+    proc = start_codec_server(tmp_path, port, "--host", host, "--cors-origin", ui, YOURMOMENT_PAYLOAD_KEY=key)
+    try:
+        url = f"http://[::1]:{port}"
+        wait_healthy(proc, url)
+        body = payloads_json(EncryptionCodec.from_keys(key).encrypt(plain_payload("Pausenplatz")))
+        answer = httpx.post(f"{url}/decode", content=body, headers={"Origin": ui}, timeout=10)
+        assert parse_payloads(answer.text) == [plain_payload("Pausenplatz")]
+        assert answer.headers["access-control-allow-origin"] == ui
+        preflight = httpx.options(
+            f"{url}/decode", headers={**preflight_headers("content-type"), "Origin": ui}
+        )
+        assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == ui
+    finally:
+        proc.terminate()
+        out, _err = proc.communicate(timeout=20)
+    assert f"codec server on http://[::1]:{port} " in out
+
+
 # --- a real run, its history read raw ----------------------------------------------------------------
 
 CANARY_NAME = "Schreibwerkstatt Klasse Regenbogen"  # the process name travels in a payload (ProcessConfig)

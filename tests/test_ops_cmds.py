@@ -37,7 +37,9 @@ def checks(result: Any) -> dict[str, dict[str, Any]]:
 # --- health ------------------------------------------------------------------------------------------
 
 
-async def test_health_ok_with_a_worker_and_failing_for_a_broken_key(dev_env, env, run_cli) -> None:
+async def test_health_ok_with_a_worker_and_failing_for_a_broken_key(
+    dev_env, env, run_cli, mymoment_server
+) -> None:
     point_at(env, dev_env)
     env.set(TEMPORAL_SEARCH_ATTRIBUTES="false")  # not registered on this dev server (see test_stuck)
     for args, stdin in (
@@ -55,6 +57,7 @@ async def test_health_ok_with_a_worker_and_failing_for_a_broken_key(dev_env, env
             "temporal",
             "database",
             "encryption_key",
+            "mymoment",
             "schedules",
             "workflows",
             *(f"pollers:{q}" for q in ALL_QUEUES),
@@ -81,7 +84,7 @@ async def test_health_ok_with_a_worker_and_failing_for_a_broken_key(dev_env, env
         assert text.code == 1 and "UNHEALTHY: 1 check failed" in text.out
 
 
-async def test_health_fails_for_a_queue_without_pollers(dev_env, env, run_cli) -> None:
+async def test_health_fails_for_a_queue_without_pollers(dev_env, env, run_cli, mymoment_server) -> None:
     point_at(env, dev_env)
     env.set(TEMPORAL_SEARCH_ATTRIBUTES="false")
     settings = get_settings()

@@ -81,13 +81,13 @@ def test_an_unreachable_endpoint_is_one_error_line_and_exit_1(user, run_cli) -> 
     assert result.code == 1 and result.out == ""
     assert (
         result.err.strip()
-        == "error: provider 'down': openai-compatible (imitation-mini): connection failed (ConnectError)."
+        == "error: provider 'down': LLM openai-compatible (imitation-mini) at 127.0.0.1:9 refused the connection"
     )
     data = run_cli("provider", "test", "down", "--json").json()
     assert data == {
         "provider": "down",
         "ok": False,
-        "error": "openai-compatible (imitation-mini): connection failed (ConnectError).",
+        "error": "LLM openai-compatible (imitation-mini) at 127.0.0.1:9 refused the connection",
     }
 
 

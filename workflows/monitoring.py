@@ -68,6 +68,15 @@ def discovery_wait(interval: int, empty_streak: int) -> float:
     return float(min(interval * 2 ** (empty_streak - 1), max(MAX_BACKOFF_SECONDS, interval)))
 
 
+def left_out_message(reasons: list[str], shown: int = 3) -> str | None:
+    """The articles a discovery could not record, for the status (the first few of them, each once)."""
+    unique = sorted(set(reasons))
+    if not unique:
+        return None
+    more = f"; and {len(unique) - shown} more" if len(unique) > shown else ""
+    return "discovery: " + "; ".join(unique[:shown]) + more
+
+
 @workflow.defn
 class MonitoringProcessWorkflow:
     def __init__(self) -> None:
@@ -258,11 +267,25 @@ class MonitoringProcessWorkflow:
         # Items already running are not news (discovery also returns unstarted items of earlier attempts).
         new_items = [item for r in succeeded for item in r.new_items if item.item_id not in self._children]
         self._state.empty_streak = 0 if new_items else self._state.empty_streak + 1
-        if self._state.last_error and len(succeeded) == len(results):
-            self._state.last_error = None
-            await self._record(RecordProcessInput(process_id=cfg.process_id, clear_error=True))
+        if len(succeeded) == len(results):
+            # A clean run clears the last error; articles it had to leave out stay named instead.
+            await self._show_error(left_out_message([reason for r in succeeded for reason in r.left_out]))
         for item in new_items:
             self._start_child(item)
+
+    async def _show_error(self, message: str | None) -> None:
+        """The process's last error (status, the process row) becomes `message`; None clears it."""
+        cfg = self._config
+        assert cfg is not None
+        if message == self._state.last_error:
+            return
+        self._state.last_error = message
+        record = (
+            RecordProcessInput(process_id=cfg.process_id, last_error=message)
+            if message
+            else RecordProcessInput(process_id=cfg.process_id, clear_error=True)
+        )
+        await self._record(record)
 
     async def _discover_login(
         self, login: LoginState, slots: list[str], baseline: bool

@@ -29,6 +29,16 @@ class DatabaseError(TransientError):
     and a server comes back. The message never quotes the driver, whose text can hold the row's values."""
 
 
+class ServiceUnavailableError(TransientError):
+    """A service we depend on (Redis, PostgreSQL, an LLM, the myMoment site) cannot be reached or refused
+    us. Names the service, its host and port and why, from fixed words (yourmoment/services.py): never a
+    URL's user-info or query, never the driver's text. Transient: a server comes back."""
+
+    def __init__(self, service: str, where: str, reason: str, note: str | None = None) -> None:
+        super().__init__(f"{service} at {where} {reason}" + (f" ({note})" if note else ""))
+        self.service, self.where, self.reason = service, where, reason
+
+
 class UnexpectedError(YourMomentError):
     """Any other exception, reduced to its type: `type_name` names it, the message says nothing more."""
 
@@ -75,6 +85,10 @@ class LLMPermanentError(PermanentError):
 
 class LLMTransientError(TransientError):
     """The LLM provider failed for now (429, 5xx, timeout, malformed answer)."""
+
+
+class LLMUnavailableError(ServiceUnavailableError, LLMTransientError):
+    """The LLM provider's server cannot be reached: retried like any transient LLM failure."""
 
 
 class CommentValidationError(PermanentError):

@@ -1,4 +1,4 @@
-"""Health checks shared by `starter.py health` and the scheduled health check: one entry per check."""
+"""Health checks shared by `starter.py health`, the scheduled health check and the worker's start-up."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from temporalio.client import Client
 
 from yourmoment.crypto import Encryptor
 from yourmoment.messages import ALL_QUEUES, WORKFLOW_QUEUES
+from yourmoment.ratelimit import ping_redis
+from yourmoment.services import address, probe
 from yourmoment.settings import Settings
 from yourmoment.temporal_checks import ensure_search_attributes, poller_count, stuck_workflows
 
@@ -55,7 +57,8 @@ async def check_health(
     database = await _run("database", lambda: asyncio.to_thread(_database, settings.database_url))
     checks.append(database)
     if settings.redis_url:
-        checks.append(await _run("redis", lambda: _redis(settings.redis_url or "")))
+        checks.append(await _run("redis", lambda: ping_redis(settings.redis_url or "")))
+    checks.extend(await service_checks(settings, database.ok))
     checks.append(
         await _run("encryption_key", lambda: asyncio.to_thread(_encryption_key, settings, database.ok))
     )
@@ -148,15 +151,44 @@ def _database(url: str) -> str:
     return f"reachable, migrated (revision {current_revision(url)})"
 
 
-async def _redis(url: str) -> str:
-    import redis.asyncio as aioredis
+# --- the myMoment site and the LLMs in use -------------------------------------------------------------
 
-    client = aioredis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
-    try:
-        await client.ping()
-    finally:
-        await client.aclose()
-    return "ping ok"  # never the URL: it may carry a password
+
+async def service_checks(settings: Settings, database_ok: bool) -> list[HealthCheck]:
+    """Is anything listening at the myMoment site and at each LLM endpoint a running process uses?
+
+    A TCP connection only: no request, so no credentials and nothing the site counts. The worker runs
+    them at start as well (yourmoment/worker_main.py) and names what is unreachable.
+    """
+    probes = [("mymoment", lambda: probe("myMoment", settings.mymoment_base_url, "MYMOMENT_BASE_URL"))]
+    if database_ok:
+        endpoints = await asyncio.to_thread(llm_endpoints_in_use, settings.database_url)
+        for url, names in endpoints.items():
+            note = f"provider {', '.join(sorted(names))}"
+            probes.append((f"llm:{address(url)}", lambda u=url, n=note: probe("LLM", u, n)))  # type: ignore[misc]
+    return list(await asyncio.gather(*(_run(name, check) for name, check in probes)))
+
+
+def llm_endpoints_in_use(url: str) -> dict[str, set[str]]:
+    """Base URL → provider names, for the providers of processes that run (or are starting, stopping)."""
+    from yourmoment.llm.client import DEFAULT_BASE_URLS
+    from yourmoment.store.db import session_scope
+    from yourmoment.store.models import LLMProvider, MonitoringProcess
+    from yourmoment.store.processes import ACTIVE_STATUSES
+
+    query = (
+        select(LLMProvider)
+        .join(MonitoringProcess, MonitoringProcess.llm_provider_id == LLMProvider.id)
+        .where(MonitoringProcess.status.in_(list(ACTIVE_STATUSES)))
+        .distinct()
+    )
+    endpoints: dict[str, set[str]] = {}
+    with session_scope(url) as session:
+        for provider in session.scalars(query):
+            base = provider.base_url or DEFAULT_BASE_URLS.get(provider.provider)
+            if base:
+                endpoints.setdefault(base, set()).add(provider.name)
+    return endpoints
 
 
 def _encryption_key(settings: Settings, database_ok: bool) -> str:

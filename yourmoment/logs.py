@@ -1,9 +1,14 @@
-"""Logging set-up: text or JSON lines; records carry ids and counts, never secrets or pupils' texts."""
+"""Logging set-up: text or JSON lines; records carry ids and counts, never secrets or pupils' texts.
+
+Also the one redaction of URLs (`redact_url`, `redact_urls`): user-info, query and fragment can hold
+a password or key, and every handler of ours removes them from whatever a library logs.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import traceback
 from types import TracebackType
@@ -19,10 +24,54 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 SAFE_MESSAGES: tuple[type[BaseException], ...] = (YourMomentError, TemporalError, OSError)
 
 
+REDACTED = "***"
+# A URL in free text: a scheme, "://", then everything up to white space or a quote.
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
+
+
+def redact_url(url: str) -> str:
+    """The URL without what may be a secret: user-info, query string and fragment become `***`.
+
+    `http://user:pw@host:8080/v1?key=k` → `http://***@host:8080/v1?***`. A Temporal address
+    (HOST:PORT, no scheme) loses its user-info alike. Host, port and path stay: they say where.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    end = next((i for i, char in enumerate(rest) if char in "/?#"), len(rest))
+    authority, tail = rest[:end], rest[end:]
+    if "@" in authority:
+        authority = f"{REDACTED}@{authority.rpartition('@')[2]}"
+    path = tail[: next((i for i, char in enumerate(tail) if char in "?#"), len(tail))]
+    after = tail[len(path) :]
+    if after.startswith("?"):
+        path += f"?{REDACTED}"
+    if "#" in after:
+        path += f"#{REDACTED}"
+    return f"{scheme}{separator}{authority}{path}"
+
+
+def redact_urls(text: str) -> str:
+    """`text` with every URL in it redacted (see redact_url)."""
+    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text)
+
+
+class RedactUrls(logging.Filter):
+    """Every record our handlers pass on carries its URLs redacted: httpx, the openai SDK's transport
+    and others log whole request URLs, and a setting's URL can hold a password or key. The record is
+    changed in place, so handlers after ours see it redacted too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "://" in message:
+            record.msg, record.args = redact_urls(message), None
+        return True
+
+
 def format_exception_safely(exc_info: ExcInfo) -> str:
     """A traceback in Python's usual shape, but any other exception shows its type only: a library's
     message can quote a SQL statement's values, a page, a prompt or a cookie (the SDK logs every
-    failed activity and workflow task with its traceback)."""
+    failed activity and workflow task with its traceback). URLs in the safe messages are redacted."""
     chain: list[tuple[BaseException, str]] = []  # newest first, with the phrase linking it to the older one
     exc: BaseException | None = exc_info[1]
     while exc is not None and all(exc is not seen for seen, _ in chain):
@@ -40,7 +89,7 @@ def format_exception_safely(exc_info: ExcInfo) -> str:
         if link:
             blocks.append(link)
         frames = "".join(traceback.format_tb(exc.__traceback__))
-        message = str(exc) if isinstance(exc, SAFE_MESSAGES) else WITHHELD
+        message = redact_urls(str(exc)) if isinstance(exc, SAFE_MESSAGES) else WITHHELD
         head = "Traceback (most recent call last):\n" if frames else ""
         blocks.append(f"{head}{frames}{type_name(exc)}" + (f": {message}" if message else ""))
     return "\n".join(blocks)
@@ -76,15 +125,24 @@ class JsonFormatter(SafeFormatter):
         return json.dumps(data, ensure_ascii=False)
 
 
-def configure_logging(settings: Settings) -> None:
+def safe_handler(formatter: logging.Formatter) -> logging.Handler:
+    """A handler to stderr that redacts URLs (RedactUrls) and formats tracebacks safely (`formatter`)."""
     handler = logging.StreamHandler(sys.stderr)
-    if settings.log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter)
+    handler.addFilter(RedactUrls())
+    return handler
+
+
+def configure_logging(settings: Settings) -> None:
+    formatter = (
+        JsonFormatter()
+        if settings.log_format == "json"
+        else SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [safe_handler(formatter)]
     root.setLevel(settings.log_level.upper())
-    # httpx logs full URLs at INFO; keep it quiet so nothing but ids reaches the log.
-    for noisy in ("httpx", "httpcore", "openai"):
+    # The HTTP clients log every request at INFO (httpx2 is the openai SDK's transport): quiet, so the
+    # log holds ids and counts; what they log at WARNING, or at a level an operator sets, is redacted.
+    for noisy in ("httpx", "httpx2", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -164,6 +164,9 @@ class DiscoverResult(Message):
     listed: int
     new_items: list[WorkItemRef]  # every item of the login still waiting to be worked on
     skipped: int  # recorded but not worked on (baseline, or already commented by this login)
+    # Listed articles that could not be recorded, each with its reason (an id too long to store);
+    # shown as the process's last error while they are listed.
+    left_out: list[str] = Field(default_factory=list)
 
 
 # --- article work ------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import threading
 import time
 from typing import Any, Protocol
 
+from yourmoment.services import host_port, unavailable
+
 KEY_PREFIX = "yourmoment:rl:"
 
 
@@ -130,11 +132,20 @@ class RedisRateLimiter:
         self._redis: Redis = Redis.from_url(redis) if isinstance(redis, str) else redis
         self._script = self._redis.register_script(_GCRA_LUA)
         self._claim = self._redis.register_script(_CLAIM_LUA)
+        self.address = redis_address(self._redis)
+
+    async def _run(self, script: Any, key: str, *args: int) -> int:
+        """One script call; a connection failure names Redis' host and port instead of being withheld."""
+        from redis.exceptions import ConnectionError, TimeoutError
+
+        try:
+            return int(await script(keys=[KEY_PREFIX + key], args=list(args)))
+        except (ConnectionError, TimeoutError) as exc:
+            raise unavailable("Redis", self.address, exc, "REDIS_URL") from None
 
     async def _reserve(self, key: str, emission: float, burst: int) -> float:
         micros = max(1, round(emission * 1_000_000))
-        result = await self._script(keys=[KEY_PREFIX + key], args=[micros, burst])
-        return int(result) / 1_000_000
+        return await self._run(self._script, key, micros, burst) / 1_000_000
 
     async def acquire(self, key: str, rate_per_second: float, burst: int) -> None:
         wait = await self._reserve(key, _emission(rate_per_second, burst), burst)
@@ -150,11 +161,35 @@ class RedisRateLimiter:
         if interval_seconds <= 0:
             return 0.0
         micros = max(1, round(interval_seconds * 1_000_000))
-        return int(await self._claim(keys=[KEY_PREFIX + key], args=[micros])) / 1_000_000
+        return await self._run(self._claim, key, micros) / 1_000_000
 
     async def close(self) -> None:
         if self._owned:
             await self._redis.aclose()
+
+
+def redis_address(client: Any) -> str:
+    """`host:port` (or the Unix socket) a `redis.asyncio.Redis` client connects to; never its password."""
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix socket {kwargs['path']}"
+    return host_port(str(kwargs.get("host", "localhost")), int(kwargs.get("port", 6379)))
+
+
+async def ping_redis(url: str) -> str:
+    """`host:port: ping ok`, or a ServiceUnavailableError naming Redis' host and port (never the URL,
+    which may carry a password)."""
+    from redis.asyncio import Redis
+    from redis.exceptions import ConnectionError, TimeoutError
+
+    client = Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        await client.ping()
+    except (ConnectionError, TimeoutError) as exc:
+        raise unavailable("Redis", redis_address(client), exc, "REDIS_URL") from None
+    finally:
+        await client.aclose()
+    return f"{redis_address(client)}: ping ok"
 
 
 _local = LocalRateLimiter()

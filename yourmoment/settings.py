@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import typing
 from functools import lru_cache
+from pathlib import Path
 from types import UnionType
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -151,11 +153,14 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url(cls, value: str) -> str:
         try:
-            backend = make_url(value).get_backend_name()
+            url = make_url(value)
+            backend = url.get_backend_name()
         except ArgumentError:
             backend = None
         if backend not in ("sqlite", "postgresql", "postgres"):
             raise ValueError("must be sqlite:///PATH or postgresql://USER@HOST/DB")
+        if unused := unused_database_options(backend, list(url.query)):
+            raise ValueError(unused)
         return value
 
     @field_validator("redis_url")
@@ -172,6 +177,12 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         if not is_http_url(value):
             raise ValueError("must be an http:// or https:// URL with a host")
+        if has_user_info(value):
+            # The client sends the base URL as its Referer: the password would reach the site too.
+            raise ValueError(
+                "must not hold a user name or password (myMoment's form check refuses them, "
+                "and they would reach logs)"
+            )
         return value.rstrip("/")
 
     @model_validator(mode="after")
@@ -228,15 +239,49 @@ class Settings(BaseSettings):
         return reference
 
 
+def unused_database_options(backend: str, options: list[str]) -> str | None:
+    """Why a DATABASE_URL's `?options` would be ignored, naming the first such option; None if none is.
+
+    SQLite takes none: the driver would drop unknown ones with a warning, and yourMoment sets the ones
+    it knows (timeout, threads) itself. PostgreSQL takes libpq's connection keywords (sslmode,
+    connect_timeout, …), as the installed libpq lists them; anything else would fail at connect time.
+    """
+    if not options:
+        return None
+    if backend == "sqlite":
+        return f"option {options[0][:40]!r} is not used with SQLite (it takes none here); remove it"
+    from psycopg.pq import Conninfo
+
+    known = {option.keyword.decode() for option in Conninfo.get_defaults()}
+    unknown = [name for name in options if name not in known]
+    if unknown:
+        return (
+            f"option {unknown[0][:40]!r} is not a PostgreSQL connection option (libpq's, such as sslmode "
+            "or connect_timeout); remove it"
+        )
+    return None
+
+
 def is_http_url(value: str) -> bool:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:  # "Invalid IPv6 URL" (an unclosed bracket), a bad port
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def has_user_info(url: str) -> bool:
+    """Whether a URL names a user (and maybe a password) before its host: `http://user:pw@host/`."""
+    authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+    return "@" in authority
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings, or a ConfigurationError whose one line names each bad setting and what it allows."""
     try:
+        check_dotenv(Path(".env"))
         return Settings()
     except ValidationError as exc:
         raise ConfigurationError(
@@ -244,6 +289,25 @@ def get_settings() -> Settings:
         ) from None
     except UnicodeDecodeError:
         raise ConfigurationError(".env is not UTF-8 text; save it as UTF-8") from None
+
+
+def check_dotenv(path: Path) -> None:
+    """python-dotenv skips a line it cannot parse with a warning nobody sees, so a setting there would
+    silently not apply: refuse the file instead, naming the line (never its text: it may hold a key)."""
+    from dotenv.parser import parse_stream
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError):
+        return
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            original = binding.original.string
+            blank_lines = original[: len(original) - len(original.lstrip())].count("\n")
+            raise ConfigurationError(
+                f"{path} line {binding.original.line + blank_lines} is not NAME=value (nor a comment); "
+                "fix or remove it"
+            )
 
 
 def _describe(error: Any) -> str:

@@ -9,6 +9,8 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import (
     EventType,
     IndexedValueType,
+    PendingActivityState,
+    PendingWorkflowTaskState,
     TaskQueueKind,
     TaskQueueType,
     WorkflowTaskFailedCause,
@@ -24,7 +26,12 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.service import RPCError, RPCStatusCode
 
 from yourmoment.errors import ConfigurationError
-from yourmoment.messages import QUEUE_MONITORING, SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS
+from yourmoment.messages import (
+    QUEUE_MONITORING,
+    SEARCH_ATTR_PROCESS_ID,
+    SEARCH_ATTR_STATUS,
+    queue_prefix_of,
+)
 from yourmoment.settings import Settings
 
 SEARCH_ATTRIBUTES = (SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS)
@@ -160,6 +167,70 @@ async def no_worker_warning(client: Client, settings: Settings) -> str | None:
         f"no worker polls {name}: nothing happens until one runs "
         "('python worker.py' with the same TEMPORAL_TASK_QUEUE_PREFIX and Temporal address)"
     )
+
+
+async def unpolled_note(client: Client, workflow_id: str) -> str | None:
+    """`waits on task queue X, which no worker polls (…)` when a running workflow's next step sits on a
+    task queue without pollers: its scheduled workflow task, or a scheduled activity (a `post` queued while
+    only a monitoring worker runs waits on the comments queue). None when it waits on nothing unserved."""
+    for name, tq_type in await _scheduled_on(client, workflow_id):
+        if not await poller_count(client, name, tq_type):
+            kind = "workflow" if tq_type == TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW else "activity"
+            return (
+                f"waits on task queue {name}, which no worker polls for {kind} tasks "
+                f"(start one: 'python worker.py --task-queues {_short_queue(name)}')"
+            )
+    return None
+
+
+async def retrying_activities(client: Client, workflow_id: str) -> list[str]:
+    """`open_session, attempt 3: Redis at 127.0.0.1:1 refused the connection (REDIS_URL)` for each
+    activity of a running workflow that failed and waits for its next try. The message is the
+    activity's failure as it left the worker (yourmoment.errors: safe to show), so an operator sees
+    what fails while it is retried, not only once the retries are used up."""
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return []
+        raise
+    return [
+        f"{pending.activity_type.name}, attempt {pending.attempt}: "
+        f"{_first_line(pending.last_failure.message) or 'no message'}"
+        for pending in desc.raw_description.pending_activities
+        if pending.HasField("last_failure")
+    ]
+
+
+async def _scheduled_on(client: Client, workflow_id: str) -> list[tuple[str, TaskQueueType.ValueType]]:
+    """The task queues (and kinds) on which the workflow's scheduled, not yet started, tasks wait."""
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return []
+        raise
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        return []
+    raw, own_queue = desc.raw_description, desc.task_queue
+    waits = []
+    if raw.pending_workflow_task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED:
+        waits.append((own_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW))
+    for pending in raw.pending_activities:
+        if pending.state != PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
+            continue
+        queue = pending.activity_options.task_queue.name  # empty on servers before 1.27: not named then
+        if queue:
+            waits.append((queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY))
+    return waits
+
+
+def _short_queue(name: str) -> str:
+    """`comments` for `yourmoment-comments`: what `worker.py --task-queues` takes."""
+    try:
+        return name.removeprefix(queue_prefix_of(name))
+    except ValueError:
+        return name
 
 
 # --- workflow tasks that keep failing ---------------------------------------------------------------

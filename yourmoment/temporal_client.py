@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -16,6 +17,7 @@ from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
 
 from yourmoment.errors import ConfigurationError, TemporalUnavailableError
+from yourmoment.logs import redact_url
 from yourmoment.settings import Settings
 
 
@@ -78,7 +80,8 @@ def temporal_connect_config(
         config["namespace"] = namespace
     if "://" in config["target_host"]:  # the SDK only warns and then fails to dial; say so at once
         raise ConfigurationError(
-            f"TEMPORAL_ADDRESS (or --address) {config['target_host']!r} is a URL; give HOST:PORT, e.g. localhost:7233"
+            f"TEMPORAL_ADDRESS (or --address) {redact_url(config['target_host'])!r} is a URL; "
+            "give HOST:PORT, e.g. localhost:7233"
         )
     return config
 
@@ -95,10 +98,12 @@ async def connect(
     try:
         return await Client.connect(**config, data_converter=data_converter(settings), runtime=runtime)
     except RuntimeError as exc:  # the SDK reports an unreachable server as a RuntimeError
-        raise TemporalUnavailableError(f"cannot reach Temporal at {config['target_host']}: {exc}") from exc
+        address = redact_url(config["target_host"])
+        raise TemporalUnavailableError(f"cannot reach Temporal at {address}: {exc}") from exc
     except ValueError:  # a target that is not host:port (the SDK's parser refuses it before dialling)
         raise ConfigurationError(
-            f"TEMPORAL_ADDRESS (or --address) {config['target_host']!r} is not HOST:PORT, e.g. localhost:7233"
+            f"TEMPORAL_ADDRESS (or --address) {redact_url(config['target_host'])!r} is not HOST:PORT, "
+            "e.g. localhost:7233"
         ) from None
 
 
@@ -106,8 +111,10 @@ def exit_process(code: int) -> NoReturn:
     """Ends the process without interpreter teardown.
 
     The Temporal client's Rust threads can outlive the event loop, and CPython's finalisation then
-    aborts with "PyGILState_Release" (temporalio/sdk-python#300). Output is flushed first.
+    aborts with "PyGILState_Release" (temporalio/sdk-python#300). Output is flushed first, where it
+    can be (a full disk or a closed pipe was reported already, or has nobody to tell).
     """
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # OSError, or the starter's OutputError
+            stream.flush()
     os._exit(code)

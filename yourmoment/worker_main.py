@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -18,6 +19,7 @@ from temporalio.worker import Worker
 from yourmoment.cli.common import ArgumentParser, non_utf8_argument
 from yourmoment.errors import ConfigurationError, YourMomentError
 from yourmoment.messages import ALL_QUEUES, QUEUE_MAINTENANCE
+from yourmoment.ratelimit import ping_redis
 from yourmoment.sandbox_code import share_workflow_code
 from yourmoment.settings import Settings, get_settings
 from yourmoment.temporal_client import exit_process
@@ -115,6 +117,16 @@ async def apply_schedules_logged(client: Client, settings: Settings) -> None:
     log.info("schedules applied: %s", ", ".join(f"{o.id} {o.outcome}" for o in outcomes))
 
 
+async def warn_unreachable(settings: Settings) -> None:
+    """The site and the LLMs of running processes may be down for a while: the worker starts anyway
+    (activities retry), but says on one line each what it cannot reach."""
+    from yourmoment.health import service_checks
+
+    for check in await service_checks(settings, database_ok=True):
+        if not check.ok:
+            log.warning("%s; work that needs it waits until it answers", check.detail)
+
+
 async def serve(args: argparse.Namespace) -> None:
     from activities.deps import Dependencies
     from yourmoment.logs import configure_logging
@@ -129,11 +141,15 @@ async def serve(args: argparse.Namespace) -> None:
     deps = Dependencies.from_settings(settings, runtime.metric_meter if runtime else None)  # checks the key
     settings.require_contact()  # no anonymous requests to the real myMoment site
     temporal_connect_config(target_host=args.address, namespace=args.namespace)  # refuse a bad address first
-    require_migrated(settings.database_url)
+    require_migrated(settings.database_url)  # names PostgreSQL's host and port when it cannot connect
+    if settings.redis_url:
+        # Every myMoment request is paced through Redis: without it nothing would work, so refuse to start.
+        log.info("redis: %s", await ping_redis(settings.redis_url))
     client = await connect(settings, target_host=args.address, namespace=args.namespace, runtime=runtime)
     if settings.temporal_search_attributes:
         # Without them every process's first workflow task would fail forever: refuse instead.
         log.info("search attributes: %s", await ensure_search_attributes(client, register=True))
+    await warn_unreachable(settings)
     workers = build_workers(client, settings, args.queues, args.concurrency, deps)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -150,10 +166,11 @@ async def serve(args: argparse.Namespace) -> None:
         args.concurrency,
         time.monotonic() - started,
     )
-    print(
-        f"worker ready: queues {','.join(args.queues)} (started in {time.monotonic() - started:.2f} s)",
-        flush=True,
-    )
+    with contextlib.suppress(OSError):  # a full or closed stdout is no reason to stop serving (logs: stderr)
+        print(
+            f"worker ready: queues {','.join(args.queues)} (started in {time.monotonic() - started:.2f} s)",
+            flush=True,
+        )
     await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     log.info("worker shutting down: running activities finish or are handed back")
     if schedules_task is not None and not schedules_task.done():
@@ -177,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     except YourMomentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         exit_process(2)
-    except OperationalError as exc:
+    except OperationalError as exc:  # SQLite's (PostgreSQL's name host and port, see store/db.py)
         print(f"error: database unavailable: {exc.orig}", file=sys.stderr)
         exit_process(2)
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from pathlib import Path
 from yourmoment.cli.common import PORT, add_plain_command, number
 from yourmoment.crypto import generate_key
 from yourmoment.errors import ConfigurationError
+from yourmoment.files import write_private
 from yourmoment_dev.harness import (
     REPO,
     DevServer,
@@ -77,8 +78,8 @@ def _write_keys(site: DemoSite) -> tuple[str, str]:
     from yourmoment.codec import generate_payload_key
 
     enc_key, payload_key = generate_key(), generate_payload_key()
-    (site.dir / "encryption.key").write_text(enc_key + "\n")
-    (site.dir / "payload.key").write_text(payload_key + "\n")
+    write_private(site.dir / "encryption.key", enc_key + "\n")
+    write_private(site.dir / "payload.key", payload_key + "\n")
     return enc_key, payload_key
 
 
@@ -314,7 +315,7 @@ def _write_shell_env(site: DemoSite) -> Path:
     bins = dict.fromkeys([str(Path(sys.executable).parent), str(Path(temporal_binary()).parent)])
     lines.append(f'export PATH={shlex.quote(":".join(bins))}:"$PATH"')
     path = site.dir / "demo.env"
-    path.write_text("\n".join(lines) + "\n")
+    write_private(path, "\n".join(lines) + "\n")  # it holds the demo's keys
     return path
 
 

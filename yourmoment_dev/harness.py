@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from yourmoment.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
+PRIVATE_UMASK = 0o077  # files a child creates are its owner's only
 IMITATION_PASSWORD = "right-password"
 DEFAULT_CLASS_ID = 82
 
@@ -209,11 +210,16 @@ class DevServer:
 
     def start(self, timeout: float = 30.0) -> DevServer:
         """Starts the server and returns once its port answers (see `ready()` for the namespace)."""
+        # umask 077: the database (and its journal) the server creates holds every workflow's payloads.
         if self.log_file is None:
-            self.proc = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, umask=PRIVATE_UMASK
+            )
         else:
             with open(self.log_file, "ab") as log:  # the child keeps its own copy of the descriptor
-                self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT)
+                self.proc = subprocess.Popen(
+                    self.args(), stdout=log, stderr=subprocess.STDOUT, umask=PRIVATE_UMASK
+                )
         try:
             wait_for_port(self.port, timeout, self.proc)
         except ConfigurationError as exc:

@@ -9,6 +9,7 @@ from typing import Any
 
 from yourmoment.cli.common import Context, add_command, emit, print_json
 from yourmoment.errors import PermanentError, YourMomentError
+from yourmoment.logs import redact_url
 from yourmoment.mymoment.client import MyMomentClient
 from yourmoment.mymoment.parsers import html_to_plain
 from yourmoment.ratelimit import make_rate_limiter
@@ -90,13 +91,19 @@ async def login_client(ctx: Context, login_name: str) -> AsyncIterator[MyMomentC
 
 
 async def check_login(ctx: Context, login_name: str, fresh: bool = False) -> dict[str, Any]:
-    """`login test`: reuse the stored session when it still works, else log in; report, never raise."""
-    ctx.settings.require_contact()  # a configuration mistake is an error line, not a failed test
-    result: dict[str, Any] = {"login": login_name, "base_url": ctx.settings.mymoment_base_url, "ok": False}
+    """`login test`: reuse the stored session when it still works, else log in; report what the site
+    said. A configuration mistake or a login the user does not have is an error line (raised), not a
+    failed test."""
+    ctx.settings.require_contact()
+    result: dict[str, Any] = {
+        "login": login_name,
+        "base_url": redact_url(ctx.settings.mymoment_base_url),
+        "ok": False,
+    }
+    with ctx.db() as session:
+        login = accounts.get_login(session, ctx.user(session), login_name)
+        had_session = load_session(session, ctx.encryptor, login.id) is not None
     try:
-        with ctx.db() as session:
-            login = accounts.get_login(session, ctx.user(session), login_name)
-            had_session = load_session(session, ctx.encryptor, login.id) is not None
         async with login_client(ctx, login_name) as client:
             if fresh:
                 await client.login()

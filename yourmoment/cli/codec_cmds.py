@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import re
 
 from yourmoment.cli.common import Context, add_plain_command, number
 from yourmoment.codec import (
@@ -83,18 +85,32 @@ def cmd_codec_server(args: argparse.Namespace) -> None:
             "(create one with 'starter.py payload-keygen')"
         )
     codec = EncryptionCodec.from_keys(settings.yourmoment_payload_key)
-    token = server_token(settings.yourmoment_codec_token, args.host, settings.yourmoment_payload_key)
+    host = bind_host(args.host)
+    token = server_token(settings.yourmoment_codec_token, host, settings.yourmoment_payload_key)
     origins = args.cors_origins or list(DEFAULT_CORS_ORIGINS)
     # A specific bind address is a name clients may use; a wildcard is not a name.
-    hosts = [*args.allowed_hosts, *([args.host] if args.host not in ("0.0.0.0", "::") else [])]
+    hosts = [*args.allowed_hosts, *([host] if host not in ("0.0.0.0", "::") else [])]
     app = create_codec_app(codec, origins, args.namespaces, token=token, allowed_hosts=hosts)
     configure_logging(settings)
     print(
-        f"codec server on http://{args.host}:{args.port} (key ids {', '.join(codec.key_ids)}; "
+        f"codec server on http://{f'[{host}]' if ':' in host else host}:{args.port} (key ids {', '.join(codec.key_ids)}; "
         f"token {'required' if token else 'not required (loopback only)'}; CORS {', '.join(origins)})",
         flush=True,
     )
-    run_forever(app, args.host, args.port)
+    run_forever(app, host, args.port)
+
+
+def bind_host(value: str) -> str:
+    """The address to listen on: an IP address (IPv6 with or without brackets, as in a URL) or a name."""
+    host = value.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", host):
+            raise ConfigurationError(f"--host {value!r} is not an IP address or a host name") from None
+    return host
 
 
 def server_token(token: str | None, host: str, payload_keys: str) -> str | None:

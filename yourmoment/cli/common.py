@@ -55,16 +55,20 @@ class Context:
 # --- Temporal ---------------------------------------------------------------------------------------
 
 CONNECT_TIMEOUT = 10.0
+# For a look that only adds a note (a queued post no worker takes): the command works without it.
+QUICK_CONNECT_SECONDS = 3.0
 
 
-async def try_connect(settings: Settings) -> tuple[Client | None, str | None]:
+async def try_connect(
+    settings: Settings, timeout: float = CONNECT_TIMEOUT
+) -> tuple[Client | None, str | None]:
     """The client, or None and a one-line reason (the commands that can work without Temporal go on)."""
     from yourmoment.temporal_client import connect
 
     try:
-        return await asyncio.wait_for(connect(settings), CONNECT_TIMEOUT), None
+        return await asyncio.wait_for(connect(settings), timeout), None
     except TimeoutError:
-        return None, f"cannot reach Temporal: no answer within {CONNECT_TIMEOUT:.0f} s"
+        return None, f"cannot reach Temporal: no answer within {timeout:.0f} s"
     except Exception as exc:  # TemporalUnavailableError, or a TLS / API key problem from the SDK
         return None, (str(exc).splitlines() or [type(exc).__name__])[0][:300]
 

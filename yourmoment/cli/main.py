@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
 import signal
 import sys
+from typing import Any, TextIO
 
 from sqlalchemy.exc import OperationalError
 
 from yourmoment.cli import common
 from yourmoment.errors import YourMomentError, database_error, is_database_error, type_name
-from yourmoment.logs import SafeFormatter, format_exception_safely
+from yourmoment.logs import SafeFormatter, format_exception_safely, safe_handler
 from yourmoment.temporal_client import exit_process
 
 # Each entry is "module" (its `register`) or "module:function"; the order here is the order of `--help`.
@@ -91,8 +93,7 @@ def run(argv: list[str] | None = None, command_modules: tuple[str, ...] | None =
     """Runs one command and returns its exit code (tests call this in-process)."""
     if not logging.getLogger().handlers:
         # A user mistake is one line on stderr; library warnings would add a second.
-        log_handler = logging.StreamHandler()
-        log_handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+        log_handler = safe_handler(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
         logging.basicConfig(level=logging.ERROR, handlers=[log_handler])
     argv = sys.argv[1:] if argv is None else argv
     problem = common.non_utf8_argument(argv)
@@ -126,16 +127,57 @@ def run(argv: list[str] | None = None, command_modules: tuple[str, ...] | None =
     return int(result or 0)
 
 
+class OutputError(Exception):
+    """stdout does not take the output: a full disk, or a reader that went away (`… | head -c1`)."""
+
+    def __init__(self, cause: OSError) -> None:
+        self.closed_pipe = isinstance(cause, BrokenPipeError)
+        reason = "the reader closed the pipe" if self.closed_pipe else cause.strerror or type(cause).__name__
+        super().__init__(f"cannot write the output: {reason}")
+
+
+class GuardedOutput:
+    """sys.stdout for a command run by main(): a write or flush that fails raises OutputError, which no
+    command catches by accident and argparse does not swallow (it drops a failed `--help` silently)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise OutputError(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise OutputError(exc) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _output_failed(exc: OutputError) -> int:
+    """One `error:` line; what is still buffered goes to /dev/null, so the exit's flush cannot fail again.
+    A closed pipe ends with the shell's SIGPIPE status (141), a full disk with 1."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    with contextlib.suppress(OSError):  # stderr may be full too: then the exit code says it alone
+        common.fail(str(exc))
+    return 128 + signal.SIGPIPE if exc.closed_pipe else 1
+
+
 def main(argv: list[str] | None = None, command_modules: tuple[str, ...] | None = None) -> None:
+    sys.stdout = GuardedOutput(sys.stdout)  # type: ignore[assignment]
     try:
-        code = run(argv, command_modules)
+        try:
+            code = run(argv, command_modules)
+        except SystemExit as exc:  # argparse: --help, usage errors
+            code = exc.code if isinstance(exc.code, int) else 2
         sys.stdout.flush()
-    except SystemExit as exc:  # argparse: --help, usage errors
-        code = exc.code if isinstance(exc.code, int) else 2
-    except BrokenPipeError:
-        # The reader went away (`… | head`): stop quietly with the shell's SIGPIPE status, like cat or ls.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 128 + signal.SIGPIPE
+    except OutputError as exc:
+        code = _output_failed(exc)
     except Exception:
         # A bug: where it happened, but not its message, which may quote what the command handled.
         print(format_exception_safely(sys.exc_info()), file=sys.stderr)  # type: ignore[arg-type]

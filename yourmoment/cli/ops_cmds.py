@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(
         sub,
         "health",
-        "check Temporal, workers, database, Redis, key and schedules (exit 1 if unhealthy)",
+        "check Temporal, workers, database, Redis, the site, the LLMs in use, key and schedules (exit 1 if unhealthy)",
         cmd_health,
     )
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from yourmoment.cli.common import Context, add_command, print_json
 from yourmoment.errors import ValidationError
+from yourmoment.files import not_regular
 from yourmoment.research.export import (
     COLUMNS,
     FORMATS,
@@ -80,8 +81,7 @@ def _check_out(path: Path | None, json_summary: bool) -> None:
                 ["--json prints a summary and needs --out FILE (without it stdout is the export)"]
             )
         return
-    if path.is_dir():
-        raise ValidationError([f"--out {path} is a directory; give a file name"])
+    _refuse_unless_regular(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ValidationError([f"--out {path}: the directory {parent} does not exist"])
@@ -154,9 +154,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_unless_regular(path: Path) -> None:
+    """The rename replaces regular files only: never a device (as root, /dev/full itself), a FIFO, a
+    symbolic link (the link would go, not its target) or a directory."""
+    if kind := not_regular(path):
+        raise ValidationError([f"--out {path} is {kind}, not a regular file; nothing written"])
+
+
 def _write_file(path: Path, write: Any) -> None:
     """Into a temporary file beside the target (mode 0600: it may hold pupils' texts), then renamed:
-    a failed export leaves no half-written file behind."""
+    a failed export leaves no half-written file behind. The target is checked again right before the
+    rename: something may have appeared there while the rows were written."""
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -168,6 +176,7 @@ def _write_file(path: Path, write: Any) -> None:
         out: TextIO
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             write(out)
+        _refuse_unless_regular(path)
         os.replace(temp_name, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):

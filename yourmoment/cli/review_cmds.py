@@ -13,7 +13,17 @@ import argparse
 import textwrap
 from typing import Any
 
-from yourmoment.cli.common import Context, Handler, add_json_flag, add_plain_command, emit, fail, print_json
+from yourmoment.cli.common import (
+    QUICK_CONNECT_SECONDS,
+    Context,
+    Handler,
+    add_json_flag,
+    add_plain_command,
+    emit,
+    fail,
+    print_json,
+    try_connect,
+)
 from yourmoment.cli.editor import read_text_file
 from yourmoment.cli.review_actions import (
     NOT_REGENERATED,
@@ -32,9 +42,12 @@ from yourmoment.cli.review_actions import (
 )
 from yourmoment.cli.run_cmds import (
     DEFAULT_WAIT_SECONDS,
+    QUEUED_FOR_WORKFLOW,
     _add_timeout,
     _seconds,
+    _warn,
     cmd_comments,
+    queued_comment_notes,
 )
 from yourmoment.errors import ValidationError
 from yourmoment.statuses import CommentStatus
@@ -244,16 +257,26 @@ def cmd_list(args: argparse.Namespace) -> int:
     return cmd_comments(args)
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+async def cmd_show(args: argparse.Namespace) -> int:
     ctx = Context(args)
     with ctx.db() as session:
         item, process = review.item_for_user(session, ctx.user(session), args.id)
         view = comment_view(session, item, process, ctx.encryptor)
+    if item.status in QUEUED_FOR_WORKFLOW:
+        for note in await _queued_notes(ctx, item.id):
+            _warn(note)
     if _is_json(args):
         print_json(view)
     else:
         _print_view(view)
     return 0
+
+
+async def _queued_notes(ctx: Context, item_id: str) -> list[str]:
+    """A queued post or regeneration of the comment that no worker would take; nothing when Temporal
+    cannot be asked (showing a comment needs only the database)."""
+    client, _error = await try_connect(ctx.settings, timeout=QUICK_CONNECT_SECONDS)
+    return await queued_comment_notes(client, ctx.settings, {item_id}) if client is not None else []
 
 
 def _print_view(view: dict[str, Any]) -> None:

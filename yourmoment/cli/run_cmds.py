@@ -9,17 +9,23 @@ import shlex
 import shutil
 import sys
 import textwrap
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Literal
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from workflows.post import PostCommentWorkflow, workflow_id_for_post
+from workflows.regenerate import RegenerateCommentWorkflow, workflow_id_for_regenerate
 from yourmoment import processes_client
 from yourmoment.cli.common import (
+    CONNECT_TIMEOUT,
+    QUICK_CONNECT_SECONDS,
     Context,
     add_command,
     add_plain_command,
@@ -31,19 +37,23 @@ from yourmoment.cli.common import (
 from yourmoment.errors import NotFoundError, ValidationError
 from yourmoment.llm.comments import comment_plain_text
 from yourmoment.messages import (
+    QUEUE_MONITORING,
     LoginState,
     MonitorStatus,
     RunCounts,
     StatusCounts,
     workflow_id_for_process,
 )
+from yourmoment.settings import Settings
 from yourmoment.statuses import ProcessStatus
 from yourmoment.store import attempts, items, processes, review
 from yourmoment.store.models import AIComment, MonitoringProcess, MyMomentLogin, PromptTemplate, utcnow
 from yourmoment.temporal_checks import (
     ensure_search_attributes,
     no_worker_warning,
+    retrying_activities,
     stuck_reason,
+    unpolled_note,
 )
 from yourmoment.temporal_client import connect
 
@@ -52,6 +62,8 @@ DEFAULT_WAIT_SECONDS = 300.0
 TIMED_OUT = 1  # exit code of a wait that ended without the answer
 NOT_POSTED = 1  # exit code of `post` when a comment ended skipped instead of posted
 QUERY_SECONDS = 5.0  # a status query that a busy or missing worker does not answer in time
+# Comments a `post` or `comments regenerate` workflow may be working on (or queued for).
+QUEUED_FOR_WORKFLOW = ("generated", "posting", "regenerating")
 
 
 def _seconds(text: str) -> float:
@@ -206,12 +218,37 @@ async def _wait_stopped(
 
 
 async def why_waiting(ctx: Context, client: Client, workflow_id: str) -> str:
-    """The likeliest reason a workflow has not answered: a failing task, no worker, or just still busy."""
+    """The likeliest reason a workflow has not answered: a failing task, no worker at all, a task queue
+    of its activities that nobody polls, or just still busy."""
+    if reason := await stuck_reason(client, workflow_id) or await no_worker_warning(client, ctx.settings):
+        return reason
+    unpolled = await unpolled_note(client, workflow_id)
     return (
-        await stuck_reason(client, workflow_id)
-        or await no_worker_warning(client, ctx.settings)
-        or f"still running; see 'temporal workflow describe --workflow-id {workflow_id}'"
+        f"it {unpolled}"
+        if unpolled
+        else f"still running; see 'temporal workflow describe --workflow-id {workflow_id}'"
     )
+
+
+async def queued_comment_notes(client: Client, settings: Settings, item_ids: Collection[str]) -> list[str]:
+    """One line per running post or regeneration of these comments that waits on a task queue no worker
+    polls: every later `post`, `status` and `comments show` names the queue until a worker serves it.
+    One visibility query finds the running ones, so a process with many comments costs no describe each."""
+    ours = {workflow_id_for_post(i): ("post", i) for i in item_ids} | {
+        workflow_id_for_regenerate(i): ("regeneration", i) for i in item_ids
+    }
+    if not ours:
+        return []
+    query = (
+        f"ExecutionStatus = 'Running' AND TaskQueue = '{settings.task_queue(QUEUE_MONITORING)}' AND "
+        f"(WorkflowType = '{PostCommentWorkflow.__name__}' OR WorkflowType = '{RegenerateCommentWorkflow.__name__}')"
+    )
+    notes = []
+    async for wf in client.list_workflows(query):
+        if wf.id in ours and (note := await unpolled_note(client, wf.id)):
+            what, item_id = ours[wf.id]
+            notes.append(f"the queued {what} of comment {item_id} {note}")
+    return notes
 
 
 # What becomes of a comment's workflow that a command stopped waiting for: it goes on in Temporal.
@@ -306,6 +343,8 @@ class ProcessStatusView(MonitorStatus):
     totals: StatusCounts  # every work item of the process, all runs, by current status
     run_counts: RunCounts | None = None  # type: ignore[assignment]
     paused: bool | None = None  # type: ignore[assignment]
+    # Activities of the running workflow that failed and wait for their next try (temporal_checks).
+    retrying: list[str] = Field(default_factory=list)
     in_flight: int | None = None  # type: ignore[assignment]
     discovery_runs: int | None = None  # type: ignore[assignment]
     empty_streak: int | None = None  # type: ignore[assignment]
@@ -335,6 +374,7 @@ async def process_status(
         if stuck:
             note = "the workflow task keeps failing"
             return fallback.model_copy(update={"status": "stuck", "last_error": stuck, "source_note": note})
+        fallback.retrying = await retrying_activities(client, handle.id)
         if not query:
             return fallback.model_copy(update={"source_note": "no worker polls, so nobody answers the query"})
         live = await asyncio.wait_for(processes_client.status(handle), QUERY_SECONDS)
@@ -344,7 +384,12 @@ async def process_status(
     except (RPCError, WorkflowQueryFailedError) as exc:
         note = f"the workflow did not answer: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}"
         return fallback.model_copy(update={"source_note": note})
-    return ProcessStatusView(**{**live.model_dump(), "name": fallback.name}, source="workflow", totals=totals)
+    return ProcessStatusView(
+        **{**live.model_dump(), "name": fallback.name},
+        source="workflow",
+        totals=totals,
+        retrying=fallback.retrying,
+    )
 
 
 def _fallback_note(status: str, client_error: str | None) -> str:
@@ -396,9 +441,15 @@ async def cmd_status(args: argparse.Namespace) -> int:
     with ctx.db() as session:
         process = processes.get_process(session, ctx.user(session), args.process)
         process_id, active = process.id, process.status in processes.ACTIVE_STATUSES
-    client, error = await try_connect(ctx.settings) if active else (None, None)
-    no_worker = await no_worker_warning(client, ctx.settings) if client is not None else None
+        queued = items.ids_with_status(session, process_id, QUEUED_FOR_WORKFLOW)
+    client, error = None, None
+    if active or queued:  # a stopped process's comments may still wait for a `post` queued earlier
+        client, error = await try_connect(ctx.settings, CONNECT_TIMEOUT if active else QUICK_CONNECT_SECONDS)
+    no_worker = await no_worker_warning(client, ctx.settings) if client is not None and active else None
     _warn(no_worker)
+    if client is not None and no_worker is None:  # with no worker at all, that one line says it
+        for note in await queued_comment_notes(client, ctx.settings, queued):
+            _warn(note)
     status = await process_status(ctx, client, process_id, error, query=no_worker is None)
     if args.json:
         emit(args, status)
@@ -426,6 +477,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
         )
     for login in status.logins:
         print(f"  login {login.name}: {login.state}{' - ' + login.error if login.error else ''}")
+    for activity in status.retrying:
+        print(f"  retrying {activity}")
     if status.last_error:
         print(f"  last error: {status.last_error}")
     return 0
@@ -649,12 +702,15 @@ async def cmd_post(args: argparse.Namespace) -> int:
         else:
             raise ValidationError(["name a comment id, or use --process or --approved"])
     client = await connect(ctx.settings)
-    if targets:
-        _warn(await no_worker_warning(client, ctx.settings))
+    no_worker = await no_worker_warning(client, ctx.settings) if targets else None
+    _warn(no_worker)
     deadline = asyncio.get_running_loop().time() + args.timeout
     results = []
     for item_id, login_id, hide in targets:
         handle = await processes_client.start_post(client, ctx.settings, item_id, login_id, hide)
+        # A post queued by an earlier call may wait where no worker polls (only its activities' queue).
+        if no_worker is None and (note := await unpolled_note(client, handle.id)):
+            _warn(f"the queued post of comment {item_id} {note}")
         try:
             left = max(0.0, deadline - asyncio.get_running_loop().time())
             result = await asyncio.wait_for(handle.result(), left)

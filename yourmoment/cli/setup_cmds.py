@@ -19,6 +19,7 @@ from yourmoment.cli.common import (
     read_secret,
 )
 from yourmoment.crypto import Encryptor, generate_key
+from yourmoment.logs import redact_url
 from yourmoment.store import accounts
 from yourmoment.store.db import upgrade
 from yourmoment.store.models import LLMProvider, MyMomentLogin, MyMomentSession
@@ -247,7 +248,7 @@ def _provider_dict(row: LLMProvider) -> dict[str, Any]:
         "name": row.name,
         "provider": row.provider,
         "model": row.model,
-        "base_url": row.base_url,
+        "base_url": redact_url(row.base_url) if row.base_url else None,
         "api_key_set": row.api_key_enc is not None,
         "temperature": row.temperature,
         "max_tokens": row.max_tokens,

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import pydantic
 from pydantic import BaseModel, Field
 
-from yourmoment.errors import ConfigurationError, LLMPermanentError, LLMTransientError
+from yourmoment.errors import ConfigurationError, LLMPermanentError, LLMTransientError, LLMUnavailableError
 from yourmoment.http_hints import retry_after_seconds
 from yourmoment.llm.server_hints import Load, status_hint, timeout_message
 from yourmoment.llm.slots import ProviderSlot
+from yourmoment.services import address, unavailable
 from yourmoment.settings import get_settings
 
 if TYPE_CHECKING:
@@ -259,7 +260,8 @@ class LLMClient:
         if isinstance(exc, openai.APITimeoutError):
             return LLMTransientError(timeout_message(name, self.timeout, self._load()))
         if isinstance(exc, openai.APIConnectionError):
-            return LLMTransientError(f"{name}: connection failed ({type(exc.__cause__ or exc).__name__}).")
+            where = address(self.config.resolved_base_url())
+            return unavailable(f"LLM {name}", where, exc, kind=LLMUnavailableError)
         if isinstance(exc, openai.APIStatusError):
             detail = self._safe_detail(exc, messages)
             message = f"{name}: HTTP {exc.status_code}{detail}."

@@ -12,6 +12,7 @@ from yourmoment.llm.comments import ALLOWED_TAGS, comment_plain_text, visible_li
 from yourmoment.llm.gate import GateProblem, judge
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import ArticleContext, render_messages
+from yourmoment.logs import redact_url
 from yourmoment.settings import Settings
 
 # An invented article (no pupil wrote it), so the answer may be shown in full.
@@ -68,7 +69,8 @@ async def probe_provider(name: str, config: ProviderConfig, settings: Settings) 
         except (LLMPermanentError, LLMTransientError) as exc:
             if models is not None and config.model not in models:
                 raise ConfigurationError(
-                    f"provider '{name}': the model {config.model!r} is not served by {config.resolved_base_url()} "
+                    f"provider '{name}': the model {config.model!r} is not served by "
+                    f"{redact_url(config.resolved_base_url())} "
                     f"(it serves: {', '.join(models) or 'nothing'}); the chat request failed: {exc}"
                 ) from None
             raise
@@ -84,7 +86,7 @@ async def probe_provider(name: str, config: ProviderConfig, settings: Settings) 
     return ProbeResult(
         provider=name,
         kind=config.provider,
-        base_url=config.resolved_base_url(),
+        base_url=redact_url(config.resolved_base_url()),
         model=config.model,
         structured_output="json_schema" if config.structured else "off",
         models=models,

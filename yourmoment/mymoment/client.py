@@ -43,6 +43,7 @@ from yourmoment.mymoment.types import (
     Tab,
 )
 from yourmoment.ratelimit import RateLimiter
+from yourmoment.services import address, unavailable
 from yourmoment.settings import PRODUCT
 
 log = logging.getLogger(__name__)
@@ -306,12 +307,12 @@ class MyMomentClient:
             log.warning(
                 "mymoment login=%s %s %s: not sent (%s)", self.login_id, method, path, type(exc).__name__
             )
-            raise TransientError(f"myMoment unreachable for {method} {path} ({type(exc).__name__})") from exc
+            raise unavailable("myMoment", address(url), exc, f"{method} {path}") from exc
         except httpx.TransportError as exc:
             log.warning(
                 "mymoment login=%s %s %s: failed (%s)", self.login_id, method, path, type(exc).__name__
             )
-            message = f"myMoment did not answer {method} {path} ({type(exc).__name__})"
+            message = f"myMoment at {address(url)} did not answer {method} {path} ({type(exc).__name__})"
             raise (AmbiguousPostError if ambiguous else TransientError)(message) from exc
         log.debug("mymoment login=%s %s %s -> %s", self.login_id, method, path, response.status_code)
         if self._observer is not None:

@@ -1,12 +1,34 @@
-"""What the myMoment client returns: plain Pydantic models, safe to pass through Temporal payloads."""
+"""What the myMoment client returns: plain Pydantic models, safe to pass through Temporal payloads.
+
+Every text scraped from the site that a work item stores is bounded here, at the type, to the column
+that stores it (yourmoment/store/models.py): no page can make an insert fail on PostgreSQL while SQLite
+takes it (see docs/rules.md#data-model).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
+
+from yourmoment.store.limits import fit_text
+from yourmoment.store.models import AIComment
 
 TabKind = Literal["home", "class", "alle"]
+
+
+def _stored_in(column: Any) -> AfterValidator:
+    """The value as `column` holds it (store/limits.fit_text: no NUL, at most its length)."""
+    return AfterValidator(lambda value: fit_text(value, column))
+
+
+Title = Annotated[str, _stored_in(AIComment.article_title)]
+Author = Annotated[str, _stored_in(AIComment.article_author)]
+ArticleUrl = Annotated[str, _stored_in(AIComment.article_url)]
+Category = Annotated[str, _stored_in(AIComment.article_category)]
+Task = Annotated[str, _stored_in(AIComment.article_task)]
+Content = Annotated[str, _stored_in(AIComment.article_content)]
+RawHtml = Annotated[str, _stored_in(AIComment.article_raw_html)]
 
 
 class Tab(BaseModel):
@@ -16,15 +38,18 @@ class Tab(BaseModel):
 
 
 class ArticleSummary(BaseModel):
-    """One card (pupil view) or table row (teacher view) of the article list."""
+    """One card (pupil view) or table row (teacher view) of the article list.
+
+    The id is not bounded: an id is not cut, a work item cannot hold one longer than its column
+    (store/items.left_out_reason)."""
 
     id: str
-    title: str
-    author: str
+    title: Title
+    author: Author
     status: str
     visibility: str
     date: str
-    url: str
+    url: ArticleUrl
 
 
 class ExistingComment(BaseModel):
@@ -35,15 +60,15 @@ class ExistingComment(BaseModel):
 
 class ArticleDetail(BaseModel):
     id: str
-    title: str
-    author: str
-    category: str | None
+    title: Title
+    author: Author
+    category: Category | None
     category_id: int | None
-    task: str | None
+    task: Task | None
     task_id: int | None
-    content: str  # plain text, one paragraph per line
-    raw_html: str  # serialised div.article without textareas
-    url: str
+    content: Content  # plain text, one paragraph per line
+    raw_html: RawHtml  # serialised div.article without textareas
+    url: ArticleUrl
     comments: list[ExistingComment]
 
 

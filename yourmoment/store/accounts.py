@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -26,6 +27,17 @@ Owned = TypeVar("Owned", MyMomentLogin, LLMProvider)
 
 # --- users -------------------------------------------------------------------------------------------
 
+# name@host.tld: a local part without spaces, brackets or a second @; host labels of letters (any
+# script), digits and inner hyphens; a top-level domain of letters (or its punycode form).
+_LOCAL = r"[^\s@<>()\[\],;:\"\\.]+(?:\.[^\s@<>()\[\],;:\"\\.]+)*"
+_LABEL = r"[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
+_USER_EMAIL = re.compile(rf"{_LOCAL}@(?:{_LABEL}\.)+(?:[^\W\d_]{{2,}}|xn--[a-z0-9-]+)")
+
+
+def is_email_address(value: str) -> bool:
+    """What a user's e-mail address must look like (no control characters, no display name)."""
+    return value.isprintable() and len(value.split("@")[0]) <= 64 and bool(_USER_EMAIL.fullmatch(value))
+
 
 def add_user(session: Session, email: str) -> User:
     email = email.strip().lower()
@@ -33,8 +45,8 @@ def add_user(session: Session, email: str) -> User:
     check_text(problems, "the e-mail address", email, User.email)
     if problems:
         raise ValidationError(problems)
-    if "@" not in email:
-        raise ValidationError([f"'{email}' is not an e-mail address"])
+    if not is_email_address(email):
+        raise ValidationError([f"{email!r} is not an e-mail address (like lehrerin@schule.ch)"])
     if session.scalar(select(User).where(User.email == email)):
         raise ValidationError([f"a user with e-mail {email} exists already"])
     user = User(email=email)

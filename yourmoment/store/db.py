@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import URL, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
 from yourmoment.errors import ConfigurationError
+from yourmoment.files import create_private
+from yourmoment.services import host_port, unavailable
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -44,6 +48,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory ones."""
+    parsed = make_url(normalize_url(url))
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _create_private_file(path: Path) -> None:
+    """A new database file is readable by its owner only (its WAL and SHM files follow its mode); SQLite
+    itself would create it by the umask, usually world-readable."""
+    with contextlib.suppress(OSError):  # a missing folder: SQLite names the problem when it opens the file
+        create_private(path)
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     """`hide_parameters`: an error's text never carries the values of its statement (pupils' texts,
@@ -53,10 +72,37 @@ def get_engine(url: str) -> Engine:
         engine = create_engine(
             url, connect_args={"timeout": 10, "check_same_thread": False}, hide_parameters=True
         )
+        if (path := _sqlite_file(url)) is not None:
+            event.listen(engine, "do_connect", lambda *_: _create_private_file(path))
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
+        name_connection_failures(engine)
     return engine
+
+
+def database_address(url: URL) -> str:
+    """Where a PostgreSQL URL points: `host:port`, or the Unix socket's folder; never user or password."""
+    host = url.host or str(url.query.get("host") or "") or None
+    if host is None or host.startswith("/"):
+        return f"unix socket {host or '(libpq default)'}"
+    port = url.port or int(str(url.query.get("port") or 5432).split(",")[0])
+    return host_port(host, port)
+
+
+def name_connection_failures(engine: Engine) -> None:
+    """A PostgreSQL server that cannot be reached, refuses the login or drops the connection becomes a
+    ServiceUnavailableError naming its host and port (`PostgreSQL at db:5432 refused the connection`).
+    libpq's own text is never shown: on a refused login it quotes the user name."""
+    where = database_address(engine.url)
+
+    @event.listens_for(engine, "handle_error")
+    def _name(context: ExceptionContext) -> None:
+        dbapi = engine.dialect.loaded_dbapi
+        if not isinstance(context.original_exception, dbapi.OperationalError):
+            return
+        if context.connection is None or context.is_disconnect:  # connecting, or the link broke
+            raise unavailable("PostgreSQL", where, context.original_exception, "DATABASE_URL") from None
 
 
 @lru_cache(maxsize=8)
@@ -96,6 +142,8 @@ def upgrade(url: str) -> str:
     """Migrates the schema to the newest revision and returns it."""
     from alembic import command
 
+    if (path := _sqlite_file(url)) is not None:
+        _create_private_file(path)  # alembic's own engine (without our pragmas) would create it by the umask
     command.upgrade(_alembic_config(url), "head")
     return current_revision(url) or ""
 
@@ -139,8 +187,8 @@ def require_migrated(url: str) -> None:
 
 
 def _missing_sqlite_file(url: str) -> Path | None:
-    parsed = make_url(normalize_url(url))
-    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+    path = _sqlite_file(url)
+    if path is None:
         return None
-    path = Path(parsed.database).resolve()
+    path = path.resolve()
     return None if path.exists() else path

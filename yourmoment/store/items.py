@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from yourmoment.messages import StatusCounts, WorkItemRef
 from yourmoment.mymoment.types import ArticleDetail, ArticleSummary
 from yourmoment.statuses import CommentStatus
+from yourmoment.store.limits import max_length
 from yourmoment.store.models import AIComment, PostingClaim, new_id, utcnow
 
 S = CommentStatus
@@ -113,6 +114,15 @@ def account_comments(session: Session, account_key: str, item: AIComment) -> lis
     return sorted({html for html in rows if html})
 
 
+def left_out_reason(article: ArticleSummary) -> str | None:
+    """Why a listed article cannot become a work item, or None. Its texts are bounded by their types
+    (mymoment/types.py); an id cannot be cut, so one longer than the column is left out, alone."""
+    limit = max_length(AIComment.mymoment_article_id) or 0
+    if len(article.id) <= limit:
+        return None
+    return f"article {article.id[:12]}… left out: its id is longer than {limit} characters"
+
+
 def record_discovered(
     session: Session,
     process_id: str,
@@ -138,6 +148,8 @@ def record_discovered(
     }
     set_aside = 0
     for article in articles:
+        if left_out_reason(article):
+            continue  # reported by the discovery (DiscoverResult.left_out); the others are recorded
         for slot in prompt_slots:
             if (article.id, slot) in known:
                 continue
@@ -228,6 +240,14 @@ def counts(session: Session, process_id: str) -> StatusCounts:
         .group_by(AIComment.status)
     )
     return StatusCounts(**{status: n for status, n in rows})
+
+
+def ids_with_status(session: Session, process_id: str, statuses: Iterable[str]) -> set[str]:
+    """The ids of the process's items in one of `statuses` (ids only: no text is loaded)."""
+    query = select(AIComment.id).where(
+        AIComment.process_id == process_id, AIComment.status.in_(list(statuses))
+    )
+    return set(session.scalars(query))
 
 
 def list_items(session: Session, process_id: str, status: str | None = None) -> list[AIComment]:

@@ -8,11 +8,13 @@ Each check appends one readable problem to `problems`; the caller raises one Val
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from sqlalchemy import BigInteger, SmallInteger
 
-from yourmoment.settings import is_http_url, plain_number
+from yourmoment.logs import redact_url
+from yourmoment.settings import has_user_info, is_http_url, plain_number
 
 # PostgreSQL's INTEGER; SQLite stores more, but a value must fit both databases.
 INT_RANGES = {SmallInteger: 2**15 - 1, BigInteger: 2**63 - 1}
@@ -44,6 +46,20 @@ def check_text(problems: list[str], label: str, value: str | None, attribute: An
         problems.append(f"{label} must be at most {limit} characters, not {len(value)}")
 
 
+CUT_MARK = "…"
+
+
+def fit_text(value: str, attribute: Any) -> str:
+    """A value read from elsewhere (a myMoment page) as its column holds it, alike on both databases:
+    without NUL (PostgreSQL refuses it) and cut to the column's length, the cut marked with "…"
+    (PostgreSQL would refuse a longer value; SQLite would store it whole)."""
+    value = value.replace("\x00", "")
+    limit = max_length(attribute)
+    if limit is not None and len(value) > limit:
+        value = value[: limit - len(CUT_MARK)] + CUT_MARK
+    return value
+
+
 def check_int(
     problems: list[str], label: str, value: int | None, attribute: Any, low: int = 1, high: int | None = None
 ) -> None:
@@ -71,9 +87,16 @@ def check_number(
 
 
 def check_http_url(problems: list[str], label: str, value: str | None, attribute: Any) -> None:
+    """An http(s) URL that fits its column and holds no credentials: no user-info, no query string
+    (a key belongs in the encrypted key column; in a URL it would be stored, shown and logged)."""
     if value is None:
         return
     if not is_http_url(value):
-        problems.append(f"{label} must be an http:// or https:// URL with a host, not {value!r}")
+        problems.append(f"{label} must be an http:// or https:// URL with a host, not {redact_url(value)!r}")
+    elif has_user_info(value) or re.search(r"[?#]", value):
+        problems.append(
+            f"{label} must not hold a user name, password or query string (they would be stored and "
+            "logged); give the API key with --api-key-stdin"
+        )
     else:
         check_text(problems, label, value, attribute)

@@ -72,9 +72,25 @@ class ProcessSpec:
     clear_filters: list[str] = field(default_factory=list)
 
 
+def _check_name(name: str | None, problems: list[str]) -> None:
+    """A name must show something, and nothing that moves the cursor or rings a terminal's bell: it is
+    printed in tables, logs and the Web UI."""
+    if name is None:
+        return
+    controls = sorted({ch for ch in name if unicodedata.category(ch) == "Cc"})
+    if controls:
+        shown = ", ".join(f"U+{ord(ch):04X}" for ch in controls)
+        problems.append(f"--name must not contain control characters ({shown})")
+    elif not normalize_name(name):
+        problems.append(
+            "the process needs a name"
+            if not name.strip()
+            else "--name is empty once invisible characters are removed"
+        )
+
+
 def _check_scalars(spec: ProcessSpec, problems: list[str]) -> None:
-    if spec.name is not None and not spec.name.strip():
-        problems.append("the process needs a name")
+    _check_name(spec.name, problems)
     for label, value, column in (
         ("--name", spec.name, MonitoringProcess.name),
         ("--description", spec.description, MonitoringProcess.description),

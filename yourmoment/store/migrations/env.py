@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from yourmoment.store.db import name_connection_failures
 from yourmoment.store.models import Base
 
 config = context.config
@@ -17,6 +18,8 @@ def run_migrations_online() -> None:
             poolclass=pool.NullPool,
             hide_parameters=True,  # like yourmoment.store.db: errors never show values
         )
+        if connectable.dialect.name == "postgresql":
+            name_connection_failures(connectable)
     with connectable.connect() as connection:
         context.configure(
             connection=connection,
