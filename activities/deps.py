@@ -99,6 +99,7 @@ class Dependencies:
                     login_id=login_id,
                     username=creds.username,
                     password=creds.password,
+                    login_name=creds.name,
                     session_store=DbSessionStore(s.database_url, self.encryptor),
                     limiter=self.limiter,
                     rate_per_second=s.scraping_rate_limit,

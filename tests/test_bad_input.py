@@ -28,7 +28,7 @@ from yourmoment import processes_client
 from yourmoment.codec import EncryptionCodec, generate_payload_key
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.settings import Settings
-from yourmoment.store import accounts, processes
+from yourmoment.store import accounts, processes, templates
 from yourmoment.store.db import get_engine, session_scope, upgrade
 from yourmoment_dev.harness import REPO, Harness, fast_settings, running_worker, wait_until
 
@@ -649,7 +649,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
             base_url=None,
             api_key="sk-test",
         )
-        accounts.seed_system_templates(session)
+        templates.seed_system_templates(session)
         spec = processes.ProcessSpec(
             name="Klasse 82",
             tab="82",
@@ -796,7 +796,7 @@ def test_a_weight_stored_before_the_checks_keeps_the_process_from_starting(db_ur
         accounts.add_provider(
             session, enc, user, name="gpt", provider="openai", model="m", base_url=None, api_key="sk-test"
         )
-        accounts.seed_system_templates(session)
+        templates.seed_system_templates(session)
         spec = processes.ProcessSpec(
             name="p", tab="82", provider="gpt", logins=["bot-1"], prompts=[(TEMPLATE, 1.0)]
         )

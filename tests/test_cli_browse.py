@@ -180,6 +180,8 @@ def test_login_test_restores_relogs_and_reports_bad_passwords(
     bad = run_cli("login", "test", "pupil", "--fresh")
     line = one_error_line(bad)
     assert "rejected the username or password" in line and PASSWORD not in bad.err
+    # The login is named by its name here, and the username as the site's username (not as the login).
+    assert f"of login 'pupil' (myMoment username '{PUPIL}')" in line, line
     bad_json = run_cli("login", "test", "pupil", "--fresh", "--json")
     assert bad_json.code == 1 and bad_json.json()["ok"] is False
     # A login the user does not have is not a failed test but a mistake: one line, exit 2, as elsewhere.

@@ -322,7 +322,9 @@ def test_templates_seed_add_and_placeholder_check(
     listed = run_cli("template", "list", "--json").json()
     assert len(listed) == seeded + 1
     mine = [t for t in listed if t["category"] == "USER"]
-    assert mine == [{"id": added.json()["id"], "name": "Mein", "category": "USER", "active": True}]
+    assert [(t["id"], t["name"], t["version"], t["retired"]) for t in mine] == [
+        (added.json()["id"], "Mein", 1, False)
+    ]
 
 
 # --- processes -----------------------------------------------------------------------------------------
@@ -406,7 +408,7 @@ def test_process_create_show_update_delete(any_db_url: str, configured: CliEnv, 
         ]
         items.record_discovered(session, process_id, login_id, "k" * 64, arts, [""], baseline=False)
     text = run_cli("process", "show", "Klasse 82")
-    assert text.code == 0 and "discovered 2" in text.out and f"{TEMPLATE} (weight 2)" in text.out
+    assert text.code == 0 and "discovered 2" in text.out and f"{TEMPLATE} (version 1, weight 2)" in text.out
 
     updated = run_cli(
         "process",

@@ -17,7 +17,7 @@ from imitation import llm_server as llm_imitation
 from tests.conftest import LLMServer, MyMomentServer, RunCli
 from tests.support import cli, cli_ok, configure_class_82, isolate_temporal, stored
 from yourmoment import processes_client
-from yourmoment.cli import review_cmds
+from yourmoment.cli import review_actions
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import ValidationError
 from yourmoment.settings import get_settings
@@ -148,6 +148,16 @@ async def test_edit_reject_and_post_the_edited_text_once(
         assert [e["kind"] for e in shown["history"]] == ["generated", "edited", "edited"]
         assert shown["original_html"] == edited.comment_html
 
+        # The model's text replaces a person's edit only when asked to; the edit comes back by its version.
+        line = one_error_line(await cli(run_cli, "comments", "regenerate", edited.id))
+        assert "edited by t@example.org" in line and "--discard-edit" in line, line
+        result = await cli_ok(run_cli, "comments", "regenerate", edited.id, "--discard-edit", "--json")
+        assert result.json()["regenerated"] is True
+        assert result.json()["comment"]["edited_by"] is None
+        restored = await cli_ok(run_cli, "comments", "restore", edited.id, "--version", "3", "--json")
+        assert restored.json()["comment_html"] == EDITED + f"<p>{ADDED_IN_EDITOR}</p>"
+        assert restored.json()["edited_by"] == "t@example.org"
+
         # Rejected: skipped with the reason, never posted, not even by name.
         await cli_ok(run_cli, "comments", "reject", rejected.id, "--reason", "zu allgemein")
         row = next(r for r in rows(review_env.database_url, process_id) if r.id == rejected.id)
@@ -170,7 +180,14 @@ async def test_edit_reject_and_post_the_edited_text_once(
             line = one_error_line(await cli(run_cli, "comments", *action, stdin=EDITED))
             assert "has been posted on myMoment" in line, line
         shown = (await cli_ok(run_cli, "comments", "show", edited.id, "--json")).json()
-        assert [e["kind"] for e in shown["history"]] == ["generated", "edited", "edited", "posted"]
+        assert [e["kind"] for e in shown["history"]] == [
+            "generated",
+            "edited",
+            "edited",
+            "regenerated",
+            "restored",
+            "posted",
+        ]
         assert len(mymoment_server.state.comments_for(int(edited.mymoment_article_id))) == 1
 
 
@@ -324,6 +341,6 @@ def test_an_editor_that_cannot_start_is_named(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("EDITOR", "/nonexistent/ed --wait")
     monkeypatch.delenv("VISUAL", raising=False)
     with pytest.raises(ValidationError) as refused:
-        review_cmds._run_editor("<p>Text</p>")
+        review_actions.run_editor("<p>Text</p>")
     assert "cannot start the editor '/nonexistent/ed --wait'" in str(refused.value)
     assert "nothing changed" in str(refused.value)

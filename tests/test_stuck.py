@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import subprocess
 import sys
 import uuid
@@ -320,25 +321,29 @@ async def test_discover_now_while_paused_says_so(
     point_at(env, dev_env, TEMPORAL_SEARCH_ATTRIBUTES="false")
     settings = get_settings()
     world = Harness.seed(settings, mymoment_server.state, llm_server.url)
-    world.create_process(name="klasse-pause")
+    world.create_process(name="Klasse Pause")
     user = ("--user", world.user_email)
     async with running_worker(dev_env.client, settings):
-        assert (await bounded(run_cli, *user, "start", "klasse-pause")).code == 0
+        assert (await bounded(run_cli, *user, "start", "Klasse Pause")).code == 0
 
         async def runs(n: int) -> bool:
-            return (await bounded(run_cli, *user, "status", "klasse-pause", "--json")).json()[
+            return (await bounded(run_cli, *user, "status", "Klasse Pause", "--json")).json()[
                 "discovery_runs"
             ] >= n
 
         await wait_until(lambda: runs(1), 30, "the first discovery")
-        assert (await bounded(run_cli, *user, "pause", "klasse-pause")).code == 0
-        result = await bounded(run_cli, *user, "discover-now", "klasse-pause")
+        assert (await bounded(run_cli, *user, "pause", "Klasse Pause")).code == 0
+        result = await bounded(run_cli, *user, "discover-now", "Klasse Pause")
         assert result.code == 1 and "is paused" in result.err and "resume" in result.err, (
             result.out + result.err
         )
-        status = (await bounded(run_cli, *user, "status", "klasse-pause", "--json")).json()
+        # The hint ends with the command, quoted for a shell and not nested in other quotes: pasted, it
+        # runs `resume` on this process.
+        hint = result.err.strip().rsplit("starter.py ", 1)[1]
+        assert shlex.split(hint) == ["resume", "Klasse Pause"], result.err
+        status = (await bounded(run_cli, *user, "status", "Klasse Pause", "--json")).json()
         assert status["paused"] and status["discovery_runs"] == 1 and status["next_discovery_at"] is None
-        assert (await bounded(run_cli, *user, "resume", "klasse-pause")).code == 0
+        assert (await bounded(run_cli, *user, "resume", "Klasse Pause")).code == 0
         await wait_until(lambda: runs(2), 30, "the discovery that resume starts")
-        result = await bounded(run_cli, *user, "stop", "klasse-pause", "--wait", "--timeout", "50")
+        result = await bounded(run_cli, *user, "stop", "Klasse Pause", "--wait", "--timeout", "50")
         assert result.code == 0 and "stopped" in result.out

@@ -51,6 +51,14 @@ class EventKind(enum.StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     POSTED = "posted"
+    # Undo (`comments unapprove`, `reopen`, `restore`).
+    UNAPPROVED = "unapproved"
+    REOPENED = "reopened"
+    RESTORED = "restored"
+
+
+# The steps that make a new text: each is the comment's next version (comment_events.version).
+TEXT_EVENTS = (EventKind.GENERATED, EventKind.EDITED, EventKind.REGENERATED)
 
 
 class LoginSessionState(enum.StrEnum):

@@ -499,7 +499,7 @@ class Harness:
         `logins` as pupil accounts of class `class_id` on the imitation and in the database (`bad_logins`
         with a mistyped password)."""
         from yourmoment.crypto import Encryptor
-        from yourmoment.store import accounts
+        from yourmoment.store import accounts, templates
         from yourmoment.store.db import session_scope
 
         harness = cls(settings, mm_state, llm_url, **fields)
@@ -517,8 +517,8 @@ class Harness:
                 api_key=None,
             )
             harness.provider_id = provider.id
-            accounts.seed_system_templates(session)
-            harness.template_ids = [t.id for t in accounts.list_templates(session, user)]
+            templates.seed_system_templates(session)
+            harness.template_ids = [t.id for t in templates.list_templates(session, user)]
         harness.add_logins(logins, class_id, bad=bad_logins)
         return harness
 

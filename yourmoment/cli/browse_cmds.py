@@ -73,6 +73,7 @@ async def login_client(ctx: Context, login_name: str) -> AsyncIterator[MyMomentC
         login_id=creds.login_id,
         username=creds.username,
         password=creds.password,
+        login_name=creds.name,
         session_store=DbSessionStore(settings.database_url, enc),
         limiter=limiter,
         rate_per_second=settings.scraping_rate_limit,

@@ -102,20 +102,32 @@ def _plain(value: Any) -> Any:
 
 
 def add_command(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str, handler: Handler
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    handler: Handler,
+    examples: Sequence[str] = (),
 ) -> argparse.ArgumentParser:
     """A command or action that prints data: a table or `key: value` lines, or JSON with `--json`."""
-    parser = add_plain_command(sub, name, help_text, handler)
+    parser = add_plain_command(sub, name, help_text, handler, examples)
     add_json_flag(parser)
     return parser
 
 
 def add_plain_command(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str, handler: Handler
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    handler: Handler,
+    examples: Sequence[str] = (),
 ) -> argparse.ArgumentParser:
     """A command or action whose output is text for people only (a confirmation, a key, a server's
-    log), so it has no `--json`."""
-    parser = sub.add_parser(name, help=help_text)
+    log), so it has no `--json`. `examples` (command lines) end its `--help`."""
+    extra: dict[str, Any] = {}
+    if examples:
+        lines = "\n".join(f"  {example}" for example in examples)
+        extra = {"epilog": f"examples:\n{lines}", "formatter_class": argparse.RawDescriptionHelpFormatter}
+    parser = sub.add_parser(name, help=help_text, **extra)
     parser.set_defaults(handler=handler)
     return parser
 

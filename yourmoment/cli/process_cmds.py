@@ -200,7 +200,15 @@ def _prompt_entries(session: Session, process: MonitoringProcess) -> list[dict[s
         template = session.get(PromptTemplate, link.template_id)
         name = template.name if template else None
         entries.append(
-            {"template_id": link.template_id, "name": name, "weight": link.weight, "active": link.is_active}
+            {
+                "template_id": link.template_id,
+                "name": name,
+                "weight": link.weight,
+                "active": link.is_active,
+                "version": template.version if template else None,
+                # Retired: offered to no new process; this one keeps it.
+                "retired": bool(template and template.retired_at),
+            }
         )
     return sorted(entries, key=lambda entry: str(entry["name"]))
 
@@ -209,7 +217,14 @@ def _show_text(data: dict[str, Any]) -> dict[str, Any]:
     """The process as key: value lines, lists folded into one readable line each."""
     text = {k: v for k, v in data.items() if k not in ("logins", "prompts", "totals")}
     text["logins"] = ", ".join(str(login["name"]) for login in data["logins"]) or "-"
-    text["prompts"] = ", ".join(f"{p['name']} (weight {p['weight']:g})" for p in data["prompts"]) or "-"
+    text["prompts"] = (
+        ", ".join(
+            f"{p['name']} (version {p['version']}, weight {p['weight']:g}"
+            f"{', retired: this process keeps it' if p['retired'] else ''})"
+            for p in data["prompts"]
+        )
+        or "-"
+    )
     text["work items"] = ", ".join(f"{status} {n}" for status, n in data["totals"].items())
     return text
 

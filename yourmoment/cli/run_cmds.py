@@ -47,7 +47,7 @@ from yourmoment.messages import (
 from yourmoment.settings import Settings
 from yourmoment.statuses import ProcessStatus
 from yourmoment.store import attempts, items, processes, review
-from yourmoment.store.models import AIComment, MonitoringProcess, MyMomentLogin, utcnow
+from yourmoment.store.models import AIComment, MonitoringProcess, MyMomentLogin, PromptTemplate, utcnow
 from yourmoment.temporal_checks import (
     ensure_search_attributes,
     no_worker_warning,
@@ -283,8 +283,8 @@ async def cmd_signal(args: argparse.Namespace) -> int:
     if args.signal == "discover_now" and no_worker is None and await _is_paused(handle):
         # Discovery is what pause stops; resume is the way to discover again (at once).
         return fail(
-            f"process '{name}' is paused: discover-now does nothing while paused; "
-            f"'starter.py resume {shlex.quote(name)}' resumes and discovers at once",
+            f"process '{name}' is paused: discover-now does nothing while paused; resume it, which "
+            f"discovers at once: starter.py resume {shlex.quote(name)}",
             TIMED_OUT,
         )
     await processes_client.send(handle, args.signal)
@@ -532,7 +532,19 @@ async def _mark_stuck(ctx: Context, rows: list[dict[str, Any]]) -> None:
             row["status"], row["stuck"] = "stuck", reason
 
 
-COMMENT_COLUMNS = ("id", "login", "article_id", "title", "status", "model", "tries", "attempts", "error")
+COMMENT_COLUMNS = (
+    "id",
+    "login",
+    "article_id",
+    "title",
+    "status",
+    "approval",
+    "template",
+    "model",
+    "tries",
+    "attempts",
+    "error",
+)
 TEXT_INDENT = "    "
 
 
@@ -541,13 +553,18 @@ def cmd_comments(args: argparse.Namespace) -> int:
     with ctx.db() as session:
         process = processes.get_process(session, ctx.user(session), args.process)
         found = items.list_items(session, process.id, args.status)
+        if args.waiting:
+            waiting = {i.id for i in review.waiting_items(session, [process.id])}
+            found = [i for i in found if i.id in waiting]
         query = select(MyMomentLogin.id, MyMomentLogin.name).where(
             MyMomentLogin.id.in_({i.login_id for i in found})
         )
         logins: dict[str, str] = {login_id: name for login_id, name in session.execute(query)}
+        names = {tid: name for tid, name in session.execute(select(PromptTemplate.id, PromptTemplate.name))}
         tries = attempts.for_items(session, [i.id for i in found])
         rows = [
             _comment_row(item, logins.get(item.login_id), tries[item.id], args.full or args.json)
+            | _review_cells(item, names)
             for item in found
         ]
     if args.full and not args.json and rows:
@@ -601,6 +618,25 @@ def _paragraphs(comment_html: str | None) -> list[str]:
     """A comment's paragraphs as plain text (tags stripped, entities decoded)."""
     parts = re.split(r"<\s*/\s*p\s*>|<\s*br\s*/?\s*>", comment_html or "", flags=re.IGNORECASE)
     return [text for text in (comment_plain_text(part) for part in parts) if text]
+
+
+def _review_cells(item: AIComment, template_names: dict[str, str]) -> dict[str, Any]:
+    """APPROVAL: approved, or waiting (generated, nobody approved it yet: `--waiting`, `comments review`);
+    TEMPLATE: the template and the version the text was made with."""
+    if item.approved_at is not None:
+        approval = "approved"
+    elif item.status == "generated":
+        approval = "waiting"
+    else:
+        approval = None
+    name = template_names.get(item.prompt_template_id or "")
+    template = f"{name} v{item.prompt_template_version}" if name and item.prompt_template_version else name
+    return {
+        "approval": approval,
+        "template": template,
+        "prompt_template_version": item.prompt_template_version,
+        "approved_by": item.approved_by,
+    }
 
 
 def _comment_row(

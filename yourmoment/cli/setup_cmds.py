@@ -1,10 +1,9 @@
-"""Setup commands: database schema and key rotation, keygen, LLM providers, prompt templates (docs/cli.md)."""
+"""Setup commands: database schema and key rotation, keygen, LLM providers (templates: template_cmds.py)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -20,11 +19,10 @@ from yourmoment.cli.common import (
     read_secret,
 )
 from yourmoment.crypto import Encryptor, generate_key
-from yourmoment.errors import ValidationError
 from yourmoment.logs import redact_url
 from yourmoment.store import accounts
 from yourmoment.store.db import upgrade
-from yourmoment.store.models import LLMProvider, MyMomentLogin, MyMomentSession, PromptTemplate
+from yourmoment.store.models import LLMProvider, MyMomentLogin, MyMomentSession
 
 
 def register_database_and_keys(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,8 +33,10 @@ def register_database_and_keys(sub: argparse._SubParsersAction[argparse.Argument
 
 def register_providers_and_templates(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`provider` and `template`: in `--help` after the myMoment accounts (see main.COMMAND_MODULES)."""
+    from yourmoment.cli import template_cmds
+
     _register_provider(sub)
-    _register_template(sub)
+    template_cmds.register(sub)
 
 
 # --- db and keygen -----------------------------------------------------------------------------------
@@ -337,65 +337,3 @@ async def cmd_provider_test(args: argparse.Namespace) -> int:
     for line in result.comment_lines:
         print(f"  {line}")
     return 0
-
-
-# --- prompt templates --------------------------------------------------------------------------------
-
-
-def _register_template(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    template = command_group(sub, "template", "prompt templates")
-    add = add_command(template, "add", "add one of your own templates", cmd_template_add)
-    add.add_argument("name")
-    system = add.add_mutually_exclusive_group(required=True)
-    system.add_argument("--system-file", type=Path, help="file with the system prompt")
-    system.add_argument("--system", help="the system prompt")
-    user = add.add_mutually_exclusive_group(required=True)
-    user.add_argument("--user-file", type=Path, help="file with the user prompt template")
-    user.add_argument("--user", dest="user_prompt", help="the user prompt template")
-    add_command(template, "list", "your templates and the shared system templates", cmd_template_list)
-    add_command(template, "seed", "add the German system templates that are missing", cmd_template_seed)
-
-
-def _text_of(text: str | None, path: Path | None) -> str:
-    if path is None:
-        return text or ""
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError([f"cannot read {path}: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError:
-        raise ValidationError([f"{path} is not UTF-8 text"]) from None
-
-
-def _template_dict(tpl: PromptTemplate) -> dict[str, Any]:
-    return {"id": tpl.id, "name": tpl.name, "category": tpl.category, "active": tpl.is_active}
-
-
-def cmd_template_add(args: argparse.Namespace) -> None:
-    system = _text_of(args.system, args.system_file)
-    user_prompt = _text_of(args.user_prompt, args.user_file)
-    ctx = Context(args)
-    with ctx.db() as session:
-        data = _template_dict(
-            accounts.add_template(session, ctx.user(session), args.name, system, user_prompt)
-        )
-    if args.json:
-        print_json(data)
-    else:
-        print(f"template '{data['name']}' added (id {data['id']})")
-
-
-def cmd_template_list(args: argparse.Namespace) -> None:
-    ctx = Context(args)
-    with ctx.db() as session:
-        rows = [_template_dict(t) for t in accounts.list_templates(session, ctx.user(session))]
-    emit(args, rows, ["id", "name", "category", "active"])
-
-
-def cmd_template_seed(args: argparse.Namespace) -> None:
-    with Context(args).db() as session:
-        added = accounts.seed_system_templates(session)
-    if args.json:
-        print_json({"added": added})
-    else:
-        print(f"added {added} system templates" if added else "the system templates are all present")

@@ -252,9 +252,11 @@ class MyMomentClient:
         user_agent: str = DEFAULT_USER_AGENT,
         observer: RequestObserver | None = None,
         comment_interval: float = 0.0,
+        login_name: str | None = None,
     ) -> None:
         self.base_url = request_base_url(base_url)
         self.login_id = login_id
+        self.login_name = login_name  # ours (`login add NAME`), for messages; the site knows `username`
         self.username = username
         # The site however the base URL spells it: the key of the article's places and of pacing.
         self.site = site_identity(self.base_url)
@@ -500,7 +502,10 @@ class MyMomentClient:
 
     async def _refused(self) -> NoReturn:
         await self._store.invalidate(self.login_id)
-        raise BadCredentialsError(f"myMoment rejected the username or password of login {self.username!r}")
+        login = f"login '{self.login_name}' (myMoment username '{self.username}')"
+        if self.login_name is None:
+            login = f"myMoment username '{self.username}'"
+        raise BadCredentialsError(f"myMoment rejected the username or password of {login}")
 
     async def _get_page(self, url: str) -> _Page:
         """GET a protected page; an expired session costs one re-login, which lands on the page."""

@@ -1,4 +1,4 @@
-"""Users, myMoment logins, LLM providers and prompt templates: creation rules and look-ups."""
+"""Users, myMoment logins and LLM providers: creation rules and look-ups (templates: templates.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ from yourmoment.store.limits import check_http_url, check_int, check_number, che
 from yourmoment.store.models import (
     LLMProvider,
     MyMomentLogin,
-    PromptTemplate,
-    TemplateCategory,
     User,
     utcnow,
 )
@@ -365,69 +363,3 @@ def get_provider(session: Session, user: User, name_or_id: str) -> LLMProvider:
 
 def provider_api_key(enc: Encryptor, provider: LLMProvider) -> str | None:
     return enc.decrypt(provider.api_key_enc) if provider.api_key_enc else None
-
-
-# --- prompt templates --------------------------------------------------------------------------------
-
-
-def add_template(
-    session: Session, user: User | None, name: str, system_prompt: str, user_prompt_template: str
-) -> PromptTemplate:
-    from yourmoment.llm.templates import validate_template
-
-    problems = validate_template(system_prompt, user_prompt_template)
-    if not name.strip():
-        problems.insert(0, "the template needs a name")
-    check_text(problems, "the template name", name.strip(), PromptTemplate.name)
-    check_text(problems, "the system prompt", system_prompt, PromptTemplate.system_prompt)
-    check_text(
-        problems, "the user prompt template", user_prompt_template, PromptTemplate.user_prompt_template
-    )
-    if problems:
-        raise ValidationError(problems)
-    row = PromptTemplate(
-        user_id=user.id if user else None,
-        name=name.strip(),
-        system_prompt=system_prompt,
-        user_prompt_template=user_prompt_template,
-        category=TemplateCategory.USER if user else TemplateCategory.SYSTEM,
-    )
-    session.add(row)
-    session.flush()
-    return row
-
-
-def seed_system_templates(session: Session) -> int:
-    """Adds the German SYSTEM templates that are missing (by name); returns how many were added."""
-    from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
-
-    existing = set(
-        session.scalars(select(PromptTemplate.name).where(PromptTemplate.category == TemplateCategory.SYSTEM))
-    )
-    added = 0
-    for tpl in SYSTEM_TEMPLATES:
-        if tpl.name not in existing:
-            add_template(session, None, tpl.name, tpl.system_prompt, tpl.user_prompt_template)
-            added += 1
-    return added
-
-
-def list_templates(session: Session, user: User) -> list[PromptTemplate]:
-    """The user's own templates and the shared SYSTEM ones."""
-    return list(
-        session.scalars(
-            select(PromptTemplate)
-            .where(
-                PromptTemplate.is_active,
-                (PromptTemplate.user_id == user.id) | (PromptTemplate.category == TemplateCategory.SYSTEM),
-            )
-            .order_by(PromptTemplate.category, PromptTemplate.name)
-        )
-    )
-
-
-def get_template(session: Session, user: User, name_or_id: str) -> PromptTemplate:
-    for tpl in list_templates(session, user):
-        if name_or_id in (tpl.id, tpl.name):
-            return tpl
-    raise NotFoundError(f"no template '{name_or_id}'; see 'starter.py template list'")

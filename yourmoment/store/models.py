@@ -139,6 +139,34 @@ class PromptTemplate(Base):
     category: Mapped[str] = mapped_column(String(10), default=TemplateCategory.USER)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # +1 on every change
+    # Retired: offered to no new process; the processes that have it keep it.
+    retired_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+# Template names are unique per user (system templates: among themselves), with the process names'
+# normalisation (yourmoment/store/processes.py name_key); a name must identify one template.
+Index(
+    "uq_template_name_per_user",
+    func.coalesce(PromptTemplate.user_id, ""),
+    func.lower(PromptTemplate.name),
+    unique=True,
+)
+
+
+class PromptTemplateVersion(Base):
+    """Every text a template had: `template edit` adds one, and comments name the version they used."""
+
+    __tablename__ = "prompt_template_versions"
+    __table_args__ = (UniqueConstraint("template_id", "version", name="uq_template_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    template_id: Mapped[str] = mapped_column(
+        ForeignKey("prompt_templates.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    system_prompt: Mapped[str] = mapped_column(Text)
+    user_prompt_template: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
@@ -290,6 +318,8 @@ class CommentEvent(Base):
     """One step of a work item's history: generated, edited, regenerated, approved, rejected, posted.
 
     `comment_html` is the comment's text after the step (ours, never the pupil's); `detail` a reason.
+    `version` numbers the texts: each generated, edited or regenerated text is the next version, and a
+    restore names the version it brought back (yourmoment/store/review.py).
     """
 
     __tablename__ = "comment_events"
@@ -299,6 +329,7 @@ class CommentEvent(Base):
     actor: Mapped[str | None] = mapped_column(String(320), nullable=True)
     comment_html: Mapped[str | None] = mapped_column(Text, nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -148,8 +149,14 @@ def _resolve_logins(
 
 
 def _resolve_prompts(
-    session: Session, user: User, prompts: list[tuple[str, float]], problems: list[str]
+    session: Session,
+    user: User,
+    prompts: list[tuple[str, float]],
+    problems: list[str],
+    kept: Collection[str] = (),
 ) -> list[tuple[PromptTemplate, float]]:
+    """The templates by id or name with their weights; a retired template only where it is `kept` (the
+    process has it already)."""
     resolved = []
     if not prompts:
         problems.append("the process needs at least one prompt template")
@@ -167,6 +174,11 @@ def _resolve_prompts(
         )
         if tpl is None:
             problems.append(f"template '{ref}' is not one of your templates nor a system template")
+        elif tpl.retired_at is not None and tpl.id not in kept:
+            problems.append(
+                f"template '{tpl.name}' is retired: it is offered to no new process (the processes that "
+                "have it keep it); see 'starter.py template list'"
+            )
         elif weight_problems:
             problems.extend(weight_problems)
         else:
@@ -205,7 +217,10 @@ def _apply(session: Session, user: User, process: MonitoringProcess, spec: Proce
         _resolve_provider(session, user, spec.provider, problems) if spec.provider is not None else None
     )
     logins = _resolve_logins(session, user, spec.logins, problems) if spec.logins is not None else None
-    prompts = _resolve_prompts(session, user, spec.prompts, problems) if spec.prompts is not None else None
+    kept = {link.template_id for link in process.prompts}
+    prompts = (
+        _resolve_prompts(session, user, spec.prompts, problems, kept) if spec.prompts is not None else None
+    )
     if problems:
         raise ValidationError(problems)
     if name:
