@@ -11,9 +11,9 @@ from temporalio import activity
 from activities.deps import ActivityGroup, RequestTally
 from activities.errors import keep_alive, translate_errors
 from yourmoment import comment_cap
+from yourmoment.comment_rules import posting_problems
 from yourmoment.errors import NotFoundError, PermanentError
 from yourmoment.llm.client import Acquire
-from yourmoment.llm.comments import posting_problems
 from yourmoment.llm.generation import AttemptReport, GeneratedComment, GenerationFigures, generate_comment
 from yourmoment.llm.templates import ArticleContext, render_messages
 from yourmoment.messages import (
