@@ -6,8 +6,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from yourmoment.comment_cap import over_cap_reason
@@ -17,7 +15,7 @@ from yourmoment.statuses import CommentStatus
 from yourmoment.store.db import row_count
 from yourmoment.store.limits import max_length
 from yourmoment.store.models import AIComment, new_id, utcnow
-from yourmoment.store.moves import cas, inserted
+from yourmoment.store.moves import cas, insert_once
 from yourmoment.store.posting import claim_refusal, slot_holders
 
 S = CommentStatus
@@ -116,32 +114,26 @@ def _insert_once(
     One statement, so a concurrent discovery cannot make it fail, and no savepoint is needed (SQLite's
     driver commits savepoints on their own, which would break the unit of work).
     """
-    dialect = session.get_bind().dialect.name
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
     now = utcnow()
-    statement = (
-        insert(AIComment)
-        .values(
-            id=new_id(),
-            process_id=process_id,
-            login_id=login_id,
-            mymoment_article_id=article.id,
-            prompt_slot=slot,
-            article_title=article.title,
-            article_author=article.author,
-            article_url=article.url,
-            status=status,
-            error=error,
-            attempts=0,
-            is_hidden=False,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(
-            index_elements=["process_id", "login_id", "mymoment_article_id", "prompt_slot"]
-        )
+    return insert_once(
+        session,
+        AIComment,
+        ["process_id", "login_id", "mymoment_article_id", "prompt_slot"],
+        id=new_id(),
+        process_id=process_id,
+        login_id=login_id,
+        mymoment_article_id=article.id,
+        prompt_slot=slot,
+        article_title=article.title,
+        article_author=article.author,
+        article_url=article.url,
+        status=status,
+        error=error,
+        attempts=0,
+        is_hidden=False,
+        created_at=now,
+        updated_at=now,
     )
-    return inserted(session, statement)
 
 
 # The page's fields a work item keeps, each in the column `article_<field>` (read back by the prompt).

@@ -3,14 +3,15 @@ writer win: of two workers (or a worker and a reviewer) acting at once, exactly 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
 
 from yourmoment.store.db import row_count
-from yourmoment.store.models import AIComment, utcnow
+from yourmoment.store.models import AIComment, Base, utcnow
 
 
 def cas(session: Session, item_id: str, expected: Iterable[str], new: str, **values: object) -> bool:
@@ -23,8 +24,13 @@ def cas(session: Session, item_id: str, expected: Iterable[str], new: str, **val
     return row_count(result) == 1
 
 
-def inserted(session: Session, statement: Executable) -> bool:
-    """Runs an INSERT … ON CONFLICT DO NOTHING; True when it inserted the row. SQLAlchemy reads an
-    INSERT's row count only when asked to (`preserve_rowcount`); without it PostgreSQL's reads as -1."""
+def insert_once(session: Session, model: type[Base], unique: Sequence[str], **values: object) -> bool:
+    """INSERT … ON CONFLICT (`unique`) DO NOTHING in the session's dialect; True when this call inserted
+    the row. Two writers inserting the same key wait for each other, and exactly one of them wins.
+
+    SQLAlchemy reads an INSERT's row count only when asked to (`preserve_rowcount`); without it
+    PostgreSQL's reads as -1."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=list(unique))
     result = session.execute(statement.execution_options(preserve_rowcount=True))
     return row_count(result) == 1

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from yourmoment import comment_cap
@@ -23,7 +21,7 @@ from yourmoment.errors import NotFoundError, PermanentError
 from yourmoment.statuses import CommentStatus, EventKind
 from yourmoment.store import review
 from yourmoment.store.models import AIComment, ArticleCommentSlot, PostingClaim, utcnow
-from yourmoment.store.moves import cas, inserted
+from yourmoment.store.moves import cas, insert_once
 
 S = CommentStatus
 
@@ -178,21 +176,18 @@ def claim_for_posting(
 
 
 def _insert_claim(session: Session, account_key: str, item: AIComment, slot: str) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    statement = (
-        insert(PostingClaim)
-        .values(
-            account_key=account_key,
-            mymoment_article_id=item.mymoment_article_id,
-            prompt_slot=slot,
-            process_id=item.process_id,
-            item_id=item.id,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["account_key", "mymoment_article_id", "prompt_slot"])
-    )
-    session.execute(statement)
+    keys = ["account_key", "mymoment_article_id", "prompt_slot"]
+    insert_once(session, PostingClaim, keys, account_key=account_key, prompt_slot=slot, **_held_by(item))
+
+
+def _held_by(item: AIComment) -> dict[str, object]:
+    """The columns a claim and a place share: the article, and the item and process holding it."""
+    return {
+        "mymoment_article_id": item.mymoment_article_id,
+        "process_id": item.process_id,
+        "item_id": item.id,
+        "created_at": utcnow(),
+    }
 
 
 def account_comments(
@@ -246,22 +241,10 @@ def _held_slot(session: Session, item_id: str) -> ArticleCommentSlot | None:
 
 
 def _insert_slot(session: Session, site: str, item: AIComment, account_key: str, number: int) -> bool:
-    dialect = session.get_bind().dialect.name
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    statement = (
-        insert(ArticleCommentSlot)
-        .values(
-            site=site,
-            mymoment_article_id=item.mymoment_article_id,
-            slot=number,
-            account_key=account_key,
-            process_id=item.process_id,
-            item_id=item.id,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["site", "mymoment_article_id", "slot"])
+    keys = ["site", "mymoment_article_id", "slot"]
+    return insert_once(
+        session, ArticleCommentSlot, keys, site=site, slot=number, account_key=account_key, **_held_by(item)
     )
-    return inserted(session, statement)
 
 
 def slot_holders(session: Session, site: str, article_id: str, but: str | None = None) -> list[str]:
