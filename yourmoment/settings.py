@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(None, ge=1, le=65535)
     # Loopback by default: the endpoint has no authentication (set 0.0.0.0 only on a private network).
     metrics_host: str = "127.0.0.1"
+    # The worker's /health and /ready (yourmoment/health_http.py), likewise loopback unless opened.
+    health_port: int | None = Field(None, ge=1, le=65535)
+    health_host: str = "127.0.0.1"
     # Workflows kept in a worker's memory. Idle processes beyond this are evicted and replayed on
     # their next timer: less memory (about 0.5 MB each), a little more CPU.
     worker_max_cached_workflows: int = Field(1000, ge=0, le=1_000_000)

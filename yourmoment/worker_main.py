@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import sys
@@ -22,6 +23,7 @@ from yourmoment.errors import ConfigurationError, YourMomentError
 from yourmoment.messages import ALL_QUEUES, QUEUE_MAINTENANCE
 from yourmoment.ratelimit import ping_redis
 from yourmoment.sandbox_code import share_workflow_code
+from yourmoment.serving import LoopServer
 from yourmoment.settings import Settings, get_settings
 from yourmoment.temporal_client import exit_process
 
@@ -109,6 +111,26 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
         ) from None
 
 
+def bind_health(
+    client: Client, settings: Settings, queues: list[str], tasks: list[asyncio.Task[None]]
+) -> LoopServer | None:
+    """With HEALTH_PORT set, /health and /ready (yourmoment/health_http.py) on HEALTH_HOST: 127.0.0.1
+    unless the operator opens it, as the metrics (the answers name hosts and failing services)."""
+    if not settings.health_port:
+        return None
+    from yourmoment.health_http import health_app
+
+    app = health_app(client, settings, queues, lambda: not any(task.done() for task in tasks))
+    try:
+        server = LoopServer(app, settings.health_host.strip("[]"), settings.health_port)
+    except OSError as exc:
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else f"cannot serve there ({exc})"
+        raise ConfigurationError(
+            f"HEALTH_PORT={settings.health_port}: {reason}; choose a free port or unset HEALTH_PORT"
+        ) from None
+    return server
+
+
 async def apply_schedules_logged(client: Client, settings: Settings) -> None:
     """At worker start: create or update the schedules; a failure is logged and the worker goes on."""
     from yourmoment.schedules_apply import apply_schedules
@@ -159,7 +181,12 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(w.run()) for w in workers]
+    tasks: list[asyncio.Task[None]] = []
+    health_server = bind_health(client, settings, args.queues, tasks)  # a taken port: refused before polling
+    tasks += [asyncio.create_task(w.run()) for w in workers]
+    if health_server is not None:
+        await health_server.start()
+        log.info("health endpoint: http://%s:%d/health and /ready", settings.health_host, health_server.port)
     # In the background, so a slow server never delays polling; kept referenced until the end.
     schedules_task = None
     if QUEUE_MAINTENANCE in args.queues and not args.no_schedules:
@@ -177,6 +204,8 @@ async def serve(args: argparse.Namespace) -> None:
         )
     await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     log.info("worker shutting down: running activities finish or are handed back")
+    if health_server is not None:
+        await health_server.stop()
     if schedules_task is not None and not schedules_task.done():
         schedules_task.cancel()
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
