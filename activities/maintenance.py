@@ -3,6 +3,7 @@ process reconciliation."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
@@ -13,20 +14,24 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.deps import ActivityGroup
 from activities.errors import keep_alive, translate_errors
+from activities.monitoring import deliver
 from workflows.monitoring import MonitoringProcessWorkflow
 from yourmoment.errors import ConfigurationError
 from yourmoment.messages import (
     QUEUE_MONITORING,
     MaintenanceInput,
     MaintenanceResult,
+    NotifyInput,
+    workflow_id_for_item,
     workflow_id_for_process,
 )
 from yourmoment.processes_client import monitoring_handle
 from yourmoment.statuses import CommentStatus, ProcessStatus
-from yourmoment.store import items, sessions
+from yourmoment.store import items, notifications, sessions
 from yourmoment.store.db import row_count, run_db
 from yourmoment.store.models import AIComment, MonitoringProcess, utcnow
 from yourmoment.store.processes import ACTIVE_STATUSES
+from yourmoment.temporal_checks import stuck_workflows
 
 S = CommentStatus
 SESSION_PURGE_AGE = timedelta(days=30)
@@ -37,6 +42,8 @@ FINISHED = (S.POSTED, S.FAILED, S.SKIPPED)
 # workflow's final activity and its close): reconciliation leaves it alone until the next run.
 RECONCILE_GRACE = timedelta(minutes=2)
 WORKFLOW_ID_PREFIX = workflow_id_for_process("")
+PROCESS_ID_LENGTH = 36  # a UUID's text
+STUCK_ANNOUNCED_EVERY = timedelta(days=1)
 
 
 class MaintenanceActivities(ActivityGroup):
@@ -79,12 +86,31 @@ class MaintenanceActivities(ActivityGroup):
         if not by_name["encryption_key"].ok and by_name["database"].ok:
             message = f"health check: {by_name['encryption_key'].detail}"
             await run_db(self.deps.in_session, record_on_running, message)
+        if self.deps.notifier.configured and not by_name.get("workflows", by_name["database"]).ok:
+            await self._announce_stuck()
         return MaintenanceResult(
             task=inp.task,
             counts={"checks": len(report.checks), "failed": len(failed)},
             notes=notes,
             healthy=report.ok,
         )
+
+    async def _announce_stuck(self) -> None:
+        """A process whose workflow (or one of its articles') is stuck is announced once a day; a
+        notifier that fails is recorded (deliver) and leaves the health check as it is."""
+        if self.client is None:
+            return
+        since = utcnow() - STUCK_ANNOUNCED_EVERY
+        for workflow_id in await stuck_workflows(self.client, self.deps.settings):
+            process_id = process_of_workflow(workflow_id)
+            if process_id is None:
+                continue
+            if await run_db(self.deps.in_session, notifications.sent_since, "stuck", workflow_id, since):
+                continue
+            with contextlib.suppress(Exception):
+                await deliver(
+                    self.deps, NotifyInput(kind="stuck", process_id=process_id), subject=workflow_id
+                )
 
     @activity.defn
     @translate_errors
@@ -155,6 +181,16 @@ class MaintenanceActivities(ActivityGroup):
             return resume_row(session, process_id, before)
 
     ACTIVITIES = (expire_sessions, purge_sessions, retention_cleanup, health_check, reconcile_processes)
+
+
+def process_of_workflow(workflow_id: str) -> str | None:
+    """The process a monitoring or article workflow belongs to (their ids start with it)."""
+    if workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return workflow_id[len(WORKFLOW_ID_PREFIX) :]
+    article_prefix = workflow_id_for_item("", "", "").split("-")[0] + "-"
+    if workflow_id.startswith(article_prefix) and len(workflow_id) >= len(article_prefix) + PROCESS_ID_LENGTH:
+        return workflow_id[len(article_prefix) : len(article_prefix) + PROCESS_ID_LENGTH]
+    return None
 
 
 def _done(inp: MaintenanceInput, **counts: int) -> MaintenanceResult:
