@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 # Below the activity's start-to-close timeout (workflows/activity_config.py NOTIFY): a slow service
 # fails this attempt with a reason instead of a timeout without one.
-SEND_TIMEOUT_S = 45.0
+SEND_TIMEOUT_S = 20.0
 SERVICES_LIST = "https://github.com/caronc/apprise/wiki"
 
 
