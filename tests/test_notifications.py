@@ -24,12 +24,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import CliEnv, LLMServer, MyMomentServer, RunCli
 from tests.support import cli, cli_ok, configure_class_82, isolate_temporal
 from tests.test_workflow_branches import FakeActivities, fake_worker, recorded
+from workflows.maintenance import MaintenanceWorkflow
 from workflows.monitoring import MonitoringProcessWorkflow
 from yourmoment import messages
 from yourmoment.errors import ConfigurationError, NotifierError
@@ -39,7 +41,8 @@ from yourmoment.serving import RunningServer, serve_in_thread
 from yourmoment.settings import Settings, get_settings
 from yourmoment.store import notifications
 from yourmoment.store.db import session_scope
-from yourmoment_dev.harness import add_articles, running_worker, wait_until
+from yourmoment.temporal_checks import stuck_reason
+from yourmoment_dev.harness import Harness, add_articles, running_worker, wait_until
 
 MINUTE = 60
 
@@ -365,3 +368,57 @@ async def test_a_failing_receiver_leaves_the_process_alone_and_shows_in_health(
     assert row["ok"] is False and "the last message was not delivered" in row["detail"], row
     assert "not delivered by 1 of 1 notification services (json)" in row["detail"]
     assert str(receiver.server.port) not in row["detail"]
+
+
+@pytest.mark.slow
+async def test_a_stuck_process_is_announced_once_by_the_health_check(
+    env: CliEnv,
+    dev_env: WorkflowEnvironment,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
+    """A workflow whose input cannot be decoded keeps failing its task; the scheduled health check (run
+    here twice, as its schedule would) announces its process once, by name, without the payload."""
+    isolate_temporal(
+        env,
+        tmp_path,
+        "k",
+        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        NOTIFY_URLS=receiver.url,
+    )
+    settings = get_settings()
+    world = Harness.seed(settings, mymoment_server.state, llm_server.url)
+    process_id = world.create_process(name="Klasse 82 stuck")
+    world.mark_running(process_id)
+    prefix = settings.temporal_task_queue_prefix
+    client = dev_env.client
+    async with running_worker(client, settings):
+        stuck = await client.start_workflow(
+            "MonitoringProcessWorkflow",
+            {"process": "Mein Hund heisst Bello"},
+            id=messages.workflow_id_for_process(process_id),
+            task_queue=f"{prefix}{messages.QUEUE_MONITORING}",
+        )
+        try:
+
+            async def is_stuck() -> bool:
+                return await stuck_reason(client, stuck.id) is not None
+
+            await wait_until(is_stuck, 60, "the workflow stuck", every=0.5)
+            for run in (1, 2):
+                check = await client.start_workflow(
+                    MaintenanceWorkflow.run,
+                    messages.MaintenanceInput(task="health_check"),
+                    id=f"health-{process_id}-{run}",
+                    task_queue=f"{prefix}{messages.QUEUE_MAINTENANCE}",
+                )
+                with pytest.raises(WorkflowFailureError):  # unhealthy: the run fails, red in the Web UI
+                    await check.result()
+        finally:
+            await stuck.terminate("test over")
+    texts = receiver.texts()
+    assert len(texts) == 1, texts
+    assert texts[0].startswith("yourMoment: process 'Klasse 82 stuck' is stuck\n"), texts
+    assert "Bello" not in texts[0] and "starter.py health" in texts[0]
