@@ -1,8 +1,9 @@
 """Replay: committed histories of both releases must replay against the current workflow code.
 
 A change that breaks determinism for running processes fails here. `release1_*` were recorded by the
-first release and are never re-recorded; `release2_*` by today's code. To record them again after an
-intended, versioned change: `YOURMOMENT_RECORD_HISTORIES=1 python -m pytest tests/test_replay.py`.
+first release and are never re-recorded; `release2_*` and `notifications_*` by today's code. To record
+them again after an intended, versioned change:
+`YOURMOMENT_RECORD_HISTORIES=1 python -m pytest tests/test_replay.py`.
 """
 
 from __future__ import annotations
