@@ -238,8 +238,9 @@ def test_settings_split_notify_urls_and_read_durations() -> None:
     assert settings.notify_min_interval == 900
     for text, seconds in (("90s", 90), ("90", 90), ("1h", 3600), ("0", 0), ("1d", 86400)):
         assert Settings(_env_file=None, notify_min_interval=text).notify_min_interval == seconds
-    with pytest.raises(ValueError, match="must be a duration such as 15m"):
-        Settings(_env_file=None, notify_min_interval="bald")
+    for bad in ("bald", "8d", "-5m"):
+        with pytest.raises(ValueError, match="must be a duration from 0 to 7d, such as 15m"):
+            Settings(_env_file=None, notify_min_interval=bad)
 
 
 def test_a_bad_notify_url_is_named_by_position_never_shown(env: CliEnv) -> None:

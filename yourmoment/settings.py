@@ -75,6 +75,7 @@ def _is_placeholder(reference: str) -> bool:
     return any(host == name or host.endswith(f".{name}") for name in _PLACEHOLDER_DOMAINS)
 
 
+NOTIFY_MIN_INTERVAL_MAX = 7 * 86400
 # A process's discovery interval, in seconds; the setting's default for new processes obeys it too.
 DISCOVERY_INTERVAL_RANGE = (5, 86400)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -138,7 +139,7 @@ class Settings(BaseSettings):
     # Notification URLs of apprise (docs/notifications.md), separated by commas or spaces; secrets.
     notify_urls: str | None = None
     # At most one "comments waiting for approval" message per process in this time: 15m, 90s, 1h, 900.
-    notify_min_interval: int = Field(900, ge=0, le=7 * 86400)
+    notify_min_interval: int = Field(900, ge=0, le=NOTIFY_MIN_INTERVAL_MAX)
 
     log_level: LogLevel = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -159,8 +160,10 @@ class Settings(BaseSettings):
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str):
             seconds = duration_seconds(value)
-            if seconds is None:
-                raise ValueError("must be a duration such as 15m, 90s, 1h or 1d, or a number of seconds")
+            if seconds is None or seconds > NOTIFY_MIN_INTERVAL_MAX:
+                raise ValueError(
+                    "must be a duration from 0 to 7d, such as 15m, 90s, 1h or 1d, or a number of seconds"
+                )
             return seconds
         return value
 
