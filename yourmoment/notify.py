@@ -8,7 +8,10 @@ composer below is given none of them (the activity reads the process's name and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +70,16 @@ def _ended_words(status: ProcessStatus) -> str:
     return {ProcessStatus.FAILED: "failed", ProcessStatus.COMPLETED: "completed"}.get(status, "stopped")
 
 
+@contextlib.contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 class Notifier:
     """The configured notification services; `send` delivers one message to each of them.
 
@@ -103,7 +116,8 @@ class Notifier:
 
             services = []
             for number, (url, scheme) in enumerate(zip(self.urls, self.schemes(), strict=True), start=1):
-                service = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+                with _quiet(logging.getLogger("apprise")):  # its "Unparseable URL …": ours says it better
+                    service = apprise.Apprise.instantiate(url, suppress_exceptions=True)
                 if service is None:
                     raise ConfigurationError(
                         f"NOTIFY_URLS: entry {number} ({scheme}://…) is not a notification URL apprise "

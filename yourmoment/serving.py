@@ -117,9 +117,10 @@ class _InLoopServer(uvicorn.Server):
 class LoopServer:
     """`app` served as a task of the running event loop, so it can use the program's async clients."""
 
-    def __init__(self, app: Any, host: str, port: int) -> None:
-        self._sock = bind(host, port)
-        self.port = self._sock.getsockname()[1]
+    def __init__(self, app: Any, sock: socket.socket) -> None:
+        """`sock`: bound by `bind`, early, so a taken port is known before the program gets going."""
+        self._sock = sock
+        self.port = sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self._server = _InLoopServer(config)
         self._task: asyncio.Task[None] | None = None

@@ -8,6 +8,7 @@ import contextlib
 import errno
 import logging
 import signal
+import socket
 import sys
 import time
 from datetime import timedelta
@@ -23,7 +24,7 @@ from yourmoment.errors import ConfigurationError, YourMomentError
 from yourmoment.messages import ALL_QUEUES, QUEUE_MAINTENANCE
 from yourmoment.ratelimit import ping_redis
 from yourmoment.sandbox_code import share_workflow_code
-from yourmoment.serving import LoopServer
+from yourmoment.serving import LoopServer, bind
 from yourmoment.settings import Settings, get_settings
 from yourmoment.temporal_client import exit_process
 
@@ -111,23 +112,33 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
         ) from None
 
 
-def bind_health(
-    client: Client, settings: Settings, queues: list[str], tasks: list[asyncio.Task[None]]
-) -> LoopServer | None:
-    """With HEALTH_PORT set, /health and /ready (yourmoment/health_http.py) on HEALTH_HOST: 127.0.0.1
-    unless the operator opens it, as the metrics (the answers name hosts and failing services)."""
+def health_socket(settings: Settings) -> socket.socket | None:
+    """With HEALTH_PORT set, the socket of /health and /ready (yourmoment/health_http.py), bound at once
+    so a taken port stops the worker before it connects. HEALTH_HOST is 127.0.0.1 unless the operator
+    opens it, as for the metrics: the answers name hosts and failing services."""
     if not settings.health_port:
         return None
-    from yourmoment.health_http import health_app
-
-    app = health_app(client, settings, queues, lambda: not any(task.done() for task in tasks))
     try:
-        server = LoopServer(app, settings.health_host.strip("[]"), settings.health_port)
+        return bind(settings.health_host.strip("[]"), settings.health_port)
     except OSError as exc:
         reason = "the port is in use" if exc.errno == errno.EADDRINUSE else f"cannot serve there ({exc})"
         raise ConfigurationError(
             f"HEALTH_PORT={settings.health_port}: {reason}; choose a free port or unset HEALTH_PORT"
         ) from None
+
+
+async def serve_health(
+    sock: socket.socket,
+    client: Client,
+    settings: Settings,
+    queues: list[str],
+    tasks: list[asyncio.Task[None]],
+) -> LoopServer:
+    from yourmoment.health_http import health_app
+
+    app = health_app(client, settings, queues, lambda: not any(task.done() for task in tasks))
+    server = await LoopServer(app, sock).start()
+    log.info("health endpoint: http://%s:%d/health and /ready", settings.health_host, server.port)
     return server
 
 
@@ -164,6 +175,7 @@ async def serve(args: argparse.Namespace) -> None:
     settings = get_settings()
     configure_logging(settings)
     runtime = metrics_runtime(settings)
+    health = health_socket(settings)
     deps = Dependencies.from_settings(settings, runtime.metric_meter if runtime else None)  # checks the key
     settings.require_contact()  # no anonymous requests to the real myMoment site
     temporal_connect_config(target_host=args.address, namespace=args.namespace)  # refuse a bad address first
@@ -181,12 +193,8 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks: list[asyncio.Task[None]] = []
-    health_server = bind_health(client, settings, args.queues, tasks)  # a taken port: refused before polling
-    tasks += [asyncio.create_task(w.run()) for w in workers]
-    if health_server is not None:
-        await health_server.start()
-        log.info("health endpoint: http://%s:%d/health and /ready", settings.health_host, health_server.port)
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    health_server = await serve_health(health, client, settings, args.queues, tasks) if health else None
     # In the background, so a slow server never delays polling; kept referenced until the end.
     schedules_task = None
     if QUEUE_MAINTENANCE in args.queues and not args.no_schedules:
