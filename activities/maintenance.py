@@ -112,6 +112,16 @@ class MaintenanceActivities(ActivityGroup):
                     self.deps, NotifyInput(kind="stuck", process_id=process_id), subject=workflow_id
                 )
 
+    async def _announce_end(self, process_id: str, status: str, reason: str) -> None:
+        """A process whose workflow ended without saying so (terminated, failed, gone) is announced
+        here, as its workflow would have; a failing notifier is recorded (deliver) and nothing more."""
+        if self.deps.notifier.configured:
+            notice = NotifyInput(
+                kind="ended", process_id=process_id, status=ProcessStatus(status), reason=reason
+            )
+            with contextlib.suppress(Exception):
+                await deliver(self.deps, notice)
+
     @activity.defn
     @translate_errors
     @keep_alive
@@ -128,6 +138,7 @@ class MaintenanceActivities(ActivityGroup):
             if await run_db(self._end_row, process_id, status, reason, before):
                 ended += 1
                 notes.append(f"{process_id}: {status} ({reason})")
+                await self._announce_end(process_id, status, reason)
         resumed = 0
         for process_id in await self._running_workflow_process_ids():
             if await run_db(self._resume_row, process_id, before):

@@ -16,6 +16,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from yourmoment.serving import RunningServer, serve_in_thread
 from yourmoment.settings import Settings, get_settings
 from yourmoment.store import notifications
 from yourmoment.store.db import session_scope
+from yourmoment.store.models import MonitoringProcess, utcnow
 from yourmoment.temporal_checks import stuck_reason
 from yourmoment_dev.harness import Harness, add_articles, running_worker, wait_until
 
@@ -372,7 +374,7 @@ async def test_a_failing_receiver_leaves_the_process_alone_and_shows_in_health(
 
 
 @pytest.mark.slow
-async def test_a_stuck_process_is_announced_once_by_the_health_check(
+async def test_a_stuck_process_is_announced_once_and_its_end_by_reconciliation(
     env: CliEnv,
     dev_env: WorkflowEnvironment,
     mymoment_server: MyMomentServer,
@@ -381,7 +383,8 @@ async def test_a_stuck_process_is_announced_once_by_the_health_check(
     tmp_path: Path,
 ) -> None:
     """A workflow whose input cannot be decoded keeps failing its task; the scheduled health check (run
-    here twice, as its schedule would) announces its process once, by name, without the payload."""
+    here twice, as its schedule would) announces its process once, by name, without the payload; once
+    terminated, reconciliation announces its end."""
     isolate_temporal(
         env,
         tmp_path,
@@ -417,9 +420,27 @@ async def test_a_stuck_process_is_announced_once_by_the_health_check(
                 )
                 with pytest.raises(WorkflowFailureError):  # unhealthy: the run fails, red in the Web UI
                     await check.result()
+            assert len(receiver.texts()) == 1, receiver.texts()
         finally:
-            await stuck.terminate("test over")
-    texts = receiver.texts()
-    assert len(texts) == 1, texts
-    assert texts[0].startswith("yourMoment: process 'Klasse 82 stuck' is stuck\n"), texts
-    assert "Bello" not in texts[0] and "starter.py health" in texts[0]
+            await stuck.terminate("an operator gave up on it")
+        # Terminated, the workflow says nothing more; reconciliation ends the row and announces it (the row
+        # is made older than reconciliation's grace period, as if started ten minutes ago).
+        with session_scope(settings.database_url) as session:
+            row = session.get(MonitoringProcess, process_id)
+            assert row is not None
+            row.started_at = utcnow() - timedelta(minutes=10)
+        reconcile = await client.start_workflow(
+            MaintenanceWorkflow.run,
+            messages.MaintenanceInput(task="reconcile_processes"),
+            id=f"reconcile-{process_id}",
+            task_queue=f"{prefix}{messages.QUEUE_MAINTENANCE}",
+        )
+        assert (await reconcile.result()).counts["ended"] == 1
+    stuck_text, ended_text = receiver.texts()
+    assert stuck_text.startswith("yourMoment: process 'Klasse 82 stuck' is stuck\n"), stuck_text
+    assert "starter.py health" in stuck_text
+    assert ended_text == (
+        "yourMoment: process 'Klasse 82 stuck' stopped\n"
+        "Process 'Klasse 82 stuck' stopped (reconciled: workflow terminated)."
+    )
+    assert "Bello" not in stuck_text + ended_text

@@ -58,9 +58,13 @@ def compose(inp: NotifyInput, process_name: str, waiting: int) -> Notice:
             "Details: python starter.py health",
         )
     status = inp.status or ProcessStatus.STOPPED
-    counts = inp.counts.model_dump() if inp.counts else {}
-    shown = ", ".join(f"{key} {value}" for key, value in counts.items())
-    body = f"Process {name} {_ended_words(status)} ({inp.reason}). This run: {shown or 'no counts'}."
+    body = f"Process {name} {_ended_words(status)} ({inp.reason})."
+    if inp.counts is not None:  # none when reconciliation found the workflow ended without a word
+        body += (
+            " This run: "
+            + ", ".join(f"{key} {value}" for key, value in inp.counts.model_dump().items())
+            + "."
+        )
     if waiting:
         body += f" {waiting} comment{'s' if waiting != 1 else ''} waiting for approval: {review}"
     return Notice(f"yourMoment: process {name} {_ended_words(status)}", body)
