@@ -444,3 +444,23 @@ async def test_a_stuck_process_is_announced_once_and_its_end_by_reconciliation(
         "Process 'Klasse 82 stuck' stopped (reconciled: workflow terminated)."
     )
     assert "Bello" not in stuck_text + ended_text
+
+
+def test_the_record_of_attempts_on_both_databases(any_db_url: str) -> None:
+    """What `health` and the once-a-day stuck message read: the newest failure against the newest delivery."""
+    with session_scope(any_db_url) as session:
+        assert notifications.outcomes(session) == notifications.Outcomes(None, None, None)
+        notifications.record(session, "approval", process_id="p1", error="not delivered by 1 of 1 (json)")
+    with session_scope(any_db_url) as session:
+        seen = notifications.outcomes(session)
+        assert seen.failing and seen.last_error == "not delivered by 1 of 1 (json)"
+        notifications.record(session, "stuck", process_id="p1", subject="monitoring-process-p1")
+    with session_scope(any_db_url) as session:
+        seen = notifications.outcomes(session)
+        assert not seen.failing and seen.last_delivered_at is not None
+        hour_ago = utcnow() - timedelta(hours=1)
+        assert notifications.sent_since(session, "stuck", "monitoring-process-p1", hour_ago)
+        assert not notifications.sent_since(session, "stuck", "monitoring-process-p2", hour_ago)
+        assert not notifications.sent_since(
+            session, "stuck", "monitoring-process-p1", utcnow() + timedelta(1)
+        )
