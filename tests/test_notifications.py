@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -44,7 +45,7 @@ from yourmoment.store import notifications
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import MonitoringProcess, utcnow
 from yourmoment.temporal_checks import stuck_reason
-from yourmoment_dev.harness import Harness, add_articles, running_worker, wait_until
+from yourmoment_dev.harness import Harness, WorkerProcess, add_articles, running_worker, wait_until
 
 MINUTE = 60
 
@@ -64,7 +65,7 @@ class Receiver:
             return JSONResponse({}, status_code=self.status)
 
         self.server: RunningServer = serve_in_thread(
-            Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+            Starlette(routes=[Route("/{path:path}", hook, methods=["POST"])])
         )
         self.url = f"json://127.0.0.1:{self.server.port}/hook"
 
@@ -464,3 +465,33 @@ def test_the_record_of_attempts_on_both_databases(any_db_url: str) -> None:
         assert not notifications.sent_since(
             session, "stuck", "monitoring-process-p1", utcnow() + timedelta(1)
         )
+
+
+@pytest.mark.slow
+async def test_a_worker_process_at_debug_never_logs_its_notification_url(
+    notify_env: CliEnv,
+    dev_env: WorkflowEnvironment,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
+    receiver: Receiver,
+) -> None:
+    """A real `worker.py` at LOG_LEVEL=DEBUG whose notification URL carries a token in its path, the
+    receiver refusing every message: the failures are logged, the token never."""
+    token = "hook-Geheim-7f3a9c"
+    notify_env.set(NOTIFY_URLS=f"{receiver.url}/{token}")
+    await configure_class_82(run_cli, mymoment_server, llm_server.url, "--require-approval")
+    add_articles(mymoment_server.state, 1, class_id=82)
+    receiver.status = 500
+    worker = WorkerProcess({**os.environ, "LOG_LEVEL": "DEBUG"})
+    worker.start()
+    try:
+        await cli_ok(run_cli, "start", "Klasse 82")
+        await wait_until(lambda: len(receiver.bodies) >= 3, 60, "three tries of the first message")
+        await cli_ok(run_cli, "stop", "Klasse 82", "--wait")
+    finally:
+        assert worker.terminate() == 0
+    output = "".join(worker.output)
+    assert "not delivered by 1 of 1 notification services (json)" in output  # the failure is logged
+    assert "error=500" in output  # apprise's own answer too
+    assert token not in output and "Geheim" not in output

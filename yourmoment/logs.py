@@ -177,5 +177,5 @@ def configure_logging(settings: Settings) -> None:
         add_secrets(notify_url_secrets(url))
     # The HTTP clients log every request at INFO (httpx2 is the openai SDK's transport): quiet, so the
     # log holds ids and counts; what they log at WARNING, or at a level an operator sets, is redacted.
-    for noisy in ("httpx", "httpx2", "httpcore", "openai", "apprise"):
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "apprise", "urllib3", "requests_oauthlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
