@@ -16,7 +16,7 @@ from activities.deps import ActivityGroup
 from activities.errors import keep_alive, translate_errors
 from activities.monitoring import deliver
 from workflows.monitoring import MonitoringProcessWorkflow
-from yourmoment.errors import ConfigurationError
+from yourmoment.errors import ConfigurationError, reduce_error
 from yourmoment.messages import (
     QUEUE_MONITORING,
     MaintenanceInput,
@@ -42,6 +42,7 @@ FINISHED = (S.POSTED, S.FAILED, S.SKIPPED)
 # workflow's final activity and its close): reconciliation leaves it alone until the next run.
 RECONCILE_GRACE = timedelta(minutes=2)
 WORKFLOW_ID_PREFIX = workflow_id_for_process("")
+ARTICLE_ID_PREFIX = workflow_id_for_item("", "", "").split("-", 1)[0] + "-"  # "article-" + process id + …
 PROCESS_ID_LENGTH = 36  # a UUID's text
 STUCK_ANNOUNCED_EVERY = timedelta(days=1)
 
@@ -87,7 +88,12 @@ class MaintenanceActivities(ActivityGroup):
             message = f"health check: {by_name['encryption_key'].detail}"
             await run_db(self.deps.in_session, record_on_running, message)
         if self.deps.notifier.configured and not by_name.get("workflows", by_name["database"]).ok:
-            await self._announce_stuck()
+            try:
+                await self._announce_stuck()
+            except Exception as exc:  # the health check's own answer matters more than the message
+                activity.logger.warning(
+                    "stuck processes not announced: %s", reduce_error(exc, "health_check")
+                )
         return MaintenanceResult(
             task=inp.task,
             counts={"checks": len(report.checks), "failed": len(failed)},
@@ -198,9 +204,11 @@ def process_of_workflow(workflow_id: str) -> str | None:
     """The process a monitoring or article workflow belongs to (their ids start with it)."""
     if workflow_id.startswith(WORKFLOW_ID_PREFIX):
         return workflow_id[len(WORKFLOW_ID_PREFIX) :]
-    article_prefix = workflow_id_for_item("", "", "").split("-")[0] + "-"
-    if workflow_id.startswith(article_prefix) and len(workflow_id) >= len(article_prefix) + PROCESS_ID_LENGTH:
-        return workflow_id[len(article_prefix) : len(article_prefix) + PROCESS_ID_LENGTH]
+    if (
+        workflow_id.startswith(ARTICLE_ID_PREFIX)
+        and len(workflow_id) >= len(ARTICLE_ID_PREFIX) + PROCESS_ID_LENGTH
+    ):
+        return workflow_id[len(ARTICLE_ID_PREFIX) : len(ARTICLE_ID_PREFIX) + PROCESS_ID_LENGTH]
     return None
 
 

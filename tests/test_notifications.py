@@ -30,6 +30,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.maintenance import process_of_workflow
 from tests.conftest import CliEnv, LLMServer, MyMomentServer, RunCli
 from tests.support import cli, cli_ok, configure_class_82, isolate_temporal
 from tests.test_workflow_branches import FakeActivities, fake_worker, recorded
@@ -495,3 +496,11 @@ async def test_a_worker_process_at_debug_never_logs_its_notification_url(
     assert "not delivered by 1 of 1 notification services (json)" in output  # the failure is logged
     assert "error=500" in output  # apprise's own answer too
     assert token not in output and "Geheim" not in output
+
+
+def test_a_stuck_workflow_is_traced_to_its_process() -> None:
+    process_id = "3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b"
+    assert process_of_workflow(messages.workflow_id_for_process(process_id)) == process_id
+    assert process_of_workflow(messages.workflow_id_for_item(process_id, "login-1", "4711")) == process_id
+    assert process_of_workflow("post-comment-item-1") is None
+    assert process_of_workflow("article-too-short") is None
