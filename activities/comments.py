@@ -13,7 +13,6 @@ from activities.errors import keep_alive, translate_errors
 from yourmoment import comment_cap
 from yourmoment.errors import NotFoundError, PermanentError
 from yourmoment.llm.client import Acquire
-from yourmoment.llm.comments import posting_problems
 from yourmoment.llm.generation import AttemptReport, GeneratedComment, GenerationFigures, generate_comment
 from yourmoment.llm.templates import ArticleContext, render_messages
 from yourmoment.messages import (
@@ -29,7 +28,7 @@ from yourmoment.messages import (
 from yourmoment.mymoment.client import MyMomentClient
 from yourmoment.mymoment.types import ArticleDetail
 from yourmoment.statuses import CommentStatus, EventKind
-from yourmoment.store import accounts, attempts, items, review
+from yourmoment.store import accounts, attempts, posting, review
 from yourmoment.store.db import run_db
 from yourmoment.store.models import (
     AIComment,
@@ -202,10 +201,10 @@ class CommentActivities(ActivityGroup):
         # Release 1's inputs carried no login: read it off the item then.
         login_id = inp.login_id or await run_db(self._login_of, inp.item_id)
         client = await self.deps.mymoment(login_id)
-        claim = await run_db(self._claim_for_posting, inp.item_id, client)
-        if isinstance(claim, PostResultMsg):
-            return claim
-        item, first_try, expected = claim
+        claim = await run_db(self._claim, inp.item_id, client)
+        if isinstance(claim, posting.NotPosted):
+            return PostResultMsg(item_id=inp.item_id, outcome=claim.outcome, requests=0, reason=claim.reason)
+        item, first_try, expected = claim.item, claim.first_try, claim.account_comments
         # Read after the claim's commit: of two items claiming at once, the later reader sees the other.
         held = await run_db(self._places_held_by_others, client.site, item)
         cap = self.deps.settings.max_ai_comments_per_article
@@ -267,76 +266,22 @@ class CommentActivities(ActivityGroup):
         tally: RequestTally | None = None,
         release_place: bool = False,
     ) -> None:
-        """The item's outcome; `release_place` gives its place on the article back (it ends unposted)."""
+        """The item's outcome and the requests its POST took; `release_place`: it ends unposted."""
         with self.deps.db() as session:
             if tally is not None:
                 tally.store(session)
-            moved = items.cas(session, item_id, [S.POSTING], status, **values)
-            if moved and release_place:
-                items.release_article_slot(session, item_id)
-            if moved and status == S.POSTED:
-                item = session.get(AIComment, item_id)
-                review.add_event(
-                    session, item_id, EventKind.POSTED, comment_html=item.comment_html if item else None
-                )
+            posting.settle(session, item_id, status, values, release_place)
 
     def _places_held_by_others(self, site: str, item: AIComment) -> list[str]:
         with self.deps.db() as session:
-            return items.slot_holders(session, site, item.mymoment_article_id, but=item.id)
+            return posting.slot_holders(session, site, item.mymoment_article_id, but=item.id)
 
-    def _claim_for_posting(
-        self, item_id: str, client: MyMomentClient
-    ) -> tuple[AIComment, bool, list[str]] | PostResultMsg:
-        """Moves the item to `posting` once it holds the account's claim on the article and one of the
-        article's places (database constraints across users, processes and workers); an item that
-        loses either is skipped."""
-        account_key, aliases = client.account_key, client.legacy_account_keys
+    def _claim(self, item_id: str, client: MyMomentClient) -> posting.Claimed | posting.NotPosted:
+        account = posting.Account(
+            client.login_id, client.account_key, client.legacy_account_keys, client.site
+        )
         with self.deps.db() as session:
-            item = session.get(AIComment, item_id)
-            if item is None:
-                raise NotFoundError(f"work item {item_id} does not exist")
-            if item.login_id != client.login_id:
-                raise PermanentError(f"work item {item_id} belongs to another login than the one posting")
-            if item.status == S.POSTED:
-                return PostResultMsg(item_id=item_id, outcome="already_posted", requests=0)
-            if item.status not in (S.GENERATED, S.POSTING):
-                return PostResultMsg(
-                    item_id=item_id, outcome="skipped", requests=0, reason=f"item is {item.status}"
-                )
-            if review.waits_for_approval(session, item):
-                reason = "the comment waits for a reviewer's approval ('starter.py comments approve')"
-                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
-            if refusal := items.claim_for_posting(session, item, account_key, aliases):
-                items.cas(session, item_id, [S.GENERATED, S.POSTING], S.SKIPPED, error=refusal)
-                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=refusal)
-            cap = self.deps.settings.max_ai_comments_per_article
-            # The places left by the AI comments from elsewhere the prepared page showed.
-            others = items.slot_holders(session, client.site, item.mymoment_article_id, but=item.id)
-            shown = comment_cap.from_column(item.page_ai_accounts) or []
-            elsewhere = comment_cap.from_elsewhere(others, shown)
-            if over_cap := items.take_article_slot(session, client.site, item, account_key, cap, elsewhere):
-                session.rollback()  # the account's claim goes back too: this comment never comes
-                items.cas(session, item_id, [S.GENERATED, S.POSTING], S.SKIPPED, error=over_cap)
-                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=over_cap)
-            first_try = item.status == S.GENERATED and item.attempts == 0
-            if not items.cas(
-                session, item_id, [S.GENERATED, S.POSTING], S.POSTING, attempts=item.attempts + 1
-            ):
-                session.rollback()  # another call moved the item meanwhile: it holds what the item needs
-                return PostResultMsg(
-                    item_id=item_id, outcome="skipped", requests=0, reason="claimed elsewhere"
-                )
-            # Read again now that this transaction holds the row: a reviewer's edit committed before the
-            # move to `posting` is the text posted, and one that took the approval away stops the post.
-            session.refresh(item)
-            if review.waits_for_approval(session, item):
-                session.rollback()
-                reason = "the comment was changed and waits for a reviewer's approval again"
-                return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
-            # Checked again here: a comment stored by an older version or edited in the database.
-            if problems := posting_problems(item.comment_html or ""):
-                raise PermanentError(f"the stored comment is never posted: {' '.join(problems)}")
-            return item, first_try, items.account_comments(session, account_key, item, aliases)
+            return posting.claim(session, item_id, account, self.deps.settings.max_ai_comments_per_article)
 
     ACTIVITIES = (generate_comment, regenerate_comment, reserve_post_slot, post_comment)
 

@@ -39,7 +39,7 @@ from yourmoment.mymoment import parsers
 from yourmoment.mymoment.client import MyMomentClient
 from yourmoment.notify import compose
 from yourmoment.statuses import UNFINISHED_STATUSES, CommentStatus, ProcessStatus
-from yourmoment.store import items, notifications, processes, review
+from yourmoment.store import items, moves, notifications, posting, processes, review
 from yourmoment.store.db import run_db
 from yourmoment.store.models import (
     AIComment,
@@ -167,7 +167,7 @@ class MonitoringActivities(ActivityGroup):
         def mark() -> bool:
             with self.deps.db() as session:
                 allowed = inp.only_from or list(UNFINISHED_STATUSES)
-                return items.cas(session, inp.item_id, allowed, inp.status, error=inp.reason[:2000])
+                return moves.cas(session, inp.item_id, allowed, inp.status, error=inp.reason[:2000])
 
         return await run_db(mark)
 
@@ -240,10 +240,10 @@ class MonitoringActivities(ActivityGroup):
                     if own_ai_comment and not _sibling_claimed(session, item, client):
                         reason = "this myMoment account already has an AI comment on the article"
                     else:  # early, to spare the LLM; the places taken at posting decide
-                        held = items.slot_holders(session, client.site, item.mymoment_article_id)
+                        held = posting.slot_holders(session, client.site, item.mymoment_article_id)
                         reason = comment_cap.cap_refusal(cap, held, ai_accounts)
                     if reason:
-                        items.cas(
+                        moves.cas(
                             session, item.id, [CommentStatus.DISCOVERED], CommentStatus.SKIPPED, error=reason
                         )
                         return PrepareResult(item_id=item.id, status=CommentStatus.SKIPPED, reason=reason)
@@ -318,9 +318,13 @@ def _about_process(session: Session, process_id: str) -> tuple[str, int]:
 def _sibling_claimed(session: Session, item: AIComment, client: MyMomentClient) -> bool:
     """In `all` mode the account posts one comment per prompt: once this process holds the article's
     claim, the comments of its other prompts are expected on the page."""
-    if item.prompt_slot == items.ARTICLE_CLAIM:
+    if item.prompt_slot == posting.ARTICLE_CLAIM:
         return False
-    article = items.claim_row(
-        session, client.account_key, item.mymoment_article_id, items.ARTICLE_CLAIM, client.legacy_account_keys
+    article = posting.claim_row(
+        session,
+        client.account_key,
+        item.mymoment_article_id,
+        posting.ARTICLE_CLAIM,
+        client.legacy_account_keys,
     )
     return article is not None and article.process_id == item.process_id

@@ -37,7 +37,7 @@ from tests.test_account_claim import (
 from tests.test_e2e import database_url
 from yourmoment import comment_cap
 from yourmoment.mymoment.account import account_key, legacy_account_keys, site_identity
-from yourmoment.store import items
+from yourmoment.store import posting
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import (
     AIComment,
@@ -251,7 +251,7 @@ def claim(url: str, item_id: str, key: str, cap: int, hold: threading.Event | No
     with session_scope(url) as session:
         item = session.get(AIComment, item_id)
         assert item is not None
-        reason = items.claim_for_posting(session, item, key) or items.take_article_slot(
+        reason = posting.claim_for_posting(session, item, key) or posting.take_article_slot(
             session, SITE, item, key, cap
         )
         if reason:
@@ -318,12 +318,12 @@ def test_a_place_given_back_is_taken_again_and_a_lowered_cap_counts_every_place(
     contenders = seed_items(any_db_url, 5, ["4701"])["4701"]
     assert [claim(any_db_url, item, key, 3) for item, key in contenders[:3]] == [None, None, None]
     with session_scope(any_db_url) as session:
-        items.release_article_slot(session, contenders[0][0])  # it ended before its POST
+        posting.release_article_slot(session, contenders[0][0])  # it ended before its POST
     assert claim(any_db_url, *contenders[3], 3) is None
     assert [slot for slot, _ in places(any_db_url, "4701")] == [1, 2, 3]
     # The operator lowers the cap to 2: three places are held, so no fourth item gets one, whatever number.
     with session_scope(any_db_url) as session:
-        items.release_article_slot(session, contenders[3][0])
+        posting.release_article_slot(session, contenders[3][0])
     assert CAP_REASON + "2" in (claim(any_db_url, *contenders[4], 2) or "")
     # An item that holds a place keeps it on a retry, whatever the cap.
     assert claim(any_db_url, *contenders[1], 1) is None
@@ -351,10 +351,10 @@ def test_claims_stored_under_an_old_spelling_of_the_site_still_hold(any_db_url: 
         assert item is not None
         key = account_key(base, "pupil-a")
         assert (
-            items.claim_refusal(session, key, "4801", "", item.process_id, item.id) is None
+            posting.claim_refusal(session, key, "4801", "", item.process_id, item.id) is None
         )  # not without them
         aliases = legacy_account_keys(base, "pupil-a")
-        assert items.claim_for_posting(session, item, key, aliases) == items.ANOTHER_PROCESS
+        assert posting.claim_for_posting(session, item, key, aliases) == posting.ANOTHER_PROCESS
 
 
 # --- end to end: workers in their own processes, the imitations, starter.py --------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,12 @@ from tests.conftest import CliEnv, CliResult, LLMServer, RunCli
 from tests.support import process_create, provider_add
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.errors import ConfigurationError
+from yourmoment.messages import ProcessSettings
 from yourmoment.mymoment.types import ArticleSummary
 from yourmoment.store import items
 from yourmoment.store.db import head_revision, session_scope
 from yourmoment.store.models import AIComment, LLMProvider, MonitoringProcess, MyMomentLogin
+from yourmoment.store.processes import USER_SET_COLUMNS, ProcessSpec
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "Pw-Sentinel-9f8e7d"
@@ -479,3 +482,12 @@ def test_listings_parse_as_json_and_never_show_secrets(configured: CliEnv, run_c
     assert "pupil1" in everything  # usernames are shown, passwords are not
     [provider] = run_cli("provider", "list", "--json").json()
     assert provider["api_key_set"] is True and "api_key" not in provider
+
+
+def test_a_process_field_is_declared_once_and_set_from_every_path() -> None:
+    """ProcessSettings declares what a user sets; the update spec and the copy into the row follow it,
+    and every such column exists on the row."""
+    spec_fields = {f.name for f in fields(ProcessSpec)}
+    assert set(ProcessSettings.model_fields) <= spec_fields
+    assert set(USER_SET_COLUMNS) == (set(ProcessSettings.model_fields) - {"name"}) | {"description"}
+    assert all(hasattr(MonitoringProcess, column) for column in USER_SET_COLUMNS)

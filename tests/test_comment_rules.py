@@ -14,16 +14,18 @@ from pathlib import Path
 import pytest
 
 from tests.support import load_corpus
-from yourmoment.comment_rules import DISCLOSURE, extra_line_problems, find_links, is_disclosure_like
-from yourmoment.errors import ConfigurationError
-from yourmoment.llm.comments import (
+from yourmoment.comment_rules import (
+    DISCLOSURE,
+    extra_line_problems,
+    find_links,
+    is_disclosure_like,
     link_problems,
-    normalize_comment,
     posting_problems,
-    validate_comment,
     visible_lines,
 )
-from yourmoment.llm.gate import Check, judge
+from yourmoment.errors import ConfigurationError
+from yourmoment.llm.comments import normalize_comment
+from yourmoment.llm.gate import Check, judge, validate_comment
 from yourmoment.settings import get_settings, reset_settings_cache
 from yourmoment.visible_text import fold, visual
 

@@ -21,8 +21,9 @@ from yourmoment.comment_rules import (
     contradiction,
     contradictions,
     extra_line_problems,
+    posting_problems,
 )
-from yourmoment.llm.comments import normalize_comment, posting_problems
+from yourmoment.llm.comments import normalize_comment
 from yourmoment.llm.edits import judge_edit
 from yourmoment.llm.gate import Check, Verdict, judge
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES

@@ -27,9 +27,9 @@ from tests.support import (
     provider_add,
     run_starter,
 )
+from yourmoment.comment_rules import comment_plain_text
 from yourmoment.crypto import generate_key
 from yourmoment.links import find_links
-from yourmoment.llm.comments import comment_plain_text
 from yourmoment.messages import SEARCH_ATTR_PROCESS_ID
 from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient
 from yourmoment.ratelimit import LocalRateLimiter

@@ -15,8 +15,7 @@ import pytest
 
 from imitation import llm_server, mymoment
 from tests.test_e2e import PREFIX, configured, process_running, site, starter_ok, status_json
-from yourmoment.comment_rules import contradictions
-from yourmoment.llm.comments import visible_lines
+from yourmoment.comment_rules import contradictions, visible_lines
 from yourmoment_dev.harness import add_articles, wait_until
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from imitation.llm_server import DEFAULT_MODELS, LLMState, create_app
-from yourmoment.comment_rules import DISCLOSURE
+from yourmoment.comment_rules import DISCLOSURE, comment_plain_text
 from yourmoment.errors import (
     CommentValidationError,
     ConfigurationError,
@@ -19,7 +19,7 @@ from yourmoment.errors import (
     LLMTransientError,
 )
 from yourmoment.llm.client import LLMClient, ProviderConfig
-from yourmoment.llm.comments import comment_plain_text, validate_comment
+from yourmoment.llm.gate import validate_comment
 from yourmoment.llm.generation import AttemptReport, GeneratedComment, generate_comment
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import ArticleContext, render_messages

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from yourmoment.comment_rules import DISCLOSURE
+from yourmoment.comment_rules import DISCLOSURE, comment_plain_text
 from yourmoment.errors import ValidationError
-from yourmoment.llm.comments import comment_plain_text, normalize_comment, validate_comment
+from yourmoment.llm.comments import normalize_comment
+from yourmoment.llm.gate import validate_comment
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import (
     ARTICLE_END,

@@ -1,8 +1,9 @@
-"""The fixed AI disclosure and what a comment's visible text must never hold: links and disclosure look-alikes."""
+"""The absolute rules on a comment's text, in one home: the disclosure first and never contradicted, no link."""
 
 from __future__ import annotations
 
 import difflib
+import html
 import itertools
 import re
 import unicodedata
@@ -13,7 +14,7 @@ from typing import Final
 # find_links and fold are part of this module's interface (the link rule, the folding the rules compare by).
 from yourmoment.links import find_links as find_links
 from yourmoment.visible_text import fold as fold
-from yourmoment.visible_text import invisible_characters
+from yourmoment.visible_text import invisible_characters, may_reorder, shown, visual
 
 DISCLOSURE: Final = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
 EXTRA_LINE_MAX_LENGTH: Final = 150
@@ -547,6 +548,87 @@ def contradictions(lines: Sequence[str]) -> list[str]:
             found.append(kind)
         greeted = bool(parts) and _greets_only(parts[-1].whole)
     return found
+
+
+# --- what a posted comment shows ---------------------------------------------------------------------
+# Checked after generating, after a person's edit and again right before the POST: the one home of the
+# absolute rules on a comment's text (docs/rules.md). The quality checks are in llm/gate.py.
+
+_BREAKING_TAG = re.compile(r"<\s*(?:br|/?p|/?div)\b[^>]*>", re.IGNORECASE)
+_ANY_TAG = re.compile(r"<[^>]*>")
+_LINE_BREAK = re.compile(r"</p>|<br\s*/?>", re.IGNORECASE)
+
+
+def disclosure_block(extra_line: str | None = None) -> str:
+    """What every comment starts with: the fixed disclosure paragraph, then the operator's line if set."""
+    block = f"<p>{html.escape(DISCLOSURE, quote=False)}</p>"
+    return block + (f"<p>{html.escape(extra_line, quote=False)}</p>" if extra_line else "")
+
+
+def visible_lines(comment_html: str) -> list[str]:
+    """The comment as a reader sees it, one entry per paragraph or line break."""
+    lines = _LINE_BREAK.split(comment_html)
+    return [plain for line in lines if (plain := comment_plain_text(line))]
+
+
+def disclosure_problems(comment_html: str) -> list[str]:
+    """The disclosure first and only once: no copy, look-alike or line contradicting it anywhere else."""
+    problems: list[str] = []
+    if not comment_html.startswith(disclosure_block()):
+        problems.append("The comment does not start with the disclosure paragraph.")
+    lines = visible_lines(comment_html)
+    others = lines[1:] if lines and lines[0] == DISCLOSURE else lines
+    found = contradictions(others)
+    if look_alikes := found.count(IMITATES_THE_DISCLOSURE):
+        problems.append(f"The comment has {look_alikes} more disclosure-like line(s) besides the disclosure.")
+    if contrary := [kind for kind in found if kind != IMITATES_THE_DISCLOSURE]:
+        kinds = "; ".join(dict.fromkeys(contrary))
+        problems.append(f"The comment has {len(contrary)} line(s) contradicting the disclosure ({kinds}).")
+    return problems
+
+
+def link_problems(comment_html: str) -> list[str]:
+    """No link in any spelling in what a reader sees."""
+    lines = visible_lines(comment_html)
+    return [f"The comment contains a link: {kind}." for kind in find_links("\n".join(lines))]
+
+
+def hidden_link_problems(raw: str) -> list[str]:
+    """A link the answer displayed in another order (a reversed address inside a right-to-left override):
+    the override is removed before posting, but the answer wrote a link all the same."""
+    plain = comment_plain_text(raw)
+    if not may_reorder(plain):
+        return []
+    if find_links(shown(plain)) or not find_links(visual(plain)):
+        return []  # a link readable without the reordering is reported by `link_problems`
+    return ["The comment contains a link: an address in reordered (right-to-left) text."]
+
+
+def invisible_problems(comment_html: str) -> list[str]:
+    """Nothing posted holds characters that change the display while showing nothing themselves."""
+    if count := invisible_characters(html.unescape(comment_html)):
+        return [f"The comment contains {count} invisible or display-changing character(s)."]
+    return []
+
+
+def posting_problems(comment_html: str) -> list[str]:
+    """What no comment may ever show, checked after generating and again before posting: the disclosure
+    first and only once (no copy, look-alike or counter-claim anywhere else), no link in any spelling,
+    and no invisible or display-changing character (the text checked is the text shown)."""
+    return disclosure_problems(comment_html) + link_problems(comment_html) + invisible_problems(comment_html)
+
+
+def missing_extra_line(comment_html: str, extra_line: str | None) -> list[str]:
+    """The operator's line, when one is configured, follows the disclosure."""
+    if extra_line and not comment_html.startswith(disclosure_block(extra_line)):
+        return ["The comment does not carry the configured extra line after the disclosure."]
+    return []
+
+
+def comment_plain_text(comment_html: str) -> str:
+    """Readable text of a comment: tags stripped, paragraph breaks as spaces, whitespace collapsed."""
+    text = _ANY_TAG.sub("", _BREAKING_TAG.sub(" ", comment_html))
+    return re.sub(r"\s+", " ", html.unescape(text)).strip()
 
 
 # --- the operator's own line ------------------------------------------------------------------------

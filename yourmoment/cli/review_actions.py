@@ -18,9 +18,9 @@ from yourmoment import processes_client
 from yourmoment.cli.common import Context
 from yourmoment.cli.editor import edit_in_editor
 from yourmoment.cli.run_cmds import _warn, comment_timed_out
+from yourmoment.comment_rules import visible_lines
 from yourmoment.crypto import Encryptor
 from yourmoment.errors import ValidationError
-from yourmoment.llm.comments import visible_lines
 from yourmoment.llm.edits import judge_edit
 from yourmoment.llm.gate import describe
 from yourmoment.llm.templates import ArticleContext, render_messages

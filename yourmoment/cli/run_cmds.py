@@ -34,8 +34,8 @@ from yourmoment.cli.common import (
     table_lines,
     try_connect,
 )
+from yourmoment.comment_rules import comment_plain_text
 from yourmoment.errors import NotFoundError, ValidationError
-from yourmoment.llm.comments import comment_plain_text
 from yourmoment.messages import (
     QUEUE_MONITORING,
     LoginState,

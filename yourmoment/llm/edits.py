@@ -12,8 +12,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from yourmoment.comment_rules import DISCLOSURE, find_links
-from yourmoment.llm.comments import comment_plain_text, visible_lines
+from yourmoment.comment_rules import DISCLOSURE, comment_plain_text, find_links, visible_lines
 from yourmoment.llm.gate import Check, GateProblem, Verdict, judge
 
 _LOOKS_LIKE_HTML = re.compile(r"</?[A-Za-z][^<>]*>")

@@ -12,21 +12,17 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from yourmoment.comment_rules import fold
-from yourmoment.llm.comments import (
-    brace_patterns,
-    comment_body,
+from yourmoment.comment_rules import (
     comment_plain_text,
     disclosure_problems,
-    extra_line_problems,
+    fold,
     hidden_link_problems,
-    is_repetitive,
-    leftover_placeholders,
-    length_problems,
     link_problems,
-    normalize_comment,
+    missing_extra_line,
+    posting_problems,
     visible_lines,
 )
+from yourmoment.llm.comments import comment_body, normalize_comment
 from yourmoment.llm.language import foreign_paragraph, is_function_word, is_german, prose_problems
 from yourmoment.llm.templates import DATA_BLOCK, EMPTY_VALUE, MARKER_WORD, PLACEHOLDERS
 
@@ -451,7 +447,7 @@ def _link(answer: _Answer, prompt: _Prompt) -> list[str]:
 
 
 def _disclosure(answer: _Answer, prompt: _Prompt) -> list[str]:
-    return disclosure_problems(answer.html) + extra_line_problems(answer.html, prompt.extra_line)
+    return disclosure_problems(answer.html) + missing_extra_line(answer.html, prompt.extra_line)
 
 
 def _length(answer: _Answer, prompt: _Prompt) -> list[str]:
@@ -466,6 +462,65 @@ def _placeholder(answer: _Answer, prompt: _Prompt) -> list[str]:
     ours = [name for name in leftover if name.strip("{}") in PLACEHOLDERS]
     named = f" ({', '.join(ours)})" if ours else ""
     return [f"The comment contains {len(leftover)} unresolved placeholder(s) in braces{named}."]
+
+
+# --- quality on the comment alone (length, repetition, placeholders) ----------------------------------
+
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
+_WORD_CHARS = re.compile(r"\w+")
+
+
+def is_repetitive(plain: str) -> bool:
+    """Fewer than half of the words distinct (over more than five words)."""
+    words = [w.lower() for w in _WORD_CHARS.findall(plain)]
+    return len(words) > 5 and len(set(words)) / len(words) < 0.5
+
+
+def brace_patterns(text: str) -> set[str]:
+    """Every `{name}` in a text; generation allows those that the prompt's article text itself contains."""
+    return set(_PLACEHOLDER.findall(text))
+
+
+def length_problems(body: str, min_length: int, max_length: int) -> list[str]:
+    """The length counts HTML tags, not the disclosure block."""
+    if not comment_plain_text(body):
+        return ["The comment is empty."]
+    if len(body) < min_length:
+        return [f"The comment is too short: {len(body)} characters, at least {min_length} required."]
+    if len(body) > max_length:
+        return [f"The comment is too long: {len(body)} characters, at most {max_length} allowed."]
+    return []
+
+
+def leftover_placeholders(body: str, allowed_braces: Collection[str] = ()) -> list[str]:
+    return sorted(brace_patterns(body) - set(allowed_braces))
+
+
+def validate_comment(
+    comment_html: str,
+    min_length: int,
+    max_length: int,
+    *,
+    extra_line: str | None = None,
+    allowed_braces: Collection[str] = (),
+) -> list[str]:
+    """The checks that need only the comment, no prompt: the absolute rules, the extra line, length, repetition
+    and placeholders (`judge` runs the full gate on a model's answer); the length counts HTML tags.
+
+    `allowed_braces` lists `{name}` strings that are not leftovers: a pupil's title like "Mein {Hund}"
+    may be quoted by the model.
+    """
+    problems = posting_problems(comment_html) + missing_extra_line(comment_html, extra_line)
+    body = comment_body(comment_html, extra_line)
+    plain = comment_plain_text(body)
+    if not plain:
+        return [*problems, "The comment is empty."]
+    problems.extend(length_problems(body, min_length, max_length))
+    if is_repetitive(plain):
+        problems.append("The comment is repetitive: fewer than half of its words are distinct.")
+    if leftover := leftover_placeholders(body, allowed_braces):
+        problems.append(f"The comment contains unresolved placeholders: {', '.join(leftover)}.")
+    return problems
 
 
 _CHECKS: tuple[tuple[Check, Callable[[_Answer, _Prompt], list[str]]], ...] = (

@@ -6,9 +6,10 @@ import re
 
 from pydantic import BaseModel
 
+from yourmoment.comment_rules import comment_plain_text, visible_lines
 from yourmoment.errors import ConfigurationError, LLMPermanentError, LLMTransientError
 from yourmoment.llm.client import LLMClient, ProviderConfig
-from yourmoment.llm.comments import ALLOWED_TAGS, comment_plain_text, visible_lines
+from yourmoment.llm.comments import ALLOWED_TAGS
 from yourmoment.llm.gate import GateProblem, judge
 from yourmoment.llm.system_templates import SYSTEM_TEMPLATES
 from yourmoment.llm.templates import ArticleContext, render_messages

@@ -19,7 +19,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import httpx
 from bs4 import BeautifulSoup
 
-from yourmoment.comment_rules import DISCLOSURE
+from yourmoment.comment_rules import DISCLOSURE, posting_problems
 from yourmoment.errors import (
     AmbiguousPostError,
     BadCredentialsError,
@@ -31,7 +31,6 @@ from yourmoment.errors import (
     TransientError,
 )
 from yourmoment.http_hints import retry_after_seconds
-from yourmoment.llm.comments import posting_problems
 from yourmoment.mymoment import parsers
 from yourmoment.mymoment.account import (
     account_key,

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from yourmoment.llm.comments import comment_plain_text
+from yourmoment.comment_rules import comment_plain_text
 from yourmoment.statuses import EventKind
 from yourmoment.store.models import (
     AIComment,

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
 
 from yourmoment.comment_cap import over_cap_reason
 from yourmoment.messages import StatusCounts, WorkItemRef
@@ -17,20 +16,12 @@ from yourmoment.mymoment.types import ArticleDetail, ArticleSummary
 from yourmoment.statuses import CommentStatus
 from yourmoment.store.db import row_count
 from yourmoment.store.limits import max_length
-from yourmoment.store.models import AIComment, ArticleCommentSlot, PostingClaim, new_id, utcnow
+from yourmoment.store.models import AIComment, new_id, utcnow
+from yourmoment.store.moves import cas, inserted
+from yourmoment.store.posting import claim_refusal, slot_holders
 
 S = CommentStatus
 BASELINE_REASON = "on the page when the process started (comment_on_existing is off)"
-
-
-def cas(session: Session, item_id: str, expected: Iterable[str], new: str, **values: object) -> bool:
-    """Moves an item to `new` only if it is in one of `expected`; True when this call made the move."""
-    result = session.execute(
-        update(AIComment)
-        .where(AIComment.id == item_id, AIComment.status.in_(list(expected)))
-        .values(status=new, updated_at=utcnow(), **values)
-    )
-    return row_count(result) == 1
 
 
 def _ref(item: AIComment) -> WorkItemRef:
@@ -42,101 +33,6 @@ def _ref(item: AIComment) -> WorkItemRef:
     )
 
 
-# --- posting claims: one comment per myMoment account and article (and prompt in `all` mode) ---------
-
-ARTICLE_CLAIM = ""  # the prompt slot of the claim every comment on an article needs
-ANOTHER_PROCESS = "this myMoment account already comments on the article in another process"
-ANOTHER_LOGIN = "another login of this myMoment account already comments on the article"
-
-
-def claim_row(
-    session: Session, account_key: str, article_id: str, slot: str, aliases: Sequence[str] = ()
-) -> PostingClaim | None:
-    """The claim under the account's key, else under one of its older keys (account.legacy_account_keys):
-    claims stored by an older version stay in force. Old keys are never written, so no race needs them."""
-    for key in (account_key, *aliases):
-        row = session.get(PostingClaim, (key, article_id, slot), populate_existing=True)
-        if row is not None:
-            return row
-    return None
-
-
-def claim_refusal(
-    session: Session,
-    account_key: str,
-    article_id: str,
-    slot: str,
-    process_id: str,
-    item_id: str | None,
-    aliases: Sequence[str] = (),
-) -> str | None:
-    """Why an item (None: one not yet recorded) may not comment, judged from the claims already held.
-
-    The article's claim belongs to one process: in `weighted` mode to one item, in `all` mode the
-    process's items then claim one prompt each.
-    """
-    article = claim_row(session, account_key, article_id, ARTICLE_CLAIM, aliases)
-    if article is None:
-        return None
-    if article.process_id != process_id:
-        return ANOTHER_PROCESS
-    if slot == ARTICLE_CLAIM:
-        return None if article.item_id == item_id else ANOTHER_LOGIN
-    held = claim_row(session, account_key, article_id, slot, aliases)
-    return None if held is None or held.item_id == item_id else ANOTHER_LOGIN
-
-
-def claim_for_posting(
-    session: Session, item: AIComment, account_key: str, aliases: Sequence[str] = ()
-) -> str | None:
-    """Takes the item's claims (inserts that the primary key lets only one item win); returns None when
-    the item holds them, else why it may not post. Concurrent callers wait for each other's insert."""
-    article_id, slot = item.mymoment_article_id, item.prompt_slot
-    if refusal := claim_refusal(session, account_key, article_id, slot, item.process_id, item.id, aliases):
-        return refusal  # held already, maybe under an older key: nothing to insert
-    _insert_claim(session, account_key, item, ARTICLE_CLAIM)
-    article = claim_row(session, account_key, article_id, ARTICLE_CLAIM)
-    if slot != ARTICLE_CLAIM and article is not None and article.process_id == item.process_id:
-        _insert_claim(session, account_key, item, slot)  # `all` mode: this process's prompt, once
-    return claim_refusal(session, account_key, article_id, slot, item.process_id, item.id, aliases)
-
-
-def _insert_claim(session: Session, account_key: str, item: AIComment, slot: str) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    statement = (
-        insert(PostingClaim)
-        .values(
-            account_key=account_key,
-            mymoment_article_id=item.mymoment_article_id,
-            prompt_slot=slot,
-            process_id=item.process_id,
-            item_id=item.id,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["account_key", "mymoment_article_id", "prompt_slot"])
-    )
-    session.execute(statement)
-
-
-def account_comments(
-    session: Session, account_key: str, item: AIComment, aliases: Sequence[str] = ()
-) -> list[str]:
-    """The texts of the account's other claimed comments on the item's article (`all` mode siblings):
-    the page may show them; any other AI comment by the account there stops a retry."""
-    rows = session.scalars(
-        select(AIComment.comment_html)
-        .join(PostingClaim, PostingClaim.item_id == AIComment.id)
-        .where(
-            PostingClaim.account_key.in_([account_key, *aliases]),
-            PostingClaim.mymoment_article_id == item.mymoment_article_id,
-            AIComment.id != item.id,
-            AIComment.comment_html.is_not(None),
-        )
-    )
-    return sorted({html for html in rows if html})
-
-
 def left_out_reason(article: ArticleSummary) -> str | None:
     """Why a listed article cannot become a work item, or None. Its texts are bounded by their types
     (mymoment/types.py); an id cannot be cut, so one longer than the column is left out, alone."""
@@ -144,72 +40,6 @@ def left_out_reason(article: ArticleSummary) -> str | None:
     if len(article.id) <= limit:
         return None
     return f"article {article.id[:12]}… left out: its id is longer than {limit} characters"
-
-
-# --- the article's places: at most MAX_AI_COMMENTS_PER_ARTICLE AI comments, all accounts together ------
-
-
-def take_article_slot(
-    session: Session, site: str, item: AIComment, account_key: str, cap: int, from_elsewhere: int = 0
-) -> str | None:
-    """Takes a free place for the item's comment (it keeps one it holds already); returns why it may not
-    have one. Places are numbered 1..cap, less the AI comments from elsewhere its page showed. Call it
-    in the transaction that takes the account's claim, and roll that transaction back on a refusal, so
-    the account's claim is not spent on a comment that never comes.
-
-    Each number is an INSERT … ON CONFLICT DO NOTHING on the primary key: two workers trying one number
-    wait for each other and one of them moves on, so however many try at once, at most `cap` hold one.
-    """
-    if _held_slot(session, item.id) is not None:
-        return None
-    room = cap - from_elsewhere
-    for number in range(1, room + 1):
-        if _insert_slot(session, site, item, account_key, number):
-            break
-    else:
-        return over_cap_reason(cap)
-    # The cap may have been lowered since other places were taken: they all count.
-    if len(slot_holders(session, site, item.mymoment_article_id)) > room:
-        return over_cap_reason(cap)
-    return None
-
-
-def _held_slot(session: Session, item_id: str) -> ArticleCommentSlot | None:
-    return session.scalar(select(ArticleCommentSlot).where(ArticleCommentSlot.item_id == item_id))
-
-
-def _insert_slot(session: Session, site: str, item: AIComment, account_key: str, number: int) -> bool:
-    dialect = session.get_bind().dialect.name
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    statement = (
-        insert(ArticleCommentSlot)
-        .values(
-            site=site,
-            mymoment_article_id=item.mymoment_article_id,
-            slot=number,
-            account_key=account_key,
-            process_id=item.process_id,
-            item_id=item.id,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["site", "mymoment_article_id", "slot"])
-    )
-    return inserted(session, statement)
-
-
-def slot_holders(session: Session, site: str, article_id: str, but: str | None = None) -> list[str]:
-    """The accounts holding the article's places, one entry per place; `but` leaves out one item's."""
-    query = select(ArticleCommentSlot.account_key).where(
-        ArticleCommentSlot.site == site, ArticleCommentSlot.mymoment_article_id == article_id
-    )
-    if but is not None:
-        query = query.where((ArticleCommentSlot.item_id != but) | ArticleCommentSlot.item_id.is_(None))
-    return list(session.scalars(query))
-
-
-def release_article_slot(session: Session, item_id: str) -> None:
-    """Gives the item's place back: only for an item that ends before its POST was sent."""
-    session.execute(delete(ArticleCommentSlot).where(ArticleCommentSlot.item_id == item_id))
 
 
 def record_discovered(
@@ -312,13 +142,6 @@ def _insert_once(
         )
     )
     return inserted(session, statement)
-
-
-def inserted(session: Session, statement: Executable) -> bool:
-    """Runs an INSERT … ON CONFLICT DO NOTHING; True when it inserted the row. SQLAlchemy reads an
-    INSERT's row count only when asked to (`preserve_rowcount`); without it PostgreSQL's reads as -1."""
-    result = session.execute(statement.execution_options(preserve_rowcount=True))
-    return row_count(result) == 1
 
 
 # The page's fields a work item keeps, each in the column `article_<field>` (read back by the prompt).

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from yourmoment.errors import NotFoundError, ValidationError
+from yourmoment.messages import ProcessSettings
 from yourmoment.settings import DISCOVERY_INTERVAL_RANGE
 from yourmoment.statuses import ProcessStatus
 from yourmoment.store import accounts
@@ -50,9 +51,18 @@ def name_key(name: str) -> str:
     return normalize_name(name).lower()
 
 
+# The columns a user sets that are copied as given: ProcessSettings declares them (its name is
+# normalised, and ids, logins and prompts are resolved by name), and ProcessSpec has each of them.
+USER_SET_COLUMNS: tuple[str, ...] = (
+    "description",
+    *(field for field in ProcessSettings.model_fields if field != "name"),
+)
+
+
 @dataclass
 class ProcessSpec:
-    """What a user sets on a process; None in an update means 'leave as it is'."""
+    """What a user sets on a process (ProcessSettings' fields and the ones resolved by name); None in an
+    update means 'leave as it is'. tests/test_cli_config.py checks that it covers USER_SET_COLUMNS."""
 
     name: str | None = None
     description: str | None = None
@@ -225,20 +235,7 @@ def _apply(session: Session, user: User, process: MonitoringProcess, spec: Proce
         raise ValidationError(problems)
     if name:
         process.name = name
-    for attr in (
-        "description",
-        "tab",
-        "category_id",
-        "task_id",
-        "search",
-        "max_duration_minutes",
-        "discovery_interval_seconds",
-        "generate_only",
-        "hide_comments",
-        "prompt_mode",
-        "comment_on_existing",
-        "require_approval",
-    ):
+    for attr in USER_SET_COLUMNS:
         value = getattr(spec, attr)
         if value is not None:
             setattr(process, attr, value.strip() if isinstance(value, str) else value)

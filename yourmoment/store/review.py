@@ -3,8 +3,8 @@ as a compare-and-set on the row.
 
 Each change (edit, regenerate, reject, approve, unapprove, restore) moves only an item that is
 `generated` when the UPDATE runs, so a post that moved it to `posting` first always wins and the
-change is refused; a post that comes second finds the changed row (see activities/comments.py
-`_claim_for_posting`). `reopen` moves only a rejected item, back to `generated`.
+change is refused; a post that comes second finds the changed row (see
+`yourmoment/store/posting.py` `claim`). `reopen` moves only a rejected item, back to `generated`.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def move(
     *conditions: ColumnElement[bool],
     **values: object,
 ) -> bool:
-    """items.cas with more conditions (an unchanged text); True when this call changed the row."""
+    """moves.cas with more conditions (an unchanged text); True when this call changed the row."""
     result = session.execute(
         update(AIComment)
         .where(AIComment.id == item_id, AIComment.status.in_(list(expected)), *conditions)
