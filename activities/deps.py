@@ -20,6 +20,7 @@ from yourmoment.llm.client import Acquire, LLMClient, ProviderConfig
 from yourmoment.llm.slots import ConcurrencyLimiter, ProviderSlot
 from yourmoment.metrics import Metrics
 from yourmoment.mymoment.client import MyMomentClient, counting_requests
+from yourmoment.notify import Notifier
 from yourmoment.ratelimit import RateLimiter, make_rate_limiter
 from yourmoment.settings import Settings
 from yourmoment.store import accounts, processes
@@ -59,6 +60,7 @@ class Dependencies:
     encryptor: Encryptor
     limiter: RateLimiter
     metrics: Metrics = field(default_factory=Metrics)
+    notifier: Notifier = field(default_factory=lambda: Notifier([]))
     llm_slots: ConcurrencyLimiter = field(default_factory=ConcurrencyLimiter)
     _clients: dict[str, MyMomentClient] = field(default_factory=dict)
     _last_used: dict[str, float] = field(default_factory=dict)
@@ -66,11 +68,15 @@ class Dependencies:
 
     @classmethod
     def from_settings(cls, settings: Settings, meter: MetricMeter | None = None) -> Dependencies:
+        notifier = Notifier.from_settings(settings)
+        if notifier.configured:
+            notifier.check()  # a URL apprise cannot use stops the worker at start, not at the first message
         return cls(
             settings=settings,
             encryptor=Encryptor(settings.yourmoment_encryption_key),
             limiter=make_rate_limiter(settings.redis_url),
             metrics=Metrics(meter),
+            notifier=notifier,
         )
 
     def db(self) -> AbstractContextManager[Session]:

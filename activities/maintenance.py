@@ -3,6 +3,7 @@ process reconciliation."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
@@ -13,20 +14,24 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.deps import ActivityGroup
 from activities.errors import keep_alive, translate_errors
+from activities.monitoring import deliver
 from workflows.monitoring import MonitoringProcessWorkflow
-from yourmoment.errors import ConfigurationError
+from yourmoment.errors import ConfigurationError, reduce_error
 from yourmoment.messages import (
     QUEUE_MONITORING,
     MaintenanceInput,
     MaintenanceResult,
+    NotifyInput,
+    workflow_id_for_item,
     workflow_id_for_process,
 )
 from yourmoment.processes_client import monitoring_handle
 from yourmoment.statuses import CommentStatus, ProcessStatus
-from yourmoment.store import items, sessions
+from yourmoment.store import items, notifications, sessions
 from yourmoment.store.db import row_count, run_db
 from yourmoment.store.models import AIComment, MonitoringProcess, utcnow
 from yourmoment.store.processes import ACTIVE_STATUSES
+from yourmoment.temporal_checks import stuck_workflows
 
 S = CommentStatus
 SESSION_PURGE_AGE = timedelta(days=30)
@@ -37,6 +42,9 @@ FINISHED = (S.POSTED, S.FAILED, S.SKIPPED)
 # workflow's final activity and its close): reconciliation leaves it alone until the next run.
 RECONCILE_GRACE = timedelta(minutes=2)
 WORKFLOW_ID_PREFIX = workflow_id_for_process("")
+ARTICLE_ID_PREFIX = workflow_id_for_item("", "", "").split("-", 1)[0] + "-"  # "article-" + process id + …
+PROCESS_ID_LENGTH = 36  # a UUID's text
+STUCK_ANNOUNCED_EVERY = timedelta(days=1)
 
 
 class MaintenanceActivities(ActivityGroup):
@@ -79,12 +87,46 @@ class MaintenanceActivities(ActivityGroup):
         if not by_name["encryption_key"].ok and by_name["database"].ok:
             message = f"health check: {by_name['encryption_key'].detail}"
             await run_db(self.deps.in_session, record_on_running, message)
+        if self.deps.notifier.configured and not by_name.get("workflows", by_name["database"]).ok:
+            try:
+                await self._announce_stuck()
+            except Exception as exc:  # the health check's own answer matters more than the message
+                activity.logger.warning(
+                    "stuck processes not announced: %s", reduce_error(exc, "health_check")
+                )
         return MaintenanceResult(
             task=inp.task,
             counts={"checks": len(report.checks), "failed": len(failed)},
             notes=notes,
             healthy=report.ok,
         )
+
+    async def _announce_stuck(self) -> None:
+        """A process whose workflow (or one of its articles') is stuck is announced once a day; a
+        notifier that fails is recorded (deliver) and leaves the health check as it is."""
+        if self.client is None:
+            return
+        since = utcnow() - STUCK_ANNOUNCED_EVERY
+        for workflow_id in await stuck_workflows(self.client, self.deps.settings):
+            process_id = process_of_workflow(workflow_id)
+            if process_id is None:
+                continue
+            if await run_db(self.deps.in_session, notifications.sent_since, "stuck", workflow_id, since):
+                continue
+            with contextlib.suppress(Exception):
+                await deliver(
+                    self.deps, NotifyInput(kind="stuck", process_id=process_id), subject=workflow_id
+                )
+
+    async def _announce_end(self, process_id: str, status: str, reason: str) -> None:
+        """A process whose workflow ended without saying so (terminated, failed, gone) is announced
+        here, as its workflow would have; a failing notifier is recorded (deliver) and nothing more."""
+        if self.deps.notifier.configured:
+            notice = NotifyInput(
+                kind="ended", process_id=process_id, status=ProcessStatus(status), reason=reason
+            )
+            with contextlib.suppress(Exception):
+                await deliver(self.deps, notice)
 
     @activity.defn
     @translate_errors
@@ -102,6 +144,7 @@ class MaintenanceActivities(ActivityGroup):
             if await run_db(self._end_row, process_id, status, reason, before):
                 ended += 1
                 notes.append(f"{process_id}: {status} ({reason})")
+                await self._announce_end(process_id, status, reason)
         resumed = 0
         for process_id in await self._running_workflow_process_ids():
             if await run_db(self._resume_row, process_id, before):
@@ -155,6 +198,18 @@ class MaintenanceActivities(ActivityGroup):
             return resume_row(session, process_id, before)
 
     ACTIVITIES = (expire_sessions, purge_sessions, retention_cleanup, health_check, reconcile_processes)
+
+
+def process_of_workflow(workflow_id: str) -> str | None:
+    """The process a monitoring or article workflow belongs to (their ids start with it)."""
+    if workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return workflow_id[len(WORKFLOW_ID_PREFIX) :]
+    if (
+        workflow_id.startswith(ARTICLE_ID_PREFIX)
+        and len(workflow_id) >= len(ARTICLE_ID_PREFIX) + PROCESS_ID_LENGTH
+    ):
+        return workflow_id[len(ARTICLE_ID_PREFIX) : len(ARTICLE_ID_PREFIX) + PROCESS_ID_LENGTH]
+    return None
 
 
 def _done(inp: MaintenanceInput, **counts: int) -> MaintenanceResult:

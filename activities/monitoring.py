@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 import math
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio import activity
 
-from activities.deps import ActivityGroup
+from activities.deps import ActivityGroup, Dependencies
 from activities.errors import keep_alive, translate_errors
 from yourmoment import comment_cap
 from yourmoment.comment_rules import DISCLOSURE
-from yourmoment.errors import NotFoundError
+from yourmoment.errors import NotFoundError, reduce_error
 from yourmoment.messages import (
     DiscoverInput,
     DiscoverResult,
@@ -24,6 +25,8 @@ from yourmoment.messages import (
     LoadProcessInput,
     LoginRef,
     MarkItemInput,
+    NotifyInput,
+    NotifyResult,
     PrepareResult,
     ProcessConfig,
     PromptChoice,
@@ -34,8 +37,9 @@ from yourmoment.messages import (
 )
 from yourmoment.mymoment import parsers
 from yourmoment.mymoment.client import MyMomentClient
+from yourmoment.notify import compose
 from yourmoment.statuses import UNFINISHED_STATUSES, CommentStatus, ProcessStatus
-from yourmoment.store import items, moves, posting, processes, review
+from yourmoment.store import items, moves, notifications, posting, processes, review
 from yourmoment.store.db import run_db
 from yourmoment.store.models import (
     AIComment,
@@ -93,6 +97,8 @@ class MonitoringActivities(ActivityGroup):
                 prompts=prompts,
                 max_articles=self.deps.settings.max_articles_per_request,
                 pace_comments=self.deps.settings.comment_rate_limit_seconds > 0,
+                notify=self.deps.notifier.configured,
+                notify_min_interval_seconds=self.deps.settings.notify_min_interval,
             )
             return ProcessConfig.model_validate(row, from_attributes=True)
 
@@ -254,6 +260,14 @@ class MonitoringActivities(ActivityGroup):
                 raise NotFoundError(f"work item {item_id} does not exist")
             return item
 
+    # --- notifications --------------------------------------------------------------------------------
+
+    @activity.defn
+    @translate_errors
+    async def send_notification(self, inp: NotifyInput) -> NotifyResult:
+        """One message to the NOTIFY_URLS of this worker (never in the input: they are secrets)."""
+        return await deliver(self.deps, inp)
+
     ACTIVITIES = (
         load_process_config,
         record_process,
@@ -263,7 +277,42 @@ class MonitoringActivities(ActivityGroup):
         end_regeneration,
         discover_articles,
         prepare_article,
+        send_notification,
     )
+
+
+async def deliver(deps: Dependencies, inp: NotifyInput, subject: str | None = None) -> NotifyResult:
+    """Composes the message from the process's name and its comments waiting for approval, sends it and
+    records the attempt (delivered, or the value-free reason); a failure is raised again, so the
+    calling activity's retries apply."""
+    notifier = deps.notifier
+    if not notifier.configured:
+        return NotifyResult(sent=False, detail="no NOTIFY_URLS on this worker")
+    name, waiting = await run_db(deps.in_session, _about_process, inp.process_id)
+    try:
+        await notifier.send(compose(inp, name, waiting))
+    except Exception as exc:
+        reason = str(reduce_error(exc, "the notifier"))
+        await run_db(
+            deps.in_session,
+            notifications.record,
+            inp.kind,
+            process_id=inp.process_id,
+            subject=subject,
+            error=reason,
+        )
+        activity.logger.warning(
+            "notification %s for process %s not delivered: %s", inp.kind, inp.process_id, reason
+        )
+        raise
+    await run_db(deps.in_session, notifications.record, inp.kind, process_id=inp.process_id, subject=subject)
+    return NotifyResult(sent=True, detail=f"sent to {notifier.describe()}")
+
+
+def _about_process(session: Session, process_id: str) -> tuple[str, int]:
+    """The process's name (its id when it is gone) and its comments waiting for approval."""
+    name = session.scalar(select(MonitoringProcess.name).where(MonitoringProcess.id == process_id))
+    return name or process_id, notifications.waiting_for_approval(session, process_id)
 
 
 def _sibling_claimed(session: Session, item: AIComment, client: MyMomentClient) -> bool:

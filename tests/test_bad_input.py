@@ -290,6 +290,29 @@ CASES = [
         program="worker.py",
     ),
     Case(
+        "worker-health-in-use",
+        (),
+        f"error: HEALTH_PORT={PORT_IN_USE}: the port is in use; choose a free port or unset HEALTH_PORT",
+        env={"HEALTH_PORT": PORT_IN_USE},
+        program="worker.py",
+    ),
+    Case(
+        "worker-notify-url-unknown",
+        (),
+        "error: NOTIFY_URLS: entry 2 (nosuchservice://…) is not a notification URL apprise can use "
+        "(unknown service or a part missing; see https://github.com/caronc/apprise/wiki)",
+        env={"NOTIFY_URLS": f"json://127.0.0.1:9/hook,nosuchservice://{SECRET}@host/x"},
+        program="worker.py",
+    ),
+    Case(
+        "worker-notify-interval",
+        (),
+        "error: invalid setting NOTIFY_MIN_INTERVAL: must be a duration from 0 to 7d, such as 15m, 90s, "
+        "1h or 1d, or a number of seconds",
+        env={"NOTIFY_MIN_INTERVAL": "soon"},
+        program="worker.py",
+    ),
+    Case(
         "worker-redis-down",
         (),
         "error: Redis at 127.0.0.1:1 refused the connection (REDIS_URL)",

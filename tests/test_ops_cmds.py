@@ -61,9 +61,11 @@ async def test_health_ok_with_a_worker_and_failing_for_a_broken_key(
             "mymoment",
             "schedules",
             "workflows",
+            "notifier",
             *(f"pollers:{q}" for q in ALL_QUEUES),
         }
         assert all(c["ok"] for c in by_name.values())
+        assert by_name["notifier"]["detail"] == "none configured (NOTIFY_URLS): nobody is notified"
         assert "1 workflow poller, 1 activity poller" in by_name["pollers:monitoring"]["detail"]
         assert "workflow" not in by_name["pollers:comments"]["detail"]  # activities only
         assert "stored secret decrypts" in by_name["encryption_key"]["detail"]

@@ -1,8 +1,9 @@
 """Replay: committed histories of both releases must replay against the current workflow code.
 
 A change that breaks determinism for running processes fails here. `release1_*` were recorded by the
-first release and are never re-recorded; `release2_*` by today's code. To record them again after an
-intended, versioned change: `YOURMOMENT_RECORD_HISTORIES=1 python -m pytest tests/test_replay.py`.
+first release and are never re-recorded; `release2_*` and `notifications_*` by today's code. To record
+them again after an intended, versioned change:
+`YOURMOMENT_RECORD_HISTORIES=1 python -m pytest tests/test_replay.py`.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def test_histories_are_committed() -> None:
     names = {p.stem for p in history_files()}
     release1 = {"release1_monitoring_process", "release1_article_comment"}
     release2 = {f"release2_{name}" for name in RECORDED}
-    assert release1 | release2 <= names
+    assert release1 | release2 | {NOTIFYING} <= names
 
 
 RECORDED = (
@@ -136,6 +137,43 @@ async def test_record_histories(tmp_path: Path, ts_env: WorkflowEnvironment) -> 
         for name, workflow_id in recorded.items():
             history = await client.get_workflow_handle(workflow_id).fetch_history()
             (HISTORIES / f"release2_{name}.json").write_text(history.to_json())
+
+
+NOTIFYING = "notifications_monitoring_process"
+
+
+@pytest.mark.skipif(not os.environ.get("YOURMOMENT_RECORD_HISTORIES"), reason="records histories on request")
+async def test_record_a_notifying_history(tmp_path: Path, ts_env: WorkflowEnvironment) -> None:
+    """A process that requires approval on a worker with NOTIFY_URLS (behind the `notifications` patch):
+    approvals announced at once and after NOTIFY_MIN_INTERVAL (a timer), the end with its counts."""
+    from tests.test_notifications import Receiver
+
+    client = ts_env.client
+    mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
+    receiver = Receiver()
+    with Imitations(mm_state, llm_state) as imitations:
+        db_url = f"sqlite:///{tmp_path / 'record.db'}"
+        upgrade(db_url)
+        settings = fast_settings(
+            db_url,
+            imitations.mm_url,
+            temporal_task_queue_prefix=f"r{uuid.uuid4().hex[:6]}-",
+            temporal_search_attributes=False,
+            notify_urls=receiver.url,
+            notify_min_interval=600,
+        )
+        world = Harness.seed(settings, mm_state, imitations.llm_url)
+        add_articles(mm_state, 3)
+        process_id = world.create_process(require_approval=True, max_duration_minutes=30)
+        world.mark_running(process_id)
+        async with running_worker(client, settings):
+            handle = await start_monitoring(client, settings, process_id)
+            await wait_until(lambda: _count(db_url, process_id, "generated") == 3, what="three comments")
+            await handle.result()  # time skips: the approvals' timer, then the deadline
+        history = await handle.fetch_history()
+        (HISTORIES / f"{NOTIFYING}.json").write_text(history.to_json())
+    receiver.server.stop()
+    assert [text.split("\n")[0] for text in receiver.texts()][-1].endswith("completed")
 
 
 def _items(db_url: str, process_id: str) -> list[AIComment]:

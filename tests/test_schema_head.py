@@ -23,11 +23,11 @@ def test_current_revision_reads_the_version_table(tmp_path: Path) -> None:
 
 
 def test_the_worker_imports_neither_alembic_nor_openai_until_it_needs_them() -> None:
-    """18 MB (openai), 11 MB (alembic) and 12 MB (ICU, for the comment rules) a worker serving only idle
-    processes never uses."""
+    """18 MB (openai), 11 MB (alembic), 12 MB (ICU, for the comment rules) and 14 MB (apprise, only with
+    NOTIFY_URLS) a worker serving only idle processes never uses."""
     probe = (
         "import sys, json, yourmoment.worker_main, activities.by_queue, workflows.monitoring;"
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'openai', 'mako', 'icu'})))"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'openai', 'mako', 'icu', 'apprise'})))"
     )
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []

@@ -10,12 +10,13 @@ import httpx
 import psutil
 import pytest
 
+from tests.conftest import MyMomentServer
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.crypto import generate_key
 from yourmoment.settings import Settings
 from yourmoment.store.db import upgrade
 from yourmoment.worker_main import parse_args
-from yourmoment_dev.harness import REPO, DevServer, WorkerProcess, free_port, hermetic_env
+from yourmoment_dev.harness import REPO, DevServer, WorkerProcess, free_port, hermetic_env, wait_until
 
 
 def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -226,4 +227,61 @@ async def test_metrics_endpoint_binds_loopback_by_default(
         assert listening_addresses(worker.pid, port) == {expected}
         assert "temporal_" in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     finally:
+        assert worker.terminate() == 0
+
+
+# --- /health and /ready over HTTP (HEALTH_PORT) ---------------------------------------------------------
+
+
+async def test_health_and_ready_over_http(
+    dev_server: DevServer, tmp_path: Path, mymoment_server: MyMomentServer
+) -> None:
+    """A worker of three queues is ready (it polls them) but unhealthy (nobody polls maintenance): 503 naming
+    that check; once a maintenance worker runs, 200. Loopback only, as the metrics."""
+    db_url = f"sqlite:///{tmp_path / 'h.db'}"
+    upgrade(db_url)
+    port = free_port()
+    env = hermetic_env(
+        DATABASE_URL=db_url,
+        YOURMOMENT_ENCRYPTION_KEY=generate_key(),
+        MYMOMENT_BASE_URL=mymoment_server.url,
+        TEMPORAL_TASK_QUEUE_PREFIX=f"h{port}-",
+        TEMPORAL_ADDRESS=dev_server.address,
+    )
+    worker = WorkerProcess({**env, "HEALTH_PORT": str(port)}, "--task-queues", "monitoring,comments,sessions")
+    maintenance = WorkerProcess(env, "--task-queues", "maintenance")
+    worker.start()
+    base = f"http://127.0.0.1:{port}"
+    last: list[httpx.Response] = []
+
+    async def answers(path: str, status: int) -> bool:
+        async with httpx.AsyncClient(timeout=60) as http:
+            last[:] = [await http.get(base + path)]
+        return last[0].status_code == status
+
+    def shown() -> str:
+        return last[0].text if last else "(no answer)"
+
+    try:
+        assert listening_addresses(worker.pid, port) == {"127.0.0.1"}
+        await wait_until(lambda: answers("/ready", 200), 60, "/ready 200", explain=shown)
+        ready = last[0].json()
+        assert ready["ok"] is True
+        assert [q["queue"] for q in ready["queues"]] == [
+            f"h{port}-{q}" for q in ("monitoring", "comments", "sessions")
+        ]
+        assert await answers("/health", 503), shown()
+        report = last[0].json()
+        failed = {c["name"]: c["detail"] for c in report["checks"] if not c["ok"]}
+        assert report["ok"] is False and "pollers:maintenance" in failed, report
+        assert "start 'python worker.py --task-queues maintenance'" in failed["pollers:maintenance"]
+        assert {c["name"] for c in report["checks"] if c["ok"]} >= {"temporal", "database", "mymoment"}
+        maintenance.start()
+        await wait_until(lambda: answers("/health", 200), 90, "/health 200", explain=shown)
+        assert last[0].json()["ok"] is True
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(base + "/metrics")).status_code == 404  # the metrics have their own port
+    finally:
+        if maintenance.alive():
+            assert maintenance.terminate() == 0
         assert worker.terminate() == 0

@@ -60,6 +60,9 @@ _MYMOMENT = _retry(2, 60, 5)
 _LLM = _retry(2, 60, 6)
 # Scheduled maintenance: a few tries, then the next scheduled run tries again anyway.
 _MAINTENANCE = _retry(2, 30, 3)
+# A notification: three tries within seconds, then the process goes on without it (its last message
+# holds up the workflow's close, after the process is recorded finished, by at most these tries).
+_NOTIFY = _retry(2, 10, 3)
 # Activities that heartbeat (activities/errors.py keep_alive): a dead worker's attempt is retried this soon.
 _BEAT = timedelta(seconds=20)
 
@@ -96,6 +99,8 @@ REPLAYER_QUEUE_PREFIX = "replay-"
 # --- the monitoring queue: process bookkeeping (database) and reading myMoment ----------------------------
 BOOKKEEPING = _config(QUEUE_MONITORING, timedelta(seconds=30), _DB)
 FINISH_PROCESS = _config(QUEUE_MONITORING, timedelta(seconds=60), _DB)
+# Longer than the notifier's own limit per attempt (yourmoment/notify.py SEND_TIMEOUT_S).
+NOTIFY = _config(QUEUE_MONITORING, timedelta(seconds=30), _NOTIFY)
 # A page read on the real site: with pacing and a slow site, allow two minutes.
 READ_MYMOMENT = _config(QUEUE_MONITORING, timedelta(minutes=2), _MYMOMENT, _BEAT)
 

@@ -23,3 +23,9 @@ def is_permanent(err: BaseException) -> bool:
     """An activity failure that no retry can fix (its error type is non-retryable)."""
     cause = err.cause if isinstance(err, ActivityError) else err
     return isinstance(cause, ApplicationError) and cause.non_retryable
+
+
+def is_rejected_login(err: BaseException) -> bool:
+    """An activity failure because myMoment rejected a login's username or password."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return isinstance(cause, ApplicationError) and cause.type == "BadCredentialsError"

@@ -19,12 +19,13 @@ with workflow.unsafe.imports_passed_through():
         BOOKKEEPING,
         CLOSE_SESSIONS,
         FINISH_PROCESS,
+        NOTIFY,
         OPEN_SESSION,
         READ_MYMOMENT,
         deployed,
     )
     from workflows.article import ArticleCommentWorkflow, pick_prompt
-    from workflows.common import failure_message, is_cancellation, is_permanent
+    from workflows.common import failure_message, is_cancellation, is_permanent, is_rejected_login
     from yourmoment.messages import (
         SEARCH_ATTR_PROCESS_ID,
         SEARCH_ATTR_STATUS,
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         MonitorResult,
         MonitorState,
         MonitorStatus,
+        NotifyInput,
         OpenSessionInput,
         ProcessConfig,
         RecordProcessInput,
@@ -59,6 +61,8 @@ STATUS_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS)
 # Article workflows carry their process's id, so one filter in the Web UI finds a process and its articles.
 # Guarded: runs recorded before this started their children without it.
 CHILD_ATTRIBUTES_PATCH = "article-process-id-attribute"
+# Notifications (NOTIFY_URLS): activities that runs recorded before them never scheduled.
+NOTIFY_PATCH = "notifications"
 
 
 def discovery_wait(interval: int, empty_streak: int) -> float:
@@ -89,6 +93,8 @@ class MonitoringProcessWorkflow:
         self._next_discovery_at: datetime | None = None
         self._process_id = ""
         self._use_search_attributes = False
+        self._notices: set[asyncio.Task[None]] = set()
+        self._approval_timer: asyncio.Task[None] | None = None
 
     # --- messages -----------------------------------------------------------------------------------
 
@@ -177,6 +183,7 @@ class MonitoringProcessWorkflow:
         if outcome[0] == RunEnd.CONTINUE:
             await workflow.wait_condition(lambda: not self._children)
             await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._settle_notices()
             workflow.continue_as_new(inp.model_copy(update={"state": self._state}))
         return await self._shutdown(inp, *outcome)
 
@@ -184,6 +191,7 @@ class MonitoringProcessWorkflow:
         cfg = self._config
         assert cfg is not None and self._state.deadline is not None
         iterations = 0
+        self._announce_approvals()  # those a previous run left unannounced
         while True:
             if self._stop is not None:
                 return RunEnd.STOPPED, self._stop.reason
@@ -241,6 +249,7 @@ class MonitoringProcessWorkflow:
             login.state = LoginSessionState.READY
         except ActivityError as err:
             login.state, login.error = LoginSessionState.FAILED, failure_message(err)
+            self._notify_rejected_login(login, err)
 
     def _ready_logins(self) -> list[LoginState]:
         return [login for login in self._state.logins if login.state == LoginSessionState.READY]
@@ -308,6 +317,7 @@ class MonitoringProcessWorkflow:
             message = f"discovery failed for {login.name}: {failure_message(err)}"
             if is_permanent(err):
                 login.state, login.error = LoginSessionState.FAILED, failure_message(err)
+                self._notify_rejected_login(login, err)
             self._state.last_error = message
             await self._record(RecordProcessInput(process_id=cfg.process_id, last_error=message))
             return None
@@ -358,6 +368,8 @@ class MonitoringProcessWorkflow:
             )
             result = await handle
             self._count(result.status)
+            if result.status == CommentStatus.GENERATED:
+                self._approval_waiting()
         except WorkflowAlreadyStartedError:
             pass  # the same work item runs already: Temporal refused the duplicate
         except ChildWorkflowError as err:
@@ -409,6 +421,7 @@ class MonitoringProcessWorkflow:
             ),
             **deployed(FINISH_PROCESS),
         )
+        await self._notify_ended(status, reason)
         self._status = status
         if inp.use_search_attributes:
             workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
@@ -416,6 +429,92 @@ class MonitoringProcessWorkflow:
         return MonitorResult(
             process_id=inp.process_id, status=status, reason=reason, counts=self._state.counts
         )
+
+    # --- notifications (NOTIFY_URLS) -----------------------------------------------------------------
+
+    # Sent in the background: a notifier that fails after NOTIFY's retries is logged (and recorded by
+    # the activity for `health`), never the process's failure, and never holds up its work.
+
+    def _notifying(self) -> bool:
+        cfg = self._config
+        return cfg is not None and cfg.notify and workflow.patched(NOTIFY_PATCH)
+
+    def _notify(self, notice: NotifyInput) -> None:
+        task = asyncio.create_task(self._send_notice(notice))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
+    async def _send_notice(self, notice: NotifyInput) -> None:
+        try:
+            await workflow.execute_activity_method(
+                MonitoringActivities.send_notification, notice, **deployed(NOTIFY)
+            )
+        except ActivityError as err:
+            if not is_cancellation(err):
+                workflow.logger.warning("notification %s not sent: %s", notice.kind, failure_message(err))
+
+    def _notify_rejected_login(self, login: LoginState, err: ActivityError) -> None:
+        if is_rejected_login(err) and self._notifying():
+            self._notify(
+                NotifyInput(
+                    kind="login_rejected",
+                    process_id=self._process_id,
+                    login=login.name,
+                    reason=failure_message(err),
+                )
+            )
+
+    def _approval_waiting(self) -> None:
+        """A comment now waits for a person (require-approval and generate-only processes)."""
+        cfg = self._config
+        if cfg is not None and cfg.generate_only and self._notifying():
+            self._state.approvals_unannounced += 1
+            self._announce_approvals()
+
+    def _announce_approvals(self) -> None:
+        """At most one message per NOTIFY_MIN_INTERVAL: comments generated sooner are announced once it
+        has passed (a timer), or in the process's last message."""
+        cfg, state = self._config, self._state
+        if cfg is None or not state.approvals_unannounced or not self._notifying():
+            return
+        last = state.approvals_announced_at
+        due = last + timedelta(seconds=cfg.notify_min_interval_seconds) if last else workflow.now()
+        if workflow.now() < due:
+            if self._approval_timer is None:
+                self._approval_timer = asyncio.create_task(self._announce_at(due))
+            return
+        state.approvals_announced_at = workflow.now()
+        new, state.approvals_unannounced = state.approvals_unannounced, 0
+        self._notify(NotifyInput(kind="approval", process_id=self._process_id, new=new))
+
+    async def _announce_at(self, due: datetime) -> None:
+        await workflow.sleep(due - workflow.now())
+        self._approval_timer = None
+        self._announce_approvals()
+
+    async def _notify_ended(self, status: ProcessStatus, reason: str) -> None:
+        """The last message: how the run ended, its counts and the comments still waiting."""
+        if not self._notifying():
+            return
+        self._state.approvals_unannounced = 0  # the message counts every comment waiting
+        self._notify(
+            NotifyInput(
+                kind="ended",
+                process_id=self._process_id,
+                status=status,
+                reason=reason,
+                counts=RunCounts.model_validate(self._state.counts.model_dump()),
+            )
+        )
+        await self._settle_notices()
+
+    async def _settle_notices(self) -> None:
+        """Before the run ends: no timer left, every message sent or given up."""
+        if self._approval_timer is not None:
+            self._approval_timer.cancel()
+            self._approval_timer = None
+        if self._notices:
+            await workflow.wait_condition(lambda: not self._notices)
 
     async def _record(self, record: RecordProcessInput) -> None:
         await workflow.execute_activity_method(

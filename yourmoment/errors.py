@@ -39,6 +39,11 @@ class ServiceUnavailableError(TransientError):
         self.service, self.where, self.reason = service, where, reason
 
 
+class NotifierError(TransientError):
+    """A notification service (NOTIFY_URLS) did not take a message. Names the services by their scheme
+    only: a notification URL holds its service's token."""
+
+
 class UnexpectedError(YourMomentError):
     """Any other exception, reduced to its type: `type_name` names it, the message says nothing more."""
 

@@ -65,6 +65,7 @@ async def check_health(
     )
     if client is not None and checks[0].ok:
         checks.append(await _run("schedules", lambda: _schedules(client, settings)))
+    checks.append(await _run("notifier", lambda: asyncio.to_thread(_notifier, settings, database.ok)))
     return HealthReport(ok=all(c.ok for c in checks), checked_at=datetime.now(UTC), checks=checks)
 
 
@@ -190,6 +191,30 @@ def llm_endpoints_in_use(url: str) -> dict[str, set[str]]:
             if base:
                 endpoints.setdefault(base, set()).add(provider.name)
     return endpoints
+
+
+def _notifier(settings: Settings, database_ok: bool) -> str:
+    """NOTIFY_URLS: configured and usable, and whether the newest message arrived (docs/notifications.md)."""
+    from yourmoment.notify import Notifier
+    from yourmoment.store import notifications
+    from yourmoment.store.db import session_scope
+
+    notifier = Notifier.from_settings(settings)
+    if not notifier.configured:
+        return "none configured (NOTIFY_URLS): nobody is notified"
+    notifier.check()
+    if not database_ok:
+        return f"{notifier.describe()}; deliveries not checked (database unavailable)"
+    with session_scope(settings.database_url) as session:
+        seen = notifications.outcomes(session)
+    if seen.failing and seen.last_failed_at is not None:
+        raise RuntimeError(
+            f"{notifier.describe()}; the last message was not delivered "
+            f"({seen.last_failed_at:%Y-%m-%d %H:%M} UTC): {seen.last_error}"
+        )
+    if seen.last_delivered_at is None:
+        return f"{notifier.describe()}; nothing sent yet"
+    return f"{notifier.describe()}; last delivered {seen.last_delivered_at:%Y-%m-%d %H:%M} UTC"
 
 
 def _encryption_key(settings: Settings, database_ok: bool) -> str:

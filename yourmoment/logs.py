@@ -1,7 +1,8 @@
 """Logging set-up: text or JSON lines; records carry ids and counts, never secrets or pupils' texts.
 
 Also the one redaction of URLs (`redact_url`, `redact_urls`): user-info, query and fragment can hold
-a password or key, and every handler of ours removes them from whatever a library logs.
+a password or key, and every handler of ours removes them from whatever a library logs; the
+notification URLs (secrets through and through) are withheld whole (`add_secrets`).
 """
 
 from __future__ import annotations
@@ -53,8 +54,37 @@ def redact_url(url: str) -> str:
 
 
 def redact_urls(text: str) -> str:
-    """`text` with every URL in it redacted (see redact_url)."""
+    """`text` with every URL in it redacted (see redact_url), and every registered secret (add_secrets)."""
+    for secret in _SECRETS:
+        text = text.replace(secret, REDACTED)
     return _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text)
+
+
+# Texts that are secrets wherever they appear, longest first (add_secrets).
+_SECRETS: list[str] = []
+_SHORTEST_SECRET_PART = 6
+
+
+def add_secrets(texts: list[str]) -> None:
+    """Registers texts no log line may show (the notification URLs)."""
+    _SECRETS[:] = sorted({*_SECRETS, *(t for t in texts if t)}, key=len, reverse=True)
+
+
+def notify_url_secrets(url: str) -> list[str]:
+    """What of a notification URL is a secret: apprise puts tokens anywhere (`tgram://BOT/CHAT`,
+    `discord://ID/TOKEN`, `mailto://USER:PASSWORD@host`) and logs the service's own URL built from
+    them, so the URL after its scheme, and each of its parts of 6 characters or more but host names
+    (`hooks.slack.com`, `127.0.0.1`: they say where, as in any URL), are withheld."""
+    rest = url.partition("://")[2].rstrip("/")
+    parts = [
+        part
+        for part in re.split(r"[/:@?&=#]+", rest)
+        if len(part) >= _SHORTEST_SECRET_PART and not _HOST_NAME.fullmatch(part)
+    ]
+    return [url, rest, *parts]
+
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
 class RedactUrls(logging.Filter):
@@ -64,7 +94,7 @@ class RedactUrls(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "://" in message:
+        if "://" in message or any(secret in message for secret in _SECRETS):
             record.msg, record.args = redact_urls(message), None
         return True
 
@@ -143,7 +173,9 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [safe_handler(formatter)]
     root.setLevel(settings.log_level.upper())
+    for url in settings.notification_urls:
+        add_secrets(notify_url_secrets(url))
     # The HTTP clients log every request at INFO (httpx2 is the openai SDK's transport): quiet, so the
     # log holds ids and counts; what they log at WARNING, or at a level an operator sets, is redacted.
-    for noisy in ("httpx", "httpx2", "httpcore", "openai"):
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "apprise", "urllib3", "requests_oauthlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -110,6 +110,10 @@ class ProcessConfig(ProcessSettings):
     prompts: list[PromptChoice]
     max_articles: int
     pace_comments: bool = True  # False when COMMENT_RATE_LIMIT_SECONDS is 0: no slot to reserve
+    # The worker's NOTIFY_URLS are set (the URLs themselves never leave the worker), and its
+    # NOTIFY_MIN_INTERVAL: at most one "waiting for approval" message per process in that time.
+    notify: bool = False
+    notify_min_interval_seconds: int = 0
 
 
 class LoadProcessInput(Message):
@@ -341,6 +345,9 @@ class MonitorState(Message):
     counts: StatusCounts = Field(default_factory=StatusCounts)
     last_discovery_at: datetime | None = None
     last_error: str | None = None
+    # Comments waiting for approval not yet announced, and when the last such message went out.
+    approvals_unannounced: int = 0
+    approvals_announced_at: datetime | None = None
 
 
 class MonitorInput(Message):
@@ -381,6 +388,29 @@ class MonitorResult(Message):
     status: ProcessStatus
     reason: str
     counts: StatusCounts
+
+
+# --- notifications -------------------------------------------------------------------------------------
+
+NotifyKind = Literal["approval", "login_rejected", "ended", "stuck"]
+
+
+class NotifyInput(Message):
+    """What a notification is about: ids, a login's name, a status, counts and value-free reasons. The
+    activity adds the process's name and the comments waiting for approval (yourmoment/notify.py)."""
+
+    kind: NotifyKind
+    process_id: str
+    new: int = 0  # approval: comments generated since the last such message
+    login: str | None = None  # login_rejected: the login's name
+    reason: str | None = None  # login_rejected, ended
+    status: ProcessStatus | None = None  # ended
+    counts: RunCounts | None = None  # ended: this run's counts
+
+
+class NotifyResult(Message):
+    sent: bool  # False: no NOTIFY_URLS on the worker that took it
+    detail: str
 
 
 # --- maintenance (scheduled) ---------------------------------------------------------------------------

@@ -1,11 +1,15 @@
-"""Serving an ASGI app with uvicorn: in the foreground (the codec server, the imitations' own commands)
-or in a background thread (tests, benchmarks, the demo). Depends on nothing of the project."""
+"""Serving an ASGI app with uvicorn: in the foreground (the codec server, the imitations' own commands),
+in a background thread (tests, benchmarks, the demo) or as a task of a running asyncio program (the
+worker's /health). Depends on nothing of the project."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
@@ -40,12 +44,7 @@ class BackgroundServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> BackgroundServer:
-        # Binding the socket ourselves tells us the real port before uvicorn starts (port=0 works).
-        # proto=IPPROTO_TCP makes asyncio set TCP_NODELAY on accepted sockets (else ~40 ms per keep-alive request).
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
+        sock = bind(self.host, self._requested_port)
         self._socket = sock
         self.port = sock.getsockname()[1]
         self._thread = threading.Thread(
@@ -89,6 +88,59 @@ class BackgroundServer:
 
 
 RunningServer = BackgroundServer
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A bound socket for uvicorn (OSError when the port is taken). Binding it ourselves tells us the real
+    port before uvicorn starts (port=0 works). proto=IPPROTO_TCP makes asyncio set TCP_NODELAY on
+    accepted sockets (else ~40 ms per keep-alive request)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class _InLoopServer(uvicorn.Server):
+    """A uvicorn server inside a program that handles SIGTERM and SIGINT itself: it leaves them alone
+    (uvicorn's own handlers would replace the program's and raise the signal again on exit)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class LoopServer:
+    """`app` served as a task of the running event loop, so it can use the program's async clients."""
+
+    def __init__(self, app: Any, sock: socket.socket) -> None:
+        """`sock`: bound by `bind`, early, so a taken port is known before the program gets going."""
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._server = _InLoopServer(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> LoopServer:
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it
+                raise RuntimeError(f"the server on port {self.port} exited during start-up")
+            await asyncio.sleep(0.01)
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, _STOP_TIMEOUT_S)
+            self._task = None
+        self._sock.close()
 
 
 def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> RunningServer:

@@ -75,6 +75,7 @@ def _is_placeholder(reference: str) -> bool:
     return any(host == name or host.endswith(f".{name}") for name in _PLACEHOLDER_DOMAINS)
 
 
+NOTIFY_MIN_INTERVAL_MAX = 7 * 86400
 # A process's discovery interval, in seconds; the setting's default for new processes obeys it too.
 DISCOVERY_INTERVAL_RANGE = (5, 86400)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -128,9 +129,17 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(None, ge=1, le=65535)
     # Loopback by default: the endpoint has no authentication (set 0.0.0.0 only on a private network).
     metrics_host: str = "127.0.0.1"
+    # The worker's /health and /ready (yourmoment/health_http.py), likewise loopback unless opened.
+    health_port: int | None = Field(None, ge=1, le=65535)
+    health_host: str = "127.0.0.1"
     # Workflows kept in a worker's memory. Idle processes beyond this are evicted and replayed on
     # their next timer: less memory (about 0.5 MB each), a little more CPU.
     worker_max_cached_workflows: int = Field(1000, ge=0, le=1_000_000)
+
+    # Notification URLs of apprise (docs/notifications.md), separated by commas or spaces; secrets.
+    notify_urls: str | None = None
+    # At most one "comments waiting for approval" message per process in this time: 15m, 90s, 1h, 900.
+    notify_min_interval: int = Field(900, ge=0, le=NOTIFY_MIN_INTERVAL_MAX)
 
     log_level: LogLevel = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -145,6 +154,33 @@ class Settings(BaseSettings):
             except UnicodeEncodeError:
                 raise ValueError("must be UTF-8 text") from None
         return value
+
+    @field_validator("notify_min_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            seconds = duration_seconds(value)
+            if seconds is None or seconds > NOTIFY_MIN_INTERVAL_MAX:
+                raise ValueError(
+                    "must be a duration from 0 to 7d, such as 15m, 90s, 1h or 1d, or a number of seconds"
+                )
+            return seconds
+        return value
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _notify_urls(cls, value: str | None) -> str | None:
+        for number, url in enumerate(split_notify_urls(value), start=1):
+            scheme, separator, rest = url.partition("://")
+            if not separator or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) or not rest:
+                # The value is a secret: the entry is named by its position, never shown.
+                raise ValueError(f"entry {number} is not a notification URL (SCHEME://…, as apprise's)")
+        return value or None
+
+    @property
+    def notification_urls(self) -> list[str]:
+        """NOTIFY_URLS as a list (empty: nobody is notified)."""
+        return split_notify_urls(self.notify_urls)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -262,6 +298,23 @@ def unused_database_options(backend: str, options: list[str]) -> str | None:
             "or connect_timeout); remove it"
         )
     return None
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int | None:
+    """`15m` → 900, `90s` or `90` → 90, `1h` → 3600, `1d` → 86400; None for anything else."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        return None
+    return round(float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "").lower()])
+
+
+def split_notify_urls(value: str | None) -> list[str]:
+    """Notification URLs separated by commas or white space, each once, in the order given."""
+    return list(dict.fromkeys(part for part in re.split(r"[\s,]+", value or "") if part))
 
 
 def is_http_url(value: str) -> bool:

@@ -143,6 +143,11 @@ def _not_registered(namespace: str, names: list[str], why: str | None = None) ->
 
 async def poller_count(client: Client, task_queue: str, tq_type: TaskQueueType.ValueType) -> int:
     """Distinct workers that polled recently (stopped workers linger in the server's list for minutes)."""
+    return len(await poller_identities(client, task_queue, tq_type))
+
+
+async def poller_identities(client: Client, task_queue: str, tq_type: TaskQueueType.ValueType) -> set[str]:
+    """The identities of the workers that polled `task_queue` recently (see poller_count)."""
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
@@ -156,7 +161,7 @@ async def poller_count(client: Client, task_queue: str, tq_type: TaskQueueType.V
         for p in response.pollers
         if not p.HasField("last_access_time") or p.last_access_time.ToDatetime(tzinfo=UTC) >= fresh_after
     }
-    return len(identities)
+    return identities
 
 
 async def no_worker_warning(client: Client, settings: Settings) -> str | None:

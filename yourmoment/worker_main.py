@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import sys
 import time
 from datetime import timedelta
@@ -22,6 +24,7 @@ from yourmoment.errors import ConfigurationError, YourMomentError
 from yourmoment.messages import ALL_QUEUES, QUEUE_MAINTENANCE
 from yourmoment.ratelimit import ping_redis
 from yourmoment.sandbox_code import share_workflow_code
+from yourmoment.serving import LoopServer, bind
 from yourmoment.settings import Settings, get_settings
 from yourmoment.temporal_client import exit_process
 
@@ -109,6 +112,36 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
         ) from None
 
 
+def health_socket(settings: Settings) -> socket.socket | None:
+    """With HEALTH_PORT set, the socket of /health and /ready (yourmoment/health_http.py), bound at once
+    so a taken port stops the worker before it connects. HEALTH_HOST is 127.0.0.1 unless the operator
+    opens it, as for the metrics: the answers name hosts and failing services."""
+    if not settings.health_port:
+        return None
+    try:
+        return bind(settings.health_host.strip("[]"), settings.health_port)
+    except OSError as exc:
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else f"cannot serve there ({exc})"
+        raise ConfigurationError(
+            f"HEALTH_PORT={settings.health_port}: {reason}; choose a free port or unset HEALTH_PORT"
+        ) from None
+
+
+async def serve_health(
+    sock: socket.socket,
+    client: Client,
+    settings: Settings,
+    queues: list[str],
+    tasks: list[asyncio.Task[None]],
+) -> LoopServer:
+    from yourmoment.health_http import health_app
+
+    app = health_app(client, settings, queues, lambda: not any(task.done() for task in tasks))
+    server = await LoopServer(app, sock).start()
+    log.info("health endpoint: http://%s:%d/health and /ready", settings.health_host, server.port)
+    return server
+
+
 async def apply_schedules_logged(client: Client, settings: Settings) -> None:
     """At worker start: create or update the schedules; a failure is logged and the worker goes on."""
     from yourmoment.schedules_apply import apply_schedules
@@ -142,6 +175,7 @@ async def serve(args: argparse.Namespace) -> None:
     settings = get_settings()
     configure_logging(settings)
     runtime = metrics_runtime(settings)
+    health = health_socket(settings)
     deps = Dependencies.from_settings(settings, runtime.metric_meter if runtime else None)  # checks the key
     settings.require_contact()  # no anonymous requests to the real myMoment site
     temporal_connect_config(target_host=args.address, namespace=args.namespace)  # refuse a bad address first
@@ -160,6 +194,7 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(w.run()) for w in workers]
+    health_server = await serve_health(health, client, settings, args.queues, tasks) if health else None
     # In the background, so a slow server never delays polling; kept referenced until the end.
     schedules_task = None
     if QUEUE_MAINTENANCE in args.queues and not args.no_schedules:
@@ -177,6 +212,8 @@ async def serve(args: argparse.Namespace) -> None:
         )
     await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     log.info("worker shutting down: running activities finish or are handed back")
+    if health_server is not None:
+        await health_server.stop()
     if schedules_task is not None and not schedules_task.done():
         schedules_task.cancel()
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)

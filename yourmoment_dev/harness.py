@@ -411,6 +411,7 @@ async def running_worker(
     from activities.deps import Dependencies
     from yourmoment.crypto import Encryptor
     from yourmoment.messages import ALL_QUEUES
+    from yourmoment.notify import Notifier
     from yourmoment.ratelimit import LocalRateLimiter
     from yourmoment.worker_main import build_workers
 
@@ -418,6 +419,7 @@ async def running_worker(
         settings=settings,
         encryptor=Encryptor(settings.yourmoment_encryption_key),
         limiter=limiter or LocalRateLimiter(),
+        notifier=Notifier.from_settings(settings),
     )
     workers = build_workers(client, settings, list(queues or ALL_QUEUES), 20, deps)
     tasks = [asyncio.create_task(w.run()) for w in workers]

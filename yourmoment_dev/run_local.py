@@ -1,17 +1,49 @@
-"""`make run`: a persistent Temporal dev server (with Web UI) and one worker, using your own settings."""
+"""`make run`: a persistent Temporal dev server (with Web UI) and one worker, using your own settings.
+
+It supervises them (and the codec server, with YOURMOMENT_PAYLOAD_KEY): a child that exits is named
+with its exit code and started again, at most 3 times each; then the rest are stopped and the run
+ends with one `error:` line and exit code 1."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+from yourmoment.errors import ConfigurationError
 from yourmoment.settings import get_settings
 from yourmoment_dev.harness import REPO, DevServer, stop_process, wait_for_port
+
+# Each child is restarted at most this many times per run; once more and run_local gives up.
+MAX_RESTARTS = 3
+RESTART_PAUSE_S = 1.0
+POLL_S = 0.5
+
+
+class GiveUp(Exception):
+    """A child died once too often or could not be started again: the run ends with this one line."""
+
+
+@dataclass
+class Child:
+    """One supervised process: its name as the messages say it, how to (re)start it, its restarts."""
+
+    name: str
+    launch: Callable[[], subprocess.Popen[Any]]
+    proc: subprocess.Popen[Any] | None = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        self.proc = self.launch()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,50 +67,106 @@ def main(argv: list[str] | None = None) -> None:
     data = Path(args.dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
-    children: list[subprocess.Popen[bytes]] = []
+    children: list[Child] = []
     codec_endpoint = None
     try:
         if settings.yourmoment_payload_key:
             codec_endpoint = f"http://127.0.0.1:{args.codec_port}"
-            # On 127.0.0.1 and without the token: the dev server's Web UI has no way to send one.
-            env = {**os.environ, "YOURMOMENT_CODEC_TOKEN": ""}  # empty overrides a token in .env
-            children.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        str(REPO / "starter.py"),
-                        "codec-server",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(args.codec_port),
-                        "--cors-origin",
-                        f"http://localhost:{args.ui_port}",
-                    ],
-                    env=env,
-                )
-            )
-            wait_for_port(args.codec_port, 20)
+            codec = Child("codec server", partial(_codec_server, args.codec_port, args.ui_port))
+            children.append(codec)
+            codec.start()
         dev = DevServer(
             data / "temporal.db", args.port, args.ui_port, codec_endpoint, log_file=data / "temporal.log"
         )
-        dev.start()
-        assert dev.proc is not None  # start() has set it
-        children.append(dev.proc)
+        children.append(Child("Temporal dev server", partial(_dev_server, dev)))
+        children[-1].start()
         print(f"Temporal dev server on 127.0.0.1:{args.port}, Web UI http://localhost:{args.ui_port}")
         worker_args = ["--address", f"127.0.0.1:{args.port}"]
         if args.worker_concurrency is not None:
             worker_args += ["--concurrency", str(args.worker_concurrency)]
-        worker = subprocess.Popen([sys.executable, str(REPO / "worker.py"), *worker_args])
-        children.append(worker)
-        while worker.poll() is None:
-            time.sleep(1)
-        sys.exit(worker.returncode)
+        children.append(Child("worker", partial(_worker, worker_args)))
+        children[-1].start()
+        supervise(children)
     except KeyboardInterrupt:
         print("\nstopping")
+    except (GiveUp, ConfigurationError) as exc:
+        _stop_all(children)
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
     finally:
-        for child in reversed(children):
-            stop_process(child)
+        _stop_all(children)
+
+
+def supervise(children: list[Child]) -> None:
+    """Runs until interrupted: a child that exits is named with its exit code and started again, at
+    most MAX_RESTARTS times each; after that, or when it cannot start, GiveUp."""
+    while True:
+        for child in children:
+            assert child.proc is not None
+            code = child.proc.poll()
+            if code is None:
+                continue
+            exited = f"the {child.name} (pid {child.proc.pid}) exited with {describe_exit(code)}"
+            others = " and ".join(f"the {other.name}" for other in children if other is not child)
+            if child.restarts >= MAX_RESTARTS:
+                raise GiveUp(f"{exited} after {MAX_RESTARTS} restarts; stopping {others}")
+            child.restarts += 1
+            print(
+                f"run_local: {exited}; restarting it ({child.restarts} of {MAX_RESTARTS})",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(RESTART_PAUSE_S)
+            try:
+                child.start()
+            except ConfigurationError as exc:
+                raise GiveUp(f"{exited} and could not start again ({exc}); stopping {others}") from None
+        time.sleep(POLL_S)
+
+
+def describe_exit(code: int) -> str:
+    """`code 1`, or `code -9 (SIGKILL)` for a child a signal ended (Popen's negative return codes)."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"code {code} ({signal.Signals(-code).name})"
+    return f"code {code}"
+
+
+def _stop_all(children: list[Child]) -> None:
+    """The worker first, the dev server, then the codec server (the reverse of their start)."""
+    for child in reversed(children):
+        stop_process(child.proc)
+
+
+def _codec_server(port: int, ui_port: int) -> subprocess.Popen[bytes]:
+    # On 127.0.0.1 and without the token: the dev server's Web UI has no way to send one.
+    env = {**os.environ, "YOURMOMENT_CODEC_TOKEN": ""}  # empty overrides a token in .env
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "starter.py"),
+            "codec-server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--cors-origin",
+            f"http://localhost:{ui_port}",
+        ],
+        env=env,
+    )
+    wait_for_port(port, 20, proc)
+    return proc
+
+
+def _dev_server(dev: DevServer) -> subprocess.Popen[bytes]:
+    dev.start()  # the same database file: workflows, timers and schedules survive a restart
+    assert dev.proc is not None  # start() has set it
+    return dev.proc
+
+
+def _worker(worker_args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, str(REPO / "worker.py"), *worker_args])
 
 
 def _stop_on_termination() -> None:

@@ -379,3 +379,20 @@ class ArticleCommentSlot(Base):
         ForeignKey("ai_comments.id", ondelete="SET NULL"), nullable=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class NotificationRecord(Base):
+    """One attempt to send a notification (NOTIFY_URLS): what it was about and whether it arrived.
+
+    `health` shows the newest failure; `subject` marks what a message was about where it must not be
+    repeated (a stuck workflow's id). Ids, kinds and value-free reasons only: never a message's text.
+    """
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    process_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    subject: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    delivered: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)
