@@ -70,7 +70,8 @@ class MaintenanceActivities(ActivityGroup):
             self.deps.in_session, delete_finished_items, now - timedelta(days=days * DELETE_FACTOR)
         )
         blanked = await run_db(self.deps.in_session, blank_article_texts, now - timedelta(days=days))
-        return _done(inp, blanked=blanked, deleted=deleted)
+        notices = await run_db(self.deps.in_session, notifications.delete_older, now - timedelta(days=days))
+        return _done(inp, blanked=blanked, deleted=deleted, notifications=notices)
 
     @activity.defn
     @translate_errors

@@ -21,7 +21,7 @@ from yourmoment.schedules import SCHEDULES, list_schedules, schedule_id
 from yourmoment.schedules_apply import apply_schedules, build_schedule
 from yourmoment.settings import Settings
 from yourmoment.store.db import session_scope
-from yourmoment.store.models import AIComment, MonitoringProcess, MyMomentSession, utcnow
+from yourmoment.store.models import AIComment, MonitoringProcess, MyMomentSession, NotificationRecord, utcnow
 from yourmoment_dev.harness import (
     Harness,
     WorkerProcess,
@@ -176,6 +176,8 @@ def seed(settings: Settings, world: Any) -> dict[str, str]:
         ids["ancient_generated"] = item("retention", "5", "generated", 400)
         ids["orphan_prepared"] = item("orphan", "6", "prepared", 0)
         ids["orphan_posting"] = item("orphan", "7", "posting", 0)
+        for kind, age_days in (("old", 100), ("recent", 1)):
+            s.add(NotificationRecord(kind=kind, delivered=True, created_at=now - timedelta(days=age_days)))
         orphan = s.get(MonitoringProcess, ids["orphan"])
         assert orphan is not None
         orphan.status, orphan.started_at = "running", now - timedelta(hours=1)
@@ -211,8 +213,10 @@ async def test_each_schedule_does_its_work(
             assert remaining == {world.login_ids["pupil-1"]: False}
 
             result = await run_schedule_now(client, sid["retention"])
-            # Blanked: old_posted, ancient_generated; deleted: ancient_failed.
-            assert result.counts == {"blanked": 2, "deleted": 1}
+            # Blanked: old_posted, ancient_generated; deleted: ancient_failed and the old notification.
+            assert result.counts == {"blanked": 2, "deleted": 1, "notifications": 1}
+            with session_scope(db_url) as s:
+                assert [n.kind for n in s.query(NotificationRecord)] == ["recent"]
             with session_scope(db_url) as s:
                 rows = {
                     i: s.get(AIComment, ids[i])

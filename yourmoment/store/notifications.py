@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from yourmoment.statuses import CommentStatus
+from yourmoment.store.db import row_count
 from yourmoment.store.models import AIComment, NotificationRecord, utcnow
 
 ERROR_LENGTH = 1000
@@ -33,6 +34,13 @@ def record(
             error=error[:ERROR_LENGTH] if error else None,
             created_at=utcnow(),
         )
+    )
+
+
+def delete_older(session: Session, before: datetime) -> int:
+    """The retention schedule's share: attempts older than the retention period (they name processes)."""
+    return row_count(
+        session.execute(delete(NotificationRecord).where(NotificationRecord.created_at < before))
     )
 
 
