@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from temporalio import activity
 
 from activities.deps import ActivityGroup, RequestTally
@@ -28,7 +29,7 @@ from yourmoment.messages import (
 )
 from yourmoment.mymoment.client import MyMomentClient
 from yourmoment.mymoment.types import ArticleDetail
-from yourmoment.statuses import CommentStatus, EventKind
+from yourmoment.statuses import CommentStatus, EventKind, PostOutcome
 from yourmoment.store import accounts, attempts, items, review
 from yourmoment.store.db import run_db
 from yourmoment.store.models import (
@@ -202,10 +203,15 @@ class CommentActivities(ActivityGroup):
         # Release 1's inputs carried no login: read it off the item then.
         login_id = inp.login_id or await run_db(self._login_of, inp.item_id)
         client = await self.deps.mymoment(login_id)
-        claim = await run_db(self._claim_for_posting, inp.item_id, client)
+        claim = await run_db(self._claim_for_posting, inp.item_id, client, inp.held_by_stop)
         if isinstance(claim, PostResultMsg):
             return claim
         item, first_try, expected = claim
+
+        async def still_wanted() -> str | None:
+            """Asked right before the POST leaves: a stop of the process since the claim holds it."""
+            return await run_db(self._held_by_stop, item.process_id) if inp.held_by_stop else None
+
         # Read after the claim's commit: of two items claiming at once, the later reader sees the other.
         held = await run_db(self._places_held_by_others, client.site, item)
         cap = self.deps.settings.max_ai_comments_per_article
@@ -232,7 +238,15 @@ class CommentActivities(ActivityGroup):
                 verify_first=not use_prepared,
                 account_comments=expected,
                 page_check=page_check,
+                before_send=still_wanted,
             )
+            if result.outcome == "withdrawn":
+                # Nothing was sent: back to `generated` with its place and claim (a later `post` reads
+                # the page first, as after any interrupted try).
+                await run_db(self._settle, item.id, S.GENERATED, {"error": None}, tally)
+                return PostResultMsg(
+                    item_id=item.id, outcome=PostOutcome.HELD, requests=result.requests, reason=result.reason
+                )
             if result.outcome in ("account_commented", "page_refused"):
                 reason = result.reason or "the page already shows an AI comment by this myMoment account"
                 # Nothing was sent in this try and the page shows no comment of this item: its place is free.
@@ -251,6 +265,10 @@ class CommentActivities(ActivityGroup):
             result.requests,
         )
         return PostResultMsg(item_id=item.id, outcome=result.outcome, requests=result.requests)
+
+    def _held_by_stop(self, process_id: str) -> str | None:
+        with self.deps.db() as session:
+            return _stop_hold(session, process_id)
 
     def _login_of(self, item_id: str) -> str:
         with self.deps.db() as session:
@@ -285,11 +303,12 @@ class CommentActivities(ActivityGroup):
             return items.slot_holders(session, site, item.mymoment_article_id, but=item.id)
 
     def _claim_for_posting(
-        self, item_id: str, client: MyMomentClient
+        self, item_id: str, client: MyMomentClient, held_by_stop: bool = False
     ) -> tuple[AIComment, bool, list[str]] | PostResultMsg:
         """Moves the item to `posting` once it holds the account's claim on the article and one of the
         article's places (database constraints across users, processes and workers); an item that
-        loses either is skipped."""
+        loses either is skipped. With `held_by_stop` (the process's own article workflow), a stop of
+        the process leaves the item `generated` instead."""
         account_key, aliases = client.account_key, client.legacy_account_keys
         with self.deps.db() as session:
             item = session.get(AIComment, item_id)
@@ -303,6 +322,10 @@ class CommentActivities(ActivityGroup):
                 return PostResultMsg(
                     item_id=item_id, outcome="skipped", requests=0, reason=f"item is {item.status}"
                 )
+            if held_by_stop and (held := _stop_hold(session, item.process_id)):
+                if item.status == S.POSTING:  # a try interrupted earlier: the next `post` reads the page
+                    items.cas(session, item_id, [S.POSTING], S.GENERATED)
+                return PostResultMsg(item_id=item_id, outcome=PostOutcome.HELD, requests=0, reason=held)
             if review.waits_for_approval(session, item):
                 reason = "the comment waits for a reviewer's approval ('starter.py comments approve')"
                 return PostResultMsg(item_id=item_id, outcome="skipped", requests=0, reason=reason)
@@ -342,6 +365,14 @@ class CommentActivities(ActivityGroup):
 
 
 ResultT = TypeVar("ResultT", GenerateResult, RegenerateResult)
+
+HELD_REASON = "the process was stopped before this comment was posted; 'starter.py post' sends it"
+
+
+def _stop_hold(session: Session, process_id: str) -> str | None:
+    """Why the process's own workflows post nothing more (a stop without --drain), or None."""
+    process = session.get(MonitoringProcess, process_id)
+    return HELD_REASON if process is not None and process.posting_stopped_at is not None else None
 
 
 def _result(
