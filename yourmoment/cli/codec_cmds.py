@@ -13,10 +13,12 @@ from yourmoment.codec import (
     LOOPBACK_NAMES,
     TOKEN_ENV_NAME,
     EncryptionCodec,
+    check_origin,
     check_token,
     create_codec_app,
     generate_payload_key,
     is_loopback,
+    with_loopback_twins,
 )
 from yourmoment.errors import ConfigurationError
 
@@ -87,7 +89,7 @@ def cmd_codec_server(args: argparse.Namespace) -> None:
     codec = EncryptionCodec.from_keys(settings.yourmoment_payload_key)
     host = bind_host(args.host)
     token = server_token(settings.yourmoment_codec_token, host, settings.yourmoment_payload_key)
-    origins = args.cors_origins or list(DEFAULT_CORS_ORIGINS)
+    origins = with_loopback_twins([check_origin(o) for o in args.cors_origins or DEFAULT_CORS_ORIGINS])
     # A specific bind address is a name clients may use; a wildcard is not a name.
     hosts = [*args.allowed_hosts, *([host] if host not in ("0.0.0.0", "::") else [])]
     app = create_codec_app(codec, origins, args.namespaces, token=token, allowed_hosts=hosts)
