@@ -35,6 +35,7 @@ from yourmoment.codec import (
     generate_payload_key,
     key_id,
     parse_keys,
+    with_loopback_twins,
 )
 from yourmoment.errors import ConfigurationError
 from yourmoment.messages import MonitorInput, ProcessConfig
@@ -357,6 +358,29 @@ def test_codec_server_cors_answers_only_the_configured_origin(
                 "/decode", content=body, headers={"Origin": origin, "Authorization": f"Bearer {TOKEN}"}
             )
             assert "access-control-allow-origin" not in stolen.headers, origin
+
+
+def test_a_loopback_ui_origin_is_answered_at_localhost_and_127_0_0_1_alike() -> None:
+    """`make run` gives http://localhost:PORT; a browser opened at http://127.0.0.1:PORT sends that origin."""
+    assert with_loopback_twins(["http://localhost:8233"]) == [
+        "http://localhost:8233",
+        "http://127.0.0.1:8233",
+    ]
+    assert with_loopback_twins(["http://127.0.0.1:9", "https://ui.example.org"]) == [
+        "http://127.0.0.1:9",
+        "http://localhost:9",
+        "https://ui.example.org",
+    ]
+    app = create_codec_app(EncryptionCodec.from_keys(generate_payload_key()), ["http://localhost:8233"])
+    with serve_in_thread(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        for origin, answered in (
+            ("http://127.0.0.1:8233", True),
+            ("http://localhost:8233", True),
+            ("http://127.0.0.1:8234", False),  # another port is another UI
+        ):
+            headers = {**preflight_headers("content-type", "x-namespace"), "Origin": origin}
+            answer = http.options("/decode", headers=headers)
+            assert ("access-control-allow-origin" in answer.headers) == answered, origin
 
 
 @pytest.mark.parametrize(

@@ -159,4 +159,6 @@ def test_the_details_label_this_starts_counts_and_the_totals_of_all_runs() -> No
     lines = progress_details(view).splitlines()
     assert lines[0] == "Klasse 4b: running (paused)"
     assert lines[1].startswith("since start: discovered 0, posted 0,")
-    assert lines[2].startswith("all runs (database): posted 3, generated and not posted 2,")
+    assert lines[2].startswith(
+        "all runs (database, as of the last discovery): posted 3, generated and not posted 2,"
+    )

@@ -403,6 +403,7 @@ class MonitoringProcessWorkflow:
             self._show_progress()
         finally:
             self._children.pop(item.item_id, None)
+            self._show_progress()
 
     def _child_search_attributes(self) -> TypedSearchAttributes | None:
         if not self._use_search_attributes or not workflow.patched(CHILD_ATTRIBUTES_PATCH):
@@ -514,7 +515,7 @@ def progress_details(view: MonitorStatus) -> str:
     ]
     if (t := view.all_runs) is not None:
         lines.append(
-            f"all runs (database): posted {t.posted}, generated and not posted {t.generated}, "
+            f"all runs (database, as of the last discovery): posted {t.posted}, generated and not posted {t.generated}, "
             f"posting {t.posting}, failed {t.failed}, skipped {t.skipped}, in work {t.discovered + t.prepared}"
         )
     lines.append(f"discovery runs {view.discovery_runs}, next {nxt}; last error: {view.last_error or '-'}")

@@ -13,7 +13,6 @@ from yourmoment.codec import (
     LOOPBACK_NAMES,
     TOKEN_ENV_NAME,
     EncryptionCodec,
-    check_origin,
     check_token,
     create_codec_app,
     generate_payload_key,
@@ -89,14 +88,14 @@ def cmd_codec_server(args: argparse.Namespace) -> None:
     codec = EncryptionCodec.from_keys(settings.yourmoment_payload_key)
     host = bind_host(args.host)
     token = server_token(settings.yourmoment_codec_token, host, settings.yourmoment_payload_key)
-    origins = with_loopback_twins([check_origin(o) for o in args.cors_origins or DEFAULT_CORS_ORIGINS])
+    origins = args.cors_origins or list(DEFAULT_CORS_ORIGINS)
     # A specific bind address is a name clients may use; a wildcard is not a name.
     hosts = [*args.allowed_hosts, *([host] if host not in ("0.0.0.0", "::") else [])]
     app = create_codec_app(codec, origins, args.namespaces, token=token, allowed_hosts=hosts)
     configure_logging(settings)
     print(
         f"codec server on http://{f'[{host}]' if ':' in host else host}:{args.port} (key ids {', '.join(codec.key_ids)}; "
-        f"token {'required' if token else 'not required (loopback only)'}; CORS {', '.join(origins)})",
+        f"token {'required' if token else 'not required (loopback only)'}; CORS {', '.join(with_loopback_twins(origins))})",
         flush=True,
     )
     run_forever(app, host, args.port)
