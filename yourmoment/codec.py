@@ -82,7 +82,7 @@ class EncryptionCodec(PayloadCodec):
 
     Payloads without the `binary/encrypted` encoding pass through on decode, so histories written
     before encryption was switched on still read. Search attributes are not payloads and stay in
-    clear: that is why workflows put only the process id and status there.
+    clear: that is why workflows put only the process id, its name and its status there.
     """
 
     def __init__(self, keys: Sequence[bytes]) -> None:

@@ -511,6 +511,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
         print(f"  retrying {activity}")
     if status.last_error:
         print(f"  last error: {status.last_error}")
+    if status.ignored_signal:  # an input the workflow could not read (the Web UI's dialog, the temporal CLI)
+        print(f"  {status.ignored_signal}")
     return 0
 
 
