@@ -162,3 +162,13 @@ def test_the_details_label_this_starts_counts_and_the_totals_of_all_runs() -> No
     assert lines[2].startswith(
         "all runs (database, as of the last discovery): posted 3, generated and not posted 2,"
     )
+
+
+async def test_a_cancellation_holds_the_posts_like_a_stop(dev_env: WorkflowEnvironment) -> None:
+    """The Web UI's "Request Cancellation" ends the process as `stop` does: nothing new is posted."""
+    fakes = FakeActivities()
+    async with monitoring(dev_env, fakes) as handle:
+        await handle.cancel()
+        result = await handle.result()
+    assert (result.status, result.reason) == ("stopped", "cancelled")
+    assert [inp.hold_posts for inp in fakes.inputs("record_process")] == [True]

@@ -437,6 +437,8 @@ class MonitoringProcessWorkflow:
         self._show_progress()
         if self._hold_posts is not None:
             await self._hold_posts
+        elif end == RunEnd.STOPPED and self._stop is None and workflow.patched(STOP_HOLDS_POSTS_PATCH):
+            await self._record_hold()  # cancelled (the Web UI's "Request Cancellation"): a stop as well
         if self._children:
             await self._record(RecordProcessInput(process_id=inp.process_id, status=ProcessStatus.STOPPING))
             # Running article work may finish within the grace period; the rest is cancelled.
