@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from tests.test_workflow_branches import FakeActivities, fake_worker, start_monitor
 from workflows.monitoring import MonitoringProcessWorkflow, progress_details
@@ -112,6 +114,10 @@ async def test_an_unreadable_stop_is_recorded_not_dropped_and_pause_resume_take_
         await asyncio.to_thread(temporal_signal, dev_env.client, handle.id, "stop", "--input", '"done"')
         result = await handle.result()
     assert (result.status, result.reason) == ("stopped", "done")
+    # Signals read raw, patches taken inside signal handlers: the run replays as it ran.
+    replayer = Replayer(workflows=[MonitoringProcessWorkflow], data_converter=pydantic_data_converter)
+    replay = await replayer.replay_workflow(await handle.fetch_history(), raise_on_replay_failure=True)
+    assert replay.replay_failure is None
 
 
 @pytest.mark.parametrize(
