@@ -203,9 +203,14 @@ async def cmd_stop(args: argparse.Namespace) -> int:
             _mark_gone(ctx, process_id, "stopped", "workflow was no longer running")
             print(f"{name}: not running in Temporal; marked stopped")
             continue
-        if not args.drain:  # before the signal: no POST of the process starts from here on
-            _hold_posts(ctx, process_id)
-        await processes_client.stop(handle, args.reason, drain=args.drain)
+        # Before the signal: no POST of the process starts from here on.
+        held = not args.drain and _hold_posts(ctx, process_id, hold=True)
+        try:
+            await processes_client.stop(handle, args.reason, drain=args.drain)
+        except RPCError:
+            if held:
+                _hold_posts(ctx, process_id, hold=False)  # the process was not stopped: it posts on
+            raise
         print(f"{name}: stop requested{' (queued comments are posted first)' if args.drain else ''}")
         stopping[name] = handle
     if stopping:
@@ -330,13 +335,15 @@ async def _is_running(handle: WorkflowHandle[Any, Any]) -> bool:
     return desc.status == WorkflowExecutionStatus.RUNNING
 
 
-def _hold_posts(ctx: Context, process_id: str) -> None:
+def _hold_posts(ctx: Context, process_id: str, hold: bool) -> bool:
     """The stop as the post activity reads it (the workflow records it too when the signal comes from
-    elsewhere, the Web UI or `temporal workflow signal`)."""
+    elsewhere, the Web UI or `temporal workflow signal`); `hold=False` takes it back. True if changed."""
     with ctx.db() as session:
         row = session.get(MonitoringProcess, process_id)
-        if row is not None and row.posting_stopped_at is None:
-            row.posting_stopped_at = utcnow()
+        if row is None or (row.posting_stopped_at is None) != hold:
+            return False
+        row.posting_stopped_at = utcnow() if hold else None
+        return True
 
 
 def _mark_gone(ctx: Context, process_id: str, status: str, reason: str) -> None:
