@@ -11,6 +11,8 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@# PyICU builds against Debian's ICU: install its headers and pkg-config once when they are missing.
 	@pkg-config --exists icu-i18n 2>/dev/null || { apt-get update -q && apt-get install -y -q libicu-dev pkg-config; }
+	@# The Web UI test drives Debian's Chromium headless through its chromedriver (selenium, test extra).
+	@command -v chromedriver >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'

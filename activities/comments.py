@@ -27,7 +27,7 @@ from yourmoment.messages import (
 )
 from yourmoment.mymoment.client import MyMomentClient
 from yourmoment.mymoment.types import ArticleDetail
-from yourmoment.statuses import CommentStatus, EventKind
+from yourmoment.statuses import CommentStatus, EventKind, PostOutcome
 from yourmoment.store import accounts, attempts, posting, review
 from yourmoment.store.db import run_db
 from yourmoment.store.models import (
@@ -201,10 +201,15 @@ class CommentActivities(ActivityGroup):
         # Release 1's inputs carried no login: read it off the item then.
         login_id = inp.login_id or await run_db(self._login_of, inp.item_id)
         client = await self.deps.mymoment(login_id)
-        claim = await run_db(self._claim, inp.item_id, client)
+        claim = await run_db(self._claim, inp.item_id, client, inp.held_by_stop)
         if isinstance(claim, posting.NotPosted):
             return PostResultMsg(item_id=inp.item_id, outcome=claim.outcome, requests=0, reason=claim.reason)
         item, first_try, expected = claim.item, claim.first_try, claim.account_comments
+
+        async def still_wanted() -> str | None:
+            """Asked right before the POST leaves: a stop of the process since the claim holds it."""
+            return await run_db(self._held_by_stop, item.process_id) if inp.held_by_stop else None
+
         # Read after the claim's commit: of two items claiming at once, the later reader sees the other.
         held = await run_db(self._places_held_by_others, client.site, item)
         cap = self.deps.settings.max_ai_comments_per_article
@@ -231,7 +236,15 @@ class CommentActivities(ActivityGroup):
                 verify_first=not use_prepared,
                 account_comments=expected,
                 page_check=page_check,
+                before_send=still_wanted,
             )
+            if result.outcome == "withdrawn":
+                # Nothing was sent: back to `generated` with its place and claim (a later `post` reads
+                # the page first, as after any interrupted try).
+                await run_db(self._settle, item.id, S.GENERATED, {"error": None}, tally)
+                return PostResultMsg(
+                    item_id=item.id, outcome=PostOutcome.HELD, requests=result.requests, reason=result.reason
+                )
             if result.outcome in ("account_commented", "page_refused"):
                 reason = result.reason or "the page already shows an AI comment by this myMoment account"
                 # Nothing was sent in this try and the page shows no comment of this item: its place is free.
@@ -250,6 +263,10 @@ class CommentActivities(ActivityGroup):
             result.requests,
         )
         return PostResultMsg(item_id=item.id, outcome=result.outcome, requests=result.requests)
+
+    def _held_by_stop(self, process_id: str) -> str | None:
+        with self.deps.db() as session:
+            return posting.stop_hold(session, process_id)
 
     def _login_of(self, item_id: str) -> str:
         with self.deps.db() as session:
@@ -276,12 +293,15 @@ class CommentActivities(ActivityGroup):
         with self.deps.db() as session:
             return posting.slot_holders(session, site, item.mymoment_article_id, but=item.id)
 
-    def _claim(self, item_id: str, client: MyMomentClient) -> posting.Claimed | posting.NotPosted:
+    def _claim(
+        self, item_id: str, client: MyMomentClient, held_by_stop: bool = False
+    ) -> posting.Claimed | posting.NotPosted:
         account = posting.Account(
             client.login_id, client.account_key, client.legacy_account_keys, client.site
         )
+        cap = self.deps.settings.max_ai_comments_per_article
         with self.deps.db() as session:
-            return posting.claim(session, item_id, account, self.deps.settings.max_ai_comments_per_article)
+            return posting.claim(session, item_id, account, cap, held_by_stop=held_by_stop)
 
     ACTIVITIES = (generate_comment, regenerate_comment, reserve_post_slot, post_comment)
 

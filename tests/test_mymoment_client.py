@@ -353,6 +353,28 @@ async def test_concurrent_posts_on_one_client_count_their_own_requests(
     assert all(len(site.state.comments_for(int(a))) == 1 for a in site.class_a)
 
 
+async def test_a_post_withdrawn_right_before_sending_sends_nothing(
+    site: Site, client: MyMomentClient
+) -> None:
+    """The last check after pacing (a stop of the process since the claim): no POST leaves."""
+    await client.list_articles("82")
+    site.state.reset_stats()
+    asked: list[str] = []
+
+    async def stopped() -> str | None:
+        asked.append("asked")
+        return "the process was stopped"
+
+    async def wanted() -> str | None:
+        return None
+
+    held = await client.post_comment(site.class_a[0], COMMENT, hide=False, before_send=stopped)
+    assert (held.outcome, held.reason, asked) == ("withdrawn", "the process was stopped", ["asked"])
+    assert site.state.stats()["by_kind"]["post"] == 0 and site.state.comments_for(int(site.class_a[0])) == []
+    sent = await client.post_comment(site.class_a[0], COMMENT, hide=False, before_send=wanted)
+    assert sent.outcome == "posted" and len(site.state.comments_for(int(site.class_a[0]))) == 1
+
+
 async def test_posting_the_same_item_twice_posts_once(site: Site, client: MyMomentClient) -> None:
     article_id = site.class_a[0]
     first = await client.post_comment(article_id, COMMENT, hide=False)

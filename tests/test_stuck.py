@@ -144,12 +144,13 @@ async def test_worker_start_and_health_refuse_when_the_service_cannot_register_t
     last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert last.startswith(
-        f"error: search attributes YourMomentProcessId, YourMomentStatus not registered in namespace {namespace}; "
+        "error: search attributes YourMomentProcessId, YourMomentStatus, YourMomentProcessName not registered "
+        f"in namespace {namespace}; "
         "the service refused to register them (Unable to create search attributes"
     )
     assert (
         f"'temporal operator search-attribute create --namespace {namespace} --name YourMomentProcessId "
-        "--name YourMomentStatus --type Keyword'" in last
+        "--name YourMomentStatus --name YourMomentProcessName --type Keyword'" in last
     )
     assert "TEMPORAL_SEARCH_ATTRIBUTES=false" in last and "Traceback" not in proc.stderr
 

@@ -26,6 +26,7 @@ from temporalio.worker import Worker
 
 from workflows.article import ArticleCommentWorkflow
 from workflows.monitoring import MonitoringProcessWorkflow
+from workflows.signals import signal_input
 from yourmoment import messages
 from yourmoment_dev.harness import wait_until
 
@@ -355,7 +356,8 @@ async def test_stop_lets_in_flight_articles_finish_within_the_grace_period(
     reason = "the lesson is over"
     # Held in generation, which a cancelled child would abandon (a post is shielded and would finish anyway).
     async with held_in(dev_env.client, fakes, "generate_comment", start, count=2) as handle:
-        await handle.signal(MonitoringProcessWorkflow.stop, messages.StopRequest(reason=reason))
+        drain = messages.StopRequest(reason=reason, drain=True)  # the queued posts go out first
+        await handle.signal(MonitoringProcessWorkflow.stop, signal_input(drain))
         # Stopping, it tells the database and waits for its children instead of finishing the process.
         await fakes.wait_for("record_process", where=lambda inp: inp.status == "stopping")
         await asyncio.sleep(1.0)  # long enough for a premature finish to show
@@ -379,7 +381,7 @@ async def test_stop_cancels_articles_still_unfinished_when_the_grace_period_ends
     fakes = FakeActivities(articles=["201"])
     start = partial(start_monitor, dev_env.client, fakes=fakes, grace_seconds=1)
     async with held_in(dev_env.client, fakes, "prepare_article", start) as handle:
-        await handle.signal(MonitoringProcessWorkflow.stop, messages.StopRequest())
+        await handle.signal(MonitoringProcessWorkflow.stop, signal_input(messages.StopRequest()))
         result = await handle.result()
     assert (result.status, result.reason) == ("stopped", messages.StopRequest().reason)
     assert result.counts.skipped == 1 and result.counts.posted == 0

@@ -268,14 +268,18 @@ async def test_details_follow_every_state_change(ts_env: WorkflowEnvironment, wo
     """The Web UI's current details change with pause, resume and stop, not only after a discovery."""
     process_id = world.create_process(max_duration_minutes=600, generate_only=True)
     async with running_process(ts_env, world, process_id, discovered=True) as handle:
-        assert (await details_of(handle)).startswith("running: ")
+        name = (await status_of(handle)).name
+        assert (await details_of(handle)).startswith(f"{name}: running\n")
         await processes_client.send(handle, "pause")
-        await wait_until(lambda: _details_start(handle, "running (paused): "), what="paused in the details")
+        paused = f"{name}: running (paused)\n"
+        await wait_until(lambda: _details_start(handle, paused), what="paused in the details")
         assert "next -" in await details_of(handle)  # no stale next discovery
         await processes_client.send(handle, "resume")
-        await wait_until(lambda: _details_start(handle, "running: "), what="resumed in the details")
+        await wait_until(lambda: _details_start(handle, f"{name}: running\n"), what="resumed in the details")
         assert (await stopped(handle)).status == "stopped"
-        assert (await details_of(handle)).startswith("stopped: ")
+        details = await details_of(handle)
+        assert details.startswith(f"{name}: stopped; stop reason: ")
+        assert "since start: " in details and "all runs (database, as of the last discovery): " in details
 
 
 async def test_bad_credentials_reported_and_left_out(

@@ -101,7 +101,7 @@ class ArticleCommentWorkflow:
         self._stage = "posting"
         post = workflow.start_activity_method(
             CommentActivities.post_comment,
-            PostInput(item_id=inp.item_id, hide=inp.hide, login_id=inp.login_id),
+            PostInput(item_id=inp.item_id, hide=inp.hide, login_id=inp.login_id, held_by_stop=True),
             **deployed(POST_COMMENT),
         )
         try:
@@ -109,6 +109,8 @@ class ArticleCommentWorkflow:
         except asyncio.CancelledError:
             # A post in flight is never cut in half: a stop waits for it and records its outcome.
             result = await post
+        if result.outcome == PostOutcome.HELD:  # the process was stopped: the comment waits for `post`
+            return ArticleWorkflowResult(item_id=inp.item_id, status=S.GENERATED, error=result.reason)
         status = S.SKIPPED if result.outcome == PostOutcome.SKIPPED else S.POSTED
         return ArticleWorkflowResult(item_id=inp.item_id, status=status, error=result.reason)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RawValue, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -26,8 +26,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.article import ArticleCommentWorkflow, pick_prompt
     from workflows.common import failure_message, is_cancellation, is_permanent, is_rejected_login
+    from workflows.signals import NO_INPUT, read_stop
     from yourmoment.messages import (
         SEARCH_ATTR_PROCESS_ID,
+        SEARCH_ATTR_PROCESS_NAME,
         SEARCH_ATTR_STATUS,
         ArticleFilter,
         ArticleWorkflowInput,
@@ -58,11 +60,19 @@ Outcome = tuple[RunEnd, str]  # how a run ends, and why (shown as the process's 
 MAX_BACKOFF_SECONDS = 600
 PROCESS_ID_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_PROCESS_ID)
 STATUS_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS)
+PROCESS_NAME_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_PROCESS_NAME)
 # Article workflows carry their process's id, so one filter in the Web UI finds a process and its articles.
 # Guarded: runs recorded before this started their children without it.
 CHILD_ATTRIBUTES_PATCH = "article-process-id-attribute"
 # Notifications (NOTIFY_URLS): activities that runs recorded before them never scheduled.
 NOTIFY_PATCH = "notifications"
+# YourMomentStatus follows pause, resume and stop; YourMomentProcessName on the process and its articles.
+# Guarded: runs recorded before this upserted the status only at the start and the end.
+TEACHER_ATTRIBUTES_PATCH = "status-follows-state-and-process-name"
+# A stop without --drain records at once that the article workflows post nothing more (their post
+# activity reads it right before the POST). Guarded: runs recorded before this did not record it.
+STOP_HOLDS_POSTS_PATCH = "stop-holds-posts"
+PAUSED = "paused"  # YourMomentStatus while paused (the process row stays `running`)
 
 
 def discovery_wait(interval: int, empty_streak: int) -> float:
@@ -95,34 +105,52 @@ class MonitoringProcessWorkflow:
         self._use_search_attributes = False
         self._notices: set[asyncio.Task[None]] = set()
         self._approval_timer: asyncio.Task[None] | None = None
+        self._hold_posts: asyncio.Task[None] | None = None
 
     # --- messages -----------------------------------------------------------------------------------
 
     # Each state change refreshes the Web UI's details at once (details are not commands: replay-safe).
 
-    @workflow.signal
-    def stop(self, request: StopRequest | None = None) -> None:
-        if self._stop is None:
-            self._stop = request or StopRequest()
-            self._next_discovery_at = None
-            self._show_progress()
+    # Every signal takes its input raw (nothing, null, text or JSON, as people type it in the CLI or the
+    # Web UI's dialog): pause, resume and discover_now need none and ignore what comes; stop reads it.
 
     @workflow.signal
-    def pause(self) -> None:
-        self._state.paused = True
+    def stop(self, request: RawValue = NO_INPUT) -> None:
+        read = read_stop(request)
+        if isinstance(read, str):
+            self._state.ignored_signal = f"ignored signal stop: {read}"
+            workflow.logger.warning(self._state.ignored_signal)
+            self._show_progress()
+            return
+        if self._stop is not None and not (self._stop.drain and not read.drain):
+            return  # stopping already; only a stop without --drain after one with it changes anything
+        self._stop = read
         self._next_discovery_at = None
+        if not read.drain and self._hold_posts is None and workflow.patched(STOP_HOLDS_POSTS_PATCH):
+            self._hold_posts = asyncio.create_task(self._record_hold())
+        self._show_status(ProcessStatus.STOPPING)
         self._show_progress()
 
     @workflow.signal
-    def resume(self) -> None:
+    def pause(self, _input: RawValue = NO_INPUT) -> None:
+        self._state.paused = True
+        self._next_discovery_at = None
+        if self._stop is None:
+            self._show_status(PAUSED)
+        self._show_progress()
+
+    @workflow.signal
+    def resume(self, _input: RawValue = NO_INPUT) -> None:
         was_paused, self._state.paused = self._state.paused, False
         self._discover_now = True
         if was_paused:
             self._next_discovery_at = workflow.now()  # resume discovers at once
+            if self._stop is None:
+                self._show_status(ProcessStatus.RUNNING)
             self._show_progress()
 
     @workflow.signal
-    def discover_now(self) -> None:
+    def discover_now(self, _input: RawValue = NO_INPUT) -> None:
         self._discover_now = True
 
     @workflow.query
@@ -144,6 +172,8 @@ class MonitoringProcessWorkflow:
             last_discovery_at=self._state.last_discovery_at,
             next_discovery_at=self._next_discovery_at,
             last_error=self._state.last_error,
+            all_runs=self._state.totals,
+            ignored_signal=self._state.ignored_signal,
         )
 
     # --- main loop ----------------------------------------------------------------------------------
@@ -170,6 +200,11 @@ class MonitoringProcessWorkflow:
                 workflow.upsert_search_attributes(
                     [PROCESS_ID_KEY.value_set(inp.process_id), STATUS_KEY.value_set(ProcessStatus.RUNNING)]
                 )
+                if workflow.patched(TEACHER_ATTRIBUTES_PATCH):
+                    status = PAUSED if self._state.paused and self._stop is None else self._shown_status()
+                    workflow.upsert_search_attributes(
+                        [PROCESS_NAME_KEY.value_set(cfg.name), STATUS_KEY.value_set(status)]
+                    )
             if first_run:
                 outcome = await self._open_sessions()
                 if outcome is None:
@@ -270,6 +305,7 @@ class MonitoringProcessWorkflow:
         self._state.discovery_runs += 1
         self._state.last_discovery_at = workflow.now()
         succeeded = [r for r in results if r is not None]
+        self._state.totals = next((r.totals for r in reversed(succeeded) if r.totals), self._state.totals)
         if not succeeded:
             return  # an error run: recorded, next try after the plain interval, streak unchanged
         self._state.baseline_done = True
@@ -363,7 +399,7 @@ class MonitoringProcessWorkflow:
                 id=workflow_id_for_item(cfg.process_id, item.login_id, item.article_id, item.prompt_slot),
                 task_queue=workflow.info().task_queue,  # the monitoring queue this workflow runs on
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-                static_summary=f"article {item.article_id}",
+                static_summary=self._child_summary(item.article_id, item.login_id, child_input.template_id),
                 search_attributes=self._child_search_attributes(),
             )
             result = await handle
@@ -379,11 +415,24 @@ class MonitoringProcessWorkflow:
             self._show_progress()
         finally:
             self._children.pop(item.item_id, None)
+            self._show_progress()
 
     def _child_search_attributes(self) -> TypedSearchAttributes | None:
         if not self._use_search_attributes or not workflow.patched(CHILD_ATTRIBUTES_PATCH):
             return None
-        return TypedSearchAttributes([SearchAttributePair(PROCESS_ID_KEY, self._process_id)])
+        pairs: list[SearchAttributePair[str]] = [SearchAttributePair(PROCESS_ID_KEY, self._process_id)]
+        if self._config and workflow.patched(TEACHER_ATTRIBUTES_PATCH):
+            pairs.append(SearchAttributePair(PROCESS_NAME_KEY, self._config.name))
+        return TypedSearchAttributes(pairs)
+
+    def _child_summary(self, article_id: str, login_id: str, template_id: str) -> str:
+        """What the article workflow does, in the teacher's words (the Web UI's list shows it): the
+        process, the article's number, the login and the template by their names; never a pupil's."""
+        cfg = self._config
+        assert cfg is not None
+        login = next((ref.name for ref in cfg.logins if ref.login_id == login_id), "?")
+        template = next((p.name for p in cfg.prompts if p.template_id == template_id and p.name), "?")
+        return f"{cfg.name}: article {article_id}, login {login}, template {template}"
 
     def _count(self, status: CommentStatus) -> None:
         counts = self._state.counts
@@ -396,7 +445,12 @@ class MonitoringProcessWorkflow:
         status = ProcessStatus(end)
         self._status = ProcessStatus.STOPPING
         self._next_discovery_at = None
+        self._show_status(ProcessStatus.STOPPING)
         self._show_progress()
+        if self._hold_posts is not None:
+            await self._hold_posts
+        elif end == RunEnd.STOPPED and self._stop is None and workflow.patched(STOP_HOLDS_POSTS_PATCH):
+            await self._record_hold()  # cancelled (the Web UI's "Request Cancellation"): a stop as well
         if self._children:
             await self._record(RecordProcessInput(process_id=inp.process_id, status=ProcessStatus.STOPPING))
             # Running article work may finish within the grace period; the rest is cancelled.
@@ -414,7 +468,7 @@ class MonitoringProcessWorkflow:
             CloseSessionsInput(login_ids=login_ids),
             **deployed(CLOSE_SESSIONS),
         )
-        await workflow.execute_activity_method(
+        finished = await workflow.execute_activity_method(
             MonitoringActivities.finish_process,
             FinishProcessInput(
                 process_id=inp.process_id, status=status, reason=reason, logins=self._state.logins
@@ -423,11 +477,16 @@ class MonitoringProcessWorkflow:
         )
         await self._notify_ended(status, reason)
         self._status = status
+        self._state.totals = finished.totals or self._state.totals
         if inp.use_search_attributes:
             workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
         self._show_progress()
         return MonitorResult(
-            process_id=inp.process_id, status=status, reason=reason, counts=self._state.counts
+            process_id=inp.process_id,
+            status=status,
+            reason=reason,
+            counts=self._state.counts,
+            left_unposted=finished.left_unposted,
         )
 
     # --- notifications (NOTIFY_URLS) -----------------------------------------------------------------
@@ -516,6 +575,18 @@ class MonitoringProcessWorkflow:
         if self._notices:
             await workflow.wait_condition(lambda: not self._notices)
 
+    async def _record_hold(self) -> None:
+        """A stop without --drain: the row says at once that nothing more is posted (the article
+        workflows' post activity reads it right before each POST; a POST already sent finishes)."""
+        await self._record(
+            RecordProcessInput(process_id=self._process_id, status=ProcessStatus.STOPPING, hold_posts=True)
+        )
+
+    def _show_status(self, status: str) -> None:
+        """YourMomentStatus follows the state: running, paused, stopping (then the end's status)."""
+        if self._use_search_attributes and workflow.patched(TEACHER_ATTRIBUTES_PATCH):
+            workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
+
     async def _record(self, record: RecordProcessInput) -> None:
         await workflow.execute_activity_method(
             MonitoringActivities.record_process, record, **deployed(BOOKKEEPING)
@@ -528,19 +599,30 @@ class MonitoringProcessWorkflow:
 
     def _show_progress(self) -> None:
         """Plain text for the Web UI's workflow details, readable without decoding payloads."""
-        c = self._state.counts
-        nxt = self._next_discovery_at.strftime("%H:%M:%S") if self._next_discovery_at else "-"
-        paused = (
-            " (paused)"
-            if self._state.paused and self._status == ProcessStatus.RUNNING and not self._stop
-            else ""
+        workflow.set_current_details(progress_details(self.status()))
+
+
+def progress_details(view: MonitorStatus) -> str:
+    """The Web UI's details of a process: its state, this start's counts and the totals of all runs
+    (the database's, manual posts included) beside them, labelled, and what a person should know."""
+    c = view.run_counts
+    nxt = view.next_discovery_at.strftime("%H:%M:%S") if view.next_discovery_at else "-"
+    paused = " (paused)" if view.paused and view.status == ProcessStatus.RUNNING else ""
+    lines = [
+        f"{view.name or view.process_id}: {view.status}{paused}"
+        + (f"; stop reason: {view.stop_reason}" if view.stop_reason else ""),
+        f"since start: discovered {c.discovered}, posted {c.posted}, generated {c.generated}, "
+        f"failed {c.failed}, skipped {c.skipped}; in flight {view.in_flight}",
+    ]
+    if (t := view.all_runs) is not None:
+        lines.append(
+            f"all runs (database, as of the last discovery): posted {t.posted}, generated and not posted {t.generated}, "
+            f"posting {t.posting}, failed {t.failed}, skipped {t.skipped}, in work {t.discovered + t.prepared}"
         )
-        workflow.set_current_details(
-            f"{self._shown_status()}{paused}: discovered {c.discovered}, "
-            f"posted {c.posted}, generated {c.generated}, failed {c.failed}, skipped {c.skipped}, "
-            f"in flight {len(self._children)}; discovery runs {self._state.discovery_runs}, "
-            f"next {nxt}; last error: {self._state.last_error or '-'}"
-        )
+    lines.append(f"discovery runs {view.discovery_runs}, next {nxt}; last error: {view.last_error or '-'}")
+    if view.ignored_signal:
+        lines.append(view.ignored_signal)
+    return "\n".join(lines)
 
 
 def _filter_of(cfg: ProcessConfig) -> dict[str, object]:

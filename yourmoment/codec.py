@@ -82,7 +82,7 @@ class EncryptionCodec(PayloadCodec):
 
     Payloads without the `binary/encrypted` encoding pass through on decode, so histories written
     before encryption was switched on still read. Search attributes are not payloads and stay in
-    clear: that is why workflows put only the process id and status there.
+    clear: that is why workflows put only the process id, its name and its status there.
     """
 
     def __init__(self, keys: Sequence[bytes]) -> None:
@@ -193,6 +193,21 @@ def check_origin(origin: str) -> str:
     return origin.rstrip("/")
 
 
+def with_loopback_twins(origins: Sequence[str]) -> list[str]:
+    """The origins, each loopback one with its twin: a Web UI on this machine is opened as
+    http://localhost:PORT or http://127.0.0.1:PORT, and the browser sends whichever was typed."""
+    twins = {"localhost": "127.0.0.1", "127.0.0.1": "localhost"}
+    result: list[str] = []
+    for origin in origins:
+        parts = urlsplit(origin)
+        names = [origin]
+        if parts.hostname in twins:
+            port = f":{parts.port}" if parts.port else ""
+            names.append(f"{parts.scheme}://{twins[parts.hostname]}{port}")
+        result += [name for name in names if name not in result]
+    return result
+
+
 def host_name(header: str) -> str:
     """The name in a Host header, without port, brackets or trailing dot, lower case ('' when malformed)."""
     header = header.strip().lower()
@@ -256,7 +271,7 @@ def create_codec_app(
     request but /health must carry `Authorization: Bearer <token>`.
     """
     allowed = set(namespaces) if namespaces else None
-    origins = [check_origin(origin) for origin in cors_origins]
+    origins = with_loopback_twins([check_origin(origin) for origin in cors_origins])
 
     def endpoint(operation: str) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:

@@ -41,6 +41,7 @@ def queue_prefix_of(name: str) -> str:
 # Search attributes (registered on the server by the demo, the tests and docker-compose).
 SEARCH_ATTR_PROCESS_ID = "YourMomentProcessId"
 SEARCH_ATTR_STATUS = "YourMomentStatus"
+SEARCH_ATTR_PROCESS_NAME = "YourMomentProcessName"  # the teacher's name of the process, to find it by
 
 
 def workflow_id_for_process(process_id: str) -> str:
@@ -69,6 +70,7 @@ class Message(BaseModel):
 class PromptChoice(Message):
     template_id: str
     weight: float = Field(gt=0)
+    name: str = ""  # the template's name, for the article workflows' summaries in the Web UI
 
 
 class LoginRef(Message):
@@ -171,6 +173,7 @@ class DiscoverResult(Message):
     # Listed articles that could not be recorded, each with its reason (an id too long to store);
     # shown as the process's last error while they are listed.
     left_out: list[str] = Field(default_factory=list)
+    totals: StatusCounts | None = None  # the process's work items, all runs, by status (for the details)
 
 
 # --- article work ------------------------------------------------------------------------------------
@@ -256,6 +259,9 @@ class PostInput(Message):
     item_id: str
     hide: bool
     login_id: str = ""  # for PostCommentWorkflow's pacing; release 1 passed it as a second argument
+    # Set by the process's article workflows: a stop of the process (not --drain) holds the comment
+    # `generated` instead of posting it. A person's `post` leaves it False.
+    held_by_stop: bool = False
 
 
 class PostResultMsg(Message):
@@ -289,6 +295,7 @@ class RecordProcessInput(Message):
     status: ProcessStatus | None = None
     last_error: str | None = None
     clear_error: bool = False
+    hold_posts: bool = False  # a stop (not --drain): the article workflows post nothing more
 
 
 class FinishProcessInput(Message):
@@ -301,6 +308,8 @@ class FinishProcessInput(Message):
 class FinishProcessResult(Message):
     skipped: int
     returned_to_generated: int
+    left_unposted: int = 0  # comments `generated` and not posted when the run ended (postable later)
+    totals: StatusCounts | None = None  # the process's work items, all runs, by status
 
 
 # --- the monitoring workflow -------------------------------------------------------------------------
@@ -348,6 +357,9 @@ class MonitorState(Message):
     # Comments waiting for approval not yet announced, and when the last such message went out.
     approvals_unannounced: int = 0
     approvals_announced_at: datetime | None = None
+    # The database's counts of the process's work items, all runs (manual posts included), as last read.
+    totals: StatusCounts | None = None
+    ignored_signal: str | None = None  # "ignored signal NAME: why", the last input that could not be read
 
 
 class MonitorInput(Message):
@@ -359,7 +371,15 @@ class MonitorInput(Message):
 
 
 class StopRequest(Message):
+    """The `stop` signal: the CLI sends this object; people may also send nothing, null or a plain
+    reason (see workflows/signals.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     reason: str = "stopped by user"
+    # True: the queued comments are still posted before the process ends (`stop --drain`); False:
+    # nothing new is posted, generated comments stay `generated` for a later `post`.
+    drain: bool = False
 
 
 class MonitorStatus(Message):
@@ -381,6 +401,9 @@ class MonitorStatus(Message):
     last_discovery_at: datetime | None
     next_discovery_at: datetime | None
     last_error: str | None
+    # The process's work items of all runs by status, as the workflow last read them (None before).
+    all_runs: StatusCounts | None = None
+    ignored_signal: str | None = None  # the last signal whose input could not be read, and why
 
 
 class MonitorResult(Message):
@@ -388,6 +411,7 @@ class MonitorResult(Message):
     status: ProcessStatus
     reason: str
     counts: StatusCounts
+    left_unposted: int = 0  # generated comments not posted when the process ended (`post` sends them)
 
 
 # --- notifications -------------------------------------------------------------------------------------

@@ -6,14 +6,16 @@ strings, so a rename is a type error and every answer comes back as its model (`
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from workflows.monitoring import MonitoringProcessWorkflow
 from workflows.post import PostCommentWorkflow, workflow_id_for_post
 from workflows.regenerate import RegenerateCommentWorkflow, workflow_id_for_regenerate
+from workflows.signals import signal_input
 from yourmoment.messages import (
     QUEUE_MONITORING,
     MonitorInput,
@@ -30,7 +32,7 @@ from yourmoment.settings import Settings
 from yourmoment.temporal_checks import process_search_attributes
 
 MonitoringHandle = WorkflowHandle[MonitoringProcessWorkflow, MonitorResult]
-# The signals a user sends by name (`starter.py pause|resume|discover-now`; `stop` carries a reason).
+# The signals a user sends by name (`starter.py pause|resume|discover-now`; `stop` carries a request).
 PlainSignal = Literal["pause", "resume", "discover_now"]
 PLAIN_SIGNALS = {
     "pause": MonitoringProcessWorkflow.pause,
@@ -45,6 +47,7 @@ async def start_monitoring(
     process_id: str,
     *,
     summary: str | None = None,
+    name: str = "",
     inp: MonitorInput | None = None,
 ) -> MonitoringHandle:
     """Starts a process's workflow on this deployment's monitoring queue; fails if it runs already.
@@ -62,7 +65,7 @@ async def start_monitoring(
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         static_summary=summary,
-        search_attributes=process_search_attributes(process_id) if use_attributes else None,
+        search_attributes=process_search_attributes(process_id, name) if use_attributes else None,
     )
 
 
@@ -72,11 +75,11 @@ def monitoring_handle(client: Client, process_id: str, run_id: str | None = None
     )
 
 
-async def stop(handle: MonitoringHandle, reason: str | None = None) -> None:
-    """Ends the process after its grace period; without a reason, StopRequest's default is shown."""
-    await handle.signal(
-        MonitoringProcessWorkflow.stop, StopRequest(reason=reason) if reason else StopRequest()
-    )
+async def stop(handle: MonitoringHandle, reason: str | None = None, drain: bool = False) -> None:
+    """Ends the process: nothing new is posted, or with `drain` the queued comments first (within the
+    grace period); without a reason, StopRequest's default is shown."""
+    request = StopRequest(reason=reason, drain=drain) if reason else StopRequest(drain=drain)
+    await handle.signal(MonitoringProcessWorkflow.stop, signal_input(request))
 
 
 async def send(handle: MonitoringHandle, signal: PlainSignal) -> None:
@@ -87,8 +90,33 @@ async def status(handle: MonitoringHandle) -> MonitorStatus:
     return await handle.query(MonitoringProcessWorkflow.status)
 
 
+class ProcessLabel(BaseModel):
+    """Who a post or regeneration works for, in the Web UI: the process's id and name as search
+    attributes (one filter finds all its workflows), and a summary in the teacher's words."""
+
+    process_id: str
+    process_name: str
+    summary: str
+
+
+def _labels(settings: Settings, label: ProcessLabel | None) -> dict[str, Any]:
+    if label is None:
+        return {}
+    attributes = (
+        process_search_attributes(label.process_id, label.process_name, status=None)
+        if settings.temporal_search_attributes
+        else None
+    )
+    return {"static_summary": label.summary, "search_attributes": attributes}
+
+
 async def start_post(
-    client: Client, settings: Settings, item_id: str, login_id: str, hide: bool
+    client: Client,
+    settings: Settings,
+    item_id: str,
+    login_id: str,
+    hide: bool,
+    label: ProcessLabel | None = None,
 ) -> WorkflowHandle[PostCommentWorkflow, PostResultMsg]:
     """One comment through the exactly-once path; a second call for the same comment joins the first."""
     return await client.start_workflow(
@@ -97,11 +125,12 @@ async def start_post(
         id=workflow_id_for_post(item_id),
         task_queue=settings.task_queue(QUEUE_MONITORING),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        **_labels(settings, label),
     )
 
 
 async def start_regenerate(
-    client: Client, settings: Settings, inp: RegenerateInput
+    client: Client, settings: Settings, inp: RegenerateInput, label: ProcessLabel | None = None
 ) -> WorkflowHandle[RegenerateCommentWorkflow, RegenerateResult]:
     """A new text for one comment; fails (WorkflowAlreadyStartedError) while one runs for the item."""
     return await client.start_workflow(
@@ -111,4 +140,5 @@ async def start_regenerate(
         task_queue=settings.task_queue(QUEUE_MONITORING),
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        **_labels(settings, label),
     )

@@ -75,6 +75,7 @@ class PostOutcome(enum.StrEnum):
     POSTED = "posted"
     ALREADY_POSTED = "already_posted"  # a retry found the comment it had posted before
     SKIPPED = "skipped"
+    HELD = "held"  # the process was stopped (not --drain): nothing sent, the comment stays `generated`
 
 
 class RunEnd(enum.StrEnum):

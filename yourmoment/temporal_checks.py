@@ -30,12 +30,13 @@ from yourmoment.errors import ConfigurationError
 from yourmoment.messages import (
     QUEUE_MONITORING,
     SEARCH_ATTR_PROCESS_ID,
+    SEARCH_ATTR_PROCESS_NAME,
     SEARCH_ATTR_STATUS,
     queue_prefix_of,
 )
 from yourmoment.settings import Settings
 
-SEARCH_ATTRIBUTES = (SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS)
+SEARCH_ATTRIBUTES = (SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS, SEARCH_ATTR_PROCESS_NAME)
 # A live worker long-polls for about a minute at a time; the server keeps older pollers for five.
 POLLER_FRESH = timedelta(minutes=2)
 # Workflow tasks fail right after a worker crash too (timed out once); one retry is not yet "stuck".
@@ -47,14 +48,17 @@ DESCRIBE_CONCURRENCY = 16
 # --- search attributes --------------------------------------------------------------------------------
 
 
-def process_search_attributes(process_id: str) -> TypedSearchAttributes:
-    """Given at start as well, so a service without them refuses the start instead of failing every task."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(SearchAttributeKey.for_keyword(SEARCH_ATTR_PROCESS_ID), process_id),
-            SearchAttributePair(SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS), "running"),
-        ]
-    )
+def process_search_attributes(
+    process_id: str, name: str = "", status: str | None = "running"
+) -> TypedSearchAttributes:
+    """Given at start as well, so a service without them refuses the start instead of failing every task.
+    A process's other workflows (posts, regenerations) carry its id and name, and no status."""
+    pairs = [SearchAttributePair(SearchAttributeKey.for_keyword(SEARCH_ATTR_PROCESS_ID), process_id)]
+    if name:
+        pairs.append(SearchAttributePair(SearchAttributeKey.for_keyword(SEARCH_ATTR_PROCESS_NAME), name))
+    if status is not None:
+        pairs.append(SearchAttributePair(SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS), status))
+    return TypedSearchAttributes(pairs)
 
 
 async def missing_search_attributes(client: Client) -> list[str]:

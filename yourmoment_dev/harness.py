@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from yourmoment.errors import ConfigurationError
-from yourmoment.messages import SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_STATUS
+from yourmoment.messages import SEARCH_ATTR_PROCESS_ID, SEARCH_ATTR_PROCESS_NAME, SEARCH_ATTR_STATUS
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -198,6 +198,8 @@ class DevServer:
             f"{SEARCH_ATTR_PROCESS_ID}=Keyword",
             "--search-attribute",
             f"{SEARCH_ATTR_STATUS}=Keyword",
+            "--search-attribute",
+            f"{SEARCH_ATTR_PROCESS_NAME}=Keyword",
         ]
         if self.db_file is not None:
             args += ["--db-filename", str(self.db_file)]

@@ -14,7 +14,7 @@ if ! temporal operator namespace describe -n "$NS" >/dev/null 2>&1; then
 fi
 
 # Keyword attributes the workflows upsert: the Web UI can filter by process without decoding payloads.
-for name in YourMomentProcessId YourMomentStatus; do
+for name in YourMomentProcessId YourMomentStatus YourMomentProcessName; do
   tries=0
   until temporal operator search-attribute list --namespace "$NS" 2>/dev/null | grep -qw "$name"; do
     tries=$((tries + 1))

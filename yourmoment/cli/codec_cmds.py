@@ -17,6 +17,7 @@ from yourmoment.codec import (
     create_codec_app,
     generate_payload_key,
     is_loopback,
+    with_loopback_twins,
 )
 from yourmoment.errors import ConfigurationError
 
@@ -94,7 +95,7 @@ def cmd_codec_server(args: argparse.Namespace) -> None:
     configure_logging(settings)
     print(
         f"codec server on http://{f'[{host}]' if ':' in host else host}:{args.port} (key ids {', '.join(codec.key_ids)}; "
-        f"token {'required' if token else 'not required (loopback only)'}; CORS {', '.join(origins)})",
+        f"token {'required' if token else 'not required (loopback only)'}; CORS {', '.join(with_loopback_twins(origins))})",
         flush=True,
     )
     run_forever(app, host, args.port)

@@ -17,7 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from yourmoment import processes_client
 from yourmoment.cli.common import Context
 from yourmoment.cli.editor import edit_in_editor
-from yourmoment.cli.run_cmds import _warn, comment_timed_out
+from yourmoment.cli.run_cmds import _warn, comment_timed_out, workflow_label
 from yourmoment.comment_rules import visible_lines
 from yourmoment.crypto import Encryptor
 from yourmoment.errors import ValidationError
@@ -303,12 +303,13 @@ async def regenerate_comment(
         template = _template(session, user, prompt, item)
         inp = RegenerateInput(item_id=item.id, template_id=template.id, actor=user.email)
         template_name = template.name
+        label = workflow_label(session, item.id, "regenerate", template_name)
         # generated → regenerating here, so nothing posts or edits it from now on; an item left in
         # `regenerating` by a start that never happened is started again below.
         moved = review.begin_regeneration(session, item)
     try:
         client = await connect(ctx.settings)
-        handle = await processes_client.start_regenerate(client, ctx.settings, inp)
+        handle = await processes_client.start_regenerate(client, ctx.settings, inp, label)
     except WorkflowAlreadyStartedError:
         if moved:
             _cancel(ctx, inp.item_id)

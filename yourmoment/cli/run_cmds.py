@@ -89,10 +89,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "start", "start a monitoring process (returns at once)", cmd_start)
     p.add_argument("process", help="process id, id prefix or name")
 
-    p = add_plain_command(sub, "stop", "stop a running process gracefully", cmd_stop)
+    p = add_plain_command(
+        sub,
+        "stop",
+        "stop a running process: nothing new is posted (generated comments wait for 'post')",
+        cmd_stop,
+        examples=(
+            'starter.py stop "Class 4b" --reason "lesson over"',
+            'starter.py stop "Class 4b" --drain --wait   # post what is queued, then stop',
+            "starter.py stop --all",
+        ),
+    )
     p.add_argument("process", nargs="?", help="process id, id prefix or name")
     p.add_argument("--all", action="store_true", help="stop every running process of the user")
     p.add_argument("--reason", default="stopped by user")
+    p.add_argument(
+        "--drain",
+        action="store_true",
+        help="post the comments already queued first (within the grace period), then stop",
+    )
     p.add_argument("--wait", action="store_true", help="wait until the process has stopped")
     _add_timeout(p, "the stop with --wait")
 
@@ -149,7 +164,7 @@ async def cmd_start(args: argparse.Namespace) -> int:
     _warn(await no_worker_warning(client, ctx.settings))
     try:
         handle = await processes_client.start_monitoring(
-            client, ctx.settings, process_id, summary=f"yourMoment process {name}"
+            client, ctx.settings, process_id, summary=f"yourMoment process {name}", name=name
         )
     except WorkflowAlreadyStartedError:
         return fail(f"process '{name}' is already running in Temporal")
@@ -188,8 +203,15 @@ async def cmd_stop(args: argparse.Namespace) -> int:
             _mark_gone(ctx, process_id, "stopped", "workflow was no longer running")
             print(f"{name}: not running in Temporal; marked stopped")
             continue
-        await processes_client.stop(handle, args.reason)
-        print(f"{name}: stop requested")
+        # Before the signal: no POST of the process starts from here on.
+        held = not args.drain and _hold_posts(ctx, process_id, hold=True)
+        try:
+            await processes_client.stop(handle, args.reason, drain=args.drain)
+        except RPCError:
+            if held:
+                _hold_posts(ctx, process_id, hold=False)  # the process was not stopped: it posts on
+            raise
+        print(f"{name}: stop requested{' (queued comments are posted first)' if args.drain else ''}")
         stopping[name] = handle
     if stopping:
         _warn(await no_worker_warning(client, ctx.settings))
@@ -208,7 +230,9 @@ async def _wait_stopped(
         if task.exception() is not None:
             print(f"{tasks[task]}: ended without a result: {task.exception()}")
             continue
-        print(f"{tasks[task]}: {task.result().status}")
+        result = task.result()
+        left = f"; {result.left_unposted} generated comments not posted" if result.left_unposted else ""
+        print(f"{tasks[task]}: {result.status}{left}")
     for task in pending:
         task.cancel()
         name = tasks[task]
@@ -309,6 +333,17 @@ async def _is_running(handle: WorkflowHandle[Any, Any]) -> bool:
             return False
         raise
     return desc.status == WorkflowExecutionStatus.RUNNING
+
+
+def _hold_posts(ctx: Context, process_id: str, hold: bool) -> bool:
+    """The stop as the post activity reads it (the workflow records it too when the signal comes from
+    elsewhere, the Web UI or `temporal workflow signal`); `hold=False` takes it back. True if changed."""
+    with ctx.db() as session:
+        row = session.get(MonitoringProcess, process_id)
+        if row is None or (row.posting_stopped_at is None) != hold:
+            return False
+        row.posting_stopped_at = utcnow() if hold else None
+        return True
 
 
 def _mark_gone(ctx: Context, process_id: str, status: str, reason: str) -> None:
@@ -483,6 +518,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
         print(f"  retrying {activity}")
     if status.last_error:
         print(f"  last error: {status.last_error}")
+    if status.ignored_signal:  # an input the workflow could not read (the Web UI's dialog, the temporal CLI)
+        print(f"  {status.ignored_signal}")
     return 0
 
 
@@ -668,6 +705,25 @@ def _comment_row(
 # --- post --------------------------------------------------------------------------------------------
 
 
+def workflow_label(
+    session: Session, item_id: str, what: str, template_name: str | None = None
+) -> processes_client.ProcessLabel:
+    """A post's or regeneration's process and summary for the Web UI, in the teacher's words: the
+    process, the article's number, the login and the template by name (never the pupil's)."""
+    item = session.get(AIComment, item_id)
+    assert item is not None
+    process = session.get(MonitoringProcess, item.process_id)
+    login = session.get(MyMomentLogin, item.login_id)
+    template = session.get(PromptTemplate, item.prompt_template_id) if item.prompt_template_id else None
+    template_name = template_name or (template.name if template else "?")
+    name = process.name if process else ""
+    summary = (
+        f"{name}: {what} the comment on article {item.mymoment_article_id}, "
+        f"login {login.name if login else '?'}, template {template_name}"
+    )
+    return processes_client.ProcessLabel(process_id=item.process_id, process_name=name, summary=summary)
+
+
 async def cmd_post(args: argparse.Namespace) -> int:
 
     ctx = Context(args)
@@ -707,13 +763,16 @@ async def cmd_post(args: argparse.Namespace) -> int:
             targets = [(item.id, item.login_id, process.hide_comments)]
         else:
             raise ValidationError(["name a comment id, or use --process or --approved"])
+        labels = {item_id: workflow_label(session, item_id, "post") for item_id, _, _ in targets}
     client = await connect(ctx.settings)
     no_worker = await no_worker_warning(client, ctx.settings) if targets else None
     _warn(no_worker)
     deadline = asyncio.get_running_loop().time() + args.timeout
     results = []
     for item_id, login_id, hide in targets:
-        handle = await processes_client.start_post(client, ctx.settings, item_id, login_id, hide)
+        handle = await processes_client.start_post(
+            client, ctx.settings, item_id, login_id, hide, labels[item_id]
+        )
         # A post queued by an earlier call may wait where no worker polls (only its activities' queue).
         if no_worker is None and (note := await unpolled_note(client, handle.id)):
             _warn(f"the queued post of comment {item_id} {note}")

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import ssl
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -228,6 +228,12 @@ def _host_of_jar_domain(domain: str) -> str:
 RequestObserver = Callable[[str, str, int | None], None]
 # Judges the article page read right before a POST: a reason not to post, or None (the article's cap).
 PageCheck = Callable[[ArticleDetail], str | None]
+# Asked right before a comment POST leaves (after pacing): a reason not to send it, or None.
+SendCheck = Callable[[], Awaitable[str | None]]
+
+
+class PostWithdrawn(Exception):
+    """The SendCheck said no: the POST was not sent."""
 
 
 class MyMomentClient:
@@ -313,12 +319,16 @@ class MyMomentClient:
         headers: dict[str, str] | None = None,
         ambiguous: bool = False,
         comment: bool = False,
+        before_send: SendCheck | None = None,
     ) -> httpx.Response:
         """One paced request. With `ambiguous`, a failure after sending raises AmbiguousPostError.
 
         A `comment` POST also keeps the account's comment interval, measured at the moment of sending.
+        `before_send` is asked after the pacing wait; a reason raises PostWithdrawn, nothing sent.
         """
         await self._pace(url, comment)
+        if before_send is not None and (reason := await before_send()):
+            raise PostWithdrawn(reason)
         self.requests += 1
         if (counter := _call_requests.get()) is not None:
             counter[0] += 1
@@ -589,6 +599,7 @@ class MyMomentClient:
         verify_first: bool = True,
         account_comments: Sequence[str] = (),
         page_check: PageCheck | None = None,
+        before_send: SendCheck | None = None,
     ) -> PostResult:
         """Post `html` exactly once: skip when the page already shows it, confirm it on the page after.
 
@@ -597,12 +608,23 @@ class MyMomentClient:
         is at hand. After an AmbiguousPostError, retry with the defaults: the page is read first.
         A page that shows an AI comment by this account with another text than `html` and the
         `account_comments` (this account's other expected comments there) is "account_commented";
-        one that `page_check` refuses (the article's cap of AI comments) is "page_refused", with its reason.
+        one that `page_check` refuses (the article's cap of AI comments) is "page_refused", with its reason;
+        one that `before_send`, asked after pacing right before the POST, withdraws is "withdrawn".
         """
         with counting_requests() as counter:
-            outcome, reason = await self._post(
-                article_id, html, hide, known_page, verify_first, account_comments, page_check
-            )
+            try:
+                outcome, reason = await self._post(
+                    article_id,
+                    html,
+                    hide,
+                    known_page,
+                    verify_first,
+                    account_comments,
+                    page_check,
+                    before_send,
+                )
+            except PostWithdrawn as withdrawn:
+                outcome, reason = "withdrawn", str(withdrawn)
         return PostResult(outcome=outcome, requests=counter[0], reason=reason)
 
     async def _post(
@@ -614,6 +636,7 @@ class MyMomentClient:
         verify_first: bool,
         expected: Sequence[str],
         page_check: PageCheck | None,
+        before_send: SendCheck | None = None,
     ) -> tuple[PostOutcome, str | None]:
         article = parsers.article_url(self.base_url, _checked(article_id))
         if problems := posting_problems(html):  # the last gate before a child's page
@@ -638,7 +661,7 @@ class MyMomentClient:
             if token is None:
                 raise PageParseError(f"article page {article_id} has no comment form")
             generation = self._generation
-            outcome, location = await self._submit(article_id, html, hide, token)
+            outcome, location = await self._submit(article_id, html, hide, token, before_send)
             if outcome == "stored":
                 await self._confirm(article_id, html, location)
                 log.info("mymoment login=%s article=%s: comment posted", self.login_id, article_id)
@@ -672,7 +695,9 @@ class MyMomentClient:
                 return await self._article_from(landed, article_id)
         return await self.get_article(article_id)
 
-    async def _submit(self, article_id: str, html: str, hide: bool, token: str) -> tuple[SubmitOutcome, str]:
+    async def _submit(
+        self, article_id: str, html: str, hide: bool, token: str, before_send: SendCheck | None = None
+    ) -> tuple[SubmitOutcome, str]:
         """One comment POST. Returns what the answer means and, when stored, where it redirects."""
         article = parsers.article_url(self.base_url, article_id)
         url = f"{article}comment/"
@@ -680,7 +705,13 @@ class MyMomentClient:
         if hide:
             form["hide"] = "on"
         response = await self._send(
-            "POST", url, data=form, headers={"Referer": article}, ambiguous=True, comment=True
+            "POST",
+            url,
+            data=form,
+            headers={"Referer": article},
+            ambiguous=True,
+            comment=True,
+            before_send=before_send,
         )
         status = response.status_code
         if status in REDIRECT_STATUSES and response.headers.get("location"):

@@ -81,7 +81,8 @@ class SavedSession(BaseModel):
 
 # account_commented: the page shows another AI comment by this myMoment account; nothing was sent.
 # page_refused: the caller's check of the page (the article's cap of AI comments) said no; nothing was sent.
-PostOutcome = Literal["posted", "already_posted", "account_commented", "page_refused"]
+# "withdrawn": the caller's last check before the POST said no (its process was stopped); nothing was sent.
+PostOutcome = Literal["posted", "already_posted", "account_commented", "page_refused", "withdrawn"]
 
 
 class PostResult(BaseModel):

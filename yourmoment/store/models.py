@@ -198,6 +198,9 @@ class MonitoringProcess(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     workflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Set by a stop without --drain: the process's article workflows post nothing more from then on
+    # (their post activity reads it right before each POST); cleared when the process starts again.
+    posting_stopped_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
 

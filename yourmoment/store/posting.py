@@ -18,9 +18,9 @@ from yourmoment import comment_cap
 from yourmoment.comment_cap import over_cap_reason
 from yourmoment.comment_rules import posting_problems
 from yourmoment.errors import NotFoundError, PermanentError
-from yourmoment.statuses import CommentStatus, EventKind
+from yourmoment.statuses import CommentStatus, EventKind, PostOutcome
 from yourmoment.store import review
-from yourmoment.store.models import AIComment, ArticleCommentSlot, PostingClaim, utcnow
+from yourmoment.store.models import AIComment, ArticleCommentSlot, MonitoringProcess, PostingClaim, utcnow
 from yourmoment.store.moves import cas, insert_once
 
 S = CommentStatus
@@ -39,7 +39,7 @@ class Claimed:
 class NotPosted:
     """Why no POST is sent; `already_posted` when an earlier try posted it."""
 
-    outcome: str  # "skipped" or "already_posted"
+    outcome: str  # "skipped", "already_posted" or "held" (a stop of the process)
     reason: str | None = None
 
 
@@ -53,15 +53,27 @@ class Account:
     site: str
 
 
-def claim(session: Session, item_id: str, account: Account, cap: int) -> Claimed | NotPosted:
+HELD_REASON = "the process was stopped before this comment was posted; 'starter.py post' sends it"
+
+
+def stop_hold(session: Session, process_id: str) -> str | None:
+    """Why the process's own workflows post nothing more (a stop without --drain), or None."""
+    process = session.get(MonitoringProcess, process_id)
+    return HELD_REASON if process is not None and process.posting_stopped_at is not None else None
+
+
+def claim(
+    session: Session, item_id: str, account: Account, cap: int, *, held_by_stop: bool = False
+) -> Claimed | NotPosted:
     """Moves the item to `posting` once it holds the account's claim on the article and one of the
-    article's places; an item that loses either is skipped (and keeps nothing)."""
+    article's places; an item that loses either is skipped (and keeps nothing). With `held_by_stop`
+    (the process's own article workflow), a stop of the process leaves the item `generated` instead."""
     item = session.get(AIComment, item_id)
     if item is None:
         raise NotFoundError(f"work item {item_id} does not exist")
     if item.login_id != account.login_id:
         raise PermanentError(f"work item {item_id} belongs to another login than the one posting")
-    if refused := _not_postable(session, item):
+    if refused := _not_postable(session, item, held_by_stop):
         return refused
     if refusal := claim_for_posting(session, item, account.key, account.aliases):
         cas(session, item_id, [S.GENERATED, S.POSTING], S.SKIPPED, error=refusal)
@@ -90,11 +102,15 @@ def claim(session: Session, item_id: str, account: Account, cap: int) -> Claimed
     return Claimed(item, first_try, account_comments(session, account.key, item, account.aliases))
 
 
-def _not_postable(session: Session, item: AIComment) -> NotPosted | None:
+def _not_postable(session: Session, item: AIComment, held_by_stop: bool) -> NotPosted | None:
     if item.status == S.POSTED:
         return NotPosted("already_posted")
     if item.status not in (S.GENERATED, S.POSTING):
         return NotPosted("skipped", f"item is {item.status}")
+    if held_by_stop and (held := stop_hold(session, item.process_id)):
+        if item.status == S.POSTING:  # a try interrupted earlier: the next `post` reads the page first
+            cas(session, item.id, [S.POSTING], S.GENERATED)
+        return NotPosted(PostOutcome.HELD, held)
     if review.waits_for_approval(session, item):
         return NotPosted(
             "skipped", "the comment waits for a reviewer's approval ('starter.py comments approve')"

@@ -386,6 +386,7 @@ def mark_running(
             stop_reason=None,
             last_error=None,
             workflow_run_id=run_id,
+            posting_stopped_at=None,
         )
     )
     changed = row_count(result)

@@ -1,7 +1,7 @@
 """notifications: each attempt to send a notification (NOTIFY_URLS), for `health` and to send once
 
 Revision ID: 0011_notifications
-Revises: 0008_review_undo_and_templates
+Revises: 0010_stop_holds_posts
 
 `notifications`: kind (approval, login_rejected, ended, stuck), the process it was about, a subject
 where a message must not repeat (a stuck workflow's id), whether it was delivered and why not.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_notifications"
-down_revision: str | None = "0008_review_undo_and_templates"
+down_revision: str | None = "0010_stop_holds_posts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
