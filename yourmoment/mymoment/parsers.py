@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import re
 import unicodedata
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup, Tag
@@ -12,7 +13,14 @@ from bs4 import BeautifulSoup, Tag
 from yourmoment.comment_rules import carries_disclosure
 from yourmoment.errors import NotFoundError, PageParseError
 from yourmoment.mymoment.account import same_username
-from yourmoment.mymoment.types import ArticleDetail, ArticleSummary, ExistingComment, Tab
+from yourmoment.mymoment.types import (
+    ArticleDetail,
+    ArticleSummary,
+    Dashboard,
+    DashboardRow,
+    ExistingComment,
+    Tab,
+)
 
 # Fixed name → id maps of the site (see docs/protocol.md#categories-and-tasks); names compared after NFC normalisation.
 CATEGORY_IDS: dict[str, int] = {
@@ -311,6 +319,63 @@ def parse_article_detail(document: Document, article_id: str, base_url: str) -> 
         url=article_url(base_url, article_id),
         comments=parse_comments(soup),
     )
+
+
+# --- student dashboard ---------------------------------------------------------------------------
+
+
+def _dashboard_row(row: Tag, base_url: str) -> DashboardRow | None:
+    cells = row.find_all("td", recursive=False)
+    if len(cells) < 5:
+        return None
+    link = cells[0].find("a", href=True)
+    article_id = _article_id(str(link["href"])) if link is not None else None
+    if article_id is None:
+        return None
+    categories = [collapse(li.get_text(" ")) for li in cells[2].find_all("li")]
+    return DashboardRow(
+        id=article_id,
+        title=_text(cells[0], "Unknown Title"),
+        url=article_url(base_url, article_id),
+        visibility=_text(cells[1], "Unknown"),
+        category=", ".join(c for c in categories if c) or _text(cells[2], ""),
+        status=_text(cells[3], "Unknown"),
+        modified=_text(cells[4], ""),
+    )
+
+
+def parse_dashboard(document: Document, student_id: str, base_url: str) -> Dashboard:
+    """A pupil's dashboard (see docs/protocol.md#student-dashboard): the table in #pills-articles (or
+    the page's first table), rows of at least five cells; the pupil's name from the first h1."""
+    soup = soup_of(document)
+    pane = soup.find("div", id="pills-articles")
+    table = (pane or soup).find("table")
+    if table is None:
+        if pane is None:
+            raise PageParseError(f"dashboard of pupil {student_id} without an article table")
+        rows: list[DashboardRow] = []
+    else:
+        body = table.find("tbody") or table
+        found = (_dashboard_row(row, base_url) for row in body.find_all("tr"))
+        rows = [row for row in found if row is not None]
+    heading = soup.find("h1")
+    name = _text(heading, "").removeprefix("Dashboard").removeprefix(" von").strip()
+    return Dashboard(student_id=student_id, name=name or f"pupil {student_id}", articles=rows)
+
+
+def parse_listed_time(text: str) -> datetime | None:
+    """ "07.12.2026 um 14:05 Uhr" as a naive site-local datetime; None for anything else."""
+    match = _LISTED_TIME.search(text)
+    if match is None:
+        return None
+    day, month, year, hour, minute = (int(g) for g in match.groups())
+    try:
+        return datetime(year, month, day, hour, minute)
+    except ValueError:
+        return None
+
+
+_LISTED_TIME = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})\D+(\d{1,2}):(\d{2})")
 
 
 # --- comment matching ---------------------------------------------------------------------------
