@@ -4,17 +4,26 @@ the dashboard parser and client reads, tracking, backup runs, versions and their
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import MyMomentServer
+from tests.conftest import CliEnv, CliResult, MyMomentServer, RunCli
+from tests.support import cli, cli_ok, isolate_temporal
 from yourmoment.errors import ForbiddenError, NotFoundError
 from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient
 from yourmoment.mymoment.parsers import parse_dashboard, parse_listed_time
 from yourmoment.ratelimit import LocalRateLimiter
+from yourmoment.settings import get_settings
+from yourmoment.store.db import session_scope
+from yourmoment.store.models import TrackedPupil
+from yourmoment_dev.harness import running_worker
 
 TEACHER, OTHER_TEACHER, PUPIL, PASSWORD = "lehrer-huber", "lehrerin-keller", "kind-mia", "Geheim-77-x"
+EMAIL = "forscher@example.org"
 
 
 def seed_site(server: MyMomentServer) -> dict[str, int]:
@@ -58,7 +67,9 @@ async def teacher(mymoment_server: MyMomentServer) -> AsyncIterator[MyMomentClie
         yield client
 
 
-async def test_a_teacher_reads_the_pupils_dashboard(mymoment_server: MyMomentServer, teacher: MyMomentClient) -> None:
+async def test_a_teacher_reads_the_pupils_dashboard(
+    mymoment_server: MyMomentServer, teacher: MyMomentClient
+) -> None:
     ids = seed_site(mymoment_server)
     dashboard = await teacher.read_dashboard(str(ids["pupil"]))
     assert dashboard.name == PUPIL
@@ -132,4 +143,176 @@ def test_the_dashboard_parser_takes_any_table_and_rows_of_five_cells() -> None:
     assert parse_listed_time(row.modified) is not None
     assert parse_listed_time("gestern") is None
     long_name = "<h1>" + "n" * 500 + "</h1><div id='pills-articles'></div>"
-    assert len(parse_dashboard(long_name, "5", "https://x").name) == 200  # bounded like the other scraped values
+    assert (
+        len(parse_dashboard(long_name, "5", "https://x").name) == 200
+    )  # bounded like the other scraped values
+
+
+# --- tracking and backup runs: the CLI, the real worker wiring, the dev server ------------------------
+
+
+@pytest.fixture
+def track_env(env: CliEnv, dev_env: WorkflowEnvironment, tmp_path: Path) -> CliEnv:
+    """The test's configuration on the module's dev server, on a queue prefix of its own."""
+    return isolate_temporal(
+        env,
+        tmp_path,
+        "v",
+        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        YOURMOMENT_DEFAULT_USER=EMAIL,
+    )
+
+
+def configure_teacher(run_cli: RunCli) -> None:
+    for args, stdin in (
+        (("user", "add", EMAIL), None),
+        (("login", "add", "teacher", "--username", TEACHER, "--admin", "--password-stdin"), PASSWORD + "\n"),
+        (
+            ("login", "add", "other", "--username", OTHER_TEACHER, "--admin", "--password-stdin"),
+            PASSWORD + "\n",
+        ),
+    ):
+        result = run_cli(*args, stdin=stdin)
+        assert result.code == 0, result
+
+
+def one_error_line(result: CliResult) -> str:
+    assert result.code == 2, result
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.err
+    return lines[0]
+
+
+def tracked_rows(database_url: str) -> list[TrackedPupil]:
+    with session_scope(database_url) as session:
+        rows = list(session.scalars(sa.select(TrackedPupil)))
+        session.expunge_all()
+        return rows
+
+
+def test_track_add_tries_the_login_once_and_refuses_in_one_line(
+    env: CliEnv, run_cli: RunCli, mymoment_server: MyMomentServer
+) -> None:
+    ids = seed_site(mymoment_server)
+    configure_teacher(run_cli)
+    pupil = str(ids["pupil"])
+    mymoment_server.state.reset_stats()
+    line = one_error_line(run_cli("track", "add", pupil, "--login", "other"))
+    assert "no access" in line and "403" in line
+    assert mymoment_server.state.stats()["by_kind"]["dashboard"] == 1  # tried once
+    assert "knows no pupil 999999" in one_error_line(run_cli("track", "add", "999999", "--login", "teacher"))
+    for args in (
+        ("abc", "--login", "teacher"),
+        (pupil, "--login", "nobody"),
+        (pupil, "--login", "teacher", "--label", "x" * 201),
+    ):
+        one_error_line(run_cli("track", "add", *args))
+    assert tracked_rows(env.database_url) == []  # nothing changed
+
+    result = run_cli("track", "add", pupil, "--login", "teacher", "--label", "4a")
+    assert result.code == 0 and "2 articles" in result.out, result
+    assert "tracked already" in one_error_line(run_cli("track", "add", pupil, "--login", "teacher"))
+    [row] = run_cli("track", "list", "--json").json()
+    assert (row["student_id"], row["name"], row["label"], row["login"], row["state"]) == (
+        pupil,
+        PUPIL,
+        "4a",
+        "teacher",
+        "new",
+    )
+    assert run_cli("track", "pause", pupil).code == 0
+    assert run_cli("track", "list", "--json").json()[0]["paused"] is True
+    assert run_cli("track", "resume", pupil).code == 0
+    assert "not tracked" in one_error_line(run_cli("track", "pause", "12345"))
+    assert run_cli("track", "remove", pupil).code == 0
+    assert tracked_rows(env.database_url) == []
+
+
+def test_the_number_of_tracked_pupils_per_user_is_limited(
+    env: CliEnv, run_cli: RunCli, mymoment_server: MyMomentServer
+) -> None:
+    ids = seed_site(mymoment_server)
+    second = mymoment_server.state.add_account("kind-leo", PASSWORD, "pupil", [82])
+    configure_teacher(run_cli)
+    env.set(STUDENT_BACKUP_MAX_TRACKED_STUDENTS_PER_USER=1)
+    assert run_cli("track", "add", str(ids["pupil"]), "--login", "teacher").code == 0
+    line = one_error_line(run_cli("track", "add", str(second.uid), "--login", "teacher"))
+    assert "STUDENT_BACKUP_MAX_TRACKED_STUDENTS_PER_USER" in line
+
+
+async def edit(server: MyMomentServer, article_id: int, *paragraphs: str) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as admin:
+        response = await admin.post(
+            f"/_admin/articles/{article_id}/edit", json={"paragraphs": list(paragraphs)}
+        )
+        assert response.status_code == 200, response.text
+
+
+async def test_backup_runs_store_one_version_per_distinct_content(
+    track_env: CliEnv, dev_env: WorkflowEnvironment, run_cli: RunCli, mymoment_server: MyMomentServer
+) -> None:
+    ids = seed_site(mymoment_server)
+    configure_teacher(run_cli)
+    pupil, article = str(ids["pupil"]), ids["first"]
+    await cli_ok(run_cli, "track", "add", pupil, "--login", "teacher")
+    async with running_worker(dev_env.client, get_settings()):
+        first = (await cli_ok(run_cli, "track", "run", pupil, "--wait", "--json")).json()
+        assert (first["pupils"], first["ok"], first["articles_read"], first["versions"]) == (1, 1, 2, 2)
+
+        # An unchanged dashboard (its times long past, the session stored): one request.
+        mymoment_server.state.reset_stats()
+        again = (await cli_ok(run_cli, "track", "run", "--wait", "--json")).json()
+        assert (again["articles_read"], again["versions"], again["requests"]) == (0, 0, 1)
+        assert mymoment_server.state.stats()["by_kind"]["dashboard"] == 1
+        assert mymoment_server.state.stats()["total"] == 1
+
+        await edit(mymoment_server, article, "Mein Hund heisst Rex.", "Er bellt laut.")
+        second = (await cli_ok(run_cli, "track", "run", "--wait", "--json")).json()
+        assert (second["articles_read"], second["versions"]) == (1, 1)
+        # Read again within the listed minute (it may change unseen): the same text adds no version.
+        unchanged = (await cli_ok(run_cli, "track", "run", "--wait", "--json")).json()
+        assert unchanged["versions"] == 0
+        await edit(mymoment_server, article, "Mein Hund heisst Rex.", "Er bellt laut und frisst Wurst.")
+        third = (await cli_ok(run_cli, "track", "run", "--wait", "--json")).json()
+        assert third["versions"] == 1
+
+    stored = (await cli_ok(run_cli, "versions", "list", "--article", str(article), "--json")).json()
+    assert [v["number"] for v in stored] == [1, 2, 3]
+    assert len({v["sha256"] for v in stored}) == 3
+    assert {v["pupil"] for v in stored} == {pupil}
+    assert len((await cli_ok(run_cli, "versions", "list", "--pupil", pupil, "--json")).json()) == 4
+    shown = (await cli_ok(run_cli, "versions", "show", str(stored[0]["id"]), "--json")).json()
+    assert shown["content"] == "Mein Hund heisst Bello.\nEr bellt laut."
+    assert shown["author"] == PUPIL and shown["status"] == "Publiziert"
+    diff = await cli_ok(run_cli, "versions", "diff", str(article))
+    assert "Er bellt laut {+und frisst Wurst+}." in diff.out
+    first_to_last = (await cli_ok(run_cli, "versions", "diff", str(article), "1", "3", "--json")).json()
+    assert (first_to_last["from"], first_to_last["to"], first_to_last["changed"]) == (1, 3, True)
+    assert first_to_last["words_added"] > 0 and first_to_last["edit_distance"] > 0
+    [row] = (await cli_ok(run_cli, "track", "list", "--json")).json()
+    assert (row["state"], row["articles"]) == ("ok", 2)
+    for args in (
+        ("versions", "show", "999999"),
+        ("versions", "diff", str(article), "1"),
+        ("versions", "diff", "x"),
+    ):
+        one_error_line(await cli(run_cli, *args))
+
+
+async def test_a_login_that_lost_access_shows_no_access_and_a_gone_pupil_gone(
+    track_env: CliEnv, dev_env: WorkflowEnvironment, run_cli: RunCli, mymoment_server: MyMomentServer
+) -> None:
+    ids = seed_site(mymoment_server)
+    leo = mymoment_server.state.add_account("kind-leo", PASSWORD, "pupil", [82])
+    configure_teacher(run_cli)
+    for student in (ids["pupil"], leo.uid):
+        await cli_ok(run_cli, "track", "add", str(student), "--login", "teacher")
+    mymoment_server.state.add_account(TEACHER, PASSWORD, "teacher", [91])  # moved to another class
+    mymoment_server.state.accounts.pop("kind-leo")  # left the site
+    async with running_worker(dev_env.client, get_settings()):
+        result = (await cli_ok(run_cli, "track", "run", "--wait", "--json")).json()
+    assert (result["no_access"], result["gone"]) == (1, 1)
+    states = {r["student_id"]: r["state"] for r in (await cli_ok(run_cli, "track", "list", "--json")).json()}
+    assert states == {str(ids["pupil"]): "no access", str(leo.uid): "gone"}
+    table = (await cli_ok(run_cli, "track", "list")).out
+    assert "no access" in table and "gone" in table

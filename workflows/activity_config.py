@@ -119,3 +119,6 @@ PURGE_SESSIONS = _config(QUEUE_MAINTENANCE, timedelta(minutes=5), _MAINTENANCE)
 RETENTION_CLEANUP = _config(QUEUE_MAINTENANCE, timedelta(minutes=15), _MAINTENANCE, timedelta(seconds=30))
 HEALTH_CHECK = _config(QUEUE_MAINTENANCE, timedelta(seconds=90), _MAINTENANCE)
 RECONCILE_PROCESSES = _config(QUEUE_MAINTENANCE, timedelta(minutes=5), _MAINTENANCE, timedelta(seconds=30))
+# Every tracked pupil's dashboard and changed articles, paced like every other read; heartbeats
+# notice a dead worker, and the retried attempt resumes (each version is stored once).
+STUDENT_BACKUP = _config(QUEUE_MAINTENANCE, timedelta(minutes=60), _MAINTENANCE, timedelta(seconds=30))

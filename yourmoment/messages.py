@@ -388,12 +388,21 @@ class MonitorResult(Message):
 # Each task is named after the activity that does it (workflows/maintenance.py TASKS; its options in
 # workflows/activity_config.py). The schedules on the server carry these names: they stay.
 MaintenanceTask = Literal[
-    "expire_sessions", "purge_sessions", "retention_cleanup", "health_check", "reconcile_processes"
+    "expire_sessions",
+    "purge_sessions",
+    "retention_cleanup",
+    "health_check",
+    "reconcile_processes",
+    "student_backup",
 ]
 
 
 class MaintenanceInput(Message):
     task: MaintenanceTask
+    # student_backup only (`track run`): one user's pupils, or these pupils of theirs; empty: every
+    # tracked pupil that is not paused (the Schedule).
+    user_id: str | None = None
+    student_ids: list[str] = Field(default_factory=list)
 
 
 class MaintenanceResult(Message):

@@ -138,7 +138,9 @@ async def admin_edit_article(request: Request, state: MyMomentState) -> Response
     unknown = set(body) - {"paragraphs", "title"}
     if unknown:
         raise ValueError(f"unknown fields {sorted(unknown)}")
-    article = state.edit_article(int(request.path_params["article_id"]), body.get("paragraphs"), body.get("title"))
+    article = state.edit_article(
+        int(request.path_params["article_id"]), body.get("paragraphs"), body.get("title")
+    )
     return JSONResponse({"id": article.id, "modified": article.last_modified.isoformat(timespec="seconds")})
 
 

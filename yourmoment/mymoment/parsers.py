@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 import re
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from bs4 import BeautifulSoup, Tag
 
@@ -39,6 +40,8 @@ TASK_IDS: dict[str, int] = {
     "Verzweigte Geschichten": 13,
 }
 
+# The site writes times in Swiss local time (the dashboard's last-modified column).
+SITE_TIMEZONE = ZoneInfo("Europe/Zurich")
 LOGIN_PATH = "/accounts/login/"
 LOGOUT_PATH = "/accounts/logout/"
 CARD_STATUSES = ("entwurf", "lehrpersonenkontrolle", "publiziert")
@@ -373,6 +376,12 @@ def parse_listed_time(text: str) -> datetime | None:
         return datetime(year, month, day, hour, minute)
     except ValueError:
         return None
+
+
+def listed_time_utc(text: str) -> datetime | None:
+    """A listed time as an aware UTC moment (the site writes Swiss local time)."""
+    moment = parse_listed_time(text)
+    return moment.replace(tzinfo=SITE_TIMEZONE).astimezone(UTC) if moment is not None else None
 
 
 _LISTED_TIME = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})\D+(\d{1,2}):(\d{2})")

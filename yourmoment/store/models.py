@@ -409,7 +409,9 @@ class TrackedArticle(Base):
     reads an article only when it is new or its last-modified time moved (or may have moved unseen)."""
 
     __tablename__ = "tracked_articles"
-    pupil_id: Mapped[str] = mapped_column(ForeignKey("tracked_pupils.id", ondelete="CASCADE"), primary_key=True)
+    pupil_id: Mapped[str] = mapped_column(
+        ForeignKey("tracked_pupils.id", ondelete="CASCADE"), primary_key=True
+    )
     mymoment_article_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     listed_modified: Mapped[str | None] = mapped_column(String(40), nullable=True)
     read_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
