@@ -3,23 +3,30 @@ the dashboard parser and client reads, tracking, backup runs, versions and their
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.deps import Dependencies
+from activities.maintenance import MaintenanceActivities
 from tests.conftest import CliEnv, CliResult, MyMomentServer, RunCli
 from tests.support import cli, cli_ok, isolate_temporal
 from yourmoment.errors import ForbiddenError, NotFoundError
+from yourmoment.messages import MaintenanceInput
 from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient
 from yourmoment.mymoment.parsers import parse_dashboard, parse_listed_time
+from yourmoment.mymoment.types import ArticleDetail
 from yourmoment.ratelimit import LocalRateLimiter
 from yourmoment.settings import get_settings
+from yourmoment.store import versions
 from yourmoment.store.db import session_scope
-from yourmoment.store.models import TrackedPupil
+from yourmoment.store.models import ArticleVersion, TrackedArticle, TrackedPupil, User, utcnow
 from yourmoment_dev.harness import running_worker
 
 TEACHER, OTHER_TEACHER, PUPIL, PASSWORD = "lehrer-huber", "lehrerin-keller", "kind-mia", "Geheim-77-x"
@@ -316,3 +323,110 @@ async def test_a_login_that_lost_access_shows_no_access_and_a_gone_pupil_gone(
     assert states == {str(ids["pupil"]): "no access", str(leo.uid): "gone"}
     table = (await cli_ok(run_cli, "track", "list")).out
     assert "no access" in table and "gone" in table
+
+
+# --- exactly once: the activity retried after a crash, and retention ----------------------------------
+
+
+def stored_versions(database_url: str) -> list[ArticleVersion]:
+    with session_scope(database_url) as session:
+        rows = list(session.scalars(sa.select(ArticleVersion).order_by(ArticleVersion.id)))
+        session.expunge_all()
+        return rows
+
+
+async def test_the_backup_activity_retried_after_a_crash_stores_nothing_twice(
+    env: CliEnv, run_cli: RunCli, mymoment_server: MyMomentServer
+) -> None:
+    """The attempt that died after storing versions but before the listing was recorded (its
+    transaction is one, so this is the worst case: everything read again) adds no version."""
+    ids = seed_site(mymoment_server)
+    await asyncio.to_thread(configure_teacher, run_cli)
+    await cli_ok(run_cli, "track", "add", str(ids["pupil"]), "--login", "teacher")
+    deps = Dependencies.from_settings(get_settings())
+    activities = MaintenanceActivities(deps)
+    inp = MaintenanceInput(task="student_backup")
+    try:
+        first = await ActivityEnvironment().run(activities.student_backup, inp)
+        assert first.counts["versions"] == 2
+        with session_scope(env.database_url) as session:
+            session.execute(sa.delete(TrackedArticle))  # as if nothing had been recorded as read
+        retried = await ActivityEnvironment().run(activities.student_backup, inp)
+    finally:
+        await deps.close()
+    assert (retried.counts["articles_read"], retried.counts["versions"]) == (2, 0)
+    assert sorted((v.mymoment_article_id, v.number) for v in stored_versions(env.database_url)) == [
+        (str(ids["first"]), 1),
+        (str(ids["draft"]), 1),
+    ]
+
+
+def test_versions_are_numbered_once_capped_and_a_text_changed_back_is_new(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        user = User(email="v@example.org")
+        session.add(user)
+        session.flush()
+        user_id = user.id
+
+    def read(text: str) -> bool:
+        detail = ArticleDetail(
+            id="77",
+            title="Titel",
+            author="kind",
+            category=None,
+            category_id=None,
+            task=None,
+            task_id=None,
+            content=text,
+            raw_html="",
+            url="https://x/article/77/",
+            comments=[],
+        )
+        with session_scope(db_url) as session:
+            return versions.store_version(
+                session, user_id=user_id, detail=detail, max_versions=3, source="backup"
+            ).created
+
+    assert [read(t) for t in ("A b", "A  b\n\n", "C", "A b", "D", "D")] == [
+        True,
+        False,
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert [v.number for v in stored_versions(db_url)] == [2, 3, 4]  # the oldest beyond 3 deleted
+
+
+def test_retention_blanks_versions_and_names_but_keeps_the_figures(db_url: str) -> None:
+    old = utcnow() - timedelta(days=100)
+    with session_scope(db_url) as session:
+        user = User(email="r@example.org")
+        session.add(user)
+        session.flush()
+        for number, fetched in ((1, old), (2, utcnow())):
+            session.add(
+                ArticleVersion(
+                    user_id=user.id,
+                    mymoment_article_id="5",
+                    number=number,
+                    content_hash="h" * 64,
+                    title="Titel",
+                    author="kind-mia",
+                    content="Text",
+                    chars=4,
+                    words=1,
+                    fetched_at=fetched,
+                )
+            )
+    with session_scope(db_url) as session:
+        assert versions.blank_pupil_data(session, utcnow() - timedelta(days=90)) == 1
+    first, second = stored_versions(db_url)
+    assert (first.content, first.title, first.author, first.chars, first.content_hash) == (
+        None,
+        None,
+        None,
+        4,
+        "h" * 64,
+    )
+    assert second.content == "Text"
