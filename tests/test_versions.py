@@ -4,6 +4,8 @@ the dashboard parser and client reads, tracking, backup runs, versions and their
 from __future__ import annotations
 
 import asyncio
+import csv
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +25,7 @@ from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient
 from yourmoment.mymoment.parsers import parse_dashboard, parse_listed_time
 from yourmoment.mymoment.types import ArticleDetail
 from yourmoment.ratelimit import LocalRateLimiter
+from yourmoment.research.export import VERSION_COLUMNS
 from yourmoment.settings import get_settings
 from yourmoment.store import versions
 from yourmoment.store.db import session_scope
@@ -298,6 +301,32 @@ async def test_backup_runs_store_one_version_per_distinct_content(
     assert first_to_last["words_added"] > 0 and first_to_last["edit_distance"] > 0
     [row] = (await cli_ok(run_cli, "track", "list", "--json")).json()
     assert (row["state"], row["articles"]) == ("ok", 2)
+
+    # export --versions: one row per version, authors pseudonymised, texts only when asked for.
+    plain = [
+        json.loads(line)
+        for line in (await cli_ok(run_cli, "export", "--versions", "--format", "jsonl")).out.splitlines()
+    ]
+    assert list(plain[0]) == list(VERSION_COLUMNS) and len(plain) == 4
+    assert {r["article_author"] for r in plain} != {PUPIL} and all(
+        r["article_author"].startswith("author-") for r in plain
+    )
+    assert {r["article_text"] for r in plain} == {None} and {r["student_id"] for r in plain} == {None}
+    of_article = [r for r in plain if r["article_id"] == str(article)]
+    assert [r["version"] for r in of_article] == [1, 2, 3]
+    assert of_article[0]["changed"] is None and of_article[2]["changed"] is True
+    assert of_article[2]["words_added"] == 3 and of_article[2]["edit_distance"] == 3
+    target = track_env.database_url  # any path beside the database will do
+    out = Path(target.removeprefix("sqlite:///")).parent / "versions.csv"
+    result = await cli_ok(
+        run_cli, "export", "--versions", "--with-article-text", "--with-authors", "--out", str(out)
+    )
+    assert "exported 4 versions" in result.out
+    with out.open(newline="") as handle:
+        named = list(csv.DictReader(handle))
+    assert {r["article_author"] for r in named} == {PUPIL} and {r["student_id"] for r in named} == {pupil}
+    assert "Mein Hund heisst Rex.\nEr bellt laut und frisst Wurst." in {r["article_text"] for r in named}
+    one_error_line(await cli(run_cli, "export", "--format", "jsonl"))  # neither PROCESS nor --versions
     for args in (
         ("versions", "show", "999999"),
         ("versions", "diff", str(article), "1"),

@@ -18,9 +18,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from yourmoment.llm.comments import comment_plain_text
+from yourmoment.research.revisions import revision
 from yourmoment.statuses import EventKind
 from yourmoment.store.models import (
     AIComment,
+    ArticleVersion,
     CommentEvent,
     GenerationAttempt,
     LLMProvider,
@@ -66,6 +68,32 @@ COLUMNS = (
     "comment_text",
     "comment_html",
     "original_comment_text",
+)
+# `export --versions`: one row per stored version (docs/research.md#versions); new columns at the end.
+VERSION_COLUMNS = (
+    "version_id",
+    "article_id",
+    "version",
+    "source",
+    "item_id",
+    "process_id",
+    "article_author",
+    "student_id",
+    "article_title",
+    "article_status",
+    "article_category",
+    "site_modified",
+    "fetched_at",
+    "chars",
+    "words",
+    "content_sha256",
+    "article_text",
+    "changed",
+    "words_added",
+    "words_removed",
+    "chars_added",
+    "chars_removed",
+    "edit_distance",
 )
 PSEUDONYM_PREFIX = "author-"
 _PARAGRAPH_END = re.compile(r"<\s*/\s*p\s*>|<\s*br\s*/?\s*>", re.IGNORECASE)
@@ -273,6 +301,70 @@ def _row(
     return row
 
 
+def version_rows(
+    session: Session,
+    user_id: str,
+    process_ids: Sequence[str] | None,
+    options: ExportOptions,
+    pseudonyms: Pseudonyms,
+    stats: ExportStats,
+) -> Iterator[dict[str, Any]]:
+    """One row per version of the user's articles (of the processes' articles when given), each
+    article's versions in order, with what changed from the previous one (while both texts are kept)."""
+    query = select(ArticleVersion).where(ArticleVersion.user_id == user_id)
+    if process_ids is not None:
+        commented = select(AIComment.mymoment_article_id).where(AIComment.process_id.in_(list(process_ids)))
+        query = query.where(ArticleVersion.mymoment_article_id.in_(commented))
+    item_process = dict(
+        session.execute(
+            select(AIComment.id, AIComment.process_id).where(
+                AIComment.id.in_(select(ArticleVersion.item_id).where(ArticleVersion.user_id == user_id))
+            )
+        ).all()
+    )
+    previous: ArticleVersion | None = None
+    ordered = query.order_by(ArticleVersion.mymoment_article_id, ArticleVersion.number)
+    for version in session.scalars(ordered.execution_options(yield_per=500)):
+        if previous is not None and previous.mymoment_article_id != version.mymoment_article_id:
+            previous = None
+        stats.rows += 1
+        past_retention = version.fetched_at < options.retention_cutoff
+        if past_retention and options.asks_for_pupil_data:
+            stats.withheld_past_retention += 1
+        show_author = options.with_authors and not past_retention
+        change = (
+            revision(previous.content, version.content)
+            if previous is not None and previous.content is not None and version.content is not None
+            else None
+        )
+        yield {
+            "version_id": version.id,
+            "article_id": version.mymoment_article_id,
+            "version": version.number,
+            "source": version.source,
+            "item_id": version.item_id,
+            "process_id": item_process.get(version.item_id or ""),
+            "article_author": version.author if show_author else pseudonyms.of(version.author),
+            "student_id": version.student_id if show_author else None,
+            "article_title": version.title,
+            "article_status": version.status,
+            "article_category": version.category,
+            "site_modified": version.site_modified,
+            "fetched_at": _iso(version.fetched_at),
+            "chars": version.chars,
+            "words": version.words,
+            "content_sha256": version.content_hash,
+            "article_text": version.content if options.with_article_text and not past_retention else None,
+            "changed": None if change is None else change.changed,
+            "words_added": None if change is None else change.words_added,
+            "words_removed": None if change is None else change.words_removed,
+            "chars_added": None if change is None else change.chars_added,
+            "chars_removed": None if change is None else change.chars_removed,
+            "edit_distance": None if change is None else change.edit_distance,
+        }
+        previous = version
+
+
 def comment_text(comment_html: str | None) -> str | None:
     """A comment as plain text, one paragraph per block separated by a blank line."""
     if comment_html is None:
@@ -290,12 +382,13 @@ def write_rows(
     fmt: str,
     out: TextIO,
     progress: Callable[[int], None] | None = None,
+    columns: Sequence[str] = COLUMNS,
 ) -> int:
     """CSV (a header, then one record per row; None is an empty cell, text with line breaks is quoted)
     or JSON Lines (one object per line, None as null, numbers as numbers). Returns the rows written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
-    writer = csv.DictWriter(out, fieldnames=COLUMNS) if fmt == "csv" else None
+    writer = csv.DictWriter(out, fieldnames=columns) if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()
     written = 0
