@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,20 +18,32 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.deps import Dependencies
 from activities.maintenance import MaintenanceActivities
-from tests.conftest import CliEnv, CliResult, MyMomentServer, RunCli
+from tests.conftest import CliEnv, CliResult, LLMServer, MyMomentServer, RunCli
 from tests.support import cli, cli_ok, isolate_temporal
+from workflows.follow_up import FollowUpWorkflow, workflow_id_for_follow_up
+from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import ForbiddenError, NotFoundError
-from yourmoment.messages import MaintenanceInput
+from yourmoment.messages import QUEUE_MONITORING, FollowUpInput, MaintenanceInput
 from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient
 from yourmoment.mymoment.parsers import parse_dashboard, parse_listed_time
 from yourmoment.mymoment.types import ArticleDetail
 from yourmoment.ratelimit import LocalRateLimiter
-from yourmoment.research.export import VERSION_COLUMNS
+from yourmoment.research.export import VERSION_COLUMNS, ExportOptions, ExportStats, Pseudonyms, export_rows
+from yourmoment.research.report import process_report
 from yourmoment.settings import get_settings
 from yourmoment.store import versions
 from yourmoment.store.db import session_scope
-from yourmoment.store.models import ArticleVersion, TrackedArticle, TrackedPupil, User, utcnow
-from yourmoment_dev.harness import running_worker
+from yourmoment.store.models import (
+    AIComment,
+    ArticleVersion,
+    FollowUp,
+    MonitoringProcess,
+    TrackedArticle,
+    TrackedPupil,
+    User,
+    utcnow,
+)
+from yourmoment_dev.harness import Harness, fast_settings, running_worker
 
 TEACHER, OTHER_TEACHER, PUPIL, PASSWORD = "lehrer-huber", "lehrerin-keller", "kind-mia", "Geheim-77-x"
 EMAIL = "forscher@example.org"
@@ -459,3 +472,131 @@ def test_retention_blanks_versions_and_names_but_keeps_the_figures(db_url: str) 
         "h" * 64,
     )
     assert second.content == "Text"
+
+
+# --- follow-up reads after a comment: durable timers on the time-skipping server -------------------------
+
+
+def posted_item(harness: Harness, process_id: str, article_id: int, template_id: str) -> str:
+    """A posted work item as the article workflow leaves it, and its comment on the imitation's page."""
+    login = "pupil-1"
+    comment = f"<p>{DISCLOSURE}</p><p>Ein spannender Text über deinen Hund.</p>"
+    harness.mm_state.add_comment(article_id, author=login, text=comment)
+    with session_scope(harness.database_url) as session:
+        item = AIComment(
+            process_id=process_id,
+            login_id=harness.login_ids[login],
+            mymoment_article_id=str(article_id),
+            article_title="Mein Hund",
+            article_author=PUPIL,
+            article_content="Mein Hund heisst Bello.\nEr bellt laut.",
+            comment_html=comment,
+            prompt_template_id=template_id,
+            status="posted",
+            posted_at=utcnow(),
+        )
+        session.add(item)
+        session.flush()
+        return item.id
+
+
+async def test_follow_ups_read_after_each_interval_and_the_report_shows_revisions(
+    ts_env: WorkflowEnvironment, db_url: str, mymoment_server: MyMomentServer, llm_server: LLMServer
+) -> None:
+    settings = fast_settings(
+        db_url,
+        mymoment_server.url,
+        temporal_task_queue_prefix=f"f{uuid.uuid4().hex[:6]}-",
+        follow_up_after="1h,1d,7d",
+    )
+    harness = Harness.seed(settings, mymoment_server.state, llm_server.url)
+    process_id = harness.create_process()
+    state = mymoment_server.state
+    revised = state.add_article(
+        "Mein Hund", PUPIL, class_id=82, paragraphs=["Mein Hund heisst Bello.", "Er bellt laut."]
+    )
+    untouched = state.add_article(
+        "Mein Hund", PUPIL, class_id=82, paragraphs=["Mein Hund heisst Bello.", "Er bellt laut."]
+    )
+    revised_item = posted_item(harness, process_id, revised, harness.template_ids[0])
+    untouched_item = posted_item(harness, process_id, untouched, harness.template_ids[0])
+    # After the comment, the pupil revises one text and answers below the comment.
+    state.edit_article(revised, ["Mein Hund heisst Bello.", "Er bellt laut, wenn der Briefträger kommt."])
+    state.add_comment(revised, author=PUPIL, text="<p>Danke!</p>")
+    state.reset_stats()
+
+    async with running_worker(ts_env.client, settings):
+        results = [
+            await ts_env.client.execute_workflow(
+                FollowUpWorkflow.run,
+                FollowUpInput(item_id=item_id),
+                id=workflow_id_for_follow_up(item_id),
+                task_queue=settings.task_queue(QUEUE_MONITORING),
+            )
+            for item_id in (revised_item, untouched_item)
+        ]
+    first, second = results
+    assert [(o.label, o.outcome, o.changed, o.reply_seen) for o in first.outcomes] == [
+        ("1h", "read", True, True),
+        ("1d", "read", True, True),
+        ("7d", "read", True, True),
+    ]
+    assert [(o.outcome, o.changed, o.reply_seen) for o in second.outcomes] == [("read", False, False)] * 3
+    assert state.stats()["by_kind"]["article"] == 6  # one read per interval and comment, nothing else
+
+    with session_scope(db_url) as session:
+        rows = {(f.item_id, f.interval): f for f in session.scalars(sa.select(FollowUp))}
+        process = session.get(MonitoringProcess, process_id)
+        assert process is not None
+        report = process_report(session, process)
+        exported = list(export_rows(session, [process], ExportOptions(), Pseudonyms(), ExportStats()))
+        stored = list(
+            session.scalars(sa.select(ArticleVersion).where(ArticleVersion.item_id == revised_item))
+        )
+    hour = rows[(revised_item, "1h")]
+    assert (hour.words_added, hour.words_removed, hour.edit_distance) == (4, 0, 5)  # and a comma
+    # The text at comment time and the revised one: two versions, the later reads added none.
+    assert sorted((v.number, v.source) for v in stored) == [(1, "comment"), (2, "follow_up")]
+    follow = report["follow_ups"]
+    assert follow["intervals"] == ["1h", "1d", "7d"]
+    assert follow["overall"]["1h"] == {"read": 2, "revised": 1, "share": 0.5, "skipped": 0}
+    [by_template] = follow["by_template"]
+    assert by_template["1h"]["revised"] == 1
+    by_item = {row["item_id"]: row for row in exported}
+    assert by_item[revised_item]["revised_within"] == "1h"
+    assert by_item[revised_item]["follow_ups"] == "1h:changed 1d:changed 7d:changed"
+    assert by_item[revised_item]["reply_seen"] is True
+    assert by_item[untouched_item]["revised_within"] is None
+    assert by_item[untouched_item]["words_added_after_comment"] == 0
+
+
+async def test_a_follow_up_read_later_than_its_interval_is_skipped_visibly(
+    ts_env: WorkflowEnvironment, db_url: str, mymoment_server: MyMomentServer, llm_server: LLMServer
+) -> None:
+    """Posted two hours ago: the 1h read is past its interval (as if the site's politeness budget had
+    been saturated all along), the 1d read is not."""
+    settings = fast_settings(
+        db_url,
+        mymoment_server.url,
+        temporal_task_queue_prefix=f"f{uuid.uuid4().hex[:6]}-",
+        follow_up_after="1h,1d",
+    )
+    harness = Harness.seed(settings, mymoment_server.state, llm_server.url)
+    process_id = harness.create_process()
+    article = mymoment_server.state.add_article("Mein Hund", PUPIL, class_id=82, paragraphs=["Text."])
+    item_id = posted_item(harness, process_id, article, harness.template_ids[0])
+    with session_scope(db_url) as session:
+        row = session.get(AIComment, item_id)
+        assert row is not None
+        row.posted_at = utcnow() - timedelta(hours=2, minutes=1)
+    async with running_worker(ts_env.client, settings):
+        result = await ts_env.client.execute_workflow(
+            FollowUpWorkflow.run,
+            FollowUpInput(item_id=item_id),
+            id=workflow_id_for_follow_up(item_id),
+            task_queue=settings.task_queue(QUEUE_MONITORING),
+        )
+    assert [(o.label, o.outcome) for o in result.outcomes] == [("1h", "skipped"), ("1d", "read")]
+    with session_scope(db_url) as session:
+        skipped = session.get(FollowUp, (item_id, "1h"))
+        assert skipped is not None and "not read within its interval" in (skipped.note or "")

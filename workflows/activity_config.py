@@ -99,6 +99,10 @@ FINISH_PROCESS = _config(QUEUE_MONITORING, timedelta(seconds=60), _DB)
 # A page read on the real site: with pacing and a slow site, allow two minutes.
 READ_MYMOMENT = _config(QUEUE_MONITORING, timedelta(minutes=2), _MYMOMENT, _BEAT)
 
+# A follow-up read after a comment: the lowest priority on the site. Tried again and again (10 s up to
+# 10 min apart); the activity itself ends it as `skipped` once it is later than its interval.
+FOLLOW_UP_READ = _config(QUEUE_MONITORING, timedelta(minutes=2), _retry(10, 600, 0), _BEAT)
+
 # --- the sessions queue ---------------------------------------------------------------------------------
 # A login on the real site takes 4–5 s; with pacing and a slow site, allow two minutes.
 OPEN_SESSION = _config(QUEUE_SESSIONS, timedelta(minutes=2), _MYMOMENT, _BEAT)

@@ -276,4 +276,17 @@ def report_lines(data: dict[str, Any]) -> list[str]:
         f"myMoment requests: {mm['requests']}"
         + (f" ({per_post:.1f} per posted comment)" if per_post is not None else "")
     )
+    follow = data["follow_ups"]
+    for label in follow["intervals"]:
+        f = follow["overall"][label]
+        line = (
+            f"revised within {label} of the comment: {f['revised']} of {f['read']} ({_percent(f['share'])})"
+        )
+        templates = [
+            f"{t['template'] or '(deleted)'} {t[label]['revised']}/{t[label]['read']}"
+            for t in follow["by_template"]
+        ]
+        if f["skipped"]:
+            line += f", {f['skipped']} reads skipped"
+        lines.append(line + (f"; by template: {', '.join(templates)}" if templates else ""))
     return lines

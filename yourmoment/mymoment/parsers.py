@@ -405,3 +405,13 @@ def own_ai_comments(detail: ArticleDetail, username: str, prefix: str) -> list[E
 def find_own_comment(detail: ArticleDetail, username: str, html: str, prefix: str) -> ExistingComment | None:
     """This login's AI comment with the same text as `html`, if the page already shows it."""
     return next((c for c in own_ai_comments(detail, username, prefix) if same_text(c.text, html)), None)
+
+
+def reply_below(detail: ArticleDetail, username: str, html: str, prefix: str) -> bool | None:
+    """Whether someone else commented below this login's comment `html` (the site lists comments oldest
+    first, in one flat list: a reply is a later comment); None when the page no longer shows ours."""
+    own = find_own_comment(detail, username, html, prefix)
+    if own is None:
+        return None
+    later = detail.comments[detail.comments.index(own) + 1 :]
+    return any(not same_username(c.author, username) for c in later)

@@ -18,12 +18,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from yourmoment.llm.comments import comment_plain_text
+from yourmoment.research.report import interval_order
 from yourmoment.research.revisions import revision
 from yourmoment.statuses import EventKind
 from yourmoment.store.models import (
     AIComment,
     ArticleVersion,
     CommentEvent,
+    FollowUp,
     GenerationAttempt,
     LLMProvider,
     MonitoringProcess,
@@ -68,6 +70,14 @@ COLUMNS = (
     "comment_text",
     "comment_html",
     "original_comment_text",
+    "follow_ups",
+    "revised_within",
+    "words_added_after_comment",
+    "words_removed_after_comment",
+    "chars_added_after_comment",
+    "chars_removed_after_comment",
+    "edit_distance_after_comment",
+    "reply_seen",
 )
 # `export --versions`: one row per stored version (docs/research.md#versions); new columns at the end.
 VERSION_COLUMNS = (
@@ -160,6 +170,7 @@ class _ProcessLookups:
     providers: dict[str, tuple[str, str]]  # id -> (name, kind)
     attempts: dict[str, list[_Attempt]]
     events: dict[str, dict[str, int]]  # item id -> kind -> count
+    follow_ups: dict[str, list[FollowUp]]  # item id -> its follow-up reads, shortest interval first
 
 
 def count_rows(session: Session, process_ids: Sequence[str]) -> int:
@@ -237,7 +248,37 @@ def _lookups(session: Session, process: MonitoringProcess) -> _ProcessLookups:
     )
     for item_id, kind, n in session.execute(query_events):
         events[item_id][kind] = n
-    return _ProcessLookups(logins, templates, providers, attempts, events)
+    reads: dict[str, list[FollowUp]] = defaultdict(list)
+    for read in session.scalars(select(FollowUp).where(FollowUp.item_id.in_(of_process))):
+        reads[read.item_id].append(read)
+    for rows in reads.values():
+        order = interval_order({r.interval for r in rows})
+        rows.sort(key=lambda r: order.index(r.interval))
+    return _ProcessLookups(logins, templates, providers, attempts, events, reads)
+
+
+def _follow_up_columns(reads: list[FollowUp]) -> dict[str, Any]:
+    """The follow-up reads of one item: each interval's verdict, the first interval whose read found
+    the text revised, the change from the comment to the latest read, and whether a reply was seen."""
+
+    def verdict(row: FollowUp) -> str:
+        if row.outcome != "read" or row.changed is None:
+            return row.outcome
+        return "changed" if row.changed else "unchanged"
+
+    measured = [r for r in reads if r.outcome == "read" and r.changed is not None]
+    latest = measured[-1] if measured else None
+    replies = [r.reply_seen for r in reads if r.reply_seen is not None]
+    return {
+        "follow_ups": " ".join(f"{r.interval}:{verdict(r)}" for r in reads) or None,
+        "revised_within": next((r.interval for r in measured if r.changed), None),
+        "words_added_after_comment": latest.words_added if latest else None,
+        "words_removed_after_comment": latest.words_removed if latest else None,
+        "chars_added_after_comment": latest.chars_added if latest else None,
+        "chars_removed_after_comment": latest.chars_removed if latest else None,
+        "edit_distance_after_comment": latest.edit_distance if latest else None,
+        "reply_seen": any(replies) if replies else None,
+    }
 
 
 def _row(
@@ -297,6 +338,7 @@ def _row(
         "comment_text": comment_text(item.comment_html),
         "comment_html": item.comment_html,
         "original_comment_text": comment_text(item.original_html),
+        **_follow_up_columns(lookups.follow_ups.get(item.id, [])),
     }
     return row
 
