@@ -18,10 +18,12 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.deps import Dependencies
 from activities.maintenance import MaintenanceActivities
+from imitation.mymoment.state import site_now
 from tests.conftest import CliEnv, CliResult, LLMServer, MyMomentServer, RunCli
 from tests.support import cli, cli_ok, isolate_temporal
 from workflows.follow_up import FollowUpWorkflow, workflow_id_for_follow_up
 from yourmoment.comment_rules import DISCLOSURE
+from yourmoment.crypto import Encryptor
 from yourmoment.errors import ForbiddenError, NotFoundError
 from yourmoment.messages import QUEUE_MONITORING, FollowUpInput, MaintenanceInput
 from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient
@@ -30,8 +32,9 @@ from yourmoment.mymoment.types import ArticleDetail
 from yourmoment.ratelimit import LocalRateLimiter
 from yourmoment.research.export import VERSION_COLUMNS, ExportOptions, ExportStats, Pseudonyms, export_rows
 from yourmoment.research.report import process_report
+from yourmoment.schedules_apply import start_backup
 from yourmoment.settings import get_settings
-from yourmoment.store import versions
+from yourmoment.store import accounts, versions
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import (
     AIComment,
@@ -43,7 +46,14 @@ from yourmoment.store.models import (
     User,
     utcnow,
 )
-from yourmoment_dev.harness import Harness, fast_settings, running_worker
+from yourmoment_dev.harness import (
+    IMITATION_PASSWORD,
+    DevServer,
+    Harness,
+    fast_settings,
+    running_worker,
+    wait_until,
+)
 
 TEACHER, OTHER_TEACHER, PUPIL, PASSWORD = "lehrer-huber", "lehrerin-keller", "kind-mia", "Geheim-77-x"
 EMAIL = "forscher@example.org"
@@ -600,3 +610,87 @@ async def test_a_follow_up_read_later_than_its_interval_is_skipped_visibly(
     with session_scope(db_url) as session:
         skipped = session.get(FollowUp, (item_id, "1h"))
         assert skipped is not None and "not read within its interval" in (skipped.note or "")
+
+
+# --- drill: kill -9 during a backup run ---------------------------------------------------------------
+
+
+def version_count(database_url: str) -> int:
+    with session_scope(database_url) as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(ArticleVersion)) or 0
+
+
+@pytest.mark.slow
+@pytest.mark.drill
+async def test_drill_worker_killed_during_a_backup_run(
+    tmp_path: Path, db_url: str, dev_server: DevServer, mymoment_server: MyMomentServer, llm_server: LLMServer
+) -> None:
+    """Six pupils with four articles each, read at 4 requests per second; the worker is killed -9 once
+    some versions are stored. The run's retried attempt on a new worker ends with every article's
+    version stored once: nothing lost, nothing twice."""
+    settings = fast_settings(
+        db_url,
+        mymoment_server.url,
+        temporal_task_queue_prefix=f"k{uuid.uuid4().hex[:6]}-",
+        scraping_rate_limit=4,
+        scraping_burst_limit=1,
+    )
+    harness = Harness.seed(
+        settings,
+        mymoment_server.state,
+        llm_server.url,
+        logins=(),
+        temporal_address=dev_server.address,
+        client=dev_server.client,
+        workdir=tmp_path,
+    )
+    state = mymoment_server.state
+    harness.add_class(82)
+    state.add_account(TEACHER, IMITATION_PASSWORD, "teacher", [82])
+    long_ago = site_now() - timedelta(hours=2)
+    with session_scope(db_url) as session:
+        user = accounts.get_user(session, harness.user_email)
+        login = accounts.add_login(
+            session,
+            Encryptor(settings.yourmoment_encryption_key),
+            user,
+            "teacher",
+            TEACHER,
+            IMITATION_PASSWORD,
+            True,
+            base_url=settings.mymoment_base_url,
+        )
+        for n in range(6):
+            pupil = state.add_account(f"kind-{n}", IMITATION_PASSWORD, "pupil", [82])
+            for a in range(4):
+                state.add_article(
+                    f"Text {a}",
+                    pupil.username,
+                    class_id=82,
+                    paragraphs=[f"Text {a} von {n}."],
+                    created=long_ago,
+                )
+            versions.add_tracked(session, user, login, str(pupil.uid), None, pupil.username, 50)
+        user_id = user.id
+    worker = harness.start_worker()
+    try:
+        handle = await start_backup(dev_server.client, settings, user_id, [], uuid.uuid4().hex[:12])
+        await wait_until(lambda: version_count(db_url) >= 5, 60, "five versions stored")
+        worker.kill()
+        killed_at = version_count(db_url)
+        harness.workers.remove(worker)
+        harness.start_worker()
+        result = await handle.result()
+    finally:
+        harness.stop_workers()
+    with session_scope(db_url) as session:
+        rows = session.execute(sa.select(ArticleVersion.mymoment_article_id, ArticleVersion.number)).all()
+        pupils = list(session.scalars(sa.select(TrackedPupil)))
+        assert {p.state for p in pupils} == {"ok"}
+    assert 5 <= killed_at < 24, killed_at  # the kill landed mid-run
+    assert len(rows) == 24 and {number for _, number in rows} == {1}  # every article once, none twice
+    assert len({article for article, _ in rows}) == 24
+    assert result.counts["pupils"] == 6
+    print(
+        f"DRILL backup kill-9: {killed_at} of 24 versions stored when killed; retried run stored {result.counts['versions']}"
+    )
