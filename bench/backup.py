@@ -93,7 +93,7 @@ async def one_run(h: BenchHarness, user_id: str) -> dict[str, Any]:
 
 
 def per_pupil_hour(runs: list[dict[str, Any]], pupils: int, interval_minutes: int) -> float:
-    per_run = sum(r["requests"] for r in runs) / len(runs)
+    per_run = sum(int(r["requests"]) for r in runs) / len(runs)
     return round(per_run / pupils * 60 / interval_minutes, 2)
 
 

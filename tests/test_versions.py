@@ -22,10 +22,11 @@ from imitation.mymoment.state import site_now
 from tests.conftest import CliEnv, CliResult, LLMServer, MyMomentServer, RunCli
 from tests.support import cli, cli_ok, isolate_temporal
 from workflows.follow_up import FollowUpWorkflow, workflow_id_for_follow_up
+from yourmoment import processes_client
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.crypto import Encryptor
 from yourmoment.errors import ForbiddenError, NotFoundError
-from yourmoment.messages import QUEUE_MONITORING, FollowUpInput, MaintenanceInput
+from yourmoment.messages import QUEUE_MONITORING, FollowUpInput, MaintenanceInput, MonitorInput
 from yourmoment.mymoment.client import MemorySessionStore, MyMomentClient
 from yourmoment.mymoment.parsers import parse_dashboard, parse_listed_time
 from yourmoment.mymoment.types import ArticleDetail
@@ -641,7 +642,6 @@ async def test_drill_worker_killed_during_a_backup_run(
         llm_server.url,
         logins=(),
         temporal_address=dev_server.address,
-        client=dev_server.client,
         workdir=tmp_path,
     )
     state = mymoment_server.state
@@ -672,6 +672,7 @@ async def test_drill_worker_killed_during_a_backup_run(
                 )
             versions.add_tracked(session, user, login, str(pupil.uid), None, pupil.username, 50)
         user_id = user.id
+    assert dev_server.client is not None
     worker = harness.start_worker()
     try:
         handle = await start_backup(dev_server.client, settings, user_id, [], uuid.uuid4().hex[:12])
@@ -694,3 +695,54 @@ async def test_drill_worker_killed_during_a_backup_run(
     print(
         f"DRILL backup kill-9: {killed_at} of 24 versions stored when killed; retried run stored {result.counts['versions']}"
     )
+
+
+async def test_a_process_comment_edited_after_posting_is_reported_revised_within_the_first_interval(
+    ts_env: WorkflowEnvironment, db_url: str, mymoment_server: MyMomentServer, llm_server: LLMServer
+) -> None:
+    """The whole path on the time-skipping server: a process posts, the pupil edits the text, the 1h read
+    sees the change; a reply comes before the 1d read; the report and the export say so."""
+    settings = fast_settings(
+        db_url, mymoment_server.url, temporal_task_queue_prefix=f"e{uuid.uuid4().hex[:6]}-"
+    )
+    world = Harness.seed(settings, mymoment_server.state, llm_server.url)
+    state = mymoment_server.state
+    [article] = world.add_articles(1)
+    process_id = world.create_process(max_duration_minutes=30)
+    world.mark_running(process_id)
+
+    def follow_up_of(interval: str) -> FollowUp | None:
+        with session_scope(db_url) as session:
+            return session.scalars(sa.select(FollowUp).where(FollowUp.interval == interval)).first()
+
+    def posted() -> bool:
+        with session_scope(db_url) as session:
+            return session.scalar(sa.select(sa.func.count()).where(AIComment.status == "posted")) == 1
+
+    with ts_env.auto_time_skipping_disabled():
+        async with running_worker(ts_env.client, settings):
+            await processes_client.start_monitoring(
+                ts_env.client,
+                settings,
+                process_id,
+                inp=MonitorInput(process_id=process_id, use_search_attributes=False),
+            )
+            await wait_until(posted, 60, "the comment posted")
+            text = state.article(article)
+            assert text is not None
+            state.edit_article(article, [*text.paragraphs, "Ich habe noch einen Satz ergänzt."])
+            await ts_env.sleep(timedelta(hours=1, minutes=1))
+            await wait_until(lambda: follow_up_of("1h") is not None, 60, "the 1h follow-up read")
+            state.add_comment(article, author="Kind0", text="<p>Danke für den Tipp!</p>")
+            await ts_env.sleep(timedelta(days=1))
+            await wait_until(lambda: follow_up_of("1d") is not None, 60, "the 1d follow-up read")
+
+    hour, day = follow_up_of("1h"), follow_up_of("1d")
+    assert hour is not None and day is not None
+    assert (hour.outcome, hour.changed, hour.reply_seen, hour.words_added) == ("read", True, False, 6)
+    assert (day.changed, day.reply_seen) == (True, True)
+    with session_scope(db_url) as session:
+        process = session.get(MonitoringProcess, process_id)
+        assert process is not None
+        follow = process_report(session, process)["follow_ups"]
+    assert follow["overall"]["1h"] == {"read": 1, "revised": 1, "share": 1.0, "skipped": 0}
