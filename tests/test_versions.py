@@ -746,3 +746,16 @@ async def test_a_process_comment_edited_after_posting_is_reported_revised_within
         assert process is not None
         follow = process_report(session, process)["follow_ups"]
     assert follow["overall"]["1h"] == {"read": 1, "revised": 1, "share": 1.0, "skipped": 0}
+
+
+async def test_track_run_without_a_worker_says_so_instead_of_waiting(
+    track_env: CliEnv, run_cli: RunCli, mymoment_server: MyMomentServer
+) -> None:
+    ids = seed_site(mymoment_server)
+    await asyncio.to_thread(configure_teacher, run_cli)
+    assert "no pupil" in one_error_line(await cli(run_cli, "track", "run"))
+    await cli_ok(run_cli, "track", "add", str(ids["pupil"]), "--login", "teacher")
+    waited = await cli(run_cli, "track", "run", "--wait")
+    assert waited.code == 1 and "no worker polls" in waited.err and "nothing started" in waited.err
+    started = await cli(run_cli, "track", "run", "--json")
+    assert started.code == 0 and started.json()["started"] is True and "no worker polls" in started.err

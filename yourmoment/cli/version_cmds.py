@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import uuid
 from typing import Any
 
@@ -164,8 +165,12 @@ def cmd_track_resume(args: argparse.Namespace) -> None:
     _set_paused(args, False)
 
 
-async def cmd_track_run(args: argparse.Namespace) -> None:
+async def cmd_track_run(args: argparse.Namespace) -> int | None:
+    from temporalio.api.enums.v1 import TaskQueueType
+
+    from yourmoment.messages import QUEUE_MAINTENANCE
     from yourmoment.schedules_apply import start_backup
+    from yourmoment.temporal_checks import poller_count
 
     ctx = common.Context(args)
     with ctx.db() as session:
@@ -177,19 +182,27 @@ async def cmd_track_run(args: argparse.Namespace) -> None:
             raise ValidationError(["you track no pupil; see 'starter.py track add --help'"])
         user_id = user.id
     client = await common.require_client(ctx.settings)
+    queue = ctx.settings.task_queue(QUEUE_MAINTENANCE)
+    unserved = not await poller_count(client, queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+    hint = f"no worker polls {queue}: the backup waits until one runs ('python worker.py')"
+    if unserved and args.wait:
+        return common.fail(f"{hint}; nothing started", code=1)
     handle = await start_backup(client, ctx.settings, user_id, student_ids, uuid.uuid4().hex[:12])
+    if unserved:
+        print(f"note: {hint}", file=sys.stderr)
     if not args.wait:
         data: dict[str, Any] = {"workflow_id": handle.id, "started": True}
         if args.json:
             common.print_json(data)
         else:
             print(f"backup started (workflow {handle.id}); 'starter.py track list' shows how it went")
-        return
+        return None
     result = await handle.result()
     if args.json:
         common.print_json({"workflow_id": handle.id, **result.counts})
-        return
+        return None
     print(", ".join(f"{key.replace('_', ' ')} {value}" for key, value in result.counts.items()))
+    return None
 
 
 # --- versions --------------------------------------------------------------------------------------
