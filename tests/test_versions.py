@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import threading
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -759,3 +761,40 @@ async def test_track_run_without_a_worker_says_so_instead_of_waiting(
     assert waited.code == 1 and "no worker polls" in waited.err and "nothing started" in waited.err
     started = await cli(run_cli, "track", "run", "--json")
     assert started.code == 0 and started.json()["started"] is True and "no worker polls" in started.err
+
+
+@pytest.mark.postgres
+def test_racing_reads_of_one_article_store_one_version(pg_url: str) -> None:
+    """Eight threads store the same read at once: the unique (user, article, number) lets one insert,
+    the others meet it, read again and find their content stored."""
+    with session_scope(pg_url) as session:
+        user = User(email="race@example.org")
+        session.add(user)
+        session.flush()
+        user_id = user.id
+    detail = ArticleDetail(
+        id="88",
+        title="Titel",
+        author="kind",
+        category=None,
+        category_id=None,
+        task=None,
+        task_id=None,
+        content="Derselbe Text.",
+        raw_html="",
+        url="https://x/article/88/",
+        comments=[],
+    )
+    start = threading.Barrier(8)
+
+    def store() -> bool:
+        start.wait()
+        with session_scope(pg_url) as session:
+            return versions.store_version(
+                session, user_id=user_id, detail=detail, max_versions=100, source="backup"
+            ).created
+
+    with ThreadPoolExecutor(8) as pool:
+        created = list(pool.map(lambda _: store(), range(8)))
+    assert sum(created) == 1
+    assert [(v.number, v.content) for v in stored_versions(pg_url)] == [(1, "Derselbe Text.")]

@@ -77,6 +77,8 @@ def record_outcome(
     existing = session.get(FollowUp, (item_id, label))
     if existing is not None:
         return _outcome(existing)
+    if session.get(AIComment, item_id) is None:  # deleted with its process meanwhile: nothing to record
+        return FollowUpOutcome(item_id=item_id, label=label, outcome="not_posted")
     row = FollowUp(item_id=item_id, interval=label, outcome=outcome, note=note, read_at=utcnow())
     session.add(row)
     session.flush()
