@@ -723,13 +723,15 @@ async def test_a_process_comment_edited_after_posting_is_reported_revised_within
 
     with ts_env.auto_time_skipping_disabled():
         async with running_worker(ts_env.client, settings):
-            await processes_client.start_monitoring(
+            handle = await processes_client.start_monitoring(
                 ts_env.client,
                 settings,
                 process_id,
                 inp=MonitorInput(process_id=process_id, use_search_attributes=False),
             )
             await wait_until(posted, 60, "the comment posted")
+            await processes_client.stop(handle, "the follow-ups outlive the process")
+            await handle.result()
             text = state.article(article)
             assert text is not None
             state.edit_article(article, [*text.paragraphs, "Ich habe noch einen Satz ergänzt."])

@@ -52,8 +52,8 @@ class FollowUpWorkflow:
 
 
 async def start_follow_ups(item_id: str) -> None:
-    """From the workflow that posted: the follow-up reads as a child that outlives it (a posted comment
-    is never followed twice: the child's id is the item's)."""
+    """From the workflow that posted: the follow-up reads as a child that outlives it and its
+    cancellation (a posted comment is never followed twice: the child's id is the item's)."""
     if not workflow.patched(FOLLOW_UP_PATCH):
         return
     with contextlib.suppress(WorkflowAlreadyStartedError):
@@ -63,4 +63,6 @@ async def start_follow_ups(item_id: str) -> None:
             id=workflow_id_for_follow_up(item_id),
             task_queue=workflow.info().task_queue,
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            # A stop cancels the article workflow; its follow-ups go on (no cancellation is sent).
+            cancellation_type=workflow.ChildWorkflowCancellationType.ABANDON,
         )
