@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.backup import back_up_pupils
 from activities.deps import ActivityGroup
 from activities.errors import keep_alive, translate_errors
 from activities.monitoring import deliver
@@ -27,7 +28,7 @@ from yourmoment.messages import (
 )
 from yourmoment.processes_client import monitoring_handle
 from yourmoment.statuses import CommentStatus, ProcessStatus
-from yourmoment.store import items, notifications, sessions
+from yourmoment.store import items, notifications, sessions, versions
 from yourmoment.store.db import row_count, run_db
 from yourmoment.store.models import AIComment, MonitoringProcess, utcnow
 from yourmoment.store.processes import ACTIVE_STATUSES
@@ -70,8 +71,13 @@ class MaintenanceActivities(ActivityGroup):
             self.deps.in_session, delete_finished_items, now - timedelta(days=days * DELETE_FACTOR)
         )
         blanked = await run_db(self.deps.in_session, blank_article_texts, now - timedelta(days=days))
+        versions_blanked = await run_db(
+            self.deps.in_session, versions.blank_pupil_data, now - timedelta(days=days)
+        )
         notices = await run_db(self.deps.in_session, notifications.delete_older, now - timedelta(days=days))
-        return _done(inp, blanked=blanked, deleted=deleted, notifications=notices)
+        return _done(
+            inp, blanked=blanked, deleted=deleted, notifications=notices, versions_blanked=versions_blanked
+        )
 
     @activity.defn
     @translate_errors
@@ -198,7 +204,21 @@ class MaintenanceActivities(ActivityGroup):
         with self.deps.db() as session:
             return resume_row(session, process_id, before)
 
-    ACTIVITIES = (expire_sessions, purge_sessions, retention_cleanup, health_check, reconcile_processes)
+    @activity.defn
+    @translate_errors
+    @keep_alive
+    async def student_backup(self, inp: MaintenanceInput) -> MaintenanceResult:
+        """Tracked pupils' dashboards and changed articles as versions (activities/backup.py)."""
+        return await back_up_pupils(self.deps, inp)
+
+    ACTIVITIES = (
+        expire_sessions,
+        purge_sessions,
+        retention_cleanup,
+        health_check,
+        reconcile_processes,
+        student_backup,
+    )
 
 
 def process_of_workflow(workflow_id: str) -> str | None:

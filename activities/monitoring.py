@@ -15,13 +15,16 @@ from activities.deps import ActivityGroup, Dependencies
 from activities.errors import keep_alive, translate_errors
 from yourmoment import comment_cap
 from yourmoment.comment_rules import DISCLOSURE
-from yourmoment.errors import NotFoundError, reduce_error
+from yourmoment.errors import ForbiddenError, NotFoundError, reduce_error
 from yourmoment.messages import (
     DiscoverInput,
     DiscoverResult,
     EndRegenerationInput,
     FinishProcessInput,
     FinishProcessResult,
+    FollowUpOutcome,
+    FollowUpPlan,
+    FollowUpReadInput,
     ItemInput,
     LoadProcessInput,
     LoginRef,
@@ -41,7 +44,7 @@ from yourmoment.mymoment import parsers
 from yourmoment.mymoment.client import MyMomentClient
 from yourmoment.notify import compose
 from yourmoment.statuses import UNFINISHED_STATUSES, CommentStatus, ProcessStatus
-from yourmoment.store import items, moves, notifications, posting, processes, review
+from yourmoment.store import follow_ups, items, moves, notifications, posting, processes, review
 from yourmoment.store.db import run_db
 from yourmoment.store.models import (
     AIComment,
@@ -276,6 +279,55 @@ class MonitoringActivities(ActivityGroup):
 
             return await run_db(store)
 
+    # --- follow-up reads after a comment (workflows/follow_up.py) ---------------------------------------
+
+    @activity.defn
+    @translate_errors
+    async def plan_follow_ups(self, inp: ItemInput) -> FollowUpPlan:
+        """When to read the commented article again: FOLLOW_UP_AFTER after its posting time."""
+        intervals = self.deps.settings.follow_up_intervals
+        steps = await run_db(self.deps.in_session, follow_ups.plan, inp.item_id, intervals)
+        return FollowUpPlan(item_id=inp.item_id, steps=steps)
+
+    @activity.defn
+    @translate_errors
+    @keep_alive
+    async def follow_up_read(self, inp: FollowUpReadInput) -> FollowUpOutcome:
+        """Reads the commented article once for one interval, the lowest-priority read on the site.
+
+        Skipped, and recorded so, when it starts later than its interval after it was due (the site's
+        politeness budget stayed saturated, or the site failed, that long): a read a week late says
+        nothing about the first hour."""
+        db, step = self.deps.in_session, inp.step
+        done = await run_db(db, follow_ups.recorded, inp.item_id, step.label)
+        if done is not None:
+            return done
+        late = (utcnow() - step.due_at).total_seconds()
+        if late > step.seconds:
+            note = f"skipped: not read within its interval ({late / 60:.0f} min late)"
+            return await run_db(db, follow_ups.record_outcome, inp.item_id, step.label, "skipped", note)
+        article = await run_db(db, follow_ups.commented_article, inp.item_id)
+        if article is None:
+            return FollowUpOutcome(item_id=inp.item_id, label=step.label, outcome="not_posted")
+        client = await self.deps.mymoment(article.login_id)
+        async with self.deps.tally_requests(article.process_id) as tally:
+            try:
+                detail = await client.read_article(article.article_id, purpose="follow_up")
+            except (NotFoundError, ForbiddenError) as exc:
+                return await run_db(
+                    db, follow_ups.record_outcome, inp.item_id, step.label, "failed", str(exc)
+                )
+            comment_html = (await run_db(self._item, inp.item_id)).comment_html or ""
+            reply = parsers.reply_below(detail, client.username, comment_html, DISCLOSURE)
+            max_versions = self.deps.settings.student_backup_max_versions_per_article
+
+            def store() -> FollowUpOutcome:
+                with self.deps.db() as session:
+                    tally.store(session)
+                    return follow_ups.record_read(session, article, step.label, detail, reply, max_versions)
+
+            return await run_db(store)
+
     def _item(self, item_id: str) -> AIComment:
         with self.deps.db() as session:
             item = items.get_item(session, item_id)
@@ -301,6 +353,8 @@ class MonitoringActivities(ActivityGroup):
         discover_articles,
         prepare_article,
         send_notification,
+        plan_follow_ups,
+        follow_up_read,
     )
 
 

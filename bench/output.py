@@ -31,6 +31,11 @@ CELERY_REFERENCE = {
 
 # The one line each benchmark prints on stderr: a str.format template filled from its result.
 SUMMARY_LINES = {
+    "backup": (
+        "backup: {parameters[pupils]} pupils: {requests_per_pupil_per_hour[unchanged]} requests per pupil and "
+        "hour unchanged, {requests_per_pupil_per_hour[one_article_changed_per_pupil]} with one article changed; "
+        "first run {first_run[requests]} requests in {first_run[seconds]} s"
+    ),
     "small_run": (
         "small run: cold {cold[seconds_start_to_all_posted]} s, {cold[requests_total]} requests, "
         "{cold[full_logins]} login(s), {cold[steady_requests_per_comment]} req/comment steady, "

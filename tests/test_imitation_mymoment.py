@@ -512,6 +512,7 @@ def test_request_kinds_and_login_counts(site: Site) -> None:
         "probe": 2,
         "list": 1,
         "article": 2,
+        "dashboard": 0,
         "post": 1,
         "redirect": 1,
         "other": 1,

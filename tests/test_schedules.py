@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import CliEnv, LLMServer, MyMomentServer, RunCli
 from yourmoment import processes_client
 from yourmoment.messages import MaintenanceResult, MonitorInput, MonitorResult
-from yourmoment.schedules import SCHEDULES, list_schedules, schedule_id
+from yourmoment.schedules import SCHEDULES, list_schedules, schedule_id, static_rows
 from yourmoment.schedules_apply import apply_schedules, build_schedule
 from yourmoment.settings import Settings
 from yourmoment.store.db import session_scope
@@ -214,7 +214,7 @@ async def test_each_schedule_does_its_work(
 
             result = await run_schedule_now(client, sid["retention"])
             # Blanked: old_posted, ancient_generated; deleted: ancient_failed and the old notification.
-            assert result.counts == {"blanked": 2, "deleted": 1, "notifications": 1}
+            assert result.counts == {"blanked": 2, "deleted": 1, "notifications": 1, "versions_blanked": 0}
             with session_scope(db_url) as s:
                 assert [n.kind for n in s.query(NotificationRecord)] == ["recent"]
             with session_scope(db_url) as s:
@@ -279,12 +279,23 @@ async def test_each_schedule_does_its_work(
 
             result = await run_schedule_now(client, sid["health-check"])
             assert result.healthy and result.counts["failed"] == 0, result.notes
+
+            # No pupil tracked: the backup reads nothing (tests/test_versions.py tracks some).
+            result = await run_schedule_now(client, sid["student-backup"])
+            assert result.counts == {"pupils": 0, "articles_read": 0, "versions": 0, "requests": 0}
         finally:
             await delete_schedules(client, settings)
             if unrecorded is not None:
                 await processes_client.stop(unrecorded)
         final = await client.get_workflow_handle(unrecorded.id, result_type=MonitorResult).result()
     assert final.status == "stopped"
+
+
+def test_the_student_backup_runs_every_student_backup_interval_minutes(db_url: str) -> None:
+    settings = fast_settings(db_url, "http://127.0.0.1:9", student_backup_interval_minutes=15)
+    rows = {row.task: row for row in static_rows(settings)}
+    assert rows["student_backup"].every == "every 15 min"
+    assert rows["student_backup"].id == f"{settings.temporal_task_queue_prefix}student-backup"
 
 
 async def test_scheduled_health_check_fails_visibly_without_pollers(

@@ -104,6 +104,10 @@ NOTIFY = _config(QUEUE_MONITORING, timedelta(seconds=30), _NOTIFY)
 # A page read on the real site: with pacing and a slow site, allow two minutes.
 READ_MYMOMENT = _config(QUEUE_MONITORING, timedelta(minutes=2), _MYMOMENT, _BEAT)
 
+# A follow-up read after a comment: the lowest priority on the site. Tried again and again (10 s up to
+# 10 min apart); the activity itself ends it as `skipped` once it is later than its interval.
+FOLLOW_UP_READ = _config(QUEUE_MONITORING, timedelta(minutes=2), _retry(10, 600, 0), _BEAT)
+
 # --- the sessions queue ---------------------------------------------------------------------------------
 # A login on the real site takes 4–5 s; with pacing and a slow site, allow two minutes.
 OPEN_SESSION = _config(QUEUE_SESSIONS, timedelta(minutes=2), _MYMOMENT, _BEAT)
@@ -124,3 +128,6 @@ PURGE_SESSIONS = _config(QUEUE_MAINTENANCE, timedelta(minutes=5), _MAINTENANCE)
 RETENTION_CLEANUP = _config(QUEUE_MAINTENANCE, timedelta(minutes=15), _MAINTENANCE, timedelta(seconds=30))
 HEALTH_CHECK = _config(QUEUE_MAINTENANCE, timedelta(seconds=90), _MAINTENANCE)
 RECONCILE_PROCESSES = _config(QUEUE_MAINTENANCE, timedelta(minutes=5), _MAINTENANCE, timedelta(seconds=30))
+# Every tracked pupil's dashboard and changed articles, paced like every other read; heartbeats
+# notice a dead worker, and the retried attempt resumes (each version is stored once).
+STUDENT_BACKUP = _config(QUEUE_MAINTENANCE, timedelta(minutes=60), _MAINTENANCE, timedelta(seconds=30))

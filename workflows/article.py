@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         deployed,
     )
     from workflows.common import failure_message, is_cancellation
+    from workflows.follow_up import start_follow_ups
     from yourmoment.messages import (
         ArticleWorkflowInput,
         ArticleWorkflowResult,
@@ -112,6 +113,8 @@ class ArticleCommentWorkflow:
         if result.outcome == PostOutcome.HELD:  # the process was stopped: the comment waits for `post`
             return ArticleWorkflowResult(item_id=inp.item_id, status=S.GENERATED, error=result.reason)
         status = S.SKIPPED if result.outcome == PostOutcome.SKIPPED else S.POSTED
+        if status == S.POSTED:
+            await start_follow_ups(inp.item_id)
         return ArticleWorkflowResult(item_id=inp.item_id, status=status, error=result.reason)
 
     @staticmethod

@@ -13,6 +13,7 @@ def workflows_for_queue(queue: str) -> list[type]:
     per worker (yourmoment/sandbox_code.py)."""
     share_workflow_code()
     from workflows.article import ArticleCommentWorkflow
+    from workflows.follow_up import FollowUpWorkflow
     from workflows.maintenance import MaintenanceWorkflow
     from workflows.monitoring import MonitoringProcessWorkflow
     from workflows.post import PostCommentWorkflow
@@ -24,6 +25,7 @@ def workflows_for_queue(queue: str) -> list[type]:
             ArticleCommentWorkflow,
             PostCommentWorkflow,
             RegenerateCommentWorkflow,
+            FollowUpWorkflow,
         ],
         QUEUE_MAINTENANCE: [MaintenanceWorkflow],
     }

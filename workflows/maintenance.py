@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
         PURGE_SESSIONS,
         RECONCILE_PROCESSES,
         RETENTION_CLEANUP,
+        STUDENT_BACKUP,
         deployed,
     )
     from yourmoment.messages import MaintenanceInput, MaintenanceResult
@@ -26,6 +27,7 @@ TASKS = {
         (MaintenanceActivities.retention_cleanup, RETENTION_CLEANUP),
         (MaintenanceActivities.health_check, HEALTH_CHECK),
         (MaintenanceActivities.reconcile_processes, RECONCILE_PROCESSES),
+        (MaintenanceActivities.student_backup, STUDENT_BACKUP),
     )
 }
 

@@ -9,7 +9,9 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.comments import CommentActivities
     from workflows.activity_config import POST_COMMENT, RESERVE_POST_SLOT, deployed
+    from workflows.follow_up import start_follow_ups
     from yourmoment.messages import PostInput, PostResultMsg, ReserveSlotInput
+    from yourmoment.statuses import PostOutcome
 
 
 def workflow_id_for_post(item_id: str) -> str:
@@ -35,6 +37,9 @@ class PostCommentWorkflow:
         )
         if slot.wait_seconds > 0:
             await workflow.sleep(timedelta(seconds=slot.wait_seconds))
-        return await workflow.execute_activity_method(
+        result = await workflow.execute_activity_method(
             CommentActivities.post_comment, inp, **deployed(POST_COMMENT)
         )
+        if result.outcome != PostOutcome.SKIPPED:
+            await start_follow_ups(inp.item_id)
+        return result

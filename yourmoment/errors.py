@@ -68,6 +68,10 @@ class NotFoundError(PermanentError):
     """A row or remote object that does not exist."""
 
 
+class ForbiddenError(PermanentError):
+    """myMoment answered 403: this login may not see the page (a dashboard without access)."""
+
+
 class BadCredentialsError(PermanentError):
     """myMoment rejected the login's username or password."""
 

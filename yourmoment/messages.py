@@ -437,17 +437,64 @@ class NotifyResult(Message):
     detail: str
 
 
+# --- follow-up reads after a comment (workflows/follow_up.py, docs/versions.md) ------------------------
+
+FollowUpOutcomeKind = Literal["read", "skipped", "failed", "not_posted"]
+
+
+class FollowUpInput(Message):
+    item_id: str
+
+
+class FollowUpStep(Message):
+    label: str  # as FOLLOW_UP_AFTER spells it, e.g. "1h"
+    seconds: int
+    due_at: datetime  # the comment's posting time + seconds
+
+
+class FollowUpPlan(Message):
+    item_id: str
+    steps: list[FollowUpStep] = Field(default_factory=list)  # empty: the comment was not posted
+
+
+class FollowUpReadInput(Message):
+    item_id: str
+    step: FollowUpStep
+
+
+class FollowUpOutcome(Message):
+    item_id: str
+    label: str
+    outcome: FollowUpOutcomeKind
+    changed: bool | None = None
+    reply_seen: bool | None = None
+
+
+class FollowUpResult(Message):
+    item_id: str
+    outcomes: list[FollowUpOutcome] = Field(default_factory=list)
+
+
 # --- maintenance (scheduled) ---------------------------------------------------------------------------
 
 # Each task is named after the activity that does it (workflows/maintenance.py TASKS; its options in
 # workflows/activity_config.py). The schedules on the server carry these names: they stay.
 MaintenanceTask = Literal[
-    "expire_sessions", "purge_sessions", "retention_cleanup", "health_check", "reconcile_processes"
+    "expire_sessions",
+    "purge_sessions",
+    "retention_cleanup",
+    "health_check",
+    "reconcile_processes",
+    "student_backup",
 ]
 
 
 class MaintenanceInput(Message):
     task: MaintenanceTask
+    # student_backup only (`track run`): one user's pupils, or these pupils of theirs; empty: every
+    # tracked pupil that is not paused (the Schedule).
+    user_id: str | None = None
+    student_ids: list[str] = Field(default_factory=list)
 
 
 class MaintenanceResult(Message):

@@ -3,7 +3,7 @@ creating and updating them: yourmoment/schedules_apply.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -12,6 +12,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from yourmoment.messages import MaintenanceTask
 from yourmoment.settings import Settings
+
+STUDENT_BACKUP_SCHEDULE = "student-backup"
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,20 @@ SCHEDULES: tuple[ScheduleDef, ...] = (
         None,
         "correct process rows whose workflow is gone or closed, and the reverse",
     ),
+    ScheduleDef(
+        STUDENT_BACKUP_SCHEDULE,
+        "student_backup",
+        timedelta(minutes=60),  # STUDENT_BACKUP_INTERVAL_MINUTES: schedule_definitions
+        None,
+        "read tracked pupils' dashboards, store changed articles as versions",
+    ),
 )
+
+
+def schedule_definitions(settings: Settings) -> tuple[ScheduleDef, ...]:
+    """SCHEDULES with the deployment's intervals (the student backup's: STUDENT_BACKUP_INTERVAL_MINUTES)."""
+    every = timedelta(minutes=settings.student_backup_interval_minutes)
+    return tuple(replace(d, every=every) if d.name == STUDENT_BACKUP_SCHEDULE else d for d in SCHEDULES)
 
 
 def schedule_id(settings: Settings, definition: ScheduleDef) -> str:
@@ -92,7 +107,7 @@ def static_rows(settings: Settings) -> list[ScheduleRow]:
             every=format_every(d.every, d.offset),
             description=d.description,
         )
-        for d in SCHEDULES
+        for d in schedule_definitions(settings)
     ]
 
 

@@ -18,11 +18,12 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleUpdate,
     ScheduleUpdateInput,
+    WorkflowHandle,
 )
 
 from workflows.maintenance import MaintenanceWorkflow
-from yourmoment.messages import QUEUE_MAINTENANCE, MaintenanceInput
-from yourmoment.schedules import SCHEDULES, ScheduleDef, schedule_id
+from yourmoment.messages import QUEUE_MAINTENANCE, MaintenanceInput, MaintenanceResult
+from yourmoment.schedules import ScheduleDef, schedule_definitions, schedule_id
 from yourmoment.settings import Settings
 
 # A scheduled run that hangs (a stuck database, say) ends before it could pile up behind the next one.
@@ -51,7 +52,7 @@ class ScheduleOutcome(BaseModel):
 
 async def apply_schedules(client: Client, settings: Settings) -> list[ScheduleOutcome]:
     """Creates each schedule; one that exists already is updated to the desired spec (idempotent)."""
-    return [await _apply_one(client, settings, definition) for definition in SCHEDULES]
+    return [await _apply_one(client, settings, definition) for definition in schedule_definitions(settings)]
 
 
 async def _apply_one(client: Client, settings: Settings, definition: ScheduleDef) -> ScheduleOutcome:
@@ -70,3 +71,18 @@ async def _apply_one(client: Client, settings: Settings, definition: ScheduleDef
 
     await client.get_schedule_handle(sid).update(update)
     return ScheduleOutcome(id=sid, outcome="updated")
+
+
+async def start_backup(
+    client: Client, settings: Settings, user_id: str, student_ids: list[str], run_key: str
+) -> WorkflowHandle[MaintenanceWorkflow, MaintenanceResult]:
+    """`track run`: the student backup now, as the `student-backup` Schedule runs it, for one user's
+    pupils (or these of them)."""
+    return await client.start_workflow(
+        MaintenanceWorkflow.run,
+        MaintenanceInput(task="student_backup", user_id=user_id, student_ids=student_ids),
+        id=f"{settings.temporal_task_queue_prefix}student-backup-now-{run_key}",
+        task_queue=settings.task_queue(QUEUE_MAINTENANCE),
+        execution_timeout=RUN_TIMEOUT,
+        static_summary="yourMoment: student backup now (track run)",
+    )

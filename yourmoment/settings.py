@@ -76,6 +76,25 @@ def _is_placeholder(reference: str) -> bool:
 
 
 NOTIFY_MIN_INTERVAL_MAX = 7 * 86400
+
+_DURATION = re.compile(r"^(\d+)([mhd])$")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def parse_durations(text: str) -> list[tuple[str, int]]:
+    """ "1h,1d,7d" as [("1h", 3600), ("1d", 86400), ("7d", 604800)]: distinct, from 1 minute to 365 days."""
+    found: dict[int, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        match = _DURATION.match(part)
+        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)] if match else 0
+        if not 60 <= seconds <= 365 * 86400:
+            raise ValueError(f"{part!r} is not a duration like 30m, 1h or 7d (1 minute to 365 days)")
+        found.setdefault(seconds, part)
+    if not found or len(found) > 10:
+        raise ValueError("must list 1 to 10 durations, e.g. 1h,1d,7d")
+    return [(label, seconds) for seconds, label in sorted(found.items())]
+
+
 # A process's discovery interval, in seconds; the setting's default for new processes obeys it too.
 DISCOVERY_INTERVAL_RANGE = (5, 86400)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -120,6 +139,13 @@ class Settings(BaseSettings):
     max_ai_comments_per_article: int = Field(2, ge=1, le=5)
 
     retention_days: int = Field(90, ge=1, le=36500)
+    # Student backup (docs/versions.md): how often the Schedule reads every tracked pupil's dashboard,
+    # the versions kept per article (the oldest go first) and the pupils one user may track.
+    student_backup_interval_minutes: int = Field(60, ge=5, le=1440)
+    student_backup_max_versions_per_article: int = Field(100, ge=1, le=100_000)
+    student_backup_max_tracked_students_per_user: int = Field(50, ge=1, le=100_000)
+    # When a commented article is read again after its comment was posted: durations like 30m, 1h, 1d, 7d.
+    follow_up_after: str = "1h,1d,7d"
     max_running_processes_per_user: int = Field(10, ge=1, le=1_000_000)
     yourmoment_default_user: str | None = None  # the user the CLI acts for without --user
 
@@ -241,6 +267,17 @@ class Settings(BaseSettings):
                 "and put a line of your own in AI_COMMENT_EXTRA_LINE (shown after the disclosure)"
             )
         return value
+
+    @field_validator("follow_up_after")
+    @classmethod
+    def _follow_up_after(cls, value: str) -> str:
+        parse_durations(value)
+        return value
+
+    @property
+    def follow_up_intervals(self) -> list[tuple[str, int]]:
+        """FOLLOW_UP_AFTER as (label, seconds), shortest first."""
+        return parse_durations(self.follow_up_after)
 
     @field_validator("ai_comment_extra_line")
     @classmethod

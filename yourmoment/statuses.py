@@ -85,3 +85,13 @@ class RunEnd(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CONTINUE = "continue"
+
+
+class TrackState(enum.StrEnum):
+    """How a tracked pupil's last backup went (`track list`)."""
+
+    NEW = "new"  # added, not read by a run yet
+    OK = "ok"
+    NO_ACCESS = "no access"  # the dashboard answered 403: the login has no access to this pupil
+    GONE = "gone"  # the dashboard answered 404: no such pupil (any more)
+    ERROR = "error"  # anything else; `last_error` says what

@@ -82,7 +82,18 @@ async def admin_add_class(request: Request, state: MyMomentState) -> Response:
 
 async def admin_add_article(request: Request, state: MyMomentState) -> Response:
     body = await _json_body(request)
-    known = {"title", "author", "class_id", "category_id", "task_id", "status", "paragraphs", "id", "created"}
+    known = {
+        "title",
+        "author",
+        "class_id",
+        "category_id",
+        "task_id",
+        "status",
+        "paragraphs",
+        "id",
+        "created",
+        "modified",
+    }
     unknown = set(body) - known
     if unknown:
         raise ValueError(f"unknown fields {sorted(unknown)}")
@@ -106,6 +117,7 @@ async def admin_list_articles(request: Request, state: MyMomentState) -> Respons
                 "task_id": a.task_id,
                 "status": a.status,
                 "created": a.created.isoformat(timespec="seconds"),
+                "modified": a.last_modified.isoformat(timespec="seconds"),
                 "views": a.views,
             }
             for a in items
@@ -118,6 +130,34 @@ async def admin_article_comments(request: Request, state: MyMomentState) -> Resp
     if state.article(article_id) is None:
         return JSONResponse({"error": f"unknown article {article_id}"}, status_code=404)
     return JSONResponse(state.comments_for(article_id))
+
+
+async def admin_edit_article(request: Request, state: MyMomentState) -> Response:
+    """A pupil edits the text (`paragraphs`) and/or the `title`; last-modified becomes now."""
+    body = await _json_body(request)
+    unknown = set(body) - {"paragraphs", "title"}
+    if unknown:
+        raise ValueError(f"unknown fields {sorted(unknown)}")
+    article = state.edit_article(
+        int(request.path_params["article_id"]), body.get("paragraphs"), body.get("title")
+    )
+    return JSONResponse({"id": article.id, "modified": article.last_modified.isoformat(timespec="seconds")})
+
+
+async def admin_add_comment(request: Request, state: MyMomentState) -> Response:
+    """A comment by someone on the site, e.g. the pupil's reply below an AI comment (the site's list is flat)."""
+    body = await _json_body(request)
+    unknown = set(body) - {"author", "text", "status", "hidden"}
+    if unknown:
+        raise ValueError(f"unknown fields {sorted(unknown)}")
+    comment = state.add_comment(
+        int(request.path_params["article_id"]),
+        author=str(body["author"]),
+        text=str(body["text"]),
+        status=int(body.get("status", 20)),
+        hidden=bool(body.get("hidden", False)),
+    )
+    return JSONResponse(comment.as_dict(), status_code=201)
 
 
 async def admin_comments(request: Request, state: MyMomentState) -> Response:
@@ -153,6 +193,8 @@ def admin_routes() -> list[Route]:
         Route("/_admin/articles", _admin(admin_add_article), methods=["POST"]),
         Route("/_admin/articles", _admin(admin_list_articles), methods=["GET"]),
         Route("/_admin/articles/{article_id:int}/comments", _admin(admin_article_comments), methods=["GET"]),
+        Route("/_admin/articles/{article_id:int}/comments", _admin(admin_add_comment), methods=["POST"]),
+        Route("/_admin/articles/{article_id:int}/edit", _admin(admin_edit_article), methods=["POST"]),
         Route("/_admin/comments", _admin(admin_comments), methods=["GET"]),
         Route("/_admin/stats", _admin(admin_stats), methods=["GET"]),
         Route("/_admin/stats/reset", _admin(admin_reset_stats), methods=["POST"]),

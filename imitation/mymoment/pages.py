@@ -22,6 +22,7 @@ from imitation.mymoment.state import Account, Article, MyMomentState, Session
 from imitation.mymoment.templates import (
     render_article,
     render_articles,
+    render_dashboard,
     render_error,
     render_landing,
     render_login,
@@ -189,6 +190,25 @@ async def article_detail(request: Request) -> Response:
     return _html(csrf, body)
 
 
+async def dashboard(request: Request) -> Response:
+    """A pupil's dashboard: teachers of one of the pupil's classes only (403), known pupils only (404)."""
+    state = state_of(request)
+    _session, account = _current(request)
+    if account is None:
+        return _login_redirect(request)
+    pupil = state.account_by_uid(int(request.path_params["student_id"]))
+    if pupil is None or pupil.role != "pupil":
+        return not_found()
+    if account.role != "teacher" or not set(account.class_ids) & set(pupil.class_ids):
+        return HTMLResponse(
+            render_error(403, "Verboten", "Du hast keinen Zugriff auf dieses Dashboard."), status_code=403
+        )
+    csrf = CsrfContext(request)
+    articles = state.dashboard_articles(pupil)
+    labels = {a.id: state.visibility_label(a) for a in articles}
+    return _html(csrf, render_dashboard(account, csrf.token(), pupil, articles, labels))
+
+
 def _validate_comment(form: Any) -> tuple[list[str], int]:
     errors = []
     if not str(form.get("text") or "").strip():
@@ -282,4 +302,5 @@ def site_routes() -> list[Route]:
         Route("/article/{article_id:int}/", article_detail, methods=["GET"]),
         Route("/article/{article_id:int}/comment/", comment_create, methods=["POST"]),
         Route("/article/{article_id:int}/increment_likes/", increment_likes, methods=["POST"]),
+        Route("/dashboard/user/{student_id:int}/", dashboard, methods=["GET"]),
     ]

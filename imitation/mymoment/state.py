@@ -13,17 +13,21 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from imitation.mymoment.security import random_string
 from imitation.mymoment.vocabulary import ARTICLE_STATUSES, CATEGORIES, TASKS
 
-REQUEST_KINDS = ("login", "probe", "list", "article", "post", "redirect", "other")
+REQUEST_KINDS = ("login", "probe", "list", "article", "dashboard", "post", "redirect", "other")
+# The site shows times in Swiss local time (the dashboard's last-modified column).
+SITE_TIMEZONE = ZoneInfo("Europe/Zurich")
 
 _ARTICLE_PATH = re.compile(r"^/article/(\d+)/$")
 _COMMENT_POST_PATH = re.compile(r"^/article/(\d+)/comment/$")
+_DASHBOARD_PATH = re.compile(r"^/dashboard/user/(\d+)/$")
 
 Role = Literal["pupil", "teacher"]
-RequestKind = Literal["login", "probe", "list", "article", "post", "redirect", "other"]
+RequestKind = Literal["login", "probe", "list", "article", "dashboard", "post", "redirect", "other"]
 
 
 # --- Data model ----------------------------------------------------------------------------------------
@@ -62,6 +66,12 @@ class Article:
     created: datetime
     likes: int = 0
     views: int = 0
+    # Site-local time of the last change (the dashboard's last-modified column); None: `created`.
+    modified: datetime | None = None
+
+    @property
+    def last_modified(self) -> datetime:
+        return self.modified or self.created
 
 
 @dataclass
@@ -244,6 +254,7 @@ class MyMomentState:
         paragraphs: Iterable[str] = (),
         id: int | None = None,
         created: datetime | str | None = None,
+        modified: datetime | str | None = None,
     ) -> int:
         """Add an article and return its id (ids count up from 4501 unless given)."""
         if status not in ARTICLE_STATUSES:
@@ -256,6 +267,8 @@ class MyMomentState:
             raise ValueError("paragraphs must be a list of strings")
         if isinstance(created, str):
             created = datetime.fromisoformat(created)
+        if isinstance(modified, str):
+            modified = datetime.fromisoformat(modified)
         with self._lock:
             if class_id is not None and int(class_id) not in self.classes:
                 raise ValueError(f"unknown class {class_id!r}")
@@ -273,8 +286,43 @@ class MyMomentState:
                 status=status,
                 paragraphs=[str(p) for p in paragraphs],
                 created=created or datetime.now().replace(microsecond=0),
+                modified=modified,
             )
             return article_id
+
+    def edit_article(
+        self,
+        article_id: int,
+        paragraphs: Iterable[str] | None = None,
+        title: str | None = None,
+        modified: datetime | str | None = None,
+    ) -> Article:
+        """A pupil's edit: new text and/or title, last-modified now (site-local time, to the second) or
+        at `modified` (a benchmark backdates the edits of a simulated hour)."""
+        if isinstance(paragraphs, str):
+            raise ValueError("paragraphs must be a list of strings")
+        if isinstance(modified, str):
+            modified = datetime.fromisoformat(modified)
+        with self._lock:
+            article = self.articles.get(int(article_id))
+            if article is None:
+                raise ValueError(f"unknown article {article_id}")
+            if paragraphs is not None:
+                article.paragraphs = [str(p) for p in paragraphs]
+            if title is not None:
+                article.title = str(title)
+            article.modified = modified or site_now()
+            return article
+
+    def account_by_uid(self, uid: int) -> Account | None:
+        with self._lock:
+            return next((a for a in self.accounts.values() if a.uid == uid), None)
+
+    def dashboard_articles(self, pupil: Account) -> list[Article]:
+        """Every article of the pupil, drafts too, most recently changed first."""
+        with self._lock:
+            mine = [a for a in self.articles.values() if a.author == pupil.username]
+        return sorted(mine, key=lambda a: (a.last_modified, a.id), reverse=True)
 
     # --- queries used by the pages ---
 
@@ -481,6 +529,8 @@ class MyMomentState:
             return "list"
         if method == "POST" and _COMMENT_POST_PATH.match(path):
             return "post"
+        if method == "GET" and _DASHBOARD_PATH.match(path):
+            return "dashboard"
         match = _ARTICLE_PATH.match(path)
         if method == "GET" and match:
             article_id = int(match.group(1))
@@ -515,6 +565,11 @@ class MyMomentState:
         with self._lock:
             self.requests.clear()
             self.logins.clear()
+
+
+def site_now() -> datetime:
+    """Now as the site shows it: Swiss local time, naive, to the second."""
+    return datetime.now(SITE_TIMEZONE).replace(tzinfo=None, microsecond=0)
 
 
 def peak_in_window(times: list[float], window: float) -> int:

@@ -414,6 +414,37 @@ def render_article(
     return _page(_title_for(account), account, token, content, modals)
 
 
+def _dashboard_row(article: Article, visibility: str) -> str:
+    cells = [
+        f'<a href="/article/edit/{article.id}/">{_e(article.title)}</a>',
+        _e(visibility),
+        _list_items(CATEGORIES.get(article.category_id or 0)),
+        _e(article.status.capitalize()),
+        table_datetime(article.last_modified),
+    ]
+    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
+def render_dashboard(
+    account: Account, token: str, pupil: Account, articles: list[Article], labels: dict[int, str]
+) -> str:
+    """A teacher's view of one pupil (docs/protocol.md#student-dashboard): the articles in #pills-articles."""
+    header = "".join(
+        f"<th>{h}</th>" for h in ("Titel", "Sichtbar für", "Kategorie", "Status", "Zuletzt geändert")
+    )
+    rows = "\n".join(_dashboard_row(a, labels[a.id]) for a in articles)
+    content = (
+        f'<h1 class="student-name">{_e(pupil.username)}</h1>\n'
+        '<ul class="nav nav-pills mb-3" id="pills-tab" role="tablist">\n'
+        '<li class="nav-item" role="presentation"><button class="nav-link active" data-bs-target="#pills-articles" '
+        'data-bs-toggle="pill" role="tab" type="button">Texte</button></li>\n</ul>\n'
+        '<div class="tab-content">\n<div class="tab-pane fade show active" id="pills-articles" role="tabpanel">\n'
+        '<div class="table-responsive mt-4"><table class="table table-striped data-table">'
+        f"<thead><tr>{header}</tr></thead>\n<tbody>\n{rows}\n</tbody></table></div>\n</div>\n</div>\n"
+    )
+    return _page(_title_for(account), account, token, content)
+
+
 def render_error(status: int, heading: str, detail: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="de">\n<head>\n<meta charset="utf-8"/>\n'

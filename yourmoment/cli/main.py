@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "yourmoment.cli.run_cmds",
     "yourmoment.cli.review_cmds",
     "yourmoment.cli.research_cmds",
+    "yourmoment.cli.version_cmds",
     "yourmoment.cli.ops_cmds",
     "yourmoment.cli.codec_cmds",
 )

@@ -18,11 +18,13 @@ from yourmoment.files import not_regular
 from yourmoment.research.export import (
     COLUMNS,
     FORMATS,
+    VERSION_COLUMNS,
     ExportOptions,
     ExportStats,
     Pseudonyms,
     count_rows,
     export_rows,
+    version_rows,
     write_rows,
 )
 from yourmoment.research.report import UNKNOWN, process_report
@@ -39,8 +41,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "one row per work item of the processes, for analysis (CSV or JSON Lines); authors "
         "pseudonymised and article texts left out unless asked for",
         cmd_export,
+        examples=[
+            'starter.py export "Klasse 82" --out study.csv',
+            "starter.py export --versions --format jsonl --out versions.jsonl",
+        ],
     )
-    p.add_argument("processes", nargs="+", metavar="PROCESS", help="process id, id prefix or name")
+    p.add_argument(
+        "processes",
+        nargs="*",
+        metavar="PROCESS",
+        help="process id, id prefix or name (with --versions: only the articles they commented on)",
+    )
+    p.add_argument(
+        "--versions",
+        action="store_true",
+        help="one row per stored article version instead (docs/versions.md), with what changed",
+    )
     p.add_argument("--format", choices=FORMATS, default="csv", help="csv (default) or jsonl")
     p.add_argument(
         "--out", type=Path, metavar="FILE", help="write here (readable by you only); default stdout"
@@ -121,16 +137,24 @@ def cmd_export(args: argparse.Namespace) -> int:
         with_authors=args.with_authors,
         retention_days=ctx.settings.retention_days,
     )
+    if not args.processes and not args.versions:
+        raise ValidationError(["name at least one PROCESS (or export --versions)"])
     stats = ExportStats()
+    columns = VERSION_COLUMNS if args.versions else COLUMNS
     with ctx.db() as session:
         chosen = _resolve(ctx, session, args.processes)
         names = [p.name for p in chosen]
-        progress = _progress(count_rows(session, [p.id for p in chosen]))
-        rows = export_rows(session, chosen, options, Pseudonyms(), stats)
-        if args.out is None:
-            write_rows(rows, args.format, sys.stdout, progress)
+        if args.versions:
+            ids = [p.id for p in chosen] if chosen else None
+            rows = version_rows(session, ctx.user(session).id, ids, options, Pseudonyms(), stats)
+            progress = None
         else:
-            _write_file(args.out, lambda out: write_rows(rows, args.format, out, progress))
+            progress = _progress(count_rows(session, [p.id for p in chosen]))
+            rows = export_rows(session, chosen, options, Pseudonyms(), stats)
+        if args.out is None:
+            write_rows(rows, args.format, sys.stdout, progress, columns)
+        else:
+            _write_file(args.out, lambda out: write_rows(rows, args.format, out, progress, columns))
     if stats.withheld_past_retention:
         _note(
             f"{stats.withheld_past_retention} of {stats.rows} rows are older than RETENTION_DAYS "
@@ -142,7 +166,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         "processes": names,
         "format": args.format,
         "out": str(args.out) if args.out else None,
-        "columns": list(COLUMNS),
+        "columns": list(columns),
         "article_text": options.with_article_text,
         "authors": "names" if options.with_authors else "pseudonyms",
         "withheld_past_retention": stats.withheld_past_retention,
@@ -150,7 +174,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     elif args.out is not None:
-        print(f"exported {stats.rows} rows of {len(names)} process(es) to {args.out} ({args.format})")
+        what = "versions" if args.versions else f"rows of {len(names)} process(es)"
+        print(f"exported {stats.rows} {what} to {args.out} ({args.format})")
     return 0
 
 
@@ -251,4 +276,17 @@ def report_lines(data: dict[str, Any]) -> list[str]:
         f"myMoment requests: {mm['requests']}"
         + (f" ({per_post:.1f} per posted comment)" if per_post is not None else "")
     )
+    follow = data["follow_ups"]
+    for label in follow["intervals"]:
+        f = follow["overall"][label]
+        line = (
+            f"revised within {label} of the comment: {f['revised']} of {f['read']} ({_percent(f['share'])})"
+        )
+        templates = [
+            f"{t['template'] or '(deleted)'} {t[label]['revised']}/{t[label]['read']}"
+            for t in follow["by_template"]
+        ]
+        if f["skipped"]:
+            line += f", {f['skipped']} reads skipped"
+        lines.append(line + (f"; by template: {', '.join(templates)}" if templates else ""))
     return lines

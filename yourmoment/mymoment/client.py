@@ -24,6 +24,7 @@ from yourmoment.errors import (
     AmbiguousPostError,
     BadCredentialsError,
     CommentValidationError,
+    ForbiddenError,
     NotFoundError,
     PageParseError,
     PermanentError,
@@ -42,6 +43,7 @@ from yourmoment.mymoment.account import (
 from yourmoment.mymoment.types import (
     ArticleDetail,
     ArticleSummary,
+    Dashboard,
     PostOutcome,
     PostResult,
     SavedSession,
@@ -64,6 +66,10 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 SubmitOutcome = Literal["stored", "stale_token", "expired"]
+# Why a request is made: the call site where the limiter's priority classes attach (posting first,
+# discovery and article reads next, the backup of tracked pupils after them, follow-up reads last).
+# Today every purpose waits in the one pacing queue of the site.
+RequestPurpose = Literal["work", "backup", "follow_up"]
 # Jitter between our clock and the moment the site sees a POST: the comment interval is kept this
 # much longer, so the site never sees two of an account's POSTs closer than the interval.
 SEND_MARGIN_SECONDS = 0.2
@@ -159,6 +165,8 @@ def _raise_for_status(response: httpx.Response, url: str) -> None:
     status, path = response.status_code, _path(url)
     if status == 404:
         raise NotFoundError(f"myMoment has no page {path}")
+    if status == 403:
+        raise ForbiddenError(f"myMoment refused this login the page {path} (403)")
     if status == 429 or status >= 500:
         raise TransientError(
             f"myMoment answered {status} for {path}", retry_after=retry_after_seconds(response.headers)
@@ -320,13 +328,14 @@ class MyMomentClient:
         ambiguous: bool = False,
         comment: bool = False,
         before_send: SendCheck | None = None,
+        purpose: RequestPurpose = "work",
     ) -> httpx.Response:
         """One paced request. With `ambiguous`, a failure after sending raises AmbiguousPostError.
 
         A `comment` POST also keeps the account's comment interval, measured at the moment of sending.
         `before_send` is asked after the pacing wait; a reason raises PostWithdrawn, nothing sent.
         """
-        await self._pace(url, comment)
+        await self._pace(url, comment, purpose)
         if before_send is not None and (reason := await before_send()):
             raise PostWithdrawn(reason)
         self.requests += 1
@@ -351,7 +360,7 @@ class MyMomentClient:
             self._observer(method, path, response.status_code)
         return response
 
-    async def _pace(self, url: str, comment: bool) -> None:
+    async def _pace(self, url: str, comment: bool, purpose: RequestPurpose = "work") -> None:
         """Wait for the host's pacing; for a comment, then book the account's interval from *now*.
 
         The interval is checked after the pacing wait, right before the send (Redis' clock when
@@ -359,6 +368,7 @@ class MyMomentClient:
         A POST that must still wait gives its pacing turn back by waiting and pacing again.
         """
         while True:
+            # `purpose` is not passed on yet: the limiter has one class; a priority class attaches here.
             await self._limiter.acquire(f"host:{site_identity(url)}", self._rate, self._burst)
             if not comment or self._comment_interval <= 0:
                 return
@@ -370,7 +380,9 @@ class MyMomentClient:
                 raise TransientError("the myMoment account's comment interval is not over", retry_after=wait)
             await asyncio.sleep(wait)
 
-    async def _get_following(self, url: str, *, stop_at_login: bool = False) -> tuple[httpx.Response, str]:
+    async def _get_following(
+        self, url: str, *, stop_at_login: bool = False, purpose: RequestPurpose = "work"
+    ) -> tuple[httpx.Response, str]:
         """GET and follow redirects by hand (at most MAX_HOPS), returning the last response and URL.
 
         Only GETs follow: a form POST's redirect (sent with `_send`) is itself the answer, read where it points.
@@ -378,7 +390,7 @@ class MyMomentClient:
         it already proves the session expired, and the re-login fetches that page anyway.
         """
         for _ in range(MAX_HOPS + 1):
-            response = await self._send("GET", url)
+            response = await self._send("GET", url, purpose=purpose)
             location = response.headers.get("location")
             if response.status_code not in REDIRECT_STATUSES or not location:
                 return response, url
@@ -516,14 +528,14 @@ class MyMomentClient:
             login = f"myMoment username '{self.username}'"
         raise BadCredentialsError(f"myMoment rejected the username or password of {login}")
 
-    async def _get_page(self, url: str) -> _Page:
+    async def _get_page(self, url: str, purpose: RequestPurpose = "work") -> _Page:
         """GET a protected page; an expired session costs one re-login, which lands on the page."""
         landed = await self._ensure(url)
         if landed is not None and _same_target(landed.url, url):
             return landed
         for attempt in (1, 2):
             generation = self._generation
-            response, final_url = await self._get_following(url, stop_at_login=True)
+            response, final_url = await self._get_following(url, stop_at_login=True, purpose=purpose)
             if not _is_login_url(final_url):
                 _raise_for_status(response, final_url)
                 soup = parsers.soup_of(response.text)
@@ -576,6 +588,16 @@ class MyMomentClient:
         """The article page; its comment-form token is kept for the next POST and saved with the session."""
         page = await self._get_page(parsers.article_url(self.base_url, _checked(article_id)))
         return await self._article_from(page, article_id)
+
+    async def read_dashboard(self, student_id: str, purpose: RequestPurpose = "backup") -> Dashboard:
+        """A pupil's dashboard (teacher logins): ForbiddenError without access, NotFoundError for no such pupil."""
+        page = await self._get_page(f"{self.base_url}/dashboard/user/{_checked(student_id)}/", purpose)
+        return parsers.parse_dashboard(page.soup, student_id, self.base_url)
+
+    async def read_article(self, article_id: str, purpose: RequestPurpose) -> ArticleDetail:
+        """The article page for a backup or a follow-up: a read that keeps no form token (nothing is posted)."""
+        page = await self._get_page(parsers.article_url(self.base_url, _checked(article_id)), purpose)
+        return parsers.parse_article_detail(page.soup, article_id, self.base_url)
 
     async def _article_from(self, page: _Page, article_id: str) -> ArticleDetail:
         detail = parsers.parse_article_detail(page.soup, article_id, self.base_url)

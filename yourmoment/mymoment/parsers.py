@@ -5,14 +5,23 @@ from __future__ import annotations
 import copy
 import re
 import unicodedata
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from bs4 import BeautifulSoup, Tag
 
 from yourmoment.comment_rules import carries_disclosure
 from yourmoment.errors import NotFoundError, PageParseError
 from yourmoment.mymoment.account import same_username
-from yourmoment.mymoment.types import ArticleDetail, ArticleSummary, ExistingComment, Tab
+from yourmoment.mymoment.types import (
+    ArticleDetail,
+    ArticleSummary,
+    Dashboard,
+    DashboardRow,
+    ExistingComment,
+    Tab,
+)
 
 # Fixed name → id maps of the site (see docs/protocol.md#categories-and-tasks); names compared after NFC normalisation.
 CATEGORY_IDS: dict[str, int] = {
@@ -31,6 +40,8 @@ TASK_IDS: dict[str, int] = {
     "Verzweigte Geschichten": 13,
 }
 
+# The site writes times in Swiss local time (the dashboard's last-modified column).
+SITE_TIMEZONE = ZoneInfo("Europe/Zurich")
 LOGIN_PATH = "/accounts/login/"
 LOGOUT_PATH = "/accounts/logout/"
 CARD_STATUSES = ("entwurf", "lehrpersonenkontrolle", "publiziert")
@@ -313,6 +324,69 @@ def parse_article_detail(document: Document, article_id: str, base_url: str) -> 
     )
 
 
+# --- student dashboard ---------------------------------------------------------------------------
+
+
+def _dashboard_row(row: Tag, base_url: str) -> DashboardRow | None:
+    cells = row.find_all("td", recursive=False)
+    if len(cells) < 5:
+        return None
+    link = cells[0].find("a", href=True)
+    article_id = _article_id(str(link["href"])) if link is not None else None
+    if article_id is None:
+        return None
+    categories = [collapse(li.get_text(" ")) for li in cells[2].find_all("li")]
+    return DashboardRow(
+        id=article_id,
+        title=_text(cells[0], "Unknown Title"),
+        url=article_url(base_url, article_id),
+        visibility=_text(cells[1], "Unknown"),
+        category=", ".join(c for c in categories if c) or _text(cells[2], ""),
+        status=_text(cells[3], "Unknown"),
+        modified=_text(cells[4], ""),
+    )
+
+
+def parse_dashboard(document: Document, student_id: str, base_url: str) -> Dashboard:
+    """A pupil's dashboard (see docs/protocol.md#student-dashboard): the table in #pills-articles (or
+    the page's first table), rows of at least five cells; the pupil's name from the first h1."""
+    soup = soup_of(document)
+    pane = soup.find("div", id="pills-articles")
+    table = (pane or soup).find("table")
+    if table is None:
+        if pane is None:
+            raise PageParseError(f"dashboard of pupil {student_id} without an article table")
+        rows: list[DashboardRow] = []
+    else:
+        body = table.find("tbody") or table
+        found = (_dashboard_row(row, base_url) for row in body.find_all("tr"))
+        rows = [row for row in found if row is not None]
+    heading = soup.find("h1")
+    name = _text(heading, "").removeprefix("Dashboard").removeprefix(" von").strip()
+    return Dashboard(student_id=student_id, name=name or f"pupil {student_id}", articles=rows)
+
+
+def parse_listed_time(text: str) -> datetime | None:
+    """ "07.12.2026 um 14:05 Uhr" as a naive site-local datetime; None for anything else."""
+    match = _LISTED_TIME.search(text)
+    if match is None:
+        return None
+    day, month, year, hour, minute = (int(g) for g in match.groups())
+    try:
+        return datetime(year, month, day, hour, minute)
+    except ValueError:
+        return None
+
+
+def listed_time_utc(text: str) -> datetime | None:
+    """A listed time as an aware UTC moment (the site writes Swiss local time)."""
+    moment = parse_listed_time(text)
+    return moment.replace(tzinfo=SITE_TIMEZONE).astimezone(UTC) if moment is not None else None
+
+
+_LISTED_TIME = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})\D+(\d{1,2}):(\d{2})")
+
+
 # --- comment matching ---------------------------------------------------------------------------
 
 
@@ -331,3 +405,13 @@ def own_ai_comments(detail: ArticleDetail, username: str, prefix: str) -> list[E
 def find_own_comment(detail: ArticleDetail, username: str, html: str, prefix: str) -> ExistingComment | None:
     """This login's AI comment with the same text as `html`, if the page already shows it."""
     return next((c for c in own_ai_comments(detail, username, prefix) if same_text(c.text, html)), None)
+
+
+def reply_below(detail: ArticleDetail, username: str, html: str, prefix: str) -> bool | None:
+    """Whether someone else commented below this login's comment `html` (the site lists comments oldest
+    first, in one flat list: a reply is a later comment); None when the page no longer shows ours."""
+    own = find_own_comment(detail, username, html, prefix)
+    if own is None:
+        return None
+    later = detail.comments[detail.comments.index(own) + 1 :]
+    return any(not same_username(c.author, username) for c in later)

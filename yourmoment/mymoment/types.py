@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel
 
 from yourmoment.store.limits import fit_text
-from yourmoment.store.models import AIComment
+from yourmoment.store.models import AIComment, ArticleVersion, TrackedArticle, TrackedPupil
 
 TabKind = Literal["home", "class", "alle"]
 
@@ -29,6 +29,11 @@ Category = Annotated[str, _stored_in(AIComment.article_category)]
 Task = Annotated[str, _stored_in(AIComment.article_task)]
 Content = Annotated[str, _stored_in(AIComment.article_content)]
 RawHtml = Annotated[str, _stored_in(AIComment.article_raw_html)]
+PupilName = Annotated[str, _stored_in(TrackedPupil.name)]
+Visibility = Annotated[str, _stored_in(ArticleVersion.visibility)]
+VersionCategory = Annotated[str, _stored_in(ArticleVersion.category)]
+ArticleStatus = Annotated[str, _stored_in(ArticleVersion.status)]
+ListedTime = Annotated[str, _stored_in(TrackedArticle.listed_modified)]
 
 
 class Tab(BaseModel):
@@ -70,6 +75,26 @@ class ArticleDetail(BaseModel):
     raw_html: RawHtml  # serialised div.article without textareas
     url: ArticleUrl
     comments: list[ExistingComment]
+
+
+class DashboardRow(BaseModel):
+    """One article on a pupil's dashboard (docs/protocol.md#student-dashboard)."""
+
+    id: str
+    title: Title
+    url: ArticleUrl
+    visibility: Visibility
+    category: VersionCategory  # one or more categories, joined with ", "
+    status: ArticleStatus  # "Publiziert", "Entwurf", "Lehrpersonenkontrolle"
+    modified: ListedTime  # as the site writes it: "DD.MM.YYYY um HH:MM Uhr" (Swiss local time)
+
+
+class Dashboard(BaseModel):
+    """A pupil's dashboard as a teacher login sees it: the pupil's name and articles."""
+
+    student_id: str
+    name: PupilName
+    articles: list[DashboardRow]
 
 
 class SavedSession(BaseModel):

@@ -18,10 +18,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from yourmoment.comment_rules import comment_plain_text
+from yourmoment.research.report import interval_order
+from yourmoment.research.revisions import revision
 from yourmoment.statuses import EventKind
 from yourmoment.store.models import (
     AIComment,
+    ArticleVersion,
     CommentEvent,
+    FollowUp,
     GenerationAttempt,
     LLMProvider,
     MonitoringProcess,
@@ -66,6 +70,40 @@ COLUMNS = (
     "comment_text",
     "comment_html",
     "original_comment_text",
+    "follow_ups",
+    "revised_within",
+    "words_added_after_comment",
+    "words_removed_after_comment",
+    "chars_added_after_comment",
+    "chars_removed_after_comment",
+    "edit_distance_after_comment",
+    "reply_seen",
+)
+# `export --versions`: one row per stored version (docs/research.md#versions); new columns at the end.
+VERSION_COLUMNS = (
+    "version_id",
+    "article_id",
+    "version",
+    "source",
+    "item_id",
+    "process_id",
+    "article_author",
+    "student_id",
+    "article_title",
+    "article_status",
+    "article_category",
+    "site_modified",
+    "fetched_at",
+    "chars",
+    "words",
+    "content_sha256",
+    "article_text",
+    "changed",
+    "words_added",
+    "words_removed",
+    "chars_added",
+    "chars_removed",
+    "edit_distance",
 )
 PSEUDONYM_PREFIX = "author-"
 _PARAGRAPH_END = re.compile(r"<\s*/\s*p\s*>|<\s*br\s*/?\s*>", re.IGNORECASE)
@@ -132,6 +170,7 @@ class _ProcessLookups:
     providers: dict[str, tuple[str, str]]  # id -> (name, kind)
     attempts: dict[str, list[_Attempt]]
     events: dict[str, dict[str, int]]  # item id -> kind -> count
+    follow_ups: dict[str, list[FollowUp]]  # item id -> its follow-up reads, shortest interval first
 
 
 def count_rows(session: Session, process_ids: Sequence[str]) -> int:
@@ -209,7 +248,37 @@ def _lookups(session: Session, process: MonitoringProcess) -> _ProcessLookups:
     )
     for item_id, kind, n in session.execute(query_events):
         events[item_id][kind] = n
-    return _ProcessLookups(logins, templates, providers, attempts, events)
+    reads: dict[str, list[FollowUp]] = defaultdict(list)
+    for read in session.scalars(select(FollowUp).where(FollowUp.item_id.in_(of_process))):
+        reads[read.item_id].append(read)
+    for rows in reads.values():
+        order = interval_order({r.interval for r in rows})
+        rows.sort(key=lambda r: order.index(r.interval))
+    return _ProcessLookups(logins, templates, providers, attempts, events, reads)
+
+
+def _follow_up_columns(reads: list[FollowUp]) -> dict[str, Any]:
+    """The follow-up reads of one item: each interval's verdict, the first interval whose read found
+    the text revised, the change from the comment to the latest read, and whether a reply was seen."""
+
+    def verdict(row: FollowUp) -> str:
+        if row.outcome != "read" or row.changed is None:
+            return row.outcome
+        return "changed" if row.changed else "unchanged"
+
+    measured = [r for r in reads if r.outcome == "read" and r.changed is not None]
+    latest = measured[-1] if measured else None
+    replies = [r.reply_seen for r in reads if r.reply_seen is not None]
+    return {
+        "follow_ups": " ".join(f"{r.interval}:{verdict(r)}" for r in reads) or None,
+        "revised_within": next((r.interval for r in measured if r.changed), None),
+        "words_added_after_comment": latest.words_added if latest else None,
+        "words_removed_after_comment": latest.words_removed if latest else None,
+        "chars_added_after_comment": latest.chars_added if latest else None,
+        "chars_removed_after_comment": latest.chars_removed if latest else None,
+        "edit_distance_after_comment": latest.edit_distance if latest else None,
+        "reply_seen": any(replies) if replies else None,
+    }
 
 
 def _row(
@@ -269,8 +338,73 @@ def _row(
         "comment_text": comment_text(item.comment_html),
         "comment_html": item.comment_html,
         "original_comment_text": comment_text(item.original_html),
+        **_follow_up_columns(lookups.follow_ups.get(item.id, [])),
     }
     return row
+
+
+def version_rows(
+    session: Session,
+    user_id: str,
+    process_ids: Sequence[str] | None,
+    options: ExportOptions,
+    pseudonyms: Pseudonyms,
+    stats: ExportStats,
+) -> Iterator[dict[str, Any]]:
+    """One row per version of the user's articles (of the processes' articles when given), each
+    article's versions in order, with what changed from the previous one (while both texts are kept)."""
+    query = select(ArticleVersion).where(ArticleVersion.user_id == user_id)
+    if process_ids is not None:
+        commented = select(AIComment.mymoment_article_id).where(AIComment.process_id.in_(list(process_ids)))
+        query = query.where(ArticleVersion.mymoment_article_id.in_(commented))
+    item_process = dict(
+        session.execute(
+            select(AIComment.id, AIComment.process_id).where(
+                AIComment.id.in_(select(ArticleVersion.item_id).where(ArticleVersion.user_id == user_id))
+            )
+        ).all()
+    )
+    previous: ArticleVersion | None = None
+    ordered = query.order_by(ArticleVersion.mymoment_article_id, ArticleVersion.number)
+    for version in session.scalars(ordered.execution_options(yield_per=500)):
+        if previous is not None and previous.mymoment_article_id != version.mymoment_article_id:
+            previous = None
+        stats.rows += 1
+        past_retention = version.fetched_at < options.retention_cutoff
+        if past_retention and options.asks_for_pupil_data:
+            stats.withheld_past_retention += 1
+        show_author = options.with_authors and not past_retention
+        change = (
+            revision(previous.content, version.content)
+            if previous is not None and previous.content is not None and version.content is not None
+            else None
+        )
+        yield {
+            "version_id": version.id,
+            "article_id": version.mymoment_article_id,
+            "version": version.number,
+            "source": version.source,
+            "item_id": version.item_id,
+            "process_id": item_process.get(version.item_id or ""),
+            "article_author": version.author if show_author else pseudonyms.of(version.author),
+            "student_id": version.student_id if show_author else None,
+            "article_title": version.title,
+            "article_status": version.status,
+            "article_category": version.category,
+            "site_modified": version.site_modified,
+            "fetched_at": _iso(version.fetched_at),
+            "chars": version.chars,
+            "words": version.words,
+            "content_sha256": version.content_hash,
+            "article_text": version.content if options.with_article_text and not past_retention else None,
+            "changed": None if change is None else change.changed,
+            "words_added": None if change is None else change.words_added,
+            "words_removed": None if change is None else change.words_removed,
+            "chars_added": None if change is None else change.chars_added,
+            "chars_removed": None if change is None else change.chars_removed,
+            "edit_distance": None if change is None else change.edit_distance,
+        }
+        previous = version
 
 
 def comment_text(comment_html: str | None) -> str | None:
@@ -290,12 +424,13 @@ def write_rows(
     fmt: str,
     out: TextIO,
     progress: Callable[[int], None] | None = None,
+    columns: Sequence[str] = COLUMNS,
 ) -> int:
     """CSV (a header, then one record per row; None is an empty cell, text with line breaks is quoted)
     or JSON Lines (one object per line, None as null, numbers as numbers). Returns the rows written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
-    writer = csv.DictWriter(out, fieldnames=COLUMNS) if fmt == "csv" else None
+    writer = csv.DictWriter(out, fieldnames=columns) if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()
     written = 0

@@ -13,9 +13,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from yourmoment.settings import parse_durations
 from yourmoment.statuses import CommentStatus
 from yourmoment.store import items
-from yourmoment.store.models import AIComment, GenerationAttempt, LLMProvider, MonitoringProcess
+from yourmoment.store.models import (
+    AIComment,
+    FollowUp,
+    GenerationAttempt,
+    LLMProvider,
+    MonitoringProcess,
+    PromptTemplate,
+)
 
 UNKNOWN = "unknown"  # a cost whose provider has no price (see `provider set --price-prompt`)
 
@@ -135,7 +143,45 @@ def process_report(session: Session, process: MonitoringProcess) -> dict[str, An
             "posted": posted,
             "requests_per_posted_comment": _round(requests / posted, 2) if posted else None,
         },
+        "follow_ups": follow_up_report(session, process),
     }
+
+
+def interval_order(labels: set[str]) -> list[str]:
+    """FOLLOW_UP_AFTER labels, shortest first."""
+    return [label for label, _ in parse_durations(",".join(sorted(labels)))] if labels else []
+
+
+def _shares(rows: Sequence[Any], intervals: list[str]) -> dict[str, dict[str, Any]]:
+    figures: dict[str, dict[str, Any]] = {}
+    for label in intervals:
+        of_label = [r for r in rows if r.interval == label]
+        read = [r for r in of_label if r.outcome == "read" and r.changed is not None]
+        revised = sum(1 for r in read if r.changed)
+        figures[label] = {
+            "read": len(read),
+            "revised": revised,
+            "share": _round(revised / len(read), 4) if read else None,
+            "skipped": sum(1 for r in of_label if r.outcome == "skipped"),
+        }
+    return figures
+
+
+def follow_up_report(session: Session, process: MonitoringProcess) -> dict[str, Any]:
+    """Per FOLLOW_UP_AFTER interval: the commented articles read again, how many the pupil had revised
+    since the comment (their share), how many reads were skipped; overall and per prompt template."""
+    rows = session.execute(
+        select(FollowUp.interval, FollowUp.outcome, FollowUp.changed, AIComment.prompt_template_id)
+        .join(AIComment, AIComment.id == FollowUp.item_id)
+        .where(AIComment.process_id == process.id)
+    ).all()
+    intervals = interval_order({r.interval for r in rows})
+    names = dict(session.execute(select(PromptTemplate.id, PromptTemplate.name)).all())
+    by_template = []
+    for template_id in sorted({r.prompt_template_id or "" for r in rows}):
+        chosen = [r for r in rows if (r.prompt_template_id or "") == template_id]
+        by_template.append({"template": names.get(template_id), **_shares(chosen, intervals)})
+    return {"intervals": intervals, "overall": _shares(rows, intervals), "by_template": by_template}
 
 
 def _provider_lines(session: Session, uses: list[_ProviderUse]) -> list[dict[str, Any]]:

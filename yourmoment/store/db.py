@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The schema this code works on: the newest migration (tests/test_schema_head.py holds it to alembic's
 # head). Declared, so checking a database needs no alembic: a worker saves its 11 MB.
-SCHEMA_HEAD = "0011_notifications"
+SCHEMA_HEAD = "0012_article_versions"
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -399,3 +399,99 @@ class NotificationRecord(Base):
     delivered: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)
+
+
+class TrackedPupil(Base):
+    """A pupil whose texts a user backs up (`track add`): read through a teacher login's dashboard.
+
+    `name` is what the dashboard shows: pupil data, blanked with the texts after RETENTION_DAYS
+    without a read (activities/maintenance.py). `state` says how the last read went (TrackState).
+    """
+
+    __tablename__ = "tracked_pupils"
+    __table_args__ = (UniqueConstraint("user_id", "student_id", name="uq_tracked_pupil"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    login_id: Mapped[str] = mapped_column(ForeignKey("mymoment_logins.id", ondelete="CASCADE"))
+    student_id: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="new")
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    articles_listed: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class TrackedArticle(Base):
+    """What a pupil's dashboard last listed for one article, and when we last read the article: a run
+    reads an article only when it is new or its last-modified time moved (or may have moved unseen)."""
+
+    __tablename__ = "tracked_articles"
+    pupil_id: Mapped[str] = mapped_column(
+        ForeignKey("tracked_pupils.id", ondelete="CASCADE"), primary_key=True
+    )
+    mymoment_article_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    listed_modified: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    read_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
+class ArticleVersion(Base):
+    """One distinct content of an article as a user read it: a new row only when the SHA-256 of the
+    normalised title and text differs from the article's latest (yourmoment/store/versions.py).
+
+    (user, article, number) is unique: two runs racing for the next number store one row, and a run
+    retried after a crash finds its version stored and adds none. Title, author and content are
+    pupil data: blanked after RETENTION_DAYS like the items' texts; the hash and counts stay.
+    """
+
+    __tablename__ = "article_versions"
+    __table_args__ = (
+        UniqueConstraint("user_id", "mymoment_article_id", "number", name="uq_article_version"),
+        Index("ix_article_versions_article", "user_id", "mymoment_article_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    mymoment_article_id: Mapped[str] = mapped_column(String(32))
+    number: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    student_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    author: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    content: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    visibility: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    category: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    site_modified: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    chars: Mapped[int] = mapped_column(Integer, default=0)
+    words: Mapped[int] = mapped_column(Integer, default=0)
+    # "backup" (a tracked pupil's run) or "follow_up" (a read after our comment)
+    source: Mapped[str] = mapped_column(String(16), default="backup")
+    item_id: Mapped[str | None] = mapped_column(
+        ForeignKey("ai_comments.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    fetched_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class FollowUp(Base):
+    """One read of a commented article FOLLOW_UP_AFTER its comment was posted (1h, 1d, 7d): did the
+    pupil change the text since the comment, and did a reply appear under it (docs/versions.md)."""
+
+    __tablename__ = "follow_ups"
+    item_id: Mapped[str] = mapped_column(ForeignKey("ai_comments.id", ondelete="CASCADE"), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(16), primary_key=True)  # "1h", as FOLLOW_UP_AFTER spells it
+    # "read", or "skipped" (the politeness budget stayed saturated), or "failed" (the page could not be read)
+    outcome: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("article_versions.id", ondelete="SET NULL"), nullable=True
+    )
+    changed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    chars_added: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    chars_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    words_added: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    words_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    edit_distance: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reply_seen: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    read_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
