@@ -426,12 +426,34 @@ async def running_worker(
     workers = build_workers(client, settings, list(queues or ALL_QUEUES), 20, deps)
     tasks = [asyncio.create_task(w.run()) for w in workers]
     try:
+        await _until_polled(client, [w.task_queue for w in workers])
         yield deps
     finally:
         await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
         for task in tasks:
             task.cancel()
         await deps.close()
+
+
+async def _until_polled(client: Client, task_queues: Sequence[str], timeout: float = 10.0) -> None:
+    """Until the server lists a poller on each queue: a command that checks for a worker (`track run`,
+    `post`) must not find none only because the worker's first poll is still on its way."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.service import RPCError
+
+    from yourmoment.temporal_checks import poller_count
+
+    kinds = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+    deadline = asyncio.get_running_loop().time() + timeout
+    for queue in task_queues:
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                counts = [await poller_count(client, queue, kind) for kind in kinds]
+            except RPCError:
+                return  # the time-skipping test server lists no pollers (and no command asks it to)
+            if any(counts):
+                break
+            await asyncio.sleep(0.05)
 
 
 # --- the installation under test -------------------------------------------------------------------------
