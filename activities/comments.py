@@ -11,6 +11,7 @@ from temporalio import activity
 from activities.deps import ActivityGroup, RequestTally
 from activities.errors import keep_alive, translate_errors
 from yourmoment import comment_cap
+from yourmoment.budget import RequestClass, site_request
 from yourmoment.errors import NotFoundError, PermanentError
 from yourmoment.llm.client import Acquire
 from yourmoment.llm.comments import posting_problems
@@ -225,14 +226,15 @@ class CommentActivities(ActivityGroup):
             return comment_cap.cap_refusal(cap, held, comment_cap.page_ai_accounts(page, client.base_url))
 
         async with self.deps.tally_requests(item.process_id) as tally:
-            result = await client.post_comment(
-                item.mymoment_article_id,
-                item.comment_html or "",
-                hide=inp.hide,
-                verify_first=not use_prepared,
-                account_comments=expected,
-                page_check=page_check,
-            )
+            with site_request(RequestClass.PREPARE, item.process_id):
+                result = await client.post_comment(
+                    item.mymoment_article_id,
+                    item.comment_html or "",
+                    hide=inp.hide,
+                    verify_first=not use_prepared,
+                    account_comments=expected,
+                    page_check=page_check,
+                )
             if result.outcome in ("account_commented", "page_refused"):
                 reason = result.reason or "the page already shows an AI comment by this myMoment account"
                 # Nothing was sent in this try and the page shows no comment of this item: its place is free.

@@ -100,6 +100,7 @@ class Dependencies:
                     username=creds.username,
                     password=creds.password,
                     login_name=creds.name,
+                    user_id=creds.user_id,
                     session_store=DbSessionStore(s.database_url, self.encryptor),
                     limiter=self.limiter,
                     rate_per_second=s.scraping_rate_limit,

@@ -12,6 +12,7 @@ from temporalio import activity
 from activities.deps import ActivityGroup
 from activities.errors import keep_alive, translate_errors
 from yourmoment import comment_cap
+from yourmoment.budget import RequestClass, site_request
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import NotFoundError
 from yourmoment.messages import (
@@ -179,9 +180,14 @@ class MonitoringActivities(ActivityGroup):
     async def discover_articles(self, inp: DiscoverInput) -> DiscoverResult:
         client = await self.deps.mymoment(inp.login_id)
         async with self.deps.tally_requests(inp.process_id) as tally:
-            articles = await client.list_articles(
-                inp.tab, category_id=inp.category_id, task_id=inp.task_id, search=inp.search, limit=inp.limit
-            )
+            with site_request(RequestClass.DISCOVERY, inp.process_id):
+                articles = await client.list_articles(
+                    inp.tab,
+                    category_id=inp.category_id,
+                    task_id=inp.task_id,
+                    search=inp.search,
+                    limit=inp.limit,
+                )
             left_out = [reason for article in articles if (reason := items.left_out_reason(article))]
 
             def record() -> tuple[list[WorkItemRef], int]:
@@ -222,7 +228,8 @@ class MonitoringActivities(ActivityGroup):
             return PrepareResult(item_id=item.id, status=item.status, reason="already prepared")
         client = await self.deps.mymoment(item.login_id)
         async with self.deps.tally_requests(item.process_id) as tally:
-            detail = await client.get_article(item.mymoment_article_id)
+            with site_request(RequestClass.PREPARE, item.process_id):
+                detail = await client.get_article(item.mymoment_article_id)
             own_ai_comment = bool(parsers.own_ai_comments(detail, client.username, DISCLOSURE))
             ai_accounts = comment_cap.page_ai_accounts(detail, client.base_url)
             cap = self.deps.settings.max_ai_comments_per_article

@@ -9,7 +9,7 @@ import ssl
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from http.cookiejar import Cookie
 from types import TracebackType
@@ -19,6 +19,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import httpx
 from bs4 import BeautifulSoup
 
+from yourmoment.budget import RequestClass, current_site_request, site_request
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import (
     AmbiguousPostError,
@@ -253,11 +254,13 @@ class MyMomentClient:
         observer: RequestObserver | None = None,
         comment_interval: float = 0.0,
         login_name: str | None = None,
+        user_id: str = "",
     ) -> None:
         self.base_url = request_base_url(base_url)
         self.login_id = login_id
         self.login_name = login_name  # ours (`login add NAME`), for messages; the site knows `username`
         self.username = username
+        self.user_id = user_id  # the group of this login's requests in the site's budget (round robin)
         # The site however the base URL spells it: the key of the article's places and of pacing.
         self.site = site_identity(self.base_url)
         # The unit of "one comment per article" and of the comment interval: the site's account.
@@ -349,8 +352,12 @@ class MyMomentClient:
         shared), so however long pacing held a POST, the next one leaves at least the interval later.
         A POST that must still wait gives its pacing turn back by waiting and pacing again.
         """
+        label = current_site_request()
+        request = replace(
+            label, owner=label.owner or self.login_id, group=label.group or self.user_id or self.login_id
+        )
         while True:
-            await self._limiter.acquire(f"host:{site_identity(url)}", self._rate, self._burst)
+            await self._limiter.acquire(f"host:{site_identity(url)}", self._rate, self._burst, request)
             if not comment or self._comment_interval <= 0:
                 return
             interval = self._comment_interval + SEND_MARGIN_SECONDS
@@ -440,6 +447,10 @@ class MyMomentClient:
         `next` names the page the caller wants, so the login's own redirect fetches it: a re-login
         costs the login GET and POST only.
         """
+        with site_request(min(current_site_request().cls, RequestClass.SESSION)):
+            return await self._login_fresh(next_url)
+
+    async def _login_fresh(self, next_url: str | None) -> _Page | None:
         started = self.requests
         self._ready = False
         self._http.cookies.clear()
@@ -600,7 +611,7 @@ class MyMomentClient:
         `account_comments` (this account's other expected comments there) is "account_commented";
         one that `page_check` refuses (the article's cap of AI comments) is "page_refused", with its reason.
         """
-        with counting_requests() as counter:
+        with counting_requests() as counter, site_request(RequestClass.PREPARE):
             outcome, reason = await self._post(
                 article_id, html, hide, known_page, verify_first, account_comments, page_check
             )
@@ -639,9 +650,11 @@ class MyMomentClient:
             if token is None:
                 raise PageParseError(f"article page {article_id} has no comment form")
             generation = self._generation
-            outcome, location = await self._submit(article_id, html, hide, token)
+            with site_request(RequestClass.POST):  # the POST and its redirect go first
+                outcome, location = await self._submit(article_id, html, hide, token)
+                if outcome == "stored":
+                    await self._confirm(article_id, html, location)
             if outcome == "stored":
-                await self._confirm(article_id, html, location)
                 log.info("mymoment login=%s article=%s: comment posted", self.login_id, article_id)
                 return "posted", None
             if attempt == 1:
