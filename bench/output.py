@@ -46,7 +46,8 @@ SUMMARY_LINES = {
         "scale: {parameters[processes]} idle processes: worker {worker[rss_mb_with_processes]} MB "
         "({worker[rss_kb_per_process]} KB/process), CPU {worker[cpu_percent_in_window]} %, WFT latency p95 "
         "{workflow_task_latency_seconds[p95]} s, {history[events_per_idle_discovery_run]} events per idle run, "
-        "{requests_per_idle_discovery} requests per idle discovery"
+        "{requests_per_idle_discovery} requests per idle discovery; fresh article → comment "
+        "{fresh_to_comment_s[p50]} / {fresh_to_comment_s[p95]} / {fresh_to_comment_s[max]} s (p50/p95/max)"
     ),
     "footprint": (
         "footprint: start-up {startup_seconds_to_first_poll[median]} s to first poll, idle worker "
@@ -93,6 +94,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         "--database-url", help="a scratch PostgreSQL database instead of a temporary SQLite file"
     )
     parser.add_argument("--json-out", help="also write the JSON here")
+    parser.add_argument("--redis-url", help="pace through Redis (the shared limiter) instead of in-process")
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,9 @@ def run_benchmark(
     llm_latency_ms = values.pop("llm_latency_ms", 0)
 
     async def measure_in_harness() -> dict[str, Any]:
-        async with BenchHarness.running(politeness, args.database_url, llm_latency_ms) as harness:
+        async with BenchHarness.running(
+            politeness, args.database_url, llm_latency_ms, redis_url=args.redis_url
+        ) as harness:
             result = await measure(harness, **values)
             result["machine"] = machine()
             return result
