@@ -12,7 +12,7 @@ from temporalio import activity
 from activities.deps import ActivityGroup
 from activities.errors import keep_alive, translate_errors
 from yourmoment import comment_cap
-from yourmoment.budget import RequestClass, site_request
+from yourmoment.budget import RequestClass, measuring_waits, site_request
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import NotFoundError
 from yourmoment.messages import (
@@ -180,7 +180,7 @@ class MonitoringActivities(ActivityGroup):
     async def discover_articles(self, inp: DiscoverInput) -> DiscoverResult:
         client = await self.deps.mymoment(inp.login_id)
         async with self.deps.tally_requests(inp.process_id) as tally:
-            with site_request(RequestClass.DISCOVERY, inp.process_id):
+            with site_request(RequestClass.DISCOVERY, inp.process_id), measuring_waits() as waits:
                 articles = await client.list_articles(
                     inp.tab,
                     category_id=inp.category_id,
@@ -216,7 +216,13 @@ class MonitoringActivities(ActivityGroup):
             set_aside,
             len(left_out),
         )
-        return DiscoverResult(listed=len(articles), new_items=new_items, skipped=set_aside, left_out=left_out)
+        return DiscoverResult(
+            listed=len(articles),
+            new_items=new_items,
+            skipped=set_aside,
+            left_out=left_out,
+            budget_wait_seconds=round(sum(waits), 3),
+        )
 
     @activity.defn
     @translate_errors

@@ -59,6 +59,10 @@ STATUS_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTR_STATUS)
 # Article workflows carry their process's id, so one filter in the Web UI finds a process and its articles.
 # Guarded: runs recorded before this started their children without it.
 CHILD_ATTRIBUTES_PATCH = "article-process-id-attribute"
+# Discovery stretches its interval while the site's budget is saturated (yourmoment/budget.py).
+BUDGET_PATCH = "discovery-adapts-to-site-budget"
+SATURATED_NOTE = "discovery slowed: site budget saturated"
+SATURATED_MIN_WAIT_SECONDS = 2.0
 
 
 def discovery_wait(interval: int, empty_streak: int) -> float:
@@ -66,6 +70,28 @@ def discovery_wait(interval: int, empty_streak: int) -> float:
     if empty_streak <= 0:
         return float(interval)
     return float(min(interval * 2 ** (empty_streak - 1), max(MAX_BACKOFF_SECONDS, interval)))
+
+
+def budget_saturated_after(interval: int) -> float:
+    """The wait for a turn in the site's budget beyond which discovery counts it as saturated."""
+    return max(SATURATED_MIN_WAIT_SECONDS, interval / 4)
+
+
+def next_budget_stretch(stretch: int, wait_seconds: float, interval: int) -> int:
+    """After a discovery that waited `wait_seconds` for its turns: one doubling more while the budget is
+    saturated (up to the backoff cap), one less once the wait is under half the threshold."""
+    threshold = budget_saturated_after(interval)
+    if wait_seconds > threshold:
+        return stretch + 1 if interval * 2**stretch < max(MAX_BACKOFF_SECONDS, interval) else stretch
+    if wait_seconds <= threshold / 2:
+        return max(0, stretch - 1)
+    return stretch
+
+
+def adaptive_discovery_wait(interval: int, empty_streak: int, stretch: int) -> float:
+    """The backoff's wait, or the interval doubled `stretch` times if longer; capped like the backoff."""
+    stretched = min(interval * 2**stretch, max(MAX_BACKOFF_SECONDS, interval))
+    return max(discovery_wait(interval, empty_streak), float(stretched))
 
 
 def left_out_message(reasons: list[str], shown: int = 3) -> str | None:
@@ -138,6 +164,7 @@ class MonitoringProcessWorkflow:
             last_discovery_at=self._state.last_discovery_at,
             next_discovery_at=self._next_discovery_at,
             last_error=self._state.last_error,
+            discovery_note=SATURATED_NOTE if self._state.budget_stretch else None,
         )
 
     # --- main loop ----------------------------------------------------------------------------------
@@ -200,8 +227,15 @@ class MonitoringProcessWorkflow:
                 await self._wait(lambda: self._stop is not None or not self._state.paused)
                 continue
             self._discover_now = False
-            await self._discover()
+            budget_wait = await self._discover()
             wait = discovery_wait(cfg.discovery_interval_seconds, self._state.empty_streak)
+            if workflow.patched(BUDGET_PATCH):
+                interval = cfg.discovery_interval_seconds
+                if budget_wait is not None:
+                    self._state.budget_stretch = next_budget_stretch(
+                        self._state.budget_stretch, budget_wait, interval
+                    )
+                wait = adaptive_discovery_wait(interval, self._state.empty_streak, self._state.budget_stretch)
             self._next_discovery_at = workflow.now() + timedelta(seconds=wait)
             self._show_progress()
             await self._wait(
@@ -250,7 +284,8 @@ class MonitoringProcessWorkflow:
 
     # --- discovery ----------------------------------------------------------------------------------
 
-    async def _discover(self) -> None:
+    async def _discover(self) -> float | None:
+        """One discovery run; returns the longest wait of its logins for the site's budget (None: none ran)."""
         cfg = self._config
         assert cfg is not None
         baseline = not cfg.comment_on_existing and not self._state.baseline_done
@@ -262,7 +297,7 @@ class MonitoringProcessWorkflow:
         self._state.last_discovery_at = workflow.now()
         succeeded = [r for r in results if r is not None]
         if not succeeded:
-            return  # an error run: recorded, next try after the plain interval, streak unchanged
+            return None  # an error run: recorded, next try after the plain interval, streak unchanged
         self._state.baseline_done = True
         # Items already running are not news (discovery also returns unstarted items of earlier attempts).
         new_items = [item for r in succeeded for item in r.new_items if item.item_id not in self._children]
@@ -272,6 +307,7 @@ class MonitoringProcessWorkflow:
             await self._show_error(left_out_message([reason for r in succeeded for reason in r.left_out]))
         for item in new_items:
             self._start_child(item)
+        return max(r.budget_wait_seconds for r in succeeded)
 
     async def _show_error(self, message: str | None) -> None:
         """The process's last error (status, the process row) becomes `message`; None clears it."""
@@ -440,7 +476,8 @@ class MonitoringProcessWorkflow:
             f"{self._shown_status()}{paused}: discovered {c.discovered}, "
             f"posted {c.posted}, generated {c.generated}, failed {c.failed}, skipped {c.skipped}, "
             f"in flight {len(self._children)}; discovery runs {self._state.discovery_runs}, "
-            f"next {nxt}; last error: {self._state.last_error or '-'}"
+            f"next {nxt}{'; ' + SATURATED_NOTE if self._state.budget_stretch else ''}; "
+            f"last error: {self._state.last_error or '-'}"
         )
 
 

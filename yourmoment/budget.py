@@ -94,6 +94,25 @@ def site_request(
         _current.reset(token)
 
 
+_waits: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("site_waits", default=None)
+
+
+@contextlib.contextmanager
+def measuring_waits() -> Iterator[list[float]]:
+    """Collects the seconds each site request made inside waited for its turn (`record_wait`)."""
+    waits: list[float] = []
+    token = _waits.set(waits)
+    try:
+        yield waits
+    finally:
+        _waits.reset(token)
+
+
+def record_wait(seconds: float) -> None:
+    if (waits := _waits.get()) is not None:
+        waits.append(seconds)
+
+
 def wait_bucket(seconds: float) -> int:
     """Histogram bucket of a wait: 0 below 0.1 s, then k for [0.1·2^(k−1), 0.1·2^k) s."""
     if seconds < 0.1:

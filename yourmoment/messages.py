@@ -167,6 +167,8 @@ class DiscoverResult(Message):
     # Listed articles that could not be recorded, each with its reason (an id too long to store);
     # shown as the process's last error while they are listed.
     left_out: list[str] = Field(default_factory=list)
+    # Seconds its requests waited for their turn in the site's budget (saturated: the process slows down).
+    budget_wait_seconds: float = 0.0
 
 
 # --- article work ------------------------------------------------------------------------------------
@@ -341,6 +343,8 @@ class MonitorState(Message):
     counts: StatusCounts = Field(default_factory=StatusCounts)
     last_discovery_at: datetime | None = None
     last_error: str | None = None
+    # Doublings of the discovery interval while the site's budget is saturated (0: the configured pace).
+    budget_stretch: int = 0
 
 
 class MonitorInput(Message):
@@ -374,6 +378,8 @@ class MonitorStatus(Message):
     last_discovery_at: datetime | None
     next_discovery_at: datetime | None
     last_error: str | None
+    # "discovery slowed: site budget saturated" while the process stretches its interval; None otherwise.
+    discovery_note: str | None = None
 
 
 class MonitorResult(Message):

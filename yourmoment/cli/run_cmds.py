@@ -477,6 +477,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
             f"  discovery runs {status.discovery_runs}, last {status.last_discovery_at or '-'}, "
             f"next {status.next_discovery_at or '-'}, in flight {status.in_flight}"
         )
+    if status.discovery_note:
+        print(f"  {status.discovery_note}")
     for login in status.logins:
         print(f"  login {login.name}: {login.state}{' - ' + login.error if login.error else ''}")
     for activity in status.retrying:

@@ -19,7 +19,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import httpx
 from bs4 import BeautifulSoup
 
-from yourmoment.budget import RequestClass, current_site_request, site_request
+from yourmoment.budget import RequestClass, current_site_request, record_wait, site_request
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import (
     AmbiguousPostError,
@@ -357,7 +357,9 @@ class MyMomentClient:
             label, owner=label.owner or self.login_id, group=label.group or self.user_id or self.login_id
         )
         while True:
-            await self._limiter.acquire(f"host:{site_identity(url)}", self._rate, self._burst, request)
+            record_wait(
+                await self._limiter.acquire(f"host:{site_identity(url)}", self._rate, self._burst, request)
+            )
             if not comment or self._comment_interval <= 0:
                 return
             interval = self._comment_interval + SEND_MARGIN_SECONDS
