@@ -69,7 +69,7 @@ class Dependencies:
         return cls(
             settings=settings,
             encryptor=Encryptor(settings.yourmoment_encryption_key),
-            limiter=make_rate_limiter(settings.redis_url),
+            limiter=make_rate_limiter(settings.redis_url, settings.site_budget_share_every),
             metrics=Metrics(meter),
         )
 

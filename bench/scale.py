@@ -38,6 +38,12 @@ OPTIONS = (
     Option("--interval", int, 10, "discovery interval seconds (default 10)"),
     Option("--duration", float, 120.0, "seconds observed after the first round"),
     Option("--fresh-articles", int, 0, "new articles created during the window, each timed to its comment"),
+    Option(
+        "--starts-per-second",
+        float,
+        0.0,
+        "spread the starts as `start --all` does (processes_client.start_many); 0: 25 at a time, unpaced",
+    ),
 )
 FRESH_FIRST = 1000  # numbering of the fresh articles, apart from the baseline's
 FRESH_TIMEOUT_S = 300.0  # after the last creation, for its comment
@@ -68,8 +74,23 @@ def mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-async def start_all(h: BenchHarness, process_ids: list[str], concurrency: int = 25) -> float:
+async def start_all(
+    h: BenchHarness, process_ids: list[str], per_second: float, concurrency: int = 25
+) -> float:
     began = time.monotonic()
+    if per_second > 0:
+        from yourmoment import processes_client
+
+        async def mark(process_id: str, run_id: str) -> None:
+            h.mark_running(process_id)
+
+        assert h.client is not None
+        result = await processes_client.start_many(
+            h.client, h.settings, [(pid, pid) for pid in process_ids], per_second=per_second, on_started=mark
+        )
+        if result.failed:
+            raise RuntimeError(f"{len(result.failed)} starts failed: {next(iter(result.failed.values()))}")
+        return time.monotonic() - began
     gate = asyncio.Semaphore(concurrency)
 
     async def one(pid: str) -> None:
@@ -147,6 +168,7 @@ async def scale(
     interval: int,
     duration: float,
     fresh_articles: int = 0,
+    starts_per_second: float = 0.0,
 ) -> dict[str, Any]:
     flush_limits(h.settings.redis_url)
     names = [f"pupil-{i}" for i in range(min(logins, processes))]
@@ -166,7 +188,7 @@ async def scale(
     idle_rss, idle_cpu = worker.rss_mb(), worker.cpu_seconds()
     log(f"worker idle: {idle_rss:.0f} MB; starting {processes} processes")
     began = time.monotonic()
-    start_s = await start_all(h, process_ids)
+    start_s = await start_all(h, process_ids, starts_per_second)
 
     def lists() -> int:
         return sum(1 for r in h.mm_state.stats()["requests"] if r["kind"] == "list")
@@ -207,6 +229,7 @@ async def scale(
         "window_began": window_began,
         "window_ended": window_ended,
         "fresh_articles": fresh_articles,
+        "starts_per_second": starts_per_second,
         "fresh": fresh,
         "waits": waits,
         "redis": bool(h.settings.redis_url),
@@ -271,6 +294,7 @@ def report(
         "command": f"python -m bench.scale --processes {processes} --logins {v['logins']} --interval {interval} "
         f"--duration {v['duration']:g}"
         + (f" --fresh-articles {v['fresh_articles']}" if v["fresh_articles"] else "")
+        + (f" --starts-per-second {v['starts_per_second']:g}" if v["starts_per_second"] else "")
         + (" --redis-url …" if v["redis"] else ""),
         "fresh_to_comment_s": {
             "n": len(v["fresh"]),

@@ -82,7 +82,7 @@ class LocalRateLimiter:
         self._tat: dict[str, float] = {}
         self._sent: dict[str, float] = {}  # claim_interval: when the last send under a key was allowed
         self._budgets: dict[str, BudgetState] = {}  # acquire: the class queues per key
-        self._share_every = share_every
+        self.share_every = share_every
         self._clock = clock
 
     def _reserve(self, key: str, emission: float, burst: int) -> float:
@@ -102,7 +102,7 @@ class LocalRateLimiter:
             budget = self._budgets.get(key)
             if budget is None:
                 budget = self._budgets[key] = BudgetState()
-            return budget.poll(wid, request, self._clock(), emission, burst, self._share_every)
+            return budget.poll(wid, request, self._clock(), emission, burst, self.share_every)
 
     def leave(self, key: str, wid: str) -> None:
         with self._lock:
@@ -192,7 +192,7 @@ class RedisRateLimiter:
         self._redis: Redis = Redis.from_url(redis) if isinstance(redis, str) else redis
         self._script = self._redis.register_script(_GCRA_LUA)
         self._grant = self._redis.register_script(GRANT_LUA)
-        self._share_every = share_every
+        self.share_every = share_every
         self._claim = self._redis.register_script(_CLAIM_LUA)
         self.address = redis_address(self._redis)
 
@@ -230,7 +230,7 @@ class RedisRateLimiter:
             request.group.replace("|", "/"),
             max(1, round(emission * 1_000_000)),
             burst,
-            self._share_every,
+            self.share_every,
             "" if now is None else round(now * 1_000_000),
         ]
         try:
@@ -310,11 +310,13 @@ async def ping_redis(url: str) -> str:
 _local = LocalRateLimiter()
 
 
-def make_rate_limiter(redis_url: str | None) -> RateLimiter:
+def make_rate_limiter(redis_url: str | None, share_every: int = DEFAULT_SHARE_EVERY) -> RateLimiter:
     """Redis-backed when a URL is given; otherwise the one in-process limiter every caller shares.
 
     Create the Redis limiter once per worker: its connection pool belongs to the running event loop.
+    `share_every` (SITE_BUDGET_SHARE_EVERY) is the minimum share of the lower classes (yourmoment/budget.py).
     """
     if redis_url:
-        return RedisRateLimiter(redis_url)
+        return RedisRateLimiter(redis_url, share_every)
+    _local.share_every = share_every
     return _local
