@@ -163,7 +163,9 @@ def test_a_saturated_budget_stretches_discovery_within_the_backoff_cap_and_frees
     assert (stretch, adaptive_discovery_wait(60, 0, stretch)) == (0, 60)
     # The backoff of empty runs still applies when it is the longer wait; a 1 s interval is stretched too.
     assert adaptive_discovery_wait(60, 4, 1) == 480
-    assert next_budget_stretch(0, 2.5, 1) == 1
+    assert next_budget_stretch(0, 2.5, 1) == 2  # 1 s · 2² ≥ the 2.5 s it waited
+    # A first discovery that waited 500 s at a 10 s interval stretches at once to the cap (10 · 2^6 ≥ 600).
+    assert adaptive_discovery_wait(10, 0, next_budget_stretch(0, 500.0, 10)) == 600
 
 
 # --- time-skipping runs --------------------------------------------------------------------------------

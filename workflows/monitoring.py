@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -78,11 +79,17 @@ def budget_saturated_after(interval: int) -> float:
 
 
 def next_budget_stretch(stretch: int, wait_seconds: float, interval: int) -> int:
-    """After a discovery that waited `wait_seconds` for its turns: one doubling more while the budget is
-    saturated (up to the backoff cap), one less once the wait is under half the threshold."""
+    """After a discovery that waited `wait_seconds` for its turns: while the budget is saturated, one doubling
+    more, or at once as many as make the interval as long as that wait (up to the backoff cap); one doubling
+    less once the wait is under half the threshold."""
     threshold = budget_saturated_after(interval)
     if wait_seconds > threshold:
-        return stretch + 1 if interval * 2**stretch < max(MAX_BACKOFF_SECONDS, interval) else stretch
+        cap = max(MAX_BACKOFF_SECONDS, interval)
+        needed = math.ceil(math.log2(wait_seconds / interval)) if wait_seconds > interval else 0
+        wanted = max(stretch + 1, needed)
+        while wanted > 0 and interval * 2 ** (wanted - 1) >= cap:  # doublings past the cap change nothing
+            wanted -= 1
+        return max(wanted, stretch)
     if wait_seconds <= threshold / 2:
         return max(0, stretch - 1)
     return stretch
