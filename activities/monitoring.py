@@ -12,7 +12,13 @@ from temporalio import activity
 from activities.deps import ActivityGroup
 from activities.errors import keep_alive, translate_errors
 from yourmoment import comment_cap
-from yourmoment.budget import RequestClass, measuring_waits, site_request
+from yourmoment.budget import (
+    DISCOVERY_MAX_WAIT_SECONDS,
+    BudgetSaturated,
+    RequestClass,
+    measuring_waits,
+    site_request,
+)
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import NotFoundError
 from yourmoment.messages import (
@@ -180,14 +186,28 @@ class MonitoringActivities(ActivityGroup):
     async def discover_articles(self, inp: DiscoverInput) -> DiscoverResult:
         client = await self.deps.mymoment(inp.login_id)
         async with self.deps.tally_requests(inp.process_id) as tally:
-            with site_request(RequestClass.DISCOVERY, inp.process_id), measuring_waits() as waits:
-                articles = await client.list_articles(
-                    inp.tab,
-                    category_id=inp.category_id,
-                    task_id=inp.task_id,
-                    search=inp.search,
-                    limit=inp.limit,
-                )
+            label = site_request(RequestClass.DISCOVERY, inp.process_id, max_wait=DISCOVERY_MAX_WAIT_SECONDS)
+            with label, measuring_waits() as waits:
+                try:
+                    articles = await client.list_articles(
+                        inp.tab,
+                        category_id=inp.category_id,
+                        task_id=inp.task_id,
+                        search=inp.search,
+                        limit=inp.limit,
+                    )
+                except BudgetSaturated as saturated:
+                    # Not listed: the site's budget is taken by others; the process slows down instead.
+                    activity.logger.info(
+                        "discovery process_id=%s login_id=%s: site budget saturated (%.1f s away at least)",
+                        inp.process_id,
+                        inp.login_id,
+                        saturated.expected,
+                    )
+                    wait = round(sum(waits) + saturated.waited + saturated.expected, 3)
+                    return DiscoverResult(
+                        listed=0, new_items=[], skipped=0, budget_wait_seconds=wait, budget_saturated=True
+                    )
             left_out = [reason for article in articles if (reason := items.left_out_reason(article))]
 
             def record() -> tuple[list[WorkItemRef], int]:

@@ -95,6 +95,13 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json-out", help="also write the JSON here")
     parser.add_argument("--redis-url", help="pace through Redis (the shared limiter) instead of in-process")
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the worker processes (A/B runs, e.g. WORKER_MALLOC_ARENAS=0); repeatable",
+    )
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,10 @@ def run_benchmark(
         async with BenchHarness.running(
             politeness, args.database_url, llm_latency_ms, redis_url=args.redis_url
         ) as harness:
+            harness.extra_env.update(dict(item.split("=", 1) for item in args.worker_env))
             result = await measure(harness, **values)
+            if args.worker_env:
+                result["worker_env"] = args.worker_env
             result["machine"] = machine()
             return result
 

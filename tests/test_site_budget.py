@@ -20,6 +20,7 @@ import pytest
 from yourmoment.budget import (
     CLASSES,
     DEFAULT_SHARE_EVERY,
+    BudgetSaturated,
     RequestClass,
     SiteRequest,
     current_site_request,
@@ -268,3 +269,31 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
     with pytest.raises(asyncio.CancelledError):
         await waiter
     assert limiter._budgets["host:c"].waiters == {}
+
+
+@pytest.mark.parametrize("kind", ["in-process", "redis"])
+async def test_a_discovery_gives_its_turn_up_rather_than_queue(kind: str) -> None:
+    """With max_wait, a request whose turn is surely further away leaves at once (BudgetSaturated)."""
+    url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")
+    if kind == "redis" and not url:
+        pytest.skip("Redis tests need YOURMOMENT_TEST_REDIS_URL")
+    limiter: LocalRateLimiter | RedisRateLimiter = (
+        LocalRateLimiter() if kind == "in-process" else RedisRateLimiter(url or "")
+    )
+    key = f"test:{uuid.uuid4().hex}:host:give-up"
+    await limiter.acquire(key, 1.0, 1)
+    queued = [asyncio.create_task(limiter.acquire(key, 1.0, 1, discovery(i))) for i in range(10)]
+    await asyncio.sleep(0.2)  # they have queued (their first poll)
+    hurried = SiteRequest(RequestClass.DISCOVERY, "late", "u", max_wait=2.0)
+    with pytest.raises(BudgetSaturated) as saturated:
+        await limiter.acquire(key, 1.0, 1, hurried)
+    assert saturated.value.expected >= 2.0
+    stats = await limiter.class_stats(key)
+    assert (
+        stats[RequestClass.SESSION].count == 1 and RequestClass.DISCOVERY not in stats
+    )  # it was granted nothing
+    for task in queued:
+        task.cancel()
+    await asyncio.gather(*queued, return_exceptions=True)
+    if isinstance(limiter, RedisRateLimiter):
+        await limiter.close()

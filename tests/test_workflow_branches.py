@@ -64,6 +64,8 @@ class FakeActivities:
         self._discovered = False
         self.interval = 3600  # one discovery per test: the next one would come after the test is over
         self.budget_waits: list[float] = []  # what the discoveries report waiting for the site's budget
+        self.budget_saturated: list[bool] = []  # and whether they gave their turn up (nothing listed)
+        self.comment_on_existing = True
 
     # --- test side ----------------------------------------------------------------------------------
 
@@ -128,7 +130,7 @@ class FakeActivities:
             prompt_mode="weighted",
             generate_only=False,
             hide_comments=False,
-            comment_on_existing=True,
+            comment_on_existing=self.comment_on_existing,
             discovery_interval_seconds=self.interval,
             max_duration_minutes=60,
             started_at=datetime.now(UTC),
@@ -171,6 +173,10 @@ class FakeActivities:
             for article in found
         ]
         wait = self.budget_waits.pop(0) if self.budget_waits else 0.0
+        if self.budget_saturated and self.budget_saturated.pop(0):
+            return messages.DiscoverResult(
+                listed=0, new_items=[], skipped=0, budget_wait_seconds=wait, budget_saturated=True
+            )
         return messages.DiscoverResult(
             listed=len(items), new_items=items, skipped=0, budget_wait_seconds=wait
         )
@@ -407,6 +413,7 @@ async def test_discovery_slows_while_the_site_budget_is_saturated_and_recovers(
     fakes = FakeActivities()
     fakes.interval = 60
     fakes.budget_waits = [45.0, 0.0]  # over max(2 s, 60 s / 4), then under half of it
+    fakes.budget_saturated = [True, False]  # the first gave its turn up: nothing listed
 
     async def status_after(runs: int) -> messages.MonitorStatus:
         async def ran() -> bool:
@@ -420,6 +427,7 @@ async def test_discovery_slows_while_the_site_budget_is_saturated_and_recovers(
         handle = await start_monitor(dev_env.client, prefix, fakes, grace_seconds=5)
         saturated = await status_after(1)
         assert saturated.discovery_note == "discovery slowed: site budget saturated"
+        assert saturated.empty_streak == 0  # a run that listed nothing is no empty run
         assert saturated.last_discovery_at is not None and saturated.next_discovery_at is not None
         assert (saturated.next_discovery_at - saturated.last_discovery_at).total_seconds() >= 120
         metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
@@ -435,3 +443,18 @@ async def test_discovery_slows_while_the_site_budget_is_saturated_and_recovers(
         assert "site budget" not in metadata.current_details
         await handle.signal(MonitoringProcessWorkflow.stop, messages.StopRequest(reason="done"))
         await handle.result()
+
+
+async def test_a_saturated_discovery_records_no_baseline(dev_env: WorkflowEnvironment) -> None:
+    """comment_on_existing off: a run that could not list leaves the baseline to the next run."""
+    fakes = FakeActivities()
+    fakes.comment_on_existing = False
+    fakes.budget_waits, fakes.budget_saturated = [30.0], [True]
+    async with fake_worker(dev_env.client, fakes) as prefix:
+        handle = await start_monitor(dev_env.client, prefix, fakes, grace_seconds=5)
+        await fakes.wait_for("discover_articles")
+        await handle.signal(MonitoringProcessWorkflow.discover_now)
+        await fakes.wait_for("discover_articles", count=2)
+        await handle.signal(MonitoringProcessWorkflow.stop, messages.StopRequest(reason="done"))
+        await handle.result()
+    assert [inp.baseline for inp in fakes.inputs("discover_articles")] == [True, True]

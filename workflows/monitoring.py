@@ -305,7 +305,12 @@ class MonitoringProcessWorkflow:
         succeeded = [r for r in results if r is not None]
         if not succeeded:
             return None  # an error run: recorded, next try after the plain interval, streak unchanged
-        self._state.baseline_done = True
+        if all(r.budget_saturated for r in succeeded):
+            # Nothing listed, the site's budget is taken: no baseline, streak unchanged; the caller slows down.
+            return max(r.budget_wait_seconds for r in succeeded)
+        # A login that could not list has recorded no baseline yet: the next run records it.
+        if not any(r.budget_saturated for r in succeeded):
+            self._state.baseline_done = True
         # Items already running are not news (discovery also returns unstarted items of earlier attempts).
         new_items = [item for r in succeeded for item in r.new_items if item.item_id not in self._children]
         self._state.empty_streak = 0 if new_items else self._state.empty_streak + 1

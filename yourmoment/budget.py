@@ -18,9 +18,11 @@ granted a slot only when it is its turn:
   its number of processes, and within a group the processes take turns; equal tags go in arrival order.
 
 `BudgetState` is the model, on an injected clock; `GRANT_LUA` is the same algorithm as one atomic Redis
-script (the server's clock, or an injected one in tests). Both answer a poll with (granted, seconds to
-wait before polling again); the wait is a lower bound of the time to the turn, so the waiter whose turn
-comes polls in time, and a waiter that stops polling is forgotten after `GRACE_SECONDS`.
+script (the server's clock, or an injected one in tests). Both answer a poll with (granted, the least
+time until the turn); the waiter polls again then (at most MAX_POLL_SECONDS later), so the waiter whose
+turn comes polls in time, and a waiter that stops polling is forgotten `GRACE_SECONDS` after it should
+have polled. A request with `max_wait` (discovery) gives its turn up when that time says it would wait
+longer (BudgetSaturated): it does not hold a worker's activity slot while the site is saturated.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ CLASSES = len(RequestClass)
 DEFAULT_SHARE_EVERY = 4
 GRACE_SECONDS = 5.0  # a waiter that does not poll again this long after its hint is forgotten
 MAX_POLL_SECONDS = 15.0  # a waiter polls at least this often (waiters ahead of it may vanish)
+DISCOVERY_MAX_WAIT_SECONDS = 5.0  # a discovery gives its turn up (and slows down) rather than wait longer
 
 
 def starvation_bound_slots(share_every: int = DEFAULT_SHARE_EVERY) -> int:
@@ -66,6 +69,19 @@ class SiteRequest:
     cls: RequestClass = RequestClass.SESSION
     owner: str = ""  # the process (or the login when no process is known)
     group: str = ""  # the user the owner belongs to
+    # Give the turn up (BudgetSaturated) rather than wait longer than this; None: wait for the turn.
+    max_wait: float | None = None
+
+
+class BudgetSaturated(Exception):
+    """A request that would wait longer than its `max_wait` for its turn gave it up."""
+
+    def __init__(self, waited: float, expected: float) -> None:
+        super().__init__(
+            f"the site's budget is saturated: waited {waited:.1f} s, {expected:.1f} s more at least"
+        )
+        self.waited = waited
+        self.expected = expected  # the least time its turn was still away
 
 
 _current: contextvars.ContextVar[SiteRequest | None] = contextvars.ContextVar("site_request", default=None)
@@ -78,15 +94,17 @@ def current_site_request() -> SiteRequest:
 
 @contextlib.contextmanager
 def site_request(
-    cls: RequestClass, owner: str | None = None, group: str | None = None
+    cls: RequestClass, owner: str | None = None, group: str | None = None, max_wait: float | None = None
 ) -> Iterator[SiteRequest]:
     """Label the site requests made inside: `with site_request(RequestClass.DISCOVERY, process_id, user):`.
 
     Owner and group default to the enclosing label's, so a client can raise a POST's class without
-    knowing whose it is.
+    knowing whose it is; `max_wait` (BudgetSaturated) holds for this label only.
     """
     outer = current_site_request()
-    label = SiteRequest(cls, outer.owner if owner is None else owner, outer.group if group is None else group)
+    label = SiteRequest(
+        cls, outer.owner if owner is None else owner, outer.group if group is None else group, max_wait
+    )
     token = _current.set(label)
     try:
         yield label
@@ -232,7 +250,8 @@ class BudgetState:
     ) -> tuple[bool, float]:
         """Enqueue `wid` on its first poll; grant it the slot if it is its turn and the slot is free.
 
-        Returns (True, seconds waited since the first poll) or (False, seconds to wait before the next poll).
+        Returns (True, seconds waited since the first poll) or (False, the least time until its turn): the
+        caller polls again then, or after MAX_POLL_SECONDS if that is sooner.
         """
         self._sweep(now, wid)
         w = self.waiters.get(wid) or self._enqueue(wid, req, now)
@@ -260,8 +279,8 @@ class BudgetState:
             hint = slot_wait
         else:
             hint = self._hint(w, top, slot_wait, emission, share_every)
-        hint = min(max(hint, 0.001), MAX_POLL_SECONDS)
-        w.expires = now + hint + GRACE_SECONDS
+        hint = max(hint, 0.001)
+        w.expires = now + min(hint, MAX_POLL_SECONDS) + GRACE_SECONDS
         return False, hint
 
     def _hint(self, w: _Waiter, top: int, slot_wait: float, emission: float, share_every: int) -> float:
@@ -393,8 +412,8 @@ else
   end
   hint = math.max(hint, emission / 4)
 end
-hint = math.min(math.max(hint, 1000), MAXPOLL)
-redis.call('ZADD', EXP, fmt(now + hint + GRACE), wid)
+hint = math.max(hint, 1000)
+redis.call('ZADD', EXP, fmt(now + math.min(hint, MAXPOLL) + GRACE), wid)
 return {0, fmt(hint)}
 """.replace("__CLASSES__", str(CLASSES))
     .replace("__GRACE__", str(int(GRACE_SECONDS * 1e6)))

@@ -169,6 +169,8 @@ class DiscoverResult(Message):
     left_out: list[str] = Field(default_factory=list)
     # Seconds its requests waited for their turn in the site's budget (saturated: the process slows down).
     budget_wait_seconds: float = 0.0
+    # Nothing was listed: the turn was further away than a discovery waits (then the wait it saw + would see).
+    budget_saturated: bool = False
 
 
 # --- article work ------------------------------------------------------------------------------------

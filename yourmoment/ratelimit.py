@@ -13,6 +13,8 @@ from typing import Any, Protocol
 from yourmoment.budget import (
     DEFAULT_SHARE_EVERY,
     GRANT_LUA,
+    MAX_POLL_SECONDS,
+    BudgetSaturated,
     BudgetState,
     ClassStats,
     SiteRequest,
@@ -70,6 +72,12 @@ def gcra_reserve(tat: float | None, now: float, emission: float, burst: int) -> 
     return new_tat, max(0.0, new_tat - burst * emission - now)
 
 
+def _give_up_if_too_long(request: SiteRequest, waited: float, at_least: float) -> None:
+    """A request with `max_wait` gives its turn up as soon as the turn is surely further away."""
+    if request.max_wait is not None and waited + at_least > request.max_wait:
+        raise BudgetSaturated(waited, at_least)
+
+
 class LocalRateLimiter:
     """In-process GCRA on the monotonic clock: paces every client of one worker process."""
 
@@ -117,12 +125,14 @@ class LocalRateLimiter:
             request or current_site_request(),
             uuid.uuid4().hex,
         )
+        began = time.monotonic()
         try:
             while True:
                 granted, seconds = self.poll(key, wid, req, emission, burst)
                 if granted:
                     return seconds
-                await asyncio.sleep(seconds)
+                _give_up_if_too_long(req, time.monotonic() - began, seconds)
+                await asyncio.sleep(min(seconds, MAX_POLL_SECONDS))
         except BaseException:
             self.leave(key, wid)
             raise
@@ -247,12 +257,14 @@ class RedisRateLimiter:
             request or current_site_request(),
             uuid.uuid4().hex,
         )
+        began = time.monotonic()
         try:
             while True:
                 granted, seconds = await self.poll(key, wid, req, emission, burst)
                 if granted:
                     return seconds
-                await asyncio.sleep(seconds)
+                _give_up_if_too_long(req, time.monotonic() - began, seconds)
+                await asyncio.sleep(min(seconds, MAX_POLL_SECONDS))
         except BaseException:
             # Best effort: a waiter that never polls again is forgotten after budget.GRACE_SECONDS anyway.
             with contextlib.suppress(Exception):
