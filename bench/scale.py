@@ -185,7 +185,7 @@ async def scale(
     ]
     worker = h.start_worker()
     await asyncio.sleep(3)
-    idle_rss, idle_cpu = worker.rss_mb(), worker.cpu_seconds()
+    idle_rss, idle_cpu, idle_map = worker.rss_mb(), worker.cpu_seconds(), worker.memory_map()
     log(f"worker idle: {idle_rss:.0f} MB; starting {processes} processes")
     began = time.monotonic()
     start_s = await start_all(h, process_ids, starts_per_second)
@@ -204,6 +204,7 @@ async def scale(
         await asyncio.sleep(duration)
     cpu_window, window, window_ended = worker.cpu_seconds() - cpu0, time.monotonic() - wall0, time.time()
     rss, uss, peak = worker.rss_mb(), worker.uss_mb(), worker.peak_rss_mb()
+    mapped = worker.memory_map()
     assert h.server is not None and h.client is not None  # a harness from Harness.started
     server_rss = tree_rss_mb(h.server.pid)
     # The worker drains and stops first, so requests and completed discoveries are counted alike.
@@ -224,6 +225,8 @@ async def scale(
         "rss": rss,
         "uss": uss,
         "peak": peak,
+        "memory_map": mapped,
+        "idle_memory_map": idle_map,
         "cpu_window": cpu_window,
         "server_rss": server_rss,
         "window_began": window_began,
@@ -281,6 +284,14 @@ def report(
         if (pairs := [(d, t) for d, t in zip(f.discovery_durations, f.discovery_completed, strict=True)][1:])
     ]
     spread_median = percentile(per_process, 50)
+    # Each process's mean time between two discoveries that listed, in the window: the wait for its turn
+    # as the process sees it, whether it queued or gave its turn up and came back later.
+    between = [
+        (times[-1] - times[0]) / (len(times) - 1)
+        for f in histories
+        if len(times := [t for t in f.discovery_listed if t >= v["window_began"]]) >= 2
+    ]
+    between_median = percentile(between, 50)
 
     def p95_ms(values: list[float]) -> float | None:
         p = percentile(values, 95)
@@ -310,6 +321,15 @@ def report(
             "per_minute": {c: round(n / minutes, 1) for c, n in sorted(by_class.items())} if minutes else {},
         },
         "waits_by_class": v["waits"],
+        "discovery_listing_interval_spread_s": {
+            "processes": len(between),
+            "median_of_process_means": None if between_median is None else round(between_median, 1),
+            "p95_of_process_means": None if not between else round(percentile(between, 95) or 0, 1),
+            "max_of_process_means": round(max(between), 1) if between else None,
+            "max_over_median": round(max(between) / between_median, 2)
+            if between and between_median
+            else None,
+        },
         "discovery_wait_spread_s": {
             "processes": len(per_process),
             "median_of_process_means": None if spread_median is None else round(spread_median, 2),
@@ -334,6 +354,13 @@ def report(
             "uss_mb_with_processes": round(v["uss"], 1),
             "peak_rss_mb": round(v["peak"], 1),
             "rss_kb_per_process": round((v["rss"] - v["idle_rss"]) * 1024 / processes, 1),
+            # Where the memory lies (bench/harness.py memory_map), before the processes and with them.
+            "memory_map_mb_before_processes": v["idle_memory_map"],
+            "memory_map_mb_with_processes": v["memory_map"],
+            "memory_map_kb_per_process": {
+                kind: round((mb - v["idle_memory_map"][kind]) * 1024 / processes, 1)
+                for kind, mb in v["memory_map"].items()
+            },
             "cpu_seconds_in_window": round(v["cpu_window"], 2),
             "cpu_percent_in_window": round(100 * v["cpu_window"] / v["window"], 1),
             "discovery_runs_in_window": in_window,
