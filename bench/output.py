@@ -100,7 +100,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a setting for the worker processes (A/B runs, e.g. WORKER_MALLOC_ARENAS=0); repeatable",
+        help="a setting for the worker processes (A/B runs, e.g. WORKER_MAX_CACHED_WORKFLOWS=300); repeatable",
     )
 
 

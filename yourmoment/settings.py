@@ -133,10 +133,6 @@ class Settings(BaseSettings):
     # Workflows kept in a worker's memory. Idle processes beyond this are evicted and replayed on
     # their next timer: less memory (about 0.5 MB each), a little more CPU.
     worker_max_cached_workflows: int = Field(1000, ge=0, le=1_000_000)
-    # glibc's allocator (yourmoment/allocator.py): arenas for the worker's threads (0: glibc's default of
-    # 8 per core), and how often free memory is handed back to the system (0: never).
-    worker_malloc_arenas: int = Field(2, ge=0, le=64)
-    worker_malloc_trim_seconds: float = Field(30.0, ge=0, le=86400)
 
     log_level: LogLevel = "INFO"
     log_format: Literal["text", "json"] = "text"

@@ -133,7 +133,6 @@ async def warn_unreachable(settings: Settings) -> None:
 
 async def serve(args: argparse.Namespace) -> None:
     from activities.deps import Dependencies
-    from yourmoment import allocator
     from yourmoment.logs import configure_logging
     from yourmoment.store.db import require_migrated
     from yourmoment.temporal_checks import ensure_search_attributes
@@ -141,7 +140,6 @@ async def serve(args: argparse.Namespace) -> None:
 
     started = time.monotonic()
     settings = get_settings()
-    allocator.limit_arenas(settings.worker_malloc_arenas)  # before the SDK's threads allocate
     configure_logging(settings)
     runtime = metrics_runtime(settings)
     deps = Dependencies.from_settings(settings, runtime.metric_meter if runtime else None)  # checks the key
@@ -162,7 +160,6 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(w.run()) for w in workers]
-    trimming = asyncio.create_task(allocator.trim_every(settings.worker_malloc_trim_seconds))
     # In the background, so a slow server never delays polling; kept referenced until the end.
     schedules_task = None
     if QUEUE_MAINTENANCE in args.queues and not args.no_schedules:
@@ -182,7 +179,6 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("worker shutting down: running activities finish or are handed back")
     if schedules_task is not None and not schedules_task.done():
         schedules_task.cancel()
-    trimming.cancel()
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
     await deps.close()
     for task in tasks:
