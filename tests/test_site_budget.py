@@ -297,3 +297,34 @@ async def test_a_discovery_gives_its_turn_up_rather_than_queue(kind: str) -> Non
     await asyncio.gather(*queued, return_exceptions=True)
     if isinstance(limiter, RedisRateLimiter):
         await limiter.close()
+
+
+@pytest.mark.redis
+async def test_two_redis_workers_together_keep_rate_and_burst_in_every_second() -> None:
+    """Two limiters (two workers' connections) poll one host's budget in turn: every 1 s window holds at
+    most rate + burst grants, and the saturated budget loses no slot."""
+    url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("Redis tests need YOURMOMENT_TEST_REDIS_URL")
+    workers = [RedisRateLimiter(url), RedisRateLimiter(url)]
+    key = f"test:{uuid.uuid4().hex}:host:two"
+    turn = [0]
+
+    async def poll(wid: str, req: SiteRequest, now: float) -> tuple[bool, float]:
+        turn[0] += 1
+        return await workers[turn[0] % 2].poll(key, wid, req, EMISSION, BURST, now=now)
+
+    arrivals = [
+        Arrival(
+            T0 + (i % 5) * 0.7, f"w{i:02d}", SiteRequest(RequestClass(i % CLASSES), f"p{i % 7}", f"u{i % 2}")
+        )
+        for i in range(50)
+    ]
+    grants = await simulate(poll, Clock(), arrivals)
+    times = [t for t, _ in grants]
+    assert len(times) == 50
+    for i, start in enumerate(times):
+        assert sum(1 for t in times[i:] if t < start + 1.0) <= RATE + BURST
+    assert times[-1] - T0 <= (50 - BURST) * EMISSION + 1e-6
+    for worker in workers:
+        await worker.close()
