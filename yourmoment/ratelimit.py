@@ -120,11 +120,8 @@ class LocalRateLimiter:
     async def acquire(
         self, key: str, rate_per_second: float, burst: int, request: SiteRequest | None = None
     ) -> float:
-        emission, req, wid = (
-            _emission(rate_per_second, burst),
-            request or current_site_request(),
-            uuid.uuid4().hex,
-        )
+        emission = _emission(rate_per_second, burst)
+        req, wid = request or current_site_request(), uuid.uuid4().hex
         began = time.monotonic()
         try:
             while True:
@@ -252,11 +249,8 @@ class RedisRateLimiter:
     async def acquire(
         self, key: str, rate_per_second: float, burst: int, request: SiteRequest | None = None
     ) -> float:
-        emission, req, wid = (
-            _emission(rate_per_second, burst),
-            request or current_site_request(),
-            uuid.uuid4().hex,
-        )
+        emission = _emission(rate_per_second, burst)
+        req, wid = request or current_site_request(), uuid.uuid4().hex
         began = time.monotonic()
         try:
             while True:
