@@ -79,7 +79,7 @@ def test_scale_with_fresh_articles_reports_its_summary_fields(tmp_path: Path) ->
     assert (fresh["n"], fresh["commented"]) == (2, 2)
     assert 0 < fresh["p50"] <= fresh["p95"] <= fresh["max"]
     assert result["worker_rss_mb"] > 0
-    assert set(result["wft_latency_p95_ms"]) == {"start", "idle"}
+    assert set(result["wft_latency_p95_ms"]) == {"start", "first_round", "idle"}
     per_class = result["requests_by_class"]["counts"]
     assert per_class["discovery"] > 0 and per_class["post"] >= 2  # the POSTs and their redirects
     assert result["pacing"]["pacing_held"]
