@@ -60,7 +60,7 @@ async def back_up_pupil(deps: Dependencies, pupil_id: str) -> PupilOutcome:
     settings = deps.settings
     try:
         client = await deps.mymoment(work.login_id)
-        dashboard = await client.read_dashboard(work.student_id, purpose="backup")
+        dashboard = await client.read_dashboard(work.student_id)
     except ForbiddenError:
         return await _ended(
             deps, work, TrackState.NO_ACCESS, "the login has no access to this pupil's dashboard"
@@ -74,7 +74,7 @@ async def back_up_pupil(deps: Dependencies, pupil_id: str) -> PupilOutcome:
         if not versions.needs_read(row, work.listed.get(row.id)):
             continue
         try:
-            detail = await client.read_article(row.id, purpose="backup")
+            detail = await client.read_article(row.id)
         except NotFoundError:
             continue  # deleted between the dashboard and its page
         except (PermanentError, TransientError) as exc:

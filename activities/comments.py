@@ -11,6 +11,7 @@ from temporalio import activity
 from activities.deps import ActivityGroup, RequestTally
 from activities.errors import keep_alive, translate_errors
 from yourmoment import comment_cap
+from yourmoment.budget import RequestClass, site_request
 from yourmoment.errors import NotFoundError, PermanentError
 from yourmoment.llm.client import Acquire
 from yourmoment.llm.generation import AttemptReport, GeneratedComment, GenerationFigures, generate_comment
@@ -229,15 +230,16 @@ class CommentActivities(ActivityGroup):
             return comment_cap.cap_refusal(cap, held, comment_cap.page_ai_accounts(page, client.base_url))
 
         async with self.deps.tally_requests(item.process_id) as tally:
-            result = await client.post_comment(
-                item.mymoment_article_id,
-                item.comment_html or "",
-                hide=inp.hide,
-                verify_first=not use_prepared,
-                account_comments=expected,
-                page_check=page_check,
-                before_send=still_wanted,
-            )
+            with site_request(RequestClass.PREPARE, item.process_id):
+                result = await client.post_comment(
+                    item.mymoment_article_id,
+                    item.comment_html or "",
+                    hide=inp.hide,
+                    verify_first=not use_prepared,
+                    account_comments=expected,
+                    page_check=page_check,
+                    before_send=still_wanted,
+                )
             if result.outcome == "withdrawn":
                 # Nothing was sent: back to `generated` with its place and claim (a later `post` reads
                 # the page first, as after any interrupted try).

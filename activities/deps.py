@@ -74,7 +74,7 @@ class Dependencies:
         return cls(
             settings=settings,
             encryptor=Encryptor(settings.yourmoment_encryption_key),
-            limiter=make_rate_limiter(settings.redis_url),
+            limiter=make_rate_limiter(settings.redis_url, settings.site_budget_share_every),
             metrics=Metrics(meter),
             notifier=notifier,
         )
@@ -106,6 +106,7 @@ class Dependencies:
                     username=creds.username,
                     password=creds.password,
                     login_name=creds.name,
+                    user_id=creds.user_id,
                     session_store=DbSessionStore(s.database_url, self.encryptor),
                     limiter=self.limiter,
                     rate_per_second=s.scraping_rate_limit,

@@ -14,6 +14,13 @@ from temporalio import activity
 from activities.deps import ActivityGroup, Dependencies
 from activities.errors import keep_alive, translate_errors
 from yourmoment import comment_cap
+from yourmoment.budget import (
+    DISCOVERY_MAX_WAIT_SECONDS,
+    BudgetSaturated,
+    RequestClass,
+    measuring_waits,
+    site_request,
+)
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.errors import ForbiddenError, NotFoundError, reduce_error
 from yourmoment.messages import (
@@ -204,9 +211,28 @@ class MonitoringActivities(ActivityGroup):
     async def discover_articles(self, inp: DiscoverInput) -> DiscoverResult:
         client = await self.deps.mymoment(inp.login_id)
         async with self.deps.tally_requests(inp.process_id) as tally:
-            articles = await client.list_articles(
-                inp.tab, category_id=inp.category_id, task_id=inp.task_id, search=inp.search, limit=inp.limit
-            )
+            label = site_request(RequestClass.DISCOVERY, inp.process_id, max_wait=DISCOVERY_MAX_WAIT_SECONDS)
+            with label, measuring_waits() as waits:
+                try:
+                    articles = await client.list_articles(
+                        inp.tab,
+                        category_id=inp.category_id,
+                        task_id=inp.task_id,
+                        search=inp.search,
+                        limit=inp.limit,
+                    )
+                except BudgetSaturated as saturated:
+                    # Not listed: the site's budget is taken by others; the process slows down instead.
+                    activity.logger.info(
+                        "discovery process_id=%s login_id=%s: site budget saturated (%.1f s away at least)",
+                        inp.process_id,
+                        inp.login_id,
+                        saturated.expected,
+                    )
+                    wait = round(sum(waits) + saturated.waited + saturated.expected, 3)
+                    return DiscoverResult(
+                        listed=0, new_items=[], skipped=0, budget_wait_seconds=wait, budget_saturated=True
+                    )
             left_out = [reason for article in articles if (reason := items.left_out_reason(article))]
 
             def record() -> tuple[list[WorkItemRef], int]:
@@ -237,7 +263,12 @@ class MonitoringActivities(ActivityGroup):
             len(left_out),
         )
         return DiscoverResult(
-            listed=len(articles), new_items=new_items, skipped=set_aside, left_out=left_out, totals=totals
+            listed=len(articles),
+            new_items=new_items,
+            skipped=set_aside,
+            left_out=left_out,
+            totals=totals,
+            budget_wait_seconds=round(sum(waits), 3),
         )
 
     def _totals(self, process_id: str) -> StatusCounts:
@@ -254,7 +285,8 @@ class MonitoringActivities(ActivityGroup):
             return PrepareResult(item_id=item.id, status=item.status, reason="already prepared")
         client = await self.deps.mymoment(item.login_id)
         async with self.deps.tally_requests(item.process_id) as tally:
-            detail = await client.get_article(item.mymoment_article_id)
+            with site_request(RequestClass.PREPARE, item.process_id):
+                detail = await client.get_article(item.mymoment_article_id)
             own_ai_comment = bool(parsers.own_ai_comments(detail, client.username, DISCLOSURE))
             ai_accounts = comment_cap.page_ai_accounts(detail, client.base_url)
             cap = self.deps.settings.max_ai_comments_per_article
@@ -312,7 +344,7 @@ class MonitoringActivities(ActivityGroup):
         client = await self.deps.mymoment(article.login_id)
         async with self.deps.tally_requests(article.process_id) as tally:
             try:
-                detail = await client.read_article(article.article_id, purpose="follow_up")
+                detail = await client.read_article(article.article_id)
             except (NotFoundError, ForbiddenError) as exc:
                 return await run_db(
                     db, follow_ups.record_outcome, inp.item_id, step.label, "failed", str(exc)

@@ -95,6 +95,10 @@ class MeasuredWorker(WorkerProcess):
         assert self.ps is not None
         return self.ps.memory_full_info().uss / 2**20
 
+    def memory_map(self) -> dict[str, float]:
+        assert self.ps is not None
+        return memory_map(self.ps.pid)
+
     def peak_rss_mb(self) -> float:
         return (self.sampler.peak_rss if self.sampler else 0) / 2**20
 
@@ -113,6 +117,42 @@ class MeasuredWorker(WorkerProcess):
             self.kill()
             assert self.proc is not None
             return self.proc.returncode
+
+
+THREAD_HEAP_SIZE = 64 * 2**20  # glibc's HEAP_MAX_SIZE on 64 bit: a thread arena's reserved mapping
+
+
+def memory_map(pid: int) -> dict[str, float]:
+    """Where a process's resident memory lies, from /proc/PID/smaps (MB), by the kind of mapping:
+
+    - `main_heap`: the brk heap of glibc's main arena (larger Python objects, C extensions' mallocs on
+      the main thread);
+    - `thread_arenas`: glibc's arenas of other threads (64 MiB-aligned mappings): the SDK's Rust core
+      and its tokio threads, the thread pool of sync activities;
+    - `other_anonymous`: pymalloc's arenas (Python objects of ≤ 512 bytes; the kernel merges adjacent
+      ones, so they are not told apart from the rest), large mallocs served by mmap, thread stacks;
+    - `files`: the interpreter, shared libraries (the SDK's core among them), mapped files.
+    Classification by size and alignment is a heuristic, good to a few MB.
+    """
+    kinds = dict.fromkeys(("main_heap", "thread_arenas", "other_anonymous", "files"), 0)
+    current: str | None = None
+    with open(f"/proc/{pid}/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5 and not fields[0].endswith(":"):
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                path = fields[5] if len(fields) > 5 else ""
+                if path == "[heap]":
+                    current = "main_heap"
+                elif path.startswith("[") or path:
+                    current = "files" if path and not path.startswith("[") else "other_anonymous"
+                elif start % THREAD_HEAP_SIZE == 0 and end - start <= THREAD_HEAP_SIZE:
+                    current = "thread_arenas"
+                else:
+                    current = "other_anonymous"
+            elif fields[0] == "Rss:" and current is not None:
+                kinds[current] += int(fields[1])
+    return {kind: round(kb / 1024, 1) for kind, kb in kinds.items()}
 
 
 def tree_rss_mb(pid: int) -> float:

@@ -53,6 +53,8 @@ class HistoryFigures:
     discovery_event_ids: list[int] = field(default_factory=list)  # ActivityTaskScheduled of discovery
     discovery_durations: list[float] = field(default_factory=list)  # scheduled → completed, seconds
     discovery_completed: list[float] = field(default_factory=list)  # when each of those completed
+    # When each discovery that listed completed (not those that gave their turn up: budget_saturated).
+    discovery_listed: list[float] = field(default_factory=list)
     cumulative_bytes: list[int] = field(default_factory=list)  # history bytes up to each event
 
 
@@ -83,6 +85,9 @@ def analyse(workflow_id: str, events: Sequence[HistoryEvent]) -> HistoryFigures:
             if sched in discovery_scheduled:
                 figures.discovery_durations.append(when - discovery_scheduled[sched])
                 figures.discovery_completed.append(when)
+                payloads = event.activity_task_completed_event_attributes.result.payloads
+                if not any(b'"budget_saturated":true' in p.data for p in payloads):
+                    figures.discovery_listed.append(when)
     return figures
 
 

@@ -51,7 +51,8 @@ SUMMARY_LINES = {
         "scale: {parameters[processes]} idle processes: worker {worker[rss_mb_with_processes]} MB "
         "({worker[rss_kb_per_process]} KB/process), CPU {worker[cpu_percent_in_window]} %, WFT latency p95 "
         "{workflow_task_latency_seconds[p95]} s, {history[events_per_idle_discovery_run]} events per idle run, "
-        "{requests_per_idle_discovery} requests per idle discovery"
+        "{requests_per_idle_discovery} requests per idle discovery; fresh article → comment "
+        "{fresh_to_comment_s[p50]} / {fresh_to_comment_s[p95]} / {fresh_to_comment_s[max]} s (p50/p95/max)"
     ),
     "footprint": (
         "footprint: start-up {startup_seconds_to_first_poll[median]} s to first poll, idle worker "
@@ -98,6 +99,14 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         "--database-url", help="a scratch PostgreSQL database instead of a temporary SQLite file"
     )
     parser.add_argument("--json-out", help="also write the JSON here")
+    parser.add_argument("--redis-url", help="pace through Redis (the shared limiter) instead of in-process")
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the worker processes (A/B runs, e.g. WORKER_MAX_CACHED_WORKFLOWS=300); repeatable",
+    )
 
 
 @dataclass(frozen=True)
@@ -138,8 +147,13 @@ def run_benchmark(
     llm_latency_ms = values.pop("llm_latency_ms", 0)
 
     async def measure_in_harness() -> dict[str, Any]:
-        async with BenchHarness.running(politeness, args.database_url, llm_latency_ms) as harness:
+        async with BenchHarness.running(
+            politeness, args.database_url, llm_latency_ms, redis_url=args.redis_url
+        ) as harness:
+            harness.extra_env.update(dict(item.split("=", 1) for item in args.worker_env))
             result = await measure(harness, **values)
+            if args.worker_env:
+                result["worker_env"] = args.worker_env
             result["machine"] = machine()
             return result
 

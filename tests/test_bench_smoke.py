@@ -59,3 +59,28 @@ def test_small_run_prints_json_and_meets_the_targets(tmp_path: Path) -> None:
         result["targets_met"]["warm_run_no_login"]
         and result["targets_met"]["steady_requests_per_comment_le_3"]
     )
+
+
+@pytest.mark.slow
+def test_scale_with_fresh_articles_reports_its_summary_fields(tmp_path: Path) -> None:
+    """A tiny saturated run: every fresh article is commented, and the JSON carries the summary's fields."""
+    # 8 processes every 5 s ask for 1.6 lists a second of a budget of 1: saturated.
+    args = "--processes 8 --logins 2 --interval 5 --duration 10 --fresh-articles 2 --starts-per-second 20"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.scale", *args.split(), "--rate", "1", "--burst", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    fresh = result["fresh_to_comment_s"]
+    assert (fresh["n"], fresh["commented"]) == (2, 2)
+    assert 0 < fresh["p50"] <= fresh["p95"] <= fresh["max"]
+    assert result["worker_rss_mb"] > 0
+    assert set(result["wft_latency_p95_ms"]) == {"start", "first_round", "idle"}
+    per_class = result["requests_by_class"]["counts"]
+    assert per_class["discovery"] > 0 and per_class["post"] >= 2  # the POSTs and their redirects
+    assert result["pacing"]["pacing_held"]
+    assert "fresh article → comment" in proc.stderr.splitlines()[-1]

@@ -15,7 +15,15 @@ from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import LLMServer, MyMomentServer, RunCli
-from tests.support import cli, configure_class_82, isolate_temporal, start_monitoring, stored
+from tests.support import (
+    cli,
+    cli_ok,
+    configure_class_82,
+    isolate_temporal,
+    process_create,
+    start_monitoring,
+    stored,
+)
 from yourmoment.messages import workflow_id_for_process
 from yourmoment.settings import get_settings
 from yourmoment.store import items, processes
@@ -306,3 +314,44 @@ async def test_start_leaves_a_row_alone_that_its_workflow_changed_first(
         read_at = stored(session, MonitoringProcess, process_id).updated_at
         assert processes.mark_running(session, process_id, "run-2", unchanged_since=read_at)
     assert row_values(temporal_env.database_url, process_id)["workflow_run_id"] == "run-2"
+
+
+# --- batch start -------------------------------------------------------------------------------------------
+
+
+async def test_batch_start_checks_every_name_first_and_start_all_reports_how_far_it_got(
+    any_db_url: str,
+    dev_env: WorkflowEnvironment,
+    temporal_env: Any,
+    run_cli: RunCli,
+    mymoment_server: MyMomentServer,
+    llm_server: LLMServer,
+) -> None:
+    first = await configure_class_82(run_cli, mymoment_server, llm_server.url)
+    for name in ("Klasse 83", "Klasse 84"):
+        await cli_ok(run_cli, *process_create(name, "imit", "bot", "Ermutigendes Feedback:1"))
+    temporal_env.set(TEMPORAL_ADDRESS=address(dev_env), MAX_RUNNING_PROCESSES_PER_USER=2)
+    before = row_values(temporal_env.database_url, first)
+
+    # One name that is not a process: an error line, exit 2, and nothing started.
+    result = await cli(run_cli, "start", "Klasse 82", "Klasse 99")
+    assert result.code == 2 and result.err.startswith("error:"), result.err
+    assert row_values(temporal_env.database_url, first) == before
+    # Three named processes over a limit of two: refused as a whole.
+    result = await cli(run_cli, "start", "Klasse 82", "Klasse 83", "Klasse 84")
+    assert result.code == 2 and "MAX_RUNNING_PROCESSES_PER_USER=2" in result.err
+    assert row_values(temporal_env.database_url, first) == before
+
+    # --all starts what the limit allows, says how far it got, and names what it left out and why.
+    result = await cli(run_cli, "start", "--all", "--per-second", "50", "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert (report["total"], len(report["started"]), report["failed"]) == (2, 2, [])
+    assert [s["reason"] for s in report["skipped"]] == ["MAX_RUNNING_PROCESSES_PER_USER=2 reached"]
+    assert "starting: 2/2 (2 started, 0 failed)" in result.err
+    for started in report["started"]:
+        row = row_values(temporal_env.database_url, started["process_id"])
+        assert (row["status"], row["workflow_run_id"]) == ("running", started["run_id"])
+        await dev_env.client.get_workflow_handle(workflow_id_for_process(started["process_id"])).terminate(
+            "test over"
+        )

@@ -142,7 +142,7 @@ async def test_edits_move_the_last_modified_time_and_replies_appear(
 ) -> None:
     ids = seed_site(mymoment_server)
     article = str(ids["first"])
-    before = await teacher.read_article(article, "backup")
+    before = await teacher.read_article(article)
     async with httpx.AsyncClient(base_url=mymoment_server.url) as admin:
         edited = await admin.post(
             f"/_admin/articles/{article}/edit", json={"paragraphs": ["Mein Hund heisst Rex.", "Er bellt."]}
@@ -154,7 +154,7 @@ async def test_edits_move_the_last_modified_time_and_replies_appear(
         assert reply.status_code == 201
         refused = await admin.post(f"/_admin/articles/{article}/edit", json={"text": "x"})
         assert refused.status_code == 400
-    after = await teacher.read_article(article, "backup")
+    after = await teacher.read_article(article)
     assert before.content == "Mein Hund heisst Bello.\nEr bellt laut."
     assert after.content == "Mein Hund heisst Rex.\nEr bellt."
     assert [c.author for c in after.comments] == [PUPIL]

@@ -19,13 +19,14 @@ import pytest
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from workflows.article import ArticleCommentWorkflow
-from workflows.monitoring import MonitoringProcessWorkflow
+from workflows.monitoring import MonitoringProcessWorkflow, discovery_wait
 from workflows.signals import signal_input
 from yourmoment import messages
 from yourmoment_dev.harness import wait_until
@@ -62,6 +63,10 @@ class FakeActivities:
         self.generate_error: ApplicationError | None = None
         self._gates: dict[str, asyncio.Event] = {}
         self._discovered = False
+        self.interval = 3600  # one discovery per test: the next one would come after the test is over
+        self.budget_waits: list[float] = []  # what the discoveries report waiting for the site's budget
+        self.budget_saturated: list[bool] = []  # and whether they gave their turn up (nothing listed)
+        self.comment_on_existing = True
 
     # --- test side ----------------------------------------------------------------------------------
 
@@ -126,9 +131,8 @@ class FakeActivities:
             prompt_mode="weighted",
             generate_only=False,
             hide_comments=False,
-            comment_on_existing=True,
-            # One discovery per test: the next one would come after the test is over.
-            discovery_interval_seconds=3600,
+            comment_on_existing=self.comment_on_existing,
+            discovery_interval_seconds=self.interval,
             max_duration_minutes=60,
             started_at=datetime.now(UTC),
             max_articles=10,
@@ -169,7 +173,14 @@ class FakeActivities:
             )
             for article in found
         ]
-        return messages.DiscoverResult(listed=len(items), new_items=items, skipped=0)
+        wait = self.budget_waits.pop(0) if self.budget_waits else 0.0
+        if self.budget_saturated and self.budget_saturated.pop(0):
+            return messages.DiscoverResult(
+                listed=0, new_items=[], skipped=0, budget_wait_seconds=wait, budget_saturated=True
+            )
+        return messages.DiscoverResult(
+            listed=len(items), new_items=items, skipped=0, budget_wait_seconds=wait
+        )
 
     @recorded
     async def prepare_article(self, inp: messages.ItemInput) -> messages.PrepareResult:
@@ -391,3 +402,61 @@ async def test_stop_cancels_articles_still_unfinished_when_the_grace_period_ends
     assert fakes.names().index("mark_item") < fakes.names().index("finish_process")
     [finish] = fakes.inputs("finish_process")
     assert (finish.status, finish.reason) == ("stopped", messages.StopRequest().reason)
+
+
+# --- discovery and the site's budget -------------------------------------------------------------------
+
+
+async def test_discovery_slows_while_the_site_budget_is_saturated_and_recovers(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """A discovery that waited long for its turn stretches the next interval, and says so; a quick one
+    brings the configured interval back."""
+    fakes = FakeActivities()
+    fakes.interval = 60
+    fakes.budget_waits = [45.0, 0.0]  # over max(2 s, 60 s / 4), then under half of it
+    fakes.budget_saturated = [True, False]  # the first gave its turn up: nothing listed
+
+    async def status_after(runs: int) -> messages.MonitorStatus:
+        async def ran() -> bool:
+            s = await handle.query(MonitoringProcessWorkflow.status)
+            return s.discovery_runs >= runs and s.next_discovery_at is not None
+
+        await wait_until(ran, WAIT_SECONDS, f"{runs} discovery runs", every=0.05)
+        return await handle.query(MonitoringProcessWorkflow.status)
+
+    async with fake_worker(dev_env.client, fakes) as prefix:
+        handle = await start_monitor(dev_env.client, prefix, fakes, grace_seconds=5)
+        saturated = await status_after(1)
+        assert saturated.discovery_note == "discovery slowed: site budget saturated"
+        assert saturated.empty_streak == 0  # a run that listed nothing is no empty run
+        assert saturated.last_discovery_at is not None and saturated.next_discovery_at is not None
+        assert (saturated.next_discovery_at - saturated.last_discovery_at).total_seconds() >= 120
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        assert "discovery slowed: site budget saturated" in metadata.current_details
+        await handle.signal(MonitoringProcessWorkflow.discover_now)
+        freed = await status_after(2)
+        assert freed.discovery_note is None
+        assert freed.last_discovery_at is not None and freed.next_discovery_at is not None
+        # Back to the configured pace: the plain backoff of empty runs (60 s · 2^(streak−1)), no stretch.
+        wait = (freed.next_discovery_at - freed.last_discovery_at).total_seconds()
+        assert wait == discovery_wait(60, freed.empty_streak) < 240
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        assert "site budget" not in metadata.current_details
+        await handle.signal(MonitoringProcessWorkflow.stop, signal_input(messages.StopRequest(reason="done")))
+        await handle.result()
+
+
+async def test_a_saturated_discovery_records_no_baseline(dev_env: WorkflowEnvironment) -> None:
+    """comment_on_existing off: a run that could not list leaves the baseline to the next run."""
+    fakes = FakeActivities()
+    fakes.comment_on_existing = False
+    fakes.budget_waits, fakes.budget_saturated = [30.0], [True]
+    async with fake_worker(dev_env.client, fakes) as prefix:
+        handle = await start_monitor(dev_env.client, prefix, fakes, grace_seconds=5)
+        await fakes.wait_for("discover_articles")
+        await handle.signal(MonitoringProcessWorkflow.discover_now)
+        await fakes.wait_for("discover_articles", count=2)
+        await handle.signal(MonitoringProcessWorkflow.stop, signal_input(messages.StopRequest(reason="done")))
+        await handle.result()
+    assert [inp.baseline for inp in fakes.inputs("discover_articles")] == [True, True]

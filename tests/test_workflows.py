@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from imitation import llm_server, mymoment
 from workflows.article import pick_prompt
-from workflows.monitoring import discovery_wait
+from workflows.monitoring import adaptive_discovery_wait, discovery_wait, next_budget_stretch
 from yourmoment import processes_client
 from yourmoment.messages import (
     MonitorInput,
@@ -149,6 +149,23 @@ def test_pick_prompt_follows_weights() -> None:
     prompts = [PromptChoice(template_id="a", weight=3), PromptChoice(template_id="b", weight=1)]
     picks = Counter(pick_prompt(prompts, i / 1000) for i in range(1000))
     assert picks == {"a": 750, "b": 250}
+
+
+def test_a_saturated_budget_stretches_discovery_within_the_backoff_cap_and_frees_again() -> None:
+    stretch, waits = 0, []
+    for _ in range(6):  # every run waited 30 s for its turn (the threshold at 60 s is 15 s)
+        stretch = next_budget_stretch(stretch, 30.0, 60)
+        waits.append(adaptive_discovery_wait(60, 0, stretch))
+    assert waits == [120, 240, 480, 600, 600, 600]
+    assert next_budget_stretch(stretch, 10.0, 60) == stretch  # between half the threshold and it: held
+    for _ in range(stretch):
+        stretch = next_budget_stretch(stretch, 1.0, 60)
+    assert (stretch, adaptive_discovery_wait(60, 0, stretch)) == (0, 60)
+    # The backoff of empty runs still applies when it is the longer wait; a 1 s interval is stretched too.
+    assert adaptive_discovery_wait(60, 4, 1) == 480
+    assert next_budget_stretch(0, 2.5, 1) == 2  # 1 s · 2² ≥ the 2.5 s it waited
+    # A first discovery that waited 500 s at a 10 s interval stretches at once to the cap (10 · 2^6 ≥ 600).
+    assert adaptive_discovery_wait(10, 0, next_budget_stretch(0, 500.0, 10)) == 600
 
 
 # --- time-skipping runs --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -73,6 +74,10 @@ TEACHER_ATTRIBUTES_PATCH = "status-follows-state-and-process-name"
 # activity reads it right before the POST). Guarded: runs recorded before this did not record it.
 STOP_HOLDS_POSTS_PATCH = "stop-holds-posts"
 PAUSED = "paused"  # YourMomentStatus while paused (the process row stays `running`)
+# Discovery stretches its interval while the site's budget is saturated (yourmoment/budget.py).
+BUDGET_PATCH = "discovery-adapts-to-site-budget"
+SATURATED_NOTE = "discovery slowed: site budget saturated"
+SATURATED_MIN_WAIT_SECONDS = 2.0
 
 
 def discovery_wait(interval: int, empty_streak: int) -> float:
@@ -80,6 +85,34 @@ def discovery_wait(interval: int, empty_streak: int) -> float:
     if empty_streak <= 0:
         return float(interval)
     return float(min(interval * 2 ** (empty_streak - 1), max(MAX_BACKOFF_SECONDS, interval)))
+
+
+def budget_saturated_after(interval: int) -> float:
+    """The wait for a turn in the site's budget beyond which discovery counts it as saturated."""
+    return max(SATURATED_MIN_WAIT_SECONDS, interval / 4)
+
+
+def next_budget_stretch(stretch: int, wait_seconds: float, interval: int) -> int:
+    """After a discovery that waited `wait_seconds` for its turns: while the budget is saturated, one doubling
+    more, or at once as many as make the interval as long as that wait (up to the backoff cap); one doubling
+    less once the wait is under half the threshold."""
+    threshold = budget_saturated_after(interval)
+    if wait_seconds > threshold:
+        cap = max(MAX_BACKOFF_SECONDS, interval)
+        needed = math.ceil(math.log2(wait_seconds / interval)) if wait_seconds > interval else 0
+        wanted = max(stretch + 1, needed)
+        while wanted > 0 and interval * 2 ** (wanted - 1) >= cap:  # doublings past the cap change nothing
+            wanted -= 1
+        return max(wanted, stretch)
+    if wait_seconds <= threshold / 2:
+        return max(0, stretch - 1)
+    return stretch
+
+
+def adaptive_discovery_wait(interval: int, empty_streak: int, stretch: int) -> float:
+    """The backoff's wait, or the interval doubled `stretch` times if longer; capped like the backoff."""
+    stretched = min(interval * 2**stretch, max(MAX_BACKOFF_SECONDS, interval))
+    return max(discovery_wait(interval, empty_streak), float(stretched))
 
 
 def left_out_message(reasons: list[str], shown: int = 3) -> str | None:
@@ -174,6 +207,7 @@ class MonitoringProcessWorkflow:
             last_error=self._state.last_error,
             all_runs=self._state.totals,
             ignored_signal=self._state.ignored_signal,
+            discovery_note=SATURATED_NOTE if self._state.budget_stretch else None,
         )
 
     # --- main loop ----------------------------------------------------------------------------------
@@ -243,8 +277,15 @@ class MonitoringProcessWorkflow:
                 await self._wait(lambda: self._stop is not None or not self._state.paused)
                 continue
             self._discover_now = False
-            await self._discover()
+            budget_wait = await self._discover()
             wait = discovery_wait(cfg.discovery_interval_seconds, self._state.empty_streak)
+            if workflow.patched(BUDGET_PATCH):
+                interval = cfg.discovery_interval_seconds
+                if budget_wait is not None:
+                    self._state.budget_stretch = next_budget_stretch(
+                        self._state.budget_stretch, budget_wait, interval
+                    )
+                wait = adaptive_discovery_wait(interval, self._state.empty_streak, self._state.budget_stretch)
             self._next_discovery_at = workflow.now() + timedelta(seconds=wait)
             self._show_progress()
             await self._wait(
@@ -294,7 +335,8 @@ class MonitoringProcessWorkflow:
 
     # --- discovery ----------------------------------------------------------------------------------
 
-    async def _discover(self) -> None:
+    async def _discover(self) -> float | None:
+        """One discovery run; returns the longest wait of its logins for the site's budget (None: none ran)."""
         cfg = self._config
         assert cfg is not None
         baseline = not cfg.comment_on_existing and not self._state.baseline_done
@@ -307,8 +349,13 @@ class MonitoringProcessWorkflow:
         succeeded = [r for r in results if r is not None]
         self._state.totals = next((r.totals for r in reversed(succeeded) if r.totals), self._state.totals)
         if not succeeded:
-            return  # an error run: recorded, next try after the plain interval, streak unchanged
-        self._state.baseline_done = True
+            return None  # an error run: recorded, next try after the plain interval, streak unchanged
+        if all(r.budget_saturated for r in succeeded):
+            # Nothing listed, the site's budget is taken: no baseline, streak unchanged; the caller slows down.
+            return max(r.budget_wait_seconds for r in succeeded)
+        # A login that could not list has recorded no baseline yet: the next run records it.
+        if not any(r.budget_saturated for r in succeeded):
+            self._state.baseline_done = True
         # Items already running are not news (discovery also returns unstarted items of earlier attempts).
         new_items = [item for r in succeeded for item in r.new_items if item.item_id not in self._children]
         self._state.empty_streak = 0 if new_items else self._state.empty_streak + 1
@@ -317,6 +364,7 @@ class MonitoringProcessWorkflow:
             await self._show_error(left_out_message([reason for r in succeeded for reason in r.left_out]))
         for item in new_items:
             self._start_child(item)
+        return max(r.budget_wait_seconds for r in succeeded)
 
     async def _show_error(self, message: str | None) -> None:
         """The process's last error (status, the process row) becomes `message`; None clears it."""
@@ -619,7 +667,10 @@ def progress_details(view: MonitorStatus) -> str:
             f"all runs (database, as of the last discovery): posted {t.posted}, generated and not posted {t.generated}, "
             f"posting {t.posting}, failed {t.failed}, skipped {t.skipped}, in work {t.discovered + t.prepared}"
         )
-    lines.append(f"discovery runs {view.discovery_runs}, next {nxt}; last error: {view.last_error or '-'}")
+    note = f"; {view.discovery_note}" if view.discovery_note else ""
+    lines.append(
+        f"discovery runs {view.discovery_runs}, next {nxt}{note}; last error: {view.last_error or '-'}"
+    )
     if view.ignored_signal:
         lines.append(view.ignored_signal)
     return "\n".join(lines)

@@ -174,6 +174,10 @@ class DiscoverResult(Message):
     # shown as the process's last error while they are listed.
     left_out: list[str] = Field(default_factory=list)
     totals: StatusCounts | None = None  # the process's work items, all runs, by status (for the details)
+    # Seconds its requests waited for their turn in the site's budget (saturated: the process slows down).
+    budget_wait_seconds: float = 0.0
+    # Nothing was listed: the turn was further away than a discovery waits (then the wait it saw + would see).
+    budget_saturated: bool = False
 
 
 # --- article work ------------------------------------------------------------------------------------
@@ -360,6 +364,8 @@ class MonitorState(Message):
     # The database's counts of the process's work items, all runs (manual posts included), as last read.
     totals: StatusCounts | None = None
     ignored_signal: str | None = None  # "ignored signal NAME: why", the last input that could not be read
+    # Doublings of the discovery interval while the site's budget is saturated (0: the configured pace).
+    budget_stretch: int = 0
 
 
 class MonitorInput(Message):
@@ -404,6 +410,8 @@ class MonitorStatus(Message):
     # The process's work items of all runs by status, as the workflow last read them (None before).
     all_runs: StatusCounts | None = None
     ignored_signal: str | None = None  # the last signal whose input could not be read, and why
+    # "discovery slowed: site budget saturated" while the process stretches its interval; None otherwise.
+    discovery_note: str | None = None
 
 
 class MonitorResult(Message):

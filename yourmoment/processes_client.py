@@ -6,6 +6,10 @@ strings, so a rename is a type error and every answer comes back as its model (`
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -67,6 +71,77 @@ async def start_monitoring(
         static_summary=summary,
         search_attributes=process_search_attributes(process_id, name) if use_attributes else None,
     )
+
+
+DEFAULT_STARTS_PER_SECOND = 10.0  # a batch start's pace: one worker's workflow tasks stay under 1 s
+
+
+@dataclass
+class BatchStart:
+    """How far a batch start got: started (process id → run id) and failed (process id → reason)."""
+
+    total: int
+    started: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def done(self) -> int:
+        return len(self.started) + len(self.failed)
+
+
+async def start_many(
+    client: Client,
+    settings: Settings,
+    processes: Sequence[tuple[str, str]],
+    *,
+    per_second: float = DEFAULT_STARTS_PER_SECOND,
+    concurrency: int = 8,
+    on_started: Callable[[str, str], Awaitable[None]] | None = None,
+    on_progress: Callable[[BatchStart], None] | None = None,
+    inp: Callable[[str], MonitorInput] | None = None,
+) -> BatchStart:
+    """Starts the workflows of (process id, name) pairs, spread at `per_second` starts a second.
+
+    Spreading keeps the workers' workflow-task latency low: each start brings a workflow task, a
+    configuration load, session checks and a first discovery. `on_started(process_id, run_id)` runs after
+    each accepted start (the CLI marks the row there); `on_progress` after every start or failure. A start
+    that Temporal refuses is recorded in `failed` and the others go on.
+    """
+    progress = BatchStart(total=len(processes))
+    gate = asyncio.Semaphore(concurrency)
+    began = time.monotonic()
+
+    async def one(index: int, process_id: str, name: str) -> None:
+        await asyncio.sleep(max(0.0, began + index / per_second - time.monotonic()))
+        async with gate:
+            try:
+                handle = await start_monitoring(
+                    client,
+                    settings,
+                    process_id,
+                    summary=f"yourMoment process {name}",
+                    inp=inp(process_id) if inp else None,
+                )
+            except Exception as exc:  # one refused start must not end the batch
+                progress.failed[process_id] = _start_failure(exc)
+            else:
+                run_id = handle.result_run_id or ""
+                if on_started is not None:
+                    await on_started(process_id, run_id)
+                progress.started[process_id] = run_id
+        if on_progress is not None:
+            on_progress(progress)
+
+    await asyncio.gather(*(one(i, pid, name) for i, (pid, name) in enumerate(processes)))
+    return progress
+
+
+def _start_failure(exc: Exception) -> str:
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    if isinstance(exc, WorkflowAlreadyStartedError):
+        return "already running in Temporal"
+    return f"Temporal did not start it: {exc}"
 
 
 def monitoring_handle(client: Client, process_id: str, run_id: str | None = None) -> MonitoringHandle:

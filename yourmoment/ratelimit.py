@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from yourmoment.budget import (
+    DEFAULT_SHARE_EVERY,
+    GRANT_LUA,
+    MAX_POLL_SECONDS,
+    BudgetSaturated,
+    BudgetState,
+    ClassStats,
+    SiteRequest,
+    current_site_request,
+    stats_from_redis,
+)
 from yourmoment.services import host_port, unavailable
 
 KEY_PREFIX = "yourmoment:rl:"
@@ -15,8 +29,18 @@ KEY_PREFIX = "yourmoment:rl:"
 class RateLimiter(Protocol):
     """Paces requests per key. Implementations agree on GCRA, so they can be swapped freely."""
 
-    async def acquire(self, key: str, rate_per_second: float, burst: int) -> None:
-        """Wait until one request under `key` is allowed: at most `burst` at once, `rate_per_second` after."""
+    async def acquire(
+        self, key: str, rate_per_second: float, burst: int, request: SiteRequest | None = None
+    ) -> float:
+        """Wait until one request under `key` is allowed: at most `burst` at once, `rate_per_second` after.
+
+        Waiting requests are served by class, then round robin (yourmoment/budget.py); `request` defaults
+        to the label in force (`budget.site_request`). Returns the seconds waited.
+        """
+        ...
+
+    async def class_stats(self, key: str) -> dict[int, ClassStats]:
+        """Grants and waits per request class under `key` (since the limiter or Redis key began)."""
         ...
 
     async def reserve_interval(self, key: str, interval_seconds: float) -> float:
@@ -48,15 +72,26 @@ def gcra_reserve(tat: float | None, now: float, emission: float, burst: int) -> 
     return new_tat, max(0.0, new_tat - burst * emission - now)
 
 
+def _give_up_if_too_long(request: SiteRequest, waited: float, at_least: float) -> None:
+    """A request with `max_wait` gives its turn up as soon as the turn is surely further away."""
+    if request.max_wait is not None and waited + at_least > request.max_wait:
+        raise BudgetSaturated(waited, at_least)
+
+
 class LocalRateLimiter:
     """In-process GCRA on the monotonic clock: paces every client of one worker process."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, share_every: int = DEFAULT_SHARE_EVERY, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         # A thread lock, not an asyncio lock: the critical section never awaits, and this way one
         # limiter is safe across event loops and threads (sync activities run in a thread pool).
         self._lock = threading.Lock()
         self._tat: dict[str, float] = {}
         self._sent: dict[str, float] = {}  # claim_interval: when the last send under a key was allowed
+        self._budgets: dict[str, BudgetState] = {}  # acquire: the class queues per key
+        self.share_every = share_every
+        self._clock = clock
 
     def _reserve(self, key: str, emission: float, burst: int) -> float:
         with self._lock:
@@ -67,10 +102,42 @@ class LocalRateLimiter:
                 self._tat = {k: v for k, v in self._tat.items() if v > now}
             return wait
 
-    async def acquire(self, key: str, rate_per_second: float, burst: int) -> None:
-        wait = self._reserve(key, _emission(rate_per_second, burst), burst)
-        if wait > 0:
-            await asyncio.sleep(wait)
+    def poll(
+        self, key: str, wid: str, request: SiteRequest, emission: float, burst: int
+    ) -> tuple[bool, float]:
+        """One poll of the key's budget (budget.BudgetState.poll) on the limiter's clock."""
+        with self._lock:
+            budget = self._budgets.get(key)
+            if budget is None:
+                budget = self._budgets[key] = BudgetState()
+            return budget.poll(wid, request, self._clock(), emission, burst, self.share_every)
+
+    def leave(self, key: str, wid: str) -> None:
+        with self._lock:
+            if (budget := self._budgets.get(key)) is not None:
+                budget.leave(wid)
+
+    async def acquire(
+        self, key: str, rate_per_second: float, burst: int, request: SiteRequest | None = None
+    ) -> float:
+        emission = _emission(rate_per_second, burst)
+        req, wid = request or current_site_request(), uuid.uuid4().hex
+        began = time.monotonic()
+        try:
+            while True:
+                granted, seconds = self.poll(key, wid, req, emission, burst)
+                if granted:
+                    return seconds
+                _give_up_if_too_long(req, time.monotonic() - began, seconds)
+                await asyncio.sleep(min(seconds, MAX_POLL_SECONDS))
+        except BaseException:
+            self.leave(key, wid)
+            raise
+
+    async def class_stats(self, key: str) -> dict[int, ClassStats]:
+        with self._lock:
+            budget = self._budgets.get(key)
+            return dict(budget.stats) if budget else {}
 
     async def reserve_interval(self, key: str, interval_seconds: float) -> float:
         if interval_seconds <= 0:
@@ -124,13 +191,15 @@ return '0'
 class RedisRateLimiter:
     """GCRA in Redis with one atomic Lua script: every worker on every host shares the same pace."""
 
-    def __init__(self, redis: str | Any) -> None:
+    def __init__(self, redis: str | Any, share_every: int = DEFAULT_SHARE_EVERY) -> None:
         """`redis` is a URL (the limiter owns the connection) or a `redis.asyncio.Redis` client."""
         from redis.asyncio import Redis
 
         self._owned = isinstance(redis, str)
         self._redis: Redis = Redis.from_url(redis) if isinstance(redis, str) else redis
         self._script = self._redis.register_script(_GCRA_LUA)
+        self._grant = self._redis.register_script(GRANT_LUA)
+        self.share_every = share_every
         self._claim = self._redis.register_script(_CLAIM_LUA)
         self.address = redis_address(self._redis)
 
@@ -147,10 +216,58 @@ class RedisRateLimiter:
         micros = max(1, round(emission * 1_000_000))
         return await self._run(self._script, key, micros, burst) / 1_000_000
 
-    async def acquire(self, key: str, rate_per_second: float, burst: int) -> None:
-        wait = await self._reserve(key, _emission(rate_per_second, burst), burst)
-        if wait > 0:
-            await asyncio.sleep(wait)
+    async def poll(
+        self,
+        key: str,
+        wid: str,
+        request: SiteRequest,
+        emission: float,
+        burst: int,
+        now: float | None = None,
+        op: str = "poll",
+    ) -> tuple[bool, float]:
+        """One call of the grant script (budget.GRANT_LUA); `now` (seconds) replaces Redis' clock in tests."""
+        from redis.exceptions import ConnectionError, TimeoutError
+
+        args: list[str | int] = [
+            op,
+            wid,
+            int(request.cls),
+            request.owner.replace("|", "/"),
+            request.group.replace("|", "/"),
+            max(1, round(emission * 1_000_000)),
+            burst,
+            self.share_every,
+            "" if now is None else round(now * 1_000_000),
+        ]
+        try:
+            granted, micros = await self._grant(keys=[KEY_PREFIX + key], args=args)
+        except (ConnectionError, TimeoutError) as exc:
+            raise unavailable("Redis", self.address, exc, "REDIS_URL") from None
+        return bool(int(granted)), int(micros) / 1_000_000
+
+    async def acquire(
+        self, key: str, rate_per_second: float, burst: int, request: SiteRequest | None = None
+    ) -> float:
+        emission = _emission(rate_per_second, burst)
+        req, wid = request or current_site_request(), uuid.uuid4().hex
+        began = time.monotonic()
+        try:
+            while True:
+                granted, seconds = await self.poll(key, wid, req, emission, burst)
+                if granted:
+                    return seconds
+                _give_up_if_too_long(req, time.monotonic() - began, seconds)
+                await asyncio.sleep(min(seconds, MAX_POLL_SECONDS))
+        except BaseException:
+            # Best effort: a waiter that never polls again is forgotten after budget.GRACE_SECONDS anyway.
+            with contextlib.suppress(Exception):
+                await self.poll(key, wid, req, emission, burst, op="leave")
+            raise
+
+    async def class_stats(self, key: str) -> dict[int, ClassStats]:
+        raw = await self._redis.hgetall(KEY_PREFIX + key + ":stats")
+        return stats_from_redis({_text(k): _text(v) for k, v in raw.items()})
 
     async def reserve_interval(self, key: str, interval_seconds: float) -> float:
         if interval_seconds <= 0:
@@ -166,6 +283,10 @@ class RedisRateLimiter:
     async def close(self) -> None:
         if self._owned:
             await self._redis.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def redis_address(client: Any) -> str:
@@ -195,11 +316,13 @@ async def ping_redis(url: str) -> str:
 _local = LocalRateLimiter()
 
 
-def make_rate_limiter(redis_url: str | None) -> RateLimiter:
+def make_rate_limiter(redis_url: str | None, share_every: int = DEFAULT_SHARE_EVERY) -> RateLimiter:
     """Redis-backed when a URL is given; otherwise the one in-process limiter every caller shares.
 
     Create the Redis limiter once per worker: its connection pool belongs to the running event loop.
+    `share_every` (SITE_BUDGET_SHARE_EVERY) is the minimum share of the lower classes (yourmoment/budget.py).
     """
     if redis_url:
-        return RedisRateLimiter(redis_url)
+        return RedisRateLimiter(redis_url, share_every)
+    _local.share_every = share_every
     return _local

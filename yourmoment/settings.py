@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     contact: str | None = None
     scraping_rate_limit: float = Field(2.0, gt=0)
     scraping_burst_limit: int = Field(5, ge=1)
+    # Every Nth grant of the site's budget goes to a waiting lower class (0: strict priority, no share).
+    site_budget_share_every: int = Field(4, ge=0, le=100)
     comment_rate_limit_seconds: float = Field(30.0, ge=0, le=86400)
     article_discovery_interval_seconds: int = Field(
         60, ge=DISCOVERY_INTERVAL_RANGE[0], le=DISCOVERY_INTERVAL_RANGE[1]

@@ -67,7 +67,7 @@ async def login_client(ctx: Context, login_name: str) -> AsyncIterator[MyMomentC
     with ctx.db() as session:
         login = accounts.get_login(session, ctx.user(session), login_name)
         creds = accounts.credentials(session, enc, login.id)
-    limiter = make_rate_limiter(settings.redis_url)
+    limiter = make_rate_limiter(settings.redis_url, settings.site_budget_share_every)
     client = MyMomentClient(
         settings.mymoment_base_url,
         login_id=creds.login_id,

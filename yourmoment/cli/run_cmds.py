@@ -9,8 +9,9 @@ import shlex
 import shutil
 import sys
 import textwrap
+import time
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field
@@ -31,6 +32,8 @@ from yourmoment.cli.common import (
     add_plain_command,
     emit,
     fail,
+    number,
+    print_json,
     table_lines,
     try_connect,
 )
@@ -86,8 +89,26 @@ def _add_timeout(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(sub, "start", "start a monitoring process (returns at once)", cmd_start)
-    p.add_argument("process", help="process id, id prefix or name")
+    p = add_command(
+        sub,
+        "start",
+        "start monitoring processes (returns once Temporal accepted them)",
+        cmd_start,
+        examples=(
+            "starter.py start 'Klasse 4b'",
+            "starter.py start 'Klasse 4a' 'Klasse 4b' 'Klasse 5'",
+            "starter.py start --all --per-second 5",
+        ),
+    )
+    p.add_argument("process", nargs="*", help="process id, id prefix or name (several: a batch start)")
+    p.add_argument("--all", action="store_true", help="start every process of the user that is not running")
+    p.add_argument(
+        "--per-second",
+        type=number(0.1, 1000),
+        default=processes_client.DEFAULT_STARTS_PER_SECOND,
+        help="a batch's starts per second, spread so the workers keep up "
+        f"(default {processes_client.DEFAULT_STARTS_PER_SECOND:g})",
+    )
 
     p = add_plain_command(
         sub,
@@ -152,6 +173,11 @@ def _warn(message: str | None) -> None:
 
 async def cmd_start(args: argparse.Namespace) -> int:
     """Atomic for the user: nothing is written until Temporal accepted the workflow (see mark_running)."""
+    if args.all or len(args.process) > 1:
+        return await cmd_start_batch(args)
+    if not args.process:
+        return fail("name a process or use --all")
+    args.process = args.process[0]
     ctx = Context(args)
     with ctx.db() as session:
         process = processes.get_process(session, ctx.user(session), args.process)
@@ -177,6 +203,119 @@ async def cmd_start(args: argparse.Namespace) -> int:
         {"process_id": process_id, "name": name, "workflow_id": handle.id, "run_id": handle.result_run_id},
     )
     return 0
+
+
+async def cmd_start_batch(args: argparse.Namespace) -> int:
+    """Many processes, spread at --per-second; says how far it got (stderr), then what started (stdout).
+
+    Named processes are checked first: one that cannot start stops the batch before anything started.
+    `--all` takes every process of the user that is not active and leaves out, with the reason, those
+    that cannot start. Each row is marked running once Temporal accepted its workflow, as `start` does.
+    """
+    if args.all and args.process:
+        return fail("name processes or use --all, not both")
+    ctx = Context(args)
+    skipped: list[dict[str, str]] = []
+    with ctx.db() as session:
+        user = ctx.user(session)
+        if args.all:
+            candidates = [
+                p
+                for p in processes.list_processes(session, user)
+                if p.status not in processes.ACTIVE_STATUSES
+            ]
+        else:
+            candidates = []
+            for ref in dict.fromkeys(args.process):
+                candidates.append(processes.get_process(session, user, ref))
+        unlimited = 10**9
+        targets: list[tuple[str, str, datetime]] = []
+        for process in candidates:
+            try:
+                processes.check_startable(session, process, unlimited)
+            except ValidationError as exc:
+                if not args.all:
+                    raise
+                skipped.append({"process_id": process.id, "name": process.name, "reason": str(exc)})
+                continue
+            targets.append((process.id, process.name, process.updated_at))
+        running = processes.running_count(session, user.id)
+    limit = ctx.settings.max_running_processes_per_user
+    room = max(0, limit - running)
+    if len(targets) > room:
+        if not args.all:
+            return fail(
+                f"{len(targets)} processes would exceed MAX_RUNNING_PROCESSES_PER_USER={limit} "
+                f"({running} running already)"
+            )
+        for process_id, name, _ in targets[room:]:
+            skipped.append(
+                {
+                    "process_id": process_id,
+                    "name": name,
+                    "reason": f"MAX_RUNNING_PROCESSES_PER_USER={limit} reached",
+                }
+            )
+        targets = targets[:room]
+    if not targets:
+        if args.json:
+            print_json({"total": 0, "started": [], "failed": [], "skipped": skipped})
+        else:
+            print("no process to start")
+            for s in skipped:
+                print(f"  {s['name']}: not started: {s['reason']}")
+        return 0
+    client = await connect(ctx.settings)
+    if ctx.settings.temporal_search_attributes:
+        await ensure_search_attributes(client, register=True)
+    _warn(await no_worker_warning(client, ctx.settings))
+    updated = {process_id: seen for process_id, _, seen in targets}
+    names = {process_id: name for process_id, name, _ in targets}
+    last_shown = [0.0]
+
+    async def started(process_id: str, run_id: str) -> None:
+        with ctx.db() as session:
+            processes.mark_running(session, process_id, run_id or None, unchanged_since=updated[process_id])
+
+    def show(progress: processes_client.BatchStart) -> None:
+        now = time.monotonic()
+        if progress.done == progress.total or now - last_shown[0] >= 1.0:
+            last_shown[0] = now
+            print(
+                f"starting: {progress.done}/{progress.total} "
+                f"({len(progress.started)} started, {len(progress.failed)} failed)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    result = await processes_client.start_many(
+        client,
+        ctx.settings,
+        [(process_id, name) for process_id, name, _ in targets],
+        per_second=args.per_second,
+        on_started=started,
+        on_progress=show,
+    )
+    failed = [{"process_id": pid, "name": names[pid], "reason": why} for pid, why in result.failed.items()]
+    if args.json:
+        print_json(
+            {
+                "total": result.total,
+                "started": [
+                    {"process_id": pid, "name": names[pid], "run_id": rid}
+                    for pid, rid in result.started.items()
+                ],
+                "failed": failed,
+                "skipped": skipped,
+            }
+        )
+    else:
+        print(f"started {len(result.started)} of {result.total} processes")
+        for f in failed:
+            print(f"  {f['name']}: {f['reason']}")
+        for s in skipped:
+            print(f"  {s['name']}: not started: {s['reason']}")
+    return 0 if not result.failed else 1
 
 
 async def cmd_stop(args: argparse.Namespace) -> int:
@@ -512,6 +651,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
             f"  discovery runs {status.discovery_runs}, last {status.last_discovery_at or '-'}, "
             f"next {status.next_discovery_at or '-'}, in flight {status.in_flight}"
         )
+    if status.discovery_note:
+        print(f"  {status.discovery_note}")
     for login in status.logins:
         print(f"  login {login.name}: {login.state}{' - ' + login.error if login.error else ''}")
     for activity in status.retrying:

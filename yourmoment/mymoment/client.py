@@ -9,7 +9,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from http.cookiejar import Cookie
 from types import TracebackType
@@ -19,6 +19,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import httpx
 from bs4 import BeautifulSoup
 
+from yourmoment.budget import RequestClass, current_site_request, record_wait, site_request
 from yourmoment.comment_rules import DISCLOSURE, posting_problems
 from yourmoment.errors import (
     AmbiguousPostError,
@@ -68,8 +69,6 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 SubmitOutcome = Literal["stored", "stale_token", "expired"]
 # Why a request is made: the call site where the limiter's priority classes attach (posting first,
 # discovery and article reads next, the backup of tracked pupils after them, follow-up reads last).
-# Today every purpose waits in the one pacing queue of the site.
-RequestPurpose = Literal["work", "backup", "follow_up"]
 # Jitter between our clock and the moment the site sees a POST: the comment interval is kept this
 # much longer, so the site never sees two of an account's POSTs closer than the interval.
 SEND_MARGIN_SECONDS = 0.2
@@ -266,11 +265,13 @@ class MyMomentClient:
         observer: RequestObserver | None = None,
         comment_interval: float = 0.0,
         login_name: str | None = None,
+        user_id: str = "",
     ) -> None:
         self.base_url = request_base_url(base_url)
         self.login_id = login_id
         self.login_name = login_name  # ours (`login add NAME`), for messages; the site knows `username`
         self.username = username
+        self.user_id = user_id  # the group of this login's requests in the site's budget (round robin)
         # The site however the base URL spells it: the key of the article's places and of pacing.
         self.site = site_identity(self.base_url)
         # The unit of "one comment per article" and of the comment interval: the site's account.
@@ -328,14 +329,13 @@ class MyMomentClient:
         ambiguous: bool = False,
         comment: bool = False,
         before_send: SendCheck | None = None,
-        purpose: RequestPurpose = "work",
     ) -> httpx.Response:
         """One paced request. With `ambiguous`, a failure after sending raises AmbiguousPostError.
 
         A `comment` POST also keeps the account's comment interval, measured at the moment of sending.
         `before_send` is asked after the pacing wait; a reason raises PostWithdrawn, nothing sent.
         """
-        await self._pace(url, comment, purpose)
+        await self._pace(url, comment)
         if before_send is not None and (reason := await before_send()):
             raise PostWithdrawn(reason)
         self.requests += 1
@@ -360,16 +360,21 @@ class MyMomentClient:
             self._observer(method, path, response.status_code)
         return response
 
-    async def _pace(self, url: str, comment: bool, purpose: RequestPurpose = "work") -> None:
+    async def _pace(self, url: str, comment: bool) -> None:
         """Wait for the host's pacing; for a comment, then book the account's interval from *now*.
 
         The interval is checked after the pacing wait, right before the send (Redis' clock when
         shared), so however long pacing held a POST, the next one leaves at least the interval later.
         A POST that must still wait gives its pacing turn back by waiting and pacing again.
         """
+        label = current_site_request()
+        request = replace(
+            label, owner=label.owner or self.login_id, group=label.group or self.user_id or self.login_id
+        )
         while True:
-            # `purpose` is not passed on yet: the limiter has one class; a priority class attaches here.
-            await self._limiter.acquire(f"host:{site_identity(url)}", self._rate, self._burst)
+            record_wait(
+                await self._limiter.acquire(f"host:{site_identity(url)}", self._rate, self._burst, request)
+            )
             if not comment or self._comment_interval <= 0:
                 return
             interval = self._comment_interval + SEND_MARGIN_SECONDS
@@ -380,9 +385,7 @@ class MyMomentClient:
                 raise TransientError("the myMoment account's comment interval is not over", retry_after=wait)
             await asyncio.sleep(wait)
 
-    async def _get_following(
-        self, url: str, *, stop_at_login: bool = False, purpose: RequestPurpose = "work"
-    ) -> tuple[httpx.Response, str]:
+    async def _get_following(self, url: str, *, stop_at_login: bool = False) -> tuple[httpx.Response, str]:
         """GET and follow redirects by hand (at most MAX_HOPS), returning the last response and URL.
 
         Only GETs follow: a form POST's redirect (sent with `_send`) is itself the answer, read where it points.
@@ -390,7 +393,7 @@ class MyMomentClient:
         it already proves the session expired, and the re-login fetches that page anyway.
         """
         for _ in range(MAX_HOPS + 1):
-            response = await self._send("GET", url, purpose=purpose)
+            response = await self._send("GET", url)
             location = response.headers.get("location")
             if response.status_code not in REDIRECT_STATUSES or not location:
                 return response, url
@@ -461,6 +464,10 @@ class MyMomentClient:
         `next` names the page the caller wants, so the login's own redirect fetches it: a re-login
         costs the login GET and POST only.
         """
+        with site_request(min(current_site_request().cls, RequestClass.SESSION)):
+            return await self._login_fresh(next_url)
+
+    async def _login_fresh(self, next_url: str | None) -> _Page | None:
         started = self.requests
         self._ready = False
         self._http.cookies.clear()
@@ -528,14 +535,14 @@ class MyMomentClient:
             login = f"myMoment username '{self.username}'"
         raise BadCredentialsError(f"myMoment rejected the username or password of {login}")
 
-    async def _get_page(self, url: str, purpose: RequestPurpose = "work") -> _Page:
+    async def _get_page(self, url: str) -> _Page:
         """GET a protected page; an expired session costs one re-login, which lands on the page."""
         landed = await self._ensure(url)
         if landed is not None and _same_target(landed.url, url):
             return landed
         for attempt in (1, 2):
             generation = self._generation
-            response, final_url = await self._get_following(url, stop_at_login=True, purpose=purpose)
+            response, final_url = await self._get_following(url, stop_at_login=True)
             if not _is_login_url(final_url):
                 _raise_for_status(response, final_url)
                 soup = parsers.soup_of(response.text)
@@ -589,14 +596,18 @@ class MyMomentClient:
         page = await self._get_page(parsers.article_url(self.base_url, _checked(article_id)))
         return await self._article_from(page, article_id)
 
-    async def read_dashboard(self, student_id: str, purpose: RequestPurpose = "backup") -> Dashboard:
-        """A pupil's dashboard (teacher logins): ForbiddenError without access, NotFoundError for no such pupil."""
-        page = await self._get_page(f"{self.base_url}/dashboard/user/{_checked(student_id)}/", purpose)
+    async def read_dashboard(self, student_id: str) -> Dashboard:
+        """A pupil's dashboard (teacher logins): ForbiddenError without access, NotFoundError for no such pupil.
+        A backup read: the lowest class of the site's budget (yourmoment/budget.py)."""
+        with site_request(RequestClass.FOLLOW_UP):
+            page = await self._get_page(f"{self.base_url}/dashboard/user/{_checked(student_id)}/")
         return parsers.parse_dashboard(page.soup, student_id, self.base_url)
 
-    async def read_article(self, article_id: str, purpose: RequestPurpose) -> ArticleDetail:
-        """The article page for a backup or a follow-up: a read that keeps no form token (nothing is posted)."""
-        page = await self._get_page(parsers.article_url(self.base_url, _checked(article_id)), purpose)
+    async def read_article(self, article_id: str) -> ArticleDetail:
+        """The article page for a backup or a follow-up: a read that keeps no form token (nothing is posted),
+        in the lowest class of the site's budget."""
+        with site_request(RequestClass.FOLLOW_UP):
+            page = await self._get_page(parsers.article_url(self.base_url, _checked(article_id)))
         return parsers.parse_article_detail(page.soup, article_id, self.base_url)
 
     async def _article_from(self, page: _Page, article_id: str) -> ArticleDetail:
@@ -633,7 +644,7 @@ class MyMomentClient:
         one that `page_check` refuses (the article's cap of AI comments) is "page_refused", with its reason;
         one that `before_send`, asked after pacing right before the POST, withdraws is "withdrawn".
         """
-        with counting_requests() as counter:
+        with counting_requests() as counter, site_request(RequestClass.PREPARE):
             try:
                 outcome, reason = await self._post(
                     article_id,
@@ -683,9 +694,11 @@ class MyMomentClient:
             if token is None:
                 raise PageParseError(f"article page {article_id} has no comment form")
             generation = self._generation
-            outcome, location = await self._submit(article_id, html, hide, token, before_send)
+            with site_request(RequestClass.POST):  # the POST and its redirect go first
+                outcome, location = await self._submit(article_id, html, hide, token, before_send)
+                if outcome == "stored":
+                    await self._confirm(article_id, html, location)
             if outcome == "stored":
-                await self._confirm(article_id, html, location)
                 log.info("mymoment login=%s article=%s: comment posted", self.login_id, article_id)
                 return "posted", None
             if attempt == 1:

@@ -81,6 +81,7 @@ class Credentials:
     name: str
     username: str
     password: str
+    user_id: str = ""  # whose login: the group of its requests in the site's budget
 
     def __repr__(self) -> str:  # keeps the password out of tracebacks and debug logs
         return f"Credentials(login_id={self.login_id!r}, name={self.name!r})"
@@ -186,6 +187,7 @@ def credentials(session: Session, enc: Encryptor, login_id: str) -> Credentials:
         name=login.name,
         username=enc.decrypt(login.username_enc),
         password=enc.decrypt(login.password_enc),
+        user_id=login.user_id,
     )
 
 

@@ -326,6 +326,16 @@ def list_processes(session: Session, user: User | None, status: str | None = Non
     return list(session.scalars(query))
 
 
+def running_count(session: Session, user_id: str) -> int:
+    """The user's processes that are active (running, stopping, ...): what MAX_RUNNING_PROCESSES_PER_USER counts."""
+    running = session.scalar(
+        select(func.count())
+        .select_from(MonitoringProcess)
+        .where(MonitoringProcess.user_id == user_id, MonitoringProcess.status.in_(ACTIVE_STATUSES))
+    )
+    return running or 0
+
+
 def check_startable(session: Session, process: MonitoringProcess, max_running: int) -> None:
     """Every problem that would stop a run, one message each (see docs/rules.md#process-lifecycle-and-limits)."""
     problems = []
@@ -350,12 +360,8 @@ def check_startable(session: Session, process: MonitoringProcess, max_running: i
         problems.append("the process has no active LLM provider")
     if not process.tab or process.tab == "alle":
         problems.append("the process needs a tab ('home' or a class id)")
-    running = session.scalar(
-        select(func.count())
-        .select_from(MonitoringProcess)
-        .where(MonitoringProcess.user_id == process.user_id, MonitoringProcess.status.in_(ACTIVE_STATUSES))
-    )
-    if (running or 0) >= max_running:
+    running = running_count(session, process.user_id)
+    if running >= max_running:
         problems.append(
             f"you already run {running} processes, the most allowed (MAX_RUNNING_PROCESSES_PER_USER)"
         )
