@@ -13,6 +13,11 @@
   test), `dev_server` (yourmoment_dev.harness.DevServer with our search attributes, as installations run
   it); `client_with(env, converter)` talks to one of them with another data converter.
 No test module starts a Temporal server of its own; servers, workers and polling come from yourmoment_dev.harness.
+
+In parallel (`pytest -n 2`, pytest-xdist, as `make test` runs) each worker process has its own session
+fixtures (imitations, template, servers) and its own PostgreSQL database: the first worker uses the one
+YOURMOMENT_TEST_DATABASE_URL names, the others `<name>_gw1`, … (created when missing), set into that
+variable before any test reads it. Redis tests share the database and keep to keys of their own.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeAlias, TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
@@ -60,6 +66,34 @@ CLEARED_ENV = (
 
 
 # --- databases -----------------------------------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, every worker but the first gets a PostgreSQL database of its own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    url = os.environ.get(PG_ENV)
+    if url and worker != "gw0":
+        os.environ[PG_ENV] = worker_database(url, worker)
+
+
+def worker_database(url: str, worker: str) -> str:
+    """`url` with its database renamed `<name>_<worker>`, created (empty) when it does not exist yet."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from yourmoment.store.db import normalize_url
+
+    base = make_url(normalize_url(url))
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return urlsplit(url)._replace(path=f"/{name}").geturl()
 
 
 @pytest.fixture(scope="session")
