@@ -62,12 +62,15 @@ def site() -> Iterator[tuple[mymoment.MyMomentState, llm_server.LLMState, str, s
         yield mm_state, llm_state, imitations.mm_url, imitations.llm_url
 
 
-def database_url(request: pytest.FixtureRequest, backend: str) -> str:
-    """SQLite (the session's migrated copy, `db_url`), or the PostgreSQL test database
-    (YOURMOMENT_TEST_DATABASE_URL, set by .ci/run), emptied."""
+def database_url(tmp_path: Path, backend: str, request: pytest.FixtureRequest | None = None) -> str:
+    """SQLite, or the PostgreSQL test database (YOURMOMENT_TEST_DATABASE_URL, set by .ci/run), emptied.
+    Given the test's `request`, SQLite is the session's migrated copy (`db_url`), so `db upgrade` has
+    nothing left to do."""
     if backend == "sqlite":
-        url: str = request.getfixturevalue("db_url")
-        return url
+        if request is not None:
+            url: str = request.getfixturevalue("db_url")
+            return url
+        return f"sqlite:///{tmp_path / 'e2e.db'}"
     pg = os.environ.get("YOURMOMENT_TEST_DATABASE_URL")
     if not pg:
         pytest.skip("PostgreSQL tests need YOURMOMENT_TEST_DATABASE_URL")
@@ -85,13 +88,14 @@ def database_url(request: pytest.FixtureRequest, backend: str) -> str:
 @pytest.fixture
 def configured(
     request: pytest.FixtureRequest,
+    tmp_path: Path,
     dev_server: DevServer,
     site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
 ) -> tuple[dict[str, str], str, str]:
     """A user, two logins, a provider and a posting process, all made through starter.py's commands
     (in-process: the tests below run the commands they are about as a user does, in a process of their own)."""
     _mm_state, _llm_state, mm_url, llm_url = site
-    db_url = database_url(request, getattr(request, "param", "sqlite"))
+    db_url = database_url(tmp_path, getattr(request, "param", "sqlite"), request)
     env = hermetic_env(
         DATABASE_URL=db_url,
         YOURMOMENT_ENCRYPTION_KEY=generate_key(),
