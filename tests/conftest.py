@@ -1,6 +1,7 @@
 """Shared fixtures: migrated databases, a hermetic CLI environment, the imitation servers and `run_cli`.
 
-- `db_url`: a fresh SQLite file at the newest schema (a copy of one migrated per session). `pg_url`: the PostgreSQL database named by
+- `db_url`: a fresh SQLite file at the newest schema (a copy of one migrated per session);
+  `migrated_sqlite(path)` makes the same copy for a helper that is no fixture. `pg_url`: the PostgreSQL database named by
   YOURMOMENT_TEST_DATABASE_URL with a fresh public schema, migrated (skipped when unset).
   `any_db_url`: both, for store tests that must pass on SQLite and PostgreSQL alike.
 - `env`: DATABASE_URL, a fresh YOURMOMENT_ENCRYPTION_KEY, MYMOMENT_BASE_URL etc. set for one test
@@ -22,11 +23,13 @@ variable before any test reads it. Redis tests share the database and keep to ke
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,23 +99,39 @@ def worker_database(url: str, worker: str) -> str:
     return urlsplit(url)._replace(path=f"/{name}").geturl()
 
 
+_template: Path | None = None  # one migrated SQLite file per test process, made on first use
+
+
+def migrated_sqlite(target: Path) -> str:
+    """A SQLite file at `target` at the newest schema, and its URL: a copy of one file migrated per test
+    process (migrating takes 1–2 s, copying none). Tests take `db_url`; this is for helpers that build an
+    environment for a child process (`worker_env` and the like)."""
+    global _template
+    if _template is None:
+        folder = Path(tempfile.mkdtemp(prefix="yourmoment-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        template = folder / "yourmoment.db"
+        url = f"sqlite:///{template}"
+        upgrade(url)
+        get_engine(url).dispose()  # no open connection may hold pages back from the file copied below
+        _template = template
+    shutil.copyfile(_template, target)
+    target.chmod(0o600)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture(scope="session")
 def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One SQLite file migrated to the newest schema per session: migrating takes 1–2 s, copying none."""
+    """The migrated template itself (a copy of the process's one, which `migrated_sqlite` copies)."""
     template = tmp_path_factory.mktemp("template") / "yourmoment.db"
-    url = f"sqlite:///{template}"
-    upgrade(url)
-    get_engine(url).dispose()  # no open connection may hold pages back from the file copied below
+    migrated_sqlite(template)
     return template
 
 
 @pytest.fixture
-def db_url(tmp_path: Path, _migrated_sqlite: Path) -> str:
-    """A fresh SQLite file at the newest schema (a copy of the session's migrated template)."""
-    target = tmp_path / "yourmoment.db"
-    shutil.copyfile(_migrated_sqlite, target)
-    target.chmod(0o600)
-    return f"sqlite:///{target}"
+def db_url(tmp_path: Path) -> str:
+    """A fresh SQLite file at the newest schema (a copy of the process's migrated template)."""
+    return migrated_sqlite(tmp_path / "yourmoment.db")
 
 
 def reset_postgres(url: str) -> None:

@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import select, text
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import LLMServer, MyMomentServer, client_with
+from tests.conftest import LLMServer, MyMomentServer, client_with, migrated_sqlite
 from tests.support import process_create, provider_add, start_monitoring
 from yourmoment import processes_client
 from yourmoment.codec import EncryptionCodec, generate_payload_key
@@ -901,8 +901,7 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
     from yourmoment.temporal_client import data_converter
 
     db = tmp_path / "yourmoment.db"
-    url, key_a = f"sqlite:///{db}", generate_payload_key()
-    upgrade(url)
+    url, key_a = migrated_sqlite(db), generate_payload_key()
     settings = fast_settings(
         url,
         mymoment_server.url,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import migrated_sqlite
 from yourmoment.crypto import generate_key
-from yourmoment.store.db import upgrade
 from yourmoment_dev.harness import REPO, free_port, hermetic_env, port_free
 
 pytestmark = pytest.mark.slow
@@ -49,8 +49,7 @@ def _cmdline(pid: int) -> list[str]:
 def test_a_termination_signal_stops_the_dev_server_and_the_worker(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
-    db_url = f"sqlite:///{tmp_path / 'run.db'}"
-    upgrade(db_url)
+    db_url = migrated_sqlite(tmp_path / "run.db")
     port, ui_port = free_port(), free_port()
     config = tmp_path / "temporal.toml"
     config.write_text("")
