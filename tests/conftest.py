@@ -72,8 +72,12 @@ CLEARED_ENV = (
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist, every worker but the first gets a PostgreSQL database of its own."""
+    """Under pytest-xdist, every worker but the first gets a PostgreSQL database of its own, and no
+    COLUMNS (xdist hands its workers the terminal's width; commands then wrap as in a serial run)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
     url = os.environ.get(PG_ENV)
     if url and worker != "gw0":
         os.environ[PG_ENV] = worker_database(url, worker)
