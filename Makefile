@@ -18,20 +18,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-## test: create the environment, install, lint, type-check and run every test but the long drills (CI runs this)
+# Two test processes (pytest-xdist), each module kept whole in one of them: its module-wide servers start once.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
+
+## test: create the environment, install, lint, type-check and run every test, the fault drills too (CI runs this)
 test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q -ra -m "not drill"
+	$(PY) -m pytest -q -ra $(PYTEST_PARALLEL) --durations=20
 
-## test-drills: the long fault drills (~4 min): dev server restarted, faulty myMoment and LLM, two workers
+## test-drills: the long fault drills alone (~4 min): dev server restarted, faulty myMoment and LLM, two workers
 test-drills: venv
 	$(PY) -m pytest -q -ra -m drill
 
 ## test-fast: everything but the slow end-to-end and drill tests
 test-fast: venv
-	$(PY) -m pytest -q -ra -m "not slow"
+	$(PY) -m pytest -q -ra $(PYTEST_PARALLEL) -m "not slow"
 
 ## test-real-llm: real processes against llama.cpp's server with SmolLM2-135M (not part of `make test`;
 ## the first run builds llama-server, ~12 min on 2 cores, cached in ~/.cache/yourmoment/llama-server)

@@ -1,6 +1,7 @@
 """Shared fixtures: migrated databases, a hermetic CLI environment, the imitation servers and `run_cli`.
 
-- `db_url`: a fresh SQLite file at the newest schema (a copy of one migrated per session). `pg_url`: the PostgreSQL database named by
+- `db_url`: a fresh SQLite file at the newest schema (a copy of one migrated per session);
+  `migrated_sqlite(path)` makes the same copy for a helper that is no fixture. `pg_url`: the PostgreSQL database named by
   YOURMOMENT_TEST_DATABASE_URL with a fresh public schema, migrated (skipped when unset).
   `any_db_url`: both, for store tests that must pass on SQLite and PostgreSQL alike.
 - `env`: DATABASE_URL, a fresh YOURMOMENT_ENCRYPTION_KEY, MYMOMENT_BASE_URL etc. set for one test
@@ -13,20 +14,29 @@
   test), `dev_server` (yourmoment_dev.harness.DevServer with our search attributes, as installations run
   it); `client_with(env, converter)` talks to one of them with another data converter.
 No test module starts a Temporal server of its own; servers, workers and polling come from yourmoment_dev.harness.
+
+In parallel (`pytest -n 2`, pytest-xdist, as `make test` runs) each worker process has its own session
+fixtures (imitations, template, servers) and its own PostgreSQL database: the first worker uses the one
+YOURMOMENT_TEST_DATABASE_URL names, the others `<name>_gw1`, … (created when missing), set into that
+variable before any test reads it; likewise the Redis database below YOURMOMENT_TEST_REDIS_URL's for
+gw1 (15 → 14).
 """
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeAlias, TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
@@ -45,6 +55,7 @@ if TYPE_CHECKING:
     from imitation.mymoment import MyMomentState
 
 PG_ENV = "YOURMOMENT_TEST_DATABASE_URL"
+REDIS_ENV = "YOURMOMENT_TEST_REDIS_URL"
 UNREACHABLE_URL = "http://127.0.0.1:9"  # the discard port: connections are refused at once
 
 # Settings a test inherits from nobody: the environment of the developer running pytest is cleared.
@@ -62,23 +73,82 @@ CLEARED_ENV = (
 # --- databases -----------------------------------------------------------------------------------------
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, every worker but the first gets a PostgreSQL database of its own, and no
+    COLUMNS (xdist hands its workers the terminal's width; commands then wrap as in a serial run)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
+    url = os.environ.get(PG_ENV)
+    if url and worker != "gw0":
+        os.environ[PG_ENV] = worker_database(url, worker)
+    redis_url = os.environ.get(REDIS_ENV)
+    if redis_url and worker != "gw0":
+        os.environ[REDIS_ENV] = worker_redis(redis_url, worker)
+
+
+def worker_redis(url: str, worker: str) -> str:
+    """`url` with the Redis database below it for worker gwN (15 → 14 for gw1): a drill's flush of the
+    rate-limit keys never reaches the other worker's tests."""
+    parts = urlsplit(url)
+    db = int(parts.path.strip("/") or 0)
+    return parts._replace(path=f"/{(db - int(worker.removeprefix('gw'))) % 16}").geturl()
+
+
+def worker_database(url: str, worker: str) -> str:
+    """`url` with its database renamed `<name>_<worker>`, created (empty) when it does not exist yet."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from yourmoment.store.db import normalize_url
+
+    base = make_url(normalize_url(url))
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return urlsplit(url)._replace(path=f"/{name}").geturl()
+
+
+_template: Path | None = None  # one migrated SQLite file per test process, made on first use
+
+
+def migrated_sqlite(target: Path) -> str:
+    """A SQLite file at `target` at the newest schema, and its URL: a copy of one file migrated per test
+    process (migrating takes 1–2 s, copying none). Tests take `db_url`; this is for helpers that build an
+    environment for a child process (`worker_env` and the like)."""
+    global _template
+    if _template is None:
+        folder = Path(tempfile.mkdtemp(prefix="yourmoment-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        template = folder / "yourmoment.db"
+        url = f"sqlite:///{template}"
+        upgrade(url)
+        get_engine(url).dispose()  # no open connection may hold pages back from the file copied below
+        _template = template
+    shutil.copyfile(_template, target)
+    target.chmod(0o600)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture(scope="session")
 def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One SQLite file migrated to the newest schema per session: migrating takes 1–2 s, copying none."""
+    """The migrated template itself (a copy of the process's one, which `migrated_sqlite` copies)."""
     template = tmp_path_factory.mktemp("template") / "yourmoment.db"
-    url = f"sqlite:///{template}"
-    upgrade(url)
-    get_engine(url).dispose()  # no open connection may hold pages back from the file copied below
+    migrated_sqlite(template)
     return template
 
 
 @pytest.fixture
-def db_url(tmp_path: Path, _migrated_sqlite: Path) -> str:
-    """A fresh SQLite file at the newest schema (a copy of the session's migrated template)."""
-    target = tmp_path / "yourmoment.db"
-    shutil.copyfile(_migrated_sqlite, target)
-    target.chmod(0o600)
-    return f"sqlite:///{target}"
+def db_url(tmp_path: Path) -> str:
+    """A fresh SQLite file at the newest schema (a copy of the process's migrated template)."""
+    return migrated_sqlite(tmp_path / "yourmoment.db")
 
 
 def reset_postgres(url: str) -> None:

@@ -19,7 +19,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from tests.support import process_create, provider_add, run_starter
+from tests.support import process_create, provider_add, run_starter, run_starter_here
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.messages import (
     SEARCH_ATTR_STATUS,
@@ -107,8 +107,10 @@ class Deployment:
         newest = list(enumerate(self.workers))[-2:]
         return "\n".join(f"--- worker {i} ---\n" + "".join(w.output[-lines:]) for i, w in newest)
 
-    def starter(self, *args: str, stdin: str | None = None) -> str:
-        code, out, err = run_starter(self.env, *args, stdin=stdin)
+    def starter(self, *args: str, stdin: str | None = None, here: bool = False) -> str:
+        """starter.py ARGS in its own process (`here`: in this one, for the set-up), which must succeed."""
+        run = run_starter_here if here else run_starter
+        code, out, err = run(self.env, *args, stdin=stdin)
         self.cli_output.append(out + err)
         assert code == 0, f"starter.py {' '.join(args)} failed ({code}): {out}{err}"
         return out
@@ -142,21 +144,24 @@ def configure(
     env: dict[str, str], db_url: str, site: Site, interval: int = 5, api_key: str | None = None
 ) -> Deployment:
     """A user, the logins, the imitation LLM provider (which requires `api_key` when given), the seeded
-    templates and a posting process."""
+    templates and a posting process, through starter.py's commands in this process (the drills run the
+    commands they are about, `start`, `stop` and `status`, as their own processes)."""
     deployment = Deployment(env, db_url, "", site, api_key=api_key)
-    deployment.starter("db", "upgrade")
-    deployment.starter("user", "add", "teacher@example.org")
+    deployment.starter("db", "upgrade", here=True)
+    deployment.starter("user", "add", "teacher@example.org", here=True)
     for name, username in site.usernames.items():
         deployment.starter(
-            "login", "add", name, "--username", username, "--password-stdin", stdin=PASSWORD + "\n"
+            "login", "add", name, "--username", username, "--password-stdin", stdin=PASSWORD + "\n", here=True
         )
     key_args, key_stdin = (["--api-key-stdin"], api_key + "\n") if api_key else ([], None)
     site.llm.required_api_key = api_key
     deployment.starter(
-        *provider_add("local", "imitation", *key_args, base_url=f"{site.llm_url}/v1"), stdin=key_stdin
+        *provider_add("local", "imitation", *key_args, base_url=f"{site.llm_url}/v1"),
+        stdin=key_stdin,
+        here=True,
     )
-    deployment.starter("template", "seed")
-    template = json.loads(deployment.starter("template", "list", "--json"))[0]["name"]
+    deployment.starter("template", "seed", here=True)
+    template = json.loads(deployment.starter("template", "list", "--json", here=True))[0]["name"]
     out = deployment.starter(
         *process_create("drill", "local", list(site.usernames), template, tab=str(CLASS_ID)),
         "--post",
@@ -165,6 +170,7 @@ def configure(
         "--max-duration",
         "30",
         "--json",
+        here=True,
     )
     deployment.process_id = json.loads(out)["id"]
     return deployment

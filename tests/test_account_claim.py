@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from imitation import llm_server, mymoment
 from tests.conftest import CliEnv, RunCli
-from tests.support import process_create, provider_add, run_starter
+from tests.support import process_create, provider_add, run_starter, run_starter_here
 from tests.test_e2e import DEV_SERVER_ARGS, database_url
 from yourmoment.crypto import Encryptor, generate_key
 from yourmoment.store.db import session_scope
@@ -134,17 +134,25 @@ def environment(db_url: str, mm_url: str, dev_server: Any, **extra: str) -> dict
 
 
 def starter(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    """`python starter.py ARGS` in its own process, which must succeed; returns what it printed."""
     code, out, err = run_starter(env, *args, stdin=stdin)
+    assert code == 0, f"{args}: {out}{err}"
+    return out
+
+
+def seed(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    """`starter`, in-process: for the set-up around a test (users, logins, providers, processes)."""
+    code, out, err = run_starter_here(env, *args, stdin=stdin)
     assert code == 0, f"{args}: {out}{err}"
     return out
 
 
 def configure_user(env: dict[str, str], email: str, llm_url: str, logins: dict[str, tuple[str, str]]) -> None:
     """A user with the given logins (name -> username, password), a provider and the templates."""
-    starter(env, "user", "add", email)
-    starter(env, "template", "seed")
+    seed(env, "user", "add", email)
+    seed(env, "template", "seed")
     for name, (username, password) in logins.items():
-        starter(
+        seed(
             env,
             "--user",
             email,
@@ -156,14 +164,14 @@ def configure_user(env: dict[str, str], email: str, llm_url: str, logins: dict[s
             "--password-stdin",
             stdin=password + "\n",
         )
-    starter(env, "--user", email, *provider_add("local", "imitation", base_url=f"{llm_url}/v1"))
+    seed(env, "--user", email, *provider_add("local", "imitation", base_url=f"{llm_url}/v1"))
 
 
 def create_process(
     env: dict[str, str], email: str, logins: list[str], *extra: str, mode: str = "--post"
 ) -> str:
-    template = json.loads(starter(env, "--user", email, "template", "list", "--json"))[0]["name"]
-    out = starter(
+    template = json.loads(seed(env, "--user", email, "template", "list", "--json"))[0]["name"]
+    out = seed(
         env,
         "--user",
         email,
@@ -256,8 +264,8 @@ def migrated_env(
     site: tuple[mymoment.MyMomentState, str, str],
 ) -> dict[str, str]:
     """The deployment's environment on SQLite and on PostgreSQL, its database migrated by `db upgrade`."""
-    env = environment(database_url(tmp_path, request.param), site[1], dev_server)
-    starter(env, "db", "upgrade")
+    env = environment(database_url(tmp_path, request.param, request), site[1], dev_server)
+    seed(env, "db", "upgrade")
     return env
 
 
@@ -300,14 +308,17 @@ async def test_two_users_with_one_account_running_at_once_comment_once(
 
 @pytest.mark.slow
 async def test_post_exits_1_when_the_account_has_commented_already(
-    tmp_path: Path, dev_server: DevServer, site: tuple[mymoment.MyMomentState, str, str]
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    dev_server: DevServer,
+    site: tuple[mymoment.MyMomentState, str, str],
 ) -> None:
     """A reviewed comment whose account claimed the article meanwhile ends skipped, which is not success."""
     from yourmoment.mymoment.account import account_key
 
     mm_state, mm_url, llm_url = site
-    env = environment(database_url(tmp_path, "sqlite"), mm_url, dev_server)
-    starter(env, "db", "upgrade")
+    env = environment(database_url(tmp_path, "sqlite", request), mm_url, dev_server)
+    seed(env, "db", "upgrade")
     add_articles(mm_state, 2)
     email = "lehrerin@example.ch"
     configure_user(env, email, llm_url, {"mine": ("pupil-a", "pass-a")})
@@ -371,7 +382,7 @@ async def test_comment_interval_holds_between_posts_as_the_site_sees_them(
         mm_state.add_account(username, password, "pupil", [82])
     with Imitations(mm_state, llm_state) as imitations:
         env = environment(f"sqlite:///{tmp_path / 'pacing.db'}", imitations.mm_url, dev_server, **extra)
-        starter(env, "db", "upgrade")
+        seed(env, "db", "upgrade")
         email = "lehrerin@example.ch"
         configure_user(env, email, imitations.llm_url, logins)
         process_id = create_process(env, email, ["a", "b"])

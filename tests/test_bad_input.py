@@ -1,12 +1,17 @@
 """Bad input, table-driven: every bad setting or argument is one `error:` line, exit 2, and changes nothing.
 
-Each row runs the real entry point (`starter.py` or `worker.py`) as a subprocess on a copy of one
-seeded SQLite database, and compares a full dump of that database before and after.
+Each row runs an entry point (`starter.py` or `worker.py`) on a copy of one seeded SQLite database,
+with its own environment, working folder (`.env`) and stdin, and compares a full dump of that database
+before and after. Most rows call the entry point in-process (the parsers, settings and checks are the
+same code); the rows in SUBPROCESS_ROWS run the real program as a user starts it, so the start-up
+around them (argument and environment bytes, stdin, the exit without teardown) is covered too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import math
 import os
 import shutil
@@ -17,12 +22,13 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import select, text
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import LLMServer, MyMomentServer, client_with
+from tests.conftest import LLMServer, MyMomentServer, client_with, migrated_sqlite
 from tests.support import process_create, provider_add, start_monitoring
 from yourmoment import processes_client
 from yourmoment.codec import EncryptionCodec, generate_payload_key
@@ -719,31 +725,112 @@ def port_in_use() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def test_a_missing_database_file_is_named_and_not_created(seeded: tuple[Path, str], tmp_path: Path) -> None:
-    """Run from another folder, a relative SQLite URL points at nothing: say so, create nothing."""
+def test_a_missing_database_file_is_named_and_not_created(
+    seeded: tuple[Path, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Run from another folder, a relative SQLite URL points at nothing: say so, create nothing (the first
+    command as a subprocess, the others in-process)."""
     _seed_path, key = seeded
     env = clean_env(DATABASE_URL="sqlite:///yourmoment.db", YOURMOMENT_ENCRYPTION_KEY=key)
     for args in (("process", "list"), ("export", "Klasse 82"), ("comments", "Klasse 82")):
-        proc = subprocess.run(
-            [sys.executable, str(REPO / "starter.py"), *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            timeout=60,
-        )
-        stderr = proc.stderr.decode()
+        case = Case("missing-database", args, "")
+        if args[0] == "process":
+            code, stderr = run_subprocess(case, tmp_path, env)
+        else:
+            with monkeypatch.context() as patch:
+                code, stderr = run_in_process(case, tmp_path, env, patch, capsys)
         assert stderr.splitlines() == [
             f"error: the database file {tmp_path / 'yourmoment.db'} does not exist (DATABASE_URL "
             "sqlite:///yourmoment.db is read from the folder you run in); run where your .env is, or "
             "'starter.py db upgrade' to create it"
         ], stderr
-        assert proc.returncode == 2
+        assert code == 2
         assert list(tmp_path.iterdir()) == [], "a database file was created"
+
+
+# Rows run as a subprocess of the real program: non-UTF-8 bytes in an argument, the environment and stdin,
+# a setting, and the worker's start-up (its logging settings, its metrics port, its arguments).
+SUBPROCESS_ROWS = frozenset(
+    {
+        "rate-abc",
+        "env-not-utf8",
+        "password-not-utf8",
+        "user-arg-not-utf8",
+        "worker-log-format",
+        "worker-metrics-in-use",
+        "worker-arg-not-utf8",
+    }
+)
+
+
+def run_subprocess(case: Case, cwd: Path, env: dict[str, str | bytes]) -> tuple[int, str]:
+    """The real program in its own process; its exit code and stderr."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / case.program), *case.args],
+        cwd=cwd,
+        env=env,
+        input=case.stdin,
+        capture_output=True,
+        timeout=60,
+    )
+    return proc.returncode, proc.stderr.decode("utf-8", "backslashreplace")
+
+
+def run_in_process(
+    case: Case,
+    cwd: Path,
+    env: dict[str, str | bytes],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> tuple[int, str]:
+    """The entry point's function in this process, with the same environment, folder, arguments and stdin
+    as the program would get (bytes arrive as Python hands them in: surrogate-escaped)."""
+    import starter
+    from yourmoment import worker_main
+    from yourmoment.cli.main import run as run_starter
+    from yourmoment.settings import reset_settings_cache
+
+    monkeypatch.chdir(cwd)
+    for name in set(os.environ) - set(env):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, os.fsdecode(value))
+    stdin = io.TextIOWrapper(io.BytesIO(case.stdin), encoding="utf-8", errors="surrogateescape")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    argv = [os.fsdecode(arg) for arg in case.args]
+
+    def exit_process(code: int) -> NoReturn:
+        raise SystemExit(code)
+
+    # The worker configures the root logger: give it back as it was.
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    monkeypatch.setattr(worker_main, "exit_process", exit_process)
+    reset_settings_cache()
+    capsys.readouterr()
+    try:
+        if case.program == "worker.py":
+            worker_main.main(argv)
+        code = run_starter(argv, starter.command_modules())
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        root.handlers[:], root.level = saved_handlers, saved_level
+        reset_settings_cache()
+    return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_error_line_exit_2_and_changes_nothing(
-    case: Case, seeded: tuple[Path, str], tmp_path: Path, port_in_use: int
+    case: Case,
+    seeded: tuple[Path, str],
+    tmp_path: Path,
+    port_in_use: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     seed_path, key = seeded
     db = tmp_path / "yourmoment.db"
@@ -763,19 +850,14 @@ def test_bad_input_is_one_error_line_exit_2_and_changes_nothing(
         MYMOMENT_BASE_URL="http://127.0.0.1:9",
     )
     env.update({name: port(value) for name, value in case.env.items()})
-    proc = subprocess.run(
-        [sys.executable, str(REPO / case.program), *case.args],
-        cwd=tmp_path,
-        env=env,
-        input=case.stdin,
-        capture_output=True,
-        timeout=60,
-    )
+    if case.id in SUBPROCESS_ROWS:
+        code, stderr = run_subprocess(case, tmp_path, env)
+    else:
+        code, stderr = run_in_process(case, tmp_path, env, monkeypatch, capsys)
 
-    stderr = proc.stderr.decode("utf-8", "backslashreplace")
     assert "Traceback" not in stderr, stderr
     assert stderr.splitlines() == [port(case.error)], stderr
-    assert proc.returncode == 2, stderr
+    assert code == 2, stderr
     assert dump(db) == before, "the database changed"
 
 
@@ -783,6 +865,8 @@ def test_the_table_has_at_least_forty_rows_across_cli_worker_and_settings() -> N
     assert len(CASES) >= 40
     assert sum(c.program == "worker.py" for c in CASES) >= 5
     assert sum(bool(c.env or c.dotenv) and c.program == "starter.py" for c in CASES) >= 15
+    assert {c.id for c in CASES} >= SUBPROCESS_ROWS, "a subprocess row names no case"
+    assert {c.program for c in CASES if c.id in SUBPROCESS_ROWS} == {"starter.py", "worker.py"}
 
 
 # --- beyond the table --------------------------------------------------------------------------------
@@ -840,8 +924,7 @@ async def test_status_of_a_workflow_encrypted_with_a_key_the_cli_lacks_is_one_li
     from yourmoment.temporal_client import data_converter
 
     db = tmp_path / "yourmoment.db"
-    url, key_a = f"sqlite:///{db}", generate_payload_key()
-    upgrade(url)
+    url, key_a = migrated_sqlite(db), generate_payload_key()
     settings = fast_settings(
         url,
         mymoment_server.url,

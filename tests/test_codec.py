@@ -25,7 +25,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from imitation import mymoment
-from tests.conftest import CliEnv, RunCli, client_with
+from tests.conftest import CliEnv, RunCli, client_with, migrated_sqlite
 from yourmoment import processes_client
 from yourmoment.codec import (
     ENCODING,
@@ -41,7 +41,7 @@ from yourmoment.errors import ConfigurationError
 from yourmoment.messages import MonitorInput, ProcessConfig
 from yourmoment.serving import serve_in_thread
 from yourmoment.store import items
-from yourmoment.store.db import session_scope, upgrade
+from yourmoment.store.db import session_scope
 from yourmoment.temporal_client import data_converter
 from yourmoment_dev.harness import (
     REPO,
@@ -651,8 +651,7 @@ async def test_history_holds_no_pupil_text_and_the_codec_hides_the_rest(
     ts_env: WorkflowEnvironment,
 ) -> None:
     mm_state, mm_url, llm_url = site
-    db_url = f"sqlite:///{tmp_path / 'h.db'}"
-    upgrade(db_url)
+    db_url = migrated_sqlite(tmp_path / "h.db")
     payload_key = generate_payload_key() if encrypted else None
     settings = fast_settings(
         db_url,

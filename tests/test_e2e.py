@@ -28,6 +28,7 @@ from tests.support import (
     process_create,
     provider_add,
     run_starter,
+    run_starter_here,
 )
 from yourmoment.comment_rules import comment_plain_text
 from yourmoment.crypto import generate_key
@@ -64,9 +65,14 @@ def site() -> Iterator[tuple[mymoment.MyMomentState, llm_server.LLMState, str, s
         yield mm_state, llm_state, imitations.mm_url, imitations.llm_url
 
 
-def database_url(tmp_path: Path, backend: str) -> str:
-    """SQLite, or the PostgreSQL test database (YOURMOMENT_TEST_DATABASE_URL, set by .ci/run), emptied."""
+def database_url(tmp_path: Path, backend: str, request: pytest.FixtureRequest | None = None) -> str:
+    """SQLite, or the PostgreSQL test database (YOURMOMENT_TEST_DATABASE_URL, set by .ci/run), emptied.
+    Given the test's `request`, SQLite is the session's migrated copy (`db_url`), so `db upgrade` has
+    nothing left to do."""
     if backend == "sqlite":
+        if request is not None:
+            url: str = request.getfixturevalue("db_url")
+            return url
         return f"sqlite:///{tmp_path / 'e2e.db'}"
     pg = os.environ.get("YOURMOMENT_TEST_DATABASE_URL")
     if not pg:
@@ -89,9 +95,10 @@ def configured(
     dev_server: DevServer,
     site: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str],
 ) -> tuple[dict[str, str], str, str]:
-    """A user, two logins, a provider and a posting process, all made through starter.py."""
+    """A user, two logins, a provider and a posting process, all made through starter.py's commands
+    (in-process: the tests below run the commands they are about as a user does, in a process of their own)."""
     _mm_state, _llm_state, mm_url, llm_url = site
-    db_url = database_url(tmp_path, getattr(request, "param", "sqlite"))
+    db_url = database_url(tmp_path, getattr(request, "param", "sqlite"), request)
     env = hermetic_env(
         DATABASE_URL=db_url,
         YOURMOMENT_ENCRYPTION_KEY=generate_key(),
@@ -111,11 +118,11 @@ def configured(
         (["template", "seed"], None),
     ]
     for args, stdin in steps:
-        code, out, err = run_starter(env, *args, stdin=stdin)
+        code, out, err = run_starter_here(env, *args, stdin=stdin)
         assert code == 0, f"{args}: {out}{err}"
-    code, out, err = run_starter(env, "template", "list", "--json")
+    code, out, err = run_starter_here(env, "template", "list", "--json")
     template = json.loads(out)[0]["name"]
-    code, out, err = run_starter(
+    code, out, err = run_starter_here(
         env, *process_create("class-82", "local", ["a", "b"], template, *POSTING), "--json"
     )
     assert code == 0, out + err
@@ -127,7 +134,11 @@ def comments_per_article(state: Any) -> dict[int, int]:
 
 
 def status_json(env: dict[str, str], process_id: str) -> dict[str, Any]:
-    return json.loads(starter_ok(env, "status", process_id, "--json"))
+    """`status --json`, in-process: the tests poll it often (each poll in a new interpreter would take a
+    core's second from the worker under test)."""
+    code, out, err = run_starter_here(env, "status", process_id, "--json")
+    assert code == 0, out + err
+    return json.loads(out)
 
 
 def starter_ok(env: dict[str, str], *args: str) -> str:

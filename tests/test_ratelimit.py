@@ -108,13 +108,13 @@ def test_make_rate_limiter_without_redis_shares_one_local_limiter() -> None:
 
 @pytest.fixture
 async def redis_clients() -> AsyncIterator[tuple[Redis, Redis, str]]:
-    """Two independent Redis clients on db 15 and a key namespace owned by this test only."""
+    """Two independent Redis clients on the test database and a key namespace owned by this test only."""
     url = os.environ.get("YOURMOMENT_TEST_REDIS_URL")
     if not url:
-        pytest.skip("Redis tests need YOURMOMENT_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379); db 15 is used")
+        pytest.skip("Redis tests need YOURMOMENT_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15)")
     from redis.asyncio import Redis
 
-    first, second = Redis.from_url(url, db=15), Redis.from_url(url, db=15)
+    first, second = Redis.from_url(url), Redis.from_url(url)
     namespace = f"test:{uuid.uuid4().hex}:"
     yield first, second, namespace
     keys = [key async for key in first.scan_iter(match=f"{KEY_PREFIX}{namespace}*")]
@@ -160,13 +160,14 @@ async def test_claim_interval_spaces_sends_from_the_moment_they_are_allowed(
         # Bounds follow the clock, not a guess at how fast the calls are (a loaded machine is slow).
         claimed = time.monotonic()
         assert await limiters[0].claim_interval(key, 0.3) == 0.0
+        granted = time.monotonic()  # the claim was recorded between `claimed` and now
         left = await limiters[1].claim_interval(key, 0.3)
         assert 0.3 - (time.monotonic() - claimed) - 0.005 <= left <= 0.3
         await asyncio.sleep(0.1)
         again = await limiters[1].claim_interval(key, 0.3)
         # A refusal moved nothing: the time left keeps counting down from the first claim.
         assert 0.3 - (time.monotonic() - claimed) - 0.005 <= again <= left - 0.095
-        await asyncio.sleep(max(0.3 - (time.monotonic() - claimed), 0) + 0.01)
+        await asyncio.sleep(max(0.3 - (time.monotonic() - granted), 0) + 0.01)
         reclaimed = time.monotonic()
         assert await limiters[1].claim_interval(key, 0.3) == 0.0
         assert await limiters[0].claim_interval(key, 0.3) >= 0.3 - (time.monotonic() - reclaimed) - 0.005

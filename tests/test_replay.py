@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from imitation import llm_server, mymoment
+from tests.conftest import migrated_sqlite
 from tests.support import stored
 from workflows.by_queue import workflows_for_queue
 from workflows.post import PostCommentWorkflow, workflow_id_for_post
@@ -27,7 +28,7 @@ from yourmoment.messages import QUEUE_MONITORING, PostInput, RegenerateInput
 from yourmoment.processes_client import start_monitoring, start_post, start_regenerate, stop
 from yourmoment.statuses import PostOutcome
 from yourmoment.store import items, review
-from yourmoment.store.db import session_scope, upgrade
+from yourmoment.store.db import session_scope
 from yourmoment.store.models import AIComment
 from yourmoment_dev.harness import (
     Harness,
@@ -79,8 +80,7 @@ async def test_record_histories(tmp_path: Path, ts_env: WorkflowEnvironment) -> 
     client = ts_env.client
     mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     with Imitations(mm_state, llm_state) as imitations:
-        db_url = f"sqlite:///{tmp_path / 'record.db'}"
-        upgrade(db_url)
+        db_url = migrated_sqlite(tmp_path / "record.db")
         settings = fast_settings(
             db_url,
             imitations.mm_url,
@@ -152,8 +152,7 @@ async def test_record_a_notifying_history(tmp_path: Path, ts_env: WorkflowEnviro
     mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     receiver = Receiver()
     with Imitations(mm_state, llm_state) as imitations:
-        db_url = f"sqlite:///{tmp_path / 'record.db'}"
-        upgrade(db_url)
+        db_url = migrated_sqlite(tmp_path / "record.db")
         settings = fast_settings(
             db_url,
             imitations.mm_url,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import migrated_sqlite
 from yourmoment.crypto import generate_key
-from yourmoment.store.db import upgrade
 from yourmoment_dev.harness import REPO, free_port, hermetic_env, port_free
 
 pytestmark = pytest.mark.slow
@@ -52,8 +52,7 @@ class RunLocal:
     stderr) is collected line by line in `output`."""
 
     def __init__(self, tmp_path: Path, *args: str, **values: str) -> None:
-        db_url = f"sqlite:///{tmp_path / 'run.db'}"
-        upgrade(db_url)
+        db_url = migrated_sqlite(tmp_path / "run.db")
         self.port, ui_port = free_port(), free_port()
         config = tmp_path / "temporal.toml"
         config.write_text("")

@@ -10,11 +10,10 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import MyMomentServer
+from tests.conftest import MyMomentServer, migrated_sqlite
 from yourmoment.comment_rules import DISCLOSURE
 from yourmoment.crypto import generate_key
 from yourmoment.settings import Settings
-from yourmoment.store.db import upgrade
 from yourmoment.worker_main import parse_args
 from yourmoment_dev.harness import REPO, DevServer, WorkerProcess, free_port, hermetic_env, wait_until
 
@@ -27,8 +26,7 @@ def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
 
 def worker_env(tmp_path: Path, **values: str) -> dict[str, str]:
     """A migrated SQLite file, a key, Temporal and myMoment where nothing listens; `values` on top."""
-    db_url = f"sqlite:///{tmp_path / 'w.db'}"
-    upgrade(db_url)
+    db_url = migrated_sqlite(tmp_path / "w.db")
     defaults = {
         "DATABASE_URL": db_url,
         "YOURMOMENT_ENCRYPTION_KEY": generate_key(),
@@ -39,8 +37,7 @@ def worker_env(tmp_path: Path, **values: str) -> dict[str, str]:
 
 
 def test_refuses_without_encryption_key(tmp_path: Path) -> None:
-    db_url = f"sqlite:///{tmp_path / 'w.db'}"
-    upgrade(db_url)
+    db_url = migrated_sqlite(tmp_path / "w.db")
     proc = run_worker(hermetic_env(DATABASE_URL=db_url, TEMPORAL_ADDRESS="127.0.0.1:1"))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: YOURMOMENT_ENCRYPTION_KEY is not set")
@@ -207,8 +204,7 @@ def listening_addresses(pid: int, port: int) -> set[str]:
 async def test_metrics_endpoint_binds_loopback_by_default(
     dev_server: DevServer, tmp_path: Path, metrics_host: str | None, expected: str
 ) -> None:
-    db_url = f"sqlite:///{tmp_path / 'm.db'}"
-    upgrade(db_url)
+    db_url = migrated_sqlite(tmp_path / "m.db")
     port = free_port()
     env = hermetic_env(
         DATABASE_URL=db_url,
@@ -238,8 +234,7 @@ async def test_health_and_ready_over_http(
 ) -> None:
     """A worker of three queues is ready (it polls them) but unhealthy (nobody polls maintenance): 503 naming
     that check; once a maintenance worker runs, 200. Loopback only, as the metrics."""
-    db_url = f"sqlite:///{tmp_path / 'h.db'}"
-    upgrade(db_url)
+    db_url = migrated_sqlite(tmp_path / "h.db")
     port = free_port()
     env = hermetic_env(
         DATABASE_URL=db_url,

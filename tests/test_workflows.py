@@ -20,6 +20,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
 
 from imitation import llm_server, mymoment
+from tests.conftest import migrated_sqlite
 from workflows.article import pick_prompt
 from workflows.monitoring import adaptive_discovery_wait, discovery_wait, next_budget_stretch
 from yourmoment import processes_client
@@ -34,7 +35,7 @@ from yourmoment.messages import (
 )
 from yourmoment.processes_client import MonitoringHandle
 from yourmoment.store import items
-from yourmoment.store.db import session_scope, upgrade
+from yourmoment.store.db import session_scope
 from yourmoment.store.models import MonitoringProcess
 from yourmoment_dev.harness import (
     Harness,
@@ -70,8 +71,7 @@ def world_factory(
     tmp_path: Path, servers: tuple[mymoment.MyMomentState, llm_server.LLMState, str, str]
 ) -> Callable[..., Harness]:
     mm_state, _llm_state, mm_url, llm_url = servers
-    db_url = f"sqlite:///{tmp_path / 'test.db'}"
-    upgrade(db_url)
+    db_url = migrated_sqlite(tmp_path / "test.db")
 
     def make(**kw: Any) -> Harness:
         settings = fast_settings(
