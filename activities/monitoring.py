@@ -397,9 +397,9 @@ async def deliver(deps: Dependencies, inp: NotifyInput, subject: str | None = No
     notifier = deps.notifier
     if not notifier.configured:
         return NotifyResult(sent=False, detail="no NOTIFY_URLS on this worker")
-    name, waiting = await run_db(deps.in_session, _about_process, inp.process_id)
+    name, unposted = await run_db(deps.in_session, _about_process, inp.process_id)
     try:
-        await notifier.send(compose(inp, name, waiting))
+        await notifier.send(compose(inp, name, unposted.waiting_for_approval, unposted.left_by_a_stop))
     except Exception as exc:
         reason = str(reduce_error(exc, "the notifier"))
         await run_db(
@@ -418,10 +418,10 @@ async def deliver(deps: Dependencies, inp: NotifyInput, subject: str | None = No
     return NotifyResult(sent=True, detail=f"sent to {notifier.describe()}")
 
 
-def _about_process(session: Session, process_id: str) -> tuple[str, int]:
-    """The process's name (its id when it is gone) and its comments waiting for approval."""
+def _about_process(session: Session, process_id: str) -> tuple[str, notifications.Unposted]:
+    """The process's name (its id when it is gone) and its generated comments not posted."""
     name = session.scalar(select(MonitoringProcess.name).where(MonitoringProcess.id == process_id))
-    return name or process_id, notifications.waiting_for_approval(session, process_id)
+    return name or process_id, notifications.unposted(session, process_id)
 
 
 def _sibling_claimed(session: Session, item: AIComment, client: MyMomentClient) -> bool:

@@ -15,6 +15,7 @@ def _banner(mymoment_url: str, llm_url: str, accounts: list[Any], models: tuple[
     """What a user needs to try the imitations: addresses, accounts and the commands that use them."""
     rows = [
         f"  {a.username:<14} password {a.password:<10} {a.role:<8} classes {', '.join(map(str, a.class_ids))}"
+        f"   (student id {a.uid})"
         for a in accounts
     ]
     pupil = next(a for a in accounts if a.role == "pupil")

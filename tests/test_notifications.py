@@ -211,6 +211,16 @@ def test_messages_name_the_process_and_counts() -> None:
     assert ended.title == "yourMoment: process 'Klasse 82' stopped"
     assert "This run: discovered 4, generated 3, posted 1, failed 0, skipped 0." in ended.body
     assert "2 comments waiting for approval" in ended.body
+    stopped = compose(
+        messages.NotifyInput(
+            kind="ended", process_id="p", status="stopped", reason="lesson over", counts=counts
+        ),
+        "Klasse 82",
+        0,
+        4,
+    )
+    assert "approval" not in stopped.body
+    assert "4 generated comments left unposted: python starter.py post --process 'Klasse 82'" in stopped.body
 
 
 async def test_the_notifier_posts_to_a_local_json_webhook_and_names_a_failing_one(receiver: Receiver) -> None:

@@ -34,8 +34,9 @@ class Notice:
     body: str
 
 
-def compose(inp: NotifyInput, process_name: str, waiting: int) -> Notice:
-    """The message for `inp` about the process `process_name` with `waiting` comments to approve."""
+def compose(inp: NotifyInput, process_name: str, waiting: int, left_unposted: int = 0) -> Notice:
+    """The message for `inp` about the process `process_name` with `waiting` comments to approve and
+    `left_unposted` generated comments a stop held back (a posting process)."""
     name = f"'{process_name}'"
     review = f"python starter.py comments review {shlex.quote(process_name)}"
     if inp.kind == "approval":
@@ -67,6 +68,9 @@ def compose(inp: NotifyInput, process_name: str, waiting: int) -> Notice:
         )
     if waiting:
         body += f" {waiting} comment{'s' if waiting != 1 else ''} waiting for approval: {review}"
+    if left_unposted:
+        post = f"python starter.py post --process {shlex.quote(process_name)}"
+        body += f" {left_unposted} generated comment{'s' if left_unposted != 1 else ''} left unposted: {post}"
     return Notice(f"yourMoment: process {name} {_ended_words(status)}", body)
 
 

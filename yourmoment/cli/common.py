@@ -212,7 +212,8 @@ def number(low: float, high: float, whole: bool = False) -> Callable[[str], floa
         except ValueError:
             value = math.nan
         if not (math.isfinite(value) and low <= value <= high):
-            raise argparse.ArgumentTypeError(f"must be {kind} between {low:g} and {high:g}, not {text!r}")
+            bounds = f"{int(low)} and {int(high)}" if whole else f"{low:g} and {high:g}"
+            raise argparse.ArgumentTypeError(f"must be {kind} between {bounds}, not {text!r}")
         return value
 
     return parse

@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "health",
         "check Temporal, workers, database, Redis, the site, the LLMs in use, key and schedules (exit 1 if unhealthy)",
         cmd_health,
+        examples=("starter.py health", "starter.py health --json | jq '.checks[] | select(.ok | not)'"),
     )
 
     p = add_command(sub, "info", "task queues, workflows, activities and schedules", cmd_info)

@@ -150,7 +150,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # `comments` (listing and reviewing) is registered by yourmoment/cli/review_cmds.py.
 
     p = add_command(
-        sub, "post", "post reviewed 'generated' comments exactly once (needs a running worker)", cmd_post
+        sub,
+        "post",
+        "post reviewed 'generated' comments exactly once (needs a running worker)",
+        cmd_post,
+        examples=(
+            "starter.py post 3f2a9c1e",
+            "starter.py post --process 'Klasse 4b'              # what a stop left unposted",
+            "starter.py post --process 'Klasse 4b' --approved --timeout 120",
+        ),
     )
     p.add_argument("comment_id", nargs="?", help="the comment (work item) id")
     p.add_argument(
@@ -320,6 +328,8 @@ async def cmd_start_batch(args: argparse.Namespace) -> int:
 
 async def cmd_stop(args: argparse.Namespace) -> int:
     ctx = Context(args)
+    if args.all and args.process:
+        return fail("name a process or use --all, not both")
     with ctx.db() as session:
         user = ctx.user(session)
         if args.all:

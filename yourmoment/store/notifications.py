@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from yourmoment.statuses import CommentStatus
 from yourmoment.store.db import row_count
-from yourmoment.store.models import AIComment, NotificationRecord, utcnow
+from yourmoment.store.models import AIComment, MonitoringProcess, NotificationRecord, utcnow
 
 ERROR_LENGTH = 1000
 
@@ -83,11 +83,26 @@ def outcomes(session: Session) -> Outcomes:
     return Outcomes(delivered, failed[0] if failed else None, failed[1] if failed else None)
 
 
-def waiting_for_approval(session: Session, process_id: str) -> int:
-    """The process's generated comments nobody approved yet (as `comments review` counts them)."""
+def unposted(session: Session, process_id: str) -> Unposted:
+    """The process's generated comments nobody approved yet, and whether they wait for a person (a
+    process that requires approval or only generates) or for `post` (a posting process that stopped)."""
+    process = session.get(MonitoringProcess, process_id)
     query = select(func.count(AIComment.id)).where(
         AIComment.process_id == process_id,
         AIComment.status == CommentStatus.GENERATED,
         AIComment.approved_at.is_(None),
     )
-    return int(session.scalar(query) or 0)
+    count = int(session.scalar(query) or 0)
+    for_a_person = process is None or process.require_approval or process.generate_only
+    return Unposted(count, 0) if for_a_person else Unposted(0, count)
+
+
+def waiting_for_approval(session: Session, process_id: str) -> int:
+    """The process's generated comments a person must approve (as `comments review` counts them)."""
+    return unposted(session, process_id).waiting_for_approval
+
+
+@dataclass(frozen=True)
+class Unposted:
+    waiting_for_approval: int  # a person decides (require-approval and generate-only processes)
+    left_by_a_stop: int  # a posting process stopped before posting them: `post --process` sends them
