@@ -259,6 +259,8 @@ async def test_continue_as_new_carries_state_and_signals(
     with process_running(env, process_id):
         handle = dev_server.client.get_workflow_handle(f"monitoring-process-{process_id}")
         first_run = (await handle.describe()).run_id
+        # The deadline is the workflow's: set once its first run has loaded the process.
+        await wait_until(lambda: status_json(env, process_id)["deadline"] is not None, 30, "the deadline")
         deadline = status_json(env, process_id)["deadline"]
         # Each discover-now adds history; the server soon suggests continue-as-new.
         for _ in range(60):
