@@ -7,7 +7,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from yourmoment.budget import (
@@ -72,10 +72,19 @@ def gcra_reserve(tat: float | None, now: float, emission: float, burst: int) -> 
     return new_tat, max(0.0, new_tat - burst * emission - now)
 
 
-def _give_up_if_too_long(request: SiteRequest, waited: float, at_least: float) -> None:
-    """A request with `max_wait` gives its turn up as soon as the turn is surely further away."""
-    if request.max_wait is not None and waited + at_least > request.max_wait:
-        raise BudgetSaturated(waited, at_least)
+async def _await_turn(poll: Callable[[], Awaitable[tuple[bool, float]]], request: SiteRequest) -> float:
+    """Poll the budget until it grants; return the seconds waited.
+
+    A request with `max_wait` gives its turn up as soon as the turn is surely further away."""
+    began = time.monotonic()
+    while True:
+        granted, seconds = await poll()
+        if granted:
+            return seconds
+        waited = time.monotonic() - began
+        if request.max_wait is not None and waited + seconds > request.max_wait:
+            raise BudgetSaturated(waited, seconds)
+        await asyncio.sleep(min(seconds, MAX_POLL_SECONDS))
 
 
 class LocalRateLimiter:
@@ -122,14 +131,12 @@ class LocalRateLimiter:
     ) -> float:
         emission = _emission(rate_per_second, burst)
         req, wid = request or current_site_request(), uuid.uuid4().hex
-        began = time.monotonic()
+
+        async def poll() -> tuple[bool, float]:
+            return self.poll(key, wid, req, emission, burst)
+
         try:
-            while True:
-                granted, seconds = self.poll(key, wid, req, emission, burst)
-                if granted:
-                    return seconds
-                _give_up_if_too_long(req, time.monotonic() - began, seconds)
-                await asyncio.sleep(min(seconds, MAX_POLL_SECONDS))
+            return await _await_turn(poll, req)
         except BaseException:
             self.leave(key, wid)
             raise
@@ -251,14 +258,8 @@ class RedisRateLimiter:
     ) -> float:
         emission = _emission(rate_per_second, burst)
         req, wid = request or current_site_request(), uuid.uuid4().hex
-        began = time.monotonic()
         try:
-            while True:
-                granted, seconds = await self.poll(key, wid, req, emission, burst)
-                if granted:
-                    return seconds
-                _give_up_if_too_long(req, time.monotonic() - began, seconds)
-                await asyncio.sleep(min(seconds, MAX_POLL_SECONDS))
+            return await _await_turn(lambda: self.poll(key, wid, req, emission, burst), req)
         except BaseException:
             # Best effort: a waiter that never polls again is forgotten after budget.GRACE_SECONDS anyway.
             with contextlib.suppress(Exception):
