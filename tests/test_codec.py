@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -44,9 +43,9 @@ from yourmoment.store import items
 from yourmoment.store.db import session_scope
 from yourmoment.temporal_client import data_converter
 from yourmoment_dev.harness import (
-    REPO,
     Harness,
     Imitations,
+    codec_server_command,
     fast_settings,
     free_port,
     hermetic_env,
@@ -415,14 +414,16 @@ def test_codec_server_without_a_key_is_one_clear_line(env: CliEnv, run_cli: RunC
     assert "YOURMOMENT_PAYLOAD_KEY is not set" in result.err and "Traceback" not in result.err
 
 
-def start_codec_server(tmp_path: Path, port: int, *args: str, **env_values: str) -> subprocess.Popen[str]:
+def start_codec_server(
+    tmp_path: Path, port: int, *args: str, stderr: int = subprocess.PIPE, **env_values: str
+) -> subprocess.Popen[str]:
     env = hermetic_env(DATABASE_URL=f"sqlite:///{tmp_path / 'n.db'}", **env_values)
     return subprocess.Popen(
-        [sys.executable, str(REPO / "starter.py"), "codec-server", "--port", str(port), *args],
+        codec_server_command(port, *args),
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
 
@@ -499,24 +500,13 @@ def wait_healthy(proc: subprocess.Popen[str], url: str) -> None:
 def test_starter_codec_server_serves_the_protocol(tmp_path: Path) -> None:
     old_key, new_key = generate_payload_key(), generate_payload_key()
     port = free_port()
-    env = hermetic_env(
-        YOURMOMENT_PAYLOAD_KEY=f"{new_key},{old_key}", DATABASE_URL=f"sqlite:///{tmp_path / 'n.db'}"
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "starter.py"),
-            "codec-server",
-            "--port",
-            str(port),
-            "--cors-origin",
-            UI_ORIGIN,
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
+    proc = start_codec_server(
+        tmp_path,
+        port,
+        "--cors-origin",
+        UI_ORIGIN,
         stderr=subprocess.STDOUT,
-        text=True,
+        YOURMOMENT_PAYLOAD_KEY=f"{new_key},{old_key}",
     )
     try:
         url = f"http://127.0.0.1:{port}"

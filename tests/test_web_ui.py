@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -37,6 +36,7 @@ from yourmoment_dev.harness import (
     Harness,
     Imitations,
     add_articles,
+    codec_server_command,
     fast_settings,
     free_port,
     running_worker,
@@ -46,7 +46,6 @@ from yourmoment_dev.harness import (
 )
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
 NAME = "Klasse 4b Deutsch"
 REASON = "the lesson is over"
 STEP_SECONDS = 30.0  # real seconds one step in the browser may take before the test fails
@@ -128,17 +127,7 @@ async def test_the_web_ui_finds_a_process_by_name_shows_it_paused_and_stops_it_w
     # As `make run` starts it: the UI's origin given as localhost only.
     origin = f"http://localhost:{ui_port}"
     codec = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "starter.py"),
-            "codec-server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(codec_port),
-            "--cors-origin",
-            origin,
-        ],
+        codec_server_command(codec_port, "--host", "127.0.0.1", "--cors-origin", origin),
         env=env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,

@@ -69,6 +69,11 @@ def free_port() -> int:
         return port
 
 
+def codec_server_command(port: int, *args: str) -> list[str]:
+    """The command line of `starter.py codec-server` on `port`, more of its options in `args`."""
+    return [sys.executable, str(REPO / "starter.py"), "codec-server", "--port", str(port), *args]
+
+
 def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[Any] | None = None) -> None:
     """Blocks until something listens on `port`; fails early when `proc` exits meanwhile."""
     deadline = time.monotonic() + timeout

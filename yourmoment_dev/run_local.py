@@ -21,7 +21,7 @@ from typing import Any
 
 from yourmoment.errors import ConfigurationError
 from yourmoment.settings import get_settings
-from yourmoment_dev.harness import REPO, DevServer, stop_process, wait_for_port
+from yourmoment_dev.harness import REPO, DevServer, codec_server_command, stop_process, wait_for_port
 
 # Each child is restarted at most this many times per run; once more and run_local gives up.
 MAX_RESTARTS = 3
@@ -142,17 +142,7 @@ def _codec_server(port: int, ui_port: int) -> subprocess.Popen[bytes]:
     # On 127.0.0.1 and without the token: the dev server's Web UI has no way to send one.
     env = {**os.environ, "YOURMOMENT_CODEC_TOKEN": ""}  # empty overrides a token in .env
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "starter.py"),
-            "codec-server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--cors-origin",
-            f"http://localhost:{ui_port}",
-        ],
+        codec_server_command(port, "--host", "127.0.0.1", "--cors-origin", f"http://localhost:{ui_port}"),
         env=env,
     )
     wait_for_port(port, 20, proc)
