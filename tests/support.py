@@ -198,6 +198,12 @@ def isolate_temporal(env: Any, tmp_path: Path, queue_letter: str, **values: Any)
     return env
 
 
+def isolate_on_dev_server(env: Any, dev_env: Any, tmp_path: Path, queue_letter: str, **values: Any) -> Any:
+    """`isolate_temporal` pointed at the module's dev server (conftest's `dev_env`)."""
+    address = dev_env.client.service_client.config.target_host
+    return isolate_temporal(env, tmp_path, queue_letter, TEMPORAL_ADDRESS=address, **values)
+
+
 async def start_monitoring(client: Client, settings: Settings, process_id: str) -> MonitoringHandle:
     """The process's workflow started as `start` does, but without search attributes: the test servers
     (`dev_env`, `ts_env`) register none."""

@@ -32,7 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.maintenance import process_of_workflow
 from tests.conftest import CliEnv, LLMServer, MyMomentServer, RunCli
-from tests.support import cli, cli_ok, configure_class_82, isolate_temporal
+from tests.support import cli, cli_ok, configure_class_82, isolate_on_dev_server
 from tests.test_workflow_branches import FakeActivities, fake_worker, recorded
 from workflows.maintenance import MaintenanceWorkflow
 from workflows.monitoring import MonitoringProcessWorkflow
@@ -293,11 +293,11 @@ MARKED_TEXT = "Marker-Satz: Mein Hund Bello wohnt in der Marker-Strasse."
 
 @pytest.fixture
 def notify_env(env: CliEnv, dev_env: WorkflowEnvironment, tmp_path: Path, receiver: Receiver) -> CliEnv:
-    return isolate_temporal(
+    return isolate_on_dev_server(
         env,
+        dev_env,
         tmp_path,
         "n",
-        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
         YOURMOMENT_DEFAULT_USER="t@example.org",
         NOTIFY_URLS=receiver.url,
         NOTIFY_MIN_INTERVAL="1h",
@@ -397,13 +397,7 @@ async def test_a_stuck_process_is_announced_once_and_its_end_by_reconciliation(
     """A workflow whose input cannot be decoded keeps failing its task; the scheduled health check (run
     here twice, as its schedule would) announces its process once, by name, without the payload; once
     terminated, reconciliation announces its end."""
-    isolate_temporal(
-        env,
-        tmp_path,
-        "k",
-        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
-        NOTIFY_URLS=receiver.url,
-    )
+    isolate_on_dev_server(env, dev_env, tmp_path, "k", NOTIFY_URLS=receiver.url)
     settings = get_settings()
     world = Harness.seed(settings, mymoment_server.state, llm_server.url)
     process_id = world.create_process(name="Klasse 82 stuck")

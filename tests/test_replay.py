@@ -12,6 +12,7 @@ import json
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHistory
@@ -26,6 +27,7 @@ from workflows.by_queue import workflows_for_queue
 from workflows.post import PostCommentWorkflow, workflow_id_for_post
 from yourmoment.messages import QUEUE_MONITORING, PostInput, RegenerateInput
 from yourmoment.processes_client import start_monitoring, start_post, start_regenerate, stop
+from yourmoment.settings import Settings
 from yourmoment.statuses import PostOutcome
 from yourmoment.store import items, review
 from yourmoment.store.db import session_scope
@@ -80,14 +82,8 @@ async def test_record_histories(tmp_path: Path, ts_env: WorkflowEnvironment) -> 
     client = ts_env.client
     mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     with Imitations(mm_state, llm_state) as imitations:
-        db_url = migrated_sqlite(tmp_path / "record.db")
-        settings = fast_settings(
-            db_url,
-            imitations.mm_url,
-            temporal_task_queue_prefix=f"r{uuid.uuid4().hex[:6]}-",
-            temporal_search_attributes=False,
-        )
-        world = Harness.seed(settings, mm_state, imitations.llm_url)
+        settings, world = recording_world(tmp_path, imitations)
+        db_url = settings.database_url
         add_articles(mm_state, 2)
         posting = world.create_process(max_duration_minutes=30)
         world.mark_running(posting)
@@ -152,16 +148,10 @@ async def test_record_a_notifying_history(tmp_path: Path, ts_env: WorkflowEnviro
     mm_state, llm_state = mymoment.MyMomentState(), llm_server.LLMState()
     receiver = Receiver()
     with Imitations(mm_state, llm_state) as imitations:
-        db_url = migrated_sqlite(tmp_path / "record.db")
-        settings = fast_settings(
-            db_url,
-            imitations.mm_url,
-            temporal_task_queue_prefix=f"r{uuid.uuid4().hex[:6]}-",
-            temporal_search_attributes=False,
-            notify_urls=receiver.url,
-            notify_min_interval=600,
+        settings, world = recording_world(
+            tmp_path, imitations, notify_urls=receiver.url, notify_min_interval=600
         )
-        world = Harness.seed(settings, mm_state, imitations.llm_url)
+        db_url = settings.database_url
         add_articles(mm_state, 3)
         process_id = world.create_process(require_approval=True, max_duration_minutes=30)
         world.mark_running(process_id)
@@ -173,6 +163,19 @@ async def test_record_a_notifying_history(tmp_path: Path, ts_env: WorkflowEnviro
         (HISTORIES / f"{NOTIFYING}.json").write_text(history.to_json())
     receiver.server.stop()
     assert [text.split("\n")[0] for text in receiver.texts()][-1].endswith("completed")
+
+
+def recording_world(tmp_path: Path, imitations: Imitations, **overrides: Any) -> tuple[Settings, Harness]:
+    """Settings for recording (a migrated SQLite database, a queue prefix of its own, no search
+    attributes; `overrides` on top) and the world seeded on them."""
+    settings = fast_settings(
+        migrated_sqlite(tmp_path / "record.db"),
+        imitations.mm_url,
+        temporal_task_queue_prefix=f"r{uuid.uuid4().hex[:6]}-",
+        temporal_search_attributes=False,
+        **overrides,
+    )
+    return settings, Harness.seed(settings, imitations.mm, imitations.llm_url)
 
 
 def _items(db_url: str, process_id: str) -> list[AIComment]:

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from imitation import llm_server as llm_imitation
 from tests.conftest import LLMServer, MyMomentServer, RunCli
-from tests.support import cli, cli_ok, configure_class_82, isolate_temporal, stored
+from tests.support import cli, cli_ok, configure_class_82, isolate_on_dev_server, stored
 from yourmoment import processes_client
 from yourmoment.cli import review_actions
 from yourmoment.comment_rules import DISCLOSURE
@@ -40,13 +40,7 @@ ADDED_IN_EDITOR = "Weiter so, ich freue mich schon auf deinen nächsten Text!"
 @pytest.fixture
 def review_env(env: Any, dev_env: Any, tmp_path: Path) -> Any:
     """The test's configuration pointed at the module's dev server, on a queue prefix of its own."""
-    return isolate_temporal(
-        env,
-        tmp_path,
-        "r",
-        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
-        YOURMOMENT_DEFAULT_USER="t@example.org",
-    )
+    return isolate_on_dev_server(env, dev_env, tmp_path, "r", YOURMOMENT_DEFAULT_USER="t@example.org")
 
 
 def one_error_line(result: Any, code: int = 2) -> str:

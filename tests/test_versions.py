@@ -22,7 +22,7 @@ from activities.deps import Dependencies
 from activities.maintenance import MaintenanceActivities
 from imitation.mymoment.state import site_now
 from tests.conftest import CliEnv, CliResult, LLMServer, MyMomentServer, RunCli
-from tests.support import cli, cli_ok, isolate_temporal
+from tests.support import cli, cli_ok, isolate_on_dev_server
 from workflows.follow_up import FollowUpWorkflow, workflow_id_for_follow_up
 from yourmoment import processes_client
 from yourmoment.comment_rules import DISCLOSURE
@@ -190,13 +190,7 @@ def test_the_dashboard_parser_takes_any_table_and_rows_of_five_cells() -> None:
 @pytest.fixture
 def track_env(env: CliEnv, dev_env: WorkflowEnvironment, tmp_path: Path) -> CliEnv:
     """The test's configuration on the module's dev server, on a queue prefix of its own."""
-    return isolate_temporal(
-        env,
-        tmp_path,
-        "v",
-        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
-        YOURMOMENT_DEFAULT_USER=EMAIL,
-    )
+    return isolate_on_dev_server(env, dev_env, tmp_path, "v", YOURMOMENT_DEFAULT_USER=EMAIL)
 
 
 def configure_teacher(run_cli: RunCli) -> None:
@@ -416,27 +410,37 @@ async def test_the_backup_activity_retried_after_a_crash_stores_nothing_twice(
     ]
 
 
-def test_versions_are_numbered_once_capped_and_a_text_changed_back_is_new(db_url: str) -> None:
-    with session_scope(db_url) as session:
-        user = User(email="v@example.org")
+def add_user(database_url: str, email: str) -> str:
+    """A user row of its own; returns its id."""
+    with session_scope(database_url) as session:
+        user = User(email=email)
         session.add(user)
         session.flush()
-        user_id = user.id
+        return user.id
+
+
+def article_read(article_id: str, content: str) -> ArticleDetail:
+    """Article `article_id` as read from the site, with `content` as its text."""
+    return ArticleDetail(
+        id=article_id,
+        title="Titel",
+        author="kind",
+        category=None,
+        category_id=None,
+        task=None,
+        task_id=None,
+        content=content,
+        raw_html="",
+        url=f"https://x/article/{article_id}/",
+        comments=[],
+    )
+
+
+def test_versions_are_numbered_once_capped_and_a_text_changed_back_is_new(db_url: str) -> None:
+    user_id = add_user(db_url, "v@example.org")
 
     def read(text: str) -> bool:
-        detail = ArticleDetail(
-            id="77",
-            title="Titel",
-            author="kind",
-            category=None,
-            category_id=None,
-            task=None,
-            task_id=None,
-            content=text,
-            raw_html="",
-            url="https://x/article/77/",
-            comments=[],
-        )
+        detail = article_read("77", text)
         with session_scope(db_url) as session:
             return versions.store_version(
                 session, user_id=user_id, detail=detail, max_versions=3, source="backup"
@@ -769,24 +773,8 @@ async def test_track_run_without_a_worker_says_so_instead_of_waiting(
 def test_racing_reads_of_one_article_store_one_version(pg_url: str) -> None:
     """Eight threads store the same read at once: the unique (user, article, number) lets one insert,
     the others meet it, read again and find their content stored."""
-    with session_scope(pg_url) as session:
-        user = User(email="race@example.org")
-        session.add(user)
-        session.flush()
-        user_id = user.id
-    detail = ArticleDetail(
-        id="88",
-        title="Titel",
-        author="kind",
-        category=None,
-        category_id=None,
-        task=None,
-        task_id=None,
-        content="Derselbe Text.",
-        raw_html="",
-        url="https://x/article/88/",
-        comments=[],
-    )
+    user_id = add_user(pg_url, "race@example.org")
+    detail = article_read("88", "Derselbe Text.")
     start = threading.Barrier(8)
 
     def store() -> bool:
