@@ -105,28 +105,25 @@ def record_read(
     existing = session.get(FollowUp, (article.item_id, label))
     if existing is not None:
         return _outcome(existing)
+
+    def store(read: ArticleDetail, source: str) -> versions.StoredRead:
+        return versions.store_version(
+            session,
+            user_id=article.user_id,
+            detail=read,
+            max_versions=max_versions,
+            source=source,
+            item_id=article.item_id,
+        )
+
     item = session.get(AIComment, article.item_id)
     baseline = item.article_content if item is not None else None
     if item is not None and baseline is not None and not _has_comment_version(session, article.item_id):
-        at_comment = detail.model_copy(
-            update={"title": item.article_title or detail.title, "content": baseline}
+        store(
+            detail.model_copy(update={"title": item.article_title or detail.title, "content": baseline}),
+            "comment",
         )
-        versions.store_version(
-            session,
-            user_id=article.user_id,
-            detail=at_comment,
-            max_versions=max_versions,
-            source="comment",
-            item_id=article.item_id,
-        )
-    stored = versions.store_version(
-        session,
-        user_id=article.user_id,
-        detail=detail,
-        max_versions=max_versions,
-        source="follow_up",
-        item_id=article.item_id,
-    )
+    stored = store(detail, "follow_up")
     change = revision(baseline, detail.content) if baseline is not None else None
     row = FollowUp(
         item_id=article.item_id,
