@@ -517,16 +517,25 @@ def posted_item(harness: Harness, process_id: str, article_id: int, template_id:
         return item.id
 
 
-async def test_follow_ups_read_after_each_interval_and_the_report_shows_revisions(
-    ts_env: WorkflowEnvironment, db_url: str, mymoment_server: MyMomentServer, llm_server: LLMServer
-) -> None:
+def follow_up_harness(
+    db_url: str, mymoment_server: MyMomentServer, llm_server: LLMServer, follow_up_after: str
+) -> Harness:
+    """An installation that reads posted comments' articles again after `follow_up_after`, on a queue
+    prefix of its own."""
     settings = fast_settings(
         db_url,
         mymoment_server.url,
         temporal_task_queue_prefix=f"f{uuid.uuid4().hex[:6]}-",
-        follow_up_after="1h,1d,7d",
+        follow_up_after=follow_up_after,
     )
-    harness = Harness.seed(settings, mymoment_server.state, llm_server.url)
+    return Harness.seed(settings, mymoment_server.state, llm_server.url)
+
+
+async def test_follow_ups_read_after_each_interval_and_the_report_shows_revisions(
+    ts_env: WorkflowEnvironment, db_url: str, mymoment_server: MyMomentServer, llm_server: LLMServer
+) -> None:
+    harness = follow_up_harness(db_url, mymoment_server, llm_server, "1h,1d,7d")
+    settings = harness.settings
     process_id = harness.create_process()
     state = mymoment_server.state
     revised = state.add_article(
@@ -592,13 +601,8 @@ async def test_a_follow_up_read_later_than_its_interval_is_skipped_visibly(
 ) -> None:
     """Posted two hours ago: the 1h read is past its interval (as if the site's politeness budget had
     been saturated all along), the 1d read is not."""
-    settings = fast_settings(
-        db_url,
-        mymoment_server.url,
-        temporal_task_queue_prefix=f"f{uuid.uuid4().hex[:6]}-",
-        follow_up_after="1h,1d",
-    )
-    harness = Harness.seed(settings, mymoment_server.state, llm_server.url)
+    harness = follow_up_harness(db_url, mymoment_server, llm_server, "1h,1d")
+    settings = harness.settings
     process_id = harness.create_process()
     article = mymoment_server.state.add_article("Mein Hund", PUPIL, class_id=82, paragraphs=["Text."])
     item_id = posted_item(harness, process_id, article, harness.template_ids[0])
