@@ -342,7 +342,10 @@ async def test_prompt_weights_respected_over_many_articles(
     with session_scope(world.settings.database_url) as session:
         used = Counter(i.prompt_template_id for i in items.list_items(session, process_id))
     assert used[first] + used[second] == 40
-    assert used[first] > used[second] * 1.5  # 3:1 weights; a fair coin would give about 1:1
+    # The exact distribution is test_pick_prompt_follows_weights' job; here the workflow's own
+    # random roll must reach pick_prompt. With 3:1 weights over 40 articles the first template
+    # wins the majority except about once in 5,000 runs (a 2:1 margin failed once in 40).
+    assert used[second] > 0 and used[first] > used[second]
 
 
 async def test_generate_only_then_post_reviewed_comments_once(
