@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Two test processes (pytest-xdist), each module kept whole in one of them: its module-wide servers start once.
-PYTEST_PARALLEL ?= -n 2 --dist loadfile
+PYTEST_PARALLEL ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 ## test: create the environment, install, lint, type-check and run every test, the fault drills too (CI runs this)
 test: venv

@@ -88,6 +88,32 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[REDIS_ENV] = worker_redis(redis_url, worker)
 
 
+# Estimated seconds of one test, by its marker: a drill runs about a minute, a `slow` test starts
+# servers or workers (about 15 s, or what `pytest.mark.slow(seconds=N)` says), the rest take tens of
+# milliseconds.
+MARKER_COST = {"drill": 60.0, "slow": 15.0}
+PLAIN_COST = 0.05
+
+
+def estimated_seconds(item: pytest.Item) -> float:
+    for name, default in MARKER_COST.items():
+        marker = item.get_closest_marker(name)
+        if marker is not None:
+            return float(marker.kwargs.get("seconds", default))
+    return PLAIN_COST
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The most expensive modules first, each kept whole and in its own order. Under xdist
+    (`--dist loadfile --no-loadscope-reorder`) each worker takes the next module as it frees up, so a
+    long module started last cannot leave the others idle at the end (longest-first scheduling)."""
+    cost: dict[Path, float] = {}
+    for item in items:
+        cost[item.path] = cost.get(item.path, 0.0) + estimated_seconds(item)
+    first_seen = {path: index for index, path in enumerate(cost)}
+    items.sort(key=lambda item: (-cost[item.path], first_seen[item.path]))
+
+
 def worker_redis(url: str, worker: str) -> str:
     """`url` with the Redis database below it for worker gwN (15 → 14 for gw1): a drill's flush of the
     rate-limit keys never reaches the other worker's tests."""

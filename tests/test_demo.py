@@ -13,7 +13,7 @@ import pytest
 
 from yourmoment_dev.harness import REPO, free_port, hermetic_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=45)  # each starts the whole demo
 
 
 def demo_command(tmp_path: Path, *options: str) -> list[str]:
