@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import os
 import re
 import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +23,7 @@ from yourmoment import processes_client
 from yourmoment.messages import MonitorInput
 from yourmoment.processes_client import MonitoringHandle
 from yourmoment.settings import Settings
-from yourmoment_dev.harness import REPO
+from yourmoment_dev.harness import REPO, wait_until
 
 # The Temporal connection settings a developer's shell may hold; tests that talk to Temporal clear them.
 TEMPORAL_VARS = (
@@ -102,6 +104,31 @@ def run_starter_here(env: dict[str, str], *args: str, stdin: str | None = None) 
             reset_settings_cache()
     assert result, f"starter.py {' '.join(args)} raised (see the thread's traceback above)"
     return result[0]
+
+
+def status_json(env: dict[str, str], process_id: str) -> dict[str, Any]:
+    """`status --json`, in-process: the tests poll it often (each poll in a new interpreter would take a
+    core's second from the worker under test)."""
+    code, out, err = run_starter_here(env, "status", process_id, "--json")
+    assert code == 0, out + err
+    return json.loads(out)
+
+
+async def live_status(
+    env: dict[str, str], process_id: str, until: Callable[[dict[str, Any]], bool] = lambda _: True
+) -> dict[str, Any]:
+    """`status --json` as the workflow itself answers it (and once `until` holds): under load its query
+    can miss the CLI's deadline, and the CLI then answers from the database, which knows no next
+    discovery or login state."""
+    answer: dict[str, Any] = {}
+
+    def answered_live() -> bool:
+        answer.clear()
+        answer.update(status_json(env, process_id))
+        return answer["source"] == "workflow" and until(answer)
+
+    await wait_until(answered_live, 30, "the workflow's own status")
+    return answer
 
 
 def provider_add(name: str, model: str, *extra: str, base_url: str | None = None) -> list[str]:

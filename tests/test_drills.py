@@ -46,6 +46,7 @@ from tests.drill_support import (
     stop_and_check,
     wait_until_settled,
 )
+from tests.support import live_status
 from yourmoment.codec import generate_payload_key
 from yourmoment.ratelimit import KEY_PREFIX
 from yourmoment.store.db import get_engine
@@ -507,7 +508,7 @@ async def test_drill_failures_leak_nothing(tmp_path: Path, dev_server: DevServer
             dep.starter("start", dep.process_id)
             await wait_until_settled(dep, dev_server.client, len(ids), timeout=180)
             assert_running(dep)
-            status = json.loads(dep.starter("status", dep.process_id, "--json"))  # live, from the workflow
+            status = await live_status(dep.env, dep.process_id)  # the logins' errors: the workflow knows them
             counts = await stop_and_check(dep, dev_server.client, len(ids))
         finally:
             dep.stop_workers()

@@ -25,10 +25,12 @@ from tests.support import (
     POSTING,
     add_link_ordering_article,
     add_ordering_article,
+    live_status,
     process_create,
     provider_add,
     run_starter,
     run_starter_here,
+    status_json,
 )
 from yourmoment.comment_rules import comment_plain_text
 from yourmoment.crypto import generate_key
@@ -133,14 +135,6 @@ def comments_per_article(state: Any) -> dict[int, int]:
     return {article_id: len(state.comments_for(article_id)) for article_id in state.articles}
 
 
-def status_json(env: dict[str, str], process_id: str) -> dict[str, Any]:
-    """`status --json`, in-process: the tests poll it often (each poll in a new interpreter would take a
-    core's second from the worker under test)."""
-    code, out, err = run_starter_here(env, "status", process_id, "--json")
-    assert code == 0, out + err
-    return json.loads(out)
-
-
 def starter_ok(env: dict[str, str], *args: str) -> str:
     """starter.py ARGS, which must succeed; returns what it printed."""
     code, out, err = run_starter(env, *args)
@@ -181,7 +175,7 @@ async def test_end_to_end_commenting_stop_and_restart(
         add_articles(mm_state, 2, author="Neu")
         run_starter(env, "discover-now", process_id)
         await wait_until(lambda: status_json(env, process_id)["totals"]["posted"] >= 8, 60, "8 posts")
-        status = status_json(env, process_id)
+        status = await live_status(env, process_id)
         assert status["status"] == "running" and status["deadline"] and status["next_discovery_at"]
         assert {login["name"]: login["state"] for login in status["logins"]} == {"a": "ready", "b": "ready"}
         metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
@@ -260,16 +254,17 @@ async def test_continue_as_new_carries_state_and_signals(
         handle = dev_server.client.get_workflow_handle(f"monitoring-process-{process_id}")
         first_run = (await handle.describe()).run_id
         # The deadline is the workflow's: set once its first run has loaded the process.
-        await wait_until(lambda: status_json(env, process_id)["deadline"] is not None, 30, "the deadline")
-        deadline = status_json(env, process_id)["deadline"]
-        # Each discover-now adds history; the server soon suggests continue-as-new.
+        loaded = await live_status(env, process_id, until=lambda status: status["deadline"] is not None)
+        deadline = loaded["deadline"]
+        # Each discover-now adds history; the server soon suggests continue-as-new (in-process: up to
+        # 60 calls, and the command line is not what this test is about).
         for _ in range(60):
-            run_starter(env, "discover-now", process_id)
+            run_starter_here(env, "discover-now", process_id)
             if (await handle.describe()).run_id != first_run:
                 break
             time.sleep(0.2)
         assert (await handle.describe()).run_id != first_run, "no continue-as-new happened"
-        status = status_json(env, process_id)
+        status = await live_status(env, process_id)
         assert status["deadline"] == deadline
         assert status["discovery_runs"] > 1  # carried over, not reset
         code, out, err = run_starter(env, "stop", process_id, "--wait")  # the signal reaches the new run

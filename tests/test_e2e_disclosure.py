@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from imitation import llm_server, mymoment
-from tests.test_e2e import PREFIX, configured, process_running, site, starter_ok, status_json
+from tests.support import status_json
+from tests.test_e2e import PREFIX, configured, process_running, site, starter_ok
 from yourmoment.comment_rules import contradictions, visible_lines
 from yourmoment_dev.harness import add_articles, wait_until
 

@@ -475,7 +475,11 @@ async def test_post_server_error_is_transient(site: Site, client: MyMomentClient
 
 async def test_clients_sharing_a_limiter_keep_the_global_pace(site: Site, store: MemorySessionStore) -> None:
     shared = LocalRateLimiter()
-    rate, burst = 20.0, 2
+    # The times are the imitation's, so a loaded machine shifts each by some milliseconds: the
+    # tolerance is half an interval, and a limiter that let one request more through would still be
+    # an interval early.
+    rate, burst = 10.0, 2
+    tolerance = 0.5 / rate
     clients = [
         make_client(site, store, shared, replace(PUPIL_LOGIN, login_id=f"login-{n}"), rate=rate, burst=burst)
         for n in range(2)
@@ -489,7 +493,7 @@ async def test_clients_sharing_a_limiter_keep_the_global_pace(site: Site, store:
     times = sorted(r["t"] for r in site.state.stats()["requests"])
     assert len(times) == 12  # 2 logins of 3 requests, 6 article pages
     for k, at in enumerate(times):
-        assert at - times[0] >= (k - burst + 1) / rate - 0.01, f"request {k} came too early"
+        assert at - times[0] >= (k - burst + 1) / rate - tolerance, f"request {k} came too early"
 
 
 async def test_logs_hold_no_secrets(
