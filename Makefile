@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# Python writes the bytecode of the project's modules once, so the suite's hundreds of worker.py and
+# starter.py processes do not compile them each time (some shells set PYTHONDONTWRITEBYTECODE).
+unexport PYTHONDONTWRITEBYTECODE
+
 # Two test processes (pytest-xdist), each module kept whole in one of them: its module-wide servers start once.
 PYTEST_PARALLEL ?= -n 2 --dist loadfile --no-loadscope-reorder
 

@@ -134,14 +134,10 @@ def environment(db_url: str, mm_url: str, dev_server: Any, **extra: str) -> dict
 
 
 def starter(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    """`python starter.py ARGS` in its own process, which must succeed; returns what it printed."""
-    code, out, err = run_starter(env, *args, stdin=stdin)
-    assert code == 0, f"{args}: {out}{err}"
-    return out
-
-
-def seed(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    """`starter`, in-process: for the set-up around a test (users, logins, providers, processes)."""
+    """`starter.py ARGS` in this process (exactly `env`), which must succeed; returns what it printed.
+    The workers run in their own processes; the commands around them are not what these tests are
+    about, and each in a new interpreter would cost a core's second (one test keeps `post` as a user
+    runs it, for its exit code)."""
     code, out, err = run_starter_here(env, *args, stdin=stdin)
     assert code == 0, f"{args}: {out}{err}"
     return out
@@ -149,10 +145,10 @@ def seed(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
 
 def configure_user(env: dict[str, str], email: str, llm_url: str, logins: dict[str, tuple[str, str]]) -> None:
     """A user with the given logins (name -> username, password), a provider and the templates."""
-    seed(env, "user", "add", email)
-    seed(env, "template", "seed")
+    starter(env, "user", "add", email)
+    starter(env, "template", "seed")
     for name, (username, password) in logins.items():
-        seed(
+        starter(
             env,
             "--user",
             email,
@@ -164,14 +160,14 @@ def configure_user(env: dict[str, str], email: str, llm_url: str, logins: dict[s
             "--password-stdin",
             stdin=password + "\n",
         )
-    seed(env, "--user", email, *provider_add("local", "imitation", base_url=f"{llm_url}/v1"))
+    starter(env, "--user", email, *provider_add("local", "imitation", base_url=f"{llm_url}/v1"))
 
 
 def create_process(
     env: dict[str, str], email: str, logins: list[str], *extra: str, mode: str = "--post"
 ) -> str:
-    template = json.loads(seed(env, "--user", email, "template", "list", "--json"))[0]["name"]
-    out = seed(
+    template = json.loads(starter(env, "--user", email, "template", "list", "--json"))[0]["name"]
+    out = starter(
         env,
         "--user",
         email,
@@ -265,7 +261,7 @@ def migrated_env(
 ) -> dict[str, str]:
     """The deployment's environment on SQLite and on PostgreSQL, its database migrated by `db upgrade`."""
     env = environment(database_url(tmp_path, request.param, request), site[1], dev_server)
-    seed(env, "db", "upgrade")
+    starter(env, "db", "upgrade")
     return env
 
 
@@ -318,7 +314,7 @@ async def test_post_exits_1_when_the_account_has_commented_already(
 
     mm_state, mm_url, llm_url = site
     env = environment(database_url(tmp_path, "sqlite", request), mm_url, dev_server)
-    seed(env, "db", "upgrade")
+    starter(env, "db", "upgrade")
     add_articles(mm_state, 2)
     email = "lehrerin@example.ch"
     configure_user(env, email, llm_url, {"mine": ("pupil-a", "pass-a")})
@@ -382,7 +378,7 @@ async def test_comment_interval_holds_between_posts_as_the_site_sees_them(
         mm_state.add_account(username, password, "pupil", [82])
     with Imitations(mm_state, llm_state) as imitations:
         env = environment(f"sqlite:///{tmp_path / 'pacing.db'}", imitations.mm_url, dev_server, **extra)
-        seed(env, "db", "upgrade")
+        starter(env, "db", "upgrade")
         email = "lehrerin@example.ch"
         configure_user(env, email, imitations.llm_url, logins)
         process_id = create_process(env, email, ["a", "b"])
@@ -404,7 +400,10 @@ async def test_comment_interval_holds_between_posts_as_the_site_sees_them(
         assert len(times) == 5, (username, times)
         gaps[username] = [round(b - a, 3) for a, b in pairwise(times)]
     print("POST gaps per account at the imitation:", gaps)
-    assert all(gap >= interval for account in gaps.values() for gap in account), gaps
+    # The times are the imitation's: on a loaded machine a POST can reach it a little later than it was
+    # sent, shortening the gap to the next one. Pacing that failed would leave gaps of milliseconds.
+    arrival_jitter = 0.25
+    assert all(gap >= interval - arrival_jitter for account in gaps.values() for gap in account), gaps
     assert {a: len(mm_state.comments_for(a)) for a in mm_state.articles} == dict.fromkeys(
         mm_state.articles, 2
     )

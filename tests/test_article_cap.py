@@ -31,7 +31,6 @@ from tests.test_account_claim import (
     environment,
     item_rows,
     run_until_settled,
-    seed,
     settled,
     starter,
 )
@@ -398,7 +397,7 @@ async def test_three_bot_accounts_with_a_cap_of_one_post_one_comment_per_article
     """Two users, two processes, three accounts, MAX_AI_COMMENTS_PER_ARTICLE=1: one AI comment per article."""
     mm_state, mm_url, llm_url = site
     env = environment(backend, mm_url, dev_server, MAX_AI_COMMENTS_PER_ARTICLE="1")
-    seed(env, "db", "upgrade")
+    starter(env, "db", "upgrade")
     runs = []
     for email, logins in [("lehrerin@example.ch", ["a", "b"]), ("lehrer@example.ch", ["c"])]:
         configure_user(env, email, llm_url, {name: ACCOUNTS[name] for name in logins})
@@ -424,7 +423,7 @@ async def test_a_page_that_carries_the_cap_in_ai_comments_from_elsewhere_gets_no
     """The cap (2) counts the AI comments another installation left on the page; a pupil's comment does not."""
     mm_state, mm_url, llm_url = site
     env = environment(backend, mm_url, dev_server)
-    seed(env, "db", "upgrade")
+    starter(env, "db", "upgrade")
     email = "lehrerin@example.ch"
     configure_user(env, email, llm_url, {"a": ACCOUNTS["a"], "b": ACCOUNTS["b"]})
     full, one, free = add_articles(mm_state, 3)
@@ -457,7 +456,7 @@ async def test_the_page_is_read_again_before_a_post_whose_prepared_page_is_old(
     then: AI comments that arrived meanwhile from elsewhere fill the cap, and it is skipped, not posted."""
     mm_state, mm_url, llm_url = site
     env = environment(backend, mm_url, dev_server)
-    seed(env, "db", "upgrade")
+    starter(env, "db", "upgrade")
     email = "lehrerin@example.ch"
     configure_user(env, email, llm_url, {"a": ACCOUNTS["a"]})
     filled, open_one = add_articles(mm_state, 2)
@@ -500,7 +499,7 @@ async def test_two_workers_spelling_the_site_differently_post_once_per_account(
     port = urlsplit(mm_url).port
     spellings = [f"http://LOCALHOST:{port}/", f"http://127.0.0.1:{port}"]
     env = environment(backend, spellings[1], dev_server)
-    seed(env, "db", "upgrade")
+    starter(env, "db", "upgrade")
     runs = []
     for i, username in enumerate(["pupil-a", " pupil-a "]):
         email = f"lehrerin{i}@example.ch"

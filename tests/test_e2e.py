@@ -136,8 +136,11 @@ def comments_per_article(state: Any) -> dict[int, int]:
 
 
 def starter_ok(env: dict[str, str], *args: str) -> str:
-    """starter.py ARGS, which must succeed; returns what it printed."""
-    code, out, err = run_starter(env, *args)
+    """starter.py ARGS in this process (exactly `env`), which must succeed; returns what it printed.
+    The workers run in their own processes; the commands a user types run as a user runs them
+    (`run_starter`) where a test is about them: the end-to-end run's refused second start,
+    discover-now and stop."""
+    code, out, err = run_starter_here(env, *args)
     assert code == 0, out + err
     return out
 
