@@ -22,8 +22,10 @@ $(STAMP): pyproject.toml
 # starter.py processes do not compile them each time (some shells set PYTHONDONTWRITEBYTECODE).
 unexport PYTHONDONTWRITEBYTECODE
 
-# Two test processes (pytest-xdist), each module kept whole in one of them: its module-wide servers start once.
-PYTEST_PARALLEL ?= -n 2 --dist loadfile --no-loadscope-reorder
+# Four test processes (pytest-xdist) on two cores: most tests wait on servers, timers and children.
+# Each module stays whole in one of them (its module-wide servers start once), the costliest first
+# (tests/conftest.py orders them; xdist's own reorder by test count would start the drills last).
+PYTEST_PARALLEL ?= -n 4 --dist loadfile --no-loadscope-reorder
 
 ## test: create the environment, install, lint, type-check and run every test, the fault drills too (CI runs this)
 test: venv

@@ -15,11 +15,11 @@
   it); `client_with(env, converter)` talks to one of them with another data converter.
 No test module starts a Temporal server of its own; servers, workers and polling come from yourmoment_dev.harness.
 
-In parallel (`pytest -n 2`, pytest-xdist, as `make test` runs) each worker process has its own session
+In parallel (`pytest -n 4`, pytest-xdist, as `make test` runs) each worker process has its own session
 fixtures (imitations, template, servers) and its own PostgreSQL database: the first worker uses the one
 YOURMOMENT_TEST_DATABASE_URL names, the others `<name>_gw1`, … (created when missing), set into that
-variable before any test reads it; likewise the Redis database below YOURMOMENT_TEST_REDIS_URL's for
-gw1 (15 → 14).
+variable before any test reads it; likewise a Redis database below YOURMOMENT_TEST_REDIS_URL's for
+each (15 → 14, 13, …).
 """
 
 from __future__ import annotations
