@@ -263,6 +263,32 @@ async def test_cancellation_cleans_up_like_stop(
     assert process_row(world, process_id).status == "stopped"
 
 
+async def test_a_stop_while_a_run_waits_to_continue_as_new_ends_the_process(
+    ts_env: WorkflowEnvironment,
+    world: Harness,
+    mm_state: mymoment.MyMomentState,
+    llm_state: llm_server.LLMState,
+) -> None:
+    """A run that continues as new first waits for its article children; a stop received then is not
+    left behind with the old run (the next one would run on until its deadline): the process stops."""
+    add_articles(mm_state, 2)
+    llm_state.latency_ms = 8000  # the children outlast the 5 s discovery interval
+    process_id = world.create_process(discovery_interval_seconds=5, max_duration_minutes=30)
+    async with running_process(ts_env, world, process_id, iterations_before_continue=1) as handle:
+        first_run = (await handle.describe()).run_id
+
+        async def interval_over_with_children_running() -> bool:
+            events = [event async for event in handle.fetch_history_events()]
+            fired = any(event.HasField("timer_fired_event_attributes") for event in events)
+            return fired and db_counts(world, process_id).generated < 2
+
+        await wait_until(interval_over_with_children_running, 30, "the interval over, children running")
+        result = await asyncio.wait_for(stopped(handle), 60)
+        assert (await handle.describe()).run_id == first_run  # ended, not continued as new
+    assert result.status == "stopped" and result.reason == "stopped by user"
+    assert process_row(world, process_id).status == "stopped"
+
+
 async def test_pause_and_resume(
     ts_env: WorkflowEnvironment, world: Harness, mm_state: mymoment.MyMomentState
 ) -> None:

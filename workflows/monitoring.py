@@ -76,6 +76,9 @@ STOP_HOLDS_POSTS_PATCH = "stop-holds-posts"
 PAUSED = "paused"  # YourMomentStatus while paused (the process row stays `running`)
 # Discovery stretches its interval while the site's budget is saturated (yourmoment/budget.py).
 BUDGET_PATCH = "discovery-adapts-to-site-budget"
+# A stop that arrives while a run waits for its children before continuing as new ends the process
+# instead of being left behind with the old run. Guarded: runs recorded before this continued as new.
+STOP_BEFORE_CONTINUE_PATCH = "stop-before-continue-as-new"
 SATURATED_NOTE = "discovery slowed: site budget saturated"
 SATURATED_MIN_WAIT_SECONDS = 2.0
 
@@ -252,8 +255,13 @@ class MonitoringProcessWorkflow:
         if outcome[0] == RunEnd.CONTINUE:
             await workflow.wait_condition(lambda: not self._children)
             await workflow.wait_condition(workflow.all_handlers_finished)
-            await self._settle_notices()
-            workflow.continue_as_new(inp.model_copy(update={"state": self._state}))
+            # A stop is no state the next run inherits: received while the children finished, it ends
+            # the process here (pause, by contrast, is in `_state` and carries over).
+            if self._stop is not None and workflow.patched(STOP_BEFORE_CONTINUE_PATCH):
+                outcome = (RunEnd.STOPPED, self._stop.reason)
+            else:
+                await self._settle_notices()
+                workflow.continue_as_new(inp.model_copy(update={"state": self._state}))
         return await self._shutdown(inp, *outcome)
 
     async def _loop(self, inp: MonitorInput) -> Outcome:
