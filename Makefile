@@ -34,7 +34,7 @@ test: venv
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -ra $(PYTEST_PARALLEL) --durations=20
 
-## test-drills: the long fault drills alone (~4 min): dev server restarted, faulty myMoment and LLM, two workers
+## test-drills: the five long fault drills alone (~5 min): dev server restarted, faulty myMoment and LLM, two workers, a backup run killed
 test-drills: venv
 	$(PY) -m pytest -q -ra -m drill
 
