@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench.harness import BenchHarness, Politeness, tree_rss_mb
@@ -38,6 +39,12 @@ OPTIONS = (
     Option("--interval", int, 10, "discovery interval seconds (default 10)"),
     Option("--duration", float, 120.0, "seconds observed after the first round"),
     Option("--fresh-articles", int, 0, "new articles created during the window, each timed to its comment"),
+    Option(
+        "--discover-now",
+        int,
+        0,
+        "before the window, K rounds of a discover-now to every process: runs as long as K more discoveries make them",
+    ),
     Option(
         "--starts-per-second",
         float,
@@ -99,6 +106,30 @@ async def start_all(
 
     await asyncio.gather(*(one(pid) for pid in process_ids))
     return time.monotonic() - began
+
+
+async def discovery_rounds(
+    h: BenchHarness, process_ids: list[str], rounds: int, lists: Callable[[], int]
+) -> None:
+    """`rounds` times: a discover-now to every process, then wait until each has listed once more (the
+    history of a process that has run that many discoveries more, without waiting for its backoff)."""
+    from yourmoment import processes_client
+
+    assert h.client is not None
+    for n in range(rounds):
+        target = lists() + len(process_ids)
+        handles = [processes_client.monitoring_handle(h.client, pid) for pid in process_ids]
+        for chunk in range(0, len(handles), 50):
+            await asyncio.gather(
+                *(processes_client.send(x, "discover_now") for x in handles[chunk : chunk + 50])
+            )
+        await wait_until(
+            lambda target=target: lists() >= target,
+            FIRST_ROUND_TIMEOUT_S,
+            f"discover-now round {n + 1}",
+            every=0.5,
+        )
+        log(f"discover-now round {n + 1} of {rounds} done")
 
 
 async def fresh_articles_to_comments(h: BenchHarness, k: int, duration: float) -> list[float | None]:
@@ -169,6 +200,7 @@ async def scale(
     duration: float,
     fresh_articles: int = 0,
     starts_per_second: float = 0.0,
+    discover_now: int = 0,
 ) -> dict[str, Any]:
     flush_limits(h.settings.redis_url)
     names = [f"pupil-{i}" for i in range(min(logins, processes))]
@@ -196,6 +228,7 @@ async def scale(
 
     await wait_until(lambda: lists() >= processes, FIRST_ROUND_TIMEOUT_S, "every first discovery", every=1.0)
     first_round_s = time.monotonic() - began
+    await discovery_rounds(h, process_ids, discover_now, lists)
     log(f"all {processes} processes discovered once; observing for {duration:.0f} s")
     cpu0, wall0, window_began = worker.cpu_seconds(), time.monotonic(), time.time()
     fresh: list[float | None] = []
@@ -234,6 +267,7 @@ async def scale(
         "window_ended": window_ended,
         "fresh_articles": fresh_articles,
         "starts_per_second": starts_per_second,
+        "discover_now": discover_now,
         "starts_ended": starts_ended,
         "fresh": fresh,
         "waits": waits,
@@ -314,6 +348,7 @@ def report(
         f"--duration {v['duration']:g}"
         + (f" --fresh-articles {v['fresh_articles']}" if v["fresh_articles"] else "")
         + (f" --starts-per-second {v['starts_per_second']:g}" if v["starts_per_second"] else "")
+        + (f" --discover-now {v['discover_now']}" if v["discover_now"] else "")
         + (" --redis-url …" if v["redis"] else ""),
         "fresh_to_comment_s": {
             "n": len(v["fresh"]),

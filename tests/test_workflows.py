@@ -274,7 +274,7 @@ async def test_a_stop_while_a_run_waits_to_continue_as_new_ends_the_process(
     add_articles(mm_state, 2)
     llm_state.latency_ms = 8000  # the children outlast the 5 s discovery interval
     process_id = world.create_process(discovery_interval_seconds=5, max_duration_minutes=30)
-    async with running_process(ts_env, world, process_id, iterations_before_continue=1) as handle:
+    async with running_process(ts_env, world, process_id, events_before_continue=1) as handle:
         first_run = (await handle.describe()).run_id
 
         async def interval_over_with_children_running() -> bool:
@@ -287,6 +287,32 @@ async def test_a_stop_while_a_run_waits_to_continue_as_new_ends_the_process(
         assert (await handle.describe()).run_id == first_run  # ended, not continued as new
     assert result.status == "stopped" and result.reason == "stopped by user"
     assert process_row(world, process_id).status == "stopped"
+
+
+async def test_a_run_continues_as_new_once_its_history_is_full(
+    ts_env: WorkflowEnvironment, world: Harness
+) -> None:
+    """Idle runs stay short (the worker's memory per cached run grows with its history): a run continues
+    as new at the first discovery after `events_before_continue` events, and the next run goes on counting."""
+    limit = 60
+    process_id = world.create_process(discovery_interval_seconds=5, max_duration_minutes=600)
+    async with running_process(ts_env, world, process_id, events_before_continue=limit) as handle:
+        first_run = (await handle.describe()).run_id
+
+        async def continued() -> bool:
+            await ts_env.sleep(timedelta(minutes=2))  # the idle backoff's waits, skipped
+            return (await handle.describe()).run_id != first_run
+
+        await wait_until(continued, 60, "a continue-as-new")
+        old_run = ts_env.client.get_workflow_handle(handle.id, run_id=first_run)
+        first = [e async for e in old_run.fetch_history_events()]
+        discoveries = sum(1 for e in first if e.HasField("timer_fired_event_attributes"))
+        assert discoveries >= 2  # idle runs: several discoveries fit in 60 events
+        # It ended at the first check past the limit: one discovery's events at most beyond it.
+        assert limit <= len(first) < limit + 25
+        assert first[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+        await ts_env.sleep(timedelta(hours=1))
+        await wait_until(lambda: _runs(handle, discoveries + 2), 60, "discoveries in the next run")
 
 
 async def test_pause_and_resume(

@@ -79,6 +79,9 @@ BUDGET_PATCH = "discovery-adapts-to-site-budget"
 # A stop that arrives while a run waits for its children before continuing as new ends the process
 # instead of being left behind with the old run. Guarded: runs recorded before this continued as new.
 STOP_BEFORE_CONTINUE_PATCH = "stop-before-continue-as-new"
+# Runs continue as new after `MonitorInput.events_before_continue` events instead of 500 discoveries: the
+# worker's memory for a cached run grows with its history. Guarded: runs recorded with the old rule.
+SHORT_RUNS_PATCH = "short-runs"
 SATURATED_NOTE = "discovery slowed: site budget saturated"
 SATURATED_MIN_WAIT_SECONDS = 2.0
 
@@ -276,7 +279,7 @@ class MonitoringProcessWorkflow:
                 return RunEnd.COMPLETED, "max_duration"
             if not self._ready_logins():
                 return RunEnd.FAILED, "no login can sign in: " + self._login_errors()
-            if iterations >= inp.iterations_before_continue or workflow.info().is_continue_as_new_suggested():
+            if self._history_full(inp, iterations):
                 return RunEnd.CONTINUE, "history limit"
             iterations += 1
             if self._state.paused:
@@ -299,6 +302,16 @@ class MonitoringProcessWorkflow:
             await self._wait(
                 lambda: self._stop is not None or self._discover_now or self._state.paused, timeout=wait
             )
+
+    @staticmethod
+    def _history_full(inp: MonitorInput, discoveries: int) -> bool:
+        """Time to continue as new: the run's history holds `events_before_continue` events (after one
+        discovery at least, so every run makes progress), or the server suggests it."""
+        if workflow.info().is_continue_as_new_suggested():
+            return True
+        if workflow.patched(SHORT_RUNS_PATCH):
+            return discoveries > 0 and workflow.info().get_current_history_length() >= inp.events_before_continue
+        return discoveries >= inp.iterations_before_continue
 
     async def _wait(self, condition: Callable[[], bool], timeout: float | None = None) -> None:
         """Waits for a signal, the timeout, or the deadline, whichever comes first (durable timers)."""
