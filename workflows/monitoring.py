@@ -310,7 +310,9 @@ class MonitoringProcessWorkflow:
         if workflow.info().is_continue_as_new_suggested():
             return True
         if workflow.patched(SHORT_RUNS_PATCH):
-            return discoveries > 0 and workflow.info().get_current_history_length() >= inp.events_before_continue
+            return (
+                discoveries > 0 and workflow.info().get_current_history_length() >= inp.events_before_continue
+            )
         return discoveries >= inp.iterations_before_continue
 
     async def _wait(self, condition: Callable[[], bool], timeout: float | None = None) -> None:
