@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from bench.harness import BenchHarness, Politeness, tree_rss_mb
@@ -108,6 +109,10 @@ async def start_all(
     return time.monotonic() - began
 
 
+def listed_at_least(lists: Callable[[], int], target: int) -> bool:
+    return lists() >= target
+
+
 async def discovery_rounds(
     h: BenchHarness, process_ids: list[str], rounds: int, lists: Callable[[], int]
 ) -> None:
@@ -116,19 +121,14 @@ async def discovery_rounds(
     from yourmoment import processes_client
 
     assert h.client is not None
+    handles = [processes_client.monitoring_handle(h.client, pid) for pid in process_ids]
     for n in range(rounds):
         target = lists() + len(process_ids)
-        handles = [processes_client.monitoring_handle(h.client, pid) for pid in process_ids]
         for chunk in range(0, len(handles), 50):
             await asyncio.gather(
                 *(processes_client.send(x, "discover_now") for x in handles[chunk : chunk + 50])
             )
-        await wait_until(
-            lambda target=target: lists() >= target,
-            FIRST_ROUND_TIMEOUT_S,
-            f"discover-now round {n + 1}",
-            every=0.5,
-        )
+        await wait_until(partial(listed_at_least, lists, target), FIRST_ROUND_TIMEOUT_S, "a round", every=0.5)
         log(f"discover-now round {n + 1} of {rounds} done")
 
 
