@@ -66,6 +66,7 @@ def test_scale_with_fresh_articles_reports_its_summary_fields(tmp_path: Path) ->
     """A tiny saturated run: every fresh article is commented, and the JSON carries the summary's fields."""
     # 8 processes every 5 s ask for 1.6 lists a second of a budget of 1: saturated.
     args = "--processes 8 --logins 2 --interval 5 --duration 10 --fresh-articles 2 --starts-per-second 20"
+    args += " --discover-now 1"  # and one round of discover-now before the window
     proc = subprocess.run(
         [sys.executable, "-m", "bench.scale", *args.split(), "--rate", "1", "--burst", "1"],
         cwd=REPO,
@@ -84,3 +85,4 @@ def test_scale_with_fresh_articles_reports_its_summary_fields(tmp_path: Path) ->
     assert per_class["discovery"] > 0 and per_class["post"] >= 2  # the POSTs and their redirects
     assert result["pacing"]["pacing_held"]
     assert "fresh article → comment" in proc.stderr.splitlines()[-1]
+    assert "discover-now round 1 of 1 done" in proc.stderr and "--discover-now 1" in result["command"]
