@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from tests.support import process_create, provider_add, run_starter, run_starter_here
@@ -29,6 +28,7 @@ from yourmoment.messages import (
 from yourmoment.store import items
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import MonitoringProcess, MyMomentLogin, MyMomentSession
+from yourmoment.temporal_client import PYDANTIC_DATA_CONVERTER
 from yourmoment_dev.harness import Imitations, WorkerProcess, hermetic_env, wait_until
 
 PREFIX = "[Dieser Kommentar stammt von einem KI-ChatBot.]"
@@ -177,7 +177,7 @@ def configure(
 
 
 async def connect(address: str) -> Client:
-    return await Client.connect(address, data_converter=pydantic_data_converter)
+    return await Client.connect(address, data_converter=PYDANTIC_DATA_CONVERTER)
 
 
 async def discover_now(client: Client, process_id: str) -> None:

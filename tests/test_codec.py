@@ -41,7 +41,7 @@ from yourmoment.messages import MonitorInput, ProcessConfig
 from yourmoment.serving import serve_in_thread
 from yourmoment.store import items
 from yourmoment.store.db import session_scope
-from yourmoment.temporal_client import data_converter
+from yourmoment.temporal_client import SharedPydanticPayloadConverter, data_converter
 from yourmoment_dev.harness import (
     Harness,
     Imitations,
@@ -64,6 +64,18 @@ def plain_payload(text: str) -> Payload:
 
 
 # --- the codec ---------------------------------------------------------------------------------------
+
+
+def test_every_workflow_runs_converter_shares_one_type_adapter_cache() -> None:
+    """The SDK builds a payload converter per cached workflow run: ours share their type adapters, and
+    write and read the same bytes as the SDK's Pydantic converter."""
+    first, second = SharedPydanticPayloadConverter(), SharedPydanticPayloadConverter()
+    assert first.converters[b"json/plain"] is second.converters[b"json/plain"]
+    value = MonitorInput(process_id="p-1", grace_seconds=1.5)
+    ours = first.to_payloads([value])
+    assert ours == pydantic_data_converter.payload_converter.to_payloads([value])
+    assert second.from_payloads(ours, [MonitorInput]) == [value]
+    assert pydantic_data_converter.payload_converter.from_payloads(ours, [MonitorInput]) == [value]
 
 
 async def test_roundtrip_encrypts_and_restores() -> None:
@@ -164,7 +176,7 @@ async def test_data_converter_encrypts_only_with_a_key_and_without_one_names_the
         fast_settings(url, "http://127.0.0.1:9", yourmoment_payload_key=generate_payload_key())
     )
     assert isinstance(with_key.payload_codec, EncryptionCodec)
-    assert with_key.payload_converter_class is pydantic_data_converter.payload_converter_class
+    assert with_key.payload_converter_class is SharedPydanticPayloadConverter
 
 
 # --- the codec server --------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -32,6 +31,7 @@ from yourmoment.statuses import PostOutcome
 from yourmoment.store import items, review
 from yourmoment.store.db import session_scope
 from yourmoment.store.models import AIComment
+from yourmoment.temporal_client import PYDANTIC_DATA_CONVERTER
 from yourmoment_dev.harness import (
     Harness,
     Imitations,
@@ -52,7 +52,7 @@ def history_files() -> list[Path]:
 @pytest.mark.parametrize("path", history_files(), ids=lambda p: p.stem)
 async def test_committed_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=PYDANTIC_DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -24,6 +23,7 @@ from tests.test_workflow_branches import FakeActivities, fake_worker, start_moni
 from workflows.monitoring import MonitoringProcessWorkflow, progress_details
 from workflows.signals import STOP_SHAPES, read_stop
 from yourmoment import messages
+from yourmoment.temporal_client import PYDANTIC_DATA_CONVERTER
 from yourmoment_dev.harness import temporal_binary, wait_until
 
 DEFAULT_REASON = messages.StopRequest().reason
@@ -115,7 +115,7 @@ async def test_an_unreadable_stop_is_recorded_not_dropped_and_pause_resume_take_
         result = await handle.result()
     assert (result.status, result.reason) == ("stopped", "done")
     # Signals read raw, patches taken inside signal handlers: the run replays as it ran.
-    replayer = Replayer(workflows=[MonitoringProcessWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[MonitoringProcessWorkflow], data_converter=PYDANTIC_DATA_CONVERTER)
     replay = await replayer.replay_workflow(await handle.fetch_history(), raise_on_replay_failure=True)
     assert replay.replay_failure is None
 

@@ -11,14 +11,46 @@ from typing import NoReturn
 
 from dotenv import dotenv_values  # pydantic-settings reads `.env` with it too
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+    PayloadCodec,
+)
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.runtime import Runtime
 
 from yourmoment.errors import ConfigurationError, TemporalUnavailableError
 from yourmoment.logs import redact_url
 from yourmoment.settings import Settings
+
+
+class SharedPydanticPayloadConverter(CompositePayloadConverter):
+    """The SDK's Pydantic payload converter, with one cache of type adapters per process.
+
+    The SDK builds a payload converter for every workflow run it keeps in its cache, and the SDK's
+    Pydantic converter starts each with an empty cache: every run of 1,000 cached processes built the
+    same TypeAdapters again (memory and CPU at each run's first task; bench/README.md, "Short runs").
+    Every instance of this one uses the same JSON converter. Its cache is bounded (LRU, 1,024 types)
+    and thread-safe, and a TypeAdapter holds no per-run state. The types the workflows decode live in
+    modules the sandbox passes through (`yourmoment.messages`), so every run looks up the same keys.
+    """
+
+    json_converter = PydanticJSONPlainPayloadConverter()
+
+    def __init__(self) -> None:
+        super().__init__(
+            *(
+                self.json_converter if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
+PYDANTIC_DATA_CONVERTER = DataConverter(payload_converter_class=SharedPydanticPayloadConverter)
 
 
 def data_converter(settings: Settings) -> DataConverter:
@@ -32,9 +64,9 @@ def data_converter(settings: Settings) -> DataConverter:
 
     if not settings.yourmoment_payload_key:
         codec: PayloadCodec = RefuseEncryptedCodec()
-        return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+        return dataclasses.replace(PYDANTIC_DATA_CONVERTER, payload_codec=codec)
     return dataclasses.replace(
-        pydantic_data_converter,
+        PYDANTIC_DATA_CONVERTER,
         payload_codec=EncryptionCodec.from_keys(settings.yourmoment_payload_key),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
