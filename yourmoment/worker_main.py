@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 from yourmoment.cli.common import ArgumentParser, non_utf8_argument
 from yourmoment.errors import ConfigurationError, YourMomentError
@@ -88,6 +88,10 @@ def build_workers(
                 activities=acts,
                 max_concurrent_activities=concurrency,
                 max_cached_workflows=settings.worker_max_cached_workflows,
+                # The SDK's default, 5 pollers (one of them for new runs), fetched too few tasks while
+                # 1,000 processes started: tasks waited 1-5 s for a poll with the worker half idle.
+                # Autoscaling (the server's hints) measured 55-140 ms (bench/README.md, "Start-up").
+                workflow_task_poller_behavior=PollerBehaviorAutoscaling(),
                 graceful_shutdown_timeout=timedelta(seconds=30),
             )
         )
