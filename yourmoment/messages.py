@@ -372,11 +372,11 @@ class MonitorInput(Message):
     process_id: str
     state: MonitorState | None = None
     grace_seconds: float = 60.0
-    # A run continues as new once its history holds this many events, after one discovery at least. The
-    # worker keeps a cached run's state for each of its events (the SDK's core: about 4 KB per idle
-    # discovery), so short runs keep 1,000 idle processes small (bench/README.md, "Short runs").
+    # A run continues as new once its history holds this many events, after one pass of its loop at
+    # least. The worker keeps a cached run's state for each of its events (the SDK's core: about 4 KB
+    # per timer and activity), so short runs keep 1,000 idle processes small (bench/README.md, "Short runs").
     events_before_continue: int = 150
-    # Runs recorded before the `short-runs` patch continued after this many discoveries instead.
+    # Runs recorded before the `short-runs` patch continued after this many passes of the loop instead.
     iterations_before_continue: int = 500
     use_search_attributes: bool = True
 

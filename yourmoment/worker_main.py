@@ -90,7 +90,7 @@ def build_workers(
                 max_cached_workflows=settings.worker_max_cached_workflows,
                 # The SDK's default, 5 pollers (one of them for new runs), fetched too few tasks while
                 # 1,000 processes started: tasks waited 1-5 s for a poll with the worker half idle.
-                # Autoscaling (the server's hints) measured 55-140 ms (bench/README.md, "Start-up").
+                # Autoscaling (the server's hints) measured 55-140 ms (bench/README.md, "Start-up of 1,000 processes").
                 workflow_task_poller_behavior=PollerBehaviorAutoscaling(),
                 graceful_shutdown_timeout=timedelta(seconds=30),
             )
