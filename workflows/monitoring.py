@@ -79,7 +79,7 @@ BUDGET_PATCH = "discovery-adapts-to-site-budget"
 # A stop that arrives while a run waits for its children before continuing as new ends the process
 # instead of being left behind with the old run. Guarded: runs recorded before this continued as new.
 STOP_BEFORE_CONTINUE_PATCH = "stop-before-continue-as-new"
-# Runs continue as new after `MonitorInput.events_before_continue` events instead of 500 discoveries: the
+# Runs continue as new after `MonitorInput.events_before_continue` events instead of 500 loop passes: the
 # worker's memory for a cached run grows with its history. Guarded: runs recorded with the old rule.
 SHORT_RUNS_PATCH = "short-runs"
 SATURATED_NOTE = "discovery slowed: site budget saturated"
