@@ -24,10 +24,11 @@ def test_current_revision_reads_the_version_table(tmp_path: Path) -> None:
 
 def test_the_worker_imports_neither_alembic_nor_openai_until_it_needs_them() -> None:
     """18 MB (openai), 11 MB (alembic), 12 MB (ICU, for the comment rules) and 14 MB (apprise, only with
-    NOTIFY_URLS) a worker serving only idle processes never uses."""
+    NOTIFY_URLS) a worker serving only idle processes never uses; 6.8 MB (rich and pygments, httpx's
+    command-line client, yourmoment/lean_httpx.py) it never uses at all."""
     probe = (
         "import sys, json, yourmoment.worker_main, activities.by_queue, workflows.monitoring;"
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'openai', 'mako', 'icu', 'apprise'})))"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'openai', 'mako', 'icu', 'apprise', 'rich', 'pygments'})))"
     )
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []

@@ -16,7 +16,6 @@ from types import TracebackType
 from typing import Literal, NoReturn, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
-import httpx
 from bs4 import BeautifulSoup
 
 from yourmoment.budget import RequestClass, current_site_request, record_wait, site_request
@@ -33,6 +32,7 @@ from yourmoment.errors import (
     TransientError,
 )
 from yourmoment.http_hints import retry_after_seconds
+from yourmoment.lean_httpx import httpx
 from yourmoment.mymoment import parsers
 from yourmoment.mymoment.account import (
     account_key,

@@ -1,0 +1,17 @@
+"""httpx without its command-line client: import `httpx` from here, before anything else imports it.
+
+httpx imports its own command-line client whenever that client's packages are installed, and ours are:
+rich (for `starter.py review`), and with it pygments and click, 6.8 MB in every process that imports
+httpx, the worker included, for a client no process of ours runs. A `None` in `sys.modules` makes that
+one import fail, and httpx falls back to a stub `main` as it does when they are missing.
+"""
+
+from __future__ import annotations
+
+import sys
+
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+import httpx  # noqa: E402 (after the line above, which is the point)
+
+__all__ = ["httpx"]
