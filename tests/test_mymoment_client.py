@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, replace
 
 import httpx
 import pytest
+from bs4 import Tag
 
 from imitation.mymoment import MyMomentState, create_app
 from tests.support import TABS_OF_CLASSES_82_AND_91
@@ -135,6 +137,28 @@ async def client(
 
 def kinds(state: MyMomentState) -> dict[str, int]:
     return {kind: count for kind, count in state.stats()["by_kind"].items() if count}
+
+
+# --- memory ------------------------------------------------------------------------------------
+
+
+def _live_tags() -> int:
+    return sum(1 for o in gc.get_objects() if isinstance(o, Tag))
+
+
+async def test_a_read_leaves_no_parsed_tree_for_the_cyclic_collector(site: Site, client: MyMomentClient) -> None:
+    """A parsed page is a web of cycles: left whole, it waits for Python's rare full collections."""
+    await client.list_articles("82")  # the login's own pages are behind us
+    gc.collect()
+    gc.disable()
+    try:
+        before = _live_tags()
+        assert await client.list_articles("82")
+        assert (await client.get_article(site.class_a[0])).content
+        assert await client.tabs()
+        assert _live_tags() - before < 10  # a tree of the list page alone holds hundreds of tags
+    finally:
+        gc.enable()
 
 
 # --- sessions ----------------------------------------------------------------------------------
