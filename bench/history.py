@@ -91,14 +91,27 @@ def analyse(workflow_id: str, events: Sequence[HistoryEvent]) -> HistoryFigures:
     return figures
 
 
-async def fetch(client: Client, workflow_ids: Sequence[str], concurrency: int = 20) -> list[HistoryFigures]:
-    """Every run's history of each workflow id (the newest run; continue-as-new is not followed)."""
+async def fetch(
+    client: Client, workflow_ids: Sequence[str], concurrency: int = 20, listed_since: float | None = None
+) -> list[HistoryFigures]:
+    """The newest run's history of each workflow id. With `listed_since` (a timestamp), `discovery_listed`
+    also holds the listings of the runs it continued from, back to the run that began before that time:
+    a monitoring run continues as new every ~150 events, so one run rarely covers a long window."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(workflow_id: str) -> HistoryFigures:
         async with gate:
-            history = await client.get_workflow_handle(workflow_id).fetch_history()
-            return analyse(workflow_id, history.events)
+            events = (await client.get_workflow_handle(workflow_id).fetch_history()).events
+            figures = analyse(workflow_id, events)
+            while listed_since is not None and events:
+                started = events[0]
+                previous = started.workflow_execution_started_event_attributes.continued_execution_run_id
+                if not previous or started.event_time.ToDatetime().timestamp() <= listed_since:
+                    break
+                handle = client.get_workflow_handle(workflow_id, run_id=previous)
+                events = (await handle.fetch_history()).events
+                figures.discovery_listed[:0] = analyse(workflow_id, events).discovery_listed
+            return figures
 
     return list(await asyncio.gather(*(one(w) for w in workflow_ids)))
 

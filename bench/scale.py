@@ -245,7 +245,9 @@ async def scale(
     waits = await class_waits(h)
     h.stop_worker(worker)
     stats = h.mm_state.stats()
-    histories = await fetch(h.client, [workflow_id_for_process(pid) for pid in process_ids])
+    histories = await fetch(
+        h.client, [workflow_id_for_process(pid) for pid in process_ids], listed_since=window_began
+    )
     observed = {
         "processes": processes,
         "logins": len(names),
