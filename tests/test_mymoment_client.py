@@ -146,7 +146,9 @@ def _live_tags() -> int:
     return sum(1 for o in gc.get_objects() if isinstance(o, Tag))
 
 
-async def test_a_read_leaves_no_parsed_tree_for_the_cyclic_collector(site: Site, client: MyMomentClient) -> None:
+async def test_a_read_leaves_no_parsed_tree_for_the_cyclic_collector(
+    site: Site, client: MyMomentClient
+) -> None:
     """A parsed page is a web of cycles: left whole, it waits for Python's rare full collections."""
     await client.list_articles("82")  # the login's own pages are behind us
     gc.collect()

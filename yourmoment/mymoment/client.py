@@ -139,7 +139,9 @@ class _Page:
         try:
             return parse(self.soup)
         finally:
-            for element in list(self.soup.contents):  # the root's own decompose() stops at the root (bs4 4.15)
+            for element in list(
+                self.soup.contents
+            ):  # the root's own decompose() stops at the root (bs4 4.15)
                 element.decompose()
 
 
