@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None blocks an import
 
 import httpx  # noqa: E402 (after the line above, which is the point)
 

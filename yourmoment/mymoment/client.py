@@ -139,9 +139,8 @@ class _Page:
         try:
             return parse(self.soup)
         finally:
-            for element in list(
-                self.soup.contents
-            ):  # the root's own decompose() stops at the root (bs4 4.15)
+            # Each child of the root: the root's own decompose() stops at the root (bs4 4.15).
+            for element in list(self.soup.contents):
                 element.decompose()
 
 
