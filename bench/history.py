@@ -13,6 +13,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 DISCOVERY_ACTIVITY = "discover_articles"
 
@@ -37,6 +38,12 @@ def payload_bytes(message: Message) -> int:
 
 def event_name(event: HistoryEvent) -> str:
     return EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+
+
+def event_timestamp(event: HistoryEvent) -> float:
+    """The event's time as a POSIX timestamp (comparable with `time.time()` whatever the local time zone:
+    `ToDatetime()` gives a naive UTC datetime, which `.timestamp()` would read as local time)."""
+    return event.event_time.seconds + event.event_time.nanos / 1e9
 
 
 @dataclass
@@ -67,7 +74,7 @@ def analyse(workflow_id: str, events: Sequence[HistoryEvent]) -> HistoryFigures:
         figures.cumulative_bytes.append(figures.history_bytes)
         figures.payload_bytes += payload_bytes(event)
         figures.by_type[event_name(event)] += 1
-        when = event.event_time.ToDatetime().timestamp()
+        when = event_timestamp(event)
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
             scheduled_at[event.event_id] = when
@@ -106,10 +113,15 @@ async def fetch(
             while listed_since is not None and events:
                 started = events[0]
                 previous = started.workflow_execution_started_event_attributes.continued_execution_run_id
-                if not previous or started.event_time.ToDatetime().timestamp() <= listed_since:
+                if not previous or event_timestamp(started) <= listed_since:
                     break
-                handle = client.get_workflow_handle(workflow_id, run_id=previous)
-                events = (await handle.fetch_history()).events
+                try:
+                    handle = client.get_workflow_handle(workflow_id, run_id=previous)
+                    events = (await handle.fetch_history()).events
+                except RPCError as exc:  # a run past the namespace's retention: its listings are gone
+                    if exc.status != RPCStatusCode.NOT_FOUND:
+                        raise
+                    break
                 figures.discovery_listed[:0] = analyse(workflow_id, events).discovery_listed
             return figures
 

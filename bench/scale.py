@@ -33,7 +33,7 @@ from yourmoment_dev.harness import wait_until
 
 CLASS_ID = 82
 PRODUCTION_INTERVAL = 60
-FIRST_ROUND_TIMEOUT_S = 1800.0  # for every process to run its first discovery (757–921 s at 1,000 saturating)
+FIRST_ROUND_TIMEOUT_S = 1800.0  # for every process to run its first discovery (757–990 s at 1,000 saturating)
 OPTIONS = (
     Option("--processes", int, 100, "idle processes (default 100; try 1000)"),
     Option("--logins", int, 10, "logins shared by the processes (default 10)"),
