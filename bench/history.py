@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -102,8 +103,9 @@ async def fetch(
     client: Client, workflow_ids: Sequence[str], concurrency: int = 20, listed_since: float | None = None
 ) -> list[HistoryFigures]:
     """The newest run's history of each workflow id. With `listed_since` (a timestamp), `discovery_listed`
-    also holds the listings of the runs it continued from, back to the run that began before that time:
-    a monitoring run continues as new every ~150 events, so one run rarely covers a long window."""
+    also holds the listings of the runs it continued from, back to the last listing before that time (so
+    the first listing after it has its predecessor): a monitoring run continues as new every ~150 events,
+    so one run rarely covers a long window."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(workflow_id: str) -> HistoryFigures:
@@ -113,7 +115,8 @@ async def fetch(
             while listed_since is not None and events:
                 started = events[0]
                 previous = started.workflow_execution_started_event_attributes.continued_execution_run_id
-                if not previous or event_timestamp(started) <= listed_since:
+                listed = figures.discovery_listed
+                if not previous or (listed and listed[0] <= listed_since):
                     break
                 try:
                     handle = client.get_workflow_handle(workflow_id, run_id=previous)
@@ -126,6 +129,12 @@ async def fetch(
             return figures
 
     return list(await asyncio.gather(*(one(w) for w in workflow_ids)))
+
+
+def listing_gaps(listed: Sequence[float], since: float) -> list[float]:
+    """The time from each listing at or after `since` back to the listing before it (the process's wait
+    for its turn as the process sees it, whether it queued or gave turns up); the first listing has none."""
+    return [later - earlier for earlier, later in itertools.pairwise(sorted(listed)) if later >= since]
 
 
 def per_discovery_run(figures: HistoryFigures) -> tuple[float, float] | None:

@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any
 
 from bench.harness import BenchHarness, Politeness, tree_rss_mb
-from bench.history import HistoryFigures, fetch, per_discovery_run
+from bench.history import HistoryFigures, fetch, listing_gaps, per_discovery_run
 from bench.output import Option, log, run_benchmark
 from bench.stats import pacing_report, percentile, summary
 from workflows.monitoring import discovery_wait
@@ -328,12 +328,12 @@ def report(
         if (pairs := [(d, t) for d, t in zip(f.discovery_durations, f.discovery_completed, strict=True)][1:])
     ]
     spread_median = percentile(per_process, 50)
-    # Each process's mean time between two discoveries that listed, in the window: the wait for its turn
-    # as the process sees it, whether it queued or gave its turn up and came back later.
+    # Each process's mean time from a listing in the window back to its previous listing (before the
+    # window too): every process that listed in the window counts, those that gave turns up included.
     between = [
-        (times[-1] - times[0]) / (len(times) - 1)
+        sum(gaps) / len(gaps)
         for f in histories
-        if len(times := [t for t in f.discovery_listed if t >= v["window_began"]]) >= 2
+        if (gaps := listing_gaps(f.discovery_listed, v["window_began"]))
     ]
     between_median = percentile(between, 50)
 

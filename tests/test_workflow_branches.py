@@ -410,8 +410,8 @@ async def test_stop_cancels_articles_still_unfinished_when_the_grace_period_ends
 async def test_discovery_slows_while_the_site_budget_is_saturated_and_recovers(
     dev_env: WorkflowEnvironment,
 ) -> None:
-    """A discovery that waited long for its turn stretches the next interval, and says so; a quick one
-    brings the configured interval back."""
+    """A discovery that gave its long turn up stretches the interval, and says so, but tries again once the
+    queue it saw has drained (within as long again); a quick one brings the configured interval back."""
     fakes = FakeActivities()
     fakes.interval = 60
     fakes.budget_waits = [45.0, 0.0]  # over max(2 s, 60 s / 4), then under half of it
@@ -431,7 +431,8 @@ async def test_discovery_slows_while_the_site_budget_is_saturated_and_recovers(
         assert saturated.discovery_note == "discovery slowed: site budget saturated"
         assert saturated.empty_streak == 0  # a run that listed nothing is no empty run
         assert saturated.last_discovery_at is not None and saturated.next_discovery_at is not None
-        assert (saturated.next_discovery_at - saturated.last_discovery_at).total_seconds() >= 120
+        # Stretched to 120 s (60 s · 2), but the retry comes 45 s (the wait it saw) to 90 s later.
+        assert 45 <= (saturated.next_discovery_at - saturated.last_discovery_at).total_seconds() < 90
         metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
         assert "discovery slowed: site budget saturated" in metadata.current_details
         await handle.signal(MonitoringProcessWorkflow.discover_now)
@@ -445,6 +446,36 @@ async def test_discovery_slows_while_the_site_budget_is_saturated_and_recovers(
         assert "site budget" not in metadata.current_details
         await handle.signal(MonitoringProcessWorkflow.stop, signal_input(messages.StopRequest(reason="done")))
         await handle.result()
+
+
+async def test_processes_that_gave_their_turns_up_together_come_back_apart(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """Two processes give up with the same wait ahead: each draws its own share of it (workflow.random()),
+    so a wave of processes does not come back as the next wave."""
+
+    async def retry_gap() -> float:
+        fakes = FakeActivities()
+        fakes.interval = 600
+        fakes.budget_waits, fakes.budget_saturated = [200.0], [True]
+        async with fake_worker(dev_env.client, fakes) as prefix:
+            handle = await start_monitor(dev_env.client, prefix, fakes, grace_seconds=5)
+
+            async def waiting() -> bool:
+                return (await handle.query(MonitoringProcessWorkflow.status)).next_discovery_at is not None
+
+            await wait_until(waiting, WAIT_SECONDS, "the first discovery", every=0.05)
+            status = await handle.query(MonitoringProcessWorkflow.status)
+            await handle.signal(
+                MonitoringProcessWorkflow.stop, signal_input(messages.StopRequest(reason="done"))
+            )
+            await handle.result()
+        assert status.last_discovery_at is not None and status.next_discovery_at is not None
+        return (status.next_discovery_at - status.last_discovery_at).total_seconds()
+
+    gaps = [await retry_gap(), await retry_gap()]
+    assert all(200 <= gap < 400 for gap in gaps)  # after the 200 s it saw, before as long again
+    assert gaps[0] != gaps[1]
 
 
 async def test_a_saturated_discovery_records_no_baseline(dev_env: WorkflowEnvironment) -> None:

@@ -22,7 +22,12 @@ from temporalio.testing import WorkflowEnvironment
 from imitation import llm_server, mymoment
 from tests.conftest import migrated_sqlite
 from workflows.article import pick_prompt
-from workflows.monitoring import adaptive_discovery_wait, discovery_wait, next_budget_stretch
+from workflows.monitoring import (
+    adaptive_discovery_wait,
+    discovery_wait,
+    next_budget_stretch,
+    retry_after_give_up,
+)
 from yourmoment import processes_client
 from yourmoment.messages import (
     MonitorInput,
@@ -166,6 +171,14 @@ def test_a_saturated_budget_stretches_discovery_within_the_backoff_cap_and_frees
     assert next_budget_stretch(0, 2.5, 1) == 2  # 1 s · 2² ≥ the 2.5 s it waited
     # A first discovery that waited 500 s at a 10 s interval stretches at once to the cap (10 · 2^6 ≥ 600).
     assert adaptive_discovery_wait(10, 0, next_budget_stretch(0, 500.0, 10)) == 600
+
+
+def test_a_discovery_that_gave_up_comes_back_after_the_queue_it_saw_spread_over_as_long_again() -> None:
+    # 1,000 processes of one wave saw waits from 5 s to 60 s for a turn; each comes back after its wait
+    # plus a random share of it (the draw), never later than the wait of its (capped) interval.
+    assert [round(retry_after_give_up(40.0, 600.0, draw), 2) for draw in (0.0, 0.5, 0.999)] == [40, 60, 79.96]
+    assert retry_after_give_up(500.0, 600.0, 0.5) == 600.0  # the interval's wait bounds it
+    assert retry_after_give_up(0.5, 600.0, 0.0) == 2.0  # a turn just out of reach: the minimum wait
 
 
 # --- time-skipping runs --------------------------------------------------------------------------------

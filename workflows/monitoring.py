@@ -7,6 +7,7 @@ import contextlib
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from temporalio import workflow
 from temporalio.common import RawValue, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
@@ -82,6 +83,10 @@ STOP_BEFORE_CONTINUE_PATCH = "stop-before-continue-as-new"
 # Runs continue as new after `MonitorInput.events_before_continue` events instead of 500 loop passes: the
 # worker's memory for a cached run grows with its history. Guarded: runs recorded with the old rule.
 SHORT_RUNS_PATCH = "short-runs"
+# A discovery that gave its turn up comes back at a random point once the queue it saw has drained,
+# instead of after its whole interval: processes that gave up together no longer come back together.
+# Guarded: runs recorded before this waited the stretched interval and drew no random number.
+RETRY_APART_PATCH = "give-up-retries-apart"
 SATURATED_NOTE = "discovery slowed: site budget saturated"
 SATURATED_MIN_WAIT_SECONDS = 2.0
 
@@ -121,6 +126,13 @@ def adaptive_discovery_wait(interval: int, empty_streak: int, stretch: int) -> f
     return max(discovery_wait(interval, empty_streak), float(stretched))
 
 
+def retry_after_give_up(budget_wait: float, interval_wait: float, draw: float) -> float:
+    """When a discovery that gave its turn up tries again: after the wait for a turn it saw (the queue it
+    would have joined has drained by then) plus a random share `draw` (0 ≤ draw < 1) of as long again, so
+    the processes of one wave come back spread over the next; never later than its interval's wait."""
+    return min(interval_wait, max(budget_wait, SATURATED_MIN_WAIT_SECONDS) * (1.0 + draw))
+
+
 def left_out_message(reasons: list[str], shown: int = 3) -> str | None:
     """The articles a discovery could not record, for the status (the first few of them, each once)."""
     unique = sorted(set(reasons))
@@ -128,6 +140,13 @@ def left_out_message(reasons: list[str], shown: int = 3) -> str | None:
         return None
     more = f"; and {len(unique) - shown} more" if len(unique) > shown else ""
     return "discovery: " + "; ".join(unique[:shown]) + more
+
+
+class BudgetTurn(NamedTuple):
+    """How a discovery run fared in the site's budget: its logins' longest wait, and whether all gave up."""
+
+    wait: float
+    gave_up: bool
 
 
 @workflow.defn
@@ -288,15 +307,17 @@ class MonitoringProcessWorkflow:
                 await self._wait(lambda: self._stop is not None or not self._state.paused)
                 continue
             self._discover_now = False
-            budget_wait = await self._discover()
+            turn = await self._discover()
             wait = discovery_wait(cfg.discovery_interval_seconds, self._state.empty_streak)
             if workflow.patched(BUDGET_PATCH):
                 interval = cfg.discovery_interval_seconds
-                if budget_wait is not None:
+                if turn is not None:
                     self._state.budget_stretch = next_budget_stretch(
-                        self._state.budget_stretch, budget_wait, interval
+                        self._state.budget_stretch, turn.wait, interval
                     )
                 wait = adaptive_discovery_wait(interval, self._state.empty_streak, self._state.budget_stretch)
+                if turn is not None and turn.gave_up and workflow.patched(RETRY_APART_PATCH):
+                    wait = retry_after_give_up(turn.wait, wait, workflow.random().random())
             self._next_discovery_at = workflow.now() + timedelta(seconds=wait)
             self._show_progress()
             await self._wait(
@@ -356,8 +377,9 @@ class MonitoringProcessWorkflow:
 
     # --- discovery ----------------------------------------------------------------------------------
 
-    async def _discover(self) -> float | None:
-        """One discovery run; returns the longest wait of its logins for the site's budget (None: none ran)."""
+    async def _discover(self) -> BudgetTurn | None:
+        """One discovery run; returns the longest wait of its logins for the site's budget, and whether
+        they all gave their turn up (None: no login ran)."""
         cfg = self._config
         assert cfg is not None
         baseline = not cfg.comment_on_existing and not self._state.baseline_done
@@ -373,7 +395,7 @@ class MonitoringProcessWorkflow:
             return None  # an error run: recorded, next try after the plain interval, streak unchanged
         if all(r.budget_saturated for r in succeeded):
             # Nothing listed, the site's budget is taken: no baseline, streak unchanged; the caller slows down.
-            return max(r.budget_wait_seconds for r in succeeded)
+            return BudgetTurn(max(r.budget_wait_seconds for r in succeeded), gave_up=True)
         # A login that could not list has recorded no baseline yet: the next run records it.
         if not any(r.budget_saturated for r in succeeded):
             self._state.baseline_done = True
@@ -385,7 +407,7 @@ class MonitoringProcessWorkflow:
             await self._show_error(left_out_message([reason for r in succeeded for reason in r.left_out]))
         for item in new_items:
             self._start_child(item)
-        return max(r.budget_wait_seconds for r in succeeded)
+        return BudgetTurn(max(r.budget_wait_seconds for r in succeeded), gave_up=False)
 
     async def _show_error(self, message: str | None) -> None:
         """The process's last error (status, the process row) becomes `message`; None clears it."""
