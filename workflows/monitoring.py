@@ -126,11 +126,14 @@ def adaptive_discovery_wait(interval: int, empty_streak: int, stretch: int) -> f
     return max(discovery_wait(interval, empty_streak), float(stretched))
 
 
-def retry_after_give_up(budget_wait: float, interval_wait: float, draw: float) -> float:
+def retry_after_give_up(budget_wait: float, give_ups: int, interval_wait: float, draw: float) -> float:
     """When a discovery that gave its turn up tries again: after the wait for a turn it saw (the queue it
-    would have joined has drained by then) plus a random share `draw` (0 ≤ draw < 1) of as long again, so
-    the processes of one wave come back spread over the next; never later than its interval's wait."""
-    return min(interval_wait, max(budget_wait, SATURATED_MIN_WAIT_SECONDS) * (1.0 + draw))
+    would have joined has drained by then), doubled for each give-up in a row before this one, plus a
+    random share `draw` (0 ≤ draw < 1) of as long again, so the processes of one wave come back spread
+    over the next and a budget that stays saturated is not polled ever faster; never later than its
+    interval's wait."""
+    backoff = max(budget_wait, SATURATED_MIN_WAIT_SECONDS) * 2 ** max(give_ups - 1, 0)
+    return min(interval_wait, backoff * (1.0 + draw))
 
 
 def left_out_message(reasons: list[str], shown: int = 3) -> str | None:
@@ -316,8 +319,11 @@ class MonitoringProcessWorkflow:
                         self._state.budget_stretch, turn.wait, interval
                     )
                 wait = adaptive_discovery_wait(interval, self._state.empty_streak, self._state.budget_stretch)
-                if turn is not None and turn.gave_up and workflow.patched(RETRY_APART_PATCH):
-                    wait = retry_after_give_up(turn.wait, wait, workflow.random().random())
+                if turn is not None and workflow.patched(RETRY_APART_PATCH):
+                    self._state.give_ups = self._state.give_ups + 1 if turn.gave_up else 0
+                    if turn.gave_up:
+                        draw = workflow.random().random()
+                        wait = retry_after_give_up(turn.wait, self._state.give_ups, wait, draw)
             self._next_discovery_at = workflow.now() + timedelta(seconds=wait)
             self._show_progress()
             await self._wait(
