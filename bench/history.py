@@ -17,6 +17,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 DISCOVERY_ACTIVITY = "discover_articles"
+# How far before `listed_since` fetch goes back for a listing at most: a process that gave every turn up
+# in that hour has no earlier listing worth walking its whole chain of runs for.
+REACH_BACK_S = 3600.0
 
 
 def payload_bytes(message: Message) -> int:
@@ -104,8 +107,8 @@ async def fetch(
 ) -> list[HistoryFigures]:
     """The newest run's history of each workflow id. With `listed_since` (a timestamp), `discovery_listed`
     also holds the listings of the runs it continued from, back to the last listing before that time (so
-    the first listing after it has its predecessor): a monitoring run continues as new every ~150 events,
-    so one run rarely covers a long window."""
+    the first listing after it has its predecessor) but not to runs that began an hour before it: a
+    monitoring run continues as new every ~150 events, so one run rarely covers a long window."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(workflow_id: str) -> HistoryFigures:
@@ -116,7 +119,12 @@ async def fetch(
                 started = events[0]
                 previous = started.workflow_execution_started_event_attributes.continued_execution_run_id
                 listed = figures.discovery_listed
-                if not previous or (listed and listed[0] <= listed_since):
+                began = event_timestamp(started)
+                if (
+                    not previous
+                    or (listed and listed[0] <= listed_since)
+                    or began <= listed_since - REACH_BACK_S
+                ):
                     break
                 try:
                     handle = client.get_workflow_handle(workflow_id, run_id=previous)
@@ -131,10 +139,11 @@ async def fetch(
     return list(await asyncio.gather(*(one(w) for w in workflow_ids)))
 
 
-def listing_gaps(listed: Sequence[float], since: float) -> list[float]:
-    """The time from each listing at or after `since` back to the listing before it (the process's wait
-    for its turn as the process sees it, whether it queued or gave turns up); the first listing has none."""
-    return [later - earlier for earlier, later in itertools.pairwise(sorted(listed)) if later >= since]
+def listing_gaps(listed: Sequence[float], since: float, until: float) -> list[float]:
+    """The time from each listing between `since` and `until` back to the listing before it (the process's
+    wait for its turn as the process sees it, whether it queued or gave turns up); the first has none."""
+    pairs = itertools.pairwise(sorted(listed))
+    return [later - earlier for earlier, later in pairs if since <= later <= until]
 
 
 def per_discovery_run(figures: HistoryFigures) -> tuple[float, float] | None:

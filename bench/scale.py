@@ -333,7 +333,7 @@ def report(
     between = [
         sum(gaps) / len(gaps)
         for f in histories
-        if (gaps := listing_gaps(f.discovery_listed, v["window_began"]))
+        if (gaps := listing_gaps(f.discovery_listed, v["window_began"], v["window_ended"]))
     ]
     between_median = percentile(between, 50)
 

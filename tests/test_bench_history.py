@@ -41,11 +41,12 @@ async def test_fetch_follows_the_runs_back_for_the_listings_of_a_window(ts_env: 
     assert len(both.discovery_listed) == 4 and both.discovery_listed == sorted(both.discovery_listed)
     assert both.events == newest.events  # every other figure is the newest run's
     [since_now] = await fetch(ts_env.client, [workflow_id], listed_since=time.time() + 60)
-    assert len(since_now.discovery_listed) == 2  # the newest run began before then: no need to go back
+    assert len(since_now.discovery_listed) == 2  # the newest run listed before then: no need to go back
 
 
 def test_listing_gaps_reach_back_before_the_window_and_skip_the_first_listing() -> None:
     # Listings at 0, 600 and 1,250 s; the window begins at 500 s: the 600 s listing reaches back to 0.
-    assert listing_gaps([1250.0, 0.0, 600.0], since=500.0) == [600.0, 650.0]
-    assert listing_gaps([700.0], since=500.0) == []  # no listing before it: no gap
-    assert listing_gaps([0.0, 100.0], since=500.0) == []  # none in the window
+    assert listing_gaps([1250.0, 0.0, 600.0], since=500.0, until=2000.0) == [600.0, 650.0]
+    assert listing_gaps([700.0], since=500.0, until=2000.0) == []  # no listing before it: no gap
+    assert listing_gaps([0.0, 100.0], since=500.0, until=2000.0) == []  # none in the window
+    assert listing_gaps([0.0, 600.0, 2100.0], since=500.0, until=2000.0) == [600.0]  # one after it

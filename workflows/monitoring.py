@@ -89,6 +89,7 @@ SHORT_RUNS_PATCH = "short-runs"
 RETRY_APART_PATCH = "give-up-retries-apart"
 SATURATED_NOTE = "discovery slowed: site budget saturated"
 SATURATED_MIN_WAIT_SECONDS = 2.0
+MAX_GIVE_UP_DOUBLINGS = 16  # 2 s · 2^16 is past any interval; the bound keeps the power finite
 
 
 def discovery_wait(interval: int, empty_streak: int) -> float:
@@ -130,10 +131,12 @@ def retry_after_give_up(budget_wait: float, give_ups: int, interval_wait: float,
     """When a discovery that gave its turn up tries again: after the wait for a turn it saw (the queue it
     would have joined has drained by then), doubled for each give-up in a row before this one, plus a
     random share `draw` (0 ≤ draw < 1) of as long again, so the processes of one wave come back spread
-    over the next and a budget that stays saturated is not polled ever faster; never later than its
-    interval's wait."""
-    backoff = max(budget_wait, SATURATED_MIN_WAIT_SECONDS) * 2 ** max(give_ups - 1, 0)
-    return min(interval_wait, backoff * (1.0 + draw))
+    over the next and a budget that stays saturated is not polled ever faster. The base is at most half
+    the interval's wait: the retry is never later than that wait, and the random share always counts
+    (a wave pinned to the interval would come back as one)."""
+    doublings = min(max(give_ups - 1, 0), MAX_GIVE_UP_DOUBLINGS)
+    base = min(max(budget_wait, SATURATED_MIN_WAIT_SECONDS) * 2.0**doublings, interval_wait / 2)
+    return base * (1.0 + draw)
 
 
 def left_out_message(reasons: list[str], shown: int = 3) -> str | None:
