@@ -478,34 +478,6 @@ async def test_processes_that_gave_their_turns_up_together_come_back_apart(
     assert gaps[0] != gaps[1]
 
 
-async def test_give_ups_in_a_row_wait_twice_as_long_each_time(dev_env: WorkflowEnvironment) -> None:
-    """A budget that stays saturated is not polled ever faster: the second give-up in a row waits from
-    twice the wait it saw, and a discovery that lists starts the count again."""
-    fakes = FakeActivities()
-    fakes.interval = 600
-    fakes.budget_waits, fakes.budget_saturated = [100.0, 100.0, 0.0, 100.0], [True, True, False, True]
-    gaps: list[float] = []
-    async with fake_worker(dev_env.client, fakes) as prefix:
-        handle = await start_monitor(dev_env.client, prefix, fakes, grace_seconds=5)
-        for runs in range(1, 5):
-
-            async def ran(runs: int = runs) -> bool:
-                s = await handle.query(MonitoringProcessWorkflow.status)
-                return s.discovery_runs >= runs and s.next_discovery_at is not None
-
-            await wait_until(ran, WAIT_SECONDS, f"{runs} discovery runs", every=0.05)
-            status = await handle.query(MonitoringProcessWorkflow.status)
-            assert status.last_discovery_at is not None and status.next_discovery_at is not None
-            gaps.append((status.next_discovery_at - status.last_discovery_at).total_seconds())
-            await handle.signal(MonitoringProcessWorkflow.discover_now)
-        await handle.signal(MonitoringProcessWorkflow.stop, signal_input(messages.StopRequest(reason="done")))
-        await handle.result()
-    first, second, listed, again = gaps
-    assert 100 <= first < 200 and 200 <= second < 400  # the wait it saw, then twice it; each plus a share
-    assert listed == 600  # the configured interval (600 s), no give-up
-    assert 100 <= again < 200  # the count began again
-
-
 async def test_a_saturated_discovery_records_no_baseline(dev_env: WorkflowEnvironment) -> None:
     """comment_on_existing off: a run that could not list leaves the baseline to the next run."""
     fakes = FakeActivities()

@@ -89,7 +89,6 @@ SHORT_RUNS_PATCH = "short-runs"
 RETRY_APART_PATCH = "give-up-retries-apart"
 SATURATED_NOTE = "discovery slowed: site budget saturated"
 SATURATED_MIN_WAIT_SECONDS = 2.0
-MAX_GIVE_UP_DOUBLINGS = 16  # 2 s · 2^16 is past any interval; the bound keeps the power finite
 
 
 def discovery_wait(interval: int, empty_streak: int) -> float:
@@ -127,15 +126,14 @@ def adaptive_discovery_wait(interval: int, empty_streak: int, stretch: int) -> f
     return max(discovery_wait(interval, empty_streak), float(stretched))
 
 
-def retry_after_give_up(budget_wait: float, give_ups: int, interval_wait: float, draw: float) -> float:
+def retry_after_give_up(budget_wait: float, interval_wait: float, draw: float) -> float:
     """When a discovery that gave its turn up tries again: after the wait for a turn it saw (the queue it
-    would have joined has drained by then), doubled for each give-up in a row before this one, plus a
-    random share `draw` (0 ≤ draw < 1) of as long again, so the processes of one wave come back spread
-    over the next and a budget that stays saturated is not polled ever faster. The base is at most half
-    the interval's wait: the retry is never later than that wait, and the random share always counts
-    (a wave pinned to the interval would come back as one)."""
-    doublings = min(max(give_ups - 1, 0), MAX_GIVE_UP_DOUBLINGS)
-    base = min(max(budget_wait, SATURATED_MIN_WAIT_SECONDS) * 2.0**doublings, interval_wait / 2)
+    would have joined has drained by then) plus a random share `draw` (0 ≤ draw < 1) of as long again, so
+    the processes of one wave come back spread over the next. A give-up saw more than the 5 s a discovery
+    waits, so a process tries at most that often. The base is at most half the interval's wait: the retry
+    is never later than that wait, and the random share always counts (a wave pinned to the interval
+    would come back as one)."""
+    base = min(max(budget_wait, SATURATED_MIN_WAIT_SECONDS), interval_wait / 2)
     return base * (1.0 + draw)
 
 
@@ -322,11 +320,8 @@ class MonitoringProcessWorkflow:
                         self._state.budget_stretch, turn.wait, interval
                     )
                 wait = adaptive_discovery_wait(interval, self._state.empty_streak, self._state.budget_stretch)
-                if turn is not None and workflow.patched(RETRY_APART_PATCH):
-                    self._state.give_ups = self._state.give_ups + 1 if turn.gave_up else 0
-                    if turn.gave_up:
-                        draw = workflow.random().random()
-                        wait = retry_after_give_up(turn.wait, self._state.give_ups, wait, draw)
+                if turn is not None and turn.gave_up and workflow.patched(RETRY_APART_PATCH):
+                    wait = retry_after_give_up(turn.wait, wait, workflow.random().random())
             self._next_discovery_at = workflow.now() + timedelta(seconds=wait)
             self._show_progress()
             await self._wait(

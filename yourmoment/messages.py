@@ -366,9 +366,6 @@ class MonitorState(Message):
     ignored_signal: str | None = None  # "ignored signal NAME: why", the last input that could not be read
     # Doublings of the discovery interval while the site's budget is saturated (0: the configured pace).
     budget_stretch: int = 0
-    give_ups: int = (
-        0  # discoveries in a row that gave their turn in the site's budget up (0: the last listed)
-    )
 
 
 class MonitorInput(Message):
